@@ -1,0 +1,67 @@
+# Modelyard: every entry point. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+PACKAGES := libs/events libs/devstack
+PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
+PROTOS := $(shell find proto -name '*.proto' 2>/dev/null)
+STATE := .modelyard/infra
+
+.DEFAULT_GOAL := help
+.PHONY: help venv protos lint format typecheck test unit integration demo infra-up infra-down bench bench-events catalog clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(STAMP): constraints.txt requirements-dev.txt $(PYPROJECTS)
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -c constraints.txt $(foreach p,$(PACKAGES),-e $(p)) -r requirements-dev.txt
+	touch $@
+
+venv: $(STAMP) ## Create .venv with every package and tool (pinned by constraints.txt)
+
+protos: $(STAMP) ## Generate gRPC stubs from proto/ (when there are .proto files)
+ifneq ($(PROTOS),)
+	$(PY) -m grpc_tools.protoc -Iproto --python_out=libs/grpc/src --grpc_python_out=libs/grpc/src --pyi_out=libs/grpc/src $(PROTOS)
+endif
+
+format: $(STAMP) ## Format the code with ruff
+	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
+
+lint: $(STAMP) ## ruff lint + format check, mypy --strict on libs/
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+typecheck: lint
+
+test: lint protos ## The whole suite: lint, unit and integration tests on the embedded stack
+	$(PY) -m pytest
+
+unit: $(STAMP) ## Fast unit tests only (no servers)
+	$(PY) -m pytest -m "not integration"
+
+demo: $(STAMP) protos ## Start the embedded stack and walk events through store, relay and projection
+	$(PY) -m modelyard_devstack.demo
+
+infra-up: $(STAMP) ## Start embedded PostgreSQL and Tansu in the background; print their URLs
+	$(PY) -m modelyard_devstack up --state-dir $(STATE)
+
+infra-down: $(STAMP) ## Stop what infra-up started
+	$(PY) -m modelyard_devstack down --state-dir $(STATE)
+
+bench: bench-events ## Every benchmark; results in bench/results/
+
+bench-events: $(STAMP) ## Event store vs the eventsourcing library, read-all vs raw SELECT
+	$(PY) bench/events_bench.py
+
+catalog: $(STAMP) ## Regenerate docs/event-catalog.md from the event classes
+	$(PY) -m modelyard_events.catalog_doc > docs/event-catalog.md
+
+clean: ## Remove the virtualenv and caches
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,65 @@
+"""Choosing and running the infrastructure: external, containers, or embedded."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelyard_devstack.broker import EmbeddedBroker
+from modelyard_devstack.postgres import FAST_SETTINGS, EmbeddedPostgres
+
+
+@dataclass(frozen=True)
+class Infra:
+    """Where the servers are, and which kind they are (embedded, external, containers)."""
+
+    database_url: str
+    kafka_bootstrap_servers: str
+    kind: str
+
+
+@contextmanager
+def infra(durable: bool = False) -> Iterator[Infra]:
+    """Servers for the duration of the block, stopped afterwards (unless external).
+
+    DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS, each on its own, replace the
+    embedded server of its kind; MODELYARD_TEST_INFRA=containers asks Docker.
+    """
+    database_url = os.environ.get("DATABASE_URL")
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    mode = os.environ.get("MODELYARD_TEST_INFRA", "embedded")
+    with ExitStack() as stack:
+        if mode == "containers" and not (database_url and bootstrap):
+            database_url, bootstrap = stack.enter_context(_containers(database_url, bootstrap))
+        workdir = Path(tempfile.mkdtemp(prefix="modelyard-infra-"))
+        stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+        if database_url is None:
+            postgres = EmbeddedPostgres(workdir / "pg" / "data", {} if durable else FAST_SETTINGS)
+            database_url = postgres.start()
+            stack.callback(postgres.stop)
+        if bootstrap is None:
+            broker = EmbeddedBroker(workdir / "broker")
+            bootstrap = broker.start()
+            stack.callback(broker.stop)
+        kind = "external" if mode != "containers" and "DATABASE_URL" in os.environ else mode
+        yield Infra(database_url, bootstrap, kind)
+
+
+@contextmanager
+def _containers(database_url: str | None, bootstrap: str | None) -> Iterator[tuple[str, str]]:
+    from testcontainers.kafka import KafkaContainer
+    from testcontainers.postgres import PostgresContainer
+
+    with ExitStack() as stack:
+        if database_url is None:
+            pg = stack.enter_context(PostgresContainer("postgres:16-alpine", driver=None))
+            database_url = pg.get_connection_url()
+        if bootstrap is None:
+            kafka = stack.enter_context(KafkaContainer("confluentinc/cp-kafka:7.6.0").with_kraft())
+            bootstrap = kafka.get_bootstrap_server()
+        yield database_url, bootstrap

@@ -1,0 +1,41 @@
+"""Canonical JSON: the one byte form that hashes and stored payloads use.
+
+Keys sorted by code point, no insignificant whitespace, UTF-8 without escaping
+non-ASCII, NaN and infinities refused, floats in Python's shortest round-trip
+form. Parsing canonical text and dumping it again gives the same text, which is
+what lets `verify` recompute a hash from stored rows.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+_encoder = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
+def canonical_json(value: Any) -> str:
+    """Return the canonical JSON text of a JSON-compatible value.
+
+    Raises ValueError for NaN or infinite floats and TypeError for values that
+    are not JSON types (dict with str keys, list, str, int, float, bool, None).
+    """
+    return _encoder.encode(value)
+
+
+def canonical_timestamp(moment: datetime) -> str:
+    """Format an aware datetime as UTC ISO 8601 with microseconds and a Z.
+
+    Always six fractional digits, so the text is a function of the instant alone.
+    """
+    if moment.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_timestamp(text: str) -> datetime:
+    """Inverse of canonical_timestamp."""
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)

@@ -1,0 +1,44 @@
+"""One way to reach PostgreSQL: URLs, engines with the session timeouts the store relies on."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+_SCHEMA_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+
+# lock_timeout bounds how long an append waits for the store's append lock;
+# idle_in_transaction_session_timeout ends a session that holds it and stalls.
+SESSION_OPTIONS = "-c lock_timeout=5000 -c idle_in_transaction_session_timeout=60000"
+
+
+def sqlalchemy_url(database_url: str) -> str:
+    """Turn a libpq URL (postgresql://...) into SQLAlchemy's psycopg 3 form."""
+    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+        if database_url.startswith(prefix):
+            return "postgresql+psycopg://" + database_url[len(prefix) :]
+    raise ValueError(f"not a PostgreSQL URL: {database_url!r}")
+
+
+def libpq_url(database_url: str) -> str:
+    """The plain libpq form of a URL, for psycopg connections (LISTEN)."""
+    return "postgresql://" + sqlalchemy_url(database_url)[len("postgresql+psycopg://") :]
+
+
+def create_engine(database_url: str, pool_size: int = 5) -> AsyncEngine:
+    """An async engine whose sessions carry the store's lock and idle timeouts."""
+    return create_async_engine(
+        sqlalchemy_url(database_url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args={"options": SESSION_OPTIONS},
+    )
+
+
+def checked_schema(name: str) -> str:
+    """A schema name safe to interpolate into DDL (services own one schema each)."""
+    if not _SCHEMA_NAME.match(name):
+        raise ValueError(f"schema name {name!r} must match {_SCHEMA_NAME.pattern}")
+    return name

@@ -1,0 +1,84 @@
+"""The event base model and the envelope every stored event travels in (DESIGN §2)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+GENESIS_HASH = "0" * 64
+
+
+class DomainEvent(BaseModel):
+    """Base of every event type: an immutable past-tense fact.
+
+    Subclasses set `type_name` (a stable string shared across services, never a
+    Python path) and `schema_version` (bumped when the fields change; older
+    stored versions are upcast on read, never rewritten).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type_name: ClassVar[str]
+    schema_version: ClassVar[int] = 1
+
+
+class Actor(BaseModel):
+    """Who caused an event: the token's subject and the roles it carried."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    subject: str = Field(min_length=1)
+    roles: tuple[str, ...] = ()
+
+
+class EventEnvelope(BaseModel):
+    """A recorded event: the payload plus the metadata fields of DESIGN §2.
+
+    `data` is the payload exactly as stored, at `schema_version`; decode it with
+    an EventRegistry to get the current pydantic event. `hash` chains the whole
+    store: sha256(prev_hash ‖ canonical JSON of every other field).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: UUID
+    stream_type: str
+    stream_id: str
+    stream_version: int = Field(ge=1)
+    position: int = Field(ge=1)
+    type: str
+    schema_version: int = Field(ge=1)
+    occurred_at: datetime
+    actor: Actor
+    org_id: str | None
+    correlation_id: str
+    causation_id: str | None
+    data: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class CommandContext(BaseModel):
+    """What an append needs to know about the command that caused it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    actor: Actor
+    org_id: str | None = None
+    correlation_id: str | None = None
+    causation_id: str | None = None
+
+    def with_causation(self, envelope: EventEnvelope) -> CommandContext:
+        """Context for events caused by `envelope`, keeping the correlation chain."""
+        return self.model_copy(
+            update={"correlation_id": envelope.correlation_id, "causation_id": str(envelope.event_id)}
+        )
+
+
+def payload_of(event: DomainEvent) -> dict[str, Any]:
+    """The JSON-compatible payload of an event, as it will be stored."""
+    return event.model_dump(mode="json")
+

@@ -1,0 +1,92 @@
+"""The store-wide hash chain: hash = sha256(prev_hash ‖ canonical JSON of the envelope).
+
+The canonical envelope text is cut in two around `position` and `prev_hash`
+(adjacent in sorted key order), so the database can splice in the values it
+assigns under the append lock and compute the same hash as Python does here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from modelyard_events.canonical import canonical_json, canonical_timestamp
+from modelyard_events.envelope import EventEnvelope
+
+_dumps = json.JSONEncoder(ensure_ascii=False).encode
+
+
+@dataclass(frozen=True, slots=True)
+class EnvelopeHalves:
+    """Canonical envelope text before `"position":` and after the prev_hash value's comma."""
+
+    head: str
+    tail: str
+
+
+def envelope_halves(
+    *,
+    actor_json: str,
+    causation_id: str | None,
+    correlation_id: str,
+    data_json: str,
+    event_id: str,
+    occurred_at: str,
+    org_id: str | None,
+    schema_version: int,
+    stream_id: str,
+    stream_type: str,
+    stream_version: int,
+    type_name: str,
+) -> EnvelopeHalves:
+    """Build the two halves from already-canonical parts, keys in sorted order."""
+    head = (
+        f'{{"actor":{actor_json},"causation_id":{_dumps(causation_id)},'
+        f'"correlation_id":{_dumps(correlation_id)},"data":{data_json},'
+        f'"event_id":{_dumps(event_id)},"occurred_at":{_dumps(occurred_at)},'
+        f'"org_id":{_dumps(org_id)},'
+    )
+    tail = (
+        f'"schema_version":{schema_version},"stream_id":{_dumps(stream_id)},'
+        f'"stream_type":{_dumps(stream_type)},"stream_version":{stream_version},'
+        f'"type":{_dumps(type_name)}}}'
+    )
+    return EnvelopeHalves(head, tail)
+
+
+def chain_hash(prev_hash: str, halves: EnvelopeHalves, position: int) -> str:
+    """The hash of the event at `position` whose predecessor's hash is `prev_hash`."""
+    text = f'{prev_hash}{halves.head}"position":{position},"prev_hash":"{prev_hash}",{halves.tail}'
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def halves_of(envelope: EventEnvelope, data_json: str | None = None) -> EnvelopeHalves:
+    """Halves of a recorded envelope; pass the stored payload text when it is at hand."""
+    return envelope_halves(
+        actor_json=canonical_json(envelope.actor.model_dump(mode="json")),
+        causation_id=envelope.causation_id,
+        correlation_id=envelope.correlation_id,
+        data_json=canonical_json(envelope.data) if data_json is None else data_json,
+        event_id=str(envelope.event_id),
+        occurred_at=canonical_timestamp(envelope.occurred_at),
+        org_id=envelope.org_id,
+        schema_version=envelope.schema_version,
+        stream_id=envelope.stream_id,
+        stream_type=envelope.stream_type,
+        stream_version=envelope.stream_version,
+        type_name=envelope.type,
+    )
+
+
+def envelope_hash(envelope: EventEnvelope) -> str:
+    """Recompute what `envelope.hash` must be from its other fields."""
+    return chain_hash(envelope.prev_hash, halves_of(envelope), envelope.position)
+
+
+def canonical_envelope_fields(envelope: EventEnvelope) -> dict[str, Any]:
+    """Every envelope field but `hash`, as JSON values: what the hash covers."""
+    fields = envelope.model_dump(mode="json", exclude={"hash"})
+    fields["occurred_at"] = canonical_timestamp(envelope.occurred_at)
+    return fields

@@ -1,0 +1,135 @@
+"""Turning domain events into envelope rows before the store assigns positions and hashes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import uuid_utils.compat as uuid_compat
+
+from modelyard_events.canonical import canonical_json, canonical_timestamp
+from modelyard_events.envelope import Actor, CommandContext, DomainEvent, EventEnvelope
+from modelyard_events.errors import MalformedEvent
+from modelyard_events.hashing import EnvelopeHalves, envelope_halves
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEvent:
+    """An event with every envelope field except position, prev_hash and hash."""
+
+    event_id: UUID
+    stream_type: str
+    stream_id: str
+    stream_version: int
+    type_name: str
+    schema_version: int
+    occurred_at: datetime
+    actor: Actor
+    org_id: str | None
+    correlation_id: str
+    causation_id: str | None
+    data: dict[str, Any]
+    data_json: str
+    actor_json: str
+    halves: EnvelopeHalves
+
+    def recorded(self, position: int, prev_hash: str, hash_: str) -> EventEnvelope:
+        """The envelope once the store has placed this event at `position`."""
+        return EventEnvelope.model_construct(
+            event_id=self.event_id,
+            stream_type=self.stream_type,
+            stream_id=self.stream_id,
+            stream_version=self.stream_version,
+            position=position,
+            type=self.type_name,
+            schema_version=self.schema_version,
+            occurred_at=self.occurred_at,
+            actor=self.actor,
+            org_id=self.org_id,
+            correlation_id=self.correlation_id,
+            causation_id=self.causation_id,
+            data=self.data,
+            prev_hash=prev_hash,
+            hash=hash_,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AppendRequest:
+    """One atomic append: events for one stream expected to be at `expected_version`."""
+
+    stream_id: str
+    expected_version: int
+    events: tuple[PendingEvent, ...]
+
+
+def new_event_id() -> UUID:
+    """A UUIDv7: time-ordered, so ids sort roughly by creation."""
+    return uuid_compat.uuid7()
+
+
+def prepare_append(
+    stream_type: str,
+    stream_id: str,
+    expected_version: int,
+    events: Sequence[DomainEvent],
+    context: CommandContext,
+    now: datetime | None = None,
+) -> AppendRequest:
+    """Validate the arguments of an append and build its pending rows."""
+    if not stream_type or not stream_id:
+        raise MalformedEvent("stream_type and stream_id must be non-empty")
+    if expected_version < 0:
+        raise MalformedEvent(f"expected_version must be >= 0, got {expected_version}")
+    if not events:
+        raise MalformedEvent("an append needs at least one event")
+    occurred_at = now or datetime.now(UTC)
+    ids = [new_event_id() for _ in events]
+    correlation_id = context.correlation_id or str(ids[0])
+    actor_json = canonical_json(context.actor.model_dump(mode="json"))
+    pending = tuple(
+        _pending(event, event_id, stream_type, stream_id, expected_version + offset + 1,
+                 occurred_at, context, correlation_id, actor_json)
+        for offset, (event, event_id) in enumerate(zip(events, ids, strict=True))
+    )
+    return AppendRequest(stream_id, expected_version, pending)
+
+
+def _pending(
+    event: DomainEvent,
+    event_id: UUID,
+    stream_type: str,
+    stream_id: str,
+    stream_version: int,
+    occurred_at: datetime,
+    context: CommandContext,
+    correlation_id: str,
+    actor_json: str,
+) -> PendingEvent:
+    data = event.model_dump(mode="json")
+    try:
+        data_json = canonical_json(data)
+    except ValueError as error:
+        raise MalformedEvent(f"{event.type_name}: {error}") from error
+    halves = envelope_halves(
+        actor_json=actor_json,
+        causation_id=context.causation_id,
+        correlation_id=correlation_id,
+        data_json=data_json,
+        event_id=str(event_id),
+        occurred_at=canonical_timestamp(occurred_at),
+        org_id=context.org_id,
+        schema_version=event.schema_version,
+        stream_id=stream_id,
+        stream_type=stream_type,
+        stream_version=stream_version,
+        type_name=event.type_name,
+    )
+    return PendingEvent(
+        event_id, stream_type, stream_id, stream_version, event.type_name, event.schema_version,
+        occurred_at, context.actor, context.org_id, correlation_id, context.causation_id,
+        data, data_json, actor_json, halves,
+    )

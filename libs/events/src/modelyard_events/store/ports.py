@@ -1,0 +1,45 @@
+"""The store's port: what command handlers, relays, consumers and audits may rely on."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from modelyard_events.envelope import CommandContext, DomainEvent, EventEnvelope
+
+
+class EventSource(Protocol):
+    """Reads a service's log in position order: the store itself, or its ReadEvents gRPC."""
+
+    async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[EventEnvelope]:
+        """Events with position > after_position, ascending, at most `limit`."""
+        ...
+
+    async def head_position(self) -> int:
+        """The highest committed position (0 for an empty store)."""
+        ...
+
+
+class EventStore(EventSource, Protocol):
+    """An append-only, hash-chained log of one service.
+
+    Guarantees: an append is atomic; it succeeds only if the stream is at
+    `expected_version` (else ConcurrencyConflict, nothing written); positions are
+    dense and follow commit order, so a reader that has seen position N has seen
+    every position below N.
+    """
+
+    async def append(
+        self,
+        stream_type: str,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[DomainEvent],
+        context: CommandContext,
+    ) -> list[EventEnvelope]:
+        """Append `events` to a stream that must be at `expected_version` (0 = new)."""
+        ...
+
+    async def read_stream(self, stream_id: str, after_version: int = 0) -> list[EventEnvelope]:
+        """A stream's events with stream_version > after_version, ascending."""
+        ...

@@ -1,0 +1,235 @@
+"""The PostgreSQL event store: single-round-trip appends with in-process group commit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from modelyard_events.db import checked_schema
+from modelyard_events.envelope import Actor, CommandContext, DomainEvent, EventEnvelope
+from modelyard_events.errors import ConcurrencyConflict, EventStoreError, StoreBusy
+from modelyard_events.hashing import chain_hash
+from modelyard_events.store.pending import AppendRequest, PendingEvent, prepare_append
+from modelyard_events.store.postgres_schema import ensure_store_schema
+
+_LOCK_NOT_AVAILABLE = "55P03"
+_MAX_BATCH_EVENTS = 2000
+_COLUMNS = (
+    "position, event_id, stream_type, stream_id, stream_version, type, schema_version, "
+    "occurred_at, actor, org_id, correlation_id, causation_id, data, prev_hash, hash"
+)
+
+
+@dataclass
+class _Queued:
+    request: AppendRequest
+    done: asyncio.Future[list[EventEnvelope]] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class PostgresEventStore:
+    """A service's event log in its own PostgreSQL schema.
+
+    Concurrent `append` calls in one process are batched into one call of the
+    append function (group commit): one round trip and one commit for the batch,
+    while each append keeps its own expected-version check and atomicity.
+    """
+
+    def __init__(self, engine: AsyncEngine, schema: str) -> None:
+        self.engine = engine
+        self.schema = checked_schema(schema)
+        self._queue: asyncio.Queue[_Queued] = asyncio.Queue()
+        self._committer: asyncio.Task[None] | None = None
+        self._append_sql = text(
+            f"SELECT * FROM {self.schema}.append_events(:a_stream_id, :a_expected, :a_count, "
+            ":e_event_id, :e_stream_type, :e_stream_id, :e_stream_version, :e_type, "
+            ":e_schema_version, :e_occurred_at, CAST(:e_actor AS jsonb[]), :e_org_id, "
+            ":e_correlation_id, :e_causation_id, :e_data, :e_head, :e_tail)"
+        )
+
+    async def create_schema(self) -> None:
+        """Create this store's tables and function if they do not exist."""
+        await ensure_store_schema(self.engine, self.schema)
+
+    async def close(self) -> None:
+        """Stop the committer; appends still queued fail with EventStoreError."""
+        if self._committer is not None:
+            self._committer.cancel()
+            await asyncio.gather(self._committer, return_exceptions=True)
+            self._committer = None
+        while not self._queue.empty():
+            self._queue.get_nowait().done.set_exception(EventStoreError("event store closed"))
+
+    async def append(
+        self,
+        stream_type: str,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[DomainEvent],
+        context: CommandContext,
+    ) -> list[EventEnvelope]:
+        """Append atomically if the stream is at expected_version; see EventStore."""
+        queued = _Queued(prepare_append(stream_type, stream_id, expected_version, events, context))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_forever(), name="event-committer")
+        await self._queue.put(queued)
+        return await queued.done
+
+    async def _commit_forever(self) -> None:
+        conn: AsyncConnection | None = None
+        try:
+            while True:
+                batch = await self._next_batch()
+                try:
+                    if conn is None:
+                        conn = await self.engine.connect()
+                        await conn.execution_options(isolation_level="AUTOCOMMIT")
+                    rows = (await conn.execute(self._append_sql, _batch_parameters(batch))).all()
+                except DBAPIError as error:
+                    _fail(batch, _translate(error))
+                    if error.connection_invalidated or conn is None or conn.closed:
+                        conn = None
+                    continue
+                except (OSError, EventStoreError) as error:
+                    _fail(batch, EventStoreError(f"append failed: {error!r}"))
+                    conn = None
+                    continue
+                except BaseException:
+                    _fail(batch, EventStoreError("event store closed during the append"))
+                    raise
+                _settle(batch, rows)
+        finally:
+            if conn is not None:
+                await conn.close()
+
+    async def _next_batch(self) -> list[_Queued]:
+        batch = [await self._queue.get()]
+        size = len(batch[0].request.events)
+        while not self._queue.empty() and size < _MAX_BATCH_EVENTS:
+            batch.append(self._queue.get_nowait())
+            size += len(batch[-1].request.events)
+        return batch
+
+    async def read_stream(self, stream_id: str, after_version: int = 0) -> list[EventEnvelope]:
+        """A stream's events with stream_version > after_version, ascending."""
+        sql = text(
+            f"SELECT {_COLUMNS} FROM {self.schema}.events WHERE stream_id = :s "
+            "AND stream_version > :v ORDER BY stream_version"
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(sql, {"s": stream_id, "v": after_version})).all()
+        return [envelope_from_row(row) for row in rows]
+
+    async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[EventEnvelope]:
+        """Events with position > after_position, ascending, at most `limit`."""
+        return [envelope_from_row(row) for row in await self.read_rows(after_position, limit)]
+
+    async def read_rows(self, after_position: int, limit: int) -> Sequence[Any]:
+        """Raw rows in position order (verify uses them without building envelopes)."""
+        sql = text(
+            f"SELECT {_COLUMNS} FROM {self.schema}.events WHERE position > :p "
+            "ORDER BY position LIMIT :n"
+        )
+        async with self.engine.connect() as conn:
+            return (await conn.execute(sql, {"p": after_position, "n": limit})).all()
+
+    async def head_position(self) -> int:
+        """The highest committed position."""
+        sql = text(f"SELECT last_position FROM {self.schema}.event_head WHERE id = 1")
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(sql)).scalar_one())
+
+
+def envelope_from_row(row: Any) -> EventEnvelope:
+    """Build an envelope from a trusted events-table row, skipping validation."""
+    actor = row.actor
+    return EventEnvelope.model_construct(
+        event_id=row.event_id,
+        stream_type=row.stream_type,
+        stream_id=row.stream_id,
+        stream_version=row.stream_version,
+        position=row.position,
+        type=row.type,
+        schema_version=row.schema_version,
+        occurred_at=row.occurred_at,
+        actor=Actor.model_construct(subject=actor["subject"], roles=tuple(actor["roles"])),
+        org_id=row.org_id,
+        correlation_id=row.correlation_id,
+        causation_id=row.causation_id,
+        data=json.loads(row.data),
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+    )
+
+
+def _batch_parameters(batch: list[_Queued]) -> dict[str, list[Any]]:
+    requests = [q.request for q in batch]
+    events: list[PendingEvent] = [e for r in requests for e in r.events]
+    return {
+        "a_stream_id": [r.stream_id for r in requests],
+        "a_expected": [r.expected_version for r in requests],
+        "a_count": [len(r.events) for r in requests],
+        "e_event_id": [e.event_id for e in events],
+        "e_stream_type": [e.stream_type for e in events],
+        "e_stream_id": [e.stream_id for e in events],
+        "e_stream_version": [e.stream_version for e in events],
+        "e_type": [e.type_name for e in events],
+        "e_schema_version": [e.schema_version for e in events],
+        "e_occurred_at": [e.occurred_at for e in events],
+        "e_actor": [e.actor_json for e in events],
+        "e_org_id": [e.org_id for e in events],
+        "e_correlation_id": [e.correlation_id for e in events],
+        "e_causation_id": [e.causation_id for e in events],
+        "e_data": [e.data_json for e in events],
+        "e_head": [e.halves.head for e in events],
+        "e_tail": [e.halves.tail for e in events],
+    }
+
+
+def _fail(batch: list[_Queued], error: EventStoreError) -> None:
+    for queued in batch:
+        if not queued.done.done():
+            queued.done.set_exception(error)
+
+
+def _settle(batch: list[_Queued], rows: Sequence[Any]) -> None:
+    for queued, row in zip(batch, rows, strict=True):
+        if queued.done.done():  # the caller was cancelled; its append still happened
+            continue
+        request = queued.request
+        if row.first_position is None:
+            queued.done.set_exception(
+                ConcurrencyConflict(request.stream_id, request.expected_version, row.actual_version)
+            )
+            continue
+        try:
+            queued.done.set_result(_recorded(request, row))
+        except EventStoreError as error:
+            queued.done.set_exception(error)
+
+
+def _recorded(request: AppendRequest, row: Any) -> list[EventEnvelope]:
+    """Envelopes of an accepted request, with the chain recomputed as a cross-check."""
+    prev, position, recorded = row.first_prev_hash, row.first_position, []
+    for pending in request.events:
+        digest = chain_hash(prev, pending.halves, position)
+        recorded.append(pending.recorded(position, prev, digest))
+        prev, position = digest, position + 1
+    if prev != row.last_hash:
+        raise EventStoreError("hash computed by PostgreSQL differs from Python's: canonical form drift")
+    return recorded
+
+
+def _translate(error: DBAPIError) -> EventStoreError:
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if sqlstate == _LOCK_NOT_AVAILABLE:
+        return StoreBusy("the event store's append lock was busy past lock_timeout; retry")
+    return EventStoreError(f"append failed: {error.orig}")

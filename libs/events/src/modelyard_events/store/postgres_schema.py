@@ -1,0 +1,112 @@
+"""DDL of a service's event store: the log, its head row, relay checkpoints, the append function.
+
+Appends are serialized by the head row's lock inside one SQL function call, so
+an append is a single round trip and positions follow commit order (a reader
+can never see position N+1 committed before N, the trap Marten and Axon hit
+with sequences). The function splices the assigned position and previous hash
+into canonical JSON halves computed in Python, so both sides hash identically.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from modelyard_events.db import checked_schema
+from modelyard_events.envelope import GENESIS_HASH
+
+_DDL = """
+CREATE SCHEMA IF NOT EXISTS {s};
+CREATE TABLE IF NOT EXISTS {s}.events (
+    position        bigint PRIMARY KEY,
+    event_id        uuid NOT NULL UNIQUE,
+    stream_type     text NOT NULL,
+    stream_id       text NOT NULL,
+    stream_version  bigint NOT NULL,
+    type            text NOT NULL,
+    schema_version  integer NOT NULL,
+    occurred_at     timestamptz NOT NULL,
+    actor           jsonb NOT NULL,
+    org_id          text,
+    correlation_id  text NOT NULL,
+    causation_id    text,
+    data            text NOT NULL,
+    prev_hash       text NOT NULL,
+    hash            text NOT NULL,
+    UNIQUE (stream_id, stream_version)
+);
+CREATE INDEX IF NOT EXISTS events_type_position ON {s}.events (type, position);
+CREATE TABLE IF NOT EXISTS {s}.event_head (
+    id             smallint PRIMARY KEY CHECK (id = 1),
+    last_position  bigint NOT NULL,
+    last_hash      text NOT NULL
+);
+INSERT INTO {s}.event_head VALUES (1, 0, '{genesis}') ON CONFLICT DO NOTHING;
+CREATE TABLE IF NOT EXISTS {s}.relay_checkpoints (
+    relay_name  text PRIMARY KEY,
+    position    bigint NOT NULL
+);
+CREATE OR REPLACE FUNCTION {s}.append_events(
+    a_stream_id text[], a_expected bigint[], a_count int[],
+    e_event_id uuid[], e_stream_type text[], e_stream_id text[], e_stream_version bigint[],
+    e_type text[], e_schema_version int[], e_occurred_at timestamptz[], e_actor jsonb[],
+    e_org_id text[], e_correlation_id text[], e_causation_id text[], e_data text[],
+    e_head text[], e_tail text[]
+) RETURNS TABLE (request int, actual_version bigint, first_position bigint,
+                 first_prev_hash text, last_hash text)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    pos bigint; prev text; lo int := 1; hi int; cur bigint;
+    positions bigint[]; prevs text[]; hashes text[];
+BEGIN
+    SELECT h.last_position, h.last_hash INTO pos, prev FROM {s}.event_head h WHERE h.id = 1 FOR UPDATE;
+    FOR r IN 1 .. coalesce(array_length(a_stream_id, 1), 0) LOOP
+        hi := lo + a_count[r] - 1;
+        SELECT coalesce(max(ev.stream_version), 0) INTO cur
+          FROM {s}.events ev WHERE ev.stream_id = a_stream_id[r];
+        IF cur <> a_expected[r] THEN
+            request := r; actual_version := cur; first_position := NULL;
+            first_prev_hash := NULL; last_hash := NULL;
+            RETURN NEXT;
+        ELSE
+            request := r; actual_version := cur + a_count[r]; first_position := pos + 1;
+            first_prev_hash := prev;
+            positions := '{{}}'; prevs := '{{}}'; hashes := '{{}}';
+            FOR i IN lo .. hi LOOP
+                pos := pos + 1;
+                positions := positions || pos;
+                prevs := prevs || prev;
+                prev := encode(sha256(convert_to(
+                    prev || e_head[i] || '"position":' || pos || ',"prev_hash":"' || prev || '",' || e_tail[i],
+                    'UTF8')), 'hex');
+                hashes := hashes || prev;
+            END LOOP;
+            INSERT INTO {s}.events
+            SELECT * FROM unnest(positions, e_event_id[lo:hi], e_stream_type[lo:hi],
+                e_stream_id[lo:hi], e_stream_version[lo:hi], e_type[lo:hi],
+                e_schema_version[lo:hi], e_occurred_at[lo:hi], e_actor[lo:hi], e_org_id[lo:hi],
+                e_correlation_id[lo:hi], e_causation_id[lo:hi], e_data[lo:hi], prevs, hashes);
+            last_hash := prev;
+            RETURN NEXT;
+        END IF;
+        lo := hi + 1;
+    END LOOP;
+    UPDATE {s}.event_head SET last_position = pos, last_hash = prev WHERE id = 1;
+    PERFORM pg_notify('{channel}', pos::text);
+END
+$fn$;
+"""
+
+
+def notify_channel(schema: str) -> str:
+    """The LISTEN/NOTIFY channel an append in `schema` signals."""
+    return f"modelyard_events_{checked_schema(schema)}"
+
+
+async def ensure_store_schema(engine: AsyncEngine, schema: str) -> None:
+    """Create the store's schema, tables and append function if missing (idempotent)."""
+    ddl = _DDL.format(s=checked_schema(schema), genesis=GENESIS_HASH, channel=notify_channel(schema))
+    async with engine.begin() as conn:
+        # Serialize concurrent first starts of several processes on one schema.
+        await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": schema})
+        await conn.exec_driver_sql(ddl)

@@ -1,0 +1,1 @@
+"""Test support shipped with the library: contract tests every store adapter must pass."""

@@ -1,0 +1,75 @@
+"""The behaviour every EventStore adapter promises; subclass with a `store` fixture."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from modelyard_events.envelope import GENESIS_HASH
+from modelyard_events.errors import ConcurrencyConflict, MalformedEvent
+from modelyard_events.hashing import envelope_hash
+from modelyard_events.store.ports import EventStore
+from modelyard_events.testing.sample_events import (
+    SAMPLE_REGISTRY,
+    TEST_CONTEXT,
+    CounterIncremented,
+    CounterOpened,
+)
+
+
+class EventStoreContract:
+    """Subclasses provide an async `store` fixture returning an empty store."""
+
+    async def test_append_assigns_versions_positions_and_a_hash_chain(self, store: EventStore) -> None:
+        first = await store.append("counter", "c-1", 0, [CounterOpened(name="a")], TEST_CONTEXT)
+        more = await store.append(
+            "counter", "c-1", 1, [CounterIncremented(amount=1), CounterIncremented(amount=2)], TEST_CONTEXT
+        )
+        log = await store.read_all()
+        assert [e.position for e in log] == [1, 2, 3]
+        assert [e.stream_version for e in log] == [1, 2, 3]
+        assert log == first + more
+        assert log[0].prev_hash == GENESIS_HASH
+        assert all(b.prev_hash == a.hash for a, b in zip(log, log[1:], strict=False))
+        assert all(envelope_hash(e) == e.hash for e in log)
+
+    async def test_stale_expected_version_is_a_conflict_and_writes_nothing(self, store: EventStore) -> None:
+        await store.append("counter", "c-1", 0, [CounterOpened(name="a")], TEST_CONTEXT)
+        with pytest.raises(ConcurrencyConflict) as raised:
+            await store.append("counter", "c-1", 0, [CounterOpened(name="b")], TEST_CONTEXT)
+        assert raised.value.actual_version == 1
+        assert raised.value.retryable
+        assert len(await store.read_all()) == 1
+
+    async def test_concurrent_appends_to_one_stream_write_each_version_once(self, store: EventStore) -> None:
+        await store.append("counter", "c-1", 0, [CounterOpened(name="a")], TEST_CONTEXT)
+        attempts = [
+            store.append("counter", "c-1", 1, [CounterIncremented(amount=i)], TEST_CONTEXT) for i in range(8)
+        ]
+        outcomes = await asyncio.gather(*attempts, return_exceptions=True)
+        winners = [o for o in outcomes if isinstance(o, list)]
+        assert len(winners) == 1
+        assert all(isinstance(o, ConcurrencyConflict) for o in outcomes if o not in winners)
+        assert [e.stream_version for e in await store.read_stream("c-1")] == [1, 2]
+
+    async def test_read_stream_and_read_all_page_in_order(self, store: EventStore) -> None:
+        await store.append("counter", "a", 0, [CounterOpened(name="a")], TEST_CONTEXT)
+        await store.append("counter", "b", 0, [CounterOpened(name="b")], TEST_CONTEXT)
+        await store.append("counter", "a", 1, [CounterIncremented(amount=5)], TEST_CONTEXT)
+        assert [e.stream_version for e in await store.read_stream("a", after_version=1)] == [2]
+        assert [e.position for e in await store.read_all(after_position=1, limit=1)] == [2]
+        assert await store.head_position() == 3
+
+    async def test_envelope_carries_context_and_decodes(self, store: EventStore) -> None:
+        [recorded] = await store.append("counter", "c-1", 0, [CounterOpened(name="x")], TEST_CONTEXT)
+        [read] = await store.read_stream("c-1")
+        assert read == recorded
+        assert read.actor.subject == "tester"
+        assert read.org_id == "org-1"
+        assert read.correlation_id == str(read.event_id)
+        assert SAMPLE_REGISTRY.decode(read) == CounterOpened(name="x")
+
+    async def test_an_empty_append_is_refused(self, store: EventStore) -> None:
+        with pytest.raises(MalformedEvent):
+            await store.append("counter", "c-1", 0, [], TEST_CONTEXT)

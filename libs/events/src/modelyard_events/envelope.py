@@ -81,4 +81,3 @@ class CommandContext(BaseModel):
 def payload_of(event: DomainEvent) -> dict[str, Any]:
     """The JSON-compatible payload of an event, as it will be stored."""
     return event.model_dump(mode="json")
-

@@ -91,8 +91,17 @@ def prepare_append(
     correlation_id = context.correlation_id or str(ids[0])
     actor_json = canonical_json(context.actor.model_dump(mode="json"))
     pending = tuple(
-        _pending(event, event_id, stream_type, stream_id, expected_version + offset + 1,
-                 occurred_at, context, correlation_id, actor_json)
+        _pending(
+            event,
+            event_id,
+            stream_type,
+            stream_id,
+            expected_version + offset + 1,
+            occurred_at,
+            context,
+            correlation_id,
+            actor_json,
+        )
         for offset, (event, event_id) in enumerate(zip(events, ids, strict=True))
     )
     return AppendRequest(stream_id, expected_version, pending)
@@ -129,7 +138,19 @@ def _pending(
         type_name=event.type_name,
     )
     return PendingEvent(
-        event_id, stream_type, stream_id, stream_version, event.type_name, event.schema_version,
-        occurred_at, context.actor, context.org_id, correlation_id, context.causation_id,
-        data, data_json, actor_json, halves,
+        event_id,
+        stream_type,
+        stream_id,
+        stream_version,
+        event.type_name,
+        event.schema_version,
+        occurred_at,
+        context.actor,
+        context.org_id,
+        correlation_id,
+        context.causation_id,
+        data,
+        data_json,
+        actor_json,
+        halves,
     )

@@ -135,8 +135,7 @@ class PostgresEventStore:
     async def read_rows(self, after_position: int, limit: int) -> Sequence[Any]:
         """Raw rows in position order (verify uses them without building envelopes)."""
         sql = text(
-            f"SELECT {_COLUMNS} FROM {self.schema}.events WHERE position > :p "
-            "ORDER BY position LIMIT :n"
+            f"SELECT {_COLUMNS} FROM {self.schema}.events WHERE position > :p ORDER BY position LIMIT :n"
         )
         async with self.engine.connect() as conn:
             return (await conn.execute(sql, {"p": after_position, "n": limit})).all()

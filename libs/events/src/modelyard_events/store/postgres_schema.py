@@ -76,8 +76,8 @@ BEGIN
                 pos := pos + 1;
                 positions := positions || pos;
                 prevs := prevs || prev;
-                prev := encode(sha256(convert_to(
-                    prev || e_head[i] || '"position":' || pos || ',"prev_hash":"' || prev || '",' || e_tail[i],
+                prev := encode(sha256(convert_to(prev || e_head[i]
+                    || '"position":' || pos || ',"prev_hash":"' || prev || '",' || e_tail[i],
                     'UTF8')), 'hex');
                 hashes := hashes || prev;
             END LOOP;

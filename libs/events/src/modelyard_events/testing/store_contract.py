@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
@@ -31,7 +32,7 @@ class EventStoreContract:
         assert [e.stream_version for e in log] == [1, 2, 3]
         assert log == first + more
         assert log[0].prev_hash == GENESIS_HASH
-        assert all(b.prev_hash == a.hash for a, b in zip(log, log[1:], strict=False))
+        assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(log))
         assert all(envelope_hash(e) == e.hash for e in log)
 
     async def test_stale_expected_version_is_a_conflict_and_writes_nothing(self, store: EventStore) -> None:

@@ -1,0 +1,60 @@
+"""Per-source positions a projection has applied, stored beside its read model."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from modelyard_events.db import checked_schema
+from modelyard_events.envelope import GENESIS_HASH
+
+
+async def create_checkpoint_table(conn: AsyncConnection, schema: str) -> None:
+    """The table that makes a projection idempotent: (projection, source) -> position."""
+    s = checked_schema(schema)
+    await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {s}"))
+    await conn.execute(
+        text(
+            f"CREATE TABLE IF NOT EXISTS {s}.projection_checkpoints ("
+            "projection text NOT NULL, source text NOT NULL, position bigint NOT NULL, "
+            "last_hash text NOT NULL, "
+            "PRIMARY KEY (projection, source))"
+        )
+    )
+
+
+async def lock_checkpoint(
+    conn: AsyncConnection, schema: str, projection: str, source: str
+) -> tuple[int, str]:
+    """The applied position and its event's hash, row-locked until the transaction ends."""
+    s = checked_schema(schema)
+    await conn.execute(
+        text(f"INSERT INTO {s}.projection_checkpoints VALUES (:p, :s, 0, :g) ON CONFLICT DO NOTHING"),
+        {"p": projection, "s": source, "g": GENESIS_HASH},
+    )
+    sql = text(
+        f"SELECT position, last_hash FROM {s}.projection_checkpoints "
+        "WHERE projection = :p AND source = :s FOR UPDATE"
+    )
+    row = (await conn.execute(sql, {"p": projection, "s": source})).one()
+    return int(row.position), str(row.last_hash)
+
+
+async def save_checkpoint(
+    conn: AsyncConnection, schema: str, projection: str, source: str, position: int, last_hash: str
+) -> None:
+    """Record the applied position in the caller's transaction."""
+    sql = text(
+        f"UPDATE {checked_schema(schema)}.projection_checkpoints SET position = :n, last_hash = :h "
+        "WHERE projection = :p AND source = :s"
+    )
+    await conn.execute(sql, {"p": projection, "s": source, "n": position, "h": last_hash})
+
+
+async def read_checkpoint(conn: AsyncConnection, schema: str, projection: str, source: str) -> int:
+    """The applied position without locking (0 when none)."""
+    sql = text(
+        f"SELECT position FROM {checked_schema(schema)}.projection_checkpoints "
+        "WHERE projection = :p AND source = :s"
+    )
+    return int((await conn.execute(sql, {"p": projection, "s": source})).scalar() or 0)

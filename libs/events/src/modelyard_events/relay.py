@@ -1,0 +1,135 @@
+"""The relay: publishes a store's log to Kafka in position order, at least once.
+
+It reads from its checkpoint, publishes a batch keyed by stream id, waits for
+the broker's acknowledgement, and only then moves the checkpoint (kept in the
+store's own database). A crash between the two republishes; nothing is skipped.
+It sleeps on LISTEN/NOTIFY, not on a polling timer; `idle_check_s` only bounds
+how long a notification lost during a reconnect can delay it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import psycopg
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import text
+
+from modelyard_events.db import libpq_url
+from modelyard_events.store.postgres import PostgresEventStore
+from modelyard_events.store.postgres_schema import notify_channel
+from modelyard_events.topics import ensure_topics
+from modelyard_events.wire import encode_envelope, message_headers
+
+log = logging.getLogger(__name__)
+
+
+class Relay:
+    """Moves events from one PostgresEventStore to one Kafka topic."""
+
+    def __init__(
+        self,
+        store: PostgresEventStore,
+        database_url: str,
+        bootstrap_servers: str,
+        topic: str,
+        *,
+        name: str = "kafka",
+        batch_size: int = 500,
+        idle_check_s: float = 5.0,
+    ) -> None:
+        self.store, self.topic, self.name = store, topic, name
+        self._database_url, self._bootstrap = database_url, bootstrap_servers
+        self._batch_size, self._idle_check_s = batch_size, idle_check_s
+        self._wakeup = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Publish until `stop` is set; broker and database errors are retried with backoff."""
+        listener = asyncio.create_task(self._listen(stop), name="relay-listen")
+        backoff = 0.1
+        try:
+            while not stop.is_set():
+                try:
+                    await self._run_connected(stop)
+                except Exception as error:  # broker gone, DB restart: retry, never skip
+                    log.warning("relay %s: %r; retrying in %.1f s", self.name, error, backoff)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), backoff)
+                    backoff = min(backoff * 2, 5.0)
+        finally:
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
+
+    async def _run_connected(self, stop: asyncio.Event) -> None:
+        await ensure_topics(self._bootstrap, [self.topic])
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap, acks="all", linger_ms=2, request_timeout_ms=10000
+        )
+        await producer.start()
+        try:
+            while not stop.is_set():
+                self._wakeup.clear()
+                published = await self.publish_pending(producer)
+                if published == 0:
+                    await self._sleep_until_woken(stop)
+        finally:
+            await producer.stop()
+
+    async def publish_pending(self, producer: AIOKafkaProducer) -> int:
+        """Publish everything after the checkpoint; return how many events went out."""
+        checkpoint = await self.checkpoint()
+        total = 0
+        while batch := await self.store.read_all(checkpoint, self._batch_size):
+            sent = [
+                await producer.send(
+                    self.topic, encode_envelope(e), key=e.stream_id.encode(), headers=message_headers(e)
+                )
+                for e in batch
+            ]
+            await asyncio.gather(*sent)
+            checkpoint = batch[-1].position
+            await self._save_checkpoint(checkpoint)
+            total += len(batch)
+        return total
+
+    async def checkpoint(self) -> int:
+        """The last position acknowledged by the broker (0 before the first)."""
+        sql = text(
+            f"INSERT INTO {self.store.schema}.relay_checkpoints VALUES (:n, 0) "
+            "ON CONFLICT (relay_name) DO UPDATE SET position = relay_checkpoints.position "
+            "RETURNING position"
+        )
+        async with self.store.engine.begin() as conn:
+            return int((await conn.execute(sql, {"n": self.name})).scalar_one())
+
+    async def _save_checkpoint(self, position: int) -> None:
+        sql = text(
+            f"UPDATE {self.store.schema}.relay_checkpoints SET position = :p "
+            "WHERE relay_name = :n AND position < :p"
+        )
+        async with self.store.engine.begin() as conn:
+            await conn.execute(sql, {"n": self.name, "p": position})
+
+    async def _sleep_until_woken(self, stop: asyncio.Event) -> None:
+        waiters = [asyncio.ensure_future(self._wakeup.wait()), asyncio.ensure_future(stop.wait())]
+        await asyncio.wait(waiters, timeout=self._idle_check_s, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
+
+    async def _listen(self, stop: asyncio.Event) -> None:
+        channel = notify_channel(self.store.schema)
+        while not stop.is_set():
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    libpq_url(self._database_url), autocommit=True
+                ) as conn:
+                    await conn.execute(f"LISTEN {channel}")
+                    self._wakeup.set()  # anything appended while we were not listening
+                    async for _ in conn.notifies():
+                        self._wakeup.set()
+            except psycopg.OperationalError as error:
+                log.warning("relay %s: LISTEN connection lost: %r", self.name, error)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1.0)

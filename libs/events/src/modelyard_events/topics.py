@@ -1,0 +1,36 @@
+"""Topic names and their creation: `modelyard.<service>.events` and its `.dlq`."""
+
+from __future__ import annotations
+
+import contextlib
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+DEFAULT_PARTITIONS = 6
+
+
+def events_topic(service: str) -> str:
+    """The topic a service's relay publishes to."""
+    return f"modelyard.{service}.events"
+
+
+def dead_letter_topic(topic: str) -> str:
+    """Where poison messages read from `topic` go, with the error in headers."""
+    return f"{topic}.dlq"
+
+
+async def ensure_topics(
+    bootstrap_servers: str, topics: list[str], partitions: int = DEFAULT_PARTITIONS
+) -> None:
+    """Create missing topics; existing ones are left as they are."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [NewTopic(t, partitions, 1) for t in topics if t not in existing]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another process was first
+                await admin.create_topics(missing)
+    finally:
+        await admin.close()

@@ -1,0 +1,52 @@
+"""Helpers of the cross-process tests: writing sample events, reading projections, waiting."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from modelyard_events.store.postgres import PostgresEventStore
+from modelyard_events.testing.sample_events import TEST_CONTEXT, CounterIncremented, CounterOpened
+
+
+async def eventually(condition: Callable[[], Awaitable[bool]], timeout_s: float = 60, what: str = "") -> None:
+    """Wait for `condition` to hold, checking often, failing after a deadline."""
+    deadline = time.monotonic() + timeout_s
+    while not await condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what or condition}")
+        await asyncio.sleep(0.05)
+
+
+async def write_counters(store: PostgresEventStore, streams: int, increments: int) -> dict[str, int]:
+    """Open `streams` counters and increment each `increments` times; return expected totals."""
+    expected = {}
+    for s in range(streams):
+        counter = f"counter-{s}"
+        await store.append("counter", counter, 0, [CounterOpened(name=counter)], TEST_CONTEXT)
+        expected[counter] = 0
+    for i in range(increments):
+        for s in range(streams):
+            counter = f"counter-{s}"
+            await store.append("counter", counter, i + 1, [CounterIncremented(amount=i + 1)], TEST_CONTEXT)
+            expected[counter] += i + 1
+    return expected
+
+
+async def projected_totals(engine: AsyncEngine, schema: str) -> dict[str, int]:
+    async with engine.connect() as conn:
+        rows = (await conn.execute(text(f"SELECT counter_id, total FROM {schema}.counter_totals"))).all()
+    return {r.counter_id: r.total for r in rows}
+
+
+async def application_counts(engine: AsyncEngine, schema: str) -> tuple[int, int]:
+    """(events applied, the most times any one event was applied)."""
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(text(f"SELECT count(*), coalesce(max(times), 0) FROM {schema}.applications"))
+        ).one()
+    return int(row[0]), int(row[1])

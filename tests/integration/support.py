@@ -22,19 +22,19 @@ async def eventually(condition: Callable[[], Awaitable[bool]], timeout_s: float 
         await asyncio.sleep(0.05)
 
 
-async def write_counters(store: PostgresEventStore, streams: int, increments: int) -> dict[str, int]:
-    """Open `streams` counters and increment each `increments` times; return expected totals."""
-    expected = {}
-    for s in range(streams):
-        counter = f"counter-{s}"
-        await store.append("counter", counter, 0, [CounterOpened(name=counter)], TEST_CONTEXT)
-        expected[counter] = 0
-    for i in range(increments):
-        for s in range(streams):
-            counter = f"counter-{s}"
+async def write_counters(
+    store: PostgresEventStore, streams: int, increments: int, first_round: int = 0
+) -> dict[str, int]:
+    """Open `streams` counters (in round 0) and increment each once per round; return the added totals."""
+    added = {f"counter-{s}": 0 for s in range(streams)}
+    if first_round == 0:
+        for counter in added:
+            await store.append("counter", counter, 0, [CounterOpened(name=counter)], TEST_CONTEXT)
+    for i in range(first_round, first_round + increments):
+        for counter in added:
             await store.append("counter", counter, i + 1, [CounterIncremented(amount=i + 1)], TEST_CONTEXT)
-            expected[counter] += i + 1
-    return expected
+            added[counter] += i + 1
+    return added
 
 
 async def projected_totals(engine: AsyncEngine, schema: str) -> dict[str, int]:

@@ -68,6 +68,7 @@ class ProjectionRunner:
         self._max_attempts, self._reconcile_every_s = max_attempts, reconcile_every_s
         self._dlq: AIOKafkaProducer | None = None
         self.dead_lettered = 0
+        self.caught_up = 0  # events applied from the source reader because Kafka did not bring them
 
     async def create_tables(self) -> None:
         """Create the checkpoint table and the projection's own tables."""
@@ -184,6 +185,7 @@ class ProjectionRunner:
                     )
                 await self._apply(conn, source, envelope)
                 position, last_hash = envelope.position, envelope.hash
+                self.caught_up += 1
         await save_checkpoint(
             conn, self.projection.schema, self.projection.name, source.name, position, last_hash
         )

@@ -1,0 +1,182 @@
+"""The relay killed mid-stream and the broker losing everything: the projection still converges."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from modelyard_devstack import EmbeddedBroker, Infra
+from modelyard_events.consumer import ProjectionRunner, SourceTopic
+from modelyard_events.relay import Relay
+from modelyard_events.store.postgres import PostgresEventStore
+from modelyard_events.testing.sample_events import SAMPLE_REGISTRY
+from modelyard_events.testing.sample_projection import CounterTotals
+from modelyard_events.wire import decode_envelope
+from tests.integration.support import application_counts, eventually, projected_totals, write_counters
+
+pytestmark = pytest.mark.integration
+STREAMS, INCREMENTS = 10, 60  # 610 events
+
+
+def _runner(engine: AsyncEngine, store: PostgresEventStore, topic: str, bootstrap: str) -> ProjectionRunner:
+    return ProjectionRunner(
+        engine,
+        CounterTotals(schema=f"{store.schema}_read"),
+        SAMPLE_REGISTRY,
+        [SourceTopic("counters", topic, store)],
+        bootstrap,
+        group_id=f"g-{uuid.uuid4().hex}",
+        reconcile_every_s=1.0,
+    )
+
+
+@pytest.fixture
+async def running() -> AsyncIterator[list[asyncio.Task[None]]]:
+    """Background tasks of a test, stopped through `stop` and awaited at the end."""
+    tasks: list[asyncio.Task[None]] = []
+    yield tasks
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _start_relay(stack: Infra, schema: str, topic: str) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": stack.database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": stack.kafka_bootstrap_servers,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "modelyard_events.run_relay", "--schema", schema, "--topic", topic], env=env
+    )
+
+
+@pytest.fixture
+def relay_processes() -> Iterator[list[subprocess.Popen[bytes]]]:
+    processes: list[subprocess.Popen[bytes]] = []
+    yield processes
+    for process in processes:
+        process.kill()
+        process.wait()
+
+
+async def test_relay_killed_mid_stream_loses_nothing_and_projects_each_event_once(
+    stack: Infra,
+    engine: AsyncEngine,
+    store: PostgresEventStore,
+    running: list[asyncio.Task[None]],
+    relay_processes: list[subprocess.Popen[bytes]],
+) -> None:
+    topic = f"modelyard.{store.schema}.events"
+    relay = Relay(
+        store, stack.database_url, stack.kafka_bootstrap_servers, topic
+    )  # reads the checkpoint only
+    runner = _runner(engine, store, topic, stack.kafka_bootstrap_servers)
+    stop = asyncio.Event()
+    running.append(asyncio.create_task(runner.run(stop)))
+    relay_processes.append(_start_relay(stack, store.schema, topic))
+    writer = asyncio.create_task(write_counters(store, STREAMS, INCREMENTS))
+
+    await eventually(lambda: _published_some(relay), what="the relay to publish")
+    relay_processes[0].send_signal(signal.SIGKILL)
+    assert relay_processes[0].wait() == -signal.SIGKILL
+    killed_at = await relay.checkpoint()
+    assert 0 < killed_at < STREAMS * (INCREMENTS + 1), "the relay was not killed mid-stream"
+    relay_processes.append(_start_relay(stack, store.schema, topic))
+    expected = await writer
+
+    total = STREAMS * (INCREMENTS + 1)
+    await eventually(lambda: _projected(engine, runner, expected), what="the projection to converge")
+    assert await application_counts(engine, runner.projection.schema) == (total, 1)
+    positions = await _positions_on_topic(stack.kafka_bootstrap_servers, topic, total)
+    assert set(positions) == set(range(1, total + 1))
+    stop.set()
+
+
+async def test_broker_restarted_empty_while_events_flow_projection_converges(
+    stack: Infra,
+    engine: AsyncEngine,
+    store: PostgresEventStore,
+    running: list[asyncio.Task[None]],
+    tmp_path: Path,
+) -> None:
+    broker = EmbeddedBroker(tmp_path / "broker")  # a broker of its own, to restart
+    bootstrap = broker.start()
+    try:
+        topic = f"modelyard.{store.schema}.events"
+        relay = Relay(store, stack.database_url, bootstrap, topic, idle_check_s=1.0)
+        runner = _runner(engine, store, topic, bootstrap)
+        stop = asyncio.Event()
+        running.extend([asyncio.create_task(relay.run(stop)), asyncio.create_task(runner.run(stop))])
+        half = INCREMENTS // 2
+        before = await write_counters(store, STREAMS, half)
+        await eventually(lambda: _applied_some(engine, runner), what="the projection to start")
+        writer = asyncio.create_task(write_counters(store, STREAMS, INCREMENTS - half, first_round=half))
+        await eventually(lambda: _written_more(store, STREAMS * (half + 1)), what="writes to go on")
+        broker.restart_empty()
+        assert not writer.done(), "events stopped flowing before the broker restarted"
+        after = await writer
+        expected = {c: before[c] + after[c] for c in before}
+        await eventually(lambda: _projected(engine, runner, expected), what="the projection to converge")
+        assert (await application_counts(engine, runner.projection.schema))[1] == 1
+        assert runner.caught_up > 0, "no event was lost with the broker: catch-up was not exercised"
+        print(f"healed by catch-up from the store: {runner.caught_up} events")
+        stop.set()
+    finally:
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        broker.stop()
+
+
+async def _published_some(relay: Relay) -> bool:
+    return await relay.checkpoint() >= 50
+
+
+async def _written_more(store: PostgresEventStore, than: int) -> bool:
+    return await store.head_position() > than
+
+
+async def _applied_some(engine: AsyncEngine, runner: ProjectionRunner) -> bool:
+    try:
+        return (await application_counts(engine, runner.projection.schema))[0] >= 50
+    except Exception:
+        return False
+
+
+async def _projected(engine: AsyncEngine, runner: ProjectionRunner, expected: dict[str, int]) -> bool:
+    try:
+        return await projected_totals(engine, runner.projection.schema) == expected
+    except Exception:
+        return False
+
+
+async def _positions_on_topic(bootstrap: str, topic: str, at_least: int) -> list[int]:
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        group_id=f"check-{uuid.uuid4().hex}",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    positions: list[int] = []
+    try:
+
+        async def enough() -> bool:
+            batches = await consumer.getmany(timeout_ms=200)
+            positions.extend(decode_envelope(r.value).position for rs in batches.values() for r in rs)
+            return len(set(positions)) >= at_least
+
+        await eventually(enough, what=f"{at_least} distinct positions on {topic}")
+    finally:
+        await consumer.stop()
+    return positions

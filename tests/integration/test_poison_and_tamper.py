@@ -1,0 +1,142 @@
+"""Poison messages go to the DLQ and the consumer goes on; a tampered log is caught by verify."""
+
+import asyncio
+import uuid
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from modelyard_devstack import Infra
+from modelyard_events.consumer import ProjectionRunner, SourceTopic
+from modelyard_events.envelope import DomainEvent
+from modelyard_events.relay import Relay
+from modelyard_events.store.postgres import PostgresEventStore
+from modelyard_events.testing.sample_events import (
+    SAMPLE_REGISTRY,
+    TEST_CONTEXT,
+    CounterIncremented,
+    CounterOpened,
+)
+from modelyard_events.testing.sample_projection import CounterTotals
+from modelyard_events.topics import dead_letter_topic, ensure_topics
+from modelyard_events.verify import verify_chain
+from tests.integration.support import eventually, projected_totals, write_counters
+
+pytestmark = pytest.mark.integration
+
+
+class CounterRenamed(DomainEvent):
+    """A type the projection's registry has never heard of (a newer producer)."""
+
+    type_name = "CounterRenamed"
+    name: str
+
+
+async def test_malformed_bytes_and_unknown_types_land_in_the_dlq_and_the_consumer_goes_on(
+    stack: Infra, engine: AsyncEngine, store: PostgresEventStore
+) -> None:
+    bootstrap, topic = stack.kafka_bootstrap_servers, f"modelyard.{store.schema}.events"
+    await ensure_topics(bootstrap, [topic, dead_letter_topic(topic)])
+    runner = ProjectionRunner(
+        engine,
+        CounterTotals(schema=f"{store.schema}_read"),
+        SAMPLE_REGISTRY,
+        [SourceTopic("counters", topic, store)],
+        bootstrap,
+        group_id=f"g-{uuid.uuid4().hex}",
+    )
+    stop = asyncio.Event()
+    tasks = [
+        asyncio.create_task(Relay(store, stack.database_url, bootstrap, topic).run(stop)),
+        asyncio.create_task(runner.run(stop)),
+    ]
+    try:
+        await store.append("counter", "c", 0, [CounterOpened(name="c")], TEST_CONTEXT)
+        await _produce(bootstrap, topic, [b"\x00\xffnot json", b'{"type": "CounterOpened"}'])
+        await store.append("counter", "c", 1, [CounterRenamed(name="d")], TEST_CONTEXT)  # unknown downstream
+        await store.append("counter", "c", 2, [CounterIncremented(amount=7)], TEST_CONTEXT)
+
+        await eventually(lambda: _total_is(engine, runner, {"c": 7}), what="events after the poison")
+        letters = await _read(bootstrap, dead_letter_topic(topic), count=3)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+    errors = sorted(dict(headers)["error"].decode().split(":")[0] for _, headers in letters)
+    assert errors == ["MalformedEvent", "MalformedEvent", "UnknownEventType"]
+    assert b"\x00\xffnot json" in [value for value, _ in letters]
+
+
+async def test_verify_names_an_edited_position(engine: AsyncEngine, store: PostgresEventStore) -> None:
+    await write_counters(store, streams=3, increments=3)  # positions 1..12
+    assert (await verify_chain(store)).ok
+
+    edit = f"UPDATE {store.schema}.events SET data = replace(data, ':2', ':20') WHERE position = 9"
+    await _sql(engine, edit)
+    report = await verify_chain(store)
+    assert (report.broken_position, report.ok) == (9, False)
+    assert "edited" in report.reason
+
+
+@pytest.mark.parametrize(
+    ("tamper", "broken"),
+    [
+        ("DELETE FROM {s}.events WHERE position = 5", 5),
+        ("DELETE FROM {s}.events WHERE position = 12", 12),
+        (
+            "UPDATE {s}.events SET position = CASE position WHEN 4 THEN 7 ELSE 4 END "
+            "WHERE position IN (4, 7)",
+            4,
+        ),
+    ],
+    ids=["deleted", "deleted-last", "swapped"],
+)
+async def test_verify_names_deleted_and_swapped_rows(
+    engine: AsyncEngine, store: PostgresEventStore, tamper: str, broken: int
+) -> None:
+    await write_counters(store, streams=3, increments=3)
+    await _sql(engine, tamper.format(s=store.schema))
+    report = await verify_chain(store)
+    assert report.broken_position == broken, report
+
+
+async def _sql(engine: AsyncEngine, statement: str) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(text(statement))
+
+
+async def _total_is(engine: AsyncEngine, runner: ProjectionRunner, expected: dict[str, int]) -> bool:
+    try:
+        return await projected_totals(engine, runner.projection.schema) == expected
+    except Exception:
+        return False
+
+
+async def _produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for value in values:
+            await producer.send_and_wait(topic, value, key=b"c")
+    finally:
+        await producer.stop()
+
+
+async def _read(bootstrap: str, topic: str, count: int) -> list[tuple[bytes, list[tuple[str, bytes]]]]:
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=f"dlq-{uuid.uuid4().hex}"
+    )
+    await consumer.start()
+    got: list[tuple[bytes, list[tuple[str, bytes]]]] = []
+    try:
+
+        async def enough() -> bool:
+            batches = await consumer.getmany(timeout_ms=200)
+            got.extend((r.value, list(r.headers)) for rs in batches.values() for r in rs)
+            return len(got) >= count
+
+        await eventually(enough, what=f"{count} dead letters")
+    finally:
+        await consumer.stop()
+    return got

@@ -1,0 +1,119 @@
+"""Racing writers and commit order on the real PostgreSQL."""
+
+import asyncio
+
+import psycopg
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from modelyard_devstack import Infra
+from modelyard_events.db import create_engine
+from modelyard_events.errors import ConcurrencyConflict
+from modelyard_events.store.postgres import PostgresEventStore
+from modelyard_events.testing.sample_events import TEST_CONTEXT, CounterIncremented, CounterOpened
+from tests.integration.support import eventually
+
+pytestmark = pytest.mark.integration
+
+WRITERS, PER_WRITER = 8, 25
+
+
+async def test_eight_racing_writers_write_every_version_exactly_once(
+    stack: Infra, store: PostgresEventStore
+) -> None:
+    await store.append("counter", "race", 0, [CounterOpened(name="race")], TEST_CONTEXT)
+    engines = [create_engine(stack.database_url, pool_size=1) for _ in range(WRITERS)]
+    stores = [PostgresEventStore(e, store.schema) for e in engines]  # 8 connections, 8 committers
+    try:
+        conflicts = await asyncio.gather(*(_write(s, writer) for writer, s in enumerate(stores)))
+    finally:
+        for s, e in zip(stores, engines, strict=True):
+            await s.close()
+            await e.dispose()
+    log = await store.read_stream("race")
+    assert [e.stream_version for e in log] == list(range(1, WRITERS * PER_WRITER + 2))
+    amounts = sorted(e.data["amount"] for e in log[1:])
+    assert amounts == sorted(w * 1000 + i for w in range(WRITERS) for i in range(PER_WRITER))
+    assert sum(conflicts) > 0, "the writers never collided: the race was not exercised"
+    assert [e.position for e in await store.read_all(limit=10_000)] == list(range(1, len(log) + 1))
+
+
+async def _write(store: PostgresEventStore, writer: int) -> int:
+    """Append PER_WRITER events, each at the version last read; count conflicts."""
+    conflicts, written = 0, 0
+    while written < PER_WRITER:
+        version = (await store.read_stream("race"))[-1].stream_version
+        try:
+            await store.append(
+                "counter", "race", version, [CounterIncremented(amount=writer * 1000 + written)], TEST_CONTEXT
+            )
+            written += 1
+        except ConcurrencyConflict as conflict:
+            if conflict.actual_version <= version:
+                raise AssertionError(f"conflict reports {conflict.actual_version}, read {version}") from None
+            conflicts += 1
+    return conflicts
+
+
+async def test_a_later_append_cannot_commit_before_an_earlier_one(
+    stack: Infra, engine: AsyncEngine, store: PostgresEventStore
+) -> None:
+    """Positions follow commit order: while a first append is uncommitted, a second one waits."""
+    url = stack.database_url
+    async with await psycopg.AsyncConnection.connect(url) as slow:
+        # A first append, left uncommitted: it holds position 1 and the append lock.
+        await slow.execute(_raw_append_sql(store.schema), _raw_append_args("slow"))
+        second = asyncio.create_task(
+            store.append("counter", "fast", 0, [CounterOpened(name="fast")], TEST_CONTEXT)
+        )
+        await eventually(lambda: _waits_on_a_lock(url), what="the second append to wait on the lock")
+        assert not second.done()
+        assert await store.read_all() == []  # a reader sees neither, so it cannot skip position 1
+        await slow.commit()
+        [fast] = await second
+    log = await store.read_all()
+    assert [(e.stream_id, e.position) for e in log] == [("slow", 1), ("fast", 2)]
+    assert fast.prev_hash == log[0].hash
+
+
+async def _waits_on_a_lock(url: str) -> bool:
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        cursor = await conn.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE wait_event_type = 'Lock' AND query LIKE '%append_events%'"
+        )
+        row = await cursor.fetchone()
+        return bool(row and row[0] > 0)
+
+
+def _raw_append_sql(schema: str) -> str:
+    return (
+        f"SELECT * FROM {schema}.append_events(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb[], "
+        "%s, %s, %s, %s, %s, %s)"
+    )
+
+
+def _raw_append_args(stream_id: str) -> tuple[object, ...]:
+    from modelyard_events.store.pending import prepare_append
+
+    request = prepare_append("counter", stream_id, 0, [CounterOpened(name=stream_id)], TEST_CONTEXT)
+    [e] = request.events
+    return (
+        [stream_id],
+        [0],
+        [1],
+        [e.event_id],
+        [e.stream_type],
+        [e.stream_id],
+        [e.stream_version],
+        [e.type_name],
+        [e.schema_version],
+        [e.occurred_at],
+        [e.actor_json],
+        [e.org_id],
+        [e.correlation_id],
+        [e.causation_id],
+        [e.data_json],
+        [e.halves.head],
+        [e.halves.tail],
+    )

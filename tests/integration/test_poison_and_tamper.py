@@ -5,7 +5,6 @@ import uuid
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from modelyard_devstack import Infra
@@ -85,8 +84,9 @@ async def test_verify_names_an_edited_position(engine: AsyncEngine, store: Postg
         ("DELETE FROM {s}.events WHERE position = 5", 5),
         ("DELETE FROM {s}.events WHERE position = 12", 12),
         (
-            "UPDATE {s}.events SET position = CASE position WHEN 4 THEN 7 ELSE 4 END "
-            "WHERE position IN (4, 7)",
+            "UPDATE {s}.events SET position = -4 WHERE position = 4; "
+            "UPDATE {s}.events SET position = 4 WHERE position = 7; "
+            "UPDATE {s}.events SET position = 7 WHERE position = -4",
             4,
         ),
     ],
@@ -103,7 +103,7 @@ async def test_verify_names_deleted_and_swapped_rows(
 
 async def _sql(engine: AsyncEngine, statement: str) -> None:
     async with engine.begin() as conn:
-        await conn.execute(text(statement))
+        await conn.exec_driver_sql(statement)
 
 
 async def _total_is(engine: AsyncEngine, runner: ProjectionRunner, expected: dict[str, int]) -> bool:

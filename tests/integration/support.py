@@ -37,6 +37,19 @@ async def write_counters(
     return added
 
 
+async def write_counters_until(
+    store: PostgresEventStore, streams: int, stop: asyncio.Event
+) -> tuple[dict[str, int], int]:
+    """Like write_counters, round after round until `stop` is set; return (totals, events written)."""
+    totals = await write_counters(store, streams, increments=1)
+    rounds = 1
+    while not stop.is_set():
+        added = await write_counters(store, streams, increments=1, first_round=rounds)
+        totals = {c: totals[c] + added[c] for c in totals}
+        rounds += 1
+    return totals, streams * (rounds + 1)
+
+
 async def projected_totals(engine: AsyncEngine, schema: str) -> dict[str, int]:
     async with engine.connect() as conn:
         rows = (await conn.execute(text(f"SELECT counter_id, total FROM {schema}.counter_totals"))).all()

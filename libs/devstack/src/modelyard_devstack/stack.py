@@ -16,7 +16,7 @@ from modelyard_devstack.postgres import FAST_SETTINGS, EmbeddedPostgres
 
 @dataclass(frozen=True)
 class Infra:
-    """Where the servers are, and which kind they are (embedded, external, containers)."""
+    """Where the servers are, and where each came from (embedded, external, containers)."""
 
     database_url: str
     kafka_bootstrap_servers: str
@@ -33,6 +33,9 @@ def infra(durable: bool = False) -> Iterator[Infra]:
     database_url = os.environ.get("DATABASE_URL")
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     mode = os.environ.get("MODELYARD_TEST_INFRA", "embedded")
+    if mode not in ("embedded", "containers"):
+        raise ValueError(f"MODELYARD_TEST_INFRA must be 'embedded' or 'containers', not {mode!r}")
+    kind = f"PostgreSQL {'external' if database_url else mode}, broker {'external' if bootstrap else mode}"
     with ExitStack() as stack:
         if mode == "containers" and not (database_url and bootstrap):
             database_url, bootstrap = stack.enter_context(_containers(database_url, bootstrap))
@@ -46,7 +49,6 @@ def infra(durable: bool = False) -> Iterator[Infra]:
             broker = EmbeddedBroker(workdir / "broker")
             bootstrap = broker.start()
             stack.callback(broker.stop)
-        kind = "external" if mode != "containers" and "DATABASE_URL" in os.environ else mode
         yield Infra(database_url, bootstrap, kind)
 
 

@@ -1,0 +1,122 @@
+"""Canonical JSON and the envelope's wire form: round trips and stability under hypothesis."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from modelyard_events.canonical import canonical_json, canonical_timestamp, parse_timestamp
+from modelyard_events.envelope import EventEnvelope
+from modelyard_events.errors import MalformedEvent
+from modelyard_events.hashing import canonical_envelope_fields, envelope_hash
+from modelyard_events.testing.strategies import aware_datetimes, envelopes, json_objects, json_values
+from modelyard_events.wire import decode_envelope, encode_envelope
+
+
+@given(json_values)
+def test_canonical_text_parses_back_to_the_same_value(value: Any) -> None:
+    assert json.loads(canonical_json(value)) == value
+
+
+@given(json_values)
+def test_canonical_text_is_a_fixed_point(value: Any) -> None:
+    text = canonical_json(value)
+    assert canonical_json(json.loads(text)) == text
+
+
+@given(json_objects, st.randoms())
+def test_key_order_does_not_change_the_text(obj: dict[str, Any], rnd: Any) -> None:
+    keys = list(obj)
+    rnd.shuffle(keys)
+    assert canonical_json({key: obj[key] for key in keys}) == canonical_json(obj)
+
+
+def test_canonical_form_is_compact_sorted_and_unescaped() -> None:
+    assert canonical_json({"b": [1, 2.5], "a": "é", "É": None}) == '{"a":"é","b":[1,2.5],"É":null}'
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_non_finite_floats_are_refused(bad: float) -> None:
+    with pytest.raises(ValueError, match="JSON compliant"):
+        canonical_json({"x": bad})
+
+
+@given(aware_datetimes)
+def test_timestamps_round_trip_to_the_same_instant(moment: datetime) -> None:
+    text = canonical_timestamp(moment)
+    assert text.endswith("Z")
+    assert len(text) == 27
+    assert parse_timestamp(text) == moment
+
+
+def test_naive_timestamps_are_refused() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        canonical_timestamp(datetime(2026, 1, 1))
+
+
+@given(envelopes)
+def test_envelope_survives_the_wire(envelope: EventEnvelope) -> None:
+    decoded = decode_envelope(encode_envelope(envelope))
+    assert decoded == envelope
+    assert decoded.occurred_at.tzinfo is not None
+
+
+@given(envelopes)
+def test_hash_covers_exactly_the_canonical_envelope(envelope: EventEnvelope) -> None:
+    """The spliced halves the database hashes are the canonical JSON of every field but `hash`."""
+    text = envelope.prev_hash + canonical_json(canonical_envelope_fields(envelope))
+    assert envelope_hash(envelope) == hashlib.sha256(text.encode()).hexdigest()
+
+
+@given(envelopes, st.sampled_from(["stream_id", "type", "org_id", "correlation_id"]))
+def test_changing_any_field_changes_the_hash(envelope: EventEnvelope, field: str) -> None:
+    changed = envelope.model_copy(update={field: f"{getattr(envelope, field)}!"})
+    assert envelope_hash(changed) != envelope_hash(envelope)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (None, "empty message value"),
+        (b"", "empty message value"),
+        (b"\xff\xfe not json", "not an event envelope"),
+        (b'{"type": "CounterOpened"}', "not an event envelope"),
+        (b"[1, 2, 3]", "not an event envelope"),
+    ],
+)
+def test_malformed_messages_are_refused_with_a_reason(value: bytes | None, reason: str) -> None:
+    with pytest.raises(MalformedEvent, match=reason):
+        decode_envelope(value)
+
+
+def test_unknown_envelope_fields_are_refused() -> None:
+    envelope = EventEnvelope.model_validate(
+        {
+            "event_id": "0190b3a0-0000-7000-8000-000000000000",
+            "stream_type": "counter",
+            "stream_id": "c-1",
+            "stream_version": 1,
+            "position": 1,
+            "type": "CounterOpened",
+            "schema_version": 1,
+            "occurred_at": datetime(2026, 1, 1, tzinfo=UTC),
+            "actor": {"subject": "alice", "roles": []},
+            "org_id": None,
+            "correlation_id": "c",
+            "causation_id": None,
+            "data": {"name": "x"},
+            "prev_hash": "0" * 64,
+            "hash": "1" * 64,
+        }
+    )
+    fields = json.loads(encode_envelope(envelope))
+    fields["sneaky"] = True
+    with pytest.raises(MalformedEvent, match="not an event envelope"):
+        decode_envelope(json.dumps(fields).encode())

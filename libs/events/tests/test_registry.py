@@ -1,0 +1,63 @@
+"""The registry: decoding by type name, upcasting old stored payloads, and its refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from modelyard_events.errors import MalformedEvent, RegistryError, UnknownEventType
+from modelyard_events.registry import EventRegistry
+from modelyard_events.store import InMemoryEventStore
+from modelyard_events.testing.sample_events import (
+    TEST_CONTEXT,
+    TemperatureRecorded,
+    TemperatureRecordedV1,
+    evolved_registry,
+)
+
+
+async def test_a_v1_event_stored_is_read_back_as_the_current_version() -> None:
+    store = InMemoryEventStore()
+    await store.append("sensor", "s-1", 0, [TemperatureRecordedV1(celsius=21.5)], TEST_CONTEXT)
+
+    [stored] = await store.read_stream("s-1")
+    assert stored.schema_version == 1
+    assert stored.data == {"celsius": 21.5}  # the log is never rewritten
+    assert evolved_registry().decode(stored) == TemperatureRecorded(value=21.5, unit="C", site="unknown")
+
+
+def test_current_payloads_are_decoded_without_upcasting() -> None:
+    data = {"value": 1, "unit": "F", "site": "a"}
+    event = evolved_registry().decode_payload("TemperatureRecorded", 3, data)
+    assert event == TemperatureRecorded(value=1, unit="F", site="a")
+
+
+def test_a_missing_upcaster_is_named() -> None:
+    registry = EventRegistry([TemperatureRecorded])
+    with pytest.raises(RegistryError, match="no upcaster from 'TemperatureRecorded' v1 to v2"):
+        registry.decode_payload("TemperatureRecorded", 1, {"celsius": 1.0})
+
+
+@pytest.mark.parametrize(
+    ("name", "version"), [("Nope", 1), ("TemperatureRecorded", 4), ("TemperatureRecorded", 0)]
+)
+def test_unknown_types_and_versions_are_refused(name: str, version: int) -> None:
+    with pytest.raises(UnknownEventType, match=f"{name}' v{version}"):
+        evolved_registry().decode_payload(name, version, {})
+
+
+def test_a_payload_that_does_not_fit_the_schema_is_malformed() -> None:
+    with pytest.raises(MalformedEvent, match="TemperatureRecorded v3"):
+        evolved_registry().decode_payload("TemperatureRecorded", 3, {"value": 1, "unit": "K", "site": "a"})
+
+
+def test_a_type_name_is_registered_once() -> None:
+    registry = EventRegistry([TemperatureRecorded])
+    registry.register(TemperatureRecorded)  # the same class again is harmless
+    with pytest.raises(RegistryError, match="already registered"):
+        registry.register(TemperatureRecordedV1)
+
+
+def test_an_upcaster_is_registered_once() -> None:
+    registry = evolved_registry()
+    with pytest.raises(RegistryError, match="upcaster for 'TemperatureRecorded' v1 exists"):
+        registry.upcaster("TemperatureRecorded", 1)(lambda data: data)

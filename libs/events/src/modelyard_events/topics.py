@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -23,12 +24,17 @@ def dead_letter_topic(topic: str) -> str:
 async def ensure_topics(
     bootstrap_servers: str, topics: list[str], partitions: int = DEFAULT_PARTITIONS
 ) -> None:
-    """Create missing topics; existing ones are left as they are."""
+    """Create missing topics; existing ones are left as they are.
+
+    Replication comes from MODELYARD_TOPIC_REPLICATION (default 1, for one-broker
+    dev stacks); a real cluster sets 3, or declares the topics itself (deploy/k8s).
+    """
+    replication = int(os.environ.get("MODELYARD_TOPIC_REPLICATION", "1"))
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [NewTopic(t, partitions, 1) for t in topics if t not in existing]
+        missing = [NewTopic(t, partitions, replication) for t in topics if t not in existing]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another process was first
                 await admin.create_topics(missing)

@@ -9,7 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from modelyard_devstack import Infra
 from modelyard_events.db import create_engine
 from modelyard_events.errors import ConcurrencyConflict
-from modelyard_events.store.postgres import PostgresEventStore
+from modelyard_events.store.pending import prepare_append
+from modelyard_events.store.postgres import PostgresEventStore, append_parameters
 from modelyard_events.testing.sample_events import TEST_CONTEXT, CounterIncremented, CounterOpened
 from tests.integration.support import eventually
 
@@ -60,9 +61,11 @@ async def test_a_later_append_cannot_commit_before_an_earlier_one(
 ) -> None:
     """Positions follow commit order: while a first append is uncommitted, a second one waits."""
     url = stack.database_url
-    async with await psycopg.AsyncConnection.connect(url) as slow:
+    request = prepare_append("counter", "slow", 0, [CounterOpened(name="slow")], TEST_CONTEXT)
+    async with engine.connect() as slow:
         # A first append, left uncommitted: it holds position 1 and the append lock.
-        await slow.execute(_raw_append_sql(store.schema), _raw_append_args("slow"))
+        await slow.begin()
+        await slow.execute(store.append_statement, append_parameters([request]))
         second = asyncio.create_task(
             store.append("counter", "fast", 0, [CounterOpened(name="fast")], TEST_CONTEXT)
         )
@@ -84,36 +87,3 @@ async def _waits_on_a_lock(url: str) -> bool:
         )
         row = await cursor.fetchone()
         return bool(row and row[0] > 0)
-
-
-def _raw_append_sql(schema: str) -> str:
-    return (
-        f"SELECT * FROM {schema}.append_events(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb[], "
-        "%s, %s, %s, %s, %s, %s)"
-    )
-
-
-def _raw_append_args(stream_id: str) -> tuple[object, ...]:
-    from modelyard_events.store.pending import prepare_append
-
-    request = prepare_append("counter", stream_id, 0, [CounterOpened(name=stream_id)], TEST_CONTEXT)
-    [e] = request.events
-    return (
-        [stream_id],
-        [0],
-        [1],
-        [e.event_id],
-        [e.stream_type],
-        [e.stream_id],
-        [e.stream_version],
-        [e.type_name],
-        [e.schema_version],
-        [e.occurred_at],
-        [e.actor_json],
-        [e.org_id],
-        [e.correlation_id],
-        [e.causation_id],
-        [e.data_json],
-        [e.halves.head],
-        [e.halves.tail],
-    )

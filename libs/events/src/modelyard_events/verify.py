@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -65,7 +67,7 @@ def _check_row(row: Any, expected_position: int, prev_hash: str) -> str:
 
 def _row_hash(row: Any) -> str:
     halves = envelope_halves(
-        actor_json=canonical_json(row.actor),
+        actor_json=_canonical_actor(row.actor),
         causation_id=row.causation_id,
         correlation_id=row.correlation_id,
         data_json=row.data,
@@ -79,3 +81,9 @@ def _row_hash(row: Any) -> str:
         type_name=row.type,
     )
     return chain_hash(row.prev_hash, halves, row.position)
+
+
+@functools.lru_cache(maxsize=4096)
+def _canonical_actor(stored: str) -> str:
+    # jsonb prints its own spacing; the hash covers the canonical form. Few distinct actors.
+    return canonical_json(json.loads(stored))

@@ -11,7 +11,7 @@ from uuid import UUID
 import uuid_utils.compat as uuid_compat
 
 from modelyard_events.canonical import canonical_json, canonical_timestamp
-from modelyard_events.envelope import Actor, CommandContext, DomainEvent, EventEnvelope
+from modelyard_events.envelope import Actor, CommandContext, DomainEvent, EventEnvelope, trusted_envelope
 from modelyard_events.errors import MalformedEvent
 from modelyard_events.hashing import EnvelopeHalves, envelope_halves
 
@@ -38,22 +38,24 @@ class PendingEvent:
 
     def recorded(self, position: int, prev_hash: str, hash_: str) -> EventEnvelope:
         """The envelope once the store has placed this event at `position`."""
-        return EventEnvelope.model_construct(
-            event_id=self.event_id,
-            stream_type=self.stream_type,
-            stream_id=self.stream_id,
-            stream_version=self.stream_version,
-            position=position,
-            type=self.type_name,
-            schema_version=self.schema_version,
-            occurred_at=self.occurred_at,
-            actor=self.actor,
-            org_id=self.org_id,
-            correlation_id=self.correlation_id,
-            causation_id=self.causation_id,
-            data=self.data,
-            prev_hash=prev_hash,
-            hash=hash_,
+        return trusted_envelope(
+            {
+                "event_id": self.event_id,
+                "stream_type": self.stream_type,
+                "stream_id": self.stream_id,
+                "stream_version": self.stream_version,
+                "position": position,
+                "type": self.type_name,
+                "schema_version": self.schema_version,
+                "occurred_at": self.occurred_at,
+                "actor": self.actor,
+                "org_id": self.org_id,
+                "correlation_id": self.correlation_id,
+                "causation_id": self.causation_id,
+                "data": self.data,
+                "prev_hash": prev_hash,
+                "hash": hash_,
+            }
         )
 
 

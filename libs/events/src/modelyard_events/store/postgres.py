@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from modelyard_events.db import checked_schema
-from modelyard_events.envelope import Actor, CommandContext, DomainEvent, EventEnvelope
+from modelyard_events.envelope import Actor, CommandContext, DomainEvent, EventEnvelope, trusted_envelope
 from modelyard_events.errors import ConcurrencyConflict, EventStoreError, StoreBusy
 from modelyard_events.hashing import chain_hash
 from modelyard_events.store.pending import AppendRequest, PendingEvent, prepare_append
@@ -21,9 +22,10 @@ from modelyard_events.store.postgres_schema import ensure_store_schema
 
 _LOCK_NOT_AVAILABLE = "55P03"
 _MAX_BATCH_EVENTS = 2000
+_RS = "\x1e"  # joins JSON texts; canonical JSON escapes every control character
 _COLUMNS = (
     "position, event_id, stream_type, stream_id, stream_version, type, schema_version, "
-    "occurred_at, actor, org_id, correlation_id, causation_id, data, prev_hash, hash"
+    "occurred_at, actor::text AS actor, org_id, correlation_id, causation_id, data, prev_hash, hash"
 )
 
 
@@ -48,11 +50,11 @@ class PostgresEventStore:
         self.schema = checked_schema(schema)
         self._queue: asyncio.Queue[_Queued] = asyncio.Queue()
         self._committer: asyncio.Task[None] | None = None
-        self._append_sql = text(
+        self.append_statement = text(
             f"SELECT * FROM {self.schema}.append_events(:a_stream_id, :a_expected, :a_count, "
             ":e_event_id, :e_stream_type, :e_stream_id, :e_stream_version, :e_type, "
-            ":e_schema_version, :e_occurred_at, CAST(:e_actor AS jsonb[]), :e_org_id, "
-            ":e_correlation_id, :e_causation_id, :e_data, :e_head, :e_tail)"
+            ":e_schema_version, :e_occurred_at, :j_actor, :e_org_id, "
+            ":e_correlation_id, :e_causation_id, :j_data, :j_head, :j_tail)"
         )
 
     async def create_schema(self) -> None:
@@ -92,7 +94,8 @@ class PostgresEventStore:
                     if conn is None:
                         conn = await self.engine.connect()
                         await conn.execution_options(isolation_level="AUTOCOMMIT")
-                    rows = (await conn.execute(self._append_sql, _batch_parameters(batch))).all()
+                    parameters = append_parameters([q.request for q in batch])
+                    rows = (await conn.execute(self.append_statement, parameters)).all()
                 except DBAPIError as error:
                     _fail(batch, _translate(error))
                     if error.connection_invalidated or conn is None or conn.closed:
@@ -149,28 +152,36 @@ class PostgresEventStore:
 
 def envelope_from_row(row: Any) -> EventEnvelope:
     """Build an envelope from a trusted events-table row, skipping validation."""
-    actor = row.actor
-    return EventEnvelope.model_construct(
-        event_id=row.event_id,
-        stream_type=row.stream_type,
-        stream_id=row.stream_id,
-        stream_version=row.stream_version,
-        position=row.position,
-        type=row.type,
-        schema_version=row.schema_version,
-        occurred_at=row.occurred_at,
-        actor=Actor.model_construct(subject=actor["subject"], roles=tuple(actor["roles"])),
-        org_id=row.org_id,
-        correlation_id=row.correlation_id,
-        causation_id=row.causation_id,
-        data=json.loads(row.data),
-        prev_hash=row.prev_hash,
-        hash=row.hash,
+    return trusted_envelope(
+        {
+            "event_id": row.event_id,
+            "stream_type": row.stream_type,
+            "stream_id": row.stream_id,
+            "stream_version": row.stream_version,
+            "position": row.position,
+            "type": row.type,
+            "schema_version": row.schema_version,
+            "occurred_at": row.occurred_at,
+            "actor": _actor(row.actor),
+            "org_id": row.org_id,
+            "correlation_id": row.correlation_id,
+            "causation_id": row.causation_id,
+            "data": json.loads(row.data),
+            "prev_hash": row.prev_hash,
+            "hash": row.hash,
+        }
     )
 
 
-def _batch_parameters(batch: list[_Queued]) -> dict[str, list[Any]]:
-    requests = [q.request for q in batch]
+@functools.lru_cache(maxsize=4096)
+def _actor(actor_json: str) -> Actor:
+    # A log has few distinct actors; parsing each once keeps reads cheap.
+    actor = json.loads(actor_json)
+    return Actor.model_construct(subject=actor["subject"], roles=tuple(actor["roles"]))
+
+
+def append_parameters(requests: Sequence[AppendRequest]) -> dict[str, Any]:
+    """Parameters of `append_statement` for requests committed together, in order."""
     events: list[PendingEvent] = [e for r in requests for e in r.events]
     return {
         "a_stream_id": [r.stream_id for r in requests],
@@ -183,13 +194,13 @@ def _batch_parameters(batch: list[_Queued]) -> dict[str, list[Any]]:
         "e_type": [e.type_name for e in events],
         "e_schema_version": [e.schema_version for e in events],
         "e_occurred_at": [e.occurred_at for e in events],
-        "e_actor": [e.actor_json for e in events],
+        "j_actor": _RS.join(e.actor_json for e in events),
         "e_org_id": [e.org_id for e in events],
         "e_correlation_id": [e.correlation_id for e in events],
         "e_causation_id": [e.causation_id for e in events],
-        "e_data": [e.data_json for e in events],
-        "e_head": [e.halves.head for e in events],
-        "e_tail": [e.halves.tail for e in events],
+        "j_data": _RS.join(e.data_json for e in events),
+        "j_head": _RS.join(e.halves.head for e in events),
+        "j_tail": _RS.join(e.halves.tail for e in events),
     }
 
 

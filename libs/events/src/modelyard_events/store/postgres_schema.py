@@ -49,15 +49,21 @@ CREATE TABLE IF NOT EXISTS {s}.relay_checkpoints (
 CREATE OR REPLACE FUNCTION {s}.append_events(
     a_stream_id text[], a_expected bigint[], a_count int[],
     e_event_id uuid[], e_stream_type text[], e_stream_id text[], e_stream_version bigint[],
-    e_type text[], e_schema_version int[], e_occurred_at timestamptz[], e_actor jsonb[],
-    e_org_id text[], e_correlation_id text[], e_causation_id text[], e_data text[],
-    e_head text[], e_tail text[]
+    e_type text[], e_schema_version int[], e_occurred_at timestamptz[], j_actor text,
+    e_org_id text[], e_correlation_id text[], e_causation_id text[], j_data text,
+    j_head text, j_tail text
 ) RETURNS TABLE (request int, actual_version bigint, first_position bigint,
                  first_prev_hash text, last_hash text)
 LANGUAGE plpgsql AS $fn$
 DECLARE
     pos bigint; prev text; lo int := 1; hi int; cur bigint;
     positions bigint[]; prevs text[]; hashes text[];
+    -- JSON texts arrive joined by U+001E, which canonical JSON always escapes: one plain
+    -- text parameter each instead of a text[] whose every quote the driver would escape.
+    e_actor jsonb[] := string_to_array(j_actor, E'\\x1e')::jsonb[];
+    e_data text[] := string_to_array(j_data, E'\\x1e');
+    e_head text[] := string_to_array(j_head, E'\\x1e');
+    e_tail text[] := string_to_array(j_tail, E'\\x1e');
 BEGIN
     SELECT h.last_position, h.last_hash INTO pos, prev FROM {s}.event_head h WHERE h.id = 1 FOR UPDATE;
     FOR r IN 1 .. coalesce(array_length(a_stream_id, 1), 0) LOOP

@@ -1,0 +1,42 @@
+"""Errors a domain raises for a human to read; libs/grpc maps each kind to one gRPC status.
+
+Aggregates and command handlers raise these (no framework imports here), so the
+same refusal reads the same through gRPC, the CLI and the tests:
+InvalidArgument → INVALID_ARGUMENT, NotFound → NOT_FOUND, IllegalTransition →
+FAILED_PRECONDITION, PermissionDenied → PERMISSION_DENIED, QuotaExceeded →
+RESOURCE_EXHAUSTED; the store's ConcurrencyConflict → ABORTED.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A command refused by the rules; the message says what is wrong and what to do."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidArgument(DomainError):
+    """A field of the command is wrong; `field` names it (dotted path, e.g. hyperparameters.lr)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class NotFound(DomainError):
+    """The named thing does not exist (or is not visible to the caller)."""
+
+
+class IllegalTransition(DomainError):
+    """The command does not apply in the current state, e.g. pausing a completed job."""
+
+
+class PermissionDenied(DomainError):
+    """The caller's roles do not allow this command."""
+
+
+class QuotaExceeded(DomainError):
+    """A plan limit would be passed (jobs per month, dataset bytes, active models)."""

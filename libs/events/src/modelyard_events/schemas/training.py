@@ -1,0 +1,124 @@
+"""Events of trainer-svc: what a trainer observed while running one dispatch.
+
+Stream per dispatch (stream_type "training_run", stream_id = dispatch_id), so
+two trainers that both believe they hold a job (one presumed dead) never write
+to the same stream, and job-svc ignores reports whose dispatch is no longer
+the job's current lease.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from modelyard_events.envelope import DomainEvent
+from modelyard_events.registry import EventRegistry
+
+RUN_STREAM = "training_run"
+
+
+class TrainingReport(DomainEvent):
+    """Fields every trainer report carries."""
+
+    job_id: str
+    attempt: int = Field(ge=1)
+    dispatch_id: str
+    trainer_id: str
+
+
+class TrainingStarted(TrainingReport):
+    """The data is loaded and the first step is about to run."""
+
+    type_name = "TrainingStarted"
+    device: str
+    amp: bool
+    start_epoch: int = Field(ge=1, description="1 unless resumed from a checkpoint")
+    start_step: int = Field(ge=0, description="steps already done in start_epoch")
+    epochs_total: int
+    steps_per_epoch: int
+    train_samples: int
+    val_samples: int
+
+
+class TrainingProgressed(TrainingReport):
+    """Throttled progress inside an epoch (at most one per `progress_interval_s`)."""
+
+    type_name = "TrainingProgressed"
+    epoch: int
+    step: int
+    steps_total: int
+    loss: float
+    samples_per_s: float
+    eta_s: float | None
+
+
+class EpochCompleted(TrainingReport):
+    """An epoch ended and was validated; measured values only (GPU fields null without NVIDIA)."""
+
+    type_name = "EpochCompleted"
+    epoch: int
+    train_loss: float
+    val_loss: float
+    val_accuracy: float | None
+    metrics: dict[str, float]
+    samples_per_s: float
+    duration_s: float
+    gpu_utilization_pct: float | None
+    gpu_memory_bytes: int | None
+
+
+class CheckpointSaved(TrainingReport):
+    """Model, optimizer and position saved: `epochs_done` full epochs plus `step` into the next."""
+
+    type_name = "CheckpointSaved"
+    epochs_done: int
+    step: int
+    checkpoint_uri: str
+    sha256: str
+    size_bytes: int
+
+
+class TrainingCompleted(TrainingReport):
+    """The artifact (weights + config + metrics) is written; its SHA-256 covers the file."""
+
+    type_name = "TrainingCompleted"
+    artifact_uri: str
+    artifact_sha256: str
+    artifact_size_bytes: int
+    metrics: dict[str, float]
+    epochs: int
+
+
+class TrainingFailed(TrainingReport):
+    """Training stopped on an error (bad data, out of memory …); `reason` is for a human."""
+
+    type_name = "TrainingFailed"
+    reason: str
+
+
+class TrainingPaused(TrainingReport):
+    """Stopped at a step boundary on request, after saving `checkpoint_uri`."""
+
+    type_name = "TrainingPaused"
+    checkpoint_uri: str
+    epochs_done: int
+    step: int
+
+
+class TrainingCancelled(TrainingReport):
+    """Stopped at a step boundary on request; nothing more will be reported for this dispatch."""
+
+    type_name = "TrainingCancelled"
+
+
+TRAINER_EVENTS = EventRegistry(
+    [
+        TrainingStarted,
+        TrainingProgressed,
+        EpochCompleted,
+        CheckpointSaved,
+        TrainingCompleted,
+        TrainingFailed,
+        TrainingPaused,
+        TrainingCancelled,
+    ]
+)

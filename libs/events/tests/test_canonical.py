@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from modelyard_events.canonical import canonical_json, canonical_timestamp, parse_timestamp
 from modelyard_events.envelope import EventEnvelope
 from modelyard_events.errors import MalformedEvent
-from modelyard_events.hashing import canonical_envelope_fields, envelope_hash
+from modelyard_events.hashing import HalvesTemplate, canonical_envelope_fields, envelope_hash, halves_of
 from modelyard_events.testing.strategies import aware_datetimes, envelopes, json_objects, json_values
 from modelyard_events.wire import decode_envelope, encode_envelope
 
@@ -120,3 +120,23 @@ def test_unknown_envelope_fields_are_refused() -> None:
     fields["sneaky"] = True
     with pytest.raises(MalformedEvent, match="not an event envelope"):
         decode_envelope(json.dumps(fields).encode())
+
+
+@given(envelopes)
+def test_the_per_append_template_gives_the_same_halves(envelope: EventEnvelope) -> None:
+    template = HalvesTemplate(
+        actor_json=canonical_json(envelope.actor.model_dump(mode="json")),
+        causation_id=envelope.causation_id,
+        correlation_id=envelope.correlation_id,
+        occurred_at=canonical_timestamp(envelope.occurred_at),
+        org_id=envelope.org_id,
+        stream_id=envelope.stream_id,
+        stream_type=envelope.stream_type,
+    )
+    assert halves_of(envelope) == template.halves(
+        data_json=canonical_json(envelope.data),
+        event_id=str(envelope.event_id),
+        schema_version=envelope.schema_version,
+        stream_version=envelope.stream_version,
+        type_name=envelope.type,
+    )

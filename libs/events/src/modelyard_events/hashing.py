@@ -56,6 +56,45 @@ def envelope_halves(
     return EnvelopeHalves(head, tail)
 
 
+class HalvesTemplate:
+    """The halves of every event of one append, with the fields they share encoded once.
+
+    Gives the same text as `envelope_halves`; an append of 100 events would
+    otherwise JSON-encode the same stream, actor, ids and timestamp 100 times.
+    """
+
+    __slots__ = ("_head_prefix", "_head_suffix", "_tail_middle")
+
+    def __init__(
+        self,
+        *,
+        actor_json: str,
+        causation_id: str | None,
+        correlation_id: str,
+        occurred_at: str,
+        org_id: str | None,
+        stream_id: str,
+        stream_type: str,
+    ) -> None:
+        self._head_prefix = (
+            f'{{"actor":{actor_json},"causation_id":{_dumps(causation_id)},'
+            f'"correlation_id":{_dumps(correlation_id)},"data":'
+        )
+        self._head_suffix = f',"occurred_at":{_dumps(occurred_at)},"org_id":{_dumps(org_id)},'
+        self._tail_middle = f',"stream_id":{_dumps(stream_id)},"stream_type":{_dumps(stream_type)},'
+
+    def halves(
+        self, *, data_json: str, event_id: str, schema_version: int, stream_version: int, type_name: str
+    ) -> EnvelopeHalves:
+        """The halves of one event of the append."""
+        head = f'{self._head_prefix}{data_json},"event_id":"{event_id}"{self._head_suffix}'
+        tail = (
+            f'"schema_version":{schema_version}{self._tail_middle}'
+            f'"stream_version":{stream_version},"type":{_dumps(type_name)}}}'
+        )
+        return EnvelopeHalves(head, tail)
+
+
 def chain_hash(prev_hash: str, halves: EnvelopeHalves, position: int) -> str:
     """The hash of the event at `position` whose predecessor's hash is `prev_hash`."""
     text = f'{prev_hash}{halves.head}"position":{position},"prev_hash":"{prev_hash}",{halves.tail}'

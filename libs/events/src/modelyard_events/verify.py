@@ -10,7 +10,7 @@ from typing import Any
 
 from modelyard_events.canonical import canonical_json, canonical_timestamp
 from modelyard_events.envelope import GENESIS_HASH
-from modelyard_events.hashing import chain_hash, envelope_halves
+from modelyard_events.hashing import HalvesTemplate, chain_hash
 from modelyard_events.store.postgres import PostgresEventStore
 
 _PAGE = 5000
@@ -42,9 +42,10 @@ async def verify_chain(
     """
     head = await store.head_position()
     expected_position, prev_hash, checked = 1, GENESIS_HASH, 0
+    hasher = _RowHasher()
     while rows := await store.read_rows(expected_position - 1, _PAGE):
         for row in rows:
-            problem = _check_row(row, expected_position, prev_hash)
+            problem = _check_row(row, expected_position, prev_hash, hasher)
             if problem:
                 return ChainReport(checked, head, expected_position, problem)
             prev_hash, expected_position, checked = row.hash, expected_position + 1, checked + 1
@@ -55,32 +56,52 @@ async def verify_chain(
     return ChainReport(checked, head)
 
 
-def _check_row(row: Any, expected_position: int, prev_hash: str) -> str:
+def _check_row(row: Any, expected_position: int, prev_hash: str, hasher: _RowHasher) -> str:
     if row.position != expected_position:
         return f"position {expected_position} is missing (next row is {row.position})"
     if row.prev_hash != prev_hash:
         return "prev_hash does not name the previous event: rows deleted, swapped or re-ordered"
-    if _row_hash(row) != row.hash:
+    if hasher.hash(row) != row.hash:
         return "the stored hash does not match the row's content: the row was edited"
     return ""
 
 
-def _row_hash(row: Any) -> str:
-    halves = envelope_halves(
-        actor_json=_canonical_actor(row.actor),
-        causation_id=row.causation_id,
-        correlation_id=row.correlation_id,
-        data_json=row.data,
-        event_id=str(row.event_id),
-        occurred_at=canonical_timestamp(row.occurred_at),
-        org_id=row.org_id,
-        schema_version=row.schema_version,
-        stream_id=row.stream_id,
-        stream_type=row.stream_type,
-        stream_version=row.stream_version,
-        type_name=row.type,
-    )
-    return chain_hash(row.prev_hash, halves, row.position)
+class _RowHasher:
+    """Recomputes row hashes, encoding the fields an append's rows share once per run of rows."""
+
+    def __init__(self) -> None:
+        self._shared: tuple[Any, ...] = ()
+        self._template: HalvesTemplate | None = None
+
+    def hash(self, row: Any) -> str:
+        shared = (
+            row.actor,
+            row.causation_id,
+            row.correlation_id,
+            row.occurred_at,
+            row.org_id,
+            row.stream_id,
+            row.stream_type,
+        )
+        if self._template is None or shared != self._shared:
+            self._shared = shared
+            self._template = HalvesTemplate(
+                actor_json=_canonical_actor(row.actor),
+                causation_id=row.causation_id,
+                correlation_id=row.correlation_id,
+                occurred_at=canonical_timestamp(row.occurred_at),
+                org_id=row.org_id,
+                stream_id=row.stream_id,
+                stream_type=row.stream_type,
+            )
+        halves = self._template.halves(
+            data_json=row.data,
+            event_id=str(row.event_id),
+            schema_version=row.schema_version,
+            stream_version=row.stream_version,
+            type_name=row.type,
+        )
+        return chain_hash(row.prev_hash, halves, row.position)
 
 
 @functools.lru_cache(maxsize=4096)

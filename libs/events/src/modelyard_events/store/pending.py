@@ -13,7 +13,7 @@ import uuid_utils.compat as uuid_compat
 from modelyard_events.canonical import canonical_json, canonical_timestamp
 from modelyard_events.envelope import Actor, CommandContext, DomainEvent, EventEnvelope, trusted_envelope
 from modelyard_events.errors import MalformedEvent
-from modelyard_events.hashing import EnvelopeHalves, envelope_halves
+from modelyard_events.hashing import EnvelopeHalves, HalvesTemplate
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,67 +92,48 @@ def prepare_append(
     ids = [new_event_id() for _ in events]
     correlation_id = context.correlation_id or str(ids[0])
     actor_json = canonical_json(context.actor.model_dump(mode="json"))
+    template = HalvesTemplate(
+        actor_json=actor_json,
+        causation_id=context.causation_id,
+        correlation_id=correlation_id,
+        occurred_at=canonical_timestamp(occurred_at),
+        org_id=context.org_id,
+        stream_id=stream_id,
+        stream_type=stream_type,
+    )
     pending = tuple(
-        _pending(
-            event,
+        PendingEvent(
             event_id,
             stream_type,
             stream_id,
             expected_version + offset + 1,
+            event.type_name,
+            event.schema_version,
             occurred_at,
-            context,
+            context.actor,
+            context.org_id,
             correlation_id,
+            context.causation_id,
+            data,
+            data_json,
             actor_json,
+            template.halves(
+                data_json=data_json,
+                event_id=str(event_id),
+                schema_version=event.schema_version,
+                stream_version=expected_version + offset + 1,
+                type_name=event.type_name,
+            ),
         )
         for offset, (event, event_id) in enumerate(zip(events, ids, strict=True))
+        for data, data_json in [_payload(event)]
     )
     return AppendRequest(stream_id, expected_version, pending)
 
 
-def _pending(
-    event: DomainEvent,
-    event_id: UUID,
-    stream_type: str,
-    stream_id: str,
-    stream_version: int,
-    occurred_at: datetime,
-    context: CommandContext,
-    correlation_id: str,
-    actor_json: str,
-) -> PendingEvent:
+def _payload(event: DomainEvent) -> tuple[dict[str, Any], str]:
     data = event.model_dump(mode="json")
     try:
-        data_json = canonical_json(data)
+        return data, canonical_json(data)
     except ValueError as error:
         raise MalformedEvent(f"{event.type_name}: {error}") from error
-    halves = envelope_halves(
-        actor_json=actor_json,
-        causation_id=context.causation_id,
-        correlation_id=correlation_id,
-        data_json=data_json,
-        event_id=str(event_id),
-        occurred_at=canonical_timestamp(occurred_at),
-        org_id=context.org_id,
-        schema_version=event.schema_version,
-        stream_id=stream_id,
-        stream_type=stream_type,
-        stream_version=stream_version,
-        type_name=event.type_name,
-    )
-    return PendingEvent(
-        event_id,
-        stream_type,
-        stream_id,
-        stream_version,
-        event.type_name,
-        event.schema_version,
-        occurred_at,
-        context.actor,
-        context.org_id,
-        correlation_id,
-        context.causation_id,
-        data,
-        data_json,
-        actor_json,
-        halves,
-    )

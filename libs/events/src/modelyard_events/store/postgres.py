@@ -52,9 +52,9 @@ class PostgresEventStore:
         self._committer: asyncio.Task[None] | None = None
         self.append_statement = text(
             f"SELECT * FROM {self.schema}.append_events(:a_stream_id, :a_expected, :a_count, "
-            ":e_event_id, :e_stream_type, :e_stream_id, :e_stream_version, :e_type, "
-            ":e_schema_version, :e_occurred_at, :j_actor, :e_org_id, "
-            ":e_correlation_id, :e_causation_id, :j_data, :j_head, :j_tail)"
+            ":a_stream_type, :a_occurred_at, CAST(:a_actor AS jsonb[]), :a_org_id, "
+            ":a_correlation_id, :a_causation_id, :j_event_id, :e_type, :e_schema_version, "
+            ":j_data, :j_head, :j_tail)"
         )
 
     async def create_schema(self) -> None:
@@ -181,23 +181,26 @@ def _actor(actor_json: str) -> Actor:
 
 
 def append_parameters(requests: Sequence[AppendRequest]) -> dict[str, Any]:
-    """Parameters of `append_statement` for requests committed together, in order."""
+    """Parameters of `append_statement` for requests committed together, in order.
+
+    Fields shared by a request's events (prepare_append gives them one context and
+    one timestamp) travel once per request.
+    """
+    firsts = [r.events[0] for r in requests]
     events: list[PendingEvent] = [e for r in requests for e in r.events]
     return {
         "a_stream_id": [r.stream_id for r in requests],
         "a_expected": [r.expected_version for r in requests],
         "a_count": [len(r.events) for r in requests],
-        "e_event_id": [e.event_id for e in events],
-        "e_stream_type": [e.stream_type for e in events],
-        "e_stream_id": [e.stream_id for e in events],
-        "e_stream_version": [e.stream_version for e in events],
+        "a_stream_type": [e.stream_type for e in firsts],
+        "a_occurred_at": [e.occurred_at for e in firsts],
+        "a_actor": [e.actor_json for e in firsts],
+        "a_org_id": [e.org_id for e in firsts],
+        "a_correlation_id": [e.correlation_id for e in firsts],
+        "a_causation_id": [e.causation_id for e in firsts],
+        "j_event_id": _RS.join(str(e.event_id) for e in events),
         "e_type": [e.type_name for e in events],
         "e_schema_version": [e.schema_version for e in events],
-        "e_occurred_at": [e.occurred_at for e in events],
-        "j_actor": _RS.join(e.actor_json for e in events),
-        "e_org_id": [e.org_id for e in events],
-        "e_correlation_id": [e.correlation_id for e in events],
-        "e_causation_id": [e.causation_id for e in events],
         "j_data": _RS.join(e.data_json for e in events),
         "j_head": _RS.join(e.halves.head for e in events),
         "j_tail": _RS.join(e.halves.tail for e in events),

@@ -47,20 +47,20 @@ CREATE TABLE IF NOT EXISTS {s}.relay_checkpoints (
     position    bigint NOT NULL
 );
 CREATE OR REPLACE FUNCTION {s}.append_events(
-    a_stream_id text[], a_expected bigint[], a_count int[],
-    e_event_id uuid[], e_stream_type text[], e_stream_id text[], e_stream_version bigint[],
-    e_type text[], e_schema_version int[], e_occurred_at timestamptz[], j_actor text,
-    e_org_id text[], e_correlation_id text[], e_causation_id text[], j_data text,
-    j_head text, j_tail text
+    a_stream_id text[], a_expected bigint[], a_count int[], a_stream_type text[],
+    a_occurred_at timestamptz[], a_actor jsonb[], a_org_id text[], a_correlation_id text[],
+    a_causation_id text[], j_event_id text, e_type text[], e_schema_version int[],
+    j_data text, j_head text, j_tail text
 ) RETURNS TABLE (request int, actual_version bigint, first_position bigint,
                  first_prev_hash text, last_hash text)
 LANGUAGE plpgsql AS $fn$
 DECLARE
     pos bigint; prev text; lo int := 1; hi int; cur bigint;
     positions bigint[]; prevs text[]; hashes text[];
-    -- JSON texts arrive joined by U+001E, which canonical JSON always escapes: one plain
-    -- text parameter each instead of a text[] whose every quote the driver would escape.
-    e_actor jsonb[] := string_to_array(j_actor, E'\\x1e')::jsonb[];
+    -- Per-event texts arrive joined by U+001E, which canonical JSON always escapes and
+    -- UUIDs never contain: one plain text parameter each instead of an array whose every
+    -- element the driver would quote and escape. Per-request fields come once per request.
+    e_event_id uuid[] := string_to_array(j_event_id, E'\\x1e')::uuid[];
     e_data text[] := string_to_array(j_data, E'\\x1e');
     e_head text[] := string_to_array(j_head, E'\\x1e');
     e_tail text[] := string_to_array(j_tail, E'\\x1e');
@@ -87,11 +87,14 @@ BEGIN
                     'UTF8')), 'hex');
                 hashes := hashes || prev;
             END LOOP;
-            INSERT INTO {s}.events
-            SELECT * FROM unnest(positions, e_event_id[lo:hi], e_stream_type[lo:hi],
-                e_stream_id[lo:hi], e_stream_version[lo:hi], e_type[lo:hi],
-                e_schema_version[lo:hi], e_occurred_at[lo:hi], e_actor[lo:hi], e_org_id[lo:hi],
-                e_correlation_id[lo:hi], e_causation_id[lo:hi], e_data[lo:hi], prevs, hashes);
+            INSERT INTO {s}.events (position, event_id, stream_type, stream_id, stream_version,
+                type, schema_version, occurred_at, actor, org_id, correlation_id, causation_id,
+                data, prev_hash, hash)
+            SELECT u.p, u.eid, a_stream_type[r], a_stream_id[r], a_expected[r] + u.n, u.t, u.sv,
+                a_occurred_at[r], a_actor[r], a_org_id[r], a_correlation_id[r], a_causation_id[r],
+                u.d, u.pv, u.h
+            FROM unnest(positions, e_event_id[lo:hi], e_type[lo:hi], e_schema_version[lo:hi],
+                e_data[lo:hi], prevs, hashes) WITH ORDINALITY AS u(p, eid, t, sv, d, pv, h, n);
             last_hash := prev;
             RETURN NEXT;
         END IF;

@@ -5,13 +5,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
-PACKAGES := libs/events libs/devstack libs/grpc
+PACKAGES := libs/events libs/devstack libs/grpc services/job-svc services/trainer-svc
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 PROTOS := $(shell find proto -name '*.proto' 2>/dev/null)
 STATE := .modelyard/infra
 
 .DEFAULT_GOAL := help
-.PHONY: help venv protos lint format typecheck test unit integration demo infra-up infra-down bench bench-events catalog clean
+.PHONY: help venv protos lint format typecheck test unit integration demo infra-up infra-down bench bench-events bench-training catalog clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -55,10 +55,13 @@ infra-up: $(STAMP) ## Start embedded PostgreSQL and Tansu in the background; pri
 infra-down: $(STAMP) ## Stop what infra-up started
 	$(PY) -m modelyard_devstack down --state-dir $(STATE)
 
-bench: bench-events ## Every benchmark; results in bench/results/
+bench: bench-events bench-training ## Every benchmark; results in bench/results/
 
 bench-events: $(STAMP) ## Event store vs the eventsourcing library, read-all vs raw SELECT
 	$(PY) bench/events_bench.py
+
+bench-training: $(STAMP) ## Trainer vs a bare PyTorch loop (add ARGS="--device cuda" on a GPU)
+	$(PY) bench/training_bench.py $(ARGS)
 
 catalog: $(STAMP) ## Regenerate docs/event-catalog.md from the event classes
 	$(PY) -m modelyard_events.catalog_doc > docs/event-catalog.md

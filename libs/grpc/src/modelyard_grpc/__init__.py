@@ -1,0 +1,57 @@
+"""The gRPC layer shared by every service: server bootstrap, auth, error mapping, event-log reads."""
+
+from modelyard_grpc.auth import (
+    Principal,
+    Role,
+    TokenError,
+    TokenProblem,
+    mint_token,
+    require_org_access,
+    verify_token,
+)
+from modelyard_grpc.authorization import AuthInterceptor, acting_as, current_principal
+from modelyard_grpc.client import bearer_token_interceptors, channel, wait_until_serving
+from modelyard_grpc.errors import ErrorMappingInterceptor, field_violations, status_for
+from modelyard_grpc.event_log import (
+    EventLogServicer,
+    GrpcEventSource,
+    envelope_from_proto,
+    envelope_to_proto,
+    read_events,
+)
+from modelyard_grpc.policy import EVENT_LOG_RULES, AccessPolicy, Rule, command, read
+from modelyard_grpc.server import GrpcServer, build_server, serving
+from modelyard_grpc.settings import GrpcSettings
+
+__all__ = [
+    "EVENT_LOG_RULES",
+    "AccessPolicy",
+    "AuthInterceptor",
+    "ErrorMappingInterceptor",
+    "EventLogServicer",
+    "GrpcEventSource",
+    "GrpcServer",
+    "GrpcSettings",
+    "Principal",
+    "Role",
+    "Rule",
+    "TokenError",
+    "TokenProblem",
+    "acting_as",
+    "bearer_token_interceptors",
+    "build_server",
+    "channel",
+    "command",
+    "current_principal",
+    "envelope_from_proto",
+    "envelope_to_proto",
+    "field_violations",
+    "mint_token",
+    "read",
+    "read_events",
+    "require_org_access",
+    "serving",
+    "status_for",
+    "verify_token",
+    "wait_until_serving",
+]

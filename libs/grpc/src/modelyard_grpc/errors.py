@@ -1,0 +1,124 @@
+"""The one mapping of domain errors to gRPC statuses, applied around every servicer.
+
+InvalidArgument → INVALID_ARGUMENT (with a `google.rpc.BadRequest` field
+violation in the rich status), NotFound → NOT_FOUND, IllegalTransition →
+FAILED_PRECONDITION, ConcurrencyConflict → ABORTED, PermissionDenied →
+PERMISSION_DENIED, QuotaExceeded → RESOURCE_EXHAUSTED, StoreBusy → UNAVAILABLE.
+Anything else is INTERNAL with a generic message and a reference; the traceback
+goes to the server log only.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
+from grpc import aio
+from grpc_status import rpc_status
+
+from modelyard_events.domain_errors import (
+    DomainError,
+    IllegalTransition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    QuotaExceeded,
+)
+from modelyard_events.errors import ConcurrencyConflict, StoreBusy
+from modelyard_grpc.method_handlers import Context, Handler, wrap_handler
+
+logger = logging.getLogger(__name__)
+
+STATUS_OF_ERROR: dict[type[Exception], grpc.StatusCode] = {
+    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    NotFound: grpc.StatusCode.NOT_FOUND,
+    IllegalTransition: grpc.StatusCode.FAILED_PRECONDITION,
+    PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+    QuotaExceeded: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ConcurrencyConflict: grpc.StatusCode.ABORTED,
+    StoreBusy: grpc.StatusCode.UNAVAILABLE,
+}
+"""Domain error class → status code; subclasses map like their nearest listed base."""
+
+
+def code_for(error: BaseException) -> grpc.StatusCode:
+    """The status code of an error: its class's or nearest base's in STATUS_OF_ERROR, else INTERNAL."""
+    for cls in type(error).__mro__:
+        code = STATUS_OF_ERROR.get(cls)
+        if code is not None:
+            return code
+    return grpc.StatusCode.INTERNAL
+
+
+def status_for(error: BaseException, reference: str | None = None) -> grpc.Status:
+    """The status a client receives for `error`: code, message and rich details.
+
+    Messages of mapped errors are for humans and pass through; an unmapped error
+    becomes INTERNAL whose message only carries `reference`, never the error.
+    """
+    code = code_for(error)
+    rich = status_pb2.Status(code=code.value[0])
+    if code is grpc.StatusCode.INTERNAL:
+        rich.message = f"internal error (reference {reference or '-'}); the details are in the server log"
+    else:
+        rich.message = error.message if isinstance(error, DomainError) else str(error)
+    if isinstance(error, InvalidArgument):
+        violation = error_details_pb2.BadRequest.FieldViolation(
+            field=error.field, description=error.message.removeprefix(f"{error.field}: ")
+        )
+        detail = any_pb2.Any()
+        detail.Pack(error_details_pb2.BadRequest(field_violations=[violation]))
+        rich.details.append(detail)
+    return rpc_status.to_status(rich)
+
+
+def field_violations(error: grpc.RpcError) -> list[tuple[str, str]]:
+    """(field, description) pairs of a refused call's BadRequest details (for clients and tests)."""
+    rich = rpc_status.from_call(error)  # type: ignore[arg-type]  # AioRpcError has Call's sync accessors
+    violations: list[tuple[str, str]] = []
+    for detail in rich.details if rich is not None else ():
+        bad_request = error_details_pb2.BadRequest()
+        if detail.Unpack(bad_request):
+            violations += [(v.field, v.description) for v in bad_request.field_violations]
+    return violations
+
+
+class ErrorMappingInterceptor(aio.ServerInterceptor):
+    """Turns exceptions raised by any servicer (unary or streaming) into statuses via `status_for`.
+
+    Installed by `build_server` on every server, outermost, so exceptions in
+    other interceptors' code around the servicer are mapped too. A servicer's
+    own `context.abort(...)` passes through unchanged.
+    """
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
+        """The handler, with its behavior wrapped in the error mapping."""
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        return wrap_handler(handler, partial(_mapping_errors, handler_call_details.method))
+
+
+@asynccontextmanager
+async def _mapping_errors(method: str, request: Any, context: Context) -> AsyncIterator[None]:
+    try:
+        yield
+    except aio.AbortError:
+        raise  # the call already has its status
+    except Exception as error:
+        reference = None
+        if code_for(error) is grpc.StatusCode.INTERNAL:
+            reference = uuid.uuid4().hex[:12]
+            logger.exception("%s failed (reference %s)", method, reference)
+        await context.abort_with_status(status_for(error, reference))

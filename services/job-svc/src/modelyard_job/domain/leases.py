@@ -1,0 +1,71 @@
+"""Trainer leases: which dispatches have expired and which trainers are lost, from heartbeat times.
+
+A dispatch is a lease held by its trainer. The lease lives while the trainer heartbeats: its deadline
+is the later of `lease_expires_at` (written in JobDispatched, so a lease never ends before what the log
+promised) and the trainer's last heartbeat + TTL. At the deadline itself the lease has expired. A
+trainer is lost once its last heartbeat is TTL old; a trainer never heard from has no heartbeat time
+and is not reported lost (it never registered a liveness to lose), but its leases still expire at
+`lease_expires_at`. The sweeper then calls `TrainingJob.expire_lease(dispatch_id)` for each expired one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+
+@dataclass(frozen=True)
+class ActiveLease:
+    """A running job's current dispatch, as the lease read model holds it."""
+
+    job_id: str
+    dispatch_id: str
+    trainer_id: str
+    lease_expires_at: datetime
+
+
+def lease_deadline(lease: ActiveLease, last_heartbeat_at: datetime | None, ttl: timedelta) -> datetime:
+    """When `lease` expires unless its trainer heartbeats again."""
+    if last_heartbeat_at is None:
+        return lease.lease_expires_at
+    return max(lease.lease_expires_at, last_heartbeat_at + ttl)
+
+
+def expired_leases(
+    leases: Iterable[ActiveLease],
+    last_heartbeats: Mapping[str, datetime],
+    ttl: timedelta,
+    now: datetime,
+) -> list[ActiveLease]:
+    """The leases whose deadline is at or before `now`, oldest deadline first (then by dispatch id)."""
+    _check_ttl(ttl)
+    deadlines = [
+        (lease_deadline(lease, last_heartbeats.get(lease.trainer_id), ttl), lease) for lease in leases
+    ]
+    expired = [(deadline, lease) for deadline, lease in deadlines if deadline <= now]
+    expired.sort(key=lambda item: (item[0], item[1].dispatch_id))
+    return [lease for _, lease in expired]
+
+
+def lost_trainers(
+    last_heartbeats: Mapping[str, datetime],
+    ttl: timedelta,
+    now: datetime,
+    already_lost: Collection[str] = (),
+) -> list[str]:
+    """Trainers whose last heartbeat is at least `ttl` old, sorted, leaving out those `already_lost`.
+
+    `already_lost` lets the caller record one TrainerLost per silence, not one per sweep.
+    """
+    _check_ttl(ttl)
+    return sorted(
+        trainer_id
+        for trainer_id, heartbeat_at in last_heartbeats.items()
+        if heartbeat_at + ttl <= now and trainer_id not in already_lost
+    )
+
+
+def _check_ttl(ttl: timedelta) -> None:
+    if ttl <= timedelta(0):
+        raise ValueError(f"the lease TTL must be positive; got {ttl}")

@@ -1,0 +1,1 @@
+"""Modelyard trainer-svc: stateless workers that run training dispatches with PyTorch."""

@@ -1,0 +1,21 @@
+"""Why a training run stopped on an error, in words a person can act on."""
+
+from __future__ import annotations
+
+
+class TrainingError(Exception):
+    """Training cannot go on (diverged, out of memory, unusable checkpoint …); `str()` says why."""
+
+    code = "training_failed"
+
+
+class TrainingDataError(TrainingError):
+    """The dataset cannot be trained on; the message names the file, line or column at fault."""
+
+    code = "bad_training_data"
+
+
+class ArtifactError(ValueError):
+    """A file is not a model artifact this trainer wrote, or it is damaged."""
+
+    code = "bad_artifact"

@@ -1,0 +1,194 @@
+"""Reading tabular datasets: CSV with a header row, or JSONL with one object per line.
+
+Every refusal is a `TrainingDataError` that names the file, the line and the
+column, so whoever published the dataset can fix it without reading our code.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from modelyard_trainer.training.errors import TrainingDataError
+
+TABULAR_SUFFIXES = (".csv", ".jsonl", ".ndjson")
+ClassLabel = int | str
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
+@dataclass(frozen=True)
+class Table:
+    """Feature values (N × F, float64, in `feature_names` order) and the raw target cell of each row."""
+
+    feature_names: list[str]
+    features: npt.NDArray[np.float64]
+    targets: list[object]
+    lines: list[int]  # line of the file each row came from, for messages
+    target_column: str
+    source: str
+
+
+def read_table(path: Path, target_column: str, feature_columns: list[str] | None) -> Table:
+    """The rows of a .csv or .jsonl file with numeric features; refuses empty files and bad cells."""
+    suffix = path.suffix.lower()
+    if suffix not in TABULAR_SUFFIXES:
+        raise TrainingDataError(
+            f"{path.name}: tabular datasets must be {', '.join(TABULAR_SUFFIXES)} files, "
+            f"not {suffix or 'no suffix'}"
+        )
+    if path.stat().st_size == 0:
+        raise TrainingDataError(f"{path.name} is empty")
+    try:
+        columns, records = _csv_records(path) if suffix == ".csv" else _jsonl_records(path)
+    except UnicodeDecodeError as error:
+        raise TrainingDataError(f"{path.name} is not UTF-8 text (byte {error.start})") from None
+    except csv.Error as error:
+        raise TrainingDataError(f"{path.name} is not readable CSV: {error}") from None
+    names = _feature_names(path.name, columns, target_column, feature_columns)
+    features: list[list[float]] = []
+    targets: list[object] = []
+    lines: list[int] = []
+    for line, record in records:
+        features.append([_number(record, name, line, path.name) for name in names])
+        targets.append(_cell(record, target_column, line, path.name))
+        lines.append(line)
+    if not features:
+        raise TrainingDataError(f"{path.name} has no data rows")
+    matrix = np.asarray(features, dtype=np.float64).reshape(len(features), len(names))
+    return Table(names, matrix, targets, lines, target_column, path.name)
+
+
+def regression_targets(table: Table) -> npt.NDArray[np.float64]:
+    """The target column as floats; every cell must be a finite number."""
+    values = [
+        _as_number(v, table.target_column, line, table.source)
+        for v, line in zip(table.targets, table.lines, strict=True)
+    ]
+    return np.asarray(values, dtype=np.float64)
+
+
+def class_targets(table: Table) -> tuple[npt.NDArray[np.int64], list[ClassLabel]]:
+    """Class index per row and the sorted class labels (ints, or strings when any label is not an integer)."""
+    labels = [
+        _class_label(v, table.target_column, line, table.source)
+        for v, line in zip(table.targets, table.lines, strict=True)
+    ]
+    if not all(isinstance(label, int) for label in labels):
+        labels = [str(label) for label in labels]
+    classes: list[ClassLabel] = sorted(set(labels))  # all int or (now) all str, so they compare
+    if len(classes) < 2:
+        raise TrainingDataError(
+            f"{table.source}: target column {table.target_column!r} has only one class ({classes[0]!r}); "
+            "a classifier needs at least two"
+        )
+    index = {label: i for i, label in enumerate(classes)}
+    return np.asarray([index[label] for label in labels], dtype=np.int64), classes
+
+
+Record = dict[str, Any]
+
+
+def _csv_records(path: Path) -> tuple[list[str], list[tuple[int, Record]]]:
+    records: list[tuple[int, Record]] = []
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if not header or all(not name.strip() for name in header):
+            raise TrainingDataError(f"{path.name} has no header row")
+        columns = [name.strip() for name in header]
+        for row in reader:
+            if not row or all(not cell.strip() for cell in row):
+                continue
+            if len(row) != len(columns):
+                raise TrainingDataError(
+                    f"{path.name} line {reader.line_num}: {len(row)} fields, "
+                    f"but the header has {len(columns)}"
+                )
+            records.append((reader.line_num, dict(zip(columns, row, strict=True))))
+    return columns, records
+
+
+def _jsonl_records(path: Path) -> tuple[list[str], list[tuple[int, Record]]]:
+    parsed: list[tuple[int, Record]] = []
+    with path.open(encoding="utf-8") as handle:
+        for line, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            try:
+                record = json.loads(text)
+            except json.JSONDecodeError as error:
+                raise TrainingDataError(f"{path.name} line {line} is not valid JSON: {error.msg}") from None
+            if not isinstance(record, dict):
+                raise TrainingDataError(f"{path.name} line {line} is not a JSON object")
+            parsed.append((line, record))
+    if not parsed:
+        raise TrainingDataError(f"{path.name} has no data rows")
+    return list(parsed[0][1]), parsed
+
+
+def _feature_names(source: str, columns: list[str], target: str, wanted: list[str] | None) -> list[str]:
+    if target not in columns:
+        raise TrainingDataError(f"{source}: no target column {target!r}; columns are {', '.join(columns)}")
+    if wanted is None:
+        names = [name for name in columns if name != target]
+        if not names:
+            raise TrainingDataError(f"{source}: no feature columns besides the target {target!r}")
+        return names
+    missing = [name for name in wanted if name not in columns]
+    if missing:
+        raise TrainingDataError(
+            f"{source}: no feature column {', '.join(map(repr, missing))}; columns are {', '.join(columns)}"
+        )
+    if target in wanted:
+        raise TrainingDataError(f"{source}: the target column {target!r} cannot also be a feature")
+    return list(wanted)
+
+
+def _cell(record: Record, column: str, line: int, source: str) -> object:
+    if column not in record:
+        raise TrainingDataError(f"{source} line {line}: no value for column {column!r}")
+    return record[column]
+
+
+def _number(record: Record, column: str, line: int, source: str) -> float:
+    return _as_number(_cell(record, column, line, source), column, line, source)
+
+
+def _as_number(value: object, column: str, line: int, source: str) -> float:
+    where = f"{source} line {line}: column {column!r}"
+    if isinstance(value, bool) or value is None or not isinstance(value, int | float | str):
+        raise TrainingDataError(f"{where} is {json.dumps(value)}, not a number")
+    if isinstance(value, str):
+        if not value.strip():
+            raise TrainingDataError(f"{where} is empty")
+        try:
+            number = float(value)
+        except ValueError:
+            raise TrainingDataError(f"{where} is {value!r}, not a number") from None
+    else:
+        number = float(value)
+    if not math.isfinite(number):
+        raise TrainingDataError(f"{where} is {value!r}, not a finite number")
+    return number
+
+
+def _class_label(value: object, column: str, line: int, source: str) -> ClassLabel:
+    where = f"{source} line {line}: column {column!r}"
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            raise TrainingDataError(f"{where} is empty")
+        return int(text) if _INTEGER.fullmatch(text) else text
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise TrainingDataError(f"{where} is {json.dumps(value)}; class labels must be integers or strings")

@@ -33,14 +33,14 @@ endif
 format: $(STAMP) ## Format the code with ruff
 	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
 
-lint: $(STAMP) ## ruff lint + format check, mypy --strict on libs/
+lint: protos ## ruff lint + format check, mypy --strict on libs/
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
 typecheck: lint
 
-test: lint protos ## The whole suite: lint, unit and integration tests on the embedded stack
+test: lint ## The whole suite: lint, unit and integration tests on the embedded stack
 	$(PY) -m pytest
 
 unit: $(STAMP) ## Fast unit tests only (no servers)

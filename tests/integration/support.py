@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from modelyard_events.store.postgres import PostgresEventStore
 from modelyard_events.testing.sample_events import TEST_CONTEXT, CounterIncremented, CounterOpened
-
-
-async def eventually(condition: Callable[[], Awaitable[bool]], timeout_s: float = 60, what: str = "") -> None:
-    """Wait for `condition` to hold, checking often, failing after a deadline."""
-    deadline = time.monotonic() + timeout_s
-    while not await condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what or condition}")
-        await asyncio.sleep(0.05)
 
 
 async def write_counters(
@@ -48,12 +37,6 @@ async def write_counters_until(
         totals = {c: totals[c] + added[c] for c in totals}
         rounds += 1
     return totals, streams * (rounds + 1)
-
-
-async def projected_totals(engine: AsyncEngine, schema: str) -> dict[str, int]:
-    async with engine.connect() as conn:
-        rows = (await conn.execute(text(f"SELECT counter_id, total FROM {schema}.counter_totals"))).all()
-    return {r.counter_id: r.total for r in rows}
 
 
 async def application_counts(engine: AsyncEngine, schema: str) -> tuple[int, int]:

@@ -14,19 +14,14 @@ from aiokafka import AIOKafkaConsumer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from modelyard_devstack import EmbeddedBroker, Infra
+from modelyard_devstack.processes import eventually
 from modelyard_events.consumer import ProjectionRunner, SourceTopic
 from modelyard_events.relay import Relay
 from modelyard_events.store.postgres import PostgresEventStore
 from modelyard_events.testing.sample_events import SAMPLE_REGISTRY
-from modelyard_events.testing.sample_projection import CounterTotals
+from modelyard_events.testing.sample_projection import CounterTotals, projected_totals
 from modelyard_events.wire import decode_envelope
-from tests.integration.support import (
-    application_counts,
-    eventually,
-    projected_totals,
-    write_counters,
-    write_counters_until,
-)
+from tests.integration.support import application_counts, write_counters, write_counters_until
 
 pytestmark = pytest.mark.integration
 STREAMS, INCREMENTS = 10, 60  # 610 events

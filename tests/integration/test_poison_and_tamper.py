@@ -8,6 +8,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from modelyard_devstack import Infra
+from modelyard_devstack.processes import eventually
 from modelyard_events.consumer import ProjectionRunner, SourceTopic
 from modelyard_events.envelope import DomainEvent
 from modelyard_events.relay import Relay
@@ -18,10 +19,10 @@ from modelyard_events.testing.sample_events import (
     CounterIncremented,
     CounterOpened,
 )
-from modelyard_events.testing.sample_projection import CounterTotals
+from modelyard_events.testing.sample_projection import CounterTotals, projected_totals
 from modelyard_events.topics import dead_letter_topic, ensure_topics
 from modelyard_events.verify import verify_chain
-from tests.integration.support import eventually, projected_totals, write_counters
+from tests.integration.support import write_counters
 
 pytestmark = pytest.mark.integration
 

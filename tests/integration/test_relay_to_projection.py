@@ -7,12 +7,13 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from modelyard_devstack import Infra
+from modelyard_devstack.processes import eventually
 from modelyard_events.consumer import ProjectionRunner, SourceTopic
 from modelyard_events.relay import Relay
 from modelyard_events.store.postgres import PostgresEventStore
 from modelyard_events.testing.sample_events import SAMPLE_REGISTRY
-from modelyard_events.testing.sample_projection import CounterTotals
-from tests.integration.support import application_counts, eventually, projected_totals, write_counters
+from modelyard_events.testing.sample_projection import CounterTotals, projected_totals
+from tests.integration.support import application_counts, write_counters
 
 pytestmark = pytest.mark.integration
 

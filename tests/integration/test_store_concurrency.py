@@ -7,12 +7,12 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from modelyard_devstack import Infra
+from modelyard_devstack.processes import eventually
 from modelyard_events.db import create_engine
 from modelyard_events.errors import ConcurrencyConflict
 from modelyard_events.store.pending import prepare_append
 from modelyard_events.store.postgres import PostgresEventStore, append_parameters
 from modelyard_events.testing.sample_events import TEST_CONTEXT, CounterIncremented, CounterOpened
-from tests.integration.support import eventually
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,10 @@ import asyncio
 import time
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from modelyard_devstack.processes import eventually
 from modelyard_devstack.stack import Infra, infra
 from modelyard_events.canonical import canonical_json
 from modelyard_events.consumer import ProjectionRunner, SourceTopic
@@ -27,7 +29,7 @@ from modelyard_events.testing.sample_events import (
     CounterIncremented,
     CounterOpened,
 )
-from modelyard_events.testing.sample_projection import CounterTotals
+from modelyard_events.testing.sample_projection import CounterTotals, projected_totals
 from modelyard_events.topics import events_topic
 from modelyard_events.verify import verify_chain
 
@@ -99,7 +101,8 @@ async def _project(
     stop = asyncio.Event()
     tasks = [asyncio.create_task(relay.run(stop)), asyncio.create_task(runner.run(stop))]
     try:
-        totals = await _wait_for_totals(engine, projection.schema, expected)
+        await eventually(lambda: _shows(engine, projection.schema, expected), what="the projection")
+        totals = await projected_totals(engine, projection.schema)
     finally:
         stop.set()
         await asyncio.gather(*tasks)
@@ -112,22 +115,11 @@ async def _project(
     print(f"   relay checkpoint at position {await relay.checkpoint()}; every event applied {applied}×")
 
 
-async def _wait_for_totals(engine: AsyncEngine, schema: str, expected: dict[str, int]) -> dict[str, int]:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            async with engine.connect() as conn:
-                rows = (
-                    await conn.execute(text(f"SELECT counter_id, total FROM {schema}.counter_totals"))
-                ).all()
-            totals = {r.counter_id: int(r.total) for r in rows}
-            if totals == expected:
-                return totals
-        except Exception:
-            totals = {}  # the projection has not created its tables yet
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"projection shows {totals}, expected {expected}")
-        await asyncio.sleep(0.05)
+async def _shows(engine: AsyncEngine, schema: str, expected: dict[str, int]) -> bool:
+    try:
+        return await projected_totals(engine, schema) == expected
+    except DBAPIError:
+        return False  # the projection has not created its tables yet
 
 
 async def _verify(engine: AsyncEngine, store: PostgresEventStore) -> None:

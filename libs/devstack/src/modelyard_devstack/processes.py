@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import os
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
@@ -41,6 +42,15 @@ def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> No
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what} not ready after {timeout_s:.0f} s")
         time.sleep(0.02)
+
+
+async def eventually(condition: Callable[[], Awaitable[bool]], timeout_s: float = 60, what: str = "") -> None:
+    """Await `condition` until true, checking often; AssertionError naming `what` after the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while not await condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what or condition}")
+        await asyncio.sleep(0.05)  # the polling interval of a deadline-bounded wait
 
 
 def spawn(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from modelyard_events.db import checked_schema
 from modelyard_events.envelope import DomainEvent, EventEnvelope
@@ -55,3 +55,10 @@ class CounterTotals:
                 text(f"UPDATE {s}.counter_totals SET total = total + :a WHERE counter_id = :c"),
                 {"c": envelope.stream_id, "a": event.amount},
             )
+
+
+async def projected_totals(engine: AsyncEngine, schema: str) -> dict[str, int]:
+    """counter id -> total as the CounterTotals projection in `schema` shows it now."""
+    async with engine.connect() as conn:
+        rows = (await conn.execute(text(f"SELECT counter_id, total FROM {schema}.counter_totals"))).all()
+    return {r.counter_id: int(r.total) for r in rows}

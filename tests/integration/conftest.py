@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from modelyard_devstack import Infra
+from modelyard_devstack.platform import Platform, platform
 from modelyard_events.db import create_engine
 from modelyard_events.store.postgres import PostgresEventStore
+from modelyard_trainer.datasets.digits import export_digits
+from tests.integration.job_client import JobClient
+from tests.integration.trainers import Trainers
 
 pytestmark = pytest.mark.integration
 
@@ -27,3 +33,45 @@ async def store(engine: AsyncEngine, unique_schema: str) -> AsyncIterator[Postgr
     await store.create_schema()
     yield store
     await store.close()
+
+
+@pytest.fixture(scope="session")
+def services(stack: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """job-svc and trainer-svc as real processes for the whole session (lease TTL 3 s).
+
+    Tests start the trainer workers they need and stop them before they end; they use
+    organizations of their own (`fresh_org`), so plan quotas and queues do not mix.
+    """
+    plans = json.dumps({"smallco": "professional"})
+    with platform(
+        stack, tmp_path_factory.mktemp("platform"), lease_ttl_s=3.0, env={"MODELYARD_ORG_PLANS": plans}
+    ) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def digits_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """scikit-learn's digits as the .npz the image classifier reads, as a file URI."""
+    return export_digits(tmp_path_factory.mktemp("data") / "digits.npz").as_uri()
+
+
+@pytest.fixture
+def fresh_org() -> str:
+    """An organization no other test uses (on the default Enterprise plan)."""
+    return f"org-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+async def jobs(services: Platform) -> AsyncIterator[JobClient]:
+    """A super_admin client of job-svc."""
+    async with JobClient.connect(services.job_target, services.token()) as client:
+        yield client
+
+
+@pytest.fixture
+async def trainers(services: Platform, jobs: JobClient) -> AsyncIterator[Trainers]:
+    """Trainer workers for one test; stopped, and seen gone by job-svc, afterwards."""
+    started = Trainers(services, jobs)
+    await started.stop_all()  # start from a fleet with no live trainer
+    yield started
+    await started.stop_all()

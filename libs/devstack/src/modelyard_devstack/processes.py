@@ -9,7 +9,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
@@ -59,8 +59,9 @@ def spawn(
     *,
     user: str | None = None,
     detached: bool = False,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start a server process logging to `log_path`.
+    """Start a server process logging to `log_path` (with `env` as its whole environment when given).
 
     Attached processes die with this one; detached ones (make infra-up) outlive
     it in their own session and are stopped by pid.
@@ -75,6 +76,7 @@ def spawn(
             user=user,
             start_new_session=True,
             preexec_fn=None if detached else _die_with_parent,
+            env=None if env is None else dict(env),
         )
     finally:
         log.close()

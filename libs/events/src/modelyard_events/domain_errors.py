@@ -24,6 +24,7 @@ class InvalidArgument(DomainError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+        self.problems = {field: message}  # every wrong field → what to fix (subclasses may list several)
 
 
 class NotFound(DomainError):

@@ -45,3 +45,9 @@ class MalformedEvent(EventStoreError):
 
 class RegistryError(EventStoreError):
     """An event class or upcaster registered twice or inconsistently."""
+
+
+class SourceUnavailable(EventStoreError):
+    """Another service's log could not be read right now (it is down or restarting); try again later."""
+
+    retryable = True

@@ -29,6 +29,20 @@ class EventRegistry:
         for cls in event_classes:
             self.register(cls)
 
+    @classmethod
+    def combined(cls, *registries: EventRegistry) -> EventRegistry:
+        """One registry knowing every class and upcaster of `registries` (for consumers of several logs).
+
+        Raises RegistryError when two of them use one type name for different classes.
+        """
+        merged = cls()
+        for registry in registries:
+            for event_class in registry._classes.values():
+                merged.register(event_class)
+            for (type_name, version), step in registry._upcasters.items():
+                merged.upcaster(type_name, version)(step)
+        return merged
+
     def register(self, cls: E) -> E:
         """Register an event class (usable as a decorator); names must be unique."""
         name = cls.type_name

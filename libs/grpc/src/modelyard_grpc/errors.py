@@ -70,11 +70,12 @@ def status_for(error: BaseException, reference: str | None = None) -> grpc.Statu
     else:
         rich.message = error.message if isinstance(error, DomainError) else str(error)
     if isinstance(error, InvalidArgument):
-        violation = error_details_pb2.BadRequest.FieldViolation(
-            field=error.field, description=error.message.removeprefix(f"{error.field}: ")
-        )
+        violations = [
+            error_details_pb2.BadRequest.FieldViolation(field=field, description=description)
+            for field, description in error.problems.items()
+        ]
         detail = any_pb2.Any()
-        detail.Pack(error_details_pb2.BadRequest(field_violations=[violation]))
+        detail.Pack(error_details_pb2.BadRequest(field_violations=violations))
         rich.details.append(detail)
     return rpc_status.to_status(rich)
 

@@ -13,6 +13,7 @@ from datetime import UTC
 from typing import Protocol
 from uuid import UUID
 
+import grpc
 from grpc import aio
 from pydantic import ValidationError
 from typing_extensions import override
@@ -21,12 +22,13 @@ from modelyard.v1 import events_pb2, events_pb2_grpc
 from modelyard_events.canonical import canonical_json
 from modelyard_events.domain_errors import InvalidArgument
 from modelyard_events.envelope import Actor, EventEnvelope
-from modelyard_events.errors import MalformedEvent
+from modelyard_events.errors import MalformedEvent, SourceUnavailable
 from modelyard_events.hashing import envelope_hash
 from modelyard_events.store.ports import EventSource
 
 DEFAULT_PAGE = 1_000
 MAX_PAGE = 10_000
+_TRANSIENT = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 _INT64_MAX = 2**63 - 1  # reading after it returns no events, only the head position
 
 
@@ -158,7 +160,14 @@ class GrpcEventSource:
 
     async def _read(self, after_position: int, limit: int) -> events_pb2.ReadEventsResponse:
         request = events_pb2.ReadEventsRequest(after_position=after_position, limit=limit)
-        return await self._stub.ReadEvents(request, timeout=self._timeout_s)
+        try:
+            return await self._stub.ReadEvents(request, timeout=self._timeout_s)
+        except aio.AioRpcError as error:
+            if error.code() in _TRANSIENT:
+                raise SourceUnavailable(
+                    f"ReadEvents failed: {error.code().name}: {error.details()}"
+                ) from error
+            raise
 
     def _decoded(self, message: events_pb2.EventEnvelope) -> EventEnvelope:
         envelope = envelope_from_proto(message)

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from modelyard_events.consumer.checkpoints import create_checkpoint_table, lock_checkpoint, save_checkpoint
 from modelyard_events.consumer.projection import Projection
 from modelyard_events.envelope import EventEnvelope
-from modelyard_events.errors import EventStoreError, MalformedEvent
+from modelyard_events.errors import EventStoreError, MalformedEvent, SourceUnavailable
 from modelyard_events.registry import EventRegistry
 from modelyard_events.store.ports import EventSource
 from modelyard_events.topics import dead_letter_topic, ensure_topics
@@ -113,12 +113,20 @@ class ProjectionRunner:
                     await self.handle_records(records)
                     await consumer.commit()
                 if time.monotonic() - reconciled_at > self._reconcile_every_s:
-                    await self.catch_up()
+                    await self._reconcile()
                     reconciled_at = time.monotonic()
         finally:
             await consumer.stop()
             await self._dlq.stop()
             self._dlq = None
+
+    async def _reconcile(self) -> None:
+        # A source that cannot be read right now (its service is restarting) must not stop the
+        # live consumption of the others; the next reconcile tries again.
+        try:
+            await self.catch_up()
+        except (OSError, SourceUnavailable) as error:
+            log.warning("projection %s: catch-up skipped: %r", self.projection.name, error)
 
     async def handle_records(self, records: list[Any]) -> None:
         """Apply a batch of Kafka records in one transaction (poison to the DLQ)."""

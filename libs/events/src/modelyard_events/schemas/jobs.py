@@ -17,6 +17,8 @@ from modelyard_events.envelope import DomainEvent
 from modelyard_events.registry import EventRegistry
 
 JOB_STREAM = "training_job"
+TRAINER_STREAM = "trainer"
+QUOTA_STREAM = "job_quota"  # stream id "<org_id>/<YYYY-MM>": one event per job counted in the month
 
 
 class JobCreated(DomainEvent):
@@ -183,6 +185,21 @@ class JobRetried(DomainEvent):
     reason: str = ""
 
 
+class JobQuotaUsed(DomainEvent):
+    """A created job counted against its organization's monthly training-job quota (DESIGN §6).
+
+    Stream "job_quota" / "<org_id>/<YYYY-MM>": appending at the stream's version serializes
+    concurrent creations, so the plan's limit holds across job-svc replicas.
+    """
+
+    type_name = "JobQuotaUsed"
+
+    org_id: str
+    month: str
+    job_id: str
+    plan: str
+
+
 class TrainerRegistered(DomainEvent):
     """A trainer worker announced itself (stream_type "trainer"): its slots and GPUs."""
 
@@ -217,6 +234,7 @@ JOB_EVENTS = EventRegistry(
         JobFailed,
         JobLeaseExpired,
         JobRetried,
+        JobQuotaUsed,
         TrainerRegistered,
         TrainerLost,
     ]

@@ -1,11 +1,13 @@
 """Trainer leases: which dispatches have expired and which trainers are lost, from heartbeat times.
 
-A dispatch is a lease held by its trainer. The lease lives while the trainer heartbeats: its deadline
-is the later of `lease_expires_at` (written in JobDispatched, so a lease never ends before what the log
-promised) and the trainer's last heartbeat + TTL. At the deadline itself the lease has expired. A
-trainer is lost once its last heartbeat is TTL old; a trainer never heard from has no heartbeat time
-and is not reported lost (it never registered a liveness to lose), but its leases still expire at
-`lease_expires_at`. The sweeper then calls `TrainingJob.expire_lease(dispatch_id)` for each expired one.
+A dispatch is a lease held by its trainer. The lease lives while the trainer heartbeats and names the
+dispatch among those it is running (a trainer restarted under the same id renews nothing it forgot):
+its deadline is the later of `lease_expires_at` (written in JobDispatched, so a lease never ends before
+what the log promised) and the last heartbeat that renewed it + TTL. At the deadline itself the lease
+has expired. A trainer is lost once its last heartbeat is TTL old; a trainer never heard from has no
+heartbeat time and is not reported lost (it never registered a liveness to lose), but its leases still
+expire at `lease_expires_at`. The sweeper then calls `TrainingJob.expire_lease(dispatch_id)` for each
+expired one.
 """
 
 from __future__ import annotations
@@ -25,24 +27,25 @@ class ActiveLease:
     lease_expires_at: datetime
 
 
-def lease_deadline(lease: ActiveLease, last_heartbeat_at: datetime | None, ttl: timedelta) -> datetime:
-    """When `lease` expires unless its trainer heartbeats again."""
-    if last_heartbeat_at is None:
+def lease_deadline(lease: ActiveLease, renewed_at: datetime | None, ttl: timedelta) -> datetime:
+    """When `lease` expires unless a heartbeat renews it again (`renewed_at`: the last one that did)."""
+    if renewed_at is None:
         return lease.lease_expires_at
-    return max(lease.lease_expires_at, last_heartbeat_at + ttl)
+    return max(lease.lease_expires_at, renewed_at + ttl)
 
 
 def expired_leases(
     leases: Iterable[ActiveLease],
-    last_heartbeats: Mapping[str, datetime],
+    renewals: Mapping[str, datetime],
     ttl: timedelta,
     now: datetime,
 ) -> list[ActiveLease]:
-    """The leases whose deadline is at or before `now`, oldest deadline first (then by dispatch id)."""
+    """The leases whose deadline is at or before `now`, oldest deadline first (then by dispatch id).
+
+    `renewals` maps a dispatch id to the last heartbeat that renewed it (missing: never renewed).
+    """
     _check_ttl(ttl)
-    deadlines = [
-        (lease_deadline(lease, last_heartbeats.get(lease.trainer_id), ttl), lease) for lease in leases
-    ]
+    deadlines = [(lease_deadline(lease, renewals.get(lease.dispatch_id), ttl), lease) for lease in leases]
     expired = [(deadline, lease) for deadline, lease in deadlines if deadline <= now]
     expired.sort(key=lambda item: (item[0], item[1].dispatch_id))
     return [lease for _, lease in expired]

@@ -1,0 +1,155 @@
+"""The Modelyard services as child processes: job-svc, trainer-svc and trainer workers, with readiness.
+
+`platform(infra, workdir)` starts job-svc and trainer-svc's API process, waits until both report
+SERVING on gRPC health, and yields a `Platform` that starts (and kills) trainer workers and waits
+until job-svc has heard from them. Tests, `make demo` and the benchmarks share it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import secrets
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from subprocess import Popen
+
+import grpc
+
+from modelyard.v1 import jobs_pb2, jobs_pb2_grpc
+from modelyard_devstack.processes import eventually, free_port, spawn, stop_pid, wait_until
+from modelyard_devstack.stack import Infra
+from modelyard_grpc import channel, mint_token, wait_until_serving
+
+_READY_TIMEOUT_S = 60.0
+
+
+@dataclass
+class Platform:
+    """Running services: where to reach them, the dev auth secret, and the processes to stop."""
+
+    infra: Infra
+    workdir: Path
+    auth_secret: str
+    job_target: str
+    trainer_target: str
+    base_env: dict[str, str]
+    processes: dict[str, Popen[bytes]] = field(default_factory=dict)
+
+    def token(
+        self, roles: tuple[str, ...] = ("super_admin",), org_id: str | None = None, subject: str = "dev"
+    ) -> str:
+        """A bearer token for this platform (signed with its dev secret, valid one hour)."""
+        return mint_token(self.auth_secret, subject, org_id, list(roles), 3600)
+
+    def spawn_trainer(
+        self, trainer_id: str, slots: int = 1, env: Mapping[str, str] | None = None
+    ) -> Popen[bytes]:
+        """Start a trainer worker (await `trainer_alive` before relying on it)."""
+        worker_env = {
+            **self.base_env,
+            "MODELYARD_TRAINER_ID": trainer_id,
+            "MODELYARD_TRAINER_SLOTS": str(slots),
+        }
+        return self._start(
+            f"trainer-{trainer_id}", ["work"], "modelyard_trainer", {**worker_env, **(env or {})}
+        )
+
+    async def trainer_alive(self, trainer_id: str, timeout_s: float = _READY_TIMEOUT_S) -> None:
+        """Return once job-svc lists the worker as alive; RuntimeError with its log if it exited."""
+        process, log_path = self.processes[f"trainer-{trainer_id}"], self.log_of(f"trainer-{trainer_id}")
+
+        async def alive() -> bool:
+            _check_running(process, log_path)
+            return await _lists_trainer(self.job_target, self.token(("auditor",)), trainer_id)
+
+        await eventually(alive, timeout_s, f"trainer {trainer_id} heartbeating to job-svc")
+
+    def stop(self, name: str) -> None:
+        """SIGTERM a process by name (SIGKILL after a grace period) and forget it."""
+        process = self.processes.pop(name)
+        stop_pid(process.pid)
+
+    def log_of(self, name: str) -> Path:
+        """Where a process logs."""
+        return self.workdir / "logs" / f"{name}.log"
+
+    def _start(self, name: str, args: list[str], module: str, env: Mapping[str, str]) -> Popen[bytes]:
+        self.log_of(name).parent.mkdir(parents=True, exist_ok=True)
+        process = spawn([sys.executable, "-m", module, *args], self.log_of(name), env=env)
+        self.processes[name] = process
+        return process
+
+
+@contextmanager
+def platform(
+    infra: Infra, workdir: Path, *, lease_ttl_s: float = 30.0, env: Mapping[str, str] | None = None
+) -> Iterator[Platform]:
+    """job-svc and trainer-svc running against `infra` for the block; every process stopped afterwards."""
+    job_port, trainer_port = free_port(), free_port()
+    secret = secrets.token_urlsafe(32)
+    base_env = {
+        **os.environ,
+        "DATABASE_URL": infra.database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap_servers,
+        "MODELYARD_AUTH_SECRET": secret,
+        "MODELYARD_JOB_GRPC_PORT": str(job_port),
+        "MODELYARD_TRAINER_GRPC_PORT": str(trainer_port),
+        "MODELYARD_JOB_SVC_TARGET": f"127.0.0.1:{job_port}",
+        "MODELYARD_TRAINER_SVC_TARGET": f"127.0.0.1:{trainer_port}",
+        "MODELYARD_TRAINER_ROOT": str(workdir / "runs"),
+        "MODELYARD_LEASE_TTL_S": str(lease_ttl_s),
+        **(env or {}),
+    }
+    running = Platform(infra, workdir, secret, f"127.0.0.1:{job_port}", f"127.0.0.1:{trainer_port}", base_env)
+    with ExitStack() as stack:
+        stack.callback(_stop_all, running)
+        for name, module, args, target in (
+            ("trainer-svc", "modelyard_trainer", ["serve"], running.trainer_target),
+            ("job-svc", "modelyard_job", [], running.job_target),
+        ):
+            process = running._start(name, args, module, base_env)
+            ready = functools.partial(_serving, process, running.log_of(name), target)
+            wait_until(ready, _READY_TIMEOUT_S, name)
+        yield running
+
+
+def _stop_all(running: Platform) -> None:
+    # Workers first (they heartbeat to job-svc), then the services.
+    for name in sorted(running.processes, key=lambda n: not n.startswith("trainer-")):
+        running.stop(name)
+
+
+def _check_running(process: Popen[bytes], log_path: Path) -> None:
+    if process.poll() is not None:
+        tail = log_path.read_text(errors="replace")[-3000:] if log_path.exists() else ""
+        raise RuntimeError(f"{log_path.stem} exited with {process.returncode}:\n{tail}")
+
+
+def _serving(process: Popen[bytes], log_path: Path, target: str) -> bool:
+    _check_running(process, log_path)
+    return asyncio.run(_answers_serving(target))
+
+
+async def _answers_serving(target: str) -> bool:
+    async with channel(target) as ch:
+        try:
+            await wait_until_serving(ch, timeout_s=1.0)
+        except (TimeoutError, grpc.aio.AioRpcError):
+            return False
+    return True
+
+
+async def _lists_trainer(target: str, token: str, trainer_id: str) -> bool:
+    async with channel(target, token) as ch:
+        try:
+            reply = await jobs_pb2_grpc.QueryServiceStub(ch).ListTrainers(
+                jobs_pb2.ListTrainersRequest(), timeout=2.0
+            )
+        except grpc.aio.AioRpcError:
+            return False
+    return any(t.trainer_id == trainer_id and t.alive for t in reply.trainers)

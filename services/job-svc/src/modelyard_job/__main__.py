@@ -1,0 +1,5 @@
+"""`python -m modelyard_job`."""
+
+from modelyard_job.main import main
+
+main()

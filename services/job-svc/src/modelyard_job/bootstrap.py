@@ -1,0 +1,129 @@
+"""The composition root of job-svc: stores, runners, dispatcher and gRPC, built once, run together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from modelyard.v1 import events_pb2, events_pb2_grpc, jobs_pb2, jobs_pb2_grpc
+from modelyard_events.db import create_engine
+from modelyard_events.relay import Relay
+from modelyard_events.store.postgres import PostgresEventStore
+from modelyard_events.topics import events_topic
+from modelyard_grpc import AuthInterceptor, EventLogServicer, GrpcEventSource, channel, mint_token, serving
+from modelyard_job.app import JobCommands, utc_now
+from modelyard_job.app.dispatcher import Dispatcher, DispatcherParts
+from modelyard_job.app.trainers import TrainerFleet
+from modelyard_job.config import JobSettings
+from modelyard_job.consumers import job_runners
+from modelyard_job.grpc_api import JobServicer
+from modelyard_job.grpc_queries import QueryServicer, TrainerServicer
+from modelyard_job.job_reads import JobReads
+from modelyard_job.liveness import Liveness
+from modelyard_job.notifications import ViewChanges
+from modelyard_job.policy import JOB_POLICY
+from modelyard_job.projections.queries import JobViewReader
+from modelyard_job.projections.tables import changes_channel
+
+log = logging.getLogger(__name__)
+SERVICE_NAMES = (
+    "modelyard.v1.JobService",
+    "modelyard.v1.QueryService",
+    "modelyard.v1.TrainerService",
+    "modelyard.v1.EventLog",
+)
+SERVICES = [
+    jobs_pb2.DESCRIPTOR.services_by_name["JobService"],
+    jobs_pb2.DESCRIPTOR.services_by_name["QueryService"],
+    jobs_pb2.DESCRIPTOR.services_by_name["TrainerService"],
+    events_pb2.DESCRIPTOR.services_by_name["EventLog"],
+]
+_READER_TOKEN_TTL_S = 24 * 3600
+
+
+@asynccontextmanager
+async def running_job_service(settings: JobSettings, stop: asyncio.Event) -> AsyncIterator[int]:
+    """Start every part of job-svc; yield the bound gRPC port; on exit stop them all cleanly."""
+    secret = settings.auth_secret.get_secret_value()
+    engine = create_engine(settings.database_url, pool_size=10)
+    store = PostgresEventStore(engine, settings.store_schema)
+    await store.create_schema()
+    liveness = Liveness(engine, settings.live_schema)
+    await liveness.create_tables()
+    commands = JobCommands(store, settings.plan_of, utc_now)
+    reader = JobViewReader(settings.views_schema)
+    reads = JobReads(engine, reader)
+    fleet = TrainerFleet(store, liveness, settings.lease_ttl, utc_now)
+    changes = ViewChanges(settings.database_url, changes_channel(settings.views_schema))
+    # job-svc reads the trainers' log with an auditor token of its own (ReadEvents is an auditor read).
+    token = mint_token(secret, "job-svc", None, ["auditor"], _READER_TOKEN_TTL_S)
+    trainer_channel = channel(settings.trainer_svc_target, token)
+    trainer_log = GrpcEventSource(events_pb2_grpc.EventLogStub(trainer_channel))
+    views, reaction = job_runners(
+        engine,
+        job_log=store,
+        trainer_log=trainer_log,
+        views_schema=settings.views_schema,
+        reactions_schema=settings.reactions_schema,
+        commands=commands,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+    )
+    parts = DispatcherParts(engine, store, reader, views.projection.name, liveness, fleet, commands)
+    dispatcher = Dispatcher(
+        parts, settings.lease_ttl, utc_now, sweep_every_s=min(settings.lease_ttl_s / 4, 1.0)
+    )
+    relay = Relay(store, settings.database_url, settings.kafka_bootstrap_servers, events_topic("job"))
+    servicers = [
+        (jobs_pb2_grpc.add_JobServiceServicer_to_server, JobServicer(commands, reads, store, changes)),
+        (
+            jobs_pb2_grpc.add_QueryServiceServicer_to_server,
+            QueryServicer(reads, liveness, settings.lease_ttl, utc_now),
+        ),
+        (
+            jobs_pb2_grpc.add_TrainerServiceServicer_to_server,
+            TrainerServicer(fleet, settings.lease_ttl, dispatcher.wake.set),
+        ),
+        (events_pb2_grpc.add_EventLogServicer_to_server, EventLogServicer(store)),
+    ]
+    auth = AuthInterceptor(
+        secret, JOB_POLICY, plan_of=lambda org: settings.plan_of(org).key, leeway_s=settings.auth_leeway_s
+    )
+    await views.create_tables()
+    tasks = [
+        asyncio.create_task(relay.run(stop), name="relay"),
+        asyncio.create_task(views.run(stop), name="views"),
+        asyncio.create_task(reaction.run(stop), name="report-reaction"),
+        asyncio.create_task(changes.run(stop), name="view-changes"),
+        asyncio.create_task(_wake_on_changes(changes, dispatcher, stop), name="dispatch-wakeups"),
+        asyncio.create_task(dispatcher.run(stop), name="dispatcher"),
+    ]
+    try:
+        async with serving(
+            servicers,
+            service_names=SERVICE_NAMES,
+            port=settings.job_grpc_port,
+            bind=settings.grpc_bind,
+            interceptors=[auth],
+            grace_s=settings.grpc_grace_s,
+        ) as server:
+            log.info("job-svc serving on %s:%d", settings.grpc_bind, server.port)
+            yield server.port
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await trainer_channel.close()
+        await store.close()
+        await engine.dispose()
+
+
+async def _wake_on_changes(changes: ViewChanges, dispatcher: Dispatcher, stop: asyncio.Event) -> None:
+    # Any change may free a slot or queue a job, except pure progress reports.
+    with changes.subscription() as notices:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                _, kind = await asyncio.wait_for(notices.get(), 1.0)
+                if kind not in ("progress", "epoch", "report"):
+                    dispatcher.wake.set()

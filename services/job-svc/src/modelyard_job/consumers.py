@@ -1,0 +1,75 @@
+"""Kafka in: the trainers' reports become job transitions; both logs feed the views.
+
+Both run on ProjectionRunner (ordered per source, gaps healed from the source's ReadEvents,
+offsets committed after the effect). The report reaction is idempotent by the aggregate itself: a
+redelivered or stale report decides nothing, so at-least-once delivery is enough for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from modelyard_events.consumer.runner import ProjectionRunner, SourceTopic
+from modelyard_events.envelope import DomainEvent, EventEnvelope
+from modelyard_events.registry import EventRegistry
+from modelyard_events.schemas.jobs import JOB_EVENTS
+from modelyard_events.schemas.training import TRAINER_EVENTS, TrainingReport
+from modelyard_events.store.ports import EventSource
+from modelyard_events.topics import events_topic
+from modelyard_job.app.commands import Caller, JobCommands
+from modelyard_job.projections.views import JOB_SOURCE, TRAINER_SOURCE, JobViews
+
+VIEW_EVENTS = EventRegistry.combined(JOB_EVENTS, TRAINER_EVENTS)
+
+
+@dataclass
+class TrainingReportReaction:
+    """Hands each trainer report to the TrainingJob aggregate (a Projection whose effect is an append)."""
+
+    commands: JobCommands
+    schema: str
+    name: str = "training_report_reaction"
+
+    async def create_tables(self, conn: AsyncConnection) -> None:
+        """Only the runner's checkpoint table is needed."""
+
+    async def apply(self, event: DomainEvent, envelope: EventEnvelope, conn: AsyncConnection) -> None:
+        """Decide the job transition the report implies and append it to job-svc's log."""
+        if not isinstance(event, TrainingReport):
+            return
+        caller = Caller(envelope.actor, envelope.correlation_id, str(envelope.event_id))
+        await self.commands.record_report(event, caller)
+
+
+def job_runners(
+    engine: AsyncEngine,
+    *,
+    job_log: EventSource,
+    trainer_log: EventSource,
+    views_schema: str,
+    reactions_schema: str,
+    commands: JobCommands,
+    bootstrap_servers: str,
+) -> tuple[ProjectionRunner, ProjectionRunner]:
+    """(views runner over both logs, report reaction runner over the trainers' log)."""
+    jobs = SourceTopic(JOB_SOURCE, events_topic("job"), job_log)
+    trainers = SourceTopic(TRAINER_SOURCE, events_topic("trainer"), trainer_log)
+    views = ProjectionRunner(
+        engine,
+        JobViews(views_schema),
+        VIEW_EVENTS,
+        [jobs, trainers],
+        bootstrap_servers,
+        group_id=f"job-svc.{views_schema}",
+    )
+    reaction = ProjectionRunner(
+        engine,
+        TrainingReportReaction(commands, reactions_schema),
+        TRAINER_EVENTS,
+        [trainers],
+        bootstrap_servers,
+        group_id=f"job-svc.{reactions_schema}",
+    )
+    return views, reaction

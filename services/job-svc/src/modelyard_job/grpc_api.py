@@ -1,0 +1,131 @@
+"""JobService: translate protobuf ⇄ commands and reads, nothing else."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from grpc import aio
+from typing_extensions import override
+
+from modelyard.v1 import events_pb2, jobs_pb2, jobs_pb2_grpc
+from modelyard_events.domain_errors import InvalidArgument
+from modelyard_events.store.ports import EventSource
+from modelyard_grpc import current_principal, read_events
+from modelyard_job.app import Caller, JobCommands, NewJob
+from modelyard_job.convert import dict_from_struct, job_to_proto, state_from_proto
+from modelyard_job.domain import TrainingJob
+from modelyard_job.job_reads import JobReads, checked_page_size, decode_page_token, encode_page_token
+from modelyard_job.notifications import ViewChanges
+from modelyard_job.watch import watch_job
+
+Context = aio.ServicerContext[Any, Any]
+JobCommand = Callable[[str, str, Caller, int], Awaitable[TrainingJob]]
+DEFAULT_PRIORITY = 50
+
+
+def caller_of(context: Context) -> Caller:
+    """The principal of the call as an event actor, with the client's correlation id if it sent one."""
+    metadata = dict(context.invocation_metadata() or ())
+    correlation = metadata.get("x-correlation-id")
+    correlation_id = correlation if isinstance(correlation, str) and correlation else str(uuid.uuid4())
+    return Caller(current_principal().as_actor(), correlation_id)
+
+
+def _job_id(job_id: str) -> str:
+    if not job_id:
+        raise InvalidArgument("job_id", "must name a job (e.g. job-3f2a…); list jobs with ListJobs")
+    return job_id
+
+
+class JobServicer(jobs_pb2_grpc.JobServiceServicer):
+    """modelyard.v1.JobService over JobCommands and the views."""
+
+    def __init__(
+        self, commands: JobCommands, reads: JobReads, log: EventSource, changes: ViewChanges
+    ) -> None:
+        self._commands, self._reads, self._log, self._changes = commands, reads, log, changes
+
+    @override
+    async def CreateJob(self, request: jobs_pb2.CreateJobRequest, context: Context) -> jobs_pb2.Job:
+        org_id = request.org_id or current_principal().org_id
+        if not org_id:
+            raise InvalidArgument("org_id", "your token names no organization; say which one the job is for")
+        new = NewJob(
+            org_id=org_id,
+            name=request.name,
+            ai_module=request.ai_module,
+            family=request.family,
+            dataset_uri=request.dataset_uri,
+            hyperparameters=dict_from_struct(request.hyperparameters),
+            priority=request.priority if request.HasField("priority") else DEFAULT_PRIORITY,
+            request_id=request.request_id or None,
+        )
+        job = await self._commands.create(new, caller_of(context))
+        return await self._reads.after_command(job)
+
+    @override
+    async def GetJob(self, request: jobs_pb2.JobRef, context: Context) -> jobs_pb2.Job:
+        return await self._reads.message(request.job_id)
+
+    @override
+    async def ListJobs(
+        self, request: jobs_pb2.ListJobsRequest, context: Context
+    ) -> jobs_pb2.ListJobsResponse:
+        size = checked_page_size(request.page_size)
+        states = [state_from_proto(s) for s in request.states]
+        async with self._reads.engine.connect() as conn:
+            rows = await self._reads.reader.page(
+                conn,
+                states=states,
+                org_id=request.org_id,
+                ai_module=request.ai_module,
+                size=size + 1,
+                after=decode_page_token(request.page_token),
+            )
+        page, more = rows[:size], len(rows) > size
+        token = encode_page_token(page[-1]) if more else ""
+        return jobs_pb2.ListJobsResponse(jobs=[job_to_proto(r) for r in page], next_page_token=token)
+
+    @override
+    async def CancelJob(self, request: jobs_pb2.JobCommand, context: Context) -> jobs_pb2.Job:
+        return await self._run(self._commands.cancel, request, context)
+
+    @override
+    async def PauseJob(self, request: jobs_pb2.JobCommand, context: Context) -> jobs_pb2.Job:
+        return await self._run(self._commands.pause, request, context)
+
+    @override
+    async def ResumeJob(self, request: jobs_pb2.JobCommand, context: Context) -> jobs_pb2.Job:
+        return await self._run(self._commands.resume, request, context)
+
+    @override
+    async def RetryJob(self, request: jobs_pb2.JobCommand, context: Context) -> jobs_pb2.Job:
+        return await self._run(self._commands.retry, request, context)
+
+    @override
+    async def SetPriority(self, request: jobs_pb2.SetPriorityRequest, context: Context) -> jobs_pb2.Job:
+        job_id = _job_id(request.job_id)
+        job = await self._commands.set_priority(
+            job_id, request.priority, caller_of(context), request.expected_version
+        )
+        return await self._reads.after_command(job)
+
+    @override
+    async def WatchJob(
+        self, request: jobs_pb2.WatchJobRequest, context: Context
+    ) -> AsyncIterator[jobs_pb2.JobUpdate]:
+        async for update in watch_job(self._reads, self._changes, request.job_id):
+            yield update
+
+    async def _run(self, command: JobCommand, request: jobs_pb2.JobCommand, context: Context) -> jobs_pb2.Job:
+        job_id = _job_id(request.job_id)
+        job = await command(job_id, request.reason, caller_of(context), request.expected_version)
+        return await self._reads.after_command(job)
+
+    @override
+    async def ReadEvents(
+        self, request: events_pb2.ReadEventsRequest, context: Context
+    ) -> events_pb2.ReadEventsResponse:
+        return await read_events(self._log, request)

@@ -1,0 +1,93 @@
+"""QueryService (reads over the views) and TrainerService (heartbeats): protobuf in, protobuf out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from grpc import aio
+from typing_extensions import override
+
+from modelyard.v1 import jobs_pb2, jobs_pb2_grpc
+from modelyard_events.domain_errors import InvalidArgument
+from modelyard_grpc import envelope_to_proto
+from modelyard_job.app.trainers import TrainerFleet
+from modelyard_job.convert import epoch_to_proto, job_to_proto, trainer_to_proto
+from modelyard_job.job_reads import JobReads
+from modelyard_job.liveness import Liveness
+from modelyard_job.projections.queries import trainer_rows
+
+Context = aio.ServicerContext[Any, Any]
+
+
+class QueryServicer(jobs_pb2_grpc.QueryServiceServicer):
+    """modelyard.v1.QueryService over the job views."""
+
+    def __init__(
+        self, reads: JobReads, liveness: Liveness, lease_ttl: timedelta, clock: Callable[[], datetime]
+    ) -> None:
+        self._reads, self._liveness, self._ttl, self._clock = reads, liveness, lease_ttl, clock
+
+    @override
+    async def GetQueue(
+        self, request: jobs_pb2.GetQueueRequest, context: Context
+    ) -> jobs_pb2.GetQueueResponse:
+        async with self._reads.engine.connect() as conn:
+            rows = await self._reads.reader.queue(conn, request.org_id)
+        entries = [jobs_pb2.QueueEntry(position=r.queue_position or 0, job=job_to_proto(r)) for r in rows]
+        return jobs_pb2.GetQueueResponse(entries=entries)
+
+    @override
+    async def GetMetricsHistory(
+        self, request: jobs_pb2.JobRef, context: Context
+    ) -> jobs_pb2.MetricsHistoryResponse:
+        row = await self._reads.visible_row(request.job_id)
+        async with self._reads.engine.connect() as conn:
+            epochs = await self._reads.reader.epochs(conn, row.job_id)
+        return jobs_pb2.MetricsHistoryResponse(job_id=row.job_id, epochs=[epoch_to_proto(e) for e in epochs])
+
+    @override
+    async def GetJobEvents(self, request: jobs_pb2.JobRef, context: Context) -> jobs_pb2.JobEventsResponse:
+        row = await self._reads.visible_row(request.job_id)
+        async with self._reads.engine.connect() as conn:
+            envelopes = await self._reads.reader.timeline(conn, row.job_id)
+        return jobs_pb2.JobEventsResponse(events=[envelope_to_proto(e) for e in envelopes])
+
+    @override
+    async def ListActiveJobs(
+        self, request: jobs_pb2.ActiveJobsRequest, context: Context
+    ) -> jobs_pb2.ListJobsResponse:
+        async with self._reads.engine.connect() as conn:
+            rows = await self._reads.reader.running(conn, request.org_id)
+        return jobs_pb2.ListJobsResponse(jobs=[job_to_proto(r) for r in rows])
+
+    @override
+    async def ListTrainers(
+        self, request: jobs_pb2.ListTrainersRequest, context: Context
+    ) -> jobs_pb2.ListTrainersResponse:
+        heartbeats = await self._liveness.heartbeats()
+        async with self._reads.engine.connect() as conn:
+            rows = await trainer_rows(conn, self._reads.reader.schema, heartbeats, self._clock() - self._ttl)
+        return jobs_pb2.ListTrainersResponse(trainers=[trainer_to_proto(r) for r in rows])
+
+
+class TrainerServicer(jobs_pb2_grpc.TrainerServiceServicer):
+    """modelyard.v1.TrainerService: liveness and capacity of trainer workers."""
+
+    def __init__(self, fleet: TrainerFleet, lease_ttl: timedelta, on_heartbeat: Callable[[], None]) -> None:
+        self._fleet, self._ttl, self._on_heartbeat = fleet, lease_ttl, on_heartbeat
+
+    @override
+    async def Heartbeat(
+        self, request: jobs_pb2.HeartbeatRequest, context: Context
+    ) -> jobs_pb2.HeartbeatResponse:
+        if request.slots_total < 1:
+            raise InvalidArgument(
+                "slots_total", f"a trainer needs at least 1 slot; got {request.slots_total}"
+            )
+        await self._fleet.heartbeat(
+            request.trainer_id, request.slots_total, list(request.gpus), list(request.running_dispatch_ids)
+        )
+        self._on_heartbeat()
+        return jobs_pb2.HeartbeatResponse(lease_ttl_s=self._ttl.total_seconds())

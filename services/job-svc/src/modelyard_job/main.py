@@ -1,0 +1,30 @@
+"""`python -m modelyard_job`: run job-svc until SIGTERM/SIGINT (settings from the environment)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from modelyard_job.bootstrap import running_job_service
+from modelyard_job.config import JobSettings
+
+
+async def serve(settings: JobSettings) -> None:
+    """Run every part of job-svc until signalled."""
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    async with running_job_service(settings, stop):
+        await stop.wait()
+
+
+def main() -> None:
+    """Entry point."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s job-svc %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    asyncio.run(serve(JobSettings()))  # required fields come from the environment
+
+
+if __name__ == "__main__":
+    main()

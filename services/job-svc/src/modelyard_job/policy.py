@@ -1,0 +1,31 @@
+"""Who may call which job-svc RPC (DESIGN §6); checked by a test against the served services."""
+
+from __future__ import annotations
+
+from modelyard_grpc import EVENT_LOG_RULES, AccessPolicy, Role, command, read
+
+_JOBS = "/modelyard.v1.JobService/"
+_QUERIES = "/modelyard.v1.QueryService/"
+_READERS = (Role.ORG_ADMIN, Role.AUDITOR)
+
+JOB_POLICY = AccessPolicy(
+    {
+        # Commands: super_admin only.
+        **{_JOBS + m: command() for m in ("CreateJob", "CancelJob", "PauseJob", "ResumeJob", "RetryJob")},
+        _JOBS + "SetPriority": command(),
+        # Reads: org_admin within its own organization (Enterprise plan), auditors everywhere.
+        _JOBS + "GetJob": read(*_READERS, scoped_in_servicer=True),
+        _JOBS + "WatchJob": read(*_READERS, scoped_in_servicer=True),
+        _JOBS + "ListJobs": read(*_READERS, org_field="org_id"),
+        _JOBS + "ReadEvents": read(Role.AUDITOR),
+        _QUERIES + "GetQueue": read(*_READERS, org_field="org_id"),
+        _QUERIES + "ListActiveJobs": read(*_READERS, org_field="org_id"),
+        _QUERIES + "GetMetricsHistory": read(*_READERS, scoped_in_servicer=True),
+        _QUERIES + "GetJobEvents": read(*_READERS, scoped_in_servicer=True),
+        # The trainer fleet spans organizations: not an org_admin's view.
+        _QUERIES + "ListTrainers": read(Role.AUDITOR),
+        # Trainer workers heartbeat as themselves only.
+        "/modelyard.v1.TrainerService/Heartbeat": command(Role.TRAINER, subject_field="trainer_id"),
+        **EVENT_LOG_RULES,
+    }
+)

@@ -1,0 +1,52 @@
+"""The read models' tables (one schema, rebuilt from the logs into a fresh schema when needed)."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from modelyard_events.db import checked_schema
+
+_DDL = (
+    """CREATE TABLE IF NOT EXISTS {s}.jobs (
+        job_id text PRIMARY KEY, org_id text NOT NULL, name text NOT NULL, ai_module text NOT NULL,
+        family text NOT NULL, dataset_uri text NOT NULL, hyperparameters jsonb NOT NULL,
+        priority int NOT NULL, state text NOT NULL, attempt int NOT NULL, created_by text NOT NULL,
+        request_id text, created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL,
+        queued_at timestamptz, version bigint NOT NULL,
+        trainer_id text, dispatch_id text, lease_expires_at timestamptz, started bool NOT NULL DEFAULT false,
+        device text, epochs_done int NOT NULL DEFAULT 0, epochs_total int NOT NULL DEFAULT 0,
+        steps_per_epoch int NOT NULL DEFAULT 0, epoch int NOT NULL DEFAULT 0, step bigint NOT NULL DEFAULT 0,
+        progress double precision, eta_s double precision, loss double precision,
+        samples_per_s double precision, checkpoint_uri text, artifact_uri text, artifact_sha256 text,
+        failure_reason text)""",
+    "CREATE INDEX IF NOT EXISTS jobs_by_state ON {s}.jobs (state, queued_at)",
+    "CREATE INDEX IF NOT EXISTS jobs_by_org ON {s}.jobs (org_id, created_at DESC, job_id DESC)",
+    "CREATE INDEX IF NOT EXISTS jobs_by_created ON {s}.jobs (created_at DESC, job_id DESC)",
+    """CREATE TABLE IF NOT EXISTS {s}.epoch_metrics (
+        job_id text NOT NULL, attempt int NOT NULL, epoch int NOT NULL, dispatch_id text NOT NULL,
+        train_loss double precision NOT NULL, val_loss double precision NOT NULL,
+        val_accuracy double precision, metrics jsonb NOT NULL, samples_per_s double precision NOT NULL,
+        duration_s double precision NOT NULL, gpu_utilization_pct double precision, gpu_memory_bytes bigint,
+        recorded_at timestamptz NOT NULL, PRIMARY KEY (job_id, attempt, epoch))""",
+    """CREATE TABLE IF NOT EXISTS {s}.job_timeline (
+        source text NOT NULL, position bigint NOT NULL, job_id text NOT NULL, type text NOT NULL,
+        occurred_at timestamptz NOT NULL, envelope text NOT NULL, PRIMARY KEY (source, position))""",
+    "CREATE INDEX IF NOT EXISTS job_timeline_by_job ON {s}.job_timeline (job_id, occurred_at)",
+    """CREATE TABLE IF NOT EXISTS {s}.trainers (
+        trainer_id text PRIMARY KEY, slots_total int NOT NULL, gpus jsonb NOT NULL,
+        registered_at timestamptz NOT NULL, lost bool NOT NULL DEFAULT false, lost_at timestamptz)""",
+)
+
+
+async def create_view_tables(conn: AsyncConnection, schema: str) -> None:
+    """Create the schema and every read-model table in it if missing."""
+    s = checked_schema(schema)
+    await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {s}"))
+    for statement in _DDL:
+        await conn.execute(text(statement.format(s=s)))
+
+
+def changes_channel(schema: str) -> str:
+    """The LISTEN/NOTIFY channel on which the views announce what changed (watchers, dispatcher)."""
+    return f"{checked_schema(schema)}_changed"

@@ -1,0 +1,129 @@
+"""Every job-svc RPC refuses a missing, expired or wrong-role token (DESIGN §6), as a matrix."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from google.protobuf.descriptor import MethodDescriptor
+from google.protobuf.message_factory import GetMessageClass
+
+from modelyard.v1 import events_pb2, jobs_pb2
+from modelyard_devstack.platform import Platform
+from modelyard_grpc import channel, mint_token
+
+pytestmark = pytest.mark.integration
+
+SERVICES = [
+    jobs_pb2.DESCRIPTOR.services_by_name[name] for name in ("JobService", "QueryService", "TrainerService")
+] + [events_pb2.DESCRIPTOR.services_by_name["EventLog"]]
+METHODS = [method for service in SERVICES for method in service.methods]
+
+
+def method_id(method: MethodDescriptor) -> str:
+    return f"{method.containing_service.name}.{method.name}"
+
+
+async def call(target: str, token: str | None, method: MethodDescriptor) -> grpc.StatusCode:
+    """Call `method` with an empty request; the status it ends with (OK when it passes the guard)."""
+    path = f"/{method.containing_service.full_name}/{method.name}"
+    request = GetMessageClass(method.input_type)()
+    response_class = GetMessageClass(method.output_type)
+    async with channel(target, token) as ch:
+        kind = ch.unary_stream if method.server_streaming else ch.unary_unary
+        stub = kind(
+            path,
+            request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=response_class.FromString,
+        )
+        try:
+            result = stub(request, timeout=5)
+            if method.server_streaming:
+                async for _ in result:
+                    break
+            else:
+                await result
+        except grpc.aio.AioRpcError as error:
+            return error.code()
+    return grpc.StatusCode.OK
+
+
+@pytest.mark.parametrize("method", METHODS, ids=method_id)
+async def test_a_call_without_a_token_is_unauthenticated(
+    services: Platform, method: MethodDescriptor
+) -> None:
+    assert await call(services.job_target, None, method) == grpc.StatusCode.UNAUTHENTICATED
+
+
+@pytest.mark.parametrize("method", METHODS, ids=method_id)
+async def test_an_expired_token_is_unauthenticated(services: Platform, method: MethodDescriptor) -> None:
+    expired = mint_token(services.auth_secret, "alice", "acme", ["super_admin"], ttl_s=-120)
+
+    assert await call(services.job_target, expired, method) == grpc.StatusCode.UNAUTHENTICATED
+
+
+@pytest.mark.parametrize("method", METHODS, ids=method_id)
+async def test_a_token_signed_with_another_secret_is_unauthenticated(
+    services: Platform, method: MethodDescriptor
+) -> None:
+    forged = mint_token("another-secret-that-is-long-enough-1234", "mallory", None, ["super_admin"], 600)
+
+    assert await call(services.job_target, forged, method) == grpc.StatusCode.UNAUTHENTICATED
+
+
+@pytest.mark.parametrize("method", METHODS, ids=method_id)
+async def test_an_edge_token_is_refused_everywhere(services: Platform, method: MethodDescriptor) -> None:
+    edge = services.token(("edge",), org_id="acme", subject="edge-7")
+
+    assert await call(services.job_target, edge, method) == grpc.StatusCode.PERMISSION_DENIED
+
+
+COMMANDS = [
+    m
+    for m in METHODS
+    if m.name in {"CreateJob", "CancelJob", "PauseJob", "ResumeJob", "RetryJob", "SetPriority", "Heartbeat"}
+]
+
+
+@pytest.mark.parametrize("method", COMMANDS, ids=method_id)
+@pytest.mark.parametrize("role", ["org_admin", "auditor"])
+async def test_read_only_roles_may_not_command(
+    services: Platform, method: MethodDescriptor, role: str
+) -> None:
+    token = services.token((role,), org_id="acme", subject=f"{role}-1")
+
+    assert await call(services.job_target, token, method) == grpc.StatusCode.PERMISSION_DENIED
+
+
+@pytest.mark.parametrize("method", [m for m in METHODS if m.name != "Heartbeat"], ids=method_id)
+async def test_a_trainer_token_may_only_heartbeat(services: Platform, method: MethodDescriptor) -> None:
+    trainer = services.token(("trainer",), subject="t-9")
+
+    assert await call(services.job_target, trainer, method) == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_a_trainer_may_not_heartbeat_as_another(services: Platform) -> None:
+    trainer = services.token(("trainer",), subject="t-9")
+    async with channel(services.job_target, trainer) as ch:
+        from modelyard.v1 import jobs_pb2_grpc
+
+        stub = jobs_pb2_grpc.TrainerServiceStub(ch)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.Heartbeat(jobs_pb2.HeartbeatRequest(trainer_id="t-other", slots_total=1))
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_an_org_admin_reads_only_its_own_organization_on_enterprise(services: Platform) -> None:
+    from modelyard.v1 import jobs_pb2_grpc
+
+    async def list_jobs(org_of_token: str, org_asked: str) -> grpc.StatusCode:
+        async with channel(services.job_target, services.token(("org_admin",), org_id=org_of_token)) as ch:
+            try:
+                await jobs_pb2_grpc.JobServiceStub(ch).ListJobs(jobs_pb2.ListJobsRequest(org_id=org_asked))
+            except grpc.aio.AioRpcError as error:
+                return error.code()
+        return grpc.StatusCode.OK
+
+    assert await list_jobs("acme", "acme") == grpc.StatusCode.OK
+    assert await list_jobs("acme", "") == grpc.StatusCode.OK  # filled in with its own organization
+    assert await list_jobs("acme", "globex") == grpc.StatusCode.PERMISSION_DENIED
+    assert await list_jobs("smallco", "smallco") == grpc.StatusCode.PERMISSION_DENIED  # Professional plan

@@ -61,7 +61,9 @@ bench-events: $(STAMP) ## Event store vs the eventsourcing library, read-all vs 
 	$(PY) bench/events_bench.py
 
 bench-training: $(STAMP) ## Trainer vs a bare PyTorch loop (add ARGS="--device cuda" on a GPU)
+	$(PIP) install -q -r bench/requirements-bench.txt -c constraints.txt
 	$(PY) bench/training_bench.py $(ARGS)
+	$(PY) bench/metrics_ingest_bench.py
 
 catalog: $(STAMP) ## Regenerate docs/event-catalog.md from the event classes
 	$(PY) -m modelyard_events.catalog_doc > docs/event-catalog.md

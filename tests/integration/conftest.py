@@ -43,9 +43,10 @@ def services(stack: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     organizations of their own (`fresh_org`), so plan quotas and queues do not mix.
     """
     plans = json.dumps({"smallco": "professional"})
-    with platform(
-        stack, tmp_path_factory.mktemp("platform"), lease_ttl_s=3.0, env={"MODELYARD_ORG_PLANS": plans}
-    ) as running:
+    namespace = f"it-{uuid.uuid4().hex[:8]}"  # topics of its own: other tests publish to the shared broker
+    workdir = tmp_path_factory.mktemp("platform")
+    env = {"MODELYARD_ORG_PLANS": plans}
+    with platform(stack, workdir, lease_ttl_s=3.0, topic_namespace=namespace, env=env) as running:
         yield running
 
 

@@ -3,7 +3,8 @@
 Printed step by step so a new user sees what the foundation does: appends
 land hash-chained in PostgreSQL, the relay publishes them, a projection applies
 each exactly once, a stale writer is refused, and `verify` catches an edited row.
-Later issues extend this walk to datasets, training, approval and rollout.
+Then job-svc, trainer-svc and a trainer worker train scikit-learn's digits for
+real, driven with the `yard` CLI. Later issues add datasets, approval and rollout.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from modelyard_devstack.demo_training import walk_training
 from modelyard_devstack.processes import eventually
 from modelyard_devstack.stack import Infra, infra
 from modelyard_events.canonical import canonical_json
@@ -45,6 +47,7 @@ def main() -> None:
         print(f"[stack] Kafka-compatible broker {servers.kafka_bootstrap_servers}")
         print(f"[stack] ready in {time.monotonic() - started:.1f} s\n")
         asyncio.run(_walk(servers))
+        walk_training(servers)
     print("\n[stack] stopped; nothing left running")
 
 

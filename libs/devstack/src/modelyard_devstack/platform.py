@@ -87,7 +87,12 @@ class Platform:
 
 @contextmanager
 def platform(
-    infra: Infra, workdir: Path, *, lease_ttl_s: float = 30.0, env: Mapping[str, str] | None = None
+    infra: Infra,
+    workdir: Path,
+    *,
+    lease_ttl_s: float = 30.0,
+    topic_namespace: str = "modelyard",
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[Platform]:
     """job-svc and trainer-svc running against `infra` for the block; every process stopped afterwards."""
     job_port, trainer_port = free_port(), free_port()
@@ -103,6 +108,7 @@ def platform(
         "MODELYARD_TRAINER_SVC_TARGET": f"127.0.0.1:{trainer_port}",
         "MODELYARD_TRAINER_ROOT": str(workdir / "runs"),
         "MODELYARD_LEASE_TTL_S": str(lease_ttl_s),
+        "MODELYARD_TOPIC_NAMESPACE": topic_namespace,
         **(env or {}),
     }
     running = Platform(infra, workdir, secret, f"127.0.0.1:{job_port}", f"127.0.0.1:{trainer_port}", base_env)

@@ -55,7 +55,7 @@ async def running_job_service(settings: JobSettings, stop: asyncio.Event) -> Asy
     await liveness.create_tables()
     commands = JobCommands(store, settings.plan_of, utc_now)
     reader = JobViewReader(settings.views_schema)
-    reads = JobReads(engine, reader)
+    reads = JobReads(engine, reader, store)
     fleet = TrainerFleet(store, liveness, settings.lease_ttl, utc_now)
     changes = ViewChanges(settings.database_url, changes_channel(settings.views_schema))
     # job-svc reads the trainers' log with an auditor token of its own (ReadEvents is an auditor read).
@@ -70,12 +70,18 @@ async def running_job_service(settings: JobSettings, stop: asyncio.Event) -> Asy
         reactions_schema=settings.reactions_schema,
         commands=commands,
         bootstrap_servers=settings.kafka_bootstrap_servers,
+        topic_namespace=settings.topic_namespace,
     )
     parts = DispatcherParts(engine, store, reader, views.projection.name, liveness, fleet, commands)
     dispatcher = Dispatcher(
         parts, settings.lease_ttl, utc_now, sweep_every_s=min(settings.lease_ttl_s / 4, 1.0)
     )
-    relay = Relay(store, settings.database_url, settings.kafka_bootstrap_servers, events_topic("job"))
+    relay = Relay(
+        store,
+        settings.database_url,
+        settings.kafka_bootstrap_servers,
+        events_topic("job", settings.topic_namespace),
+    )
     servicers = [
         (jobs_pb2_grpc.add_JobServiceServicer_to_server, JobServicer(commands, reads, store, changes)),
         (

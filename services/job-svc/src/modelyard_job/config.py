@@ -26,6 +26,7 @@ class JobSettings(GrpcSettings):
     views_schema: str = "job_views"
     live_schema: str = "job_live"
     reactions_schema: str = "job_reactions"
+    topic_namespace: str = "modelyard"  # topics are <namespace>.<service>.events
     lease_ttl_s: float = Field(default=30.0, gt=0)
     org_plans: dict[str, str] = Field(default_factory=dict)  # JSON: {"acme": "enterprise"}
     default_plan: str = "enterprise"

@@ -15,13 +15,21 @@ from modelyard_events.consumer.runner import ProjectionRunner, SourceTopic
 from modelyard_events.envelope import DomainEvent, EventEnvelope
 from modelyard_events.registry import EventRegistry
 from modelyard_events.schemas.jobs import JOB_EVENTS
-from modelyard_events.schemas.training import TRAINER_EVENTS, TrainingReport
+from modelyard_events.schemas.training import (
+    TRAINER_EVENTS,
+    EpochCompleted,
+    TrainingProgressed,
+    TrainingReport,
+)
 from modelyard_events.store.ports import EventSource
 from modelyard_events.topics import events_topic
 from modelyard_job.app.commands import Caller, JobCommands
 from modelyard_job.projections.views import JOB_SOURCE, TRAINER_SOURCE, JobViews
 
 VIEW_EVENTS = EventRegistry.combined(JOB_EVENTS, TRAINER_EVENTS)
+# Progress and epoch reports never change a job (the views take them straight from the trainer's
+# log), so the reaction does not even load the job for them: they are most of the traffic.
+_NEVER_DECIDE = (TrainingProgressed, EpochCompleted)
 
 
 @dataclass
@@ -37,7 +45,7 @@ class TrainingReportReaction:
 
     async def apply(self, event: DomainEvent, envelope: EventEnvelope, conn: AsyncConnection) -> None:
         """Decide the job transition the report implies and append it to job-svc's log."""
-        if not isinstance(event, TrainingReport):
+        if not isinstance(event, TrainingReport) or isinstance(event, _NEVER_DECIDE):
             return
         caller = Caller(envelope.actor, envelope.correlation_id, str(envelope.event_id))
         await self.commands.record_report(event, caller)
@@ -52,10 +60,11 @@ def job_runners(
     reactions_schema: str,
     commands: JobCommands,
     bootstrap_servers: str,
+    topic_namespace: str,
 ) -> tuple[ProjectionRunner, ProjectionRunner]:
     """(views runner over both logs, report reaction runner over the trainers' log)."""
-    jobs = SourceTopic(JOB_SOURCE, events_topic("job"), job_log)
-    trainers = SourceTopic(TRAINER_SOURCE, events_topic("trainer"), trainer_log)
+    jobs = SourceTopic(JOB_SOURCE, events_topic("job", topic_namespace), job_log)
+    trainers = SourceTopic(TRAINER_SOURCE, events_topic("trainer", topic_namespace), trainer_log)
     views = ProjectionRunner(
         engine,
         JobViews(views_schema),

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import time
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from modelyard.v1 import jobs_pb2
 from modelyard_events.domain_errors import InvalidArgument, NotFound
+from modelyard_events.store.ports import EventStore
 from modelyard_grpc import current_principal, require_org_access
 from modelyard_job.convert import job_to_proto, state_to_proto, struct_from_dict, timestamp
 from modelyard_job.domain import TrainingJob
@@ -17,24 +20,39 @@ from modelyard_job.projections.queries import JobViewReader, PageKey
 from modelyard_job.projections.rows import JobRow
 
 MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE = 500, 50
+_CATCH_UP_WAIT_S = 3.0
 
 
 class JobReads:
     """Job rows and messages as the caller may see them."""
 
-    def __init__(self, engine: AsyncEngine, reader: JobViewReader) -> None:
-        self.engine, self.reader = engine, reader
+    def __init__(self, engine: AsyncEngine, reader: JobViewReader, log: EventStore) -> None:
+        self.engine, self.reader, self._log = engine, reader, log
 
     async def visible_row(self, job_id: str) -> JobRow:
-        """The job's row; NotFound when missing, PermissionDenied outside the caller's organization."""
+        """The job's row; NotFound when missing, PermissionDenied outside the caller's organization.
+
+        A job that is in the log but not yet in the views (read right after CreateJob) is waited
+        for, briefly, so a client never sees its own new job missing.
+        """
         if not job_id:
             raise InvalidArgument("job_id", "must name a job (e.g. job-3f2a…); list jobs with ListJobs")
-        async with self.engine.connect() as conn:
-            row = await self.reader.job(conn, job_id)
+        row = await self._row(job_id)
+        deadline = time.monotonic() + _CATCH_UP_WAIT_S
+        while row is None and time.monotonic() < deadline and await self._in_log(job_id):
+            await asyncio.sleep(0.01)  # the views apply within milliseconds; bounded by the deadline
+            row = await self._row(job_id)
         if row is None:
             raise NotFound(f"job {job_id} does not exist")
         require_org_access(current_principal(), row.org_id)
         return row
+
+    async def _row(self, job_id: str) -> JobRow | None:
+        async with self.engine.connect() as conn:
+            return await self.reader.job(conn, job_id)
+
+    async def _in_log(self, job_id: str) -> bool:
+        return bool(await self._log.read_stream(job_id))
 
     async def message(self, job_id: str) -> jobs_pb2.Job:
         """The Job message of a visible job, with its last epoch."""

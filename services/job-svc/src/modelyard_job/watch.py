@@ -23,7 +23,7 @@ async def watch_job(reads: JobReads, changes: ViewChanges, job_id: str) -> Async
     """
     with changes.subscription(job_id) as notices:
         row = await reads.visible_row(job_id)
-        yield jobs_pb2.JobUpdate(job=job_to_proto(row), state_changed=state_to_proto(row.state))
+        yield jobs_pb2.JobUpdate(job=await _message(reads, row), state_changed=state_to_proto(row.state))
         epochs_sent = (row.attempt, row.epochs_done)
         while row.state not in _FINISHED:
             kinds = await _next_kinds(notices)
@@ -34,6 +34,12 @@ async def watch_job(reads: JobReads, changes: ViewChanges, job_id: str) -> Async
                 row.attempt,
                 max(row.epochs_done, epochs_sent[1] if row.attempt == epochs_sent[0] else 0),
             )
+
+
+async def _message(reads: JobReads, row: JobRow) -> jobs_pb2.Job:
+    async with reads.engine.connect() as conn:
+        last = await reads.reader.epoch(conn, row.job_id, row.attempt, row.epochs_done)
+    return job_to_proto(row, last)
 
 
 async def _next_kinds(notices: asyncio.Queue[Notice]) -> set[str]:
@@ -50,7 +56,7 @@ async def _next_kinds(notices: asyncio.Queue[Notice]) -> set[str]:
 async def _updates(
     reads: JobReads, previous: JobRow, row: JobRow, epochs_sent: tuple[int, int], kinds: set[str]
 ) -> AsyncIterator[jobs_pb2.JobUpdate]:
-    job = job_to_proto(row)
+    job = await _message(reads, row)
     first_new = epochs_sent[1] + 1 if row.attempt == epochs_sent[0] else 1
     async with reads.engine.connect() as conn:
         for number in range(first_new, row.epochs_done + 1):

@@ -30,7 +30,7 @@ from modelyard_events.envelope import EventEnvelope
 from modelyard_events.errors import EventStoreError, MalformedEvent, SourceUnavailable
 from modelyard_events.registry import EventRegistry
 from modelyard_events.store.ports import EventSource
-from modelyard_events.topics import dead_letter_topic, ensure_topics
+from modelyard_events.topics import FETCH_MAX_WAIT_MS, dead_letter_topic, ensure_topics
 from modelyard_events.wire import decode_envelope, encode_envelope
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,7 @@ class ProjectionRunner:
             group_id=self._group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
         )
         self._dlq = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all")
         await self._dlq.start()

@@ -1,0 +1,152 @@
+"""Ours: `EpochCompleted` events into trainer-svc's store, timed until job-svc's views hold them.
+
+The path is the real one: trainer store (schema "trainer") → trainer-svc's relay → Kafka topic
+`modelyard.trainer.events` → job-svc's views projection → `job_views.epoch_metrics`, one row per
+event. job-svc and trainer-svc must be running (modelyard_devstack.platform). Each job is one
+asyncio task appending its epochs in order to stream (RUN_STREAM, dispatch id) at the right
+expected version, `epochs_per_append` events per append, as a trainer does; all tasks share one
+`PostgresEventStore`. The clock runs from the first append until a count(*) of the table, polled
+every POLL_S, reaches the expected number of rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from dataclasses import dataclass
+
+from metric_points import EPOCH_FIELDS, TASK_METRICS, Workload, point_values
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from modelyard_events.db import create_engine
+from modelyard_events.envelope import Actor, CommandContext
+from modelyard_events.schemas.training import RUN_STREAM, EpochCompleted
+from modelyard_events.store.postgres import PostgresEventStore
+
+TRAINER_SCHEMA = "trainer"
+VIEWS_TABLE = "job_views.epoch_metrics"
+POLL_S = 0.02
+TIMEOUT_S = 600.0
+CONTEXT = CommandContext(actor=Actor(subject="bench-trainer", roles=("trainer",)))
+
+
+@dataclass(frozen=True)
+class Ingest:
+    """One timed ingestion: seconds from the first append to the last append, and to the last row."""
+
+    tag: str
+    workload: Workload
+    epochs_per_append: int
+    appended_s: float
+    visible_s: float
+
+    @property
+    def points_per_s(self) -> float:
+        return self.workload.points / self.visible_s
+
+
+def epoch_event(tag: str, job: int, epoch: int) -> EpochCompleted:
+    """What job `job`'s trainer reports at the end of `epoch` (values from metric_points)."""
+    values = point_values(job, epoch)
+    return EpochCompleted(
+        job_id=f"{tag}-job-{job}",
+        attempt=1,
+        dispatch_id=f"{tag}-dsp-{job}",
+        trainer_id="bench-trainer",
+        epoch=epoch,
+        **{name: values[name] for name in EPOCH_FIELDS},
+        metrics={name: values[name] for name in TASK_METRICS},
+        gpu_utilization_pct=None,
+        gpu_memory_bytes=None,
+    )
+
+
+async def measure_ours(
+    database_url: str, workload: Workload, modes: list[int], repeats: int
+) -> dict[int, list[Ingest]]:
+    """Warm up, then `repeats` ingestions per epochs-per-append mode (alternating the order)."""
+    engine = create_engine(database_url)
+    store = PostgresEventStore(engine, TRAINER_SCHEMA)
+    runs: dict[int, list[Ingest]] = {mode: [] for mode in modes}
+    try:
+        warm_up = await ingest(store, engine, "warm-up", Workload(jobs=2, epochs=3), 1)
+        _progress(f"ours warm-up visible after {warm_up.visible_s:.2f} s")
+        for n in range(repeats):
+            for mode in modes if n % 2 == 0 else reversed(modes):
+                run = await ingest(store, engine, f"r{n}-per{mode}", workload, mode)
+                runs[mode].append(run)
+                _progress(
+                    f"ours {mode} epoch(s)/append, run {n + 1}: appended {run.appended_s:.2f} s, "
+                    f"visible {run.visible_s:.2f} s, {run.points_per_s:,.0f} points/s"
+                )
+    finally:
+        await store.close()
+        await engine.dispose()
+    return runs
+
+
+async def ingest(
+    store: PostgresEventStore, engine: AsyncEngine, tag: str, workload: Workload, epochs_per_append: int
+) -> Ingest:
+    """Append every job's epochs concurrently; return once all rows are in the views."""
+    events = [
+        [epoch_event(tag, job, epoch) for epoch in range(1, workload.epochs + 1)]
+        for job in range(workload.jobs)
+    ]
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        expected = await _rows(conn) + workload.events
+        began = time.perf_counter()
+        writers = [
+            asyncio.create_task(_report(store, f"{tag}-dsp-{job}", job_events, epochs_per_append))
+            for job, job_events in enumerate(events)
+        ]
+        await _until_rows(conn, expected, writers)
+        visible_s = time.perf_counter() - began
+        appended_s = max(await asyncio.gather(*writers)) - began
+        await _check_row(conn, tag, workload.epochs)
+    return Ingest(tag, workload, epochs_per_append, appended_s, visible_s)
+
+
+async def _report(
+    store: PostgresEventStore, dispatch_id: str, events: list[EpochCompleted], epochs_per_append: int
+) -> float:
+    version = 0
+    for start in range(0, len(events), epochs_per_append):
+        chunk = events[start : start + epochs_per_append]
+        await store.append(RUN_STREAM, dispatch_id, version, chunk, CONTEXT)
+        version += len(chunk)
+    return time.perf_counter()
+
+
+async def _rows(conn: AsyncConnection) -> int:
+    count: int = (await conn.execute(text(f"SELECT count(*) FROM {VIEWS_TABLE}"))).scalar_one()
+    return count
+
+
+async def _until_rows(conn: AsyncConnection, expected: int, writers: list[asyncio.Task[float]]) -> None:
+    deadline = time.monotonic() + TIMEOUT_S
+    while (seen := await _rows(conn)) < expected:
+        for writer in writers:
+            if writer.done() and writer.exception() is not None:
+                raise RuntimeError("an append failed") from writer.exception()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{VIEWS_TABLE}: {seen} rows after {TIMEOUT_S} s, expected {expected}")
+        await asyncio.sleep(POLL_S)
+    if seen != expected:
+        raise RuntimeError(f"{VIEWS_TABLE} holds {seen} rows, expected {expected}")
+
+
+async def _check_row(conn: AsyncConnection, tag: str, epoch: int) -> None:
+    """The last epoch of job 0 reached the table with all ten values."""
+    sql = text(f"SELECT * FROM {VIEWS_TABLE} WHERE job_id = :job AND attempt = 1 AND epoch = :epoch")
+    row = (await conn.execute(sql, {"job": f"{tag}-job-0", "epoch": epoch})).mappings().one()
+    stored = {**{name: row[name] for name in EPOCH_FIELDS}, **row["metrics"]}
+    if stored != point_values(0, epoch):
+        raise RuntimeError(f"{tag}: stored {stored}, sent {point_values(0, epoch)}")
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

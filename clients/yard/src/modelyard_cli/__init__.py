@@ -1,0 +1,1 @@
+"""yard: the Modelyard command line."""

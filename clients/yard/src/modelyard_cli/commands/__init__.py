@@ -1,0 +1,1 @@
+"""The typer commands: parse options, call job-svc, hand the answers to render/."""

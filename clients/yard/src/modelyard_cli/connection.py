@@ -1,0 +1,82 @@
+"""Where yard connects and as whom: job-svc's target and the bearer token, from options and env only.
+
+The token is `--token` / `MODELYARD_TOKEN`. On a dev stack, where the shared secret
+`MODELYARD_AUTH_SECRET` is at hand, yard instead mints itself a short-lived `super_admin` token
+for `--as-subject` / `MODELYARD_SUBJECT` (default `$USER`) in `--org` / `MODELYARD_ORG`. That is a
+dev convenience: anyone holding the secret can sign any token, so production users get a token
+from whoever operates the platform and never see the secret.
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from modelyard.v1 import jobs_pb2_grpc
+from modelyard_grpc import channel, mint_token
+
+DEFAULT_TARGET = "127.0.0.1:50051"
+TARGET_ENV = "MODELYARD_JOB_SVC_TARGET"
+TOKEN_ENV = "MODELYARD_TOKEN"
+SECRET_ENV = "MODELYARD_AUTH_SECRET"
+SUBJECT_ENV = "MODELYARD_SUBJECT"
+ORG_ENV = "MODELYARD_ORG"
+DEV_TOKEN_ROLES = ["super_admin"]
+DEV_TOKEN_TTL_S = 300.0
+
+
+class CredentialsMissing(Exception):
+    """Neither a token nor a secret to mint one with: the message says what to set."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionOptions:
+    """What the global options and the environment say about connecting."""
+
+    target: str = DEFAULT_TARGET
+    token: str | None = None
+    auth_secret: str | None = None
+    subject: str | None = None
+    org_id: str | None = None
+
+
+def bearer_token(options: ConnectionOptions) -> str:
+    """The token to send: the given one, else a dev token minted with the secret.
+
+    Raises CredentialsMissing when there is neither, and ValueError when the secret is too short
+    to sign with.
+    """
+    if options.token:
+        return options.token
+    if not options.auth_secret:
+        raise CredentialsMissing(
+            f"no credentials: set {TOKEN_ENV} (or pass --token), or on a dev stack set {SECRET_ENV} "
+            "so yard can mint a short-lived super_admin token"
+        )
+    subject = options.subject or _login_name()
+    return mint_token(options.auth_secret, subject, options.org_id or None, DEV_TOKEN_ROLES, DEV_TOKEN_TTL_S)
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no $USER and no passwd entry (some containers)
+        return "yard"
+
+
+@dataclass(frozen=True, slots=True)
+class JobSvc:
+    """job-svc's gRPC stubs on one channel (`jobs`: JobService, `queries`: QueryService)."""
+
+    jobs: Any  # jobs_pb2_grpc.JobServiceStub; generated stubs carry no type hints
+    queries: Any  # jobs_pb2_grpc.QueryServiceStub
+
+
+@asynccontextmanager
+async def job_svc(target: str, token: str) -> AsyncIterator[JobSvc]:
+    """Stubs of job-svc at `target`, every call carrying `authorization: Bearer <token>`."""
+    async with channel(target, token) as ch:
+        yield JobSvc(jobs=jobs_pb2_grpc.JobServiceStub(ch), queries=jobs_pb2_grpc.QueryServiceStub(ch))

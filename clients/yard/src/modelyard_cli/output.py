@@ -1,0 +1,53 @@
+"""How yard prints: rich renderables for people, JSON documents for machines, errors on stderr."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, NoReturn
+
+import typer
+from google.protobuf import json_format
+from google.protobuf.message import Message
+from rich.console import Console, RenderableType
+
+ERROR_EXIT_CODE = 2
+
+
+def message_dict(message: Message) -> dict[str, Any]:
+    """A protobuf message as the JSON object yard prints (proto field names, proto3 JSON mapping)."""
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+
+
+class Output:
+    """One command's output: JSON when `as_json`, rich renderables otherwise.
+
+    Hints for people go to stderr, so that stdout holds only the result.
+    """
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self.console = Console(highlight=False)
+        self._hints = Console(stderr=True, highlight=False)
+
+    def document(self, document: dict[str, Any]) -> None:
+        """Print one JSON document (indented)."""
+        typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
+
+    def json_line(self, document: dict[str, Any]) -> None:
+        """Print one JSON document on one line (for streams: one line per item)."""
+        typer.echo(json.dumps(document, ensure_ascii=False, separators=(",", ":")))
+
+    def show(self, *renderables: RenderableType) -> None:
+        """Print rich renderables; plain strings are printed as they are (no markup)."""
+        self.console.print(*renderables, markup=False)
+
+    def hint(self, text: str) -> None:
+        """A note for the person at the terminal (stderr)."""
+        self._hints.print(text, style="dim", markup=False)
+
+
+def fail(*lines: str, exit_code: int = ERROR_EXIT_CODE) -> NoReturn:
+    """Print `lines` on stderr and end the command with `exit_code` (no traceback)."""
+    for line in lines:
+        typer.echo(line, err=True)
+    raise typer.Exit(exit_code)

@@ -1,0 +1,1 @@
+"""Pure functions from protobuf messages to rich renderables and lines of text."""

@@ -1,0 +1,144 @@
+"""Jobs as rich tables: the job list, one job's details, its epochs, its events, the queue."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from google.protobuf import json_format
+from rich.table import Table
+
+from modelyard.v1 import events_pb2, jobs_pb2
+from modelyard_cli.render.values import (
+    cells,
+    format_duration,
+    format_metric,
+    format_percent,
+    format_rate,
+    format_time,
+    present,
+    state_name,
+)
+
+JOB_COLUMNS = ("id", "name", "org", "state", "priority", "attempt", "progress", "queue", "trainer", "updated")
+
+
+def jobs_table(jobs: Iterable[jobs_pb2.Job], title: str | None = None) -> Table:
+    """One row per job: id, name, org, state, priority, attempt, progress %, queue position, trainer,
+    last update."""
+    table = Table(*JOB_COLUMNS, title=title)
+    for job in jobs:
+        table.add_row(
+            *cells(
+                job.job_id,
+                job.name,
+                job.org_id,
+                state_name(job.state),
+                job.priority,
+                job.attempt,
+                format_percent(present(job, "progress")),
+                present(job, "queue_position"),
+                present(job, "trainer_id"),
+                format_time(present(job, "updated_at")),
+            )
+        )
+    return table
+
+
+def queue_table(entries: Iterable[jobs_pb2.QueueEntry]) -> Table:
+    """The queue in dispatch order: position, job, organization, priority, attempt, waiting since."""
+    table = Table("position", "id", "name", "org", "priority", "attempt", "queued since", title="queue")
+    for entry in entries:
+        job = entry.job
+        since = format_time(present(job, "updated_at"))
+        table.add_row(
+            *cells(entry.position, job.job_id, job.name, job.org_id, job.priority, job.attempt, since)
+        )
+    return table
+
+
+def job_details(job: jobs_pb2.Job) -> Table:
+    """Every field of one job worth reading, as a two-column grid."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    for label, value in _detail_rows(job):
+        grid.add_row(*cells(label, value))
+    return grid
+
+
+def _detail_rows(job: jobs_pb2.Job) -> list[tuple[str, object]]:
+    hyperparameters = json_format.MessageToDict(job.hyperparameters)
+    return [
+        ("job", job.job_id),
+        ("name", job.name),
+        ("org", job.org_id),
+        ("module / family", f"{job.ai_module} / {job.family}"),
+        ("dataset", job.dataset_uri),
+        ("hyperparameters", json.dumps(hyperparameters, sort_keys=True)),
+        ("state", f"{state_name(job.state)} (attempt {job.attempt}, version {job.version})"),
+        ("priority", job.priority),
+        ("queue position", present(job, "queue_position")),
+        ("trainer", present(job, "trainer_id")),
+        ("epochs", f"{job.epochs_done}/{job.epochs_total}"),
+        (
+            "progress",
+            f"{format_percent(present(job, 'progress'))}, ETA {format_duration(present(job, 'eta_s'))}",
+        ),
+        ("artifact", present(job, "artifact_uri")),
+        ("sha256", present(job, "artifact_sha256")),
+        ("failure", present(job, "failure_reason")),
+        ("created", f"{format_time(present(job, 'created_at'))} by {job.created_by or '-'}"),
+        ("updated", format_time(present(job, "updated_at"))),
+    ]
+
+
+def metrics_table(epochs: Iterable[jobs_pb2.EpochMetrics]) -> Table:
+    """One row per completed epoch: losses, accuracy, the task's other metrics, speed, GPU use."""
+    table = Table("attempt", "epoch", "train loss", "val loss", "val acc", "other", "speed", "time", "gpu")
+    table.title = "epochs"
+    for epoch in epochs:
+        table.add_row(
+            *cells(
+                epoch.attempt,
+                epoch.epoch,
+                format_metric(epoch.train_loss),
+                format_metric(epoch.val_loss),
+                format_percent(present(epoch, "val_accuracy")),
+                other_metrics(epoch),
+                format_rate(epoch.samples_per_s),
+                format_duration(epoch.duration_s),
+                format_percent(_fraction(present(epoch, "gpu_utilization_pct"))),
+            )
+        )
+    return table
+
+
+def other_metrics(epoch: jobs_pb2.EpochMetrics) -> str:
+    """The task's extra metrics, `val_mae=0.1200 val_r2=0.9100`, in name order."""
+    return " ".join(f"{name}={format_metric(value)}" for name, value in sorted(epoch.metrics.items()))
+
+
+def _fraction(pct: float | None) -> float | None:
+    return None if pct is None else pct / 100
+
+
+def events_table(events: Iterable[events_pb2.EventEnvelope]) -> Table:
+    """The job's recorded events, oldest first: version, type, time, actor (subject and roles)."""
+    table = Table("#", "type", "time", "actor", title="events")
+    for event in events:
+        actor = event.actor.subject
+        if event.actor.roles:
+            actor += f" ({', '.join(event.actor.roles)})"
+        table.add_row(
+            *cells(event.stream_version, event.type, format_time(present(event, "occurred_at")), actor)
+        )
+    return table
+
+
+def job_line(job: jobs_pb2.Job) -> str:
+    """One line about a job after a command: id, state, priority, queue position, version."""
+    line = f"{job.job_id}  {state_name(job.state)}  priority {job.priority}"
+    if job.HasField("queue_position"):
+        line += f"  queue position {job.queue_position}"
+    return f"{line}  version {job.version}"

@@ -1,0 +1,53 @@
+"""Fixtures of yard's tests: an in-process fake job-svc and a runner of the CLI pointed at it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import pytest
+from typer.testing import CliRunner, Result
+from yard_fakes import FakeJobService, FakeJobSvc, FakeQueryService
+
+from modelyard.v1 import jobs_pb2_grpc
+from modelyard_cli.main import app
+
+TOKEN = "token-of-the-tests"
+SECRET = "test-secret-of-at-least-32-bytes-0123456789"
+
+Yard = Callable[..., Result]
+"""The `yard` fixture: yard("jobs", "list", env={...}) runs the CLI against the fake job-svc."""
+
+
+@pytest.fixture
+def job_svc() -> Iterator[FakeJobSvc]:
+    """A fake job-svc served on a free port of 127.0.0.1 by grpc's sync server (its own threads)."""
+    fake = FakeJobSvc()
+    server = grpc.server(ThreadPoolExecutor(max_workers=4))
+    jobs_pb2_grpc.add_JobServiceServicer_to_server(FakeJobService(fake), server)
+    jobs_pb2_grpc.add_QueryServiceServicer_to_server(FakeQueryService(fake), server)
+    fake.target = f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}"
+    server.start()
+    yield fake
+    server.stop(grace=None)
+
+
+@pytest.fixture
+def yard(job_svc: FakeJobSvc) -> Yard:
+    """Run yard with the given arguments against `job_svc`, with MODELYARD_TOKEN set (env overrides)."""
+    runner = CliRunner()
+
+    def invoke(*args: str, env: dict[str, str | None] | None = None) -> Result:
+        environment: dict[str, str | None] = {
+            "MODELYARD_JOB_SVC_TARGET": job_svc.target,
+            "MODELYARD_TOKEN": TOKEN,
+            "MODELYARD_AUTH_SECRET": None,
+            "MODELYARD_SUBJECT": None,
+            "MODELYARD_ORG": None,
+            "COLUMNS": "200",
+            **(env or {}),
+        }
+        return runner.invoke(app, list(args), env=environment)
+
+    return invoke

@@ -1,0 +1,53 @@
+"""trainer-svc settings, from the environment only (this module is the one place that reads it)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from modelyard_grpc import GrpcSettings
+
+
+def default_trainer_id() -> str:
+    """`<hostname>-<pid>`: unique per process on a host, readable in logs and heartbeats."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class TrainerSettings(GrpcSettings):
+    """DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS and MODELYARD_* (see services/trainer-svc/README.md)."""
+
+    model_config = SettingsConfigDict(env_prefix="MODELYARD_", extra="ignore", populate_by_name=True)
+
+    database_url: str = Field(validation_alias=AliasChoices("DATABASE_URL", "MODELYARD_DATABASE_URL"))
+    kafka_bootstrap_servers: str = Field(
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "MODELYARD_KAFKA_BOOTSTRAP_SERVERS")
+    )
+    job_svc_target: str = "127.0.0.1:50051"  # job-svc's gRPC, for heartbeats (work mode)
+    trainer_id: str = Field(default_factory=default_trainer_id, min_length=1)
+    trainer_slots: int = Field(default=1, ge=1)
+    # Shared by every trainer of a deployment (a volume in k8s): another trainer resumes from its checkpoints.
+    trainer_root: Path = Path(".modelyard/runs")
+    trainer_device: Literal["auto", "cpu", "cuda"] = "auto"
+    progress_interval_s: float = Field(default=1.0, gt=0)
+    trainer_grpc_port: int = Field(default=50052, ge=0, le=65535)
+    trainer_store_schema: str = "trainer"
+    topic_namespace: str = "modelyard"  # topics are <namespace>.<service>.events
+
+    @field_validator("trainer_root")
+    @classmethod
+    def _absolute(cls, root: Path) -> Path:
+        return root.expanduser().absolute()
+
+    @property
+    def device(self) -> str | None:
+        """The TrainingSpec device: None lets the engine pick CUDA when present (`auto`)."""
+        return None if self.trainer_device == "auto" else self.trainer_device
+
+    def workdir(self, job_id: str, attempt: int) -> Path:
+        """Where a run of `attempt` of `job_id` writes its checkpoints and artifact."""
+        return self.trainer_root / job_id / f"attempt-{attempt}"

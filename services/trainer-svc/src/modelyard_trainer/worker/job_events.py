@@ -1,0 +1,79 @@
+"""The job events a trainer reads: every partition of `modelyard.job.events`, from the end, no group.
+
+No consumer group, because every trainer must see the dispatches addressed to it;
+from the end, because a dispatch made before this trainer announced itself cannot
+name it (a restarted trainer with the same id lets its old leases lapse).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from modelyard_events.envelope import DomainEvent, EventEnvelope
+from modelyard_events.errors import EventStoreError
+from modelyard_events.schemas.jobs import JOB_EVENTS
+from modelyard_events.topics import FETCH_MAX_WAIT_MS, ensure_topics, events_topic
+from modelyard_events.wire import decode_envelope
+
+log = logging.getLogger(__name__)
+
+JOB_TOPIC = events_topic("job")
+_METADATA_WAIT_S = 30.0
+
+
+async def positioned_consumer(bootstrap_servers: str, topic: str = JOB_TOPIC) -> AIOKafkaConsumer:
+    """A started consumer of all partitions of `topic`, its position fixed at the current end.
+
+    The positions are resolved before this returns, so everything published after
+    it (a dispatch made after our first heartbeat) will be read.
+    """
+    await ensure_topics(bootstrap_servers, [topic])
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers,
+        group_id=None,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+    )
+    await consumer.start()
+    try:
+        partitions = await _partitions(consumer, topic)
+        consumer.assign(partitions)
+        await consumer.seek_to_end(*partitions)
+        for partition in partitions:
+            await consumer.position(partition)
+    except BaseException:
+        await consumer.stop()
+        raise
+    return consumer
+
+
+async def job_events(consumer: AIOKafkaConsumer) -> AsyncIterator[tuple[EventEnvelope, DomainEvent]]:
+    """Each decodable job event with its envelope; anything else is skipped with a log line."""
+    async for message in consumer:
+        try:
+            envelope = decode_envelope(message.value)
+            event = JOB_EVENTS.decode(envelope)
+        except EventStoreError as error:
+            log.warning(
+                "skipped message %s[%d]@%d: %s", message.topic, message.partition, message.offset, error
+            )
+            continue
+        yield envelope, event
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    # A topic created a moment ago may take a metadata refresh or two to show its partitions.
+    deadline = time.monotonic() + _METADATA_WAIT_S
+    while True:
+        await consumer.topics()  # refreshes the cluster metadata
+        numbers = consumer.partitions_for_topic(topic)
+        if numbers:
+            return [TopicPartition(topic, number) for number in sorted(numbers)]
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"topic {topic} has no partitions after {_METADATA_WAIT_S:.0f} s")
+        await asyncio.sleep(0.2)

@@ -1,0 +1,108 @@
+"""One worker process: read dispatches, run them in threads, report, heartbeat; stop cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiokafka import AIOKafkaConsumer
+
+from modelyard.v1 import jobs_pb2
+from modelyard_events.db import create_engine
+from modelyard_events.schemas.jobs import JobDispatched
+from modelyard_events.store.postgres import PostgresEventStore
+from modelyard_events.topics import events_topic
+from modelyard_grpc import channel
+from modelyard_trainer.config import TrainerSettings
+from modelyard_trainer.worker.heartbeats import Heartbeats, RenewingToken, gpu_names, heartbeat_rpc
+from modelyard_trainer.worker.intake import ControlRun, Intake, StartRun
+from modelyard_trainer.worker.job_events import job_events, positioned_consumer
+from modelyard_trainer.worker.runs import Runs
+
+log = logging.getLogger(__name__)
+
+
+async def run_worker(settings: TrainerSettings, stop: asyncio.Event) -> None:
+    """Work until `stop` is set, then cancel the runs (reporting nothing more) and close everything.
+
+    Raises when the dispatch intake fails (after the same clean stop).
+    """
+    engine = create_engine(settings.database_url)
+    store = PostgresEventStore(engine, settings.trainer_store_schema)
+    try:
+        await store.create_schema()
+        # Positioned before the first heartbeat, so no dispatch made for us after we announce
+        # ourselves can be missed.
+        consumer = await positioned_consumer(
+            settings.kafka_bootstrap_servers, events_topic("job", settings.topic_namespace)
+        )
+        try:
+            await _work(settings, store, consumer, stop)
+        finally:
+            await consumer.stop()
+    finally:
+        await store.close()
+        await engine.dispose()
+
+
+async def _work(
+    settings: TrainerSettings, store: PostgresEventStore, consumer: AIOKafkaConsumer, stop: asyncio.Event
+) -> None:
+    intake = Intake(settings.trainer_id, settings.trainer_slots)
+    token = RenewingToken(settings.auth_secret.get_secret_value(), settings.trainer_id)
+    gpus = gpu_names(settings.device)
+    async with channel(settings.job_svc_target, token) as job_svc:
+        heartbeats = Heartbeats(heartbeat_rpc(job_svc), lambda: heartbeat_request(intake, gpus))
+
+        def finished(dispatch_id: str) -> None:
+            intake.finished(dispatch_id)
+            heartbeats.wake.set()
+
+        runs = Runs(settings, store, finished)
+        beating = asyncio.create_task(heartbeats.run(stop), name="heartbeats")
+        taking = asyncio.create_task(_take_dispatches(consumer, intake, runs, heartbeats), name="intake")
+        log.info(
+            "trainer %s: %d slot(s), GPUs %s", settings.trainer_id, settings.trainer_slots, gpus or "none"
+        )
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait([taking, stopped], return_when=asyncio.FIRST_COMPLETED)
+            if taking.done():
+                taking.result()  # the intake ended on an error: raise it after the clean stop below
+        finally:
+            log.info("stopping: no more dispatches; cancelling %d run(s)", len(intake.running_dispatch_ids))
+            intake.stop_taking()
+            stop.set()
+            taking.cancel()
+            beating.cancel()  # a heartbeat in flight would only renew leases we are giving up
+            await runs.shutdown()
+            await asyncio.gather(taking, beating, stopped, return_exceptions=True)
+
+
+def heartbeat_request(intake: Intake, gpus: list[str]) -> jobs_pb2.HeartbeatRequest:
+    """What this trainer tells job-svc now: its slots, GPUs and the dispatches it runs."""
+    return jobs_pb2.HeartbeatRequest(
+        trainer_id=intake.trainer_id,
+        slots_total=intake.slots,
+        gpus=gpus,
+        running_dispatch_ids=intake.running_dispatch_ids,
+    )
+
+
+async def _take_dispatches(
+    consumer: AIOKafkaConsumer, intake: Intake, runs: Runs, heartbeats: Heartbeats
+) -> None:
+    async for envelope, event in job_events(consumer):
+        if isinstance(event, JobDispatched) and event.trainer_id == intake.trainer_id:
+            log.info(
+                "dispatch received: %s, job %s attempt %d", event.dispatch_id, event.job_id, event.attempt
+            )
+        decision = intake.decide(envelope, event)
+        if isinstance(decision, StartRun):
+            runs.start(decision)
+            heartbeats.wake.set()  # job-svc learns at once that this dispatch runs here
+        elif isinstance(decision, ControlRun):
+            runs.control(decision)
+        elif decision.reason:
+            log.info(decision.reason)
+    raise RuntimeError("the job events consumer stopped")

@@ -1,0 +1,104 @@
+"""From the training thread to the trainer store: a non-blocking observer and one writer per run.
+
+The observer runs on the training thread and only hands reports to the event
+loop (`call_soon_threadsafe`), so a slow database never slows training. The
+writer appends them in order to the run's stream, which it alone writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from modelyard_events.envelope import CommandContext
+from modelyard_events.errors import ConcurrencyConflict, EventStoreError
+from modelyard_events.schemas.training import RUN_STREAM, TrainingReport
+from modelyard_events.store.ports import EventStore
+from modelyard_trainer.reports import (
+    RunIdentity,
+    epoch_reports,
+    progress_report,
+    started_report,
+)
+from modelyard_trainer.training import CheckpointInfo, EpochResult, Progress, StartInfo
+
+log = logging.getLogger(__name__)
+
+ReportQueue = asyncio.Queue[Sequence[TrainingReport] | None]
+"""Reports in the order they happened; None ends the run's reports."""
+
+_MAX_BACKOFF_S = 5.0
+
+
+class QueuedReports:
+    """A `TrainingObserver` that turns each callback into reports on the event loop's queue."""
+
+    def __init__(self, run: RunIdentity, loop: asyncio.AbstractEventLoop, queue: ReportQueue) -> None:
+        self.run, self._loop, self._queue = run, loop, queue
+
+    def started(self, info: StartInfo) -> None:
+        """Queue `TrainingStarted`."""
+        self.put([started_report(self.run, info)])
+
+    def progressed(self, progress: Progress) -> None:
+        """Queue `TrainingProgressed`."""
+        self.put([progress_report(self.run, progress)])
+
+    def epoch_completed(self, result: EpochResult, checkpoint: CheckpointInfo) -> None:
+        """Queue `EpochCompleted` and `CheckpointSaved`."""
+        self.put(epoch_reports(self.run, result, checkpoint))
+
+    def put(self, reports: Sequence[TrainingReport]) -> None:
+        """Queue reports from any thread; returns at once."""
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, reports)
+
+    def close(self) -> None:
+        """No report follows (from any thread)."""
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, None)
+
+
+async def write_reports(
+    store: EventStore, dispatch_id: str, context: CommandContext, queue: ReportQueue
+) -> TrainingReport | None:
+    """Append the queue's reports to stream (RUN_STREAM, dispatch_id) until None; return the last."""
+    version, last, ended = 0, None, False
+    while not ended:
+        batch = await queue.get()
+        reports = list(batch or [])
+        ended = batch is None
+        while not ended and not queue.empty():  # whatever else is waiting goes in the same append
+            more = queue.get_nowait()
+            reports += more or []
+            ended = more is None
+        if reports:
+            version = await append_reports(store, dispatch_id, version, reports, context)
+            last = reports[-1]
+    return last
+
+
+async def append_reports(
+    store: EventStore,
+    dispatch_id: str,
+    version: int,
+    reports: Sequence[TrainingReport],
+    context: CommandContext,
+) -> int:
+    """Append at `version`, retrying store errors with backoff; return the stream's new version.
+
+    The writer is the stream's only writer, so a conflict at exactly `version +
+    len(reports)` means an earlier try committed although its answer was lost.
+    """
+    backoff = 0.1
+    while True:
+        try:
+            await store.append(RUN_STREAM, dispatch_id, version, reports, context)
+            return version + len(reports)
+        except ConcurrencyConflict as conflict:
+            if conflict.actual_version == version + len(reports):
+                return conflict.actual_version
+            raise
+        except EventStoreError as error:
+            log.warning("reports of dispatch %s not written yet (%s); retrying", dispatch_id, error)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, _MAX_BACKOFF_S)

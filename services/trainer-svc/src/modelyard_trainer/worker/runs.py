@@ -1,0 +1,123 @@
+"""The runs of one worker: each a training thread plus a task writing its reports."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from modelyard_events.schemas.jobs import JobDispatched
+from modelyard_events.schemas.training import TrainingReport
+from modelyard_events.store.ports import EventStore
+from modelyard_trainer.config import TrainerSettings
+from modelyard_trainer.reports import RunIdentity, failure_report, outcome_report
+from modelyard_trainer.training import TrainingControl, TrainingError, run_training
+from modelyard_trainer.worker.intake import ControlRun, StartRun
+from modelyard_trainer.worker.report_writer import QueuedReports, ReportQueue, write_reports
+from modelyard_trainer.worker.spec import training_spec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Run:
+    identity: RunIdentity
+    control: TrainingControl
+    writer: asyncio.Task[TrainingReport | None]
+    thread: asyncio.Future[None]
+
+
+class Runs:
+    """Starts, controls and stops runs.
+
+    `on_finished(dispatch_id)` is called once a run's last report is written (or
+    the run was stopped at shutdown): its slot is free.
+    """
+
+    def __init__(
+        self, settings: TrainerSettings, store: EventStore, on_finished: Callable[[str], None]
+    ) -> None:
+        self._settings, self._store, self._on_finished = settings, store, on_finished
+        self._executor = ThreadPoolExecutor(settings.trainer_slots, thread_name_prefix="training")
+        self._runs: dict[str, _Run] = {}
+
+    def start(self, start: StartRun) -> None:
+        """Start the run of a dispatch whose slot the intake took (on the running event loop)."""
+        dispatch, loop = start.dispatch, asyncio.get_running_loop()
+        identity = RunIdentity(
+            dispatch.job_id, dispatch.attempt, dispatch.dispatch_id, self._settings.trainer_id
+        )
+        queue: ReportQueue = asyncio.Queue()
+        # The control exists before the thread starts, so a pause or cancel that arrives first still counts.
+        control, observer = TrainingControl(), QueuedReports(identity, loop, queue)
+        writer = asyncio.create_task(
+            write_reports(self._store, dispatch.dispatch_id, start.context, queue),
+            name=f"reports-{dispatch.dispatch_id}",
+        )
+        thread = loop.run_in_executor(self._executor, train, dispatch, self._settings, observer, control)
+        run = self._runs[dispatch.dispatch_id] = _Run(identity, control, writer, thread)
+        writer.add_done_callback(lambda _: self._ended(run))
+        log.info(
+            "run started: dispatch %s, job %s attempt %d, resume from %s",
+            dispatch.dispatch_id,
+            dispatch.job_id,
+            dispatch.attempt,
+            dispatch.checkpoint_uri or "the start",
+        )
+
+    def control(self, decision: ControlRun) -> None:
+        """Pass a pause or cancel request to a run (no-op when it already ended)."""
+        run = self._runs.get(decision.dispatch_id)
+        if run is None:
+            return
+        log.info("%s requested: dispatch %s", decision.action, decision.dispatch_id)
+        if decision.action == "pause":
+            run.control.request_pause()
+        else:
+            run.control.request_cancel()
+
+    async def shutdown(self) -> None:
+        """Cancel every run and wait for its thread, writing no further report.
+
+        Deliberately silent: the dispatch drops out of the heartbeats, its lease
+        lapses, and job-svc queues the job again from its last recorded checkpoint.
+        """
+        runs = list(self._runs.values())
+        for run in runs:
+            run.control.request_cancel()
+            run.writer.cancel()
+        await asyncio.gather(*(r.writer for r in runs), *(r.thread for r in runs), return_exceptions=True)
+        self._executor.shutdown(wait=True)
+
+    def _ended(self, run: _Run) -> None:
+        dispatch_id = run.identity.dispatch_id
+        self._runs.pop(dispatch_id, None)
+        if run.writer.cancelled():
+            log.info("run stopped: dispatch %s, no report written (shutdown)", dispatch_id)
+        elif (error := run.writer.exception()) is not None:
+            run.control.request_cancel()  # training nobody hears of is wasted; the lease lapses instead
+            log.error("run stopped: dispatch %s, its reports could not be written: %r", dispatch_id, error)
+        else:
+            last = run.writer.result()
+            log.info("run ended: dispatch %s, %s", dispatch_id, last.type_name if last else "no report")
+        self._on_finished(dispatch_id)
+
+
+def train(
+    dispatch: JobDispatched, settings: TrainerSettings, observer: QueuedReports, control: TrainingControl
+) -> None:
+    """The whole run, on the training thread: train, queue the last report, end the reports."""
+    run = observer.run
+    try:
+        outcome = run_training(training_spec(dispatch, settings), observer, control)
+        observer.put([outcome_report(run, outcome)])
+    except (TrainingError, ValueError) as error:
+        log.error("run failed: dispatch %s: %s", run.dispatch_id, error)
+        observer.put([failure_report(run, error)])
+    except Exception as error:  # a bug, not the job's fault: still a report, so job-svc can decide
+        log.exception("run failed unexpectedly: dispatch %s", run.dispatch_id)
+        observer.put([failure_report(run, error)])
+    finally:
+        observer.close()

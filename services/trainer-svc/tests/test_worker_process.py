@@ -1,0 +1,288 @@
+"""The real worker and API processes on the embedded PostgreSQL and broker, job-svc faked over gRPC."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import grpc
+import psutil
+import pytest
+from aiokafka import AIOKafkaProducer
+from grpc import aio
+from sqlalchemy.ext.asyncio import AsyncEngine
+from typing_extensions import override
+from worker_samples import SECRET, dispatch_of
+
+from modelyard.v1 import events_pb2_grpc, jobs_pb2, jobs_pb2_grpc
+from modelyard_devstack import Infra
+from modelyard_devstack.processes import eventually, free_port, spawn, stop_pid
+from modelyard_events.db import create_engine
+from modelyard_events.envelope import Actor, CommandContext, DomainEvent, EventEnvelope
+from modelyard_events.relay import Relay
+from modelyard_events.schemas.jobs import JOB_STREAM, JobDispatched, JobPauseRequested
+from modelyard_events.schemas.training import (
+    RUN_STREAM,
+    TRAINER_EVENTS,
+    EpochCompleted,
+    TrainingCancelled,
+    TrainingCompleted,
+    TrainingPaused,
+)
+from modelyard_events.store.postgres import PostgresEventStore
+from modelyard_events.topics import ensure_topics, events_topic
+from modelyard_events.wire import encode_envelope, message_headers
+from modelyard_grpc import (
+    AccessPolicy,
+    AuthInterceptor,
+    GrpcEventSource,
+    channel,
+    command,
+    mint_token,
+    serving,
+    wait_until_serving,
+)
+from modelyard_grpc.auth import Role
+from modelyard_grpc.method_handlers import Context
+from modelyard_trainer.datasets.digits import export_digits
+from modelyard_trainer.training import sha256_of
+from modelyard_trainer.worker.spec import path_of_file_uri
+
+pytestmark = pytest.mark.integration
+
+JOB_SVC_POLICY = AccessPolicy(
+    {"/modelyard.v1.TrainerService/Heartbeat": command(Role.TRAINER, subject_field="trainer_id")}
+)
+JOB_SVC = CommandContext(actor=Actor(subject="job-svc", roles=("super_admin",)), org_id="org-1")
+
+
+class RecordingTrainerService(jobs_pb2_grpc.TrainerServiceServicer):
+    """job-svc's TrainerService, reduced to recording heartbeats and asking for one every second."""
+
+    def __init__(self) -> None:
+        self.heartbeats: list[jobs_pb2.HeartbeatRequest] = []
+
+    @override
+    async def Heartbeat(
+        self, request: jobs_pb2.HeartbeatRequest, context: Context
+    ) -> jobs_pb2.HeartbeatResponse:
+        self.heartbeats.append(request)
+        return jobs_pb2.HeartbeatResponse(lease_ttl_s=3.0)
+
+    def listed(self, dispatch_id: str) -> bool:
+        return any(dispatch_id in beat.running_dispatch_ids for beat in self.heartbeats)
+
+
+@pytest.fixture
+async def engine(stack: Infra) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(stack.database_url)
+    yield engine
+    await engine.dispose()
+
+
+@contextmanager
+def trainer_process(mode: str, log_path: Path, env: Mapping[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """`python -m modelyard_trainer <mode>`, stopped (SIGTERM, then SIGKILL) however the block ends."""
+    process = spawn([sys.executable, "-m", "modelyard_trainer", mode], log_path, env={**os.environ, **env})
+    try:
+        yield process
+    finally:
+        stop_pid(process.pid)
+        print(log_path.read_text())  # shown by pytest when the test fails
+
+
+def assert_stopped_cleanly(process: subprocess.Popen[bytes], log_path: Path, mode: str) -> None:
+    """Gone, and by the clean path (stop_pid reaps the child itself, so its exit status is not kept)."""
+    assert not psutil.pid_exists(process.pid) or psutil.Process(process.pid).status() == psutil.STATUS_ZOMBIE
+    assert f"{mode} stopped cleanly" in log_path.read_text()
+
+
+def base_env(stack: Infra, schema: str) -> dict[str, str]:
+    return {
+        "DATABASE_URL": stack.database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": stack.kafka_bootstrap_servers,
+        "MODELYARD_AUTH_SECRET": SECRET,
+        "MODELYARD_TRAINER_STORE_SCHEMA": schema,
+        "MODELYARD_TOPIC_NAMESPACE": schema,  # this test's own topics: the session's broker is shared
+    }
+
+
+class FakeJobSvc:
+    """What job-svc does around a trainer: records heartbeats, appends job events and relays them."""
+
+    def __init__(
+        self, stack: Infra, job_store: PostgresEventStore, trainer_id: str, dataset: Path, namespace: str
+    ) -> None:
+        self.stack, self.job_store, self.trainer_id, self.dataset = stack, job_store, trainer_id, dataset
+        self.namespace = namespace
+        self.trainer_service = RecordingTrainerService()
+        self.target = ""  # host:port of its TrainerService, once serving
+
+    async def dispatch(self, epochs: int) -> tuple[JobDispatched, EventEnvelope]:
+        """A new digits job dispatched to the trainer."""
+        dispatch = dispatch_of(
+            f"job-{uuid.uuid4().hex[:8]}",
+            trainer_id=self.trainer_id,
+            dataset_uri=self.dataset.as_uri(),
+            hyperparameters={"epochs": epochs, "channels": 4},
+        )
+        return dispatch, await self.publish(dispatch.job_id, 0, dispatch)
+
+    async def publish(self, job_id: str, version: int, event: DomainEvent) -> EventEnvelope:
+        [envelope] = await self.job_store.append(JOB_STREAM, job_id, version, [event], JOB_SVC)
+        producer = AIOKafkaProducer(bootstrap_servers=self.stack.kafka_bootstrap_servers, acks="all")
+        await producer.start()
+        try:
+            await producer.send_and_wait(
+                events_topic("job", self.namespace),
+                encode_envelope(envelope),
+                key=envelope.stream_id.encode(),
+                headers=message_headers(envelope),
+            )
+        finally:
+            await producer.stop()
+        return envelope
+
+
+class TrainerLog:
+    """The trainer store, read the way job-svc would."""
+
+    def __init__(self, store: PostgresEventStore) -> None:
+        self.store = store
+
+    async def types(self, dispatch_id: str) -> list[str]:
+        return [envelope.type for envelope in await self.store.read_stream(dispatch_id)]
+
+    async def until(self, dispatch_id: str, type_name: str, last: bool = True) -> None:
+        async def reported() -> bool:
+            types = await self.types(dispatch_id)
+            return bool(types) and (types[-1] == type_name if last else type_name in types)
+
+        await eventually(reported, timeout_s=120, what=f"{type_name} for {dispatch_id}")
+
+
+@pytest.fixture
+async def job_svc(
+    stack: Infra, engine: AsyncEngine, unique_schema: str, tmp_path: Path
+) -> AsyncIterator[FakeJobSvc]:
+    job_store = PostgresEventStore(engine, f"{unique_schema}_job")
+    await job_store.create_schema()
+    dataset = export_digits(tmp_path / "d.npz")
+    fake = FakeJobSvc(stack, job_store, f"trainer-{uuid.uuid4().hex[:8]}", dataset, unique_schema)
+    async with serving(
+        [(jobs_pb2_grpc.add_TrainerServiceServicer_to_server, fake.trainer_service)],
+        service_names=["modelyard.v1.TrainerService"],
+        interceptors=[AuthInterceptor(SECRET, JOB_SVC_POLICY)],
+        grace_s=0,
+    ) as server:
+        fake.target = f"127.0.0.1:{server.port}"
+        yield fake
+    await job_store.close()
+
+
+@pytest.fixture
+async def trainer_store(engine: AsyncEngine, unique_schema: str) -> AsyncIterator[PostgresEventStore]:
+    """The store the trainer processes of a test share (a fresh schema, created up front)."""
+    store = PostgresEventStore(engine, unique_schema)
+    await store.create_schema()
+    yield store
+    await store.close()
+
+
+async def test_a_worker_trains_its_dispatch_reports_it_heartbeats_it_and_stops_on_sigterm(
+    stack: Infra, trainer_store: PostgresEventStore, unique_schema: str, tmp_path: Path, job_svc: FakeJobSvc
+) -> None:
+    trainer_log, heartbeats = TrainerLog(trainer_store), job_svc.trainer_service
+    env = base_env(stack, unique_schema) | {
+        "MODELYARD_JOB_SVC_TARGET": job_svc.target,
+        "MODELYARD_TRAINER_ID": job_svc.trainer_id,
+        "MODELYARD_TRAINER_ROOT": str(tmp_path / "runs"),
+        "MODELYARD_TRAINER_DEVICE": "cpu",
+        "MODELYARD_PROGRESS_INTERVAL_S": "0.2",
+    }
+    with trainer_process("work", tmp_path / "worker.log", env) as worker:
+
+        async def heartbeating() -> bool:
+            return bool(heartbeats.heartbeats)
+
+        await eventually(heartbeating, timeout_s=90, what="the worker's first heartbeat")
+        first = heartbeats.heartbeats[0]
+        assert (first.trainer_id, first.slots_total, list(first.gpus)) == (job_svc.trainer_id, 1, [])
+        assert list(first.running_dispatch_ids) == []
+
+        dispatch, envelope = await job_svc.dispatch(epochs=2)
+        await trainer_log.until(dispatch.dispatch_id, "TrainingCompleted")
+
+        stream = await trainer_log.store.read_stream(dispatch.dispatch_id)
+        assert {(e.stream_type, e.causation_id, e.org_id) for e in stream} == {
+            (RUN_STREAM, str(envelope.event_id), "org-1")
+        }
+        events = [TRAINER_EVENTS.decode(e) for e in stream]
+        assert [e.epoch for e in events if isinstance(e, EpochCompleted)] == [1, 2]
+        done = events[-1]
+        assert isinstance(done, TrainingCompleted)
+        assert (done.job_id, done.attempt, done.trainer_id) == (dispatch.job_id, 1, job_svc.trainer_id)
+        artifact = path_of_file_uri(done.artifact_uri)
+        assert artifact.parent == tmp_path / "runs" / dispatch.job_id / "attempt-1"
+        assert sha256_of(artifact) == done.artifact_sha256
+        assert heartbeats.listed(dispatch.dispatch_id)
+
+        paused, _ = await job_svc.dispatch(epochs=500)
+        await trainer_log.until(paused.dispatch_id, "TrainingStarted", last=False)
+        await job_svc.publish(paused.job_id, 1, JobPauseRequested(job_id=paused.job_id, attempt=1))
+        await trainer_log.until(paused.dispatch_id, "TrainingPaused")
+        pause = TRAINER_EVENTS.decode((await trainer_log.store.read_stream(paused.dispatch_id))[-1])
+        assert isinstance(pause, TrainingPaused)
+        assert path_of_file_uri(pause.checkpoint_uri).is_file()  # on the shared root, for whoever resumes
+
+        running, _ = await job_svc.dispatch(epochs=500)  # the pause freed the only slot
+        await trainer_log.until(running.dispatch_id, "TrainingStarted", last=False)
+        await asyncio.to_thread(stop_pid, worker.pid)
+
+        assert_stopped_cleanly(worker, tmp_path / "worker.log", "work")
+        assert "cancelling 1 run(s)" in (tmp_path / "worker.log").read_text()
+        assert not {"TrainingCancelled", "TrainingCompleted"} & set(
+            await trainer_log.types(running.dispatch_id)
+        )
+
+
+async def test_the_api_process_serves_the_trainer_log_to_auditors_and_relays_it(
+    stack: Infra, trainer_store: PostgresEventStore, unique_schema: str, tmp_path: Path
+) -> None:
+    store = trainer_store
+    report = TrainingCancelled(job_id="job-1", attempt=1, dispatch_id="dsp-1", trainer_id="trainer-a")
+    trainer_context = CommandContext(actor=Actor(subject="trainer-a", roles=("trainer",)), org_id="org-1")
+    [recorded] = await store.append(RUN_STREAM, "dsp-1", 0, [report], trainer_context)
+    await ensure_topics(stack.kafka_bootstrap_servers, [events_topic("trainer", unique_schema)])
+    port = free_port()
+    env = base_env(stack, unique_schema) | {"MODELYARD_TRAINER_GRPC_PORT": str(port)}
+    with trainer_process("serve", tmp_path / "serve.log", env) as api:
+        auditor = mint_token(SECRET, "job-svc", None, ["auditor"], ttl_s=60)
+        trainer = mint_token(SECRET, "trainer-a", None, ["trainer"], ttl_s=60)
+        async with (
+            channel(f"127.0.0.1:{port}", auditor) as reader,
+            channel(f"127.0.0.1:{port}", trainer) as other,
+        ):
+            await wait_until_serving(reader, "modelyard.v1.EventLog", timeout_s=90)
+            events = await GrpcEventSource(events_pb2_grpc.EventLogStub(reader)).read_all(0)
+            with pytest.raises(aio.AioRpcError) as refused:
+                await GrpcEventSource(events_pb2_grpc.EventLogStub(other)).read_all(0)
+
+        assert [e.hash for e in events] == [recorded.hash]
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        relay = Relay(
+            store, stack.database_url, stack.kafka_bootstrap_servers, events_topic("trainer", unique_schema)
+        )
+
+        async def relayed() -> bool:
+            return await relay.checkpoint() == recorded.position
+
+        await eventually(relayed, timeout_s=60, what="the relay to publish the trainer log")
+        await asyncio.to_thread(stop_pid, api.pid)
+        assert_stopped_cleanly(api, tmp_path / "serve.log", "serve")

@@ -1,0 +1,160 @@
+"""Settings from the environment, the spec a dispatch becomes, the trainer's token and API policy."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+from worker_samples import SECRET, dispatch_of, settings_for
+
+from modelyard.v1 import events_pb2
+from modelyard_events.schemas.hyperparameters import HyperparameterError, ImageClassifierHyperparameters
+from modelyard_grpc import mint_token, verify_token
+from modelyard_grpc.auth import Role
+from modelyard_trainer.config import TrainerSettings
+from modelyard_trainer.grpc_api import TRAINER_POLICY
+from modelyard_trainer.worker import heartbeats
+from modelyard_trainer.worker.heartbeats import RenewingToken
+from modelyard_trainer.worker.spec import path_of_file_uri, training_spec
+
+REQUIRED = {
+    "DATABASE_URL": "postgresql://db/modelyard",
+    "KAFKA_BOOTSTRAP_SERVERS": "broker:9092",
+    "MODELYARD_AUTH_SECRET": SECRET,
+}
+
+
+@pytest.fixture
+def environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """Only the required variables set; every optional one removed."""
+    for name in list(os.environ):
+        if name.startswith("MODELYARD_") or name in REQUIRED:
+            monkeypatch.delenv(name)
+    for name, value in REQUIRED.items():
+        monkeypatch.setenv(name, value)
+    return monkeypatch
+
+
+class TestSettings:
+    def test_unprefixed_servers_and_defaults(self, environment: pytest.MonkeyPatch) -> None:
+        settings = TrainerSettings()
+
+        assert settings.database_url == "postgresql://db/modelyard"
+        assert settings.kafka_bootstrap_servers == "broker:9092"
+        assert settings.trainer_id == f"{socket.gethostname()}-{os.getpid()}"
+        assert (settings.trainer_slots, settings.trainer_grpc_port, settings.progress_interval_s) == (
+            1,
+            50052,
+            1.0,
+        )
+        assert settings.trainer_root == Path.cwd() / ".modelyard" / "runs"
+        assert settings.device is None  # auto: the engine picks CUDA when present
+
+    def test_every_trainer_variable_is_read(self, environment: pytest.MonkeyPatch, tmp_path: Path) -> None:
+        for name, value in {
+            "MODELYARD_JOB_SVC_TARGET": "job-svc:50051",
+            "MODELYARD_TRAINER_ID": "gpu-box-1",
+            "MODELYARD_TRAINER_SLOTS": "4",
+            "MODELYARD_TRAINER_ROOT": str(tmp_path / "runs"),
+            "MODELYARD_TRAINER_DEVICE": "cuda",
+            "MODELYARD_PROGRESS_INTERVAL_S": "0.5",
+            "MODELYARD_TRAINER_GRPC_PORT": "6000",
+        }.items():
+            environment.setenv(name, value)
+
+        settings = TrainerSettings()
+
+        assert (settings.job_svc_target, settings.trainer_id, settings.trainer_slots) == (
+            "job-svc:50051",
+            "gpu-box-1",
+            4,
+        )
+        assert settings.workdir("job-1", 2) == tmp_path / "runs" / "job-1" / "attempt-2"
+        assert (settings.device, settings.progress_interval_s, settings.trainer_grpc_port) == (
+            "cuda",
+            0.5,
+            6000,
+        )
+
+    @pytest.mark.parametrize(
+        ("name", "value"),
+        [
+            ("MODELYARD_TRAINER_SLOTS", "0"),
+            ("MODELYARD_TRAINER_DEVICE", "tpu"),
+            ("MODELYARD_AUTH_SECRET", "short"),
+        ],
+    )
+    def test_bad_values_are_refused(self, environment: pytest.MonkeyPatch, name: str, value: str) -> None:
+        environment.setenv(name, value)
+
+        with pytest.raises(ValidationError):
+            TrainerSettings()
+
+    def test_the_database_url_is_required(self, environment: pytest.MonkeyPatch) -> None:
+        environment.delenv("DATABASE_URL")
+
+        with pytest.raises(ValidationError, match="DATABASE_URL"):
+            TrainerSettings()
+
+
+class TestTrainingSpec:
+    def test_a_dispatch_becomes_a_spec_in_its_attempt_workdir(self, tmp_path: Path) -> None:
+        settings = settings_for(tmp_path, progress_interval_s=2.0)
+        dispatch = dispatch_of("job-1", attempt=3, hyperparameters={"epochs": 2, "channels": 8})
+
+        spec = training_spec(dispatch, settings)
+
+        assert (spec.job_id, spec.attempt, spec.family) == ("job-1", 3, "image_classifier")
+        assert spec.hyperparameters == ImageClassifierHyperparameters(epochs=2, channels=8)
+        assert spec.workdir == tmp_path / "job-1" / "attempt-3"
+        assert (spec.resume_from, spec.device, spec.progress_interval_s) == (None, "cpu", 2.0)
+
+    def test_a_dispatch_with_a_checkpoint_resumes_from_that_file(self, tmp_path: Path) -> None:
+        checkpoint = tmp_path / "job-1" / "attempt-1" / "checkpoints" / "epoch 1.pt"
+        spec = training_spec(dispatch_of(checkpoint_uri=checkpoint.as_uri()), settings_for(tmp_path))
+
+        assert spec.resume_from == checkpoint
+
+    def test_hyperparameters_that_do_not_fit_the_family_are_refused(self, tmp_path: Path) -> None:
+        with pytest.raises(HyperparameterError, match="learning_rate"):
+            training_spec(dispatch_of(hyperparameters={"learning_rate": 0.1}), settings_for(tmp_path))
+
+    @pytest.mark.parametrize("uri", ["s3://bucket/ckpt.pt", "file://other-host/ckpt.pt"])
+    def test_a_checkpoint_that_is_not_a_local_file_is_refused(self, uri: str) -> None:
+        with pytest.raises(ValueError, match="not a local file"):
+            path_of_file_uri(uri)
+
+    @pytest.mark.parametrize("job_id", ["..", "a/../../etc", ""])
+    def test_a_job_id_that_would_leave_the_run_root_is_refused(self, tmp_path: Path, job_id: str) -> None:
+        with pytest.raises(ValueError, match="cannot name a directory"):
+            training_spec(dispatch_of(job_id=job_id), settings_for(tmp_path))
+
+
+def test_the_trainer_token_names_the_trainer_and_is_renewed_before_it_expires(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    minted: list[float] = []
+
+    def counting_mint(secret: str, subject: str, org_id: str | None, roles: list[str], ttl_s: float) -> str:
+        minted.append(now[0])
+        return mint_token(secret, subject=subject, org_id=org_id, roles=roles, ttl_s=ttl_s)
+
+    monkeypatch.setattr(heartbeats, "mint_token", counting_mint)
+    now = [1000.0]
+    token = RenewingToken(SECRET, "trainer-a", ttl_s=100, clock=lambda: now[0])
+
+    principal = verify_token(SECRET, token())
+    now[0] += 79
+    token()
+    now[0] += 2
+    token()
+
+    assert (principal.subject, principal.roles) == ("trainer-a", frozenset({Role.TRAINER}))
+    assert minted == [1000.0, 1081.0]
+
+
+def test_the_access_policy_covers_every_served_rpc() -> None:
+    assert TRAINER_POLICY.coverage_problems([events_pb2.DESCRIPTOR.services_by_name["EventLog"]]) == []

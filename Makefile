@@ -60,9 +60,10 @@ bench: bench-events bench-training ## Every benchmark; results in bench/results/
 bench-events: $(STAMP) ## Event store vs the eventsourcing library, read-all vs raw SELECT
 	$(PY) bench/events_bench.py
 
-bench-training: $(STAMP) ## Trainer vs a bare PyTorch loop (add ARGS="--device cuda" on a GPU)
+bench-training: $(STAMP) protos ## Trainer vs bare PyTorch (ARGS="--device cuda" on GPU), job start latency, metrics vs MLflow
 	$(PIP) install -q -r bench/requirements-bench.txt -c constraints.txt
 	$(PY) bench/training_bench.py $(ARGS)
+	$(PY) bench/job_latency_bench.py
 	$(PY) bench/metrics_ingest_bench.py
 
 catalog: $(STAMP) ## Regenerate docs/event-catalog.md from the event classes

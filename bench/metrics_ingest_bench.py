@@ -25,7 +25,7 @@ from typing import Any
 
 import psycopg
 from metric_points import EPOCH_FIELDS, POINTS_PER_EPOCH, TASK_METRICS, Workload
-from metrics_mlflow import FRONTS, MAX_BATCH, PeerRun, log_batch_run, log_metric_run, mlflow_version
+from metrics_mlflow import FRONTS, MAX_BATCH, PeerRun, measure, mlflow_version
 from metrics_mlflow import tracking_server as mlflow_server
 from metrics_ours import POLL_S, Ingest, measure_ours
 
@@ -37,6 +37,9 @@ TARGETS = {"log_metric": 100.0, "log_batch": 2.0}
 JOBS = 50
 EPOCHS = {"full": 200, "quick": 40}
 EPOCHS_PER_APPEND = [20, 1]
+# MLflow's client threads: one, and as many as its 4 server workers can keep busy. With one thread
+# per job (50) its server ran out of database connections (QueuePool limit, 30 s timeout) once.
+CLIENT_THREADS = (1, 8)
 LOG_METRIC_EPOCHS = 6  # 50 jobs × 6 epochs × 10 = 3,000 points, one request each
 LOG_METRIC_MAX_S = {"full": 60.0, "quick": 15.0}  # ... or fewer, when the requests take longer
 PG_SETTINGS = ("server_version", "fsync", "synchronous_commit", "shared_buffers")
@@ -72,17 +75,21 @@ def _measure_peer(
         with mlflow_server(database_url, folder, front) as tracking:
             backends[front] = tracking.backend
             _progress(f"MLflow ({front}) on {tracking.backend} at {tracking.uri}")
-            for clients in (1, workload.jobs):
-                for run in (
-                    log_metric_run(tracking, single, clients, max_s),
-                    log_batch_run(tracking, workload, clients),
-                ):
+            for clients in CLIENT_THREADS:
+                for api, size in (("log_metric", single), ("log_batch", workload)):
+                    run = measure(tracking, api, size, clients, max_s)
                     runs.append(run)
-                    _progress(
-                        f"MLflow {run.api} ({front}, {clients} client(s)): {run.points:,} points "
-                        f"in {run.calls:,} requests, {run.seconds:.2f} s, {run.points_per_s:,.0f} points/s"
-                    )
+                    _progress(f"MLflow {api} ({front}, {clients} client thread(s)): {_outcome(run)}")
     return runs, backends
+
+
+def _outcome(run: PeerRun) -> str:
+    if run.error:
+        return f"failed after {run.seconds:.2f} s: {run.error}"
+    return (
+        f"{run.points:,} points in {run.calls:,} requests, {run.seconds:.2f} s, "
+        f"{run.points_per_s:,.0f} points/s"
+    )
 
 
 def _parameters(workload: Workload, repeats: int, max_s: float, quick: bool) -> dict[str, Any]:
@@ -100,7 +107,7 @@ def _parameters(workload: Workload, repeats: int, max_s: float, quick: bool) -> 
         "log_metric_max_s": max_s,
         "log_batch_points": workload.points,
         "log_batch_max_metrics_per_request": MAX_BATCH,
-        "mlflow_client_threads": [1, workload.jobs],
+        "mlflow_client_threads": list(CLIENT_THREADS),
     }
 
 
@@ -108,6 +115,8 @@ def _write_results(
     machine: dict[str, Any], parameters: dict[str, Any], ours: dict[int, list[Ingest]], peer: list[PeerRun]
 ) -> str:
     best = {api: max((r for r in peer if r.api == api), key=lambda r: r.points_per_s) for api in TARGETS}
+    if failed := [api for api, run in best.items() if run.error]:
+        raise RuntimeError(f"every MLflow configuration of {failed} failed: {[r.error for r in peer]}")
     comparisons = [_comparison(per_append, runs, best) for per_append, runs in ours.items()]
     document = {
         "machine": machine,
@@ -189,9 +198,10 @@ def _measurements(ours: dict[int, list[Ingest]], peer: list[PeerRun]) -> list[st
             f"| {run.points_per_s:,.0f} |"
         )
     for r in peer:
+        rate = f"failed: {r.error[:120]}" if r.error else f"{r.points_per_s:,.0f}"
         lines.append(
             f"| MLflow {r.api}, {r.front}, {r.clients} client thread(s) | {r.calls:,} | {r.points:,} "
-            f"| {r.seconds:.2f} | {r.seconds:.2f} | {r.points_per_s:,.0f} |"
+            f"| {r.seconds:.2f} | {r.seconds:.2f} | {rate} |"
         )
     return lines
 

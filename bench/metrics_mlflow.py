@@ -4,7 +4,8 @@ The server stores into its own database on the same PostgreSQL as ours (`postgre
 if it does not come up on it, into SQLite, and the result says which. It runs with its default
 uvicorn front (4 workers) or, with `--gunicorn-opts`, under gunicorn (4 sync workers): the
 benchmark measures both and compares with the faster. Every job is one MLflow run; `clients`
-threads each log whole runs, one request at a time, through one shared MlflowClient.
+threads each log whole runs, one request at a time, through one shared MlflowClient. A
+configuration whose requests MLflow refuses is recorded as failed, with MLflow's answer.
 """
 
 from __future__ import annotations
@@ -57,10 +58,11 @@ class PeerRun:
     calls: int
     points: int
     seconds: float
+    error: str | None = None  # what MLflow answered when a request failed (the run counts as 0)
 
     @property
     def points_per_s(self) -> float:
-        return self.points / self.seconds
+        return 0.0 if self.error else self.points / self.seconds
 
 
 def mlflow_version() -> str | None:
@@ -119,6 +121,27 @@ def _ready(process: subprocess.Popen[bytes], port: int, log: Path) -> bool:
                 return True
         time.sleep(0.2)
     return False
+
+
+def measure(tracking: Tracking, api: str, workload: Workload, clients: int, max_s: float) -> PeerRun:
+    """`log_metric_run` or `log_batch_run`; a request MLflow refuses gives a failed PeerRun, not an error."""
+    from mlflow.exceptions import MlflowException
+
+    began = time.perf_counter()
+    try:
+        if api == "log_metric":
+            return log_metric_run(tracking, workload, clients, max_s)
+        return log_batch_run(tracking, workload, clients)
+    except MlflowException as error:
+        return PeerRun(
+            api,
+            tracking.front,
+            clients,
+            0,
+            0,
+            time.perf_counter() - began,
+            " ".join(str(error).split())[:300],
+        )
 
 
 def log_metric_run(tracking: Tracking, workload: Workload, clients: int, max_s: float) -> PeerRun:

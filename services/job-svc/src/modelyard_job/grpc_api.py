@@ -16,7 +16,13 @@ from modelyard_grpc import current_principal, read_events
 from modelyard_job.app import Caller, JobCommands, NewJob
 from modelyard_job.convert import dict_from_struct, job_to_proto, state_from_proto
 from modelyard_job.domain import TrainingJob
-from modelyard_job.job_reads import JobReads, checked_page_size, decode_page_token, encode_page_token
+from modelyard_job.job_reads import (
+    JobReads,
+    checked_page_size,
+    decode_page_token,
+    encode_page_token,
+    required_job_id,
+)
 from modelyard_job.notifications import ViewChanges
 from modelyard_job.watch import watch_job
 
@@ -31,12 +37,6 @@ def caller_of(context: Context) -> Caller:
     correlation = metadata.get("x-correlation-id")
     correlation_id = correlation if isinstance(correlation, str) and correlation else str(uuid.uuid4())
     return Caller(current_principal().as_actor(), correlation_id)
-
-
-def _job_id(job_id: str) -> str:
-    if not job_id:
-        raise InvalidArgument("job_id", "must name a job (e.g. job-3f2a…); list jobs with ListJobs")
-    return job_id
 
 
 class JobServicer(jobs_pb2_grpc.JobServiceServicer):
@@ -106,7 +106,7 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
 
     @override
     async def SetPriority(self, request: jobs_pb2.SetPriorityRequest, context: Context) -> jobs_pb2.Job:
-        job_id = _job_id(request.job_id)
+        job_id = required_job_id(request.job_id)
         job = await self._commands.set_priority(
             job_id, request.priority, caller_of(context), request.expected_version
         )
@@ -120,7 +120,7 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
             yield update
 
     async def _run(self, command: JobCommand, request: jobs_pb2.JobCommand, context: Context) -> jobs_pb2.Job:
-        job_id = _job_id(request.job_id)
+        job_id = required_job_id(request.job_id)
         job = await command(job_id, request.reason, caller_of(context), request.expected_version)
         return await self._reads.after_command(job)
 

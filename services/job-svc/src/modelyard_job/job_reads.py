@@ -35,9 +35,7 @@ class JobReads:
         A job that is in the log but not yet in the views (read right after CreateJob) is waited
         for, briefly, so a client never sees its own new job missing.
         """
-        if not job_id:
-            raise InvalidArgument("job_id", "must name a job (e.g. job-3f2a…); list jobs with ListJobs")
-        row = await self._row(job_id)
+        row = await self._row(required_job_id(job_id))
         deadline = time.monotonic() + _CATCH_UP_WAIT_S
         while row is None and time.monotonic() < deadline and await self._in_log(job_id):
             await asyncio.sleep(0.01)  # the views apply within milliseconds; bounded by the deadline
@@ -90,6 +88,13 @@ def _fresh(job: TrainingJob) -> jobs_pb2.Job:
         created_at=timestamp(datetime.now().astimezone()),
         updated_at=timestamp(datetime.now().astimezone()),
     )
+
+
+def required_job_id(job_id: str) -> str:
+    """`job_id`, or InvalidArgument when the request left it empty."""
+    if not job_id:
+        raise InvalidArgument("job_id", "must name a job (e.g. job-3f2a…); list jobs with ListJobs")
+    return job_id
 
 
 def encode_page_token(row: JobRow) -> str:

@@ -28,7 +28,6 @@ from modelyard_job.app.commands import Caller, JobCommands
 from modelyard_job.app.trainers import TrainerFleet
 from modelyard_job.domain import (
     ActiveLease,
-    QueueEntry,
     TrainerCapacity,
     expired_leases,
     lost_trainers,
@@ -155,7 +154,7 @@ class Dispatcher:
         ]
         async with self._parts.engine.connect() as conn:
             queued = await self._parts.reader.queue(conn)
-        entries = [QueueEntry(r.job_id, r.org_id, r.priority, r.queued_at or r.updated_at) for r in queued]
+        entries = [r.queue_entry() for r in queued]
         plan = plan_dispatches(entries, capacities, Counter(r.org_id for r in running))
         dispatched = 0
         for job_id, trainer_id in plan:

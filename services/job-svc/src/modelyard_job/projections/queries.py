@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from modelyard_events.envelope import EventEnvelope
 from modelyard_events.wire import decode_envelope
-from modelyard_job.domain import QueueEntry, order_queue
+from modelyard_job.domain import order_queue
 from modelyard_job.liveness import Heartbeat
 from modelyard_job.projections.rows import EpochRow, JobRow, TrainerRow
 
@@ -66,7 +66,7 @@ class JobViewReader:
         """Queued jobs in dispatch order (positions are over every organization's queue)."""
         queued = await self._jobs(conn, "WHERE state = 'queued'", {})
         running = await self.running_by_org(conn)
-        entries = [QueueEntry(r.job_id, r.org_id, r.priority, r.queued_at or r.updated_at) for r in queued]
+        entries = [r.queue_entry() for r in queued]
         by_id = {r.job_id: r for r in queued}
         ordered = [
             replace(by_id[e.job_id], queue_position=i) for i, e in enumerate(order_queue(entries, running), 1)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from modelyard_job.domain import QueueEntry
+
 
 @dataclass(frozen=True)
 class JobRow:
@@ -46,6 +48,10 @@ class JobRow:
     artifact_sha256: str | None
     failure_reason: str | None
     queue_position: int | None = None
+
+    def queue_entry(self) -> QueueEntry:
+        """The job as the scheduler sees it (without a queued_at, its last update stands in)."""
+        return QueueEntry(self.job_id, self.org_id, self.priority, self.queued_at or self.updated_at)
 
 
 @dataclass(frozen=True)

@@ -2,16 +2,19 @@
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from modelyard_devstack import Infra
 from modelyard_devstack.processes import eventually
-from modelyard_events.consumer import ProjectionRunner, SourceTopic
-from modelyard_events.envelope import DomainEvent
+from modelyard_events.consumer import BatchProjection, Decoded, ProjectionRunner, SourceTopic
+from modelyard_events.envelope import DomainEvent, EventEnvelope
 from modelyard_events.relay import Relay
+from modelyard_events.replay import rebuild_projection
 from modelyard_events.store.postgres import PostgresEventStore
 from modelyard_events.testing.sample_events import (
     SAMPLE_REGISTRY,
@@ -141,3 +144,38 @@ async def _read(bootstrap: str, topic: str, count: int) -> list[tuple[bytes, lis
     finally:
         await consumer.stop()
     return got
+
+
+class CounterTotalsInBatches(CounterTotals):
+    """CounterTotals as a BatchProjection that fails on an increment of 13 (batch or alone)."""
+
+    batches = 0
+
+    async def apply(self, event: DomainEvent, envelope: EventEnvelope, conn: AsyncConnection) -> None:
+        if isinstance(event, CounterIncremented) and event.amount == 13:
+            raise ValueError("13 is poison here")
+        await super().apply(event, envelope, conn)
+
+    async def apply_batch(self, events: Sequence[Decoded], conn: AsyncConnection) -> None:
+        self.batches += 1
+        for event, envelope in events:
+            await self.apply(event, envelope, conn)
+
+
+async def test_a_failing_batch_is_applied_one_by_one_and_only_the_poison_is_dead_lettered(
+    engine: AsyncEngine, store: PostgresEventStore
+) -> None:
+    await store.append("counter", "c", 0, [CounterOpened(name="c")], TEST_CONTEXT)
+    amounts = [1, 2, 13, 4, 5]
+    for version, amount in enumerate(amounts, start=1):
+        await store.append("counter", "c", version, [CounterIncremented(amount=amount)], TEST_CONTEXT)
+    projection = CounterTotalsInBatches(schema=f"{store.schema}_read")
+    assert isinstance(projection, BatchProjection)
+
+    dead = await rebuild_projection(engine, projection, SAMPLE_REGISTRY, [SourceTopic("c", "t", store)])
+
+    assert (dead, projection.batches) == (1, 1)
+    assert await projected_totals(engine, projection.schema) == {"c": 1 + 2 + 4 + 5}
+    async with engine.connect() as conn:
+        times = (await conn.execute(text(f"SELECT times FROM {projection.schema}.applications"))).scalars()
+        assert sorted(times) == [1] * 5  # the rolled-back batch left no trace

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from modelyard_events.envelope import DomainEvent, EventEnvelope
+
+Decoded = tuple[DomainEvent, EventEnvelope]
 
 
 class Projection(Protocol):
@@ -25,4 +28,19 @@ class Projection(Protocol):
 
     async def apply(self, event: DomainEvent, envelope: EventEnvelope, conn: AsyncConnection) -> None:
         """Update the read model for one event (ignore types it does not use)."""
+        ...
+
+
+@runtime_checkable
+class BatchProjection(Projection, Protocol):
+    """A projection that can fold many consecutive events of one source in a few statements.
+
+    `apply_batch(events)` must leave the read model exactly as `apply` on each event in order
+    would. The runner calls it in a savepoint; when it raises, the runner rolls the savepoint back
+    and applies the events one by one, so one poison event still reaches the dead-letter topic
+    alone and the others are applied.
+    """
+
+    async def apply_batch(self, events: Sequence[Decoded], conn: AsyncConnection) -> None:
+        """Update the read model for `events`, in log order, as `apply` on each would."""
         ...

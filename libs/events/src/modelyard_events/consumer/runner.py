@@ -1,14 +1,16 @@
 """ProjectionRunner: Kafka in, read model out, each source event applied exactly once.
 
-Per source service the runner keeps (position, hash) of the last applied event
-in the read model's transaction. A message at position+1 whose prev_hash
-matches is applied; one at or below the position is a duplicate; anything
-further on means messages went missing (a broker that lost data, partitions
-delivering out of order), so the missing range is read from the source itself
-(`EventSource`: the store now, ReadEvents over gRPC later) and applied in order.
-Kafka offsets are committed only after that transaction commits. Poison
-(undecodable bytes, unknown types, a handler failing `max_attempts` times) goes
-to `<topic>.dlq` with the error, and the runner goes on.
+Per source service the runner keeps (position, hash) of the last applied event in the read
+model's transaction. A message at position+1 whose prev_hash matches is applied; one at or below
+the position is a duplicate. One further on waits briefly (consumer/arrivals.py): the messages
+in between usually come in another partition's next fetch. A hole that outlives the wait (a broker
+that lost data, a partition another replica owns) is read from the source itself (`EventSource`:
+the store, or ReadEvents over gRPC) and applied in order, and what Kafka brought is checked against
+it. Consecutive events of a source go to a `BatchProjection` as one batch (a few statements for a
+thousand events instead of a few per event); if the batch fails they are applied one by one.
+Kafka offsets are committed only after that transaction commits. Poison (undecodable bytes,
+unknown types, a handler failing `max_attempts` times) goes to `<topic>.dlq` with the error, and
+the runner goes on.
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from modelyard_events.consumer.arrivals import EarlyArrivals
 from modelyard_events.consumer.checkpoints import create_checkpoint_table, lock_checkpoint, save_checkpoint
-from modelyard_events.consumer.projection import Projection
-from modelyard_events.envelope import EventEnvelope
+from modelyard_events.consumer.projection import BatchProjection, Decoded, Projection
+from modelyard_events.envelope import DomainEvent, EventEnvelope
 from modelyard_events.errors import EventStoreError, MalformedEvent, SourceUnavailable
 from modelyard_events.registry import EventRegistry
 from modelyard_events.store.ports import EventSource
@@ -35,6 +38,7 @@ from modelyard_events.wire import decode_envelope, encode_envelope
 
 log = logging.getLogger(__name__)
 _CATCH_UP_PAGE = 1000
+_POLL_RECORDS = 1000
 
 
 @dataclass(frozen=True)
@@ -60,12 +64,15 @@ class ProjectionRunner:
         group_id: str | None = None,
         max_attempts: int = 3,
         reconcile_every_s: float = 5.0,
+        gap_wait_s: float = 0.05,
     ) -> None:
         self.engine, self.projection, self.registry = engine, projection, registry
         self._by_topic = {s.topic: s for s in sources}
         self._bootstrap = bootstrap_servers
         self._group_id = group_id or f"projection.{projection.name}"
         self._max_attempts, self._reconcile_every_s = max_attempts, reconcile_every_s
+        self._early = EarlyArrivals(gap_wait_s)
+        self._gap_wait_ms = max(1, int(gap_wait_s * 1000))
         self._dlq: AIOKafkaProducer | None = None
         self.dead_lettered = 0
         self.caught_up = 0  # events applied from the source reader because Kafka did not bring them
@@ -106,31 +113,44 @@ class ProjectionRunner:
         await self._dlq.start()
         await consumer.start()
         try:
-            reconciled_at = time.monotonic()
+            reconciled_at, delivering = time.monotonic(), set[str]()
             while not stop.is_set():
-                batches = await consumer.getmany(timeout_ms=200, max_records=1000)
+                # While messages wait for a hole to fill, poll often enough to end the wait on time.
+                timeout_ms = self._gap_wait_ms if self._early.waiting() else 200
+                batches = await consumer.getmany(timeout_ms=timeout_ms, max_records=_POLL_RECORDS)
                 records = [r for partition in batches.values() for r in partition]
+                delivering.update(record.topic for record in records)
+                if records or self._early.waiting():
+                    await self.handle_records(records, drained=len(records) < _POLL_RECORDS)
                 if records:
-                    await self.handle_records(records)
+                    # Held early arrivals are committed too: the source, not Kafka, is the record,
+                    # and a hole they leave after a crash is found and read from the source.
                     await consumer.commit()
                 if time.monotonic() - reconciled_at > self._reconcile_every_s:
-                    await self._reconcile()
-                    reconciled_at = time.monotonic()
+                    # A topic that delivered since the last pass reveals its holes itself; reading
+                    # its source now would only repeat what Kafka is bringing.
+                    await self._reconcile([t for t in self._by_topic if t not in delivering])
+                    reconciled_at, delivering = time.monotonic(), set()
         finally:
             await consumer.stop()
             await self._dlq.stop()
             self._dlq = None
 
-    async def _reconcile(self) -> None:
+    async def _reconcile(self, topics: list[str]) -> None:
         # A source that cannot be read right now (its service is restarting) must not stop the
         # live consumption of the others; the next reconcile tries again.
         try:
-            await self.catch_up()
+            await self.catch_up(topics)
         except (OSError, SourceUnavailable) as error:
             log.warning("projection %s: catch-up skipped: %r", self.projection.name, error)
 
-    async def handle_records(self, records: list[Any]) -> None:
-        """Apply a batch of Kafka records in one transaction (poison to the DLQ)."""
+    async def handle_records(self, records: list[Any], *, drained: bool = True) -> None:
+        """Apply a batch of Kafka records in one transaction (poison to the DLQ).
+
+        Records ahead of a hole in their source's chain are held (EarlyArrivals) until the hole
+        is filled by later records or has waited `gap_wait_s` with the consumer `drained` (its last
+        poll returned less than a full batch); then the range is read from the source.
+        """
         arrived: dict[str, list[EventEnvelope]] = defaultdict(list)
         for record in records:
             try:
@@ -138,12 +158,15 @@ class ProjectionRunner:
             except MalformedEvent as error:
                 await self._dead_letter(record.topic, record.value, error, record)
         async with self.engine.begin() as conn:
-            for topic, envelopes in arrived.items():
-                await self._apply_arrivals(conn, self._by_topic[topic], envelopes)
+            for topic, source in self._by_topic.items():
+                if topic in arrived or self._early.waiting(source.name):
+                    await self._apply_arrivals(conn, source, arrived.get(topic, []), drained)
 
-    async def catch_up(self) -> None:
-        """Apply whatever the sources hold beyond the checkpoints (heals lost tails)."""
+    async def catch_up(self, topics: list[str] | None = None) -> None:
+        """Apply whatever the sources (of `topics`, default all) hold beyond the checkpoints."""
         for source in self._by_topic.values():
+            if topics is not None and source.topic not in topics:
+                continue
             while True:
                 async with self.engine.begin() as conn:
                     position, last_hash = await self._lock(conn, source)
@@ -154,34 +177,37 @@ class ProjectionRunner:
                     await self._catch_up_through(conn, source, position, last_hash, through)
 
     async def _apply_arrivals(
-        self, conn: AsyncConnection, source: SourceTopic, envelopes: list[EventEnvelope]
+        self, conn: AsyncConnection, source: SourceTopic, envelopes: list[EventEnvelope], drained: bool
     ) -> None:
         position, last_hash = await self._lock(conn, source)
-        for envelope in sorted(envelopes, key=lambda e: e.position):
-            if envelope.position <= position:
-                continue  # duplicate: the relay republished, or catch-up got here first
-            if envelope.position == position + 1 and envelope.prev_hash == last_hash:
-                await self._apply(conn, source, envelope)
-                position, last_hash = envelope.position, envelope.hash
-                continue
+        # Duplicates (the relay republished, or catch-up got here first) are dropped by chain().
+        chained = self._early.chain(source.name, envelopes, position, last_hash)
+        await self._apply_in_order(conn, source, chained)
+        if chained:
+            position, last_hash = chained[-1].position, chained[-1].hash
+        if overdue := self._early.overdue(source.name, drained):
             position, last_hash = await self._catch_up_through(
-                conn, source, position, last_hash, envelope.position
+                conn, source, position, last_hash, max(overdue), overdue
             )
-            if position < envelope.position:
-                problem = f"position {envelope.position} is not in {source.name}'s log"
-            elif position == envelope.position and last_hash != envelope.hash:
-                problem = f"differs from {source.name}'s event at position {position}"
-            else:
-                continue
-            await self._dead_letter(source.topic, encode_envelope(envelope), MalformedEvent(problem))
         await save_checkpoint(
             conn, self.projection.schema, self.projection.name, source.name, position, last_hash
         )
 
     async def _catch_up_through(
-        self, conn: AsyncConnection, source: SourceTopic, position: int, last_hash: str, through: int
+        self,
+        conn: AsyncConnection,
+        source: SourceTopic,
+        position: int,
+        last_hash: str,
+        through: int,
+        arrived: dict[int, EventEnvelope] | None = None,
     ) -> tuple[int, str]:
-        """Read (position, through] from the source and apply it; return the new checkpoint."""
+        """Read (position, through] from the source and apply it; return the new checkpoint.
+
+        Messages in `arrived` (by position) that differ from the source's events, or lie beyond the
+        source's head, are dead-lettered.
+        """
+        arrived = arrived or {}
         while position < through:
             page = await source.source.read_all(position, min(_CATCH_UP_PAGE, through - position))
             if not page:
@@ -192,20 +218,49 @@ class ProjectionRunner:
                         f"{source.name} position {envelope.position} does not chain to the last "
                         "applied event: the source's log was altered (run verify)"
                     )
-                await self._apply(conn, source, envelope)
                 position, last_hash = envelope.position, envelope.hash
-                self.caught_up += 1
+                delivered = arrived.pop(envelope.position, None)
+                if delivered is not None and delivered.hash != envelope.hash:
+                    problem = f"differs from {source.name}'s event at position {envelope.position}"
+                    await self._dead_letter(source.topic, encode_envelope(delivered), MalformedEvent(problem))
+            await self._apply_in_order(conn, source, page)
+            self.caught_up += len(page)
+        for delivered in arrived.values():
+            problem = f"position {delivered.position} is not in {source.name}'s log"
+            await self._dead_letter(source.topic, encode_envelope(delivered), MalformedEvent(problem))
         await save_checkpoint(
             conn, self.projection.schema, self.projection.name, source.name, position, last_hash
         )
         return position, last_hash
 
-    async def _apply(self, conn: AsyncConnection, source: SourceTopic, envelope: EventEnvelope) -> None:
-        try:
-            event = self.registry.decode(envelope)
-        except EventStoreError as error:
-            await self._dead_letter(source.topic, encode_envelope(envelope), error)
-            return
+    async def _apply_in_order(
+        self, conn: AsyncConnection, source: SourceTopic, envelopes: list[EventEnvelope]
+    ) -> None:
+        """Apply consecutive events of one source: as one batch where the projection can fold them."""
+        decoded: list[Decoded] = []
+        for envelope in envelopes:
+            try:
+                decoded.append((self.registry.decode(envelope), envelope))
+            except EventStoreError as error:
+                await self._dead_letter(source.topic, encode_envelope(envelope), error)
+        if len(decoded) > 1 and isinstance(self.projection, BatchProjection):
+            try:
+                async with conn.begin_nested():
+                    await self.projection.apply_batch(decoded, conn)
+                return
+            except Exception as error:
+                log.warning(
+                    "projection %s: a batch of %d failed (%r); applying them one by one",
+                    self.projection.name,
+                    len(decoded),
+                    error,
+                )
+        for event, envelope in decoded:
+            await self._apply(conn, source, event, envelope)
+
+    async def _apply(
+        self, conn: AsyncConnection, source: SourceTopic, event: DomainEvent, envelope: EventEnvelope
+    ) -> None:
         failure: Exception | None = None
         for _ in range(self._max_attempts):
             try:

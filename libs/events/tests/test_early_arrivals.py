@@ -1,0 +1,103 @@
+"""EarlyArrivals: messages ahead of a hole wait for it to fill, and give up on it in time."""
+
+from __future__ import annotations
+
+import pytest
+
+from modelyard_events.consumer.arrivals import MAX_WAIT_S, EarlyArrivals
+from modelyard_events.envelope import GENESIS_HASH, EventEnvelope
+from modelyard_events.store import InMemoryEventStore
+from modelyard_events.testing.sample_events import TEST_CONTEXT, CounterIncremented, CounterOpened
+
+GAP_WAIT_S = 0.05
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def log() -> list[EventEnvelope]:
+    """Positions 1..6 of one chained log."""
+    store = InMemoryEventStore()
+    await store.append("counter", "c", 0, [CounterOpened(name="c")], TEST_CONTEXT)
+    for version in range(1, 6):
+        await store.append("counter", "c", version, [CounterIncremented(amount=version)], TEST_CONTEXT)
+    return await store.read_all()
+
+
+def positions(envelopes: list[EventEnvelope]) -> list[int]:
+    return [envelope.position for envelope in envelopes]
+
+
+def test_messages_after_a_hole_wait_until_it_is_filled(log: list[EventEnvelope]) -> None:
+    early = EarlyArrivals(GAP_WAIT_S, Clock())
+
+    first = early.chain("s", [log[0], log[3], log[4]], 0, GENESIS_HASH)
+    assert positions(first) == [1]
+    assert early.waiting("s")
+
+    rest = early.chain("s", [log[2], log[1]], 1, log[0].hash)
+    assert positions(rest) == [2, 3, 4, 5]
+    assert not early.waiting("s")
+
+
+def test_duplicates_and_messages_applied_elsewhere_are_dropped(log: list[EventEnvelope]) -> None:
+    early = EarlyArrivals(GAP_WAIT_S, Clock())
+    early.chain("s", [log[4]], 0, GENESIS_HASH)  # held: 2..4 are missing
+
+    chained = early.chain("s", [log[0], log[1], log[5]], 5, log[4].hash)  # catch-up applied up to 5
+
+    assert positions(chained) == [6]
+    assert not early.waiting()
+
+
+def test_a_message_that_does_not_chain_to_the_last_applied_one_is_not_applied(
+    log: list[EventEnvelope],
+) -> None:
+    early = EarlyArrivals(GAP_WAIT_S, Clock())
+
+    assert early.chain("s", [log[1]], 1, "f" * 64) == []
+    assert early.waiting("s")
+
+
+def test_a_hole_is_given_up_after_the_wait_once_the_consumer_has_drained_its_fetch(
+    log: list[EventEnvelope],
+) -> None:
+    clock = Clock()
+    early = EarlyArrivals(GAP_WAIT_S, clock)
+    early.chain("s", [log[2], log[3]], 1, log[0].hash)
+
+    assert early.overdue("s", drained=True) == {}  # too soon
+    clock.now += GAP_WAIT_S * 1.5
+    assert early.overdue("s", drained=False) == {}  # more may sit in the consumer's buffer
+    assert sorted(early.overdue("s", drained=True)) == [3, 4]
+    assert not early.waiting("s")
+
+
+def test_a_hole_is_given_up_after_the_longest_wait_even_while_messages_keep_coming(
+    log: list[EventEnvelope],
+) -> None:
+    clock = Clock()
+    early = EarlyArrivals(GAP_WAIT_S, clock)
+    early.chain("s", [log[2]], 1, log[0].hash)
+    clock.now += MAX_WAIT_S / 2
+    early.chain("s", [log[3]], 1, log[0].hash)  # the same hole: its wait goes on
+
+    clock.now += MAX_WAIT_S / 2
+    assert sorted(early.overdue("s", drained=False)) == [3, 4]
+
+
+def test_the_wait_restarts_when_the_chain_moves_on_to_a_new_hole(log: list[EventEnvelope]) -> None:
+    clock = Clock()
+    early = EarlyArrivals(GAP_WAIT_S, clock)
+    early.chain("s", [log[1], log[3]], 0, GENESIS_HASH)  # hole at 1
+    clock.now += GAP_WAIT_S * 1.5
+
+    early.chain("s", [log[0]], 0, GENESIS_HASH)  # 1 and 2 arrive: the hole is now at 3
+
+    assert early.overdue("s", drained=True) == {}

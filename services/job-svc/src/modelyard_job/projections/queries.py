@@ -98,6 +98,23 @@ class JobViewReader:
         row = (await conn.execute(sql, {"id": job_id, "a": attempt, "e": epoch})).mappings().first()
         return EpochRow(**row) if row else None
 
+    async def last_epochs(self, conn: AsyncConnection, rows: list[JobRow]) -> dict[str, EpochRow]:
+        """Each job's last completed epoch of its current attempt (one query for all the rows)."""
+        done = [row for row in rows if row.epochs_done > 0]
+        if not done:
+            return {}
+        sql = text(
+            f"SELECT e.* FROM {self.schema}.epoch_metrics AS e JOIN unnest(CAST(:ids AS text[]), "
+            "CAST(:attempts AS int[]), CAST(:epochs AS int[])) AS k(job_id, attempt, epoch) "
+            "USING (job_id, attempt, epoch)"
+        )
+        keys = {
+            "ids": [row.job_id for row in done],
+            "attempts": [row.attempt for row in done],
+            "epochs": [row.epochs_done for row in done],
+        }
+        return {row["job_id"]: EpochRow(**row) for row in (await conn.execute(sql, keys)).mappings()}
+
     async def timeline(self, conn: AsyncConnection, job_id: str) -> list[EventEnvelope]:
         """The job's events from both logs, in the order they happened."""
         sql = text(

@@ -6,6 +6,9 @@ trainer's own log keeps them.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -13,24 +16,33 @@ from modelyard_events.envelope import DomainEvent, EventEnvelope
 from modelyard_events.schemas.training import TrainingProgressed
 from modelyard_events.wire import encode_envelope
 
+# (job_id, event, envelope)
+TimelineEntry = tuple[str, DomainEvent, EventEnvelope]
+
+_INSERT = """
+INSERT INTO {s}.job_timeline
+SELECT :source, * FROM json_to_recordset(CAST(:rows AS json))
+    AS r(position int8, job_id text, type text, occurred_at timestamptz, envelope text)
+ON CONFLICT DO NOTHING"""
+
 
 async def record_in_timeline(
-    schema: str, source: str, job_id: str, event: DomainEvent, envelope: EventEnvelope, conn: AsyncConnection
+    schema: str, source: str, entries: Sequence[TimelineEntry], conn: AsyncConnection
 ) -> None:
-    """Keep `envelope` in the job's timeline (idempotent per source position)."""
-    if isinstance(event, TrainingProgressed):
+    """Keep the envelopes in their jobs' timelines (idempotent per source position)."""
+    kept = [
+        (job_id, envelope) for job_id, event, envelope in entries if not isinstance(event, TrainingProgressed)
+    ]
+    if not kept:
         return
-    await conn.execute(
-        text(
-            f"INSERT INTO {schema}.job_timeline VALUES (:source, :position, :job_id, :type, :at, :envelope) "
-            "ON CONFLICT DO NOTHING"
-        ),
+    rows = [
         {
-            "source": source,
             "position": envelope.position,
             "job_id": job_id,
             "type": envelope.type,
-            "at": envelope.occurred_at,
+            "occurred_at": envelope.occurred_at.isoformat(),
             "envelope": encode_envelope(envelope).decode(),
-        },
-    )
+        }
+        for job_id, envelope in kept
+    ]
+    await conn.execute(text(_INSERT.format(s=schema)), {"source": source, "rows": json.dumps(rows)})

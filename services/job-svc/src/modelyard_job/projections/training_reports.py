@@ -3,51 +3,59 @@
 Only the job's current dispatch moves its live progress (a trainer that lost its lease may still be
 talking). Epoch metrics are keyed by (job, attempt, epoch) and the first report of an epoch wins, so an
 epoch is never counted twice, even when a job moves to another trainer mid-epoch.
+
+Progress and epoch reports are most of the traffic, so they are applied in runs: one multi-row
+INSERT of epoch metrics and one UPDATE of the folded progress (live_progress.py) per run, each
+with its rows in one JSON document (`json_to_recordset`; events never hold NaN or infinities,
+canonical JSON refuses them), which psycopg sends without adapting every value in Python.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import asdict
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from modelyard_events.envelope import DomainEvent, EventEnvelope
-from modelyard_events.schemas.training import EpochCompleted, TrainingProgressed, TrainingStarted
+from modelyard_events.envelope import EventEnvelope
+from modelyard_events.schemas.training import EpochCompleted, TrainingStarted
+from modelyard_job.projections.live_progress import LiveReport, fold_live_progress
 
-_CURRENT = "WHERE job_id = :job_id AND attempt = :attempt AND dispatch_id = :dispatch_id"
+_INSERT_EPOCHS = """
+INSERT INTO {s}.epoch_metrics
+SELECT * FROM json_to_recordset(CAST(:rows AS json)) AS r(job_id text, attempt int, epoch int,
+    dispatch_id text, train_loss float8, val_loss float8, val_accuracy float8, metrics jsonb,
+    samples_per_s float8, duration_s float8, gpu_utilization_pct float8, gpu_memory_bytes int8,
+    recorded_at timestamptz)
+ON CONFLICT DO NOTHING"""
 
-
-async def apply_training_report(
-    schema: str, event: DomainEvent, envelope: EventEnvelope, conn: AsyncConnection
-) -> str | None:
-    """Fold one trainer report; return what changed for watchers ("progress", "epoch") or None."""
-    if isinstance(event, TrainingStarted):
-        await _started(schema, event, conn)
-        return "progress"
-    if isinstance(event, TrainingProgressed):
-        await _progressed(schema, event, conn)
-        return "progress"
-    if isinstance(event, EpochCompleted):
-        await _epoch_completed(schema, event, envelope, conn)
-        return "epoch"
-    return None
-
-
-def _keys(event: TrainingStarted | TrainingProgressed | EpochCompleted) -> dict[str, object]:
-    return {"job_id": event.job_id, "attempt": event.attempt, "dispatch_id": event.dispatch_id}
+_UPDATE_PROGRESS = """
+UPDATE {s}.jobs AS j SET epoch = r.epoch, step = COALESCE(r.step, j.steps_per_epoch), loss = r.loss,
+    samples_per_s = r.samples_per_s, eta_s = CASE WHEN r.eta_reported THEN r.eta_s ELSE j.eta_s END,
+    epochs_done = GREATEST(j.epochs_done, r.epochs_done),
+    progress = r.progress_steps::float8 / GREATEST(j.epochs_total * r.progress_steps_per_epoch, 1)
+FROM json_to_recordset(CAST(:rows AS json)) AS r(job_id text, attempt int, dispatch_id text, epoch int,
+    step int8, loss float8, samples_per_s float8, progress_steps int8, progress_steps_per_epoch int8,
+    eta_s float8, eta_reported bool, epochs_done int)
+WHERE j.job_id = r.job_id AND j.attempt = r.attempt AND j.dispatch_id = r.dispatch_id"""
 
 
-async def _started(schema: str, event: TrainingStarted, conn: AsyncConnection) -> None:
+async def apply_training_started(schema: str, event: TrainingStarted, conn: AsyncConnection) -> None:
+    """Size the job's progress (epochs, steps) and move it to where the trainer starts."""
     done = event.start_epoch - 1
     await conn.execute(
         text(
             f"UPDATE {schema}.jobs SET epochs_total = :total, steps_per_epoch = :steps, device = :device, "
             "epochs_done = GREATEST(epochs_done, :done), epoch = :epoch, step = :step, "
-            "progress = (:done * :steps + :step)::float8 / GREATEST(:total * :steps, 1) " + _CURRENT
+            "progress = (:done * :steps + :step)::float8 / GREATEST(:total * :steps, 1) "
+            "WHERE job_id = :job_id AND attempt = :attempt AND dispatch_id = :dispatch_id"
         ),
         {
-            **_keys(event),
+            "job_id": event.job_id,
+            "attempt": event.attempt,
+            "dispatch_id": event.dispatch_id,
             "total": event.epochs_total,
             "steps": event.steps_per_epoch,
             "device": event.device,
@@ -58,46 +66,18 @@ async def _started(schema: str, event: TrainingStarted, conn: AsyncConnection) -
     )
 
 
-async def _progressed(schema: str, event: TrainingProgressed, conn: AsyncConnection) -> None:
-    await conn.execute(
-        text(
-            f"UPDATE {schema}.jobs SET epoch = :epoch, step = :step, loss = :loss, "
-            "samples_per_s = :rate, eta_s = :eta, "
-            "progress = ((:epoch - 1) * :steps + :step)::float8 / GREATEST(epochs_total * :steps, 1) "
-            + _CURRENT
-        ),
-        {
-            **_keys(event),
-            "epoch": event.epoch,
-            "step": event.step,
-            "steps": event.steps_total,
-            "loss": event.loss,
-            "rate": event.samples_per_s,
-            "eta": event.eta_s,
-        },
-    )
-
-
-async def _epoch_completed(
-    schema: str, event: EpochCompleted, envelope: EventEnvelope, conn: AsyncConnection
+async def apply_live_reports(
+    schema: str, reports: Sequence[tuple[LiveReport, EventEnvelope]], conn: AsyncConnection
 ) -> None:
-    await conn.execute(
-        text(
-            f"INSERT INTO {schema}.epoch_metrics VALUES (:job_id, :attempt, :epoch, :dispatch_id, "
-            ":train_loss, :val_loss, :val_accuracy, CAST(:metrics AS jsonb), :samples_per_s, :duration_s, "
-            ":gpu_utilization_pct, :gpu_memory_bytes, :at) ON CONFLICT DO NOTHING"
-        ),
-        {
-            **event.model_dump(exclude={"metrics"}),
-            "metrics": json.dumps(event.metrics),
-            "at": envelope.occurred_at,
-        },
-    )
-    await conn.execute(
-        text(
-            f"UPDATE {schema}.jobs SET epochs_done = GREATEST(epochs_done, :epoch), epoch = :epoch, "
-            "step = steps_per_epoch, loss = :loss, samples_per_s = :rate, "
-            "progress = CAST(:epoch AS float8) / GREATEST(epochs_total, 1) " + _CURRENT
-        ),
-        {**_keys(event), "epoch": event.epoch, "loss": event.train_loss, "rate": event.samples_per_s},
-    )
+    """Apply consecutive progress/epoch reports of the trainers' log, as one by one would."""
+    if not reports:
+        return
+    epochs = [
+        {**report.model_dump(), "recorded_at": envelope.occurred_at.isoformat()}
+        for report, envelope in reports
+        if isinstance(report, EpochCompleted)
+    ]
+    if epochs:
+        await conn.execute(text(_INSERT_EPOCHS.format(s=schema)), {"rows": json.dumps(epochs)})
+    folded = [asdict(row) for row in fold_live_progress(report for report, _ in reports)]
+    await conn.execute(text(_UPDATE_PROGRESS.format(s=schema)), {"rows": json.dumps(folded)})

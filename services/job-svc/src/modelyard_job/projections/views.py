@@ -2,33 +2,38 @@
 
 Job status, queue, per-epoch metrics, job timelines and trainers are updated in the runner's
 transaction (exactly once per event), and each change is announced with pg_notify on commit, so
-WatchJob streams and the dispatcher on any replica wake without polling.
+WatchJob streams and the dispatcher on any replica wake without polling. Runs of progress and epoch
+reports, most of the traffic, are applied a run at a time (`apply_batch`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from modelyard_events.consumer.projection import Decoded
 from modelyard_events.envelope import DomainEvent, EventEnvelope
 from modelyard_events.schemas.jobs import JOB_STREAM, JobQueued
-from modelyard_events.schemas.training import RUN_STREAM, TrainingReport
+from modelyard_events.schemas.training import RUN_STREAM, EpochCompleted, TrainingReport, TrainingStarted
 from modelyard_job.projections.job_status import apply_job_event
+from modelyard_job.projections.live_progress import LIVE_REPORTS, LiveReport
 from modelyard_job.projections.tables import changes_channel, create_view_tables
 from modelyard_job.projections.timeline import record_in_timeline
 from modelyard_job.projections.trainers import apply_trainer_event
-from modelyard_job.projections.training_reports import apply_training_report
+from modelyard_job.projections.training_reports import apply_live_reports, apply_training_started
 
 JOB_SOURCE = "job"
 TRAINER_SOURCE = "trainer"
+LiveRun = list[tuple[LiveReport, EventEnvelope]]
 
 
 @dataclass
 class JobViews:
-    """The read models of job-svc in `schema` (a Projection for ProjectionRunner and replay)."""
+    """The read models of job-svc in `schema` (a BatchProjection for ProjectionRunner and replay)."""
 
     schema: str
     name: str = "job_views"
@@ -41,19 +46,51 @@ class JobViews:
         """Route one event of either log to the tables it changes."""
         if envelope.stream_type == JOB_STREAM:
             await apply_job_event(self.schema, event, envelope, conn)
-            await record_in_timeline(self.schema, JOB_SOURCE, envelope.stream_id, event, envelope, conn)
+            await record_in_timeline(self.schema, JOB_SOURCE, [(envelope.stream_id, event, envelope)], conn)
             kind = "queued" if isinstance(event, JobQueued) else "state"
-            await self._announce(conn, envelope.stream_id, kind)
+            await self._announce(conn, [(envelope.stream_id, kind)])
+        elif envelope.stream_type == RUN_STREAM and isinstance(event, LIVE_REPORTS):
+            await self._apply_live_run([(event, envelope)], conn)
         elif envelope.stream_type == RUN_STREAM and isinstance(event, TrainingReport):
-            changed = await apply_training_report(self.schema, event, envelope, conn)
-            await record_in_timeline(self.schema, TRAINER_SOURCE, event.job_id, event, envelope, conn)
-            await self._announce(conn, event.job_id, changed or "report")
+            if isinstance(event, TrainingStarted):
+                await apply_training_started(self.schema, event, conn)
+            await record_in_timeline(self.schema, TRAINER_SOURCE, [(event.job_id, event, envelope)], conn)
+            kind = "progress" if isinstance(event, TrainingStarted) else "report"
+            await self._announce(conn, [(event.job_id, kind)])
         elif await apply_trainer_event(self.schema, event, envelope, conn):
-            await self._announce(conn, "", "trainer")
+            await self._announce(conn, [("", "trainer")])
 
-    async def _announce(self, conn: AsyncConnection, job_id: str, kind: str) -> None:
-        payload = json.dumps({"job_id": job_id, "kind": kind})
+    async def apply_batch(self, events: Sequence[Decoded], conn: AsyncConnection) -> None:
+        """Apply events in order, each run of progress/epoch reports in a few statements."""
+        run: LiveRun = []
+        for event, envelope in events:
+            if envelope.stream_type == RUN_STREAM and isinstance(event, LIVE_REPORTS):
+                run.append((event, envelope))
+                continue
+            await self._apply_live_run(run, conn)
+            run = []
+            await self.apply(event, envelope, conn)
+        await self._apply_live_run(run, conn)
+
+    async def _apply_live_run(self, run: LiveRun, conn: AsyncConnection) -> None:
+        if not run:
+            return
+        await apply_live_reports(self.schema, run, conn)
+        await record_in_timeline(
+            self.schema, TRAINER_SOURCE, [(report.job_id, report, envelope) for report, envelope in run], conn
+        )
+        changes = [
+            (report.job_id, "epoch" if isinstance(report, EpochCompleted) else "progress")
+            for report, _ in run
+        ]
+        await self._announce(conn, list(dict.fromkeys(changes)))
+
+    async def _announce(self, conn: AsyncConnection, changes: list[tuple[str, str]]) -> None:
+        """Notify (job_id, kind) pairs on commit ("" for changes that are not about one job)."""
         await conn.execute(
-            text("SELECT pg_notify(:channel, :payload)"),
-            {"channel": changes_channel(self.schema), "payload": payload},
+            text("SELECT pg_notify(:channel, payload) FROM unnest(CAST(:payloads AS text[])) AS payload"),
+            {
+                "channel": changes_channel(self.schema),
+                "payloads": [json.dumps({"job_id": job_id, "kind": kind}) for job_id, kind in changes],
+            },
         )

@@ -229,7 +229,7 @@ async def test_a_worker_trains_its_dispatch_reports_it_heartbeats_it_and_stops_o
         assert isinstance(done, TrainingCompleted)
         assert (done.job_id, done.attempt, done.trainer_id) == (dispatch.job_id, 1, job_svc.trainer_id)
         artifact = path_of_file_uri(done.artifact_uri)
-        assert artifact.parent == tmp_path / "runs" / dispatch.job_id / "attempt-1"
+        assert artifact.parent == tmp_path / "runs" / dispatch.job_id / "attempt-1" / dispatch.dispatch_id
         assert sha256_of(artifact) == done.artifact_sha256
         assert heartbeats.listed(dispatch.dispatch_id)
 

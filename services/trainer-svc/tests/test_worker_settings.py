@@ -72,7 +72,7 @@ class TestSettings:
             "gpu-box-1",
             4,
         )
-        assert settings.workdir("job-1", 2) == tmp_path / "runs" / "job-1" / "attempt-2"
+        assert settings.workdir("job-1", 2, "d-7") == tmp_path / "runs" / "job-1" / "attempt-2" / "d-7"
         assert (settings.device, settings.progress_interval_s, settings.trainer_grpc_port) == (
             "cuda",
             0.5,
@@ -101,22 +101,27 @@ class TestSettings:
 
 
 class TestTrainingSpec:
-    def test_a_dispatch_becomes_a_spec_in_its_attempt_workdir(self, tmp_path: Path) -> None:
+    def test_a_dispatch_becomes_a_spec_in_a_workdir_of_its_own(self, tmp_path: Path) -> None:
         settings = settings_for(tmp_path, progress_interval_s=2.0)
-        dispatch = dispatch_of("job-1", attempt=3, hyperparameters={"epochs": 2, "channels": 8})
+        dispatch = dispatch_of(
+            "job-1", attempt=3, dispatch_id="d-9", hyperparameters={"epochs": 2, "channels": 8}
+        )
 
         spec = training_spec(dispatch, settings)
 
         assert (spec.job_id, spec.attempt, spec.family) == ("job-1", 3, "image_classifier")
         assert spec.hyperparameters == ImageClassifierHyperparameters(epochs=2, channels=8)
-        assert spec.workdir == tmp_path / "job-1" / "attempt-3"
+        assert spec.workdir == tmp_path / "job-1" / "attempt-3" / "d-9"
         assert (spec.resume_from, spec.device, spec.progress_interval_s) == (None, "cpu", 2.0)
 
     def test_a_dispatch_with_a_checkpoint_resumes_from_that_file(self, tmp_path: Path) -> None:
-        checkpoint = tmp_path / "job-1" / "attempt-1" / "checkpoints" / "epoch 1.pt"
-        spec = training_spec(dispatch_of(checkpoint_uri=checkpoint.as_uri()), settings_for(tmp_path))
+        checkpoint = tmp_path / "job-1" / "attempt-1" / "d-1" / "checkpoints" / "epoch 1.pt"
+        dispatch = dispatch_of(dispatch_id="d-2", checkpoint_uri=checkpoint.as_uri())
+
+        spec = training_spec(dispatch, settings_for(tmp_path))
 
         assert spec.resume_from == checkpoint
+        assert spec.workdir == tmp_path / "job-1" / "attempt-1" / "d-2"  # never the folder it resumes from
 
     def test_hyperparameters_that_do_not_fit_the_family_are_refused(self, tmp_path: Path) -> None:
         with pytest.raises(HyperparameterError, match="learning_rate"):
@@ -131,6 +136,13 @@ class TestTrainingSpec:
     def test_a_job_id_that_would_leave_the_run_root_is_refused(self, tmp_path: Path, job_id: str) -> None:
         with pytest.raises(ValueError, match="cannot name a directory"):
             training_spec(dispatch_of(job_id=job_id), settings_for(tmp_path))
+
+    @pytest.mark.parametrize("dispatch_id", ["..", "d/../../../etc"])
+    def test_a_dispatch_id_that_would_leave_the_run_root_is_refused(
+        self, tmp_path: Path, dispatch_id: str
+    ) -> None:
+        with pytest.raises(ValueError, match="cannot name a directory"):
+            training_spec(dispatch_of(dispatch_id=dispatch_id), settings_for(tmp_path))
 
 
 def test_the_trainer_token_names_the_trainer_and_is_renewed_before_it_expires(

@@ -48,6 +48,10 @@ class TrainerSettings(GrpcSettings):
         """The TrainingSpec device: None lets the engine pick CUDA when present (`auto`)."""
         return None if self.trainer_device == "auto" else self.trainer_device
 
-    def workdir(self, job_id: str, attempt: int) -> Path:
-        """Where a run of `attempt` of `job_id` writes its checkpoints and artifact."""
-        return self.trainer_root / job_id / f"attempt-{attempt}"
+    def workdir(self, job_id: str, attempt: int, dispatch_id: str) -> Path:
+        """Where the run of one dispatch writes its checkpoints and artifact.
+
+        A folder per dispatch, not per attempt: a worker wrongly presumed dead keeps writing into
+        its own folder and never over the checkpoints of the worker that took the job over.
+        """
+        return self.trainer_root / job_id / f"attempt-{attempt}" / dispatch_id

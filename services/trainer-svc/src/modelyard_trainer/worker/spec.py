@@ -12,11 +12,11 @@ from modelyard_trainer.training import TrainingSpec
 
 
 def training_spec(dispatch: JobDispatched, settings: TrainerSettings) -> TrainingSpec:
-    """The run of `dispatch` in `<root>/<job_id>/attempt-<n>`, resumed from its checkpoint if any.
+    """The run of `dispatch` in `<root>/<job_id>/attempt-<n>/<dispatch_id>`, resumed from its checkpoint.
 
     Raises HyperparameterError (a ValueError) for hyperparameters that do not fit
-    the family, ValueError for a checkpoint URI that is not a local file or a job id
-    that is not a safe directory name.
+    the family, ValueError for a checkpoint URI that is not a local file or a job or
+    dispatch id that is not a safe directory name.
     """
     return TrainingSpec(
         job_id=dispatch.job_id,
@@ -24,7 +24,9 @@ def training_spec(dispatch: JobDispatched, settings: TrainerSettings) -> Trainin
         family=dispatch.family,
         dataset_uri=dispatch.dataset_uri,
         hyperparameters=validate_hyperparameters(dispatch.family, dispatch.hyperparameters),
-        workdir=settings.workdir(safe_segment(dispatch.job_id), dispatch.attempt),
+        workdir=settings.workdir(
+            safe_segment(dispatch.job_id), dispatch.attempt, safe_segment(dispatch.dispatch_id)
+        ),
         resume_from=path_of_file_uri(dispatch.checkpoint_uri) if dispatch.checkpoint_uri else None,
         device=settings.device,
         progress_interval_s=settings.progress_interval_s,
@@ -42,5 +44,5 @@ def path_of_file_uri(uri: str) -> Path:
 def safe_segment(name: str) -> str:
     """`name` if it can be one directory name under the run root (no separators, not `.` or `..`)."""
     if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
-        raise ValueError(f"job id {name!r} cannot name a directory under the run root")
+        raise ValueError(f"{name!r} cannot name a directory under the run root")
     return name

@@ -50,6 +50,9 @@ async def test_a_digits_job_trains_to_completion_with_real_accuracy(
     assert types[-1] == "JobCompleted"
     assert "TrainingStarted" in types
     assert "JobStarted" in types
+    listed = await jobs.jobs.ListJobs(jobs_pb2.ListJobsRequest(org_id=fresh_org))
+    assert [(j.job_id, j.last_epoch.epoch) for j in listed.jobs] == [(job.job_id, 3)]
+    assert listed.jobs[0].last_epoch == done.last_epoch
 
 
 async def test_a_paused_job_resumes_from_its_checkpoint_without_repeating_epochs(

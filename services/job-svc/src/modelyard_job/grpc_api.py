@@ -14,7 +14,7 @@ from modelyard_events.domain_errors import InvalidArgument
 from modelyard_events.store.ports import EventSource
 from modelyard_grpc import current_principal, read_events
 from modelyard_job.app import Caller, JobCommands, NewJob
-from modelyard_job.convert import dict_from_struct, job_to_proto, state_from_proto
+from modelyard_job.convert import dict_from_struct, state_from_proto
 from modelyard_job.domain import TrainingJob
 from modelyard_job.job_reads import (
     JobReads,
@@ -84,9 +84,10 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
                 size=size + 1,
                 after=decode_page_token(request.page_token),
             )
-        page, more = rows[:size], len(rows) > size
+            page, more = rows[:size], len(rows) > size
+            jobs = await self._reads.messages(conn, page)
         token = encode_page_token(page[-1]) if more else ""
-        return jobs_pb2.ListJobsResponse(jobs=[job_to_proto(r) for r in page], next_page_token=token)
+        return jobs_pb2.ListJobsResponse(jobs=jobs, next_page_token=token)
 
     @override
     async def CancelJob(self, request: jobs_pb2.JobCommand, context: Context) -> jobs_pb2.Job:

@@ -13,7 +13,7 @@ from modelyard.v1 import jobs_pb2, jobs_pb2_grpc
 from modelyard_events.domain_errors import InvalidArgument
 from modelyard_grpc import envelope_to_proto
 from modelyard_job.app.trainers import TrainerFleet
-from modelyard_job.convert import epoch_to_proto, job_to_proto, trainer_to_proto
+from modelyard_job.convert import epoch_to_proto, trainer_to_proto
 from modelyard_job.job_reads import JobReads
 from modelyard_job.liveness import Liveness
 from modelyard_job.projections.queries import trainer_rows
@@ -35,7 +35,11 @@ class QueryServicer(jobs_pb2_grpc.QueryServiceServicer):
     ) -> jobs_pb2.GetQueueResponse:
         async with self._reads.engine.connect() as conn:
             rows = await self._reads.reader.queue(conn, request.org_id)
-        entries = [jobs_pb2.QueueEntry(position=r.queue_position or 0, job=job_to_proto(r)) for r in rows]
+            jobs = await self._reads.messages(conn, rows)
+        entries = [
+            jobs_pb2.QueueEntry(position=r.queue_position or 0, job=j)
+            for r, j in zip(rows, jobs, strict=True)
+        ]
         return jobs_pb2.GetQueueResponse(entries=entries)
 
     @override
@@ -60,7 +64,7 @@ class QueryServicer(jobs_pb2_grpc.QueryServiceServicer):
     ) -> jobs_pb2.ListJobsResponse:
         async with self._reads.engine.connect() as conn:
             rows = await self._reads.reader.running(conn, request.org_id)
-        return jobs_pb2.ListJobsResponse(jobs=[job_to_proto(r) for r in rows])
+            return jobs_pb2.ListJobsResponse(jobs=await self._reads.messages(conn, rows))
 
     @override
     async def ListTrainers(

@@ -8,7 +8,7 @@ import json
 import time
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from modelyard.v1 import jobs_pb2
 from modelyard_events.domain_errors import InvalidArgument, NotFound
@@ -58,6 +58,11 @@ class JobReads:
         async with self.engine.connect() as conn:
             last = await self.reader.epoch(conn, job_id, row.attempt, row.epochs_done)
         return job_to_proto(row, last)
+
+    async def messages(self, conn: AsyncConnection, rows: list[JobRow]) -> list[jobs_pb2.Job]:
+        """Job messages of view rows, each with its last epoch (as GetJob shows it)."""
+        last = await self.reader.last_epochs(conn, rows)
+        return [job_to_proto(row, last.get(row.job_id)) for row in rows]
 
     async def after_command(self, job: TrainingJob) -> jobs_pb2.Job:
         """The job after a command: the views' details, with what the aggregate just decided on top.

@@ -117,16 +117,23 @@ async def test_broker_restarted_empty_while_events_flow_projection_converges(
     try:
         topic = f"modelyard.{store.schema}.events"
         relay = Relay(store, stack.database_url, bootstrap, topic, idle_check_s=1.0)
-        runner = _runner(engine, store, topic, bootstrap)
-        stop = asyncio.Event()
-        running.extend([asyncio.create_task(relay.run(stop)), asyncio.create_task(runner.run(stop))])
+        first = _runner(engine, store, topic, bootstrap)
+        stop, first_stop = asyncio.Event(), asyncio.Event()
+        running.extend([asyncio.create_task(relay.run(stop)), asyncio.create_task(first.run(first_stop))])
         half = INCREMENTS // 2
         before = await write_counters(store, STREAMS, half)
-        await eventually(lambda: _applied_some(engine, runner), what="the projection to start")
+        await eventually(lambda: _applied_some(engine, first), what="the projection to start")
         writer = asyncio.create_task(write_counters(store, STREAMS, INCREMENTS - half, first_round=half))
         await eventually(lambda: _written_more(store, STREAMS * (half + 1)), what="writes to go on")
+        # The consumer stops while the relay goes on, so the broker holds events nobody has read
+        # when it loses everything: those can only come back from the store.
+        first_stop.set()
+        published = await relay.checkpoint()
+        await eventually(lambda: _published_beyond(relay, published), what="events only the broker holds")
         broker.restart_empty()
         assert not writer.done(), "events stopped flowing before the broker restarted"
+        runner = _runner(engine, store, topic, bootstrap)
+        running.append(asyncio.create_task(runner.run(stop)))
         after = await writer
         expected = {c: before[c] + after[c] for c in before}
         await eventually(lambda: _projected(engine, runner, expected), what="the projection to converge")

@@ -27,6 +27,20 @@ class InvalidArgument(DomainError):
         self.problems = {field: message}  # every wrong field → what to fix (subclasses may list several)
 
 
+class InvalidFields(InvalidArgument):
+    """Several fields are wrong at once, so a user fixes a request in one round trip.
+
+    `problems` maps each dotted field to what to fix; `field` is the first of them, and the message
+    lists every one.
+    """
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        # InvalidArgument.__init__ would prefix only the first field; the message must name every one.
+        DomainError.__init__(self, "; ".join(f"{field}: {what}" for field, what in problems.items()))
+        self.field = next(iter(problems))
+        self.problems = problems
+
+
 class NotFound(DomainError):
     """The named thing does not exist (or is not visible to the caller)."""
 

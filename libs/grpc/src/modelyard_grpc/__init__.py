@@ -9,7 +9,7 @@ from modelyard_grpc.auth import (
     require_org_access,
     verify_token,
 )
-from modelyard_grpc.authorization import AuthInterceptor, acting_as, current_principal
+from modelyard_grpc.authorization import AuthInterceptor, acting_as, caller_of, current_principal
 from modelyard_grpc.client import bearer_token_interceptors, channel, wait_until_serving
 from modelyard_grpc.errors import ErrorMappingInterceptor, field_violations, status_for
 from modelyard_grpc.event_log import (
@@ -40,6 +40,7 @@ __all__ = [
     "acting_as",
     "bearer_token_interceptors",
     "build_server",
+    "caller_of",
     "channel",
     "command",
     "current_principal",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
 from contextvars import ContextVar
@@ -12,6 +13,7 @@ from typing import Any
 import grpc
 from grpc import aio
 
+from modelyard_events.caller import Caller
 from modelyard_grpc.auth import Principal, TokenError, bearer_token, verify_token
 from modelyard_grpc.method_handlers import Context, Handler, refusing_handler, wrap_handler
 from modelyard_grpc.policy import AccessPolicy, PlanLookup, Rule, is_public, roles_refusal, scope_refusal
@@ -110,3 +112,11 @@ def _authorization(metadata: Sequence[tuple[str, str | bytes]] | None) -> str | 
         if key == "authorization":
             return value.decode() if isinstance(value, bytes) else value
     return None
+
+
+def caller_of(context: Context) -> Caller:
+    """The RPC's principal as an event actor, with the client's `x-correlation-id` if it sent one."""
+    metadata = dict(context.invocation_metadata() or ())
+    correlation = metadata.get("x-correlation-id")
+    correlation_id = correlation if isinstance(correlation, str) and correlation else str(uuid.uuid4())
+    return Caller(current_principal().as_actor(), correlation_id)

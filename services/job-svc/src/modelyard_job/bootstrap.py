@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from modelyard.v1 import events_pb2, events_pb2_grpc, jobs_pb2, jobs_pb2_grpc
+from modelyard.v1 import datasets_pb2_grpc, events_pb2, events_pb2_grpc, jobs_pb2, jobs_pb2_grpc
 from modelyard_events.db import create_engine
 from modelyard_events.relay import Relay
 from modelyard_events.store.postgres import PostgresEventStore
@@ -19,6 +19,7 @@ from modelyard_job.app.dispatcher import Dispatcher, DispatcherParts
 from modelyard_job.app.trainers import TrainerFleet
 from modelyard_job.config import JobSettings
 from modelyard_job.consumers import job_runners
+from modelyard_job.dataset_client import GrpcVersionLookup
 from modelyard_job.grpc_api import JobServicer
 from modelyard_job.grpc_queries import QueryServicer, TrainerServicer
 from modelyard_job.job_reads import JobReads
@@ -53,13 +54,15 @@ async def running_job_service(settings: JobSettings, stop: asyncio.Event) -> Asy
     await store.create_schema()
     liveness = Liveness(engine, settings.live_schema)
     await liveness.create_tables()
-    commands = JobCommands(store, settings.plan_of, utc_now)
+    token = mint_token(secret, "job-svc", None, ["auditor"], _READER_TOKEN_TTL_S)
+    dataset_channel = channel(settings.dataset_svc_target, token)
+    versions = GrpcVersionLookup(datasets_pb2_grpc.DatasetServiceStub(dataset_channel))
+    commands = JobCommands(store, settings.plan_of, utc_now, versions)
     reader = JobViewReader(settings.views_schema)
     reads = JobReads(engine, reader, store)
     fleet = TrainerFleet(store, liveness, settings.lease_ttl, utc_now)
     changes = ViewChanges(settings.database_url, changes_channel(settings.views_schema))
     # job-svc reads the trainers' log with an auditor token of its own (ReadEvents is an auditor read).
-    token = mint_token(secret, "job-svc", None, ["auditor"], _READER_TOKEN_TTL_S)
     trainer_channel = channel(settings.trainer_svc_target, token)
     trainer_log = GrpcEventSource(events_pb2_grpc.EventLogStub(trainer_channel))
     views, reaction = job_runners(
@@ -121,6 +124,7 @@ async def running_job_service(settings: JobSettings, stop: asyncio.Event) -> Asy
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
         await trainer_channel.close()
+        await dataset_channel.close()
         await store.close()
         await engine.dispose()
 

@@ -7,11 +7,11 @@ from datetime import timedelta
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
+from modelyard_events.plans import PlanChoice
 from modelyard_grpc import GrpcSettings
-from modelyard_job.domain import Plan, plan_named
 
 
-class JobSettings(GrpcSettings):
+class JobSettings(GrpcSettings, PlanChoice):
     """DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS and MODELYARD_* (see docs/jobs.md, "Running job-svc")."""
 
     model_config = SettingsConfigDict(env_prefix="MODELYARD_", extra="ignore", populate_by_name=True)
@@ -22,20 +22,15 @@ class JobSettings(GrpcSettings):
     )
     job_grpc_port: int = Field(default=50051, ge=0, le=65535)
     trainer_svc_target: str = "127.0.0.1:50052"  # trainer-svc's ReadEvents, to heal gaps in its topic
+    dataset_svc_target: str = "127.0.0.1:50053"  # dataset-svc's GetVersion: CreateJob checks versions
     store_schema: str = "job"
     views_schema: str = "job_views"
     live_schema: str = "job_live"
     reactions_schema: str = "job_reactions"
     topic_namespace: str = "modelyard"  # topics are <namespace>.<service>.events
     lease_ttl_s: float = Field(default=30.0, gt=0)
-    org_plans: dict[str, str] = Field(default_factory=dict)  # JSON: {"acme": "enterprise"}
-    default_plan: str = "enterprise"
 
     @property
     def lease_ttl(self) -> timedelta:
         """How long a dispatch lives without a heartbeat renewing it."""
         return timedelta(seconds=self.lease_ttl_s)
-
-    def plan_of(self, org_id: str) -> Plan:
-        """The plan an organization is on (MODELYARD_ORG_PLANS, else MODELYARD_DEFAULT_PLAN)."""
-        return plan_named(self.org_plans.get(org_id, self.default_plan))

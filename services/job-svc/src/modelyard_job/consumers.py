@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from modelyard_events.caller import Caller
 from modelyard_events.consumer.projection import Decoded
 from modelyard_events.consumer.runner import ProjectionRunner, SourceTopic
 from modelyard_events.envelope import DomainEvent, EventEnvelope
@@ -25,7 +26,7 @@ from modelyard_events.schemas.training import (
 )
 from modelyard_events.store.ports import EventSource
 from modelyard_events.topics import events_topic
-from modelyard_job.app.commands import Caller, JobCommands
+from modelyard_job.app.commands import JobCommands
 from modelyard_job.projections.views import JOB_SOURCE, TRAINER_SOURCE, JobViews
 
 VIEW_EVENTS = EventRegistry.combined(JOB_EVENTS, TRAINER_EVENTS)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -10,10 +9,11 @@ from grpc import aio
 from typing_extensions import override
 
 from modelyard.v1 import events_pb2, jobs_pb2, jobs_pb2_grpc
+from modelyard_events.caller import Caller
 from modelyard_events.domain_errors import InvalidArgument
 from modelyard_events.store.ports import EventSource
-from modelyard_grpc import current_principal, read_events
-from modelyard_job.app import Caller, JobCommands, NewJob
+from modelyard_grpc import caller_of, current_principal, read_events
+from modelyard_job.app import JobCommands, NewJob
 from modelyard_job.convert import dict_from_struct, state_from_proto
 from modelyard_job.domain import TrainingJob
 from modelyard_job.job_reads import (
@@ -29,14 +29,6 @@ from modelyard_job.watch import watch_job
 Context = aio.ServicerContext[Any, Any]
 JobCommand = Callable[[str, str, Caller, int], Awaitable[TrainingJob]]
 DEFAULT_PRIORITY = 50
-
-
-def caller_of(context: Context) -> Caller:
-    """The principal of the call as an event actor, with the client's correlation id if it sent one."""
-    metadata = dict(context.invocation_metadata() or ())
-    correlation = metadata.get("x-correlation-id")
-    correlation_id = correlation if isinstance(correlation, str) and correlation else str(uuid.uuid4())
-    return Caller(current_principal().as_actor(), correlation_id)
 
 
 class JobServicer(jobs_pb2_grpc.JobServiceServicer):

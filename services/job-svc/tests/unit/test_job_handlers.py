@@ -6,12 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from modelyard_events.caller import Caller
 from modelyard_events.domain_errors import IllegalTransition, InvalidArgument, NotFound, QuotaExceeded
 from modelyard_events.envelope import Actor
 from modelyard_events.errors import ConcurrencyConflict
 from modelyard_events.schemas.training import TrainingStarted
 from modelyard_events.store.memory import InMemoryEventStore
-from modelyard_job.app import Caller, JobCommands, NewJob
+from modelyard_job.app import JobCommands, NewJob
 from modelyard_job.domain import JobState, plan_named
 
 ALICE = Caller(Actor(subject="alice", roles=("super_admin",)), "corr-1")

@@ -49,6 +49,10 @@ class InMemoryEventStore:
         """A stream's events after a version."""
         return [e for e in self._log if e.stream_id == stream_id and e.stream_version > after_version]
 
+    async def read_streams(self, stream_ids: Sequence[str]) -> dict[str, list[EventEnvelope]]:
+        """Several whole streams."""
+        return {stream_id: await self.read_stream(stream_id) for stream_id in stream_ids}
+
     async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[EventEnvelope]:
         """The log after a position."""
         return self._log[after_position : after_position + limit]

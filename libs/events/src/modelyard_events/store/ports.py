@@ -43,3 +43,7 @@ class EventStore(EventSource, Protocol):
     async def read_stream(self, stream_id: str, after_version: int = 0) -> list[EventEnvelope]:
         """A stream's events with stream_version > after_version, ascending."""
         ...
+
+    async def read_streams(self, stream_ids: Sequence[str]) -> dict[str, list[EventEnvelope]]:
+        """Several whole streams in one read, each ascending; a stream with no events maps to []."""
+        ...

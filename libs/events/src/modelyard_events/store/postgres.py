@@ -131,6 +131,22 @@ class PostgresEventStore:
             rows = (await conn.execute(sql, {"s": stream_id, "v": after_version})).all()
         return [envelope_from_row(row) for row in rows]
 
+    async def read_streams(self, stream_ids: Sequence[str]) -> dict[str, list[EventEnvelope]]:
+        """Several whole streams in one query (one snapshot), each ascending; missing ones map to []."""
+        streams: dict[str, list[EventEnvelope]] = {stream_id: [] for stream_id in stream_ids}
+        if not streams:
+            return streams
+        sql = text(
+            f"SELECT {_COLUMNS} FROM {self.schema}.events WHERE stream_id = ANY(:ids) "
+            "ORDER BY stream_id, stream_version"
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(sql, {"ids": list(streams)})).all()
+        for row in rows:
+            envelope = envelope_from_row(row)
+            streams[envelope.stream_id].append(envelope)
+        return streams
+
     async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[EventEnvelope]:
         """Events with position > after_position, ascending, at most `limit`."""
         return [envelope_from_row(row) for row in await self.read_rows(after_position, limit)]

@@ -35,6 +35,19 @@ class EventStoreContract:
         assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(log))
         assert all(envelope_hash(e) == e.hash for e in log)
 
+    async def test_read_streams_returns_each_stream_in_order_and_empty_for_unknown(
+        self, store: EventStore
+    ) -> None:
+        await store.append("counter", "c-1", 0, [CounterOpened(name="a")], TEST_CONTEXT)
+        await store.append("counter", "c-2", 0, [CounterOpened(name="b")], TEST_CONTEXT)
+        await store.append("counter", "c-1", 1, [CounterIncremented(amount=3)], TEST_CONTEXT)
+        streams = await store.read_streams(["c-1", "c-2", "nope"])
+        assert [e.stream_version for e in streams["c-1"]] == [1, 2]
+        assert streams["c-1"] == await store.read_stream("c-1")
+        assert [e.stream_id for e in streams["c-2"]] == ["c-2"]
+        assert streams["nope"] == []
+        assert await store.read_streams([]) == {}
+
     async def test_stale_expected_version_is_a_conflict_and_writes_nothing(self, store: EventStore) -> None:
         await store.append("counter", "c-1", 0, [CounterOpened(name="a")], TEST_CONTEXT)
         with pytest.raises(ConcurrencyConflict) as raised:

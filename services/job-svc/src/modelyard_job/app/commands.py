@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from modelyard_events.envelope import Actor, CommandContext, DomainEvent
+from modelyard_events.caller import Caller
+from modelyard_events.envelope import DomainEvent
 from modelyard_events.errors import ConcurrencyConflict
 from modelyard_events.schemas.jobs import JOB_EVENTS, JOB_STREAM
 from modelyard_events.schemas.training import TrainingReport
 from modelyard_events.store.ports import EventStore
+from modelyard_job.app.dataset_gate import VersionLookup, check_trainable
 from modelyard_job.app.ids import dispatch_id_for, job_id_for
 from modelyard_job.app.quota import use_job_quota
 from modelyard_job.domain import Plan, TrainingJob, month_of
@@ -43,31 +45,17 @@ class NewJob:
     request_id: str | None = None
 
 
-@dataclass(frozen=True)
-class Caller:
-    """Who issues a command and under which correlation id (recorded in every event)."""
-
-    actor: Actor
-    correlation_id: str | None = None
-    causation_id: str | None = None
-
-    def context_for(self, org_id: str | None) -> CommandContext:
-        """The store context of an event about organization `org_id`."""
-        return CommandContext(
-            actor=self.actor,
-            org_id=org_id,
-            correlation_id=self.correlation_id,
-            causation_id=self.causation_id,
-        )
-
-
 class JobCommands:
     """Every state change of a job goes through here (gRPC, dispatcher, trainer reports)."""
 
     def __init__(
-        self, store: EventStore, plan_of: Callable[[str], Plan], clock: Callable[[], datetime] = utc_now
+        self,
+        store: EventStore,
+        plan_of: Callable[[str], Plan],
+        clock: Callable[[], datetime] = utc_now,
+        datasets: VersionLookup | None = None,
     ) -> None:
-        self._store, self._plan_of, self._clock = store, plan_of, clock
+        self._store, self._plan_of, self._clock, self._datasets = store, plan_of, clock, datasets
 
     async def load(self, job_id: str) -> TrainingJob:
         """The job as its stored events say it is (NotFound when it has none)."""
@@ -75,7 +63,8 @@ class JobCommands:
         return TrainingJob.rebuild(job_id, (JOB_EVENTS.decode(e) for e in stored))
 
     async def create(self, new: NewJob, caller: Caller) -> TrainingJob:
-        """Validate, count the job in the plan's quota, append JobCreated + JobQueued.
+        """Validate, check a dataset version is published and ready, count the job in the plan's
+        quota, append JobCreated + JobQueued.
 
         The same (organization, request_id) returns the job created the first time, unchanged.
         """
@@ -94,6 +83,7 @@ class JobCommands:
         )
         if new.request_id and await self._exists(job_id):
             return await self.load(job_id)
+        await check_trainable(self._datasets, new.org_id, new.dataset_uri, new.family)
         context = caller.context_for(new.org_id)
         plan = self._plan_of(new.org_id)
         await use_job_quota(self._store, plan, new.org_id, month_of(self._clock().date()), job_id, context)

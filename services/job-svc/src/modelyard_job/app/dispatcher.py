@@ -20,11 +20,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from modelyard_events.caller import Caller
 from modelyard_events.consumer.checkpoints import read_checkpoint
 from modelyard_events.domain_errors import IllegalTransition
 from modelyard_events.envelope import Actor
 from modelyard_events.store.ports import EventStore
-from modelyard_job.app.commands import Caller, JobCommands
+from modelyard_job.app.commands import JobCommands
 from modelyard_job.app.trainers import TrainerFleet
 from modelyard_job.domain import (
     ActiveLease,

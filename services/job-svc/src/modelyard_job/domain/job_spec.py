@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from modelyard_events.domain_errors import DomainError, InvalidArgument
+from modelyard_events.domain_errors import InvalidFields
 from modelyard_events.schemas.hyperparameters import FAMILIES, HyperparameterError, validate_hyperparameters
 
 NAME_MAX_CHARS = 200
@@ -20,18 +20,8 @@ DATASET_URI_SCHEMES = ("dataset://", "file://")
 _SLUG = re.compile(r"[a-z0-9]+(?:[-_][a-z0-9]+)*")
 
 
-class InvalidJobSpec(InvalidArgument):
-    """One or more fields of a job request are wrong.
-
-    `problems` maps each dotted field (`name`, `hyperparameters.lr`, …) to what to fix; `field` is the
-    first of them, and the message lists all of them, so the gRPC mapping of InvalidArgument keeps working.
-    """
-
-    def __init__(self, problems: dict[str, str]) -> None:
-        # InvalidArgument.__init__ would prefix only the first field; the message must name every one.
-        DomainError.__init__(self, "; ".join(f"{field}: {what}" for field, what in problems.items()))
-        self.field = next(iter(problems))
-        self.problems = problems
+class InvalidJobSpec(InvalidFields):
+    """One or more fields of a job request are wrong (`problems`: dotted field → what to fix)."""
 
 
 def check_priority(priority: int) -> str | None:

@@ -1,55 +1,18 @@
-"""The plans an organization can be on (DESIGN §6) and the training-job quota they set.
+"""The training-job quota a plan sets (the plans themselves are shared: modelyard_events.plans).
 
-Plans are configuration data: the limits live in `PLANS`, not in code paths. Only creating a job counts
+Only creating a job counts
 against the monthly quota; a retry is a new attempt of the same job and does not. Months are calendar
 months in UTC, named `YYYY-MM`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 
-from modelyard_events.domain_errors import NotFound, QuotaExceeded
+from modelyard_events.domain_errors import QuotaExceeded
+from modelyard_events.plans import GB, PLANS, Plan, plan_named
 
-GB = 10**9  # plans are sold in decimal gigabytes
-
-
-@dataclass(frozen=True)
-class Plan:
-    """A plan's limits; None means the plan sets no limit on that resource."""
-
-    key: str
-    name: str
-    training_jobs_per_month: int
-    dataset_bytes: int | None
-    active_models_per_module: int | None
-
-
-PLANS: dict[str, Plan] = {
-    "professional": Plan(
-        key="professional",
-        name="Professional",
-        training_jobs_per_month=0,
-        dataset_bytes=None,
-        active_models_per_module=None,
-    ),
-    "enterprise": Plan(
-        key="enterprise",
-        name="Enterprise",
-        training_jobs_per_month=10,
-        dataset_bytes=10 * GB,
-        active_models_per_module=5,
-    ),
-}
-
-
-def plan_named(key: str) -> Plan:
-    """The plan with this key ("professional", "enterprise"), or NotFound listing the known ones."""
-    try:
-        return PLANS[key]
-    except KeyError:
-        raise NotFound(f"plan {key!r} does not exist; known plans: {', '.join(sorted(PLANS))}") from None
+__all__ = ["GB", "PLANS", "Plan", "check_job_quota", "month_of", "plan_named"]
 
 
 def month_of(day: date) -> str:

@@ -1,0 +1,183 @@
+"""Events of dataset-svc: datasets, their samples' labels and reviews, published versions.
+
+Streams: "dataset" (id `ds-…`: creation, uploaded samples, published versions), "sample" (id
+`<dataset_id>:<sha256 prefix>`: labels and reviews, so two reviewers race on one sample's version and
+never on the whole dataset) and "dataset_storage" (id = organization: bytes charged to the plan).
+A sample's id is derived from its content, so the same bytes in one dataset are one sample.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from modelyard_events.envelope import DomainEvent
+from modelyard_events.registry import EventRegistry
+
+DATASET_STREAM = "dataset"
+SAMPLE_STREAM = "sample"
+STORAGE_STREAM = "dataset_storage"
+
+Environment = Literal["dev", "staging", "production"]
+LabelTask = Literal["classification", "detection", "none"]
+SplitName = Literal["train", "val", "test"]
+
+
+class _Value(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class LabelSchemaData(_Value):
+    """What labels a dataset accepts: the task and its class names (in the model's output order)."""
+
+    task: LabelTask
+    classes: list[str] = Field(default_factory=list)
+
+
+class BoxData(_Value):
+    """A bounding box in image fractions (0..1), left/top corner plus size, with its class."""
+
+    class_name: str
+    x: float
+    y: float
+    width: float
+    height: float
+
+
+class AnnotationData(_Value):
+    """One annotator's label of one sample: a class (classification) or boxes (detection)."""
+
+    class_name: str | None = None
+    boxes: list[BoxData] = Field(default_factory=list)
+
+
+class AddedSample(_Value):
+    """A stored file that became a sample."""
+
+    sample_id: str
+    filename: str
+    sha256: str
+    size_bytes: int = Field(gt=0)
+    media_type: str
+
+
+class ReadinessCheckData(_Value):
+    """One readiness criterion: passed or not, and what was measured."""
+
+    name: str
+    passed: bool
+    detail: str
+
+
+class ReadinessData(_Value):
+    """Whether a version is fit to train on, criterion by criterion."""
+
+    ready: bool
+    checks: list[ReadinessCheckData]
+    verified_per_class: dict[str, int] = Field(default_factory=dict)
+
+
+class DatasetCreated(DomainEvent):
+    """A dataset of an organization's AI module, in one environment, with its label schema."""
+
+    type_name = "DatasetCreated"
+    dataset_id: str
+    org_id: str
+    name: str
+    ai_module: str
+    environment: Environment
+    label_schema: LabelSchemaData
+    created_by: str
+    request_id: str | None = None
+
+
+class SamplesAdded(DomainEvent):
+    """Files of one upload became samples (content-addressed, already in the blob store).
+
+    One upload may record several of these in one atomic append (at most 500 samples each, so an
+    event stays far below Kafka's message size limit).
+    """
+
+    type_name = "SamplesAdded"
+    dataset_id: str
+    upload_id: str
+    samples: list[AddedSample]
+
+
+class DatasetStorageCharged(DomainEvent):
+    """An upload's new bytes were counted against the organization's plan (dataset data limit)."""
+
+    type_name = "DatasetStorageCharged"
+    org_id: str
+    dataset_id: str
+    upload_id: str
+    size_bytes: int = Field(ge=0)
+    total_bytes: int = Field(ge=0)
+    limit_bytes: int | None = None
+
+
+class SampleLabeled(DomainEvent):
+    """An annotator labeled a sample (replacing their own earlier label); reopens a reviewed sample."""
+
+    type_name = "SampleLabeled"
+    sample_id: str
+    dataset_id: str
+    annotator: str
+    annotation: AnnotationData
+
+
+class SampleApproved(DomainEvent):
+    """A reviewer verified the sample's consensus label (recorded with its agreement and quality)."""
+
+    type_name = "SampleApproved"
+    sample_id: str
+    dataset_id: str
+    reviewer: str
+    reason: str = ""
+    consensus: AnnotationData | None = None
+    agreement: float = Field(ge=0, le=1)
+    quality: float = Field(ge=0, le=1)
+
+
+class SampleRejected(DomainEvent):
+    """A reviewer rejected the sample (it stays out of every version until relabeled and approved)."""
+
+    type_name = "SampleRejected"
+    sample_id: str
+    dataset_id: str
+    reviewer: str
+    reason: str = Field(min_length=1)
+
+
+class DatasetVersionPublished(DomainEvent):
+    """An immutable version: its manifest (in the blob store under its SHA-256) never changes."""
+
+    type_name = "DatasetVersionPublished"
+    dataset_id: str
+    version: int = Field(ge=1)
+    org_id: str
+    manifest_sha256: str
+    samples: int = Field(ge=0)
+    size_bytes: int = Field(ge=0)
+    split_counts: dict[SplitName, int]
+    seed: int
+    train_fraction: float
+    val_fraction: float
+    readiness: ReadinessData
+    published_by: str
+    family: str | None = None
+    request_id: str | None = None
+
+
+DATASET_EVENTS = EventRegistry(
+    [
+        DatasetCreated,
+        SamplesAdded,
+        DatasetStorageCharged,
+        SampleLabeled,
+        SampleApproved,
+        SampleRejected,
+        DatasetVersionPublished,
+    ]
+)

@@ -1,0 +1,79 @@
+"""The check CreateJob makes before accepting a dataset: a published version, ready to train on.
+
+The port is here; the gRPC adapter (dataset_client.py) asks dataset-svc, which owns versions. A job on
+`file://` data (local development, benchmarks) is not a dataset version and is not checked.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Protocol
+
+from modelyard_events.domain_errors import IllegalTransition, InvalidArgument
+
+_VERSION_URI = re.compile(r"dataset://(?P<dataset>[^/]+)/(?P<version>[1-9][0-9]*)")
+# Which label task each model family trains from.
+FAMILY_TASKS = {
+    "image_classifier": "classification",
+    "tabular_classifier": "none",
+    "tabular_regressor": "none",
+}
+
+
+@dataclass(frozen=True)
+class VersionFacts:
+    """What job-svc needs to know about a dataset version."""
+
+    dataset_id: str
+    version: int
+    org_id: str
+    task: str
+    ready: bool
+    failed_checks: list[str]
+
+
+class VersionLookup(Protocol):
+    """Reads a published version (NotFound / IllegalTransition when there is none)."""
+
+    async def version(self, dataset_id: str, version: int) -> VersionFacts:
+        """The facts of a published version."""
+        ...
+
+
+def parse_version_uri(uri: str) -> tuple[str, int] | None:
+    """(dataset id, version) of a dataset:// URI, None for file:// URIs; InvalidArgument otherwise."""
+    if uri.startswith("file://"):
+        return None
+    match = _VERSION_URI.fullmatch(uri)
+    if match is None:
+        raise InvalidArgument(
+            "dataset_uri",
+            f"must name a published version as dataset://<dataset_id>/<version number>; got {uri!r}",
+        )
+    return match["dataset"], int(match["version"])
+
+
+async def check_trainable(lookup: VersionLookup | None, org_id: str, uri: str, family: str) -> None:
+    """Return when the job may train on `uri`; else IllegalTransition saying what is missing."""
+    parsed = parse_version_uri(uri)
+    if parsed is None:
+        return
+    if lookup is None:
+        raise IllegalTransition(
+            "this job-svc is not connected to dataset-svc, so dataset:// URIs cannot be checked"
+        )
+    facts = await lookup.version(*parsed)
+    if facts.org_id != org_id:
+        raise IllegalTransition(
+            f"{uri} belongs to organization {facts.org_id}, not {org_id}; train on your own data"
+        )
+    wanted = FAMILY_TASKS.get(family)
+    if wanted is not None and facts.task != wanted:
+        raise IllegalTransition(
+            f"{family} trains on datasets whose label task is {wanted!r}, "
+            f"but {uri} is labeled for {facts.task!r}"
+        )
+    if not facts.ready:
+        missing = "; ".join(facts.failed_checks) or "see `yard datasets readiness`"
+        raise IllegalTransition(f"{uri} is not ready for training: {missing}")

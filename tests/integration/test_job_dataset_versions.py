@@ -1,0 +1,71 @@
+"""CreateJob trains only on a published, ready dataset version of the job's own organization."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from modelyard.v1 import datasets_pb2, jobs_pb2
+from tests.integration.dataset_client import DatasetClient, digit_files
+from tests.integration.job_client import JobClient
+
+pytestmark = pytest.mark.integration
+CLASSES = ["0", "1"]
+
+
+async def refusal(call: object) -> grpc.aio.AioRpcError:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call  # type: ignore[misc]
+    return caught.value
+
+
+async def test_create_job_refuses_a_dataset_that_does_not_exist(jobs: JobClient, fresh_org: str) -> None:
+    error = await refusal(jobs.create(fresh_org, "dataset://ds-00000000000000000000/1"))
+    assert error.code() == grpc.StatusCode.NOT_FOUND
+    assert "ds-00000000000000000000" in (error.details() or "")
+
+
+async def test_create_job_refuses_an_unpublished_version(
+    jobs: JobClient, datasets: DatasetClient, fresh_org: str
+) -> None:
+    dataset = await datasets.create(fresh_org, CLASSES)
+    error = await refusal(jobs.create(fresh_org, f"dataset://{dataset.dataset_id}/1"))
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "none is published yet" in (error.details() or "")
+
+
+async def test_create_job_refuses_an_unready_version_saying_what_is_missing(
+    jobs: JobClient, datasets: DatasetClient, fresh_org: str
+) -> None:
+    dataset = await datasets.build(fresh_org, digit_files(6, [0]) + digit_files(2, [1]), CLASSES)
+    version = await datasets.stub.PublishVersion(
+        datasets_pb2.PublishVersionRequest(dataset_id=dataset.dataset_id)
+    )
+    assert not version.readiness.ready
+    error = await refusal(jobs.create(fresh_org, version.uri))
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    details = error.details() or ""
+    assert "not ready for training" in details
+    assert "samples_per_class" in details
+    assert "'1'" in details
+    listed = await jobs.jobs.ListJobs(jobs_pb2.ListJobsRequest(org_id=fresh_org))
+    assert list(listed.jobs) == []
+
+
+async def test_create_job_refuses_another_organizations_version(
+    jobs: JobClient, datasets: DatasetClient, fresh_org: str
+) -> None:
+    dataset = await datasets.build(fresh_org, digit_files(5, [0, 1]), CLASSES)
+    version = await datasets.stub.PublishVersion(
+        datasets_pb2.PublishVersionRequest(dataset_id=dataset.dataset_id)
+    )
+    assert version.readiness.ready, version.readiness
+    error = await refusal(jobs.create("org-someone-else", version.uri))
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert fresh_org in (error.details() or "")
+
+
+async def test_create_job_refuses_a_malformed_dataset_uri(jobs: JobClient, fresh_org: str) -> None:
+    error = await refusal(jobs.create(fresh_org, "dataset://ds-x/latest"))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "dataset://<dataset_id>/<version number>" in (error.details() or "")

@@ -14,10 +14,12 @@ from modelyard_devstack.platform import Platform, platform
 from modelyard_events.db import create_engine
 from modelyard_events.store.postgres import PostgresEventStore
 from modelyard_trainer.datasets.digits import export_digits
+from tests.integration.dataset_client import DatasetClient
 from tests.integration.job_client import JobClient
 from tests.integration.trainers import Trainers
 
 pytestmark = pytest.mark.integration
+TINY_DATASET_LIMIT = 20_000  # bytes of dataset data for organizations on the professional plan here
 
 
 @pytest.fixture
@@ -37,15 +39,20 @@ async def store(engine: AsyncEngine, unique_schema: str) -> AsyncIterator[Postgr
 
 @pytest.fixture(scope="session")
 def services(stack: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    """job-svc and trainer-svc as real processes for the whole session (lease TTL 3 s).
+    """dataset-svc, job-svc and trainer-svc as real processes for the whole session (lease TTL 3 s).
 
     Tests start the trainer workers they need and stop them before they end; they use
     organizations of their own (`fresh_org`), so plan quotas and queues do not mix.
     """
-    plans = json.dumps({"smallco": "professional"})
+    plans = json.dumps({"smallco": "professional", "tinyco": "professional"})
     namespace = f"it-{uuid.uuid4().hex[:8]}"  # topics of its own: other tests publish to the shared broker
     workdir = tmp_path_factory.mktemp("platform")
-    env = {"MODELYARD_ORG_PLANS": plans}
+    env = {
+        "MODELYARD_ORG_PLANS": plans,
+        # Professional sets no dataset limit; a small one here lets a test reach it with a few files.
+        "MODELYARD_PLAN_LIMITS": json.dumps({"professional": {"dataset_bytes": TINY_DATASET_LIMIT}}),
+        "MODELYARD_MIN_SAMPLES_PER_CLASS": "4",
+    }
     with platform(stack, workdir, lease_ttl_s=3.0, topic_namespace=namespace, env=env) as running:
         yield running
 
@@ -66,6 +73,13 @@ def fresh_org() -> str:
 async def jobs(services: Platform) -> AsyncIterator[JobClient]:
     """A super_admin client of job-svc."""
     async with JobClient.connect(services.job_target, services.token()) as client:
+        yield client
+
+
+@pytest.fixture
+async def datasets(services: Platform) -> AsyncIterator[DatasetClient]:
+    """A super_admin client of dataset-svc."""
+    async with DatasetClient.connect(services.dataset_target, services.token()) as client:
         yield client
 
 

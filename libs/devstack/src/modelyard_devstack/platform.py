@@ -1,6 +1,6 @@
-"""The Modelyard services as child processes: job-svc, trainer-svc and trainer workers, with readiness.
+"""The Modelyard services as child processes: dataset-svc, job-svc, trainer-svc and trainer workers.
 
-`platform(infra, workdir)` starts job-svc and trainer-svc's API process, waits until both report
+`platform(infra, workdir)` starts dataset-svc, job-svc and trainer-svc's API process, waits until each reports
 SERVING on gRPC health, and yields a `Platform` that starts (and kills) trainer workers and waits
 until job-svc has heard from them. Tests, `make demo` and the benchmarks share it.
 """
@@ -37,6 +37,7 @@ class Platform:
     auth_secret: str
     job_target: str
     trainer_target: str
+    dataset_target: str
     base_env: dict[str, str]
     processes: dict[str, Popen[bytes]] = field(default_factory=dict)
 
@@ -94,8 +95,8 @@ def platform(
     topic_namespace: str = "modelyard",
     env: Mapping[str, str] | None = None,
 ) -> Iterator[Platform]:
-    """job-svc and trainer-svc running against `infra` for the block; every process stopped afterwards."""
-    job_port, trainer_port = free_port(), free_port()
+    """dataset-svc, job-svc and trainer-svc running against `infra` for the block; all stopped afterwards."""
+    job_port, trainer_port, dataset_port = free_port(), free_port(), free_port()
     secret = secrets.token_urlsafe(32)
     base_env = {
         **os.environ,
@@ -106,15 +107,27 @@ def platform(
         "MODELYARD_TRAINER_GRPC_PORT": str(trainer_port),
         "MODELYARD_JOB_SVC_TARGET": f"127.0.0.1:{job_port}",
         "MODELYARD_TRAINER_SVC_TARGET": f"127.0.0.1:{trainer_port}",
+        "MODELYARD_DATASET_GRPC_PORT": str(dataset_port),
+        "MODELYARD_DATASET_SVC_TARGET": f"127.0.0.1:{dataset_port}",
+        "MODELYARD_BLOB_ROOT": str(workdir / "blobs"),
         "MODELYARD_TRAINER_ROOT": str(workdir / "runs"),
         "MODELYARD_LEASE_TTL_S": str(lease_ttl_s),
         "MODELYARD_TOPIC_NAMESPACE": topic_namespace,
         **(env or {}),
     }
-    running = Platform(infra, workdir, secret, f"127.0.0.1:{job_port}", f"127.0.0.1:{trainer_port}", base_env)
+    running = Platform(
+        infra,
+        workdir,
+        secret,
+        f"127.0.0.1:{job_port}",
+        f"127.0.0.1:{trainer_port}",
+        f"127.0.0.1:{dataset_port}",
+        base_env,
+    )
     with ExitStack() as stack:
         stack.callback(_stop_all, running)
         for name, module, args, target in (
+            ("dataset-svc", "modelyard_dataset", [], running.dataset_target),
             ("trainer-svc", "modelyard_trainer", ["serve"], running.trainer_target),
             ("job-svc", "modelyard_job", [], running.job_target),
         ):

@@ -68,10 +68,11 @@ class PlanChoice(BaseModel):
 
 
 def human_bytes(size_bytes: int) -> str:
-    """Decimal units as plans are sold: 950 B, 12.3 kB, 4.1 MB, 10 GB."""
-    value = float(size_bytes)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" or value >= 100 else f"{value:.3g} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")
+    """A byte count in decimal units (kB, MB, GB, TB: powers of 1000, as plans are sold), e.g. '1.5 GB'."""
+    if size_bytes < 1000:
+        return f"{size_bytes} B"
+    units = ("kB", "MB", "GB", "TB", "PB")
+    value, index = size_bytes / 1000, 0
+    while round(value, 1) >= 1000 and index < len(units) - 1:
+        value, index = value / 1000, index + 1
+    return f"{value:.1f}".removesuffix(".0") + f" {units[index]}"

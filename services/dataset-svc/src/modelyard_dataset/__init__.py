@@ -1,0 +1,1 @@
+"""Modelyard dataset-svc."""

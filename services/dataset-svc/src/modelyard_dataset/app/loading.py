@@ -1,0 +1,61 @@
+"""Reading aggregates from dataset-svc's store (the record, so commands always see their own writes)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from modelyard_dataset.domain.dataset import Dataset
+from modelyard_dataset.domain.identity import dataset_of_sample
+from modelyard_dataset.domain.sample import Sample
+from modelyard_dataset.domain.storage import StorageLedger
+from modelyard_events.schemas.datasets import DATASET_EVENTS
+from modelyard_events.store.ports import EventStore
+
+
+class DatasetLoader:
+    """Loads datasets, samples and storage ledgers; caches what never changes (a dataset's task)."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+        self._tasks: dict[str, tuple[str, str]] = {}  # dataset id → (org, task): fixed at creation
+
+    async def dataset(self, dataset_id: str) -> Dataset:
+        """The dataset (NotFound when it does not exist)."""
+        stored = await self.store.read_stream(dataset_id)
+        dataset = Dataset.rebuild(dataset_id, (DATASET_EVENTS.decode(e) for e in stored))
+        self._tasks[dataset_id] = (dataset.org_id, dataset.label_schema.task)
+        return dataset
+
+    async def org_and_task(self, dataset_id: str) -> tuple[str, str]:
+        """A dataset's organization and label task (immutable, so cached after the first load)."""
+        if dataset_id not in self._tasks:
+            await self.dataset(dataset_id)
+        return self._tasks[dataset_id]
+
+    async def sample(self, sample_id: str) -> tuple[str, Sample]:
+        """A sample's organization and state; NotFound when its dataset or the sample does not exist."""
+        dataset_id = dataset_of_sample(sample_id)
+        org_id, task = await self.org_and_task(dataset_id)
+        stored = await self.store.read_stream(sample_id)
+        if not stored:
+            (await self.dataset(dataset_id)).sample(sample_id)  # NotFound unless the dataset holds it
+        return org_id, Sample.rebuild(sample_id, dataset_id, task, (DATASET_EVENTS.decode(e) for e in stored))
+
+    async def samples(self, dataset: Dataset, sample_ids: Sequence[str]) -> list[Sample]:
+        """Many samples of one dataset in one read (one snapshot of the store)."""
+        streams = await self.store.read_streams(list(sample_ids))
+        task = dataset.label_schema.task
+        return [
+            Sample.rebuild(sid, dataset.dataset_id, task, (DATASET_EVENTS.decode(e) for e in streams[sid]))
+            for sid in sample_ids
+        ]
+
+    async def ledger(self, org_id: str) -> StorageLedger:
+        """The organization's storage ledger (empty when it stored nothing yet)."""
+        stored = await self.store.read_stream(ledger_stream(org_id))
+        return StorageLedger.rebuild(org_id, (DATASET_EVENTS.decode(e) for e in stored))
+
+
+def ledger_stream(org_id: str) -> str:
+    """The stream id of an organization's storage ledger (stream ids are unique across the store)."""
+    return f"storage:{org_id}"

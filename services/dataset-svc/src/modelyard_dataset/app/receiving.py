@@ -1,0 +1,169 @@
+"""Receiving a streamed upload: stage each file while hashing it, inspect it, report every bad file.
+
+Transport-neutral: the servicer turns protobuf messages into `UploadOpened`, `FileOpened` and `bytes`
+parts. Any failure (a bad file, a broken stream, a cancelled call) discards everything staged, so
+nothing of the upload remains; on success the caller owns the staged files until it promotes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+from modelyard_dataset.app.commands import AcceptedFile
+from modelyard_dataset.domain.dataset import IncomingFile
+from modelyard_dataset.inspection import check_filename, inspect_file
+from modelyard_dataset.storage.staging import Staging, StagingWriter
+from modelyard_events.domain_errors import InvalidArgument, InvalidFields
+
+MAX_FILES_PER_UPLOAD = 10_000
+MAX_PROBLEMS_REPORTED = 20
+
+
+@dataclass(frozen=True)
+class UploadOpened:
+    """The first part of every upload: which dataset, and the client's idempotency key."""
+
+    dataset_id: str
+    upload_id: str | None
+    files: int
+
+
+@dataclass(frozen=True)
+class FileOpened:
+    """A file header: the bytes parts that follow belong to this file."""
+
+    filename: str
+    size_bytes: int | None
+
+
+UploadPart = UploadOpened | FileOpened | bytes
+
+
+@dataclass
+class ReceivedUpload:
+    """A complete upload whose files all passed inspection (staged, not yet stored)."""
+
+    dataset_id: str
+    upload_id: str | None
+    files: list[AcceptedFile] = field(default_factory=list)
+
+    def discard_staged(self) -> None:
+        """Delete what is still staged (promotion moved the new blobs away; duplicates remain here)."""
+        for accepted in self.files:
+            accepted.staged.path.unlink(missing_ok=True)
+
+
+@dataclass
+class _OpenFile:
+    filename: str
+    declared_size: int | None
+    writer: StagingWriter
+
+
+class UploadReceiver:
+    """Stages the files of one upload call, then inspects them (off the event loop)."""
+
+    def __init__(self, staging: Staging, max_file_bytes: int) -> None:
+        self._staging, self._max_file_bytes = staging, max_file_bytes
+
+    async def receive(
+        self, parts: AsyncIterator[UploadPart], authorize: Callable[[str], Awaitable[object]]
+    ) -> ReceivedUpload:
+        """The inspected upload, or InvalidArgument / InvalidFields (everything staged discarded).
+
+        `authorize(dataset_id)` runs as soon as the dataset is named, before any byte is staged.
+        """
+        writers: list[_OpenFile] = []
+        try:
+            upload = await self._stage(parts, writers, authorize)
+            await self._accept(upload, writers)
+            return upload
+        except BaseException:
+            for opened in writers:
+                opened.writer.discard()
+            raise
+
+    async def _stage(
+        self,
+        parts: AsyncIterator[UploadPart],
+        writers: list[_OpenFile],
+        authorize: Callable[[str], Awaitable[object]],
+    ) -> ReceivedUpload:
+        upload: ReceivedUpload | None = None
+        announced = 0
+        names: set[str] = set()
+        async for part in parts:
+            if isinstance(part, UploadOpened):
+                if upload is not None:
+                    raise InvalidArgument("start", "send `start` once, as the first message of the upload")
+                if not 1 <= part.files <= MAX_FILES_PER_UPLOAD:
+                    raise InvalidArgument(
+                        "start.files",
+                        f"say how many files follow (1 to {MAX_FILES_PER_UPLOAD}); got {part.files}",
+                    )
+                await authorize(part.dataset_id)
+                upload = ReceivedUpload(part.dataset_id, part.upload_id)
+                announced = part.files
+            elif upload is None:
+                raise InvalidArgument("start", "the first message must be `start` naming the dataset")
+            elif isinstance(part, FileOpened):
+                self._open(part, names, writers)
+            else:
+                self._write(part, writers)
+        if upload is None:
+            raise InvalidArgument("start", "the upload is empty; send `start`, then each file and its bytes")
+        if len(writers) != announced:
+            raise InvalidArgument(
+                "start.files",
+                f"{announced} files were announced but {len(writers)} arrived; the upload was cut off, "
+                "so nothing of it was stored",
+            )
+        return upload
+
+    def _open(self, part: FileOpened, names: set[str], writers: list[_OpenFile]) -> None:
+        problem = check_filename(part.filename)
+        if problem is not None:
+            raise InvalidArgument(f"files.{part.filename}", problem)
+        if part.filename in names:
+            raise InvalidArgument(
+                f"files.{part.filename}", "is sent twice in this upload; send each file once"
+            )
+        if len(writers) >= MAX_FILES_PER_UPLOAD:
+            raise InvalidArgument("files", f"send at most {MAX_FILES_PER_UPLOAD} files per upload call")
+        names.add(part.filename)
+        writers.append(_OpenFile(part.filename, part.size_bytes, self._staging.new_file()))
+
+    def _write(self, chunk: bytes, writers: list[_OpenFile]) -> None:
+        if not writers:
+            raise InvalidArgument("chunk", "bytes arrived before any `file` header; send the header first")
+        current = writers[-1]
+        if current.writer.size_bytes + len(chunk) > self._max_file_bytes:
+            raise InvalidArgument(
+                f"files.{current.filename}",
+                f"is larger than the {self._max_file_bytes:,}-byte limit per file",
+            )
+        current.writer.write(chunk)
+
+    async def _accept(self, upload: ReceivedUpload, writers: list[_OpenFile]) -> None:
+        problems: dict[str, str] = {}
+        for opened in writers:
+            staged = opened.writer.finish()
+            field_name = f"files.{opened.filename}"
+            if opened.declared_size is not None and opened.declared_size != staged.size_bytes:
+                problems[field_name] = (
+                    f"announced {opened.declared_size:,} bytes but {staged.size_bytes:,} arrived; "
+                    "the upload was cut short or the file changed while it was sent"
+                )
+                continue
+            try:
+                inspected = await asyncio.to_thread(inspect_file, opened.filename, staged.path)
+            except InvalidArgument as error:
+                problems[field_name] = error.problems.get(field_name, error.message)
+                continue
+            incoming = IncomingFile(opened.filename, staged.sha256, staged.size_bytes, inspected.media_type)
+            upload.files.append(AcceptedFile(incoming, staged))
+        if problems:
+            shown = dict(list(problems.items())[:MAX_PROBLEMS_REPORTED])
+            raise InvalidFields(shown)

@@ -1,0 +1,91 @@
+"""The composition root of dataset-svc: store, blob store, relay, views and gRPC, built once, run together."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from modelyard.v1 import datasets_pb2, datasets_pb2_grpc, events_pb2, events_pb2_grpc
+from modelyard_dataset.app.commands import DatasetCommands
+from modelyard_dataset.app.receiving import UploadReceiver
+from modelyard_dataset.config import DatasetSettings
+from modelyard_dataset.grpc_api import DatasetServicer
+from modelyard_dataset.policy import DATASET_POLICY
+from modelyard_dataset.projections.queries import DatasetViewReader
+from modelyard_dataset.projections.views import DatasetViews
+from modelyard_dataset.storage.factory import open_blob_store
+from modelyard_dataset.storage.staging import Staging
+from modelyard_events.consumer import ProjectionRunner, SourceTopic
+from modelyard_events.db import create_engine
+from modelyard_events.relay import Relay
+from modelyard_events.schemas.datasets import DATASET_EVENTS
+from modelyard_events.store.postgres import PostgresEventStore
+from modelyard_events.topics import events_topic
+from modelyard_grpc import AuthInterceptor, EventLogServicer, serving
+
+log = logging.getLogger(__name__)
+SERVICE_NAMES = ("modelyard.v1.DatasetService", "modelyard.v1.EventLog")
+SERVICES = [
+    datasets_pb2.DESCRIPTOR.services_by_name["DatasetService"],
+    events_pb2.DESCRIPTOR.services_by_name["EventLog"],
+]
+
+
+@asynccontextmanager
+async def running_dataset_service(settings: DatasetSettings, stop: asyncio.Event) -> AsyncIterator[int]:
+    """Start every part of dataset-svc; yield the bound gRPC port; on exit stop them all cleanly."""
+    engine = create_engine(settings.database_url, pool_size=10)
+    store = PostgresEventStore(engine, settings.store_schema)
+    await store.create_schema()
+    blobs = open_blob_store(settings.blob_settings())
+    commands = DatasetCommands(store, blobs, settings.plan_of, settings.readiness_policy)
+    receiver = UploadReceiver(Staging(settings.staging), settings.max_file_bytes)
+    topic = events_topic("dataset", settings.topic_namespace)
+    views = ProjectionRunner(
+        engine,
+        DatasetViews(settings.views_schema),
+        DATASET_EVENTS,
+        [SourceTopic("dataset", topic, store)],
+        settings.kafka_bootstrap_servers,
+        group_id=f"dataset-svc.{settings.views_schema}",
+    )
+    relay = Relay(store, settings.database_url, settings.kafka_bootstrap_servers, topic)
+    reader = DatasetViewReader(settings.views_schema)
+    servicers = [
+        (
+            datasets_pb2_grpc.add_DatasetServiceServicer_to_server,
+            DatasetServicer(commands, receiver, blobs, (engine, reader), store),
+        ),
+        (events_pb2_grpc.add_EventLogServicer_to_server, EventLogServicer(store)),
+    ]
+    auth = AuthInterceptor(
+        settings.auth_secret.get_secret_value(),
+        DATASET_POLICY,
+        plan_of=lambda org: settings.plan_of(org).key,
+        leeway_s=settings.auth_leeway_s,
+    )
+    await views.create_tables()
+    tasks = [
+        asyncio.create_task(relay.run(stop), name="relay"),
+        asyncio.create_task(views.run(stop), name="views"),
+    ]
+    try:
+        async with serving(
+            servicers,
+            service_names=SERVICE_NAMES,
+            port=settings.dataset_grpc_port,
+            bind=settings.grpc_bind,
+            interceptors=[auth],
+            grace_s=settings.grpc_grace_s,
+        ) as server:
+            log.info(
+                "dataset-svc serving on %s:%d, blobs in %s", settings.grpc_bind, server.port, blobs.describe()
+            )
+            yield server.port
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await store.close()
+        await engine.dispose()

@@ -1,0 +1,66 @@
+"""dataset-svc settings, from the environment only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import SettingsConfigDict
+
+from modelyard_dataset.domain.readiness import ReadinessPolicy
+from modelyard_dataset.storage.factory import BlobSettings
+from modelyard_events.plans import PlanChoice
+from modelyard_grpc import GrpcSettings
+
+
+class DatasetSettings(GrpcSettings, PlanChoice):
+    """DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS and MODELYARD_* (see docs/datasets.md, "Running dataset-svc")."""
+
+    model_config = SettingsConfigDict(env_prefix="MODELYARD_", extra="ignore", populate_by_name=True)
+
+    database_url: str = Field(validation_alias=AliasChoices("DATABASE_URL", "MODELYARD_DATABASE_URL"))
+    kafka_bootstrap_servers: str = Field(
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "MODELYARD_KAFKA_BOOTSTRAP_SERVERS")
+    )
+    dataset_grpc_port: int = Field(default=50053, ge=0, le=65535)
+    store_schema: str = "dataset"
+    views_schema: str = "dataset_views"
+    topic_namespace: str = "modelyard"
+    # Blob store: a local folder by default, or any S3-compatible endpoint (credentials: AWS_* env).
+    blob_store: str = "local"
+    blob_root: Path = Path(".modelyard/blobs")
+    staging_root: Path | None = None  # default: <blob_root>/.staging (same filesystem: promote is a rename)
+    s3_endpoint_url: str | None = None
+    s3_bucket: str | None = None
+    s3_prefix: str = "modelyard/blobs"
+    s3_region: str | None = None
+    max_file_bytes: int = Field(default=5 * 10**9, gt=0)
+    # Readiness thresholds (docs/datasets.md, "Readiness").
+    min_samples_per_class: int = Field(default=10, ge=1)
+    min_class_balance: float = Field(default=0.1, ge=0, le=1)
+    min_label_agreement: float = Field(default=0.8, ge=0, le=1)
+
+    def blob_settings(self) -> BlobSettings:
+        """The blob store's part of these settings."""
+        return BlobSettings(
+            blob_store=self.blob_store,
+            blob_root=self.blob_root,
+            s3_endpoint_url=self.s3_endpoint_url,
+            s3_bucket=self.s3_bucket,
+            s3_prefix=self.s3_prefix,
+            s3_region=self.s3_region,
+        )
+
+    @property
+    def staging(self) -> Path:
+        """Where uploads are staged before they are accepted."""
+        return self.staging_root or self.blob_root / ".staging"
+
+    @property
+    def readiness_policy(self) -> ReadinessPolicy:
+        """The thresholds a version must meet to be ready."""
+        return ReadinessPolicy(
+            min_per_class=self.min_samples_per_class,
+            min_class_balance=self.min_class_balance,
+            min_agreement=self.min_label_agreement,
+        )

@@ -1,0 +1,190 @@
+"""Protobuf ⇄ domain values for DatasetService (no decisions here)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from modelyard.v1 import datasets_pb2
+from modelyard_dataset.domain.dataset import Dataset
+from modelyard_dataset.domain.sample import Sample
+from modelyard_events.schemas.datasets import (
+    AnnotationData,
+    BoxData,
+    DatasetVersionPublished,
+    LabelSchemaData,
+    ReadinessData,
+)
+
+ENVIRONMENTS = {
+    datasets_pb2.ENVIRONMENT_DEV: "dev",
+    datasets_pb2.ENVIRONMENT_STAGING: "staging",
+    datasets_pb2.ENVIRONMENT_PRODUCTION: "production",
+}
+TASKS = {
+    datasets_pb2.LABEL_TASK_CLASSIFICATION: "classification",
+    datasets_pb2.LABEL_TASK_DETECTION: "detection",
+    datasets_pb2.LABEL_TASK_NONE: "none",
+}
+STATES = {
+    datasets_pb2.SAMPLE_STATE_UNLABELED: "unlabeled",
+    datasets_pb2.SAMPLE_STATE_LABELED: "labeled",
+    datasets_pb2.SAMPLE_STATE_VERIFIED: "verified",
+    datasets_pb2.SAMPLE_STATE_REJECTED: "rejected",
+}
+_ENVIRONMENT_OF = {name: value for value, name in ENVIRONMENTS.items()}
+_TASK_OF = {name: value for value, name in TASKS.items()}
+_STATE_OF = {name: value for value, name in STATES.items()}
+
+
+def timestamp(moment: datetime) -> Timestamp:
+    """A protobuf Timestamp of an aware datetime."""
+    stamp = Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
+
+
+def schema_to_proto(schema: LabelSchemaData) -> datasets_pb2.LabelSchema:
+    """The label schema as protobuf."""
+    return datasets_pb2.LabelSchema(task=_TASK_OF[schema.task], classes=schema.classes)
+
+
+def annotation_from_proto(message: datasets_pb2.Annotation) -> AnnotationData:
+    """An annotation as the domain's value (checked against the schema later)."""
+    boxes = [
+        BoxData(class_name=b.class_name, x=b.x, y=b.y, width=b.width, height=b.height) for b in message.boxes
+    ]
+    return AnnotationData(class_name=message.class_name or None, boxes=boxes)
+
+
+def annotation_to_proto(annotation: AnnotationData | dict[str, Any]) -> datasets_pb2.Annotation:
+    """An annotation (domain value or its JSON form) as protobuf."""
+    value = (
+        annotation if isinstance(annotation, AnnotationData) else AnnotationData.model_validate(annotation)
+    )
+    return datasets_pb2.Annotation(
+        class_name=value.class_name or "",
+        boxes=[datasets_pb2.BoundingBox(**box.model_dump()) for box in value.boxes],
+    )
+
+
+def dataset_to_proto(
+    dataset: Dataset, counts: dict[str, int] | None, created_at: datetime | None
+) -> datasets_pb2.Dataset:
+    """A Dataset message: the aggregate's facts, with the views' counts when they have caught up."""
+    seen = counts or {}
+    message = datasets_pb2.Dataset(
+        dataset_id=dataset.dataset_id,
+        org_id=dataset.org_id,
+        name=dataset.name,
+        ai_module=dataset.ai_module,
+        environment=_ENVIRONMENT_OF[dataset.environment],
+        label_schema=schema_to_proto(dataset.label_schema),
+        counts=datasets_pb2.DatasetCounts(
+            samples=len(dataset.samples),
+            bytes=dataset.size_bytes,
+            labeled=seen.get("labeled", 0),
+            verified=seen.get("verified", 0),
+            rejected=seen.get("rejected", 0),
+            unlabeled=len(dataset.samples) - sum(seen.get(s, 0) for s in ("labeled", "verified", "rejected")),
+        ),
+        latest_version=dataset.latest_version,
+        created_by=dataset.created_by,
+        stream_version=dataset.version,
+    )
+    if created_at is not None:
+        message.created_at.CopyFrom(timestamp(created_at))
+    return message
+
+
+def sample_to_proto(dataset: Dataset | None, sample: Sample, stored: Any = None) -> datasets_pb2.Sample:
+    """A Sample message from the aggregate (authoritative: GetSample, review and label replies)."""
+    added = stored if stored is not None else (dataset.sample(sample.sample_id) if dataset else None)
+    agreed = sample.consensus
+    approval = sample.approval
+    message = datasets_pb2.Sample(
+        sample_id=sample.sample_id,
+        dataset_id=sample.dataset_id,
+        state=_STATE_OF[sample.state.value],
+        labels=[
+            datasets_pb2.AnnotatorLabel(annotator=who, annotation=annotation_to_proto(label))
+            for who, label in sorted(sample.labels.items())
+        ],
+        agreement=approval.agreement if approval else (1.0 if sample.task == "none" else agreed.agreement),
+        quality=sample.quality,
+        reviewed_by=sample.review.reviewer if sample.review else "",
+        review_reason=sample.review.reason if sample.review else "",
+        version=sample.version,
+    )
+    chosen = approval.consensus if approval else agreed.annotation
+    if chosen is not None:
+        message.consensus.CopyFrom(annotation_to_proto(chosen))
+    if added is not None:
+        message.filename, message.sha256 = added.filename, added.sha256
+        message.size_bytes, message.media_type = added.size_bytes, added.media_type
+    return message
+
+
+def sample_row_to_proto(row: Any) -> datasets_pb2.Sample:
+    """A Sample message from a views row (ListSamples)."""
+    labels = row.labels if isinstance(row.labels, dict) else json.loads(row.labels)
+    message = datasets_pb2.Sample(
+        sample_id=row.sample_id,
+        dataset_id=row.dataset_id,
+        filename=row.filename,
+        sha256=row.sha256,
+        size_bytes=row.size_bytes,
+        media_type=row.media_type,
+        state=_STATE_OF[row.state],
+        labels=[
+            datasets_pb2.AnnotatorLabel(annotator=who, annotation=annotation_to_proto(label))
+            for who, label in sorted(labels.items())
+        ],
+        agreement=row.agreement,
+        quality=row.quality,
+        reviewed_by=row.reviewed_by,
+        review_reason=row.review_reason,
+        version=row.version,
+    )
+    if row.consensus is not None:
+        message.consensus.CopyFrom(annotation_to_proto(row.consensus))
+    return message
+
+
+def readiness_to_proto(dataset_id: str, version: int, report: ReadinessData) -> datasets_pb2.ReadinessReport:
+    """A readiness report as protobuf."""
+    return datasets_pb2.ReadinessReport(
+        dataset_id=dataset_id,
+        version=version,
+        ready=report.ready,
+        checks=[
+            datasets_pb2.ReadinessCheck(name=c.name, passed=c.passed, detail=c.detail) for c in report.checks
+        ],
+        verified_per_class=report.verified_per_class,
+    )
+
+
+def version_to_proto(
+    dataset: Dataset, event: DatasetVersionPublished, published_at: datetime | None
+) -> datasets_pb2.DatasetVersion:
+    """A DatasetVersion message (its uri is what CreateJob takes)."""
+    message = datasets_pb2.DatasetVersion(
+        dataset_id=event.dataset_id,
+        version=event.version,
+        org_id=event.org_id,
+        manifest_sha256=event.manifest_sha256,
+        samples=event.samples,
+        bytes=event.size_bytes,
+        split=datasets_pb2.SplitCounts(**event.split_counts),
+        seed=event.seed,
+        readiness=readiness_to_proto(event.dataset_id, event.version, event.readiness),
+        published_by=event.published_by,
+        label_schema=schema_to_proto(dataset.label_schema),
+        uri=f"dataset://{event.dataset_id}/{event.version}",
+    )
+    if published_at is not None:
+        message.published_at.CopyFrom(timestamp(published_at))
+    return message

@@ -1,0 +1,186 @@
+"""The Dataset aggregate: what a dataset is, which samples it holds, which versions it published.
+
+Commands check the rules and return events; `apply` folds an event and never fails. Samples are keyed by
+content hash, so a file whose bytes the dataset already holds is a duplicate, not a second sample.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from modelyard_dataset.domain.identity import check_dataset_fields, sample_id_for
+from modelyard_dataset.domain.label_schema import checked_label_schema
+from modelyard_events.domain_errors import IllegalTransition, InvalidArgument, InvalidFields, NotFound
+from modelyard_events.envelope import DomainEvent
+from modelyard_events.schemas.datasets import (
+    AddedSample,
+    DatasetCreated,
+    DatasetVersionPublished,
+    LabelSchemaData,
+    SamplesAdded,
+)
+
+SAMPLES_PER_EVENT = 500  # keeps one event far below Kafka's default 1 MB message limit
+
+
+@dataclass(frozen=True)
+class IncomingFile:
+    """A complete, inspected upload file waiting to become a sample."""
+
+    filename: str
+    sha256: str
+    size_bytes: int
+    media_type: str
+
+
+@dataclass(frozen=True)
+class UploadPlan:
+    """What an upload would change: the samples it adds and, per file, whether it is a duplicate."""
+
+    added: list[AddedSample]
+    outcome: list[tuple[IncomingFile, str, bool]]  # (file, sample id, duplicate)
+
+    @property
+    def bytes_added(self) -> int:
+        """The bytes this upload adds to the dataset (duplicates add none)."""
+        return sum(sample.size_bytes for sample in self.added)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One dataset as its events say it is."""
+
+    dataset_id: str
+    org_id: str = ""
+    name: str = ""
+    ai_module: str = ""
+    environment: str = "dev"
+    label_schema: LabelSchemaData = field(default_factory=lambda: LabelSchemaData(task="none"))
+    created_by: str = ""
+    version: int = 0
+    samples: Mapping[str, AddedSample] = field(default_factory=dict)  # by sample id
+    versions: Mapping[int, DatasetVersionPublished] = field(default_factory=dict)
+    publish_requests: Mapping[str, int] = field(default_factory=dict)  # request id → version
+
+    @classmethod
+    def rebuild(cls, dataset_id: str, events: Iterable[DomainEvent]) -> Dataset:
+        """The dataset after its stored events; NotFound when it has none."""
+        dataset = cls(dataset_id)
+        for event in events:
+            dataset = dataset.apply(event)
+        if dataset.version == 0:
+            raise NotFound(f"dataset {dataset_id} does not exist")
+        return dataset
+
+    @staticmethod
+    def create(
+        *,
+        dataset_id: str,
+        org_id: str,
+        name: str,
+        ai_module: str,
+        environment: str,
+        task: str,
+        classes: Sequence[str],
+        created_by: str,
+        request_id: str | None,
+    ) -> list[DomainEvent]:
+        """DatasetCreated, or InvalidFields naming every wrong field at once."""
+        problems = check_dataset_fields(name, ai_module, environment)
+        schema: LabelSchemaData | None = None
+        try:
+            schema = checked_label_schema(task, classes)
+        except InvalidArgument as error:
+            problems.update(error.problems)
+        if problems or schema is None:
+            raise InvalidFields(problems)
+        return [
+            DatasetCreated(
+                dataset_id=dataset_id,
+                org_id=org_id,
+                name=name.strip(),
+                ai_module=ai_module,
+                environment=environment,
+                label_schema=schema,
+                created_by=created_by,
+                request_id=request_id,
+            )
+        ]
+
+    # ---- commands -------------------------------------------------------------------------------
+
+    def plan_upload(self, files: Sequence[IncomingFile]) -> UploadPlan:
+        """Which files are new samples and which repeat bytes already here (or earlier in this upload)."""
+        added: dict[str, AddedSample] = {}
+        outcome: list[tuple[IncomingFile, str, bool]] = []
+        for file in files:
+            sample_id = sample_id_for(self.dataset_id, file.sha256)
+            duplicate = sample_id in self.samples or sample_id in added
+            if not duplicate:
+                added[sample_id] = AddedSample(
+                    sample_id=sample_id,
+                    filename=file.filename,
+                    sha256=file.sha256,
+                    size_bytes=file.size_bytes,
+                    media_type=file.media_type,
+                )
+            outcome.append((file, sample_id, duplicate))
+        return UploadPlan(list(added.values()), outcome)
+
+    def add_samples(self, upload_id: str, plan: UploadPlan) -> list[DomainEvent]:
+        """SamplesAdded events (several when the upload is large); none when everything was a duplicate."""
+        chunks = [plan.added[i : i + SAMPLES_PER_EVENT] for i in range(0, len(plan.added), SAMPLES_PER_EVENT)]
+        return [SamplesAdded(dataset_id=self.dataset_id, upload_id=upload_id, samples=c) for c in chunks]
+
+    def sample(self, sample_id: str) -> AddedSample:
+        """The sample with this id; NotFound when this dataset has no such sample."""
+        found = self.samples.get(sample_id)
+        if found is None:
+            raise NotFound(f"dataset {self.dataset_id} has no sample {sample_id}")
+        return found
+
+    def published(self, version: int) -> DatasetVersionPublished:
+        """A published version (0 = the latest); IllegalTransition when it was never published."""
+        number = version or self.latest_version
+        if number in self.versions:
+            return self.versions[number]
+        latest = f"the latest is version {self.latest_version}" if self.versions else "none is published yet"
+        raise IllegalTransition(
+            f"dataset {self.dataset_id} has no published version {number}; {latest} "
+            "(publish one with `yard datasets publish`)"
+        )
+
+    @property
+    def latest_version(self) -> int:
+        """The highest published version number (0 = none)."""
+        return max(self.versions, default=0)
+
+    @property
+    def size_bytes(self) -> int:
+        """The bytes of every sample (each content once)."""
+        return sum(sample.size_bytes for sample in self.samples.values())
+
+    # ---- state ----------------------------------------------------------------------------------
+
+    def apply(self, event: DomainEvent) -> Dataset:
+        """The dataset after one more event (never fails)."""
+        moved = replace(self, version=self.version + 1)
+        if isinstance(event, DatasetCreated):
+            return replace(
+                moved,
+                org_id=event.org_id,
+                name=event.name,
+                ai_module=event.ai_module,
+                environment=event.environment,
+                label_schema=event.label_schema,
+                created_by=event.created_by,
+            )
+        if isinstance(event, SamplesAdded):
+            return replace(moved, samples={**self.samples, **{s.sample_id: s for s in event.samples}})
+        if isinstance(event, DatasetVersionPublished):
+            requests = dict(self.publish_requests)
+            if event.request_id:
+                requests[event.request_id] = event.version
+            return replace(moved, versions={**self.versions, event.version: event}, publish_requests=requests)
+        return moved

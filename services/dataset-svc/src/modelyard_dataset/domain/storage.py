@@ -1,0 +1,67 @@
+"""The organization's dataset storage ledger: bytes charged against the plan's dataset data limit.
+
+One stream per organization, one event per upload that added bytes. Uploads of one organization race on
+the ledger's version, so two concurrent uploads cannot both pass a limit that only one fits under.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+from modelyard_events.domain_errors import QuotaExceeded
+from modelyard_events.envelope import DomainEvent
+from modelyard_events.plans import Plan, human_bytes
+from modelyard_events.schemas.datasets import DatasetStorageCharged
+
+
+@dataclass(frozen=True)
+class StorageLedger:
+    """How many dataset bytes an organization stores, and which uploads were charged."""
+
+    org_id: str
+    version: int = 0
+    total_bytes: int = 0
+    charged_uploads: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def rebuild(cls, org_id: str, events: Iterable[DomainEvent]) -> StorageLedger:
+        """The ledger after its stored events (empty for an organization that stored nothing)."""
+        ledger = cls(org_id)
+        for event in events:
+            ledger = ledger.apply(event)
+        return ledger
+
+    def charge(self, plan: Plan, dataset_id: str, upload_id: str, size_bytes: int) -> list[DomainEvent]:
+        """DatasetStorageCharged, nothing (no new bytes, or this upload was already charged),
+        or QuotaExceeded saying how much is used, allowed and asked for."""
+        if size_bytes == 0 or upload_id in self.charged_uploads:
+            return []
+        limit = plan.dataset_bytes
+        total = self.total_bytes + size_bytes
+        if limit is not None and total > limit:
+            raise QuotaExceeded(
+                f"the {plan.name} plan allows {human_bytes(limit)} of dataset data per organization; "
+                f"{self.org_id} stores {human_bytes(self.total_bytes)} and this upload adds "
+                f"{human_bytes(size_bytes)} ({human_bytes(total - limit)} too much); nothing was stored. "
+                "Upload fewer files, or move the organization to a plan with more dataset storage"
+            )
+        return [
+            DatasetStorageCharged(
+                org_id=self.org_id,
+                dataset_id=dataset_id,
+                upload_id=upload_id,
+                size_bytes=size_bytes,
+                total_bytes=total,
+                limit_bytes=limit,
+            )
+        ]
+
+    def apply(self, event: DomainEvent) -> StorageLedger:
+        """The ledger after one more event."""
+        moved = replace(self, version=self.version + 1)
+        if isinstance(event, DatasetStorageCharged):
+            return replace(
+                moved, total_bytes=event.total_bytes, charged_uploads=self.charged_uploads | {event.upload_id}
+            )
+        return moved

@@ -1,0 +1,296 @@
+"""DatasetService: translate protobuf ⇄ commands and reads, nothing else."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from typing import Any
+
+from grpc import aio
+from typing_extensions import override
+
+from modelyard.v1 import datasets_pb2, datasets_pb2_grpc, events_pb2
+from modelyard_dataset.app.commands import DatasetCommands, NewDataset
+from modelyard_dataset.app.receiving import FileOpened, UploadOpened, UploadPart, UploadReceiver
+from modelyard_dataset.convert import (
+    ENVIRONMENTS,
+    STATES,
+    TASKS,
+    annotation_from_proto,
+    dataset_to_proto,
+    readiness_to_proto,
+    sample_row_to_proto,
+    sample_to_proto,
+    version_to_proto,
+)
+from modelyard_dataset.domain.versions import VersionRequest
+from modelyard_dataset.projections.queries import DatasetViewReader
+from modelyard_dataset.storage.blobs import BlobStore
+from modelyard_events.domain_errors import InvalidArgument, NotFound
+from modelyard_events.store.ports import EventSource
+from modelyard_grpc import Role, caller_of, current_principal, read_events, require_org_access
+
+Context = aio.ServicerContext[Any, Any]
+DEFAULT_TRAIN, DEFAULT_VAL = 0.8, 0.1
+DEFAULT_PAGE, MAX_PAGE = 100, 1000
+CHUNK_BYTES = 1 << 20
+
+
+class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
+    """modelyard.v1.DatasetService over DatasetCommands, the views and the blob store."""
+
+    def __init__(
+        self,
+        commands: DatasetCommands,
+        receiver: UploadReceiver,
+        blobs: BlobStore,
+        reads: tuple[Any, DatasetViewReader],
+        log: EventSource,
+    ) -> None:
+        self._commands, self._receiver, self._blobs, self._log = commands, receiver, blobs, log
+        self._engine, self._reader = reads
+
+    @override
+    async def CreateDataset(
+        self, request: datasets_pb2.CreateDatasetRequest, context: Context
+    ) -> datasets_pb2.Dataset:
+        org_id = request.org_id or current_principal().org_id
+        if not org_id:
+            raise InvalidArgument(
+                "org_id", "your token names no organization; say which one the dataset is for"
+            )
+        new = NewDataset(
+            org_id=org_id,
+            name=request.name,
+            ai_module=request.ai_module,
+            environment=ENVIRONMENTS.get(request.environment, ""),
+            task=TASKS.get(request.label_schema.task, ""),
+            classes=list(request.label_schema.classes),
+            request_id=request.request_id or None,
+        )
+        dataset = await self._commands.create(new, caller_of(context))
+        return dataset_to_proto(dataset, None, None)
+
+    @override
+    async def GetDataset(self, request: datasets_pb2.DatasetRef, context: Context) -> datasets_pb2.Dataset:
+        dataset = await self._visible_dataset(request.dataset_id)
+        async with self._engine.connect() as conn:
+            counts = await self._reader.counts(conn, [dataset.dataset_id])
+        return dataset_to_proto(dataset, counts.get(dataset.dataset_id), None)
+
+    @override
+    async def ListDatasets(
+        self, request: datasets_pb2.ListDatasetsRequest, context: Context
+    ) -> datasets_pb2.ListDatasetsResponse:
+        environment = ENVIRONMENTS.get(request.environment, "")
+        async with self._engine.connect() as conn:
+            ids = await self._reader.dataset_ids(conn, request.org_id, request.ai_module, environment)
+            counts = await self._reader.counts(conn, ids)
+        principal = current_principal()
+        datasets = [await self._commands.load.dataset(i) for i in ids]
+        visible = [d for d in datasets if principal.can_access_org(d.org_id)]
+        return datasets_pb2.ListDatasetsResponse(
+            datasets=[dataset_to_proto(d, counts.get(d.dataset_id), None) for d in visible]
+        )
+
+    @override
+    async def UploadSamples(
+        self, request_iterator: AsyncIterator[datasets_pb2.UploadSamplesRequest], context: Context
+    ) -> datasets_pb2.UploadSamplesResponse:
+        upload = await self._receiver.receive(_parts(request_iterator), self._visible_dataset)
+        try:
+            outcome = await self._commands.upload(
+                upload.dataset_id, upload.upload_id, upload.files, caller_of(context)
+            )
+        finally:
+            upload.discard_staged()
+        samples = [
+            datasets_pb2.UploadedSample(
+                filename=file.filename,
+                sample_id=sample_id,
+                sha256=file.sha256,
+                size_bytes=file.size_bytes,
+                media_type=file.media_type,
+                duplicate=duplicate,
+            )
+            for file, sample_id, duplicate in outcome.plan.outcome
+        ]
+        response = datasets_pb2.UploadSamplesResponse(
+            dataset_id=upload.dataset_id,
+            samples=samples,
+            added=len(outcome.plan.added),
+            duplicates=sum(1 for s in samples if s.duplicate),
+            bytes_added=outcome.plan.bytes_added,
+            org_bytes_used=outcome.org_bytes_used,
+        )
+        if outcome.org_bytes_limit is not None:
+            response.org_bytes_limit = outcome.org_bytes_limit
+        return response
+
+    @override
+    async def LabelSamples(
+        self, request: datasets_pb2.LabelSamplesRequest, context: Context
+    ) -> datasets_pb2.LabelSamplesResponse:
+        dataset = await self._visible_dataset(request.dataset_id)
+        labels = [(label.sample_id, annotation_from_proto(label.annotation)) for label in request.labels]
+        samples = await self._commands.label(dataset.dataset_id, labels, caller_of(context))
+        return datasets_pb2.LabelSamplesResponse(samples=[sample_to_proto(dataset, s) for s in samples])
+
+    @override
+    async def GetSample(self, request: datasets_pb2.SampleRef, context: Context) -> datasets_pb2.Sample:
+        org_id, sample = await self._commands.load.sample(_required(request.sample_id, "sample_id"))
+        require_org_access(current_principal(), org_id)
+        dataset = await self._commands.load.dataset(sample.dataset_id)
+        return sample_to_proto(dataset, sample)
+
+    @override
+    async def ListSamples(
+        self, request: datasets_pb2.ListSamplesRequest, context: Context
+    ) -> datasets_pb2.ListSamplesResponse:
+        await self._visible_dataset(request.dataset_id)
+        size = request.page_size or DEFAULT_PAGE
+        if not 1 <= size <= MAX_PAGE:
+            raise InvalidArgument("page_size", f"must be between 1 and {MAX_PAGE}; got {size}")
+        states = [STATES[s] for s in request.states if s in STATES]
+        after = _decode_token(request.page_token)
+        async with self._engine.connect() as conn:
+            rows = await self._reader.samples_page(conn, request.dataset_id, states, size + 1, after)
+        page, more = rows[:size], len(rows) > size
+        token = _encode_token(page[-1].sample_id) if more else ""
+        return datasets_pb2.ListSamplesResponse(
+            samples=[sample_row_to_proto(row) for row in page], next_page_token=token
+        )
+
+    @override
+    async def ReviewSample(
+        self, request: datasets_pb2.ReviewSampleRequest, context: Context
+    ) -> datasets_pb2.Sample:
+        if request.decision not in (
+            datasets_pb2.REVIEW_DECISION_APPROVE,
+            datasets_pb2.REVIEW_DECISION_REJECT,
+        ):
+            raise InvalidArgument("decision", "say APPROVE or REJECT")
+        org_id, _ = await self._commands.load.sample(_required(request.sample_id, "sample_id"))
+        require_org_access(current_principal(), org_id)
+        sample = await self._commands.review(
+            request.sample_id,
+            request.decision == datasets_pb2.REVIEW_DECISION_APPROVE,
+            request.reason,
+            request.expected_version,
+            caller_of(context),
+        )
+        dataset = await self._commands.load.dataset(sample.dataset_id)
+        return sample_to_proto(dataset, sample)
+
+    @override
+    async def PublishVersion(
+        self, request: datasets_pb2.PublishVersionRequest, context: Context
+    ) -> datasets_pb2.DatasetVersion:
+        dataset = await self._visible_dataset(request.dataset_id)
+        version_request = VersionRequest(
+            seed=request.seed,
+            train_fraction=request.train_fraction or DEFAULT_TRAIN,
+            val_fraction=request.val_fraction or DEFAULT_VAL,  # 0 means "the default", as for train
+            family=request.family or None,
+            request_id=request.request_id or None,
+        )
+        event = await self._commands.publish(dataset.dataset_id, version_request, caller_of(context))
+        dataset = await self._commands.load.dataset(dataset.dataset_id)
+        return version_to_proto(dataset, event, None)
+
+    @override
+    async def GetVersion(
+        self, request: datasets_pb2.VersionRef, context: Context
+    ) -> datasets_pb2.DatasetVersion:
+        dataset = await self._visible_dataset(request.dataset_id)
+        return version_to_proto(dataset, dataset.published(request.version), None)
+
+    @override
+    async def GetReadiness(
+        self, request: datasets_pb2.ReadinessRequest, context: Context
+    ) -> datasets_pb2.ReadinessReport:
+        dataset = await self._visible_dataset(request.dataset_id)
+        report = await self._commands.readiness(dataset.dataset_id, request.version, None)
+        return readiness_to_proto(dataset.dataset_id, request.version, report)
+
+    @override
+    async def GetManifest(
+        self, request: datasets_pb2.VersionRef, context: Context
+    ) -> datasets_pb2.ManifestResponse:
+        dataset = await self._visible_dataset(request.dataset_id)
+        published = dataset.published(request.version)
+        data = await self._blobs.read(published.manifest_sha256)
+        return datasets_pb2.ManifestResponse(manifest_sha256=published.manifest_sha256, manifest_json=data)
+
+    @override
+    async def DownloadSamples(
+        self, request: datasets_pb2.DownloadSamplesRequest, context: Context
+    ) -> AsyncIterator[datasets_pb2.SampleChunk]:
+        dataset = await self._visible_dataset(request.dataset_id)
+        published = dataset.published(request.version)
+        in_version = await self._version_hashes(published.manifest_sha256)
+        wanted = list(request.sha256) or sorted(in_version)
+        outside = [sha for sha in wanted if sha not in in_version]
+        if outside:
+            raise NotFound(
+                f"version {published.version} of {dataset.dataset_id} has no sample with sha256 {outside[0]}"
+            )
+        for sha in wanted:
+            first, pending = True, b""
+            async for chunk in self._blobs.chunks(sha, CHUNK_BYTES):
+                if pending:
+                    yield datasets_pb2.SampleChunk(sha256=sha if first else "", data=pending)
+                    first = False
+                pending = chunk
+            yield datasets_pb2.SampleChunk(sha256=sha if first else "", data=pending, last=True)
+
+    @override
+    async def ReadEvents(
+        self, request: events_pb2.ReadEventsRequest, context: Context
+    ) -> events_pb2.ReadEventsResponse:
+        return await read_events(self._log, request)
+
+    async def _visible_dataset(self, dataset_id: str) -> Any:
+        dataset = await self._commands.load.dataset(_required(dataset_id, "dataset_id"))
+        principal = current_principal()
+        if Role.TRAINER not in principal.roles:
+            require_org_access(principal, dataset.org_id)
+        return dataset
+
+    async def _version_hashes(self, manifest_sha256: str) -> set[str]:
+        from modelyard_events.schemas.manifest import parse_manifest
+
+        manifest = parse_manifest(await self._blobs.read(manifest_sha256), manifest_sha256)
+        return {sample.sha256 for sample in manifest.samples}
+
+
+async def _parts(requests: AsyncIterator[datasets_pb2.UploadSamplesRequest]) -> AsyncIterator[UploadPart]:
+    async for request in requests:
+        kind = request.WhichOneof("part")
+        if kind == "start":
+            yield UploadOpened(request.start.dataset_id, request.start.upload_id or None, request.start.files)
+        elif kind == "file":
+            yield FileOpened(request.file.filename, request.file.size_bytes or None)
+        elif kind == "chunk":
+            yield request.chunk
+        else:
+            raise InvalidArgument("part", "each message must carry `start`, `file` or `chunk`")
+
+
+def _required(value: str, field: str) -> str:
+    if not value:
+        raise InvalidArgument(field, "is required")
+    return value
+
+
+def _encode_token(sample_id: str) -> str:
+    return base64.urlsafe_b64encode(sample_id.encode()).decode()
+
+
+def _decode_token(token: str) -> str:
+    if not token:
+        return ""
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode()
+    except ValueError:
+        raise InvalidArgument("page_token", "is not a token from a previous ListSamples response") from None

@@ -1,0 +1,95 @@
+"""Tables are read line by line (never whole into memory) and refused at the first bad line.
+
+Both formats are UTF-8 text (a leading byte-order mark, as spreadsheets write it, is allowed).
+CSV needs a header row and at least one data row, every row with the header's number of columns;
+blank lines are skipped. JSON Lines needs at least one line, and every non-blank line is one JSON
+object. Line numbers count from 1.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from modelyard_dataset.inspection.formats import UnreadableContent
+
+if TYPE_CHECKING:
+    from _csv import Reader as CsvReader  # the type csv.reader() returns
+
+_BYTE_ORDER_MARK = "\ufeff"
+
+
+def read_csv(path: Path) -> dict[str, int | str]:
+    """Data rows and columns of a well-formed CSV file; UnreadableContent names the first bad line."""
+    with path.open("rb") as file:
+        reader = csv.reader(_text_lines(file), strict=True)
+        try:
+            header = next((row for row in reader if row), None)
+            if header is None:
+                raise UnreadableContent("has no header row; put the column names on the first line")
+            rows = _count_rows(reader, len(header))
+        except csv.Error as error:
+            raise UnreadableContent(f"is not valid CSV at line {reader.line_num}: {error}") from None
+    if rows == 0:
+        raise UnreadableContent("has a header row but no data rows; add at least one row of values")
+    return {"rows": rows, "columns": len(header)}
+
+
+def read_json_lines(path: Path) -> dict[str, int | str]:
+    """Objects and distinct keys of a JSON Lines file; UnreadableContent names the first bad line."""
+    rows, keys = 0, set[str]()
+    with path.open("rb") as file:
+        for number, line in enumerate(_text_lines(file), start=1):
+            if line.strip():
+                keys.update(_json_object(line, number))
+                rows += 1
+    if rows == 0:
+        raise UnreadableContent(
+            'has no JSON objects; write one object per line, e.g. {"x": 1, "label": "cat"}'
+        )
+    return {"rows": rows, "columns": len(keys)}
+
+
+def _count_rows(reader: CsvReader, columns: int) -> int:
+    rows = 0
+    for row in reader:
+        if not row:
+            continue
+        if len(row) != columns:
+            raise UnreadableContent(
+                f"has {len(row)} columns on line {reader.line_num} but {columns} in its header; "
+                f"give every row the header's {columns} columns"
+            )
+        rows += 1
+    return rows
+
+
+def _json_object(line: str, number: int) -> dict[str, object]:
+    try:
+        value = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise UnreadableContent(
+            f"has invalid JSON on line {number} ({error.msg}); write one JSON object per line"
+        ) from None
+    if not isinstance(value, dict):
+        raise UnreadableContent(
+            f"has a JSON {type(value).__name__} on line {number}, not an object; "
+            'write one JSON object per line, e.g. {"x": 1, "label": "cat"}'
+        )
+    return value
+
+
+def _text_lines(file: Iterable[bytes]) -> Iterator[str]:
+    # Decoded line by line (not by a buffered text reader) so an error names its own line.
+    for number, raw in enumerate(file, start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise UnreadableContent(f"is not UTF-8 text (line {number}); save it as UTF-8") from None
+        # A NUL byte means binary data past the sniffed header; csv and json would accept some of it.
+        if "\0" in line:
+            raise UnreadableContent(f"holds binary data (a NUL byte) on line {number}; send a text file")
+        yield line.removeprefix(_BYTE_ORDER_MARK) if number == 1 else line

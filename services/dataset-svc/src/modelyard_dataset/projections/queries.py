@@ -1,0 +1,57 @@
+"""Reads over the dataset views: counts, dataset lists, sample pages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+_COUNTS = ("samples", "bytes", "unlabeled", "labeled", "verified", "rejected")
+
+
+class DatasetViewReader:
+    """Queries of the read models in `schema`."""
+
+    def __init__(self, schema: str) -> None:
+        self.schema = schema
+
+    async def counts(self, conn: AsyncConnection, dataset_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Per dataset: samples, bytes, unlabeled, labeled, verified, rejected (missing ones absent)."""
+        rows = await conn.execute(
+            text(
+                f"SELECT dataset_id, {', '.join(_COUNTS)} FROM {self.schema}.datasets "
+                "WHERE dataset_id = ANY(:ids)"
+            ),
+            {"ids": list(dataset_ids)},
+        )
+        return {row.dataset_id: {name: int(getattr(row, name)) for name in _COUNTS} for row in rows}
+
+    async def dataset_ids(
+        self, conn: AsyncConnection, org_id: str, ai_module: str, environment: str
+    ) -> list[str]:
+        """Ids of the datasets matching the filters (empty filter = any), newest first."""
+        rows = await conn.execute(
+            text(
+                f"SELECT dataset_id FROM {self.schema}.datasets WHERE (:org = '' OR org_id = :org) "
+                "AND (:module = '' OR ai_module = :module) AND (:env = '' OR environment = :env) "
+                "ORDER BY created_at DESC, dataset_id LIMIT 1000"
+            ),
+            {"org": org_id, "module": ai_module, "env": environment},
+        )
+        return [row.dataset_id for row in rows]
+
+    async def samples_page(
+        self, conn: AsyncConnection, dataset_id: str, states: Sequence[str], size: int, after: str
+    ) -> list[Any]:
+        """Up to `size` sample rows of a dataset after sample id `after`, in sample id order."""
+        rows = await conn.execute(
+            text(
+                f"SELECT * FROM {self.schema}.samples WHERE dataset_id = :id AND sample_id > :after "
+                "AND (cardinality(CAST(:states AS text[])) = 0 OR state = ANY(CAST(:states AS text[]))) "
+                "ORDER BY sample_id LIMIT :n"
+            ),
+            {"id": dataset_id, "after": after, "states": list(states), "n": size},
+        )
+        return list(rows)

@@ -1,0 +1,118 @@
+"""Blobs in a local folder (or a mounted volume): `root/ab/cd/<sha256>`.
+
+Two levels of two hex digits keep folders small (65,536 leaves). A blob appears under its final
+name only complete: promotion is one `os.replace` (an atomic rename) from staging, which is why
+the staging root should be on the same filesystem as `root`. Across filesystems the rename fails
+with EXDEV and the file is copied to a temporary name in the target folder, then renamed.
+Blocking file I/O runs in worker threads, off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from modelyard_dataset.storage.blobs import DEFAULT_CHUNK_BYTES, blob_not_found, checked_sha256
+from modelyard_dataset.storage.staging import StagedBlob
+
+
+class LocalFolderBlobStore:
+    """A BlobStore over a local folder; safe for several writers (renames are atomic, content is equal)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def describe(self) -> str:
+        """ "local folder <root>"."""
+        return f"local folder {self.root}"
+
+    def path_of(self, sha256: str) -> Path:
+        """Where the blob with this SHA-256 lives (whether or not it exists)."""
+        sha256 = checked_sha256(sha256)
+        return self.root / sha256[:2] / sha256[2:4] / sha256
+
+    async def exists(self, sha256: str) -> bool:
+        """Whether the blob's file is there."""
+        return await asyncio.to_thread(self.path_of(sha256).is_file)
+
+    async def promote(self, staged: StagedBlob) -> None:
+        """Rename the staged file to its final name, or delete it when that blob is already stored."""
+        await asyncio.to_thread(self._promote, staged, self.path_of(staged.sha256))
+
+    async def put_bytes(self, data: bytes) -> str:
+        """Write `data` under its SHA-256 (atomically, via a temporary name) unless already stored."""
+        sha256 = hashlib.sha256(data).hexdigest()
+        target = self.path_of(sha256)
+        await asyncio.to_thread(_write_new, target, data)
+        return sha256
+
+    async def read(self, sha256: str) -> bytes:
+        """The blob's bytes; NotFound when absent."""
+        path = self.path_of(sha256)
+        try:
+            return await asyncio.to_thread(path.read_bytes)
+        except FileNotFoundError:
+            raise blob_not_found(sha256, self.describe()) from None
+
+    async def chunks(self, sha256: str, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> AsyncIterator[bytes]:
+        """The blob in pieces of at most `chunk_bytes`, each read in a worker thread."""
+        if chunk_bytes < 1:
+            raise ValueError(f"chunk_bytes must be positive, got {chunk_bytes}")
+        path = self.path_of(sha256)
+        try:
+            file = await asyncio.to_thread(path.open, "rb")
+        except FileNotFoundError:
+            raise blob_not_found(sha256, self.describe()) from None
+        try:
+            while chunk := await asyncio.to_thread(file.read, chunk_bytes):
+                yield chunk
+        finally:
+            file.close()
+
+    @staticmethod
+    def _promote(staged: StagedBlob, target: Path) -> None:
+        if target.is_file():
+            staged.path.unlink(missing_ok=True)
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(staged.path, target)
+        except OSError as error:
+            if error.errno != errno.EXDEV:
+                raise
+            _copy_then_rename(staged.path, target)
+            staged.path.unlink(missing_ok=True)
+
+
+def _write_new(target: Path, data: bytes) -> None:
+    if target.is_file():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = _temporary_beside(target)
+    try:
+        temporary.write_bytes(data)
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _copy_then_rename(source: Path, target: Path) -> None:
+    # A temporary name in the target folder, so the final rename is atomic on that filesystem.
+    temporary = _temporary_beside(target)
+    try:
+        shutil.copyfile(source, temporary)
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _temporary_beside(target: Path) -> Path:
+    handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name[:8]}-", suffix=".tmp")
+    os.close(handle)
+    return Path(name)

@@ -1,4 +1,5 @@
-"""Fixtures of yard's tests: an in-process fake job-svc and a runner of the CLI pointed at it."""
+"""Fixtures of yard's tests: in-process fakes of job-svc and dataset-svc, and runners of the CLI
+pointed at them."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
+from dataset_fakes import FakeDatasetSvc, serving
 from typer.testing import CliRunner, Result
 from yard_fakes import FakeJobService, FakeJobSvc, FakeQueryService
 
@@ -36,11 +38,30 @@ def job_svc() -> Iterator[FakeJobSvc]:
 @pytest.fixture
 def yard(job_svc: FakeJobSvc) -> Yard:
     """Run yard with the given arguments against `job_svc`, with MODELYARD_TOKEN set (env overrides)."""
+    return _runner({"MODELYARD_JOB_SVC_TARGET": job_svc.target})
+
+
+@pytest.fixture
+def dataset_svc() -> Iterator[FakeDatasetSvc]:
+    """A fake dataset-svc served on a free port of 127.0.0.1 by a grpc.aio server (its own loop thread)."""
+    with serving(FakeDatasetSvc()) as fake:
+        yield fake
+
+
+@pytest.fixture
+def dataset_yard(dataset_svc: FakeDatasetSvc) -> Yard:
+    """Run yard against `dataset_svc` (MODELYARD_DATASET_SVC_TARGET), with MODELYARD_TOKEN set."""
+    return _runner({"MODELYARD_DATASET_SVC_TARGET": dataset_svc.target})
+
+
+def _runner(targets: dict[str, str]) -> Yard:
     runner = CliRunner()
 
     def invoke(*args: str, env: dict[str, str | None] | None = None) -> Result:
         environment: dict[str, str | None] = {
-            "MODELYARD_JOB_SVC_TARGET": job_svc.target,
+            "MODELYARD_JOB_SVC_TARGET": None,
+            "MODELYARD_DATASET_SVC_TARGET": None,
+            **targets,
             "MODELYARD_TOKEN": TOKEN,
             "MODELYARD_AUTH_SECRET": None,
             "MODELYARD_SUBJECT": None,

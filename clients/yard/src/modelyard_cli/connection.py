@@ -1,4 +1,7 @@
-"""Where yard connects and as whom: job-svc's target and the bearer token, from options and env only.
+"""Where yard connects and as whom: the services' targets and the bearer token, from options and env only.
+
+job-svc is at `--target` / `MODELYARD_JOB_SVC_TARGET`, dataset-svc at `--dataset-target` /
+`MODELYARD_DATASET_SVC_TARGET`; both get the same token.
 
 The token is `--token` / `MODELYARD_TOKEN`. On a dev stack, where the shared secret
 `MODELYARD_AUTH_SECRET` is at hand, yard instead mints itself a short-lived `super_admin` token
@@ -10,16 +13,20 @@ from whoever operates the platform and never see the secret.
 from __future__ import annotations
 
 import getpass
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from modelyard.v1 import jobs_pb2_grpc
+from grpc import aio
+
+from modelyard.v1 import datasets_pb2_grpc, jobs_pb2_grpc
 from modelyard_grpc import channel, mint_token
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 TARGET_ENV = "MODELYARD_JOB_SVC_TARGET"
+DEFAULT_DATASET_TARGET = "127.0.0.1:50053"
+DATASET_TARGET_ENV = "MODELYARD_DATASET_SVC_TARGET"
 TOKEN_ENV = "MODELYARD_TOKEN"
 SECRET_ENV = "MODELYARD_AUTH_SECRET"
 SUBJECT_ENV = "MODELYARD_SUBJECT"
@@ -41,6 +48,20 @@ class ConnectionOptions:
     auth_secret: str | None = None
     subject: str | None = None
     org_id: str | None = None
+    dataset_target: str = DEFAULT_DATASET_TARGET
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceAddress:
+    """A service as a person points yard at it: its name, the option and the env var of its target."""
+
+    name: str
+    option: str
+    env: str
+
+
+JOB_SVC = ServiceAddress("job-svc", "--target", TARGET_ENV)
+DATASET_SVC = ServiceAddress("dataset-svc", "--dataset-target", DATASET_TARGET_ENV)
 
 
 def bearer_token(options: ConnectionOptions) -> str:
@@ -75,8 +96,28 @@ class JobSvc:
     queries: Any  # jobs_pb2_grpc.QueryServiceStub
 
 
+@dataclass(frozen=True, slots=True)
+class DatasetSvc:
+    """dataset-svc's gRPC stub (`datasets`: DatasetService)."""
+
+    datasets: Any  # datasets_pb2_grpc.DatasetServiceStub
+
+
+Stubs = TypeVar("Stubs")
+
+
 @asynccontextmanager
-async def job_svc(target: str, token: str) -> AsyncIterator[JobSvc]:
-    """Stubs of job-svc at `target`, every call carrying `authorization: Bearer <token>`."""
+async def connected(target: str, token: str, stubs: Callable[[aio.Channel], Stubs]) -> AsyncIterator[Stubs]:
+    """`stubs` built on one channel to `target`, every call carrying `authorization: Bearer <token>`."""
     async with channel(target, token) as ch:
-        yield JobSvc(jobs=jobs_pb2_grpc.JobServiceStub(ch), queries=jobs_pb2_grpc.QueryServiceStub(ch))
+        yield stubs(ch)
+
+
+def job_svc_stubs(ch: aio.Channel) -> JobSvc:
+    """job-svc's stubs on `ch`."""
+    return JobSvc(jobs=jobs_pb2_grpc.JobServiceStub(ch), queries=jobs_pb2_grpc.QueryServiceStub(ch))
+
+
+def dataset_svc_stubs(ch: aio.Channel) -> DatasetSvc:
+    """dataset-svc's stub on `ch`."""
+    return DatasetSvc(datasets=datasets_pb2_grpc.DatasetServiceStub(ch))

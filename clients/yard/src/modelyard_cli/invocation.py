@@ -1,8 +1,8 @@
-"""One command's run: the global options it was given, and its calls to job-svc.
+"""One command's run: the global options it was given, and its calls to job-svc or dataset-svc.
 
-Every command calls job-svc through `call_job_svc`, which opens the channel, runs the async work
-under asyncio.run and turns a failed call into `error: <STATUS>: <details>` on stderr with exit
-code 2, so no command shows a traceback for a refused or unreachable call.
+Every command calls a service through `call_job_svc` or `call_dataset_svc`, which open the channel,
+run the async work under asyncio.run and turn a failed call into `error: <STATUS>: <details>` on
+stderr with exit code 2, so no command shows a traceback for a refused or unreachable call.
 """
 
 from __future__ import annotations
@@ -15,11 +15,26 @@ from typing import TypeVar
 import typer
 from grpc import aio
 
-from modelyard_cli.connection import ConnectionOptions, CredentialsMissing, JobSvc, bearer_token, job_svc
+from modelyard_cli.connection import (
+    DATASET_SVC,
+    JOB_SVC,
+    ConnectionOptions,
+    CredentialsMissing,
+    DatasetSvc,
+    JobSvc,
+    ServiceAddress,
+    bearer_token,
+    connected,
+    dataset_svc_stubs,
+    job_svc_stubs,
+)
 from modelyard_cli.output import Output, fail
 from modelyard_cli.rpc_errors import describe_rpc_error
 
 T = TypeVar("T")
+Stubs = TypeVar("Stubs")
+Advice = Callable[[aio.AioRpcError], list[str]]
+"""What to add, for one command, to the lines describing a failed call."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,17 +57,46 @@ def output_for(ctx: typer.Context, as_json: bool) -> Output:
 
 def call_job_svc(ctx: typer.Context, work: Callable[[JobSvc], Awaitable[T]]) -> T:
     """Run `work` against job-svc's stubs and return its result; a failed call ends the command."""
-    options = cli_state(ctx).connection
+    target = cli_state(ctx).connection.target
+    return _call(ctx, target, JOB_SVC, job_svc_stubs, work)
+
+
+def call_dataset_svc(
+    ctx: typer.Context, work: Callable[[DatasetSvc], Awaitable[T]], advice: Advice | None = None
+) -> T:
+    """Run `work` against dataset-svc's stub and return its result; a failed call ends the command.
+
+    `advice` adds lines after the error's (what the refusal means for this command, what to do).
+    """
+    target = cli_state(ctx).connection.dataset_target
+    return _call(ctx, target, DATASET_SVC, dataset_svc_stubs, work, advice)
+
+
+def _call(
+    ctx: typer.Context,
+    target: str,
+    service: ServiceAddress,
+    stubs: Callable[[aio.Channel], Stubs],
+    work: Callable[[Stubs], Awaitable[T]],
+    advice: Advice | None = None,
+) -> T:
+    token = command_token(ctx)
     try:
-        token = bearer_token(options)
+        return asyncio.run(_with_stubs(target, token, stubs, work))
+    except aio.AioRpcError as error:
+        fail(*describe_rpc_error(error, target, service), *(advice(error) if advice else []))
+
+
+def command_token(ctx: typer.Context) -> str:
+    """The bearer token of this run; missing credentials end the command with what to set."""
+    try:
+        return bearer_token(cli_state(ctx).connection)
     except (CredentialsMissing, ValueError) as error:
         fail(f"error: {error}")
-    try:
-        return asyncio.run(_with_job_svc(options.target, token, work))
-    except aio.AioRpcError as error:
-        fail(*describe_rpc_error(error, options.target))
 
 
-async def _with_job_svc(target: str, token: str, work: Callable[[JobSvc], Awaitable[T]]) -> T:
-    async with job_svc(target, token) as svc:
+async def _with_stubs(
+    target: str, token: str, stubs: Callable[[aio.Channel], Stubs], work: Callable[[Stubs], Awaitable[T]]
+) -> T:
+    async with connected(target, token, stubs) as svc:
         return await work(svc)

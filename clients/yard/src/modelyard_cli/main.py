@@ -10,9 +10,22 @@ from typing import Annotated
 
 import typer
 
-from modelyard_cli.commands import control, jobs, reads, token, trainers, watch
+from modelyard_cli.commands import (
+    control,
+    dataset_labels,
+    dataset_review,
+    dataset_upload,
+    datasets,
+    jobs,
+    reads,
+    token,
+    trainers,
+    watch,
+)
 from modelyard_cli.commands.options import JsonFlag
 from modelyard_cli.connection import (
+    DATASET_TARGET_ENV,
+    DEFAULT_DATASET_TARGET,
     DEFAULT_TARGET,
     ORG_ENV,
     SECRET_ENV,
@@ -25,12 +38,15 @@ from modelyard_cli.invocation import CliState
 
 app = typer.Typer(
     name="yard",
-    help="Modelyard's command line: training jobs and trainers over job-svc's gRPC API.",
+    help="Modelyard's command line: datasets (dataset-svc), training jobs and trainers (job-svc), over gRPC.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # locals would print the bearer token
 )
 jobs_app = typer.Typer(help="Submit, list, inspect, watch and steer training jobs.", no_args_is_help=True)
 trainers_app = typer.Typer(help="The trainer fleet (`yard trainers` lists it).")
+datasets_app = typer.Typer(
+    help="Create datasets, upload, label and review samples, publish versions.", no_args_is_help=True
+)
 token_app = typer.Typer(help="Bearer tokens (a dev and ops helper).", no_args_is_help=True)
 
 
@@ -53,10 +69,16 @@ def main(
     org: Annotated[
         str | None, typer.Option(envvar=ORG_ENV, help=f"Dev token's organization (with {SECRET_ENV}).")
     ] = None,
+    dataset_target: Annotated[
+        str, typer.Option(envvar=DATASET_TARGET_ENV, help="dataset-svc's gRPC address, host:port.")
+    ] = DEFAULT_DATASET_TARGET,
     as_json: JsonFlag = False,
 ) -> None:
-    """Connect to job-svc at --target with --token; on a dev stack, MODELYARD_AUTH_SECRET mints one."""
-    connection = ConnectionOptions(target, bearer, os.environ.get(SECRET_ENV), as_subject, org)
+    """Connect to job-svc at --target and dataset-svc at --dataset-target with --token; on a dev stack,
+    MODELYARD_AUTH_SECRET mints one."""
+    connection = ConnectionOptions(
+        target, bearer, os.environ.get(SECRET_ENV), as_subject, org, dataset_target=dataset_target
+    )
     ctx.obj = CliState(connection, as_json)
 
 
@@ -73,7 +95,16 @@ jobs_app.command("priority")(control.priority)
 trainers_app.callback(invoke_without_command=True)(trainers.trainers_overview)
 trainers_app.command("list")(trainers.list_trainers)
 token_app.command("mint")(token.mint)
+datasets_app.command("create")(datasets.create)
+datasets_app.command("list")(datasets.list_datasets)
+datasets_app.command("show")(datasets.show)
+datasets_app.command("upload")(dataset_upload.upload)
+datasets_app.command("label")(dataset_labels.label)
+datasets_app.command("review")(dataset_review.review)
+datasets_app.command("publish")(datasets.publish)
+datasets_app.command("readiness")(datasets.readiness)
 
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(trainers_app, name="trainers")
+app.add_typer(datasets_app, name="datasets")
 app.add_typer(token_app, name="token")

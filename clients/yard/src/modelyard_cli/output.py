@@ -13,9 +13,15 @@ from rich.console import Console, RenderableType
 ERROR_EXIT_CODE = 2
 
 
-def message_dict(message: Message) -> dict[str, Any]:
-    """A protobuf message as the JSON object yard prints (proto field names, proto3 JSON mapping)."""
-    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+def message_dict(message: Message, with_defaults: bool = False) -> dict[str, Any]:
+    """A protobuf message as the JSON object yard prints (proto field names, proto3 JSON mapping).
+
+    Fields at their default value are left out, unless `with_defaults` (for verdicts such as
+    `ready: false`, which a reader should not have to infer from a missing key).
+    """
+    return json_format.MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=with_defaults
+    )
 
 
 class Output:
@@ -40,6 +46,16 @@ class Output:
     def show(self, *renderables: RenderableType) -> None:
         """Print rich renderables; plain strings are printed as they are (no markup)."""
         self.console.print(*renderables, markup=False)
+
+    @property
+    def progress_console(self) -> Console:
+        """Where progress bars and per-step lines go: stdout for people, stderr beside JSON output."""
+        return self._hints if self.as_json else self.console
+
+    def lines(self, lines: list[str]) -> None:
+        """Print each string on its own line, as it is (no markup)."""
+        for line in lines:
+            self.console.print(line, markup=False, soft_wrap=True)
 
     def hint(self, text: str) -> None:
         """A note for the person at the terminal (stderr)."""

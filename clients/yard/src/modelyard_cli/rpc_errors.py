@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 from grpc import aio
 
-from modelyard_cli.connection import TARGET_ENV
+from modelyard_cli.connection import JOB_SVC, ServiceAddress
 from modelyard_grpc import field_violations
 
 # grpc's wording when no connection could be made (refused, unresolvable, unreachable).
@@ -18,15 +18,15 @@ def is_unreachable(error: aio.AioRpcError) -> bool:
     return error.code() is grpc.StatusCode.UNAVAILABLE and any(m in details for m in _UNREACHABLE_MARKERS)
 
 
-def describe_rpc_error(error: aio.AioRpcError, target: str) -> list[str]:
+def describe_rpc_error(error: aio.AioRpcError, target: str, service: ServiceAddress = JOB_SVC) -> list[str]:
     """The lines to print on stderr: `error: <STATUS>: <details>`, then one line per field violation.
 
-    An unreachable server gets a line naming `target` and how to point yard elsewhere instead.
+    An unreachable server gets a line naming `service`, `target` and how to point yard elsewhere instead.
     """
     if is_unreachable(error):
         return [
-            f"error: cannot reach job-svc at {target} ({error.details()})",
-            f"set --target or {TARGET_ENV} to where job-svc listens (host:port)",
+            f"error: cannot reach {service.name} at {target} ({error.details()})",
+            f"set {service.option} or {service.env} to where {service.name} listens (host:port)",
         ]
     lines = [f"error: {error.code().name}: {error.details() or 'no details'}"]
     lines += [f"  {field}: {description}" for field, description in _violations(error)]

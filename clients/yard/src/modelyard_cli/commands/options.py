@@ -21,3 +21,12 @@ ExpectedVersion = Annotated[
         help="Refuse (ABORTED) if the job's version moved on since you looked; 0 = do not check.",
     ),
 ]
+DatasetId = Annotated[
+    str,
+    typer.Argument(
+        metavar="DATASET", help="The dataset's id (see `yard datasets list`).", show_default=False
+    ),
+]
+RequestId = Annotated[
+    str | None, typer.Option(help="Idempotency key: the same id returns the same result.", show_default=False)
+]

@@ -78,3 +78,16 @@ def format_optional(value: object) -> str:
 def cells(*values: object) -> list[Text]:
     """Table cells as plain text: names from the server are never read as rich markup."""
     return [Text(format_optional(v)) for v in values]
+
+
+_BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+
+
+def format_bytes(size_bytes: int | None) -> str:
+    """1536 → `1.5 KiB`, 0 → `0 B` (binary units); `-` when unknown."""
+    if size_bytes is None:
+        return MISSING
+    value, unit = float(size_bytes), 0
+    while abs(value) >= 1024 and unit < len(_BYTE_UNITS) - 1:
+        value, unit = value / 1024, unit + 1
+    return f"{size_bytes} B" if unit == 0 else f"{value:.1f} {_BYTE_UNITS[unit]}"

@@ -28,6 +28,7 @@ class TrainerSettings(GrpcSettings):
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "MODELYARD_KAFKA_BOOTSTRAP_SERVERS")
     )
     job_svc_target: str = "127.0.0.1:50051"  # job-svc's gRPC, for heartbeats (work mode)
+    dataset_svc_target: str = "127.0.0.1:50053"  # dataset-svc's gRPC, to fetch dataset:// versions (work)
     trainer_id: str = Field(default_factory=default_trainer_id, min_length=1)
     trainer_slots: int = Field(default=1, ge=1)
     # Shared by every trainer of a deployment (a volume in k8s): another trainer resumes from its checkpoints.
@@ -47,6 +48,11 @@ class TrainerSettings(GrpcSettings):
     def device(self) -> str | None:
         """The TrainingSpec device: None lets the engine pick CUDA when present (`auto`)."""
         return None if self.trainer_device == "auto" else self.trainer_device
+
+    @property
+    def dataset_cache(self) -> Path:
+        """Where fetched dataset versions are kept: shared by the runs (and trainers) of one root."""
+        return self.trainer_root / "dataset-cache"
 
     def workdir(self, job_id: str, attempt: int, dispatch_id: str) -> Path:
         """Where the run of one dispatch writes its checkpoints and artifact.

@@ -1,8 +1,9 @@
-"""From a dataset URI to training and validation tensors, scaled with training-split statistics."""
+"""From a dataset URI (a data file, or a materialized version's manifest) to training and validation
+tensors, scaled with training-split statistics."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -15,7 +16,19 @@ from modelyard_events.schemas.hyperparameters import CommonHyperparameters, Tabu
 from modelyard_trainer.training.errors import TrainingDataError
 from modelyard_trainer.training.image_files import read_images
 from modelyard_trainer.training.preprocessing import ImageScaling, TabularScaling
-from modelyard_trainer.training.tabular_files import ClassLabel, class_targets, read_table, regression_targets
+from modelyard_trainer.training.tabular_files import (
+    ClassLabel,
+    Table,
+    class_targets,
+    read_table,
+    regression_targets,
+)
+from modelyard_trainer.training.version_files import (
+    MaterializedVersion,
+    read_materialized_version,
+    version_images,
+    version_table,
+)
 
 IMAGE_FAMILY = "image_classifier"
 CLASSIFIERS = ("image_classifier", "tabular_classifier")
@@ -33,6 +46,7 @@ class TrainingData:
     input_shape: tuple[int, ...]
     class_labels: list[ClassLabel] | None  # None for regressors
     scaling: ImageScaling | TabularScaling
+    dataset_manifest_sha256: str | None = None  # set when the data is a published dataset version
 
     @property
     def feature_names(self) -> list[str] | None:
@@ -41,12 +55,15 @@ class TrainingData:
 
     def signature(self) -> dict[str, Any]:
         """What a checkpoint records so a resume on different data is refused."""
-        return {
+        signature: dict[str, Any] = {
             "train_samples": len(self.train_x),
             "val_samples": len(self.val_x),
             "input_shape": list(self.input_shape),
             "class_labels": self.class_labels,
         }
+        if self.dataset_manifest_sha256 is not None:  # only then, so older checkpoints still match
+            signature["dataset_manifest_sha256"] = self.dataset_manifest_sha256
+        return signature
 
 
 def dataset_path(uri: str) -> Path:
@@ -54,9 +71,15 @@ def dataset_path(uri: str) -> Path:
     parts = urlsplit(uri)
     if not parts.scheme:
         raise TrainingDataError(f"dataset URI {uri!r} has no scheme; expected file:///absolute/path")
+    if parts.scheme == "dataset":
+        raise TrainingDataError(
+            f"{uri!r} names a dataset version: the trainer worker fetches it from dataset-svc before "
+            "training, and the engine reads the fetched copy through its file://…/manifest.json"
+        )
     if parts.scheme != "file":
         raise TrainingDataError(
-            f"unknown dataset URI scheme {parts.scheme!r} in {uri!r}; this trainer reads file://"
+            f"unknown dataset URI scheme {parts.scheme!r} in {uri!r}; this trainer reads file:// "
+            "and dataset://<dataset_id>/<version>"
         )
     if parts.netloc not in ("", "localhost"):
         raise TrainingDataError(f"dataset URI {uri!r} names host {parts.netloc!r}; only local files are read")
@@ -77,13 +100,29 @@ def split_indices(count: int, val_fraction: float, seed: int) -> tuple[torch.Ten
 
 
 def load_training_data(family: str, dataset_uri: str, hyperparameters: CommonHyperparameters) -> TrainingData:
-    """Read, check, split and scale the dataset for `family`; TrainingDataError names what is wrong."""
+    """Read, check, split and scale the dataset for `family`; TrainingDataError names what is wrong.
+
+    A materialized dataset version (its manifest.json) brings its own split: train and val follow
+    the manifest and `val_fraction` is not used; the test split is held out.
+    """
     path = dataset_path(dataset_uri)
+    version = read_materialized_version(path)
     if family == IMAGE_FAMILY:
+        if version is not None:
+            return _version_image_data(version)
         return _image_data(path, hyperparameters)
     if not isinstance(hyperparameters, TabularHyperparameters):
         raise TrainingDataError(f"family {family!r} needs tabular hyperparameters (target_column …)")
-    return _tabular_data(path, family, hyperparameters)
+    if version is not None:
+        table, train_rows = version_table(
+            version, hyperparameters.target_column, hyperparameters.feature_columns
+        )
+        rows = torch.arange(len(table.features))
+        data = _tabular_training_data(table, family, rows[:train_rows], rows[train_rows:])
+        return replace(data, dataset_manifest_sha256=version.manifest_sha256)
+    table = read_table(path, hyperparameters.target_column, hyperparameters.feature_columns)
+    train, val = split_indices(len(table.features), hyperparameters.val_fraction, hyperparameters.seed)
+    return _tabular_training_data(table, family, train, val)
 
 
 def _image_data(path: Path, hp: CommonHyperparameters) -> TrainingData:
@@ -93,25 +132,37 @@ def _image_data(path: Path, hp: CommonHyperparameters) -> TrainingData:
         raise TrainingDataError(
             f"{path.name}: every label is {classes[0]}; a classifier needs at least two classes"
         )
-    index = np.searchsorted(np.asarray(classes), labels)
+    index = np.searchsorted(np.asarray(classes), labels).astype(np.int64)
     train, val = split_indices(len(images), hp.val_fraction, hp.seed)
+    return _image_training_data(images, index, train, val, list(classes))
+
+
+def _version_image_data(version: MaterializedVersion) -> TrainingData:
+    split = version_images(version)
+    images = np.concatenate([split.train_images, split.val_images])
+    targets = np.concatenate([split.train_targets, split.val_targets])
+    rows = torch.arange(len(images))
+    cut = len(split.train_images)
+    data = _image_training_data(images, targets, rows[:cut], rows[cut:], list(split.classes))
+    return replace(data, dataset_manifest_sha256=version.manifest_sha256)
+
+
+def _image_training_data(
+    images: npt.NDArray[Any],
+    targets: npt.NDArray[np.int64],
+    train: torch.Tensor,
+    val: torch.Tensor,
+    classes: list[ClassLabel],
+) -> TrainingData:
     scaling = ImageScaling.fit(images[train.numpy()])
     inputs = torch.from_numpy(scaling.images(images))
-    targets = torch.from_numpy(index.astype(np.int64))
+    labels = torch.from_numpy(targets)
     return TrainingData(
-        inputs[train],
-        targets[train],
-        inputs[val],
-        targets[val],
-        tuple(images.shape[1:]),
-        list(classes),
-        scaling,
+        inputs[train], labels[train], inputs[val], labels[val], tuple(images.shape[1:]), classes, scaling
     )
 
 
-def _tabular_data(path: Path, family: str, hp: TabularHyperparameters) -> TrainingData:
-    table = read_table(path, hp.target_column, hp.feature_columns)
-    train, val = split_indices(len(table.features), hp.val_fraction, hp.seed)
+def _tabular_training_data(table: Table, family: str, train: torch.Tensor, val: torch.Tensor) -> TrainingData:
     rows = train.numpy()
     classes: list[ClassLabel] | None = None
     targets: npt.NDArray[Any]

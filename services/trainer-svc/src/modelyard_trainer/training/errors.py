@@ -15,6 +15,13 @@ class TrainingDataError(TrainingError):
     code = "bad_training_data"
 
 
+class DatasetVersionError(TrainingDataError):
+    """A published dataset version cannot be fetched or read back intact; the message names the
+    version or sample at fault and whether a retry can help."""
+
+    code = "bad_dataset_version"
+
+
 class ArtifactError(ValueError):
     """A file is not a model artifact this trainer wrote, or it is damaged."""
 

@@ -7,9 +7,11 @@ column, so whoever published the dataset can fix it without reading our code.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,49 +30,89 @@ _INTEGER = re.compile(r"[+-]?\d+")
 class Table:
     """Feature values (N × F, float64, in `feature_names` order) and the raw target cell of each row."""
 
+    columns: list[str]  # every column of the file, in file order
     feature_names: list[str]
     features: npt.NDArray[np.float64]
     targets: list[object]
-    lines: list[int]  # line of the file each row came from, for messages
+    origins: list[tuple[str, int]]  # (file, line) each row came from, for messages
     target_column: str
-    source: str
+
+    @property
+    def source(self) -> str:
+        """The file(s) the rows came from, for messages."""
+        return ", ".join(dict.fromkeys(name for name, _ in self.origins))
 
 
 def read_table(path: Path, target_column: str, feature_columns: list[str] | None) -> Table:
     """The rows of a .csv or .jsonl file with numeric features; refuses empty files and bad cells."""
-    suffix = path.suffix.lower()
-    if suffix not in TABULAR_SUFFIXES:
-        raise TrainingDataError(
-            f"{path.name}: tabular datasets must be {', '.join(TABULAR_SUFFIXES)} files, "
-            f"not {suffix or 'no suffix'}"
-        )
+    _check_suffix(path.name)
     if path.stat().st_size == 0:
         raise TrainingDataError(f"{path.name} is empty")
+    return parse_table(path.name, path.read_bytes(), target_column, feature_columns)
+
+
+def parse_table(name: str, data: bytes, target_column: str, feature_columns: list[str] | None) -> Table:
+    """The rows of the bytes of file `name` (.csv or .jsonl, told by its suffix), as `read_table` reads."""
+    suffix = _check_suffix(name)
+    if not data:
+        raise TrainingDataError(f"{name} is empty")
     try:
-        columns, records = _csv_records(path) if suffix == ".csv" else _jsonl_records(path)
+        text = data.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise TrainingDataError(f"{path.name} is not UTF-8 text (byte {error.start})") from None
+        raise TrainingDataError(f"{name} is not UTF-8 text (byte {error.start})") from None
+    try:
+        columns, records = _csv_records(name, text) if suffix == ".csv" else _jsonl_records(name, text)
     except csv.Error as error:
-        raise TrainingDataError(f"{path.name} is not readable CSV: {error}") from None
-    names = _feature_names(path.name, columns, target_column, feature_columns)
+        raise TrainingDataError(f"{name} is not readable CSV: {error}") from None
+    names = _feature_names(name, columns, target_column, feature_columns)
     features: list[list[float]] = []
     targets: list[object] = []
-    lines: list[int] = []
+    origins: list[tuple[str, int]] = []
     for line, record in records:
-        features.append([_number(record, name, line, path.name) for name in names])
-        targets.append(_cell(record, target_column, line, path.name))
-        lines.append(line)
+        features.append([_number(record, column, line, name) for column in names])
+        targets.append(_cell(record, target_column, line, name))
+        origins.append((name, line))
     if not features:
-        raise TrainingDataError(f"{path.name} has no data rows")
+        raise TrainingDataError(f"{name} has no data rows")
     matrix = np.asarray(features, dtype=np.float64).reshape(len(features), len(names))
-    return Table(names, matrix, targets, lines, target_column, path.name)
+    return Table(columns, names, matrix, targets, origins, target_column)
+
+
+def concat_tables(tables: Sequence[Table]) -> Table:
+    """The rows of several tables in order; every table must have the same columns in the same order."""
+    first = tables[0]
+    for table in tables[1:]:
+        if table.columns != first.columns:
+            raise TrainingDataError(
+                f"{table.source} has columns {', '.join(table.columns)}, but {first.source} has "
+                f"{', '.join(first.columns)}; every file of a dataset must have the same columns "
+                "in the same order"
+            )
+    return Table(
+        first.columns,
+        first.feature_names,
+        np.concatenate([table.features for table in tables]),
+        [target for table in tables for target in table.targets],
+        [origin for table in tables for origin in table.origins],
+        first.target_column,
+    )
+
+
+def _check_suffix(name: str) -> str:
+    suffix = Path(name).suffix.lower()
+    if suffix not in TABULAR_SUFFIXES:
+        raise TrainingDataError(
+            f"{name}: tabular datasets must be {', '.join(TABULAR_SUFFIXES)} files, "
+            f"not {suffix or 'no suffix'}"
+        )
+    return suffix
 
 
 def regression_targets(table: Table) -> npt.NDArray[np.float64]:
     """The target column as floats; every cell must be a finite number."""
     values = [
-        _as_number(v, table.target_column, line, table.source)
-        for v, line in zip(table.targets, table.lines, strict=True)
+        _as_number(v, table.target_column, line, source)
+        for v, (source, line) in zip(table.targets, table.origins, strict=True)
     ]
     return np.asarray(values, dtype=np.float64)
 
@@ -78,8 +120,8 @@ def regression_targets(table: Table) -> npt.NDArray[np.float64]:
 def class_targets(table: Table) -> tuple[npt.NDArray[np.int64], list[ClassLabel]]:
     """Class index per row and the sorted class labels (ints, or strings when any label is not an integer)."""
     labels = [
-        _class_label(v, table.target_column, line, table.source)
-        for v, line in zip(table.targets, table.lines, strict=True)
+        _class_label(v, table.target_column, line, source)
+        for v, (source, line) in zip(table.targets, table.origins, strict=True)
     ]
     if not all(isinstance(label, int) for label in labels):
         labels = [str(label) for label in labels]
@@ -96,41 +138,39 @@ def class_targets(table: Table) -> tuple[npt.NDArray[np.int64], list[ClassLabel]
 Record = dict[str, Any]
 
 
-def _csv_records(path: Path) -> tuple[list[str], list[tuple[int, Record]]]:
+def _csv_records(name: str, text: str) -> tuple[list[str], list[tuple[int, Record]]]:
     records: list[tuple[int, Record]] = []
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if not header or all(not name.strip() for name in header):
-            raise TrainingDataError(f"{path.name} has no header row")
-        columns = [name.strip() for name in header]
-        for row in reader:
-            if not row or all(not cell.strip() for cell in row):
-                continue
-            if len(row) != len(columns):
-                raise TrainingDataError(
-                    f"{path.name} line {reader.line_num}: {len(row)} fields, "
-                    f"but the header has {len(columns)}"
-                )
-            records.append((reader.line_num, dict(zip(columns, row, strict=True))))
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    if not header or all(not column.strip() for column in header):
+        raise TrainingDataError(f"{name} has no header row")
+    columns = [column.strip() for column in header]
+    for row in reader:
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        if len(row) != len(columns):
+            raise TrainingDataError(
+                f"{name} line {reader.line_num}: {len(row)} fields, but the header has {len(columns)}"
+            )
+        records.append((reader.line_num, dict(zip(columns, row, strict=True))))
     return columns, records
 
 
-def _jsonl_records(path: Path) -> tuple[list[str], list[tuple[int, Record]]]:
+def _jsonl_records(name: str, text: str) -> tuple[list[str], list[tuple[int, Record]]]:
     parsed: list[tuple[int, Record]] = []
-    with path.open(encoding="utf-8") as handle:
-        for line, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            try:
-                record = json.loads(text)
-            except json.JSONDecodeError as error:
-                raise TrainingDataError(f"{path.name} line {line} is not valid JSON: {error.msg}") from None
-            if not isinstance(record, dict):
-                raise TrainingDataError(f"{path.name} line {line} is not a JSON object")
-            parsed.append((line, record))
+    # newline=None: universal newlines, as when the file is opened in text mode.
+    for line, content in enumerate(io.StringIO(text, newline=None), start=1):
+        if not content.strip():
+            continue
+        try:
+            record = json.loads(content)
+        except json.JSONDecodeError as error:
+            raise TrainingDataError(f"{name} line {line} is not valid JSON: {error.msg}") from None
+        if not isinstance(record, dict):
+            raise TrainingDataError(f"{name} line {line} is not a JSON object")
+        parsed.append((line, record))
     if not parsed:
-        raise TrainingDataError(f"{path.name} has no data rows")
+        raise TrainingDataError(f"{name} has no data rows")
     return list(parsed[0][1]), parsed
 
 

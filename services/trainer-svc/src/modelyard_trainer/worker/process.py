@@ -14,6 +14,8 @@ from modelyard_events.store.postgres import PostgresEventStore
 from modelyard_events.topics import events_topic
 from modelyard_grpc import channel
 from modelyard_trainer.config import TrainerSettings
+from modelyard_trainer.datasets.versions import VersionFetcher
+from modelyard_trainer.training.version_cache import VersionCache
 from modelyard_trainer.worker.heartbeats import Heartbeats, RenewingToken, gpu_names, heartbeat_rpc
 from modelyard_trainer.worker.intake import ControlRun, Intake, StartRun
 from modelyard_trainer.worker.job_events import job_events, positioned_consumer
@@ -51,14 +53,20 @@ async def _work(
     intake = Intake(settings.trainer_id, settings.trainer_slots)
     token = RenewingToken(settings.auth_secret.get_secret_value(), settings.trainer_id)
     gpus = gpu_names(settings.device)
-    async with channel(settings.job_svc_target, token) as job_svc:
+    async with (
+        channel(settings.job_svc_target, token) as job_svc,
+        channel(settings.dataset_svc_target, token) as dataset_svc,
+    ):
+        fetcher = VersionFetcher(
+            dataset_svc, VersionCache(settings.dataset_cache), settings.dataset_svc_target
+        )
         heartbeats = Heartbeats(heartbeat_rpc(job_svc), lambda: heartbeat_request(intake, gpus))
 
         def finished(dispatch_id: str) -> None:
             intake.finished(dispatch_id)
             heartbeats.wake.set()
 
-        runs = Runs(settings, store, finished)
+        runs = Runs(settings, store, finished, fetcher.training_uri)
         beating = asyncio.create_task(heartbeats.run(stop), name="heartbeats")
         taking = asyncio.create_task(_take_dispatches(consumer, intake, runs, heartbeats), name="intake")
         log.info(

@@ -1,10 +1,11 @@
-"""The runs of one worker: each a training thread plus a task writing its reports."""
+"""The runs of one worker: each a task that fetches its dataset version, then trains in a thread,
+plus a task writing its reports."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -20,26 +21,40 @@ from modelyard_trainer.worker.spec import training_spec
 
 log = logging.getLogger(__name__)
 
+TrainingUri = Callable[[str], Awaitable[str]]
+"""From a dispatch's dataset URI to the local one to train on (`VersionFetcher.training_uri`)."""
+
+
+async def unchanged_uri(dataset_uri: str) -> str:
+    """A `TrainingUri` for workers without dataset-svc: the engine then reads `file://` URIs only."""
+    return dataset_uri
+
 
 @dataclass(frozen=True)
 class _Run:
     identity: RunIdentity
     control: TrainingControl
     writer: asyncio.Task[TrainingReport | None]
-    thread: asyncio.Future[None]
+    thread: asyncio.Future[None]  # fetch, then the training thread
 
 
 class Runs:
     """Starts, controls and stops runs.
 
     `on_finished(dispatch_id)` is called once a run's last report is written (or
-    the run was stopped at shutdown): its slot is free.
+    the run was stopped at shutdown): its slot is free. `training_uri` prepares a run's
+    dataset before training starts; when it fails, the run reports `TrainingFailed`.
     """
 
     def __init__(
-        self, settings: TrainerSettings, store: EventStore, on_finished: Callable[[str], None]
+        self,
+        settings: TrainerSettings,
+        store: EventStore,
+        on_finished: Callable[[str], None],
+        training_uri: TrainingUri = unchanged_uri,
     ) -> None:
         self._settings, self._store, self._on_finished = settings, store, on_finished
+        self._training_uri = training_uri
         self._executor = ThreadPoolExecutor(settings.trainer_slots, thread_name_prefix="training")
         self._runs: dict[str, _Run] = {}
 
@@ -56,7 +71,7 @@ class Runs:
             write_reports(self._store, dispatch.dispatch_id, start.context, queue),
             name=f"reports-{dispatch.dispatch_id}",
         )
-        thread = loop.run_in_executor(self._executor, train, dispatch, self._settings, observer, control)
+        thread = asyncio.ensure_future(self._prepare_and_train(dispatch, observer, control))
         run = self._runs[dispatch.dispatch_id] = _Run(identity, control, writer, thread)
         writer.add_done_callback(lambda _: self._ended(run))
         log.info(
@@ -65,6 +80,20 @@ class Runs:
             dispatch.job_id,
             dispatch.attempt,
             dispatch.checkpoint_uri or "the start",
+        )
+
+    async def _prepare_and_train(
+        self, dispatch: JobDispatched, observer: QueuedReports, control: TrainingControl
+    ) -> None:
+        try:
+            dataset_uri = await self._training_uri(dispatch.dataset_uri)
+        except Exception as error:
+            report_failure(observer, error)
+            observer.close()
+            return
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(
+            self._executor, train, dispatch, self._settings, observer, control, dataset_uri
         )
 
     def control(self, decision: ControlRun) -> None:
@@ -88,6 +117,7 @@ class Runs:
         for run in runs:
             run.control.request_cancel()
             run.writer.cancel()
+            run.thread.cancel()  # stops a dataset fetch; a training thread stops on the control
         await asyncio.gather(*(r.writer for r in runs), *(r.thread for r in runs), return_exceptions=True)
         self._executor.shutdown(wait=True)
 
@@ -106,18 +136,26 @@ class Runs:
 
 
 def train(
-    dispatch: JobDispatched, settings: TrainerSettings, observer: QueuedReports, control: TrainingControl
+    dispatch: JobDispatched,
+    settings: TrainerSettings,
+    observer: QueuedReports,
+    control: TrainingControl,
+    dataset_uri: str | None = None,
 ) -> None:
     """The whole run, on the training thread: train, queue the last report, end the reports."""
-    run = observer.run
     try:
-        outcome = run_training(training_spec(dispatch, settings), observer, control)
-        observer.put([outcome_report(run, outcome)])
-    except (TrainingError, ValueError) as error:
-        log.error("run failed: dispatch %s: %s", run.dispatch_id, error)
-        observer.put([failure_report(run, error)])
-    except Exception as error:  # a bug, not the job's fault: still a report, so job-svc can decide
-        log.exception("run failed unexpectedly: dispatch %s", run.dispatch_id)
-        observer.put([failure_report(run, error)])
+        outcome = run_training(training_spec(dispatch, settings, dataset_uri), observer, control)
+        observer.put([outcome_report(observer.run, outcome)])
+    except Exception as error:
+        report_failure(observer, error)
     finally:
         observer.close()
+
+
+def report_failure(observer: QueuedReports, error: Exception) -> None:
+    """Log why a run failed and queue its `TrainingFailed` (call from an `except` block)."""
+    if isinstance(error, TrainingError | ValueError):
+        log.error("run failed: dispatch %s: %s", observer.run.dispatch_id, error)
+    else:  # a bug, not the job's fault: still a report, so job-svc can decide
+        log.exception("run failed unexpectedly: dispatch %s", observer.run.dispatch_id)
+    observer.put([failure_report(observer.run, error)])

@@ -11,8 +11,12 @@ from modelyard_trainer.config import TrainerSettings
 from modelyard_trainer.training import TrainingSpec
 
 
-def training_spec(dispatch: JobDispatched, settings: TrainerSettings) -> TrainingSpec:
+def training_spec(
+    dispatch: JobDispatched, settings: TrainerSettings, dataset_uri: str | None = None
+) -> TrainingSpec:
     """The run of `dispatch` in `<root>/<job_id>/attempt-<n>/<dispatch_id>`, resumed from its checkpoint.
+
+    `dataset_uri` replaces the dispatch's (a `dataset://` version's materialized manifest).
 
     Raises HyperparameterError (a ValueError) for hyperparameters that do not fit
     the family, ValueError for a checkpoint URI that is not a local file or a job or
@@ -22,7 +26,7 @@ def training_spec(dispatch: JobDispatched, settings: TrainerSettings) -> Trainin
         job_id=dispatch.job_id,
         attempt=dispatch.attempt,
         family=dispatch.family,
-        dataset_uri=dispatch.dataset_uri,
+        dataset_uri=dataset_uri or dispatch.dataset_uri,
         hyperparameters=validate_hyperparameters(dispatch.family, dispatch.hyperparameters),
         workdir=settings.workdir(
             safe_segment(dispatch.job_id), dispatch.attempt, safe_segment(dispatch.dispatch_id)

@@ -1,0 +1,159 @@
+"""Fetching a published dataset version (`dataset://<dataset_id>/<version>`) from dataset-svc.
+
+The result is a *materialized version*: every sample's bytes in the local content-addressed cache,
+each verified against the manifest before it got its name, and then the manifest itself (exactly
+the bytes dataset-svc hashed, checked against the version's `manifest_sha256`). Training reads it
+through `file://…/manifest.json` with no network at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import grpc
+from grpc import aio
+
+from modelyard.v1 import datasets_pb2, datasets_pb2_grpc
+from modelyard_events.schemas.manifest import DatasetManifest, ManifestError, ManifestSample, parse_manifest
+from modelyard_trainer.datasets.sample_chunks import SampleReceiver
+from modelyard_trainer.training.errors import DatasetVersionError
+from modelyard_trainer.training.version_cache import VersionCache
+
+log = logging.getLogger(__name__)
+
+DATASET_SCHEME = "dataset"
+_CALL_TIMEOUT_S = 30.0  # unary calls; a download takes as long as the version is large
+
+
+@dataclass(frozen=True)
+class VersionUri:
+    """One published version of one dataset."""
+
+    dataset_id: str
+    version: int
+
+    def __str__(self) -> str:
+        return f"{DATASET_SCHEME}://{self.dataset_id}/{self.version}"
+
+
+def parse_version_uri(uri: str) -> VersionUri:
+    """`dataset://<dataset_id>/<version>` with a version ≥ 1; DatasetVersionError for anything else.
+
+    "Latest" (version 0) is refused: a run, and the resume of it, must train on one fixed version.
+    """
+    parts = urlsplit(uri)
+    number = parts.path.strip("/")
+    if parts.scheme != DATASET_SCHEME or not parts.netloc or not number.isdigit() or int(number) < 1:
+        raise DatasetVersionError(
+            f"dataset URI {uri!r} does not name a published version; "
+            "expected dataset://<dataset_id>/<n> with n ≥ 1"
+        )
+    return VersionUri(parts.netloc, int(number))
+
+
+class VersionFetcher:
+    """Materializes versions from DatasetService into a `VersionCache`, downloading each blob once.
+
+    Blobs already cached (verified when written) are not asked for again; one version is fetched
+    by one task at a time, so two runs of the same version share a single download.
+    """
+
+    def __init__(self, dataset_svc: aio.Channel, cache: VersionCache, target: str = "dataset-svc") -> None:
+        self._stub = datasets_pb2_grpc.DatasetServiceStub(dataset_svc)
+        self._cache, self._target = cache, target
+        self._locks: dict[VersionUri, asyncio.Lock] = {}
+
+    async def training_uri(self, dataset_uri: str) -> str:
+        """The URI to train on: `file://` URIs unchanged, a version's URI → its materialized manifest."""
+        if urlsplit(dataset_uri).scheme != DATASET_SCHEME:
+            return dataset_uri
+        return (await self.materialize(dataset_uri)).as_uri()
+
+    async def materialize(self, dataset_uri: str) -> Path:
+        """Fetch the version into the cache; return its local manifest.json.
+
+        Raises DatasetVersionError naming what failed: the version unknown or unpublished,
+        dataset-svc unreachable or refusing the token, a manifest or sample whose bytes hash
+        differently from what the version records, or a cache that cannot be written.
+        """
+        ref = parse_version_uri(dataset_uri)
+        async with self._locks.setdefault(ref, asyncio.Lock()):
+            try:
+                return await self._materialize(ref)
+            except aio.AioRpcError as error:
+                raise DatasetVersionError(rpc_failure(ref, self._target, error)) from None
+            except OSError as error:
+                raise DatasetVersionError(
+                    f"cannot write {ref} into the dataset cache at {self._cache.root}: {error}"
+                ) from None
+
+    async def _materialize(self, ref: VersionUri) -> Path:
+        request = datasets_pb2.VersionRef(dataset_id=ref.dataset_id, version=ref.version)
+        version = await self._stub.GetVersion(request, timeout=_CALL_TIMEOUT_S)
+        expected = version.manifest_sha256
+        data = await asyncio.to_thread(self._cache.cached_manifest, ref.dataset_id, ref.version, expected)
+        if data is None:
+            data = (await self._stub.GetManifest(request, timeout=_CALL_TIMEOUT_S)).manifest_json
+        manifest = await asyncio.to_thread(verified_manifest, ref, data, expected)
+        missing = await asyncio.to_thread(self._missing, manifest)
+        if missing:
+            log.info("fetching %d of %d samples of %s", len(missing), len(manifest.samples), ref)
+            await self._download(ref, missing)
+        return await asyncio.to_thread(self._cache.store_manifest, manifest, data, expected)
+
+    def _missing(self, manifest: DatasetManifest) -> dict[str, ManifestSample]:
+        missing: dict[str, ManifestSample] = {}
+        for sample in manifest.samples:
+            if sample.sha256 not in missing and not self._cache.has_blob(sample):
+                missing[sample.sha256] = sample
+        return missing
+
+    async def _download(self, ref: VersionUri, missing: dict[str, ManifestSample]) -> None:
+        request = datasets_pb2.DownloadSamplesRequest(
+            dataset_id=ref.dataset_id, version=ref.version, sha256=list(missing)
+        )
+        receiver = SampleReceiver(self._cache, missing, str(ref))
+        call = self._stub.DownloadSamples(request)
+        try:
+            async for chunk in call:
+                await asyncio.to_thread(receiver.receive, chunk)
+            receiver.finish()
+        finally:
+            receiver.abandon()
+            call.cancel()  # no-op once the stream ended; stops the server sending after a refusal
+
+
+def verified_manifest(ref: VersionUri, data: bytes, expected_sha256: str) -> DatasetManifest:
+    """The manifest of `ref` in `data`, which must hash to the version's recorded SHA-256."""
+    try:
+        manifest = parse_manifest(data, expected_sha256)
+    except ManifestError as error:
+        raise DatasetVersionError(f"the manifest of {ref} is refused: {error}") from None
+    if (manifest.dataset_id, manifest.version) != (ref.dataset_id, ref.version):
+        raise DatasetVersionError(
+            f"dataset-svc answered {ref} with the manifest of dataset {manifest.dataset_id} "
+            f"v{manifest.version}"
+        )
+    return manifest
+
+
+def rpc_failure(ref: VersionUri, target: str, error: aio.AioRpcError) -> str:
+    """A failure reason a person can act on, for a DatasetService call that failed."""
+    code, details = error.code(), error.details()
+    if code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION):
+        return (
+            f"{ref} is not a published version at dataset-svc ({details}); "
+            "publish it or point the job at a published version"
+        )
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        return f"dataset-svc at {target} is unreachable ({code.name}: {details}); retry once it is up"
+    if code in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED):
+        return (
+            f"dataset-svc refused the trainer's token for {ref} ({code.name}: {details}); "
+            "check that trainer and dataset-svc share MODELYARD_AUTH_SECRET"
+        )
+    return f"dataset-svc could not serve {ref} ({code.name}: {details})"

@@ -1,0 +1,80 @@
+"""A worker's run of a `dataset://` dispatch: fetched before training, or failed with the fetch's reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from trainer_dataset_fake_service import FakeDatasetService, serving_fake
+from trainer_dataset_samples import blob_csv_files, manifest_of
+from worker_samples import SECRET, dispatch_of, envelope_of, settings_for
+
+from modelyard_devstack.processes import eventually
+from modelyard_events.store.memory import InMemoryEventStore
+from modelyard_grpc import channel
+from modelyard_trainer.config import TrainerSettings
+from modelyard_trainer.datasets.versions import VersionFetcher
+from modelyard_trainer.reports import report_context
+from modelyard_trainer.training.version_cache import VersionCache
+from modelyard_trainer.worker.heartbeats import RenewingToken
+from modelyard_trainer.worker.intake import StartRun
+from modelyard_trainer.worker.runs import Runs
+
+
+async def _run_to_the_end(tmp_path: Path, dataset_uri: str) -> list[dict[str, object]]:
+    service = FakeDatasetService()
+    files = blob_csv_files(60)
+    service.publish(manifest_of(files, task="none"), {f.sha256: f.data for f in files})
+    settings = settings_for(tmp_path)
+    store, finished = InMemoryEventStore(), list[str]()
+    async with serving_fake(service) as target, channel(target, RenewingToken(SECRET, "trainer-a")) as ch:
+        fetcher = VersionFetcher(ch, VersionCache(settings.dataset_cache), target)
+        runs = Runs(settings, store, finished.append, fetcher.training_uri)
+        dispatch = dispatch_of(
+            family="tabular_classifier",
+            dataset_uri=dataset_uri,
+            hyperparameters={"epochs": 1, "target_column": "label"},
+        )
+        runs.start(StartRun(dispatch, report_context("trainer-a", envelope_of(dispatch))))
+
+        async def ended() -> bool:
+            return dispatch.dispatch_id in finished
+
+        try:
+            await eventually(ended, timeout_s=60, what="the end of the run")
+        finally:
+            await runs.shutdown()
+    return [{"type": e.type, **e.data} for e in await store.read_stream(dispatch.dispatch_id)]
+
+
+async def test_a_dispatch_of_a_published_version_trains_on_the_versions_split(tmp_path: Path) -> None:
+    reports = await _run_to_the_end(tmp_path, "dataset://ds-1/1")
+
+    started = next(r for r in reports if r["type"] == "TrainingStarted")
+    assert (started["train_samples"], started["val_samples"]) == (60, 20)
+    assert reports[-1]["type"] == "TrainingCompleted"
+    assert (tmp_path / "dataset-cache" / "versions" / "ds-1" / "1" / "manifest.json").is_file()
+
+
+async def test_a_dispatch_of_an_unknown_version_fails_with_the_fetchs_reason(tmp_path: Path) -> None:
+    reports = await _run_to_the_end(tmp_path, "dataset://ds-1/9")
+
+    assert [r["type"] for r in reports] == ["TrainingFailed"]
+    assert "dataset://ds-1/9 is not a published version" in str(reports[0]["reason"])
+
+
+def test_the_dataset_svc_target_and_cache_come_from_the_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODELYARD_DATASET_SVC_TARGET", "datasets:7000")
+
+    settings = TrainerSettings(
+        database_url="postgresql://db/x",
+        kafka_bootstrap_servers="b:9092",
+        auth_secret=SECRET,
+        trainer_root=tmp_path,
+    )
+
+    assert settings.dataset_svc_target == "datasets:7000"
+    assert settings.dataset_cache == tmp_path / "dataset-cache"
+    assert TrainerSettings.model_fields["dataset_svc_target"].default == "127.0.0.1:50053"

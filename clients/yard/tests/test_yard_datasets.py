@@ -93,7 +93,7 @@ class TestShow:
         dataset_svc.dataset = dataset(latest_version=2)
         result = dataset_yard("datasets", "show", "ds-1")
         assert result.exit_code == 0, result.output
-        assert "10 samples (4.0 KiB): 2 unlabeled · 3 labeled · 4 verified · 1 rejected" in result.stdout
+        assert "10 samples (4.1 kB): 2 unlabeled · 3 labeled · 4 verified · 1 rejected" in result.stdout
         assert [(r.dataset_id, r.version) for r in dataset_svc.requests("GetVersion")] == [("ds-1", 2)]
         assert "dataset://ds-1/2" in result.stdout
 

@@ -31,7 +31,7 @@ def row_of(text: str, first_cell: str) -> list[str]:
 
 class TestValues:
     @pytest.mark.parametrize(
-        ("size", "text"), [(0, "0 B"), (1023, "1023 B"), (1536, "1.5 KiB"), (10 * 1024**3, "10.0 GiB")]
+        ("size", "text"), [(0, "0 B"), (999, "999 B"), (1536, "1.5 kB"), (10 * 10**9, "10 GB")]
     )
     def test_bytes_in_binary_units(self, size: int, text: str) -> None:
         assert format_bytes(size) == text
@@ -43,7 +43,7 @@ class TestValues:
         assert annotation_text(None) == "-"
 
     def test_usage_without_a_limit_says_so(self) -> None:
-        assert usage_text(datasets_pb2.UploadSamplesResponse(org_bytes_used=2048)) == "2.0 KiB (no limit)"
+        assert usage_text(datasets_pb2.UploadSamplesResponse(org_bytes_used=2048)) == "2 kB (no limit)"
 
     def test_states_are_counted_in_enum_order(self) -> None:
         verified = sample("s-2", state=datasets_pb2.SAMPLE_STATE_VERIFIED)
@@ -54,7 +54,7 @@ class TestTables:
     def test_dataset_rows_show_schema_size_and_version(self) -> None:
         text = text_of(datasets_table([dataset("ds-7", latest_version=3)]))
         assert row_of(text, "ds-7") == ["ds-7", "pets", "acme", "vision", "dev", "classification [cat, dog]",
-                                        "10", "4.0 KiB", "3"]  # fmt: skip
+                                        "10", "4.1 kB", "3"]  # fmt: skip
 
     def test_sample_rows_show_state_labels_and_consensus(self) -> None:
         text = text_of(samples_table([sample("s-1", agreement=0.75)]))

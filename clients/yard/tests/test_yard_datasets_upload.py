@@ -91,9 +91,9 @@ class TestOutput:
         assert result.exit_code == 0, result.output
         assert result.stdout.splitlines() == [
             "batch 1/2 stored: 2 files, 1 added, 1 duplicates, 10 B new",
-            "batch 2/2 stored: 2 files, 2 added, 0 duplicates, 1.0 MiB new",
-            "added 3 samples (1.0 MiB), 1 duplicates (already in the dataset)",
-            "organization storage 1.0 MiB of 4.0 MiB (25.0%)",
+            "batch 2/2 stored: 2 files, 2 added, 0 duplicates, 1 MB new",
+            "added 3 samples (1 MB), 1 duplicates (already in the dataset)",
+            "organization storage 1 MB of 4.2 MB (25.0%)",
         ]
 
     def test_json_prints_every_stored_batch_and_keeps_progress_off_stdout(
@@ -118,7 +118,7 @@ class TestOutput:
             meter.batch_stored(1, response)
         drawn = screen.getvalue()
         assert "1/2 files" in drawn
-        assert "1.0/2.0 KiB" in drawn
+        assert "1.0/2.0 kB" in drawn
         assert "batch 1/1 stored" in drawn
 
 

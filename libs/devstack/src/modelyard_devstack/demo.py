@@ -3,8 +3,10 @@
 Printed step by step so a new user sees what the foundation does: appends
 land hash-chained in PostgreSQL, the relay publishes them, a projection applies
 each exactly once, a stale writer is refused, and `verify` catches an edited row.
-Then job-svc, trainer-svc and a trainer worker train scikit-learn's digits for
-real, driven with the `yard` CLI. Later issues add datasets, approval and rollout.
+Then, driven with the `yard` CLI, scikit-learn's digits become a dataset version
+in dataset-svc (upload, two annotators, review, publish, readiness), and job-svc,
+trainer-svc and a trainer worker train on that version for real. Later issues
+add model approval and rollout.
 """
 
 from __future__ import annotations

@@ -1,13 +1,17 @@
-"""`make demo`, part 4: job-svc, trainer-svc and a trainer worker train the digits for real.
+"""`make demo`, parts 4 and 5: the digits become a dataset version through dataset-svc, then train.
 
-The services run as their own processes (the launcher in `platform`), and the walk drives them
-the way a user would: with the `yard` CLI, whose `jobs submit --watch` shows a live progress bar
-and the loss of each epoch, and ends with the measured validation accuracy.
+The services run as their own processes (the launcher in `platform`), and the walk drives them the
+way a user would, with the `yard` CLI: create a dataset, upload 1,797 PNG files (progress bar), two
+annotators label them (the second disagrees on a few), a reviewer approves what agrees, a version is
+published with its readiness report, and `jobs submit --watch` trains on that version, showing a live
+progress bar and each epoch's loss, ending with the measured validation accuracy.
 """
 
 from __future__ import annotations
 
 import asyncio
+import csv
+import json
 import os
 import shutil
 import subprocess
@@ -23,26 +27,26 @@ from modelyard_grpc import channel
 
 _ORG = "demo-org"
 _EPOCHS = 5
+_SECOND_OPINIONS = 300  # the second annotator labels the first 300 digits …
+_DISAGREE_EVERY = 25  # … and reads every 25th of them as another digit
 
 
 def walk_training(servers: Infra) -> None:
-    """Start the services and a trainer, submit a digits job with yard and watch it finish."""
+    """Start the services and a trainer; build the digits dataset with yard, train on its version."""
     with tempfile.TemporaryDirectory(prefix="modelyard-demo-") as tmp:
         workdir = Path(tmp)
-        dataset = _export_digits(workdir / "data" / "digits.npz")
+        images, labels = _export_digits(workdir / "data")
         started = time.monotonic()
         with platform(servers, workdir / "platform", lease_ttl_s=10.0) as running:
             print(
-                f"\n4. Training: job-svc on {running.job_target}, trainer-svc on {running.trainer_target} "
-                f"(ready in {time.monotonic() - started:.1f} s)"
+                f"\n4. Datasets: dataset-svc on {running.dataset_target}, job-svc on {running.job_target}, "
+                f"trainer-svc on {running.trainer_target} (ready in {time.monotonic() - started:.1f} s)"
             )
+            uri = _build_dataset(running, images, labels)
+            print(f"\n5. Training on {uri}")
             running.spawn_trainer("demo-trainer-1")
             asyncio.run(running.trainer_alive("demo-trainer-1"))
             _yard(running, "trainers")
-            command = (
-                f"yard jobs submit --family image_classifier --dataset {dataset} --param epochs={_EPOCHS}"
-            )
-            print(f"\n   $ {command} --watch")
             submitted = _yard(
                 running,
                 "jobs",
@@ -54,7 +58,7 @@ def walk_training(servers: Infra) -> None:
                 "--family",
                 "image_classifier",
                 "--dataset",
-                dataset,
+                uri,
                 "--param",
                 f"epochs={_EPOCHS}",
                 "--org",
@@ -65,7 +69,64 @@ def walk_training(servers: Infra) -> None:
             if submitted != 0:
                 raise SystemExit(f"the demo job did not complete (yard exited {submitted})")
             accuracy = asyncio.run(_final_accuracy(running))
-            print(f"\n   final validation accuracy {accuracy:.1%} on 360 held-out digits (chance: 10%)")
+            print(f"\n   final validation accuracy {accuracy:.1%} on the version's val split (chance: 10%)")
+
+
+def _build_dataset(running: Platform, images: Path, labels: Path) -> str:
+    created = _yard_json(
+        running,
+        "datasets",
+        "create",
+        "handwritten digits",
+        "--module",
+        "digit-reader",
+        "--env",
+        "dev",
+        "--task",
+        "classification",
+        "--classes",
+        ",".join(str(d) for d in range(10)),
+        "--org",
+        _ORG,
+    )
+    dataset_id = str(created["dataset_id"])
+    print(f"   created {dataset_id}: classification into 0 … 9, environment dev")
+    _yard(running, "datasets", "upload", dataset_id, str(images))
+    _yard(running, "datasets", "label", dataset_id, "--labels", str(labels), subject="annotator-ada")
+    second = _second_opinion(labels)
+    print(f"\n   a second annotator labels the first {_SECOND_OPINIONS} digits and misreads a few:")
+    _yard(running, "datasets", "label", dataset_id, "--labels", str(second), subject="annotator-grace")
+    print("\n   a reviewer approves every sample whose annotators agree (ties have no consensus):")
+    _yard(
+        running,
+        "datasets",
+        "review",
+        "--dataset",
+        dataset_id,
+        "--all-labeled",
+        "--approve",
+        subject="reviewer-lin",
+    )
+    _yard(running, "datasets", "show", dataset_id)
+    published = _yard_json(
+        running, "datasets", "publish", dataset_id, "--seed", "0", "--family", "image_classifier"
+    )
+    _yard(running, "datasets", "readiness", dataset_id, "--version", str(published["version"]))
+    return str(published["uri"])
+
+
+def _second_opinion(labels: Path) -> Path:
+    with labels.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))[:_SECOND_OPINIONS]
+    for index, row in enumerate(rows):
+        if index % _DISAGREE_EVERY == _DISAGREE_EVERY - 1:
+            row["class"] = str((int(row["class"]) + 1) % 10)
+    path = labels.with_name("labels-second-annotator.csv")
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["filename", "class"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
 
 
 async def _final_accuracy(running: Platform) -> float:
@@ -76,20 +137,50 @@ async def _final_accuracy(running: Platform) -> float:
     return float(job.last_epoch.val_accuracy)
 
 
-def _export_digits(path: Path) -> str:
-    from modelyard_trainer.datasets.digits import export_digits  # torch-free, but sklearn is heavy
+def _export_digits(folder: Path) -> tuple[Path, Path]:
+    from modelyard_trainer.datasets.digits import export_digits_images  # torch-free, but sklearn is heavy
 
-    return export_digits(path).as_uri()
+    images = folder / "images"
+    export_digits_images(images)
+    labels = folder / "labels.csv"
+    shutil.move(images / "labels.csv", labels)  # a label sheet, not a sample
+    return images, labels
 
 
-def _yard(running: Platform, *args: str, check: bool = True) -> int:
-    yard = shutil.which("yard", path=str(Path(sys.executable).parent)) or "yard"
-    env = {
+def _yard_env(running: Platform, subject: str) -> dict[str, str]:
+    return {
         **os.environ,
         "MODELYARD_JOB_SVC_TARGET": running.job_target,
-        "MODELYARD_TOKEN": running.token(org_id=_ORG, subject="demo-operator"),
+        "MODELYARD_DATASET_SVC_TARGET": running.dataset_target,
+        "MODELYARD_TOKEN": running.token(org_id=_ORG, subject=subject),
     }
-    completed = subprocess.run([yard, *args], env=env, check=False)
+
+
+def _yard_path() -> str:
+    return shutil.which("yard", path=str(Path(sys.executable).parent)) or "yard"
+
+
+def _yard(running: Platform, *args: str, check: bool = True, subject: str = "demo-operator") -> int:
+    print(f"\n   $ yard {' '.join(_quoted(a) for a in args)}")
+    completed = subprocess.run([_yard_path(), *args], env=_yard_env(running, subject), check=False)
     if check and completed.returncode != 0:
         raise SystemExit(f"yard {' '.join(args)} exited {completed.returncode}")
     return completed.returncode
+
+
+def _yard_json(running: Platform, *args: str) -> dict[str, object]:
+    print(f"\n   $ yard {' '.join(_quoted(a) for a in args)}")
+    completed = subprocess.run(
+        [_yard_path(), "--json", *args],
+        env=_yard_env(running, "demo-operator"),
+        capture_output=True,
+        text=True,
+    )
+    if completed.returncode != 0:
+        raise SystemExit(f"yard {' '.join(args)} exited {completed.returncode}: {completed.stderr}")
+    result: dict[str, object] = json.loads(completed.stdout)
+    return result
+
+
+def _quoted(arg: str) -> str:
+    return f'"{arg}"' if " " in arg else arg

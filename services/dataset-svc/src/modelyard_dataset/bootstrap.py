@@ -11,6 +11,7 @@ from modelyard.v1 import datasets_pb2, datasets_pb2_grpc, events_pb2, events_pb2
 from modelyard_dataset.app.commands import DatasetCommands
 from modelyard_dataset.app.receiving import UploadReceiver
 from modelyard_dataset.config import DatasetSettings
+from modelyard_dataset.freshness import ViewsFreshness
 from modelyard_dataset.grpc_api import DatasetServicer
 from modelyard_dataset.policy import DATASET_POLICY
 from modelyard_dataset.projections.queries import DatasetViewReader
@@ -53,10 +54,12 @@ async def running_dataset_service(settings: DatasetSettings, stop: asyncio.Event
     )
     relay = Relay(store, settings.database_url, settings.kafka_bootstrap_servers, topic)
     reader = DatasetViewReader(settings.views_schema)
+    projection = views.projection
+    freshness = ViewsFreshness(engine, store, projection.schema, projection.name, "dataset", timeout_s=10.0)
     servicers = [
         (
             datasets_pb2_grpc.add_DatasetServiceServicer_to_server,
-            DatasetServicer(commands, receiver, blobs, (engine, reader), store),
+            DatasetServicer(commands, receiver, blobs, (engine, reader), store, freshness),
         ),
         (events_pb2_grpc.add_EventLogServicer_to_server, EventLogServicer(store)),
     ]

@@ -24,6 +24,7 @@ from modelyard_dataset.convert import (
     version_to_proto,
 )
 from modelyard_dataset.domain.versions import VersionRequest
+from modelyard_dataset.freshness import ViewsFreshness
 from modelyard_dataset.projections.queries import DatasetViewReader
 from modelyard_dataset.storage.blobs import BlobStore
 from modelyard_events.domain_errors import InvalidArgument, NotFound
@@ -46,9 +47,11 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
         blobs: BlobStore,
         reads: tuple[Any, DatasetViewReader],
         log: EventSource,
+        freshness: ViewsFreshness,
     ) -> None:
         self._commands, self._receiver, self._blobs, self._log = commands, receiver, blobs, log
         self._engine, self._reader = reads
+        self._fresh = freshness
 
     @override
     async def CreateDataset(
@@ -69,6 +72,7 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
             request_id=request.request_id or None,
         )
         dataset = await self._commands.create(new, caller_of(context))
+        await self._fresh.wait()
         return dataset_to_proto(dataset, None, None)
 
     @override
@@ -76,7 +80,8 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
         dataset = await self._visible_dataset(request.dataset_id)
         async with self._engine.connect() as conn:
             counts = await self._reader.counts(conn, [dataset.dataset_id])
-        return dataset_to_proto(dataset, counts.get(dataset.dataset_id), None)
+            created = await self._reader.created_at(conn, [dataset.dataset_id])
+        return dataset_to_proto(dataset, counts.get(dataset.dataset_id), created.get(dataset.dataset_id))
 
     @override
     async def ListDatasets(
@@ -86,11 +91,14 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
         async with self._engine.connect() as conn:
             ids = await self._reader.dataset_ids(conn, request.org_id, request.ai_module, environment)
             counts = await self._reader.counts(conn, ids)
+            created = await self._reader.created_at(conn, ids)
         principal = current_principal()
         datasets = [await self._commands.load.dataset(i) for i in ids]
         visible = [d for d in datasets if principal.can_access_org(d.org_id)]
         return datasets_pb2.ListDatasetsResponse(
-            datasets=[dataset_to_proto(d, counts.get(d.dataset_id), None) for d in visible]
+            datasets=[
+                dataset_to_proto(d, counts.get(d.dataset_id), created.get(d.dataset_id)) for d in visible
+            ]
         )
 
     @override
@@ -104,6 +112,7 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
             )
         finally:
             upload.discard_staged()
+        await self._fresh.wait()
         samples = [
             datasets_pb2.UploadedSample(
                 filename=file.filename,
@@ -134,6 +143,7 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
         dataset = await self._visible_dataset(request.dataset_id)
         labels = [(label.sample_id, annotation_from_proto(label.annotation)) for label in request.labels]
         samples = await self._commands.label(dataset.dataset_id, labels, caller_of(context))
+        await self._fresh.wait()
         return datasets_pb2.LabelSamplesResponse(samples=[sample_to_proto(dataset, s) for s in samples])
 
     @override
@@ -179,6 +189,7 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
             request.expected_version,
             caller_of(context),
         )
+        await self._fresh.wait()
         dataset = await self._commands.load.dataset(sample.dataset_id)
         return sample_to_proto(dataset, sample)
 
@@ -195,6 +206,7 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
             request_id=request.request_id or None,
         )
         event = await self._commands.publish(dataset.dataset_id, version_request, caller_of(context))
+        await self._fresh.wait()
         dataset = await self._commands.load.dataset(dataset.dataset_id)
         return version_to_proto(dataset, event, None)
 

@@ -123,3 +123,17 @@ class TestTheStorageLedger:
             ledger.charge(plan, "ds-1", "u2", 2 * 10**9)
         assert ledger.charge(plan, "ds-1", "u1", 5) == []  # an upload is charged once
         assert ledger.charge(plan_named("professional"), "ds-1", "u3", 50 * 10**9) != []
+
+
+class TestWhatADatasetHolds:
+    def test_a_classification_dataset_refuses_tables_naming_the_file(self) -> None:
+        table = IncomingFile("labels.csv", "a" * 64, 10, "text/csv")
+        with pytest.raises(InvalidFields) as refused:
+            created().plan_upload([incoming("a.png", b"A"), table])
+        assert list(refused.value.problems) == ["files.labels.csv"]
+        assert "task is none" in refused.value.message
+
+    def test_a_dataset_without_labels_holds_tables(self) -> None:
+        table = IncomingFile("rows.csv", "a" * 64, 10, "text/csv")
+        plan = created(task="none", classes=[]).plan_upload([table])
+        assert len(plan.added) == 1

@@ -34,7 +34,7 @@ class UploadMeter:
         self._progress = Progress(
             TextColumn("uploading"),
             BarColumn(),
-            DownloadColumn(binary_units=True),
+            DownloadColumn(),
             TransferSpeedColumn(),
             TextColumn("{task.fields[files]}"),
             TimeRemainingColumn(),

@@ -142,7 +142,7 @@ def upload_summary(responses: Iterable[datasets_pb2.UploadSamplesResponse]) -> l
 
 
 def usage_text(response: datasets_pb2.UploadSamplesResponse) -> str:
-    """`3.0 GiB of 10.0 GiB (30.0%)`, or `3.0 GiB (no limit)`."""
+    """`3 GB of 10 GB (30.0%)`, or `3 GB (no limit)`."""
     used = format_bytes(response.org_bytes_used)
     limit = present(response, "org_bytes_limit")
     if limit is None:

@@ -10,6 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from rich.text import Text
 
 from modelyard.v1 import jobs_pb2
+from modelyard_events.plans import human_bytes
 
 MISSING = "-"
 FINISHED_STATES = frozenset(
@@ -80,14 +81,6 @@ def cells(*values: object) -> list[Text]:
     return [Text(format_optional(v)) for v in values]
 
 
-_BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
-
-
 def format_bytes(size_bytes: int | None) -> str:
-    """1536 → `1.5 KiB`, 0 → `0 B` (binary units); `-` when unknown."""
-    if size_bytes is None:
-        return MISSING
-    value, unit = float(size_bytes), 0
-    while abs(value) >= 1024 and unit < len(_BYTE_UNITS) - 1:
-        value, unit = value / 1024, unit + 1
-    return f"{size_bytes} B" if unit == 0 else f"{value:.1f} {_BYTE_UNITS[unit]}"
+    """Decimal units, as plans are sold: 1536 → `1.5 kB`, 0 → `0 B`; `-` when unknown."""
+    return MISSING if size_bytes is None else human_bytes(size_bytes)

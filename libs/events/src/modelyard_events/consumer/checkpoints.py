@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from modelyard_events.db import checked_schema
 from modelyard_events.envelope import GENESIS_HASH
@@ -58,3 +60,24 @@ async def read_checkpoint(conn: AsyncConnection, schema: str, projection: str, s
         "WHERE projection = :p AND source = :s"
     )
     return int((await conn.execute(sql, {"p": projection, "s": source})).scalar() or 0)
+
+
+async def wait_for_checkpoint(
+    engine: AsyncEngine, schema: str, projection: str, source: str, position: int, timeout_s: float
+) -> bool:
+    """Return True once the projection has applied `source` through `position`, False at the deadline.
+
+    For read-your-writes: a command handler waits for its own events to reach the views before it
+    answers, so the caller's next list or count shows them. The projection runs in another task or
+    process; the wait polls its checkpoint row, backing off from 2 ms to 50 ms.
+    """
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    pause = 0.002
+    while True:
+        async with engine.connect() as conn:
+            if await read_checkpoint(conn, schema, projection, source) >= position:
+                return True
+        if asyncio.get_running_loop().time() >= deadline:
+            return False
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.05)

@@ -22,6 +22,9 @@ from modelyard_events.schemas.datasets import (
 )
 
 SAMPLES_PER_EVENT = 500  # keeps one event far below Kafka's default 1 MB message limit
+# What each label task can label: classes and boxes are drawn on pictures (video frames included);
+# a schema without labels (task none) holds any file, tables above all.
+MEDIA_FOR_TASK = {"classification": ("image/", "video/"), "detection": ("image/", "video/"), "none": ("",)}
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,11 @@ class Dataset:
     # ---- commands -------------------------------------------------------------------------------
 
     def plan_upload(self, files: Sequence[IncomingFile]) -> UploadPlan:
-        """Which files are new samples and which repeat bytes already here (or earlier in this upload)."""
+        """Which files are new samples and which repeat bytes already here (or earlier in this upload).
+
+        InvalidFields when a file is of a kind this dataset's label task cannot label.
+        """
+        self._check_media(files)
         added: dict[str, AddedSample] = {}
         outcome: list[tuple[IncomingFile, str, bool]] = []
         for file in files:
@@ -127,6 +134,19 @@ class Dataset:
                 )
             outcome.append((file, sample_id, duplicate))
         return UploadPlan(list(added.values()), outcome)
+
+    def _check_media(self, files: Sequence[IncomingFile]) -> None:
+        accepted = MEDIA_FOR_TASK[self.label_schema.task]
+        problems = {
+            f"files.{file.filename}": (
+                f"is {file.media_type}, but a {self.label_schema.task} dataset holds images or videos; "
+                "put tables in a dataset whose label task is none"
+            )
+            for file in files
+            if not file.media_type.startswith(accepted)
+        }
+        if problems:
+            raise InvalidFields(dict(list(problems.items())[:20]))
 
     def add_samples(self, upload_id: str, plan: UploadPlan) -> list[DomainEvent]:
         """SamplesAdded events (several when the upload is large); none when everything was a duplicate."""

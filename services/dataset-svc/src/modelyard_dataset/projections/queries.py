@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -27,6 +28,14 @@ class DatasetViewReader:
             {"ids": list(dataset_ids)},
         )
         return {row.dataset_id: {name: int(getattr(row, name)) for name in _COUNTS} for row in rows}
+
+    async def created_at(self, conn: AsyncConnection, dataset_ids: Sequence[str]) -> dict[str, datetime]:
+        """When each dataset was created (as far as the views have seen them)."""
+        rows = await conn.execute(
+            text(f"SELECT dataset_id, created_at FROM {self.schema}.datasets WHERE dataset_id = ANY(:ids)"),
+            {"ids": list(dataset_ids)},
+        )
+        return {row.dataset_id: row.created_at for row in rows}
 
     async def dataset_ids(
         self, conn: AsyncConnection, org_id: str, ai_module: str, environment: str

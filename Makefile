@@ -11,7 +11,7 @@ PROTOS := $(shell find proto -name '*.proto' 2>/dev/null)
 STATE := .modelyard/infra
 
 .DEFAULT_GOAL := help
-.PHONY: help venv protos lint format typecheck test unit integration demo infra-up infra-down bench bench-events bench-training catalog clean
+.PHONY: help venv protos lint format typecheck test unit integration demo infra-up infra-down bench bench-events bench-training bench-datasets catalog clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -55,7 +55,7 @@ infra-up: $(STAMP) ## Start embedded PostgreSQL and Tansu in the background; pri
 infra-down: $(STAMP) ## Stop what infra-up started
 	$(PY) -m modelyard_devstack down --state-dir $(STATE)
 
-bench: bench-events bench-training ## Every benchmark; results in bench/results/
+bench: bench-events bench-training bench-datasets ## Every benchmark; results in bench/results/
 
 bench-events: $(STAMP) ## Event store vs the eventsourcing library, read-all vs raw SELECT
 	$(PY) bench/events_bench.py
@@ -65,6 +65,9 @@ bench-training: $(STAMP) protos ## Trainer vs bare PyTorch (ARGS="--device cuda"
 	$(PY) bench/training_bench.py $(ARGS)
 	$(PY) bench/job_latency_bench.py
 	$(PY) bench/metrics_ingest_bench.py
+
+bench-datasets: $(STAMP) protos ## Dataset upload via dataset-svc vs copying the files on disk (DATASET_ARGS="--quick")
+	$(PY) bench/dataset_upload_bench.py $(DATASET_ARGS)
 
 catalog: $(STAMP) ## Regenerate docs/event-catalog.md from the event classes
 	$(PY) -m modelyard_events.catalog_doc > docs/event-catalog.md

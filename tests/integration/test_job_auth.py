@@ -5,11 +5,11 @@ from __future__ import annotations
 import grpc
 import pytest
 from google.protobuf.descriptor import MethodDescriptor
-from google.protobuf.message_factory import GetMessageClass
 
 from modelyard.v1 import events_pb2, jobs_pb2
 from modelyard_devstack.platform import Platform
 from modelyard_grpc import channel, mint_token
+from tests.integration.rpc_matrix import call, method_id
 
 pytestmark = pytest.mark.integration
 
@@ -17,34 +17,6 @@ SERVICES = [
     jobs_pb2.DESCRIPTOR.services_by_name[name] for name in ("JobService", "QueryService", "TrainerService")
 ] + [events_pb2.DESCRIPTOR.services_by_name["EventLog"]]
 METHODS = [method for service in SERVICES for method in service.methods]
-
-
-def method_id(method: MethodDescriptor) -> str:
-    return f"{method.containing_service.name}.{method.name}"
-
-
-async def call(target: str, token: str | None, method: MethodDescriptor) -> grpc.StatusCode:
-    """Call `method` with an empty request; the status it ends with (OK when it passes the guard)."""
-    path = f"/{method.containing_service.full_name}/{method.name}"
-    request = GetMessageClass(method.input_type)()
-    response_class = GetMessageClass(method.output_type)
-    async with channel(target, token) as ch:
-        kind = ch.unary_stream if method.server_streaming else ch.unary_unary
-        stub = kind(
-            path,
-            request_serializer=lambda m: m.SerializeToString(),
-            response_deserializer=response_class.FromString,
-        )
-        try:
-            result = stub(request, timeout=5)
-            if method.server_streaming:
-                async for _ in result:
-                    break
-            else:
-                await result
-        except grpc.aio.AioRpcError as error:
-            return error.code()
-    return grpc.StatusCode.OK
 
 
 @pytest.mark.parametrize("method", METHODS, ids=method_id)

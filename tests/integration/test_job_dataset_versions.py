@@ -8,6 +8,7 @@ import pytest
 from modelyard.v1 import datasets_pb2, jobs_pb2
 from tests.integration.dataset_client import DatasetClient, digit_files
 from tests.integration.job_client import JobClient
+from tests.integration.trainers import Trainers
 
 pytestmark = pytest.mark.integration
 CLASSES = ["0", "1"]
@@ -69,3 +70,22 @@ async def test_create_job_refuses_a_malformed_dataset_uri(jobs: JobClient, fresh
     error = await refusal(jobs.create(fresh_org, "dataset://ds-x/latest"))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "dataset://<dataset_id>/<version number>" in (error.details() or "")
+
+
+async def test_a_job_trains_on_a_published_version_read_through_dataset_svc(
+    jobs: JobClient, datasets: DatasetClient, trainers: Trainers, fresh_org: str
+) -> None:
+    classes = [str(d) for d in range(10)]
+    dataset = await datasets.build(fresh_org, digit_files(12, range(10)), classes)
+    version = await datasets.stub.PublishVersion(
+        datasets_pb2.PublishVersionRequest(dataset_id=dataset.dataset_id, seed=3, family="image_classifier")
+    )
+    assert version.readiness.ready, version.readiness
+    await trainers.start("t-version")
+    job = await jobs.create(fresh_org, version.uri, epochs=3)
+    done = await jobs.wait_for(job.job_id, jobs_pb2.JOB_STATE_COMPLETED)
+    assert done.dataset_uri == version.uri
+    assert done.epochs_done == 3
+    assert done.last_epoch.val_accuracy > 0.3  # 120 digits, 3 epochs: well above chance (0.1)
+    log = trainers.log("t-version")
+    assert version.manifest_sha256[:12] in log or dataset.dataset_id in log

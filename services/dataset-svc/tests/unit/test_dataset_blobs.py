@@ -61,6 +61,16 @@ class BlobStoreContract:
 
         assert not staged.path.exists()
 
+    async def test_promote_all_stores_each_once_and_consumes_the_staged_files(
+        self, store: BlobStore, staging: Staging
+    ) -> None:
+        staged = [stage(staging, b"first"), stage(staging, b"second"), stage(staging, b"first")]
+
+        await store.promote_all(staged)
+
+        assert [await store.read(s.sha256) for s in staged] == [b"first", b"second", b"first"]
+        assert not any(s.path.exists() for s in staged)
+
     async def test_chunks_stream_the_blob_in_pieces(self, store: BlobStore, staging: Staging) -> None:
         data = bytes(range(256)) * 40
         staged = stage(staging, data)

@@ -203,9 +203,9 @@ class DatasetCommands:
         return StorageUse(ledger.total_bytes, self._plan_of(org_id).dataset_bytes)
 
     async def _promote(self, files: Sequence[AcceptedFile], new_hashes: set[str]) -> None:
-        for accepted in files:
-            if accepted.file.sha256 in new_hashes and accepted.staged.path.exists():
-                await self._blobs.promote(accepted.staged)
+        # A retry after a conflict finds the files it promoted already moved away.
+        fresh = [a.staged for a in files if a.file.sha256 in new_hashes and a.staged.path.exists()]
+        await self._blobs.promote_all(fresh)
 
     def _checked_labels(
         self, dataset: Dataset, labels: Sequence[tuple[str, AnnotationData]]

@@ -147,23 +147,30 @@ class UploadReceiver:
         current.writer.write(chunk)
 
     async def _accept(self, upload: ReceivedUpload, writers: list[_OpenFile]) -> None:
-        problems: dict[str, str] = {}
-        for opened in writers:
-            staged = opened.writer.finish()
-            field_name = f"files.{opened.filename}"
-            if opened.declared_size is not None and opened.declared_size != staged.size_bytes:
-                problems[field_name] = (
-                    f"announced {opened.declared_size:,} bytes but {staged.size_bytes:,} arrived; "
-                    "the upload was cut short or the file changed while it was sent"
-                )
-                continue
-            try:
-                inspected = await asyncio.to_thread(inspect_file, opened.filename, staged.path)
-            except InvalidArgument as error:
-                problems[field_name] = error.problems.get(field_name, error.message)
-                continue
-            incoming = IncomingFile(opened.filename, staged.sha256, staged.size_bytes, inspected.media_type)
-            upload.files.append(AcceptedFile(incoming, staged))
+        # One worker-thread hop for the whole upload: fsync, hashing done, Pillow decodes.
+        accepted, problems = await asyncio.to_thread(_inspect_all, writers)
         if problems:
-            shown = dict(list(problems.items())[:MAX_PROBLEMS_REPORTED])
-            raise InvalidFields(shown)
+            raise InvalidFields(dict(list(problems.items())[:MAX_PROBLEMS_REPORTED]))
+        upload.files.extend(accepted)
+
+
+def _inspect_all(writers: list[_OpenFile]) -> tuple[list[AcceptedFile], dict[str, str]]:
+    accepted: list[AcceptedFile] = []
+    problems: dict[str, str] = {}
+    for opened in writers:
+        staged = opened.writer.finish()
+        field_name = f"files.{opened.filename}"
+        if opened.declared_size is not None and opened.declared_size != staged.size_bytes:
+            problems[field_name] = (
+                f"announced {opened.declared_size:,} bytes but {staged.size_bytes:,} arrived; "
+                "the upload was cut short or the file changed while it was sent"
+            )
+            continue
+        try:
+            inspected = inspect_file(opened.filename, staged.path)
+        except InvalidArgument as error:
+            problems[field_name] = error.problems.get(field_name, error.message)
+            continue
+        incoming = IncomingFile(opened.filename, staged.sha256, staged.size_bytes, inspected.media_type)
+        accepted.append(AcceptedFile(incoming, staged))
+    return accepted, problems

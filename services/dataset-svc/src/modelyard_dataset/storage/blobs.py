@@ -8,7 +8,7 @@ hex digits) before it builds a path or key from it, so no caller can reach outsi
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
 from modelyard_dataset.storage.staging import StagedBlob
@@ -45,6 +45,10 @@ class BlobStore(Protocol):
 
         Idempotent: when the blob is already stored, the staged file is just deleted.
         """
+        ...
+
+    async def promote_all(self, staged: Sequence[StagedBlob]) -> None:
+        """`promote` each, in one worker-thread hop (an upload of thousands of small files)."""
         ...
 
     async def put_bytes(self, data: bytes) -> str:

@@ -15,7 +15,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from modelyard_dataset.storage.blobs import DEFAULT_CHUNK_BYTES, blob_not_found, checked_sha256
@@ -44,6 +44,19 @@ class LocalFolderBlobStore:
     async def promote(self, staged: StagedBlob) -> None:
         """Rename the staged file to its final name, or delete it when that blob is already stored."""
         await asyncio.to_thread(self._promote, staged, self.path_of(staged.sha256))
+
+    async def promote_all(self, staged: Sequence[StagedBlob]) -> None:
+        """Promote many staged files in one worker thread, syncing each touched folder once."""
+        await asyncio.to_thread(self._promote_all, list(staged))
+
+    def _promote_all(self, staged: list[StagedBlob]) -> None:
+        folders: set[Path] = set()
+        for blob in staged:
+            target = self.path_of(blob.sha256)
+            self._promote(blob, target, sync_folder=False)
+            folders.add(target.parent)
+        for folder in folders:
+            _fsync_folder(folder)
 
     async def put_bytes(self, data: bytes) -> str:
         """Write `data` under its SHA-256 (atomically, via a temporary name) unless already stored."""
@@ -76,7 +89,7 @@ class LocalFolderBlobStore:
             file.close()
 
     @staticmethod
-    def _promote(staged: StagedBlob, target: Path) -> None:
+    def _promote(staged: StagedBlob, target: Path, sync_folder: bool = True) -> None:
         if target.is_file():
             staged.path.unlink(missing_ok=True)
             return
@@ -88,6 +101,17 @@ class LocalFolderBlobStore:
                 raise
             _copy_then_rename(staged.path, target)
             staged.path.unlink(missing_ok=True)
+        if sync_folder:
+            _fsync_folder(target.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    # A rename is durable only once its folder is synced (the file's bytes were synced in staging).
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
 
 
 def _write_new(target: Path, data: bytes) -> None:
@@ -96,8 +120,12 @@ def _write_new(target: Path, data: bytes) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = _temporary_beside(target)
     try:
-        temporary.write_bytes(data)
+        with temporary.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(temporary, target)
+        _fsync_folder(target.parent)
     finally:
         temporary.unlink(missing_ok=True)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -46,6 +46,15 @@ class S3BlobStore:
         """Upload the staged file unless its key exists, then delete the staged file."""
         key = self.key_of(staged.sha256)
         await asyncio.to_thread(self._promote, staged, key)
+
+    async def promote_all(self, staged: Sequence[StagedBlob]) -> None:
+        """Promote many staged files from one worker thread (one request pair per file)."""
+        keyed = [(blob, self.key_of(blob.sha256)) for blob in staged]
+        await asyncio.to_thread(self._promote_each, keyed)
+
+    def _promote_each(self, keyed: list[tuple[StagedBlob, str]]) -> None:
+        for blob, key in keyed:
+            self._promote(blob, key)
 
     async def put_bytes(self, data: bytes) -> str:
         """Put `data` under its SHA-256 unless already stored; return the SHA-256."""

@@ -53,7 +53,13 @@ class StagingWriter:
         self._size_bytes += len(chunk)
 
     def finish(self) -> StagedBlob:
-        """Close the file and return its hash, size and path; the file stays until promoted or discarded."""
+        """Flush the file to disk (fsync), close it and return its hash, size and path.
+
+        Durable before it is promoted: the event that names the blob is committed durably, so the
+        bytes it names must be too. The file stays until promoted or discarded.
+        """
+        self._file.flush()
+        os.fsync(self._file.fileno())
         self._close()
         return StagedBlob(sha256=self._hash.hexdigest(), size_bytes=self._size_bytes, path=self.path)
 

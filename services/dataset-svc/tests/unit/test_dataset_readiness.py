@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 from modelyard_dataset.domain.readiness import (
-    FAMILY_TASKS,
     ReadinessPolicy,
     VerifiedSample,
-    human_bytes,
     readiness_report,
     verified_sample,
 )
+from modelyard_events.plans import human_bytes
 from modelyard_events.schemas.datasets import (
+    FAMILY_LABEL_TASKS,
     AnnotationData,
     BoxData,
     LabelSchemaData,
@@ -209,7 +209,7 @@ class TestSizeWithinPlan:
 
 class TestFamilyFitsSchema:
     def test_every_trainable_family_has_a_task(self) -> None:
-        assert set(FAMILY_TASKS) == set(FAMILIES)
+        assert set(FAMILY_LABEL_TASKS) == set(FAMILIES)
 
     def test_an_image_classifier_needs_classification(self) -> None:
         result = check(

@@ -22,6 +22,12 @@ STORAGE_STREAM = "dataset_storage"
 Environment = Literal["dev", "staging", "production"]
 LabelTask = Literal["classification", "detection", "none"]
 SplitName = Literal["train", "val", "test"]
+# The label task each model family trains from (tabular families read their target from a column).
+FAMILY_LABEL_TASKS: dict[str, LabelTask] = {
+    "image_classifier": "classification",
+    "tabular_classifier": "none",
+    "tabular_regressor": "none",
+}
 
 
 class _Value(BaseModel):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from modelyard_dataset.domain.label_schema import listing
 from modelyard_events.plans import human_bytes
 from modelyard_events.schemas.datasets import (
+    FAMILY_LABEL_TASKS,
     AnnotationData,
     LabelSchemaData,
     ReadinessCheckData,
@@ -22,12 +23,6 @@ from modelyard_events.schemas.datasets import (
     SplitName,
 )
 
-# The label task each model family trains on; tabular families read their target from a column.
-FAMILY_TASKS: dict[str, str] = {
-    "image_classifier": "classification",
-    "tabular_classifier": "none",
-    "tabular_regressor": "none",
-}
 _SHOWN_CLASSES = 5
 
 
@@ -212,9 +207,9 @@ def _size_within_plan(dataset_bytes: int, org_bytes: int, org_limit_bytes: int |
 
 
 def _family_fits_schema(schema: LabelSchemaData, family: str) -> ReadinessCheckData:
-    task = FAMILY_TASKS.get(family)
+    task = FAMILY_LABEL_TASKS.get(family)
     if task is None:
-        known = ", ".join(FAMILY_TASKS)
+        known = ", ".join(FAMILY_LABEL_TASKS)
         return _check("family_fits_schema", False, f"unknown family {family!r}; choose one of {known}")
     if task == schema.task:
         return _check("family_fits_schema", True, f"{family} trains on task {task}, the dataset's task")

@@ -11,14 +11,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from modelyard_events.domain_errors import IllegalTransition, InvalidArgument
+from modelyard_events.schemas.datasets import FAMILY_LABEL_TASKS
 
 _VERSION_URI = re.compile(r"dataset://(?P<dataset>[^/]+)/(?P<version>[1-9][0-9]*)")
-# Which label task each model family trains from.
-FAMILY_TASKS = {
-    "image_classifier": "classification",
-    "tabular_classifier": "none",
-    "tabular_regressor": "none",
-}
 
 
 @dataclass(frozen=True)
@@ -68,7 +63,7 @@ async def check_trainable(lookup: VersionLookup | None, org_id: str, uri: str, f
         raise IllegalTransition(
             f"{uri} belongs to organization {facts.org_id}, not {org_id}; train on your own data"
         )
-    wanted = FAMILY_TASKS.get(family)
+    wanted = FAMILY_LABEL_TASKS.get(family)
     if wanted is not None and facts.task != wanted:
         raise IllegalTransition(
             f"{family} trains on datasets whose label task is {wanted!r}, "

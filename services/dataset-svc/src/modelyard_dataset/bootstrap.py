@@ -55,7 +55,7 @@ async def running_dataset_service(settings: DatasetSettings, stop: asyncio.Event
     relay = Relay(store, settings.database_url, settings.kafka_bootstrap_servers, topic)
     reader = DatasetViewReader(settings.views_schema)
     projection = views.projection
-    freshness = ViewsFreshness(engine, store, projection.schema, projection.name, "dataset", timeout_s=10.0)
+    freshness = ViewsFreshness(engine, store, projection.schema, projection.name, "dataset", timeout_s=5.0)
     servicers = [
         (
             datasets_pb2_grpc.add_DatasetServiceServicer_to_server,

@@ -100,9 +100,9 @@ def dataset_to_proto(
     return message
 
 
-def sample_to_proto(dataset: Dataset | None, sample: Sample, stored: Any = None) -> datasets_pb2.Sample:
-    """A Sample message from the aggregate (authoritative: GetSample, review and label replies)."""
-    added = stored if stored is not None else (dataset.sample(sample.sample_id) if dataset else None)
+def sample_to_proto(sample: Sample, added: Any) -> datasets_pb2.Sample:
+    """A Sample message from the aggregate (authoritative: GetSample, review and label replies) and
+    its file facts (an AddedSample, or a views row with the same fields)."""
     agreed = sample.consensus
     approval = sample.approval
     message = datasets_pb2.Sample(

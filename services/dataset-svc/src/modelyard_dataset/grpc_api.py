@@ -23,6 +23,8 @@ from modelyard_dataset.convert import (
     sample_to_proto,
     version_to_proto,
 )
+from modelyard_dataset.domain.identity import dataset_of_sample
+from modelyard_dataset.domain.sample import Sample
 from modelyard_dataset.domain.versions import VersionRequest
 from modelyard_dataset.freshness import ViewsFreshness
 from modelyard_dataset.projections.queries import DatasetViewReader
@@ -72,12 +74,12 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
             request_id=request.request_id or None,
         )
         dataset = await self._commands.create(new, caller_of(context))
-        await self._fresh.wait()
         return dataset_to_proto(dataset, None, None)
 
     @override
     async def GetDataset(self, request: datasets_pb2.DatasetRef, context: Context) -> datasets_pb2.Dataset:
         dataset = await self._visible_dataset(request.dataset_id)
+        await self._fresh.wait()
         async with self._engine.connect() as conn:
             counts = await self._reader.counts(conn, [dataset.dataset_id])
             created = await self._reader.created_at(conn, [dataset.dataset_id])
@@ -88,6 +90,7 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
         self, request: datasets_pb2.ListDatasetsRequest, context: Context
     ) -> datasets_pb2.ListDatasetsResponse:
         environment = ENVIRONMENTS.get(request.environment, "")
+        await self._fresh.wait()
         async with self._engine.connect() as conn:
             ids = await self._reader.dataset_ids(conn, request.org_id, request.ai_module, environment)
             counts = await self._reader.counts(conn, ids)
@@ -112,7 +115,6 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
             )
         finally:
             upload.discard_staged()
-        await self._fresh.wait()
         samples = [
             datasets_pb2.UploadedSample(
                 filename=file.filename,
@@ -143,15 +145,17 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
         dataset = await self._visible_dataset(request.dataset_id)
         labels = [(label.sample_id, annotation_from_proto(label.annotation)) for label in request.labels]
         samples = await self._commands.label(dataset.dataset_id, labels, caller_of(context))
-        await self._fresh.wait()
-        return datasets_pb2.LabelSamplesResponse(samples=[sample_to_proto(dataset, s) for s in samples])
+        return datasets_pb2.LabelSamplesResponse(
+            samples=[sample_to_proto(s, dataset.samples[s.sample_id]) for s in samples]
+        )
 
     @override
     async def GetSample(self, request: datasets_pb2.SampleRef, context: Context) -> datasets_pb2.Sample:
-        org_id, sample = await self._commands.load.sample(_required(request.sample_id, "sample_id"))
+        sample_id = _required(request.sample_id, "sample_id")
+        org_id, _ = await self._commands.load.org_and_task(dataset_of_sample(sample_id))
         require_org_access(current_principal(), org_id)
-        dataset = await self._commands.load.dataset(sample.dataset_id)
-        return sample_to_proto(dataset, sample)
+        _, sample = await self._commands.load.sample(sample_id)
+        return sample_to_proto(sample, await self._file_of(sample))
 
     @override
     async def ListSamples(
@@ -163,6 +167,7 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
             raise InvalidArgument("page_size", f"must be between 1 and {MAX_PAGE}; got {size}")
         states = [STATES[s] for s in request.states if s in STATES]
         after = _decode_token(request.page_token)
+        await self._fresh.wait()
         async with self._engine.connect() as conn:
             rows = await self._reader.samples_page(conn, request.dataset_id, states, size + 1, after)
         page, more = rows[:size], len(rows) > size
@@ -180,7 +185,8 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
             datasets_pb2.REVIEW_DECISION_REJECT,
         ):
             raise InvalidArgument("decision", "say APPROVE or REJECT")
-        org_id, _ = await self._commands.load.sample(_required(request.sample_id, "sample_id"))
+        sample_id = _required(request.sample_id, "sample_id")
+        org_id, _ = await self._commands.load.org_and_task(dataset_of_sample(sample_id))
         require_org_access(current_principal(), org_id)
         sample = await self._commands.review(
             request.sample_id,
@@ -189,9 +195,7 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
             request.expected_version,
             caller_of(context),
         )
-        await self._fresh.wait()
-        dataset = await self._commands.load.dataset(sample.dataset_id)
-        return sample_to_proto(dataset, sample)
+        return sample_to_proto(sample, await self._file_of(sample))
 
     @override
     async def PublishVersion(
@@ -206,7 +210,6 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
             request_id=request.request_id or None,
         )
         event = await self._commands.publish(dataset.dataset_id, version_request, caller_of(context))
-        await self._fresh.wait()
         dataset = await self._commands.load.dataset(dataset.dataset_id)
         return version_to_proto(dataset, event, None)
 
@@ -268,6 +271,14 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
         if Role.TRAINER not in principal.roles:
             require_org_access(principal, dataset.org_id)
         return dataset
+
+    async def _file_of(self, sample: Sample) -> Any:
+        # The views hold each sample's (immutable) file facts; the dataset is the fallback when they lag.
+        async with self._engine.connect() as conn:
+            files = await self._reader.sample_files(conn, [sample.sample_id])
+        if sample.sample_id in files:
+            return files[sample.sample_id]
+        return (await self._commands.load.dataset(sample.dataset_id)).sample(sample.sample_id)
 
     async def _version_hashes(self, manifest_sha256: str) -> set[str]:
         from modelyard_events.schemas.manifest import parse_manifest

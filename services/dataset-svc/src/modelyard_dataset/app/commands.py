@@ -142,13 +142,16 @@ class DatasetCommands:
         dataset = await self.load.dataset(dataset_id)
         checked = self._checked_labels(dataset, labels)
         context = caller.context_for(dataset.org_id)
+        current = await self.load.samples(dataset, [sample_id for sample_id, _ in checked])
         gate = asyncio.Semaphore(_LABEL_CONCURRENCY)
 
-        async def label_one(sample_id: str, annotation: AnnotationData) -> Sample:
+        async def label_one(sample: Sample, annotation: AnnotationData) -> Sample:
             async with gate:
-                return await self._label_sample(dataset, sample_id, annotation, caller.actor.subject, context)
+                return await self._label_sample(sample, annotation, caller.actor.subject, context)
 
-        return list(await asyncio.gather(*(label_one(sid, a) for sid, a in checked)))
+        return list(
+            await asyncio.gather(*(label_one(s, a) for s, (_, a) in zip(current, checked, strict=True)))
+        )
 
     async def review(
         self, sample_id: str, approve: bool, reason: str, expected_version: int, caller: Caller
@@ -236,15 +239,12 @@ class DatasetCommands:
         return checked
 
     async def _label_sample(
-        self,
-        dataset: Dataset,
-        sample_id: str,
-        annotation: AnnotationData,
-        annotator: str,
-        context: CommandContext,
+        self, sample: Sample, annotation: AnnotationData, annotator: str, context: CommandContext
     ) -> Sample:
+        sample_id = sample.sample_id
         for attempt in range(1, _RETRIES + 1):
-            _, sample = await self.load.sample(sample_id)
+            if attempt > 1:  # another annotator's label got in first: decide again on fresh state
+                _, sample = await self.load.sample(sample_id)
             events = sample.label(annotator, annotation)
             if not events:
                 return sample

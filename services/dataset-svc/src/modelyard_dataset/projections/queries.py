@@ -51,6 +51,17 @@ class DatasetViewReader:
         )
         return [row.dataset_id for row in rows]
 
+    async def sample_files(self, conn: AsyncConnection, sample_ids: Sequence[str]) -> dict[str, Any]:
+        """The file facts (filename, sha256, size_bytes, media_type) of samples the views have seen."""
+        rows = await conn.execute(
+            text(
+                f"SELECT sample_id, filename, sha256, size_bytes, media_type FROM {self.schema}.samples "
+                "WHERE sample_id = ANY(:ids)"
+            ),
+            {"ids": list(sample_ids)},
+        )
+        return {row.sample_id: row for row in rows}
+
     async def samples_page(
         self, conn: AsyncConnection, dataset_id: str, states: Sequence[str], size: int, after: str
     ) -> list[Any]:

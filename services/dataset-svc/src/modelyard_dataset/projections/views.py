@@ -1,22 +1,26 @@
 """DatasetViews: dataset-svc's projection of its own log (datasets with counts, samples, versions).
 
-Counts move incrementally: each sample event knows the sample's state before and after, so a count
-never needs a scan of the samples table.
+A BatchProjection: a run of sample events (labels, reviews: most of the traffic) loads the rows it
+touches in one query, folds the events in memory (sample_rows.py) and writes each row once. Counts
+move incrementally from each sample's state before and after the run, so a count never needs a scan
+of the samples table.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from modelyard_dataset.domain.consensus import consensus, quality_score
-from modelyard_dataset.projections.tables import create_view_tables
+from modelyard_dataset.projections.sample_rows import SampleEvent, SampleRow, fold, records_json
+from modelyard_dataset.projections.tables import STATES, create_view_tables
+from modelyard_events.consumer.projection import Decoded
 from modelyard_events.envelope import DomainEvent, EventEnvelope
 from modelyard_events.schemas.datasets import (
-    AnnotationData,
     DatasetCreated,
     DatasetVersionPublished,
     SampleApproved,
@@ -39,16 +43,26 @@ class DatasetViews:
 
     async def apply(self, event: DomainEvent, envelope: EventEnvelope, conn: AsyncConnection) -> None:
         """Route one event to the tables it changes."""
-        if isinstance(event, DatasetCreated):
-            await self._created(event, envelope, conn)
-        elif isinstance(event, SamplesAdded):
-            await self._added(event, conn)
-        elif isinstance(event, SampleLabeled):
-            await self._labeled(event, envelope, conn)
-        elif isinstance(event, SampleApproved | SampleRejected):
-            await self._reviewed(event, envelope, conn)
-        elif isinstance(event, DatasetVersionPublished):
-            await self._published(event, envelope, conn)
+        await self.apply_batch([(event, envelope)], conn)
+
+    async def apply_batch(self, events: Sequence[Decoded], conn: AsyncConnection) -> None:
+        """Apply events in log order; each run of sample events is folded in memory and written once."""
+        run: list[tuple[SampleEvent, EventEnvelope]] = []
+        for event, envelope in events:
+            if isinstance(event, SampleLabeled | SampleApproved | SampleRejected):
+                run.append((event, envelope))
+                continue
+            if run:
+                await self._apply_samples(run, conn)
+                run = []
+            if isinstance(event, DatasetCreated):
+                await self._created(event, envelope, conn)
+            elif isinstance(event, SamplesAdded):
+                await self._added(event, conn)
+            elif isinstance(event, DatasetVersionPublished):
+                await self._published(event, envelope, conn)
+        if run:
+            await self._apply_samples(run, conn)
 
     async def _created(self, event: DatasetCreated, envelope: EventEnvelope, conn: AsyncConnection) -> None:
         await conn.execute(
@@ -91,97 +105,49 @@ class DatasetViews:
             {"n": len(sizes), "b": sum(sizes), "id": event.dataset_id},
         )
 
-    async def _labeled(self, event: SampleLabeled, envelope: EventEnvelope, conn: AsyncConnection) -> None:
-        row = (
-            await conn.execute(
-                text(
-                    f"SELECT s.labels, s.state, d.task FROM {self.schema}.samples s "
-                    f"JOIN {self.schema}.datasets d USING (dataset_id) "
-                    "WHERE s.sample_id = :id FOR UPDATE OF s"
-                ),
-                {"id": event.sample_id},
-            )
-        ).one()
-        labels = {k: AnnotationData.model_validate(v) for k, v in row.labels.items()}
-        labels[event.annotator] = event.annotation
-        agreed = consensus(row.task, labels)
-        agreement = agreed.agreement if row.task != "none" else 1.0
-        await self._set_sample(
-            conn,
-            event.sample_id,
-            event.dataset_id,
-            row.state,
-            {
-                "state": "labeled",
-                "labels": json.dumps({k: v.model_dump(mode="json") for k, v in labels.items()}),
-                "consensus": json.dumps(agreed.annotation.model_dump(mode="json"))
-                if agreed.annotation
-                else None,
-                "agreement": agreement,
-                "quality": quality_score(agreement, None, agreed.annotators),
-                "reviewed_by": "",
-                "review_reason": "",
-                "version": envelope.stream_version,
-            },
-        )
-
-    async def _reviewed(
-        self, event: SampleApproved | SampleRejected, envelope: EventEnvelope, conn: AsyncConnection
+    async def _apply_samples(
+        self, run: list[tuple[SampleEvent, EventEnvelope]], conn: AsyncConnection
     ) -> None:
-        before = (
-            await conn.execute(
-                text(f"SELECT state, agreement, consensus FROM {self.schema}.samples WHERE sample_id = :id"),
-                {"id": event.sample_id},
-            )
-        ).one()
-        approved = isinstance(event, SampleApproved)
-        consensus_json = (
-            json.dumps(event.consensus.model_dump(mode="json"))
-            if isinstance(event, SampleApproved) and event.consensus
-            else (json.dumps(before.consensus) if before.consensus is not None else None)
+        ids = sorted({event.sample_id for event, _ in run})
+        selected = await conn.execute(
+            text(
+                f"SELECT s.*, d.task FROM {self.schema}.samples s JOIN {self.schema}.datasets d "
+                "USING (dataset_id) WHERE s.sample_id = ANY(:ids) ORDER BY s.sample_id FOR UPDATE OF s"
+            ),
+            {"ids": ids},
         )
-        await self._set_sample(
-            conn,
-            event.sample_id,
-            event.dataset_id,
-            before.state,
-            {
-                "state": "verified" if approved else "rejected",
-                "consensus": consensus_json,
-                "agreement": event.agreement if isinstance(event, SampleApproved) else before.agreement,
-                "quality": event.quality if isinstance(event, SampleApproved) else 0.0,
-                "reviewed_by": event.reviewer,
-                "review_reason": event.reason,
-                "version": envelope.stream_version,
-            },
-        )
-
-    async def _set_sample(
-        self,
-        conn: AsyncConnection,
-        sample_id: str,
-        dataset_id: str,
-        old_state: str,
-        values: dict[str, object],
-    ) -> None:
-        assignments = ", ".join(
-            f"{column} = CAST(:{column} AS jsonb)"
-            if column in ("labels", "consensus")
-            else f"{column} = :{column}"
-            for column in values
-        )
+        before = {row.sample_id: SampleRow.from_db(row) for row in selected}
+        after = dict(before)
+        for event, envelope in run:
+            after[event.sample_id] = fold(after[event.sample_id], event, envelope.stream_version)
         await conn.execute(
-            text(f"UPDATE {self.schema}.samples SET {assignments} WHERE sample_id = :sample_id"),
-            {**values, "sample_id": sample_id},
+            text(
+                f"UPDATE {self.schema}.samples s SET state = r.state, labels = r.labels, "
+                "consensus = r.consensus, agreement = r.agreement, quality = r.quality, "
+                "reviewed_by = r.reviewed_by, review_reason = r.review_reason, version = r.version "
+                "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(sample_id text, state text, "
+                "labels jsonb, consensus jsonb, agreement double precision, quality double precision, "
+                "reviewed_by text, review_reason text, version bigint) WHERE s.sample_id = r.sample_id"
+            ),
+            {"rows": records_json(list(after.values()))},
         )
-        new_state = str(values["state"])
-        if new_state != old_state:  # column names come from our own fixed state names
+        await self._move_counts(conn, before, after)
+
+    async def _move_counts(
+        self, conn: AsyncConnection, before: dict[str, SampleRow], after: dict[str, SampleRow]
+    ) -> None:
+        moves: dict[str, Counter[str]] = defaultdict(Counter)
+        for sample_id, old in before.items():
+            new = after[sample_id]
+            if new.state != old.state:
+                moves[old.dataset_id][old.state] -= 1
+                moves[new.dataset_id][new.state] += 1
+        for dataset_id, delta in moves.items():
+            # Column names come from our own fixed state names, never from input.
+            assignments = ", ".join(f"{state} = {state} + :{state}" for state in STATES)
             await conn.execute(
-                text(
-                    f"UPDATE {self.schema}.datasets SET {old_state} = {old_state} - 1, "
-                    f"{new_state} = {new_state} + 1 WHERE dataset_id = :id"
-                ),
-                {"id": dataset_id},
+                text(f"UPDATE {self.schema}.datasets SET {assignments} WHERE dataset_id = :id"),
+                {**{state: delta[state] for state in STATES}, "id": dataset_id},
             )
 
     async def _published(

@@ -70,6 +70,15 @@ class Platform:
 
         await eventually(alive, timeout_s, f"trainer {trainer_id} heartbeating to job-svc")
 
+    def start_service(
+        self, name: str, module: str, args: list[str], target: str, env: Mapping[str, str] | None = None
+    ) -> Popen[bytes]:
+        """Start a service process (base environment + `env`); return once it answers SERVING."""
+        process = self._start(name, args, module, {**self.base_env, **(env or {})})
+        ready = functools.partial(_serving, process, self.log_of(name), target)
+        wait_until(ready, _READY_TIMEOUT_S, name)
+        return process
+
     def stop(self, name: str) -> None:
         """SIGTERM a process by name (SIGKILL after a grace period) and forget it."""
         process = self.processes.pop(name)
@@ -131,9 +140,7 @@ def platform(
             ("trainer-svc", "modelyard_trainer", ["serve"], running.trainer_target),
             ("job-svc", "modelyard_job", [], running.job_target),
         ):
-            process = running._start(name, args, module, base_env)
-            ready = functools.partial(_serving, process, running.log_of(name), target)
-            wait_until(ready, _READY_TIMEOUT_S, name)
+            running.start_service(name, module, args, target)
         yield running
 
 

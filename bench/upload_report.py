@@ -133,9 +133,9 @@ def _notes() -> list[str]:
         "Ours streams each file in 1 MiB chunks over one gRPC channel, one call at a time, into a new",
         'dataset; the clock runs from opening the first file to the last reply ("last message sent →',
         "reply\": the server's work after the stream, summed over the calls). The server stages and",
-        "hashes each chunk, inspects every file (images decoded by Pillow), renames it into the",
-        "local-folder blob store without fsync, and appends the ledger charge and the samples' event",
-        "to PostgreSQL (a committed, fsynced transaction). copy2 does not fsync; copy2 + fsync fsyncs",
+        "hashes each chunk, fsyncs and inspects every file (images decoded by Pillow), renames it into",
+        "the local-folder blob store and fsyncs each folder it touched, then appends the ledger charge",
+        "and the samples' event to PostgreSQL (fsync on). copy2 does not fsync; copy2 + fsync fsyncs",
         "every copied file and then the folder. All sides read the same page-cached source files and",
         "write to the same filesystem; `sync` runs (untimed) before each side.",
     ]

@@ -155,7 +155,7 @@ class TestLocalFolderBlobStore(BlobStoreContract):
         await store.promote(staged)
 
         sha = staged.sha256
-        assert (store.root / sha[:2] / sha[2:4] / sha).read_bytes() == b"layout"
+        assert (store.root / sha[:2] / sha).read_bytes() == b"layout"
 
     async def test_promotion_across_filesystems_copies_then_renames(
         self, store: LocalFolderBlobStore, staging: Staging, monkeypatch: pytest.MonkeyPatch

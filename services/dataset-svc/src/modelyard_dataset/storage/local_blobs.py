@@ -1,6 +1,8 @@
-"""Blobs in a local folder (or a mounted volume): `root/ab/cd/<sha256>`.
+"""Blobs in a local folder (or a mounted volume): `root/ab/<sha256>`, like the S3 keys.
 
-Two levels of two hex digits keep folders small (65,536 leaves). A blob appears under its final
+One level of 256 folders: a call's new blobs land in at most 256 folders, each synced once after
+its renames (two levels would mean a folder, and a folder sync, per file); ext4 and XFS index large
+folders, so millions of blobs stay fast to look up. A blob appears under its final
 name only complete: promotion is one `os.replace` (an atomic rename) from staging, which is why
 the staging root should be on the same filesystem as `root`. Across filesystems the rename fails
 with EXDEV and the file is copied to a temporary name in the target folder, then renamed.
@@ -35,7 +37,7 @@ class LocalFolderBlobStore:
     def path_of(self, sha256: str) -> Path:
         """Where the blob with this SHA-256 lives (whether or not it exists)."""
         sha256 = checked_sha256(sha256)
-        return self.root / sha256[:2] / sha256[2:4] / sha256
+        return self.root / sha256[:2] / sha256
 
     async def exists(self, sha256: str) -> bool:
         """Whether the blob's file is there."""

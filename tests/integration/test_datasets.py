@@ -277,3 +277,59 @@ async def test_a_stream_that_ends_before_every_announced_file_arrived_stores_not
     shown = await datasets.stub.GetDataset(datasets_pb2.DatasetRef(dataset_id=dataset.dataset_id))
     assert shown.counts.samples == 0
     assert staged_files(services) == []
+
+
+async def test_datasets_are_listed_by_module_and_samples_by_state(
+    datasets: DatasetClient, fresh_org: str
+) -> None:
+    digits = await datasets.create(fresh_org, CLASSES)
+    other = await datasets.stub.CreateDataset(
+        datasets_pb2.CreateDatasetRequest(
+            org_id=fresh_org,
+            name="letters",
+            ai_module="letter-reader",
+            environment=datasets_pb2.ENVIRONMENT_STAGING,
+            label_schema=datasets_pb2.LabelSchema(
+                task=datasets_pb2.LABEL_TASK_CLASSIFICATION, classes=["a", "b"]
+            ),
+        )
+    )
+    uploaded = await datasets.upload(digits.dataset_id, [(n, d) for n, d, _ in digit_files(2, [0])])
+    await datasets.label(digits.dataset_id, [(uploaded.samples[0].sample_id, "0")])
+
+    listed = await datasets.stub.ListDatasets(
+        datasets_pb2.ListDatasetsRequest(org_id=fresh_org, ai_module="digit-reader")
+    )
+    assert [d.dataset_id for d in listed.datasets] == [digits.dataset_id]
+    assert (listed.datasets[0].counts.samples, listed.datasets[0].counts.labeled) == (2, 1)
+    staging = await datasets.stub.ListDatasets(
+        datasets_pb2.ListDatasetsRequest(org_id=fresh_org, environment=datasets_pb2.ENVIRONMENT_STAGING)
+    )
+    assert [d.dataset_id for d in staging.datasets] == [other.dataset_id]
+    labeled = await datasets.stub.ListSamples(
+        datasets_pb2.ListSamplesRequest(
+            dataset_id=digits.dataset_id, states=[datasets_pb2.SAMPLE_STATE_LABELED]
+        )
+    )
+    assert [s.sample_id for s in labeled.samples] == [uploaded.samples[0].sample_id]
+    error = await refusal(
+        datasets.stub.ListSamples(datasets_pb2.ListSamplesRequest(dataset_id=digits.dataset_id, states=[42]))  # type: ignore[list-item]
+    )
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_a_repeated_publish_request_returns_its_version_and_refuses_other_parameters(
+    datasets: DatasetClient, fresh_org: str
+) -> None:
+    dataset = await datasets.build(fresh_org, digit_files(3, [0, 1]), CLASSES)
+    request = datasets_pb2.PublishVersionRequest(
+        dataset_id=dataset.dataset_id, seed=5, request_id="release-1"
+    )
+    first = await datasets.stub.PublishVersion(request)
+    again = await datasets.stub.PublishVersion(request)
+    assert (again.version, again.manifest_sha256) == (first.version, first.manifest_sha256)
+    assert again.HasField("published_at")
+    request.seed = 6
+    error = await refusal(datasets.stub.PublishVersion(request))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "use a new request id" in (error.details() or "")

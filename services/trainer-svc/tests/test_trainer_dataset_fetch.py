@@ -12,12 +12,12 @@ from trainer_dataset_samples import SampleFile, blob_csv_files, blob_path, manif
 from worker_samples import SECRET
 
 from modelyard_events.schemas.hyperparameters import validate_hyperparameters
-from modelyard_grpc import channel, verify_token
+from modelyard_grpc import RenewingToken, Role, channel, verify_token
+from modelyard_trainer.datasets import versions
 from modelyard_trainer.datasets.versions import VersionFetcher, parse_version_uri
 from modelyard_trainer.training import TrainingDataError
 from modelyard_trainer.training.data import load_training_data
 from modelyard_trainer.training.version_cache import VersionCache
-from modelyard_trainer.worker.heartbeats import RenewingToken
 
 URI = "dataset://ds-1/1"
 
@@ -34,7 +34,10 @@ class Fetching:
 @pytest.fixture
 async def fetching(tmp_path: Path) -> AsyncIterator[Fetching]:
     service = FakeDatasetService()
-    async with serving_fake(service) as target, channel(target, RenewingToken(SECRET, "trainer-a")) as ch:
+    async with (
+        serving_fake(service) as target,
+        channel(target, RenewingToken(SECRET, "trainer-a", [Role.TRAINER])) as ch,
+    ):
         yield Fetching(service, VersionFetcher(ch, VersionCache(tmp_path), target), tmp_path)
 
 
@@ -65,6 +68,17 @@ async def test_cached_blobs_are_not_downloaded_again(fetching: Fetching) -> None
     await fetching.fetcher.materialize(URI)
 
     assert fetching.service.downloads == [[f.sha256 for f in _by_id(fetching.files)], [gone.sha256]]
+
+
+async def test_a_large_version_is_asked_for_in_batches_of_hashes(
+    fetching: Fetching, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(versions, "_HASHES_PER_REQUEST", 1)
+
+    await fetching.fetcher.materialize(URI)
+
+    assert fetching.service.downloads == [[f.sha256] for f in _by_id(fetching.files)]
+    assert all(blob_path(fetching.cache, f.sha256).read_bytes() == f.data for f in fetching.files)
 
 
 async def test_a_sample_whose_bytes_hash_differently_is_refused_and_not_cached(fetching: Fetching) -> None:

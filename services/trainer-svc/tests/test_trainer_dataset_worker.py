@@ -11,12 +11,11 @@ from worker_samples import SECRET, dispatch_of, envelope_of, settings_for
 
 from modelyard_devstack.processes import eventually
 from modelyard_events.store.memory import InMemoryEventStore
-from modelyard_grpc import channel
+from modelyard_grpc import RenewingToken, Role, channel
 from modelyard_trainer.config import TrainerSettings
 from modelyard_trainer.datasets.versions import VersionFetcher
 from modelyard_trainer.reports import report_context
 from modelyard_trainer.training.version_cache import VersionCache
-from modelyard_trainer.worker.heartbeats import RenewingToken
 from modelyard_trainer.worker.intake import StartRun
 from modelyard_trainer.worker.runs import Runs
 
@@ -27,7 +26,10 @@ async def _run_to_the_end(tmp_path: Path, dataset_uri: str) -> list[dict[str, ob
     service.publish(manifest_of(files, task="none"), {f.sha256: f.data for f in files})
     settings = settings_for(tmp_path)
     store, finished = InMemoryEventStore(), list[str]()
-    async with serving_fake(service) as target, channel(target, RenewingToken(SECRET, "trainer-a")) as ch:
+    async with (
+        serving_fake(service) as target,
+        channel(target, RenewingToken(SECRET, "trainer-a", [Role.TRAINER])) as ch,
+    ):
         fetcher = VersionFetcher(ch, VersionCache(settings.dataset_cache), target)
         runs = Runs(settings, store, finished.append, fetcher.training_uri)
         dispatch = dispatch_of(

@@ -12,12 +12,10 @@ from worker_samples import SECRET, dispatch_of, settings_for
 
 from modelyard.v1 import events_pb2
 from modelyard_events.schemas.hyperparameters import HyperparameterError, ImageClassifierHyperparameters
-from modelyard_grpc import mint_token, verify_token
+from modelyard_grpc import RenewingToken, mint_token, tokens, verify_token
 from modelyard_grpc.auth import Role
 from modelyard_trainer.config import TrainerSettings
 from modelyard_trainer.grpc_api import TRAINER_POLICY
-from modelyard_trainer.worker import heartbeats
-from modelyard_trainer.worker.heartbeats import RenewingToken
 from modelyard_trainer.worker.spec import path_of_file_uri, training_spec
 
 REQUIRED = {
@@ -154,9 +152,9 @@ def test_the_trainer_token_names_the_trainer_and_is_renewed_before_it_expires(
         minted.append(now[0])
         return mint_token(secret, subject=subject, org_id=org_id, roles=roles, ttl_s=ttl_s)
 
-    monkeypatch.setattr(heartbeats, "mint_token", counting_mint)
+    monkeypatch.setattr(tokens, "mint_token", counting_mint)
     now = [1000.0]
-    token = RenewingToken(SECRET, "trainer-a", ttl_s=100, clock=lambda: now[0])
+    token = RenewingToken(SECRET, "trainer-a", [Role.TRAINER], ttl_s=100, clock=lambda: now[0])
 
     principal = verify_token(SECRET, token())
     now[0] += 79

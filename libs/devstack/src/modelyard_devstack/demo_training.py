@@ -107,9 +107,16 @@ def _build_dataset(running: Platform, images: Path, labels: Path) -> str:
         "--approve",
         subject="reviewer-lin",
     )
-    _yard(running, "datasets", "show", dataset_id)
+    _yard(running, "datasets", "show", dataset_id, "--samples", "labeled", "--limit", "3")
     published = _yard_json(
         running, "datasets", "publish", dataset_id, "--seed", "0", "--family", "image_classifier"
+    )
+    split = published.get("split", {})
+    assert isinstance(split, dict)
+    print(
+        f"   published version {published['version']}: {published['samples']} verified samples "
+        f"(train {split.get('train', 0)}, val {split.get('val', 0)}, test {split.get('test', 0)}; "
+        f"seeded, stratified by class), manifest sha256 {str(published['manifest_sha256'])[:16]}…"
     )
     _yard(running, "datasets", "readiness", dataset_id, "--version", str(published["version"]))
     return str(published["uri"])

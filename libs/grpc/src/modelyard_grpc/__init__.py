@@ -11,7 +11,13 @@ from modelyard_grpc.auth import (
 )
 from modelyard_grpc.authorization import AuthInterceptor, acting_as, caller_of, current_principal
 from modelyard_grpc.client import bearer_token_interceptors, channel, wait_until_serving
-from modelyard_grpc.errors import ErrorMappingInterceptor, field_violations, status_for
+from modelyard_grpc.errors import (
+    DependencyFailed,
+    DependencyUnavailable,
+    ErrorMappingInterceptor,
+    field_violations,
+    status_for,
+)
 from modelyard_grpc.event_log import (
     EventLogServicer,
     GrpcEventSource,
@@ -22,17 +28,21 @@ from modelyard_grpc.event_log import (
 from modelyard_grpc.policy import EVENT_LOG_RULES, AccessPolicy, Rule, command, read
 from modelyard_grpc.server import GrpcServer, build_server, serving
 from modelyard_grpc.settings import GrpcSettings
+from modelyard_grpc.tokens import RenewingToken
 
 __all__ = [
     "EVENT_LOG_RULES",
     "AccessPolicy",
     "AuthInterceptor",
+    "DependencyFailed",
+    "DependencyUnavailable",
     "ErrorMappingInterceptor",
     "EventLogServicer",
     "GrpcEventSource",
     "GrpcServer",
     "GrpcSettings",
     "Principal",
+    "RenewingToken",
     "Role",
     "Rule",
     "TokenError",

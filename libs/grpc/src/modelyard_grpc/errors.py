@@ -3,9 +3,10 @@
 InvalidArgument → INVALID_ARGUMENT (with a `google.rpc.BadRequest` field
 violation in the rich status), NotFound → NOT_FOUND, IllegalTransition →
 FAILED_PRECONDITION, ConcurrencyConflict → ABORTED, PermissionDenied →
-PERMISSION_DENIED, QuotaExceeded → RESOURCE_EXHAUSTED, StoreBusy → UNAVAILABLE.
-Anything else is INTERNAL with a generic message and a reference; the traceback
-goes to the server log only.
+PERMISSION_DENIED, QuotaExceeded → RESOURCE_EXHAUSTED, StoreBusy and
+DependencyUnavailable → UNAVAILABLE. Anything else (DependencyFailed included)
+is INTERNAL with a generic message and a reference; the traceback goes to the
+server log only.
 """
 
 from __future__ import annotations
@@ -36,6 +37,22 @@ from modelyard_grpc.method_handlers import Context, Handler, wrap_handler
 
 logger = logging.getLogger(__name__)
 
+
+class DependencyUnavailable(Exception):
+    """Another service this call needs is down, overloaded or too slow; nothing was done, so a
+    client may retry the same call later (UNAVAILABLE). The message names the service and why."""
+
+    retryable = True
+
+
+class DependencyFailed(Exception):
+    """Another service this call needs refused it for a reason the caller cannot fix (e.g. the
+    services' MODELYARD_AUTH_SECRET differ). INTERNAL: the client gets a reference, the message
+    goes to the server log for the operator."""
+
+    retryable = False
+
+
 STATUS_OF_ERROR: dict[type[Exception], grpc.StatusCode] = {
     InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
     NotFound: grpc.StatusCode.NOT_FOUND,
@@ -44,6 +61,7 @@ STATUS_OF_ERROR: dict[type[Exception], grpc.StatusCode] = {
     QuotaExceeded: grpc.StatusCode.RESOURCE_EXHAUSTED,
     ConcurrencyConflict: grpc.StatusCode.ABORTED,
     StoreBusy: grpc.StatusCode.UNAVAILABLE,
+    DependencyUnavailable: grpc.StatusCode.UNAVAILABLE,
 }
 """Domain error class → status code; subclasses map like their nearest listed base."""
 

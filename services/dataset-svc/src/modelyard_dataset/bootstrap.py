@@ -27,6 +27,7 @@ from modelyard_events.topics import events_topic
 from modelyard_grpc import AuthInterceptor, EventLogServicer, serving
 
 log = logging.getLogger(__name__)
+_ABANDONED_AFTER_S = 24 * 3600
 SERVICE_NAMES = ("modelyard.v1.DatasetService", "modelyard.v1.EventLog")
 SERVICES = [
     datasets_pb2.DESCRIPTOR.services_by_name["DatasetService"],
@@ -42,7 +43,10 @@ async def running_dataset_service(settings: DatasetSettings, stop: asyncio.Event
     await store.create_schema()
     blobs = open_blob_store(settings.blob_settings())
     commands = DatasetCommands(store, blobs, settings.plan_of, settings.readiness_policy)
-    receiver = UploadReceiver(Staging(settings.staging), settings.max_file_bytes)
+    staging = Staging(settings.staging)
+    if removed := staging.remove_abandoned(older_than_s=_ABANDONED_AFTER_S):
+        log.info("removed %d staged files abandoned by an earlier process", removed)
+    receiver = UploadReceiver(staging, settings.max_file_bytes)
     topic = events_topic("dataset", settings.topic_namespace)
     views = ProjectionRunner(
         engine,

@@ -100,6 +100,29 @@ def dataset_to_proto(
     return message
 
 
+def dataset_row_to_proto(row: Any) -> datasets_pb2.Dataset:
+    """A Dataset message from a views row (ListDatasets: no aggregate load per dataset)."""
+    return datasets_pb2.Dataset(
+        dataset_id=row.dataset_id,
+        org_id=row.org_id,
+        name=row.name,
+        ai_module=row.ai_module,
+        environment=_ENVIRONMENT_OF[row.environment],
+        label_schema=datasets_pb2.LabelSchema(task=_TASK_OF[row.task], classes=list(row.classes)),
+        counts=datasets_pb2.DatasetCounts(
+            samples=row.samples,
+            bytes=row.bytes,
+            unlabeled=row.unlabeled,
+            labeled=row.labeled,
+            verified=row.verified,
+            rejected=row.rejected,
+        ),
+        latest_version=row.latest_version,
+        created_by=row.created_by,
+        created_at=timestamp(row.created_at),
+    )
+
+
 def sample_to_proto(sample: Sample, added: Any) -> datasets_pb2.Sample:
     """A Sample message from the aggregate (authoritative: GetSample, review and label replies) and
     its file facts (an AddedSample, or a views row with the same fields)."""

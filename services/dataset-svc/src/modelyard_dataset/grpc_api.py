@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 from grpc import aio
@@ -17,12 +18,14 @@ from modelyard_dataset.convert import (
     STATES,
     TASKS,
     annotation_from_proto,
+    dataset_row_to_proto,
     dataset_to_proto,
     readiness_to_proto,
     sample_row_to_proto,
     sample_to_proto,
     version_to_proto,
 )
+from modelyard_dataset.domain.dataset import Dataset
 from modelyard_dataset.domain.identity import dataset_of_sample
 from modelyard_dataset.domain.sample import Sample
 from modelyard_dataset.domain.versions import VersionRequest
@@ -92,23 +95,16 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
         environment = ENVIRONMENTS.get(request.environment, "")
         await self._fresh.wait()
         async with self._engine.connect() as conn:
-            ids = await self._reader.dataset_ids(conn, request.org_id, request.ai_module, environment)
-            counts = await self._reader.counts(conn, ids)
-            created = await self._reader.created_at(conn, ids)
+            rows = await self._reader.datasets(conn, request.org_id, request.ai_module, environment)
         principal = current_principal()
-        datasets = [await self._commands.load.dataset(i) for i in ids]
-        visible = [d for d in datasets if principal.can_access_org(d.org_id)]
-        return datasets_pb2.ListDatasetsResponse(
-            datasets=[
-                dataset_to_proto(d, counts.get(d.dataset_id), created.get(d.dataset_id)) for d in visible
-            ]
-        )
+        visible = [row for row in rows if principal.can_access_org(row.org_id)]
+        return datasets_pb2.ListDatasetsResponse(datasets=[dataset_row_to_proto(row) for row in visible])
 
     @override
     async def UploadSamples(
         self, request_iterator: AsyncIterator[datasets_pb2.UploadSamplesRequest], context: Context
     ) -> datasets_pb2.UploadSamplesResponse:
-        upload = await self._receiver.receive(_parts(request_iterator), self._visible_dataset)
+        upload = await self._receiver.receive(_parts(request_iterator), self._authorized)
         try:
             outcome = await self._commands.upload(
                 upload.dataset_id, upload.upload_id, upload.files, caller_of(context)
@@ -142,12 +138,10 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
     async def LabelSamples(
         self, request: datasets_pb2.LabelSamplesRequest, context: Context
     ) -> datasets_pb2.LabelSamplesResponse:
-        dataset = await self._visible_dataset(request.dataset_id)
+        dataset_id = await self._authorized(request.dataset_id)
         labels = [(label.sample_id, annotation_from_proto(label.annotation)) for label in request.labels]
-        samples = await self._commands.label(dataset.dataset_id, labels, caller_of(context))
-        return datasets_pb2.LabelSamplesResponse(
-            samples=[sample_to_proto(s, dataset.samples[s.sample_id]) for s in samples]
-        )
+        labeled = await self._commands.label(dataset_id, labels, caller_of(context))
+        return datasets_pb2.LabelSamplesResponse(samples=[sample_to_proto(s, f) for s, f in labeled])
 
     @override
     async def GetSample(self, request: datasets_pb2.SampleRef, context: Context) -> datasets_pb2.Sample:
@@ -161,11 +155,14 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
     async def ListSamples(
         self, request: datasets_pb2.ListSamplesRequest, context: Context
     ) -> datasets_pb2.ListSamplesResponse:
-        await self._visible_dataset(request.dataset_id)
+        await self._authorized(request.dataset_id)
         size = request.page_size or DEFAULT_PAGE
         if not 1 <= size <= MAX_PAGE:
             raise InvalidArgument("page_size", f"must be between 1 and {MAX_PAGE}; got {size}")
-        states = [STATES[s] for s in request.states if s in STATES]
+        unknown = [s for s in request.states if s not in STATES]
+        if unknown:
+            raise InvalidArgument("states", f"unknown sample state {unknown[0]}; use UNLABELED … REJECTED")
+        states = [STATES[s] for s in request.states]
         after = _decode_token(request.page_token)
         await self._fresh.wait()
         async with self._engine.connect() as conn:
@@ -201,7 +198,7 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
     async def PublishVersion(
         self, request: datasets_pb2.PublishVersionRequest, context: Context
     ) -> datasets_pb2.DatasetVersion:
-        dataset = await self._visible_dataset(request.dataset_id)
+        dataset_id = await self._authorized(request.dataset_id)
         version_request = VersionRequest(
             seed=request.seed,
             train_fraction=request.train_fraction or DEFAULT_TRAIN,
@@ -209,30 +206,33 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
             family=request.family or None,
             request_id=request.request_id or None,
         )
-        event = await self._commands.publish(dataset.dataset_id, version_request, caller_of(context))
-        dataset = await self._commands.load.dataset(dataset.dataset_id)
-        return version_to_proto(dataset, event, None)
+        event = await self._commands.publish(dataset_id, version_request, caller_of(context))
+        dataset = await self._commands.load.dataset(dataset_id)
+        return version_to_proto(dataset, event, await self._published_at(dataset_id, event.version))
 
     @override
     async def GetVersion(
         self, request: datasets_pb2.VersionRef, context: Context
     ) -> datasets_pb2.DatasetVersion:
-        dataset = await self._visible_dataset(request.dataset_id)
-        return version_to_proto(dataset, dataset.published(request.version), None)
+        dataset = await self._visible_dataset(request.dataset_id, trainers_too=True)
+        published = dataset.published(request.version)
+        return version_to_proto(
+            dataset, published, await self._published_at(dataset.dataset_id, published.version)
+        )
 
     @override
     async def GetReadiness(
         self, request: datasets_pb2.ReadinessRequest, context: Context
     ) -> datasets_pb2.ReadinessReport:
-        dataset = await self._visible_dataset(request.dataset_id)
-        report = await self._commands.readiness(dataset.dataset_id, request.version, None)
-        return readiness_to_proto(dataset.dataset_id, request.version, report)
+        dataset_id = await self._authorized(request.dataset_id)
+        report = await self._commands.readiness(dataset_id, request.version, None)
+        return readiness_to_proto(dataset_id, request.version, report)
 
     @override
     async def GetManifest(
         self, request: datasets_pb2.VersionRef, context: Context
     ) -> datasets_pb2.ManifestResponse:
-        dataset = await self._visible_dataset(request.dataset_id)
+        dataset = await self._visible_dataset(request.dataset_id, trainers_too=True)
         published = dataset.published(request.version)
         data = await self._blobs.read(published.manifest_sha256)
         return datasets_pb2.ManifestResponse(manifest_sha256=published.manifest_sha256, manifest_json=data)
@@ -241,7 +241,7 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
     async def DownloadSamples(
         self, request: datasets_pb2.DownloadSamplesRequest, context: Context
     ) -> AsyncIterator[datasets_pb2.SampleChunk]:
-        dataset = await self._visible_dataset(request.dataset_id)
+        dataset = await self._visible_dataset(request.dataset_id, trainers_too=True)
         published = dataset.published(request.version)
         in_version = await self._version_hashes(published.manifest_sha256)
         wanted = list(request.sha256) or sorted(in_version)
@@ -265,12 +265,23 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
     ) -> events_pb2.ReadEventsResponse:
         return await read_events(self._log, request)
 
-    async def _visible_dataset(self, dataset_id: str) -> Any:
-        dataset = await self._commands.load.dataset(_required(dataset_id, "dataset_id"))
+    async def _visible_dataset(self, dataset_id: str, trainers_too: bool = False) -> Dataset:
+        dataset_id = await self._authorized(dataset_id, trainers_too)
+        return await self._commands.load.dataset(dataset_id)
+
+    async def _authorized(self, dataset_id: str, trainers_too: bool = False) -> str:
+        # The dataset's organization never changes, so the check needs no full load (cached).
+        org_id, _ = await self._commands.load.org_and_task(_required(dataset_id, "dataset_id"))
         principal = current_principal()
-        if Role.TRAINER not in principal.roles:
-            require_org_access(principal, dataset.org_id)
-        return dataset
+        # Trainers train any organization's versions, on the three version reads only.
+        if not (trainers_too and Role.TRAINER in principal.roles):
+            require_org_access(principal, org_id)
+        return dataset_id
+
+    async def _published_at(self, dataset_id: str, version: int) -> datetime | None:
+        await self._fresh.wait()  # the time is the envelope's, which the views keep
+        async with self._engine.connect() as conn:
+            return await self._reader.published_at(conn, dataset_id, version)
 
     async def _file_of(self, sample: Sample) -> Any:
         # The views hold each sample's (immutable) file facts; the dataset is the fallback when they lag.

@@ -121,8 +121,14 @@ class TestTheStorageLedger:
         ledger = ledger.apply(ledger.charge(plan, "ds-1", "u1", 9 * 10**9)[0])
         with pytest.raises(QuotaExceeded, match=r"allows 10 GB.*stores 9 GB.*adds 2 GB"):
             ledger.charge(plan, "ds-1", "u2", 2 * 10**9)
-        assert ledger.charge(plan, "ds-1", "u1", 5) == []  # an upload is charged once
+        assert ledger.charge(plan, "ds-1", "u1", 0) == []  # duplicates add no bytes
         assert ledger.charge(plan_named("professional"), "ds-1", "u3", 50 * 10**9) != []
+
+    def test_a_release_gives_a_failed_uploads_bytes_back(self) -> None:
+        ledger = StorageLedger("acme")
+        ledger = ledger.apply(ledger.charge(plan_named("enterprise"), "ds-1", "u1", 700)[0])
+        ledger = ledger.apply(ledger.release("ds-1", "u1", 700, "the samples were not recorded")[0])
+        assert ledger.total_bytes == 0
 
 
 class TestWhatADatasetHolds:
@@ -137,3 +143,16 @@ class TestWhatADatasetHolds:
         table = IncomingFile("rows.csv", "a" * 64, 10, "text/csv")
         plan = created(task="none", classes=[]).plan_upload([table])
         assert len(plan.added) == 1
+
+
+class TestMediaForTheFamily:
+    def test_an_image_classifier_version_with_videos_is_not_ready(self) -> None:
+        from modelyard_dataset.domain.versions import with_media_check
+        from modelyard_events.schemas.datasets import ReadinessData
+
+        ready = ReadinessData(ready=True, checks=[])
+        refused = with_media_check(ready, ["image/png", "video/mp4"], "image_classifier")
+        assert not refused.ready
+        assert "video/mp4" in refused.checks[-1].detail
+        assert with_media_check(ready, ["image/png"], "image_classifier").ready
+        assert with_media_check(ready, ["video/mp4"], None) == ready

@@ -224,3 +224,24 @@ class TestS3BlobStore(BlobStoreContract):
 
         key = f"{store.prefix}/{staged.sha256[:2]}/{staged.sha256}"
         assert s3_client.get_object(Bucket=BUCKET, Key=key)["Body"].read() == b"keyed"
+
+
+class TestDurability:
+    async def test_a_promoted_blob_is_synced_to_disk_with_its_new_folders(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        synced: list[str] = []
+        real_fsync = os.fsync
+
+        def recording_fsync(fd: int) -> None:
+            synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+            real_fsync(fd)
+
+        monkeypatch.setattr(os, "fsync", recording_fsync)
+        store = LocalFolderBlobStore(tmp_path / "blobs")
+        staged = stage(Staging(tmp_path / "staging"), b"durable")
+        await store.promote_all([staged])
+        target = store.path_of(staged.sha256)
+        assert str(staged.path) in synced  # the bytes, before the rename
+        assert str(target.parent) in synced  # the rename
+        assert str(target.parent.parent) in synced  # the new prefix folder

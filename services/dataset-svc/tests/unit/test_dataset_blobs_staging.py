@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
-
-import pytest
 
 from modelyard_dataset.storage import Staging
 
@@ -41,34 +40,12 @@ def test_a_discarded_file_leaves_nothing(tmp_path: Path) -> None:
     assert list(staging.root.iterdir()) == []
 
 
-def test_an_ended_upload_area_leaves_nothing_even_after_an_error(tmp_path: Path) -> None:
+def test_files_abandoned_by_a_crashed_process_are_removed_but_fresh_ones_kept(tmp_path: Path) -> None:
     staging = Staging(tmp_path / "staging")
+    old, fresh = staging.new_file().finish(), staging.new_file()
+    os.utime(old.path, (1_000_000, 1_000_000))
 
-    try:
-        with staging.upload_area() as area:
-            area.new_file().write(b"half")
-            area.new_file().finish()
-            raise ConnectionResetError("client went away")
-    except ConnectionResetError:
-        pass
+    assert staging.remove_abandoned(older_than_s=3600) == 1
 
-    assert list(staging.root.iterdir()) == []
-
-
-def test_a_writer_left_open_is_closed_when_its_upload_area_ends(tmp_path: Path) -> None:
-    with Staging(tmp_path / "staging").upload_area() as area:
-        writer = area.new_file()
-        writer.write(b"interrupted")
-
-    with pytest.raises(ValueError, match="closed file"):
-        writer.write(b"more")
-
-
-def test_discard_all_empties_the_root(tmp_path: Path) -> None:
-    staging = Staging(tmp_path / "staging")
-    staging.new_file().finish()
-    with staging.upload_area() as area:
-        area.new_file().finish()
-        staging.discard_all()
-
-    assert list(staging.root.iterdir()) == []
+    assert not old.path.exists()
+    assert fresh.path.exists()

@@ -115,3 +115,15 @@ def test_json_lines_with_only_blank_lines_are_refused(tmp_path: Path) -> None:
     message = refusal(tmp_path, "rows.ndjson", b"\n  \n\n").message
 
     assert "no JSON objects" in message
+
+
+def test_a_table_without_newlines_is_refused_without_reading_it_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelyard_dataset.inspection import tables
+
+    monkeypatch.setattr(tables, "MAX_LINE_BYTES", 1000)
+    path = tmp_path / "rows.csv"
+    path.write_text("a,b\n" + "1," * 5000 + "1\n")
+    with pytest.raises(InvalidArgument, match="longer than"):
+        inspect_file("rows.csv", path)

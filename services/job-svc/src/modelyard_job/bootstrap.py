@@ -13,7 +13,15 @@ from modelyard_events.db import create_engine
 from modelyard_events.relay import Relay
 from modelyard_events.store.postgres import PostgresEventStore
 from modelyard_events.topics import events_topic
-from modelyard_grpc import AuthInterceptor, EventLogServicer, GrpcEventSource, channel, mint_token, serving
+from modelyard_grpc import (
+    AuthInterceptor,
+    EventLogServicer,
+    GrpcEventSource,
+    RenewingToken,
+    Role,
+    channel,
+    serving,
+)
 from modelyard_job.app import JobCommands, utc_now
 from modelyard_job.app.dispatcher import Dispatcher, DispatcherParts
 from modelyard_job.app.trainers import TrainerFleet
@@ -42,7 +50,14 @@ SERVICES = [
     jobs_pb2.DESCRIPTOR.services_by_name["TrainerService"],
     events_pb2.DESCRIPTOR.services_by_name["EventLog"],
 ]
-_READER_TOKEN_TTL_S = 24 * 3600
+SERVICE_SUBJECT = "job-svc"
+
+
+def service_token(secret: str) -> RenewingToken:
+    """job-svc's own token for its calls to dataset-svc (GetVersion) and trainer-svc (ReadEvents):
+    subject job-svc, role auditor, minted again before it expires, so these calls keep working however
+    long job-svc runs."""
+    return RenewingToken(secret, SERVICE_SUBJECT, [Role.AUDITOR])
 
 
 @asynccontextmanager
@@ -54,10 +69,12 @@ async def running_job_service(settings: JobSettings, stop: asyncio.Event) -> Asy
     await store.create_schema()
     liveness = Liveness(engine, settings.live_schema)
     await liveness.create_tables()
-    token = mint_token(secret, "job-svc", None, ["auditor"], _READER_TOKEN_TTL_S)
+    token = service_token(secret)
     dataset_channel = channel(settings.dataset_svc_target, token)
     versions = GrpcVersionLookup(datasets_pb2_grpc.DatasetServiceStub(dataset_channel))
-    commands = JobCommands(store, settings.plan_of, utc_now, versions)
+    commands = JobCommands(
+        store, settings.plan_of, utc_now, versions, allow_file_datasets=settings.allow_file_datasets
+    )
     reader = JobViewReader(settings.views_schema)
     reads = JobReads(engine, reader, store)
     fleet = TrainerFleet(store, liveness, settings.lease_ttl, utc_now)

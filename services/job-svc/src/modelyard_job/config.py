@@ -29,6 +29,8 @@ class JobSettings(GrpcSettings, PlanChoice):
     reactions_schema: str = "job_reactions"
     topic_namespace: str = "modelyard"  # topics are <namespace>.<service>.events
     lease_ttl_s: float = Field(default=30.0, gt=0)
+    # Local files are for development, tests and benchmarks; a cluster trains only on published versions.
+    allow_file_datasets: bool = True
 
     @property
     def lease_ttl(self) -> timedelta:

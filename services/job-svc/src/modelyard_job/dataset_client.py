@@ -1,4 +1,10 @@
-"""VersionLookup over dataset-svc's gRPC API (GetVersion), translating its refusals into domain errors."""
+"""VersionLookup over dataset-svc's gRPC API (GetVersion), translating its refusals into our errors.
+
+Whose fault a refusal is decides its translation: a missing or unpublished version is the caller's
+(NOT_FOUND, FAILED_PRECONDITION, with dataset-svc's message); an unreachable or overloaded dataset-svc
+is nobody's and worth retrying (UNAVAILABLE); a refused token means the two services do not share
+MODELYARD_AUTH_SECRET, which only an operator can fix (INTERNAL, explained in the server log).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import grpc
 
 from modelyard.v1 import datasets_pb2, datasets_pb2_grpc
 from modelyard_events.domain_errors import IllegalTransition, NotFound
+from modelyard_grpc import DependencyFailed, DependencyUnavailable
 from modelyard_job.app.dataset_gate import VersionFacts
 
 _TASKS = {
@@ -13,6 +20,10 @@ _TASKS = {
     datasets_pb2.LABEL_TASK_DETECTION: "detection",
     datasets_pb2.LABEL_TASK_NONE: "none",
 }
+_TRANSIENT = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED}
+)
+_TOKEN_REFUSED = frozenset({grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED})
 
 
 class GrpcVersionLookup:
@@ -22,20 +33,15 @@ class GrpcVersionLookup:
         self._stub, self._timeout_s = stub, timeout_s
 
     async def version(self, dataset_id: str, version: int) -> VersionFacts:
-        """The version's facts; NotFound / IllegalTransition with dataset-svc's own message."""
+        """The version's facts. Raises NotFound / IllegalTransition with dataset-svc's own message,
+        DependencyUnavailable when dataset-svc is down, slow or overloaded (retry later), and
+        DependencyFailed for any other refusal (a configuration problem, not the caller's)."""
         try:
             reply = await self._stub.GetVersion(
                 datasets_pb2.VersionRef(dataset_id=dataset_id, version=version), timeout=self._timeout_s
             )
         except grpc.aio.AioRpcError as error:
-            if error.code() == grpc.StatusCode.NOT_FOUND:
-                raise NotFound(error.details() or f"dataset {dataset_id} does not exist") from None
-            if error.code() == grpc.StatusCode.FAILED_PRECONDITION:
-                raise IllegalTransition(error.details() or "the version is not published") from None
-            raise IllegalTransition(
-                f"dataset-svc could not confirm dataset://{dataset_id}/{version} ({error.code().name}: "
-                f"{error.details()}); try again"
-            ) from None
+            raise refusal_of(error, f"dataset://{dataset_id}/{version}") from error
         failed = [f"{c.name}: {c.detail}" for c in reply.readiness.checks if not c.passed]
         return VersionFacts(
             dataset_id=reply.dataset_id,
@@ -45,3 +51,22 @@ class GrpcVersionLookup:
             ready=reply.readiness.ready,
             failed_checks=failed,
         )
+
+
+def refusal_of(error: grpc.aio.AioRpcError, uri: str) -> Exception:
+    """The error CreateJob raises when dataset-svc's GetVersion of `uri` failed with `error`."""
+    code, details = error.code(), error.details() or ""
+    if code == grpc.StatusCode.NOT_FOUND:
+        return NotFound(details or f"{uri} does not exist")
+    if code == grpc.StatusCode.FAILED_PRECONDITION:
+        return IllegalTransition(details or f"{uri} is not published")
+    if code in _TRANSIENT:
+        return DependencyUnavailable(
+            f"dataset-svc could not confirm {uri} right now ({code.name}: {details}); try again shortly"
+        )
+    if code in _TOKEN_REFUSED:
+        return DependencyFailed(
+            f"dataset-svc refused job-svc's token ({code.name}: {details}): job-svc and dataset-svc "
+            "must share the same MODELYARD_AUTH_SECRET"
+        )
+    return DependencyFailed(f"dataset-svc failed to return {uri} ({code.name}: {details})")

@@ -67,9 +67,9 @@ async def wait_for_checkpoint(
 ) -> bool:
     """Return True once the projection has applied `source` through `position`, False at the deadline.
 
-    For read-your-writes: a command handler waits for its own events to reach the views before it
-    answers, so the caller's next list or count shows them. The projection runs in another task or
-    process; the wait polls its checkpoint row, backing off from 2 ms to 50 ms.
+    For read-your-writes: a read of the views first waits until they have applied what the store
+    held when the read began, so it shows every command answered before it. The projection runs in
+    another task or process; the wait polls its checkpoint row, backing off from 2 ms to 50 ms.
     """
     deadline = asyncio.get_running_loop().time() + timeout_s
     pause = 0.002

@@ -2,7 +2,7 @@
 
 Streams: "dataset" (id `ds-…`: creation, uploaded samples, published versions), "sample" (id
 `<dataset_id>:<sha256 prefix>`: labels and reviews, so two reviewers race on one sample's version and
-never on the whole dataset) and "dataset_storage" (id = organization: bytes charged to the plan).
+never on the whole dataset) and "dataset_storage" (id `storage:<org_id>`: bytes charged to the plan).
 A sample's id is derived from its content, so the same bytes in one dataset are one sample.
 """
 
@@ -123,6 +123,18 @@ class DatasetStorageCharged(DomainEvent):
     limit_bytes: int | None = None
 
 
+class DatasetStorageReleased(DomainEvent):
+    """A charge was given back: the upload it was for failed before its samples were recorded."""
+
+    type_name = "DatasetStorageReleased"
+    org_id: str
+    dataset_id: str
+    upload_id: str
+    size_bytes: int = Field(ge=0)
+    total_bytes: int = Field(ge=0)
+    reason: str
+
+
 class SampleLabeled(DomainEvent):
     """An annotator labeled a sample (replacing their own earlier label); reopens a reviewed sample."""
 
@@ -181,6 +193,7 @@ DATASET_EVENTS = EventRegistry(
         DatasetCreated,
         SamplesAdded,
         DatasetStorageCharged,
+        DatasetStorageReleased,
         SampleLabeled,
         SampleApproved,
         SampleRejected,

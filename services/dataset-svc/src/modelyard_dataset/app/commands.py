@@ -7,6 +7,7 @@ recorded in one append, so a refused or interrupted upload leaves no sample behi
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,12 +31,14 @@ from modelyard_events.schemas.datasets import (
     DATASET_STREAM,
     SAMPLE_STREAM,
     STORAGE_STREAM,
+    AddedSample,
     AnnotationData,
     DatasetVersionPublished,
     ReadinessData,
 )
 from modelyard_events.store.ports import EventStore
 
+log = logging.getLogger(__name__)
 _RETRIES = 5
 _LABEL_CONCURRENCY = 16
 MAX_LABELS_PER_CALL = 5000
@@ -108,36 +111,68 @@ class DatasetCommands:
     async def upload(
         self, dataset_id: str, upload_id: str | None, files: Sequence[AcceptedFile], caller: Caller
     ) -> UploadOutcome:
-        """Charge the new bytes to the organization, promote the blobs, then record the samples."""
+        """Promote the new blobs, charge their bytes to the organization, then record the samples.
+
+        Blobs first: a blob nobody names yet is harmless (content-addressed, reused by the next upload
+        of those bytes). The charge and the samples are two appends; if recording the samples fails
+        after the charge, the charge is released before the error reaches the caller.
+        """
         if not files:
             raise InvalidArgument("files", "the upload holds no file; send at least one")
         upload = upload_id or f"upl-{uuid.uuid4().hex[:20]}"
         for attempt in range(1, _RETRIES + 1):
             dataset = await self.load.dataset(dataset_id)
             plan = dataset.plan_upload([accepted.file for accepted in files])
-            ledger = await self.load.ledger(dataset.org_id)
-            org_plan = self._plan_of(dataset.org_id)
-            charge = ledger.charge(org_plan, dataset_id, upload, plan.bytes_added)
+            await self._promote(files, {s.sha256 for s in plan.added})
+            ledger, org_plan = await self.load.ledger(dataset.org_id), self._plan_of(dataset.org_id)
             context = caller.context_for(dataset.org_id)
+            charge = ledger.charge(org_plan, dataset_id, upload, plan.bytes_added)
             try:
                 if charge:
                     stream = ledger_stream(dataset.org_id)
                     await self._store.append(STORAGE_STREAM, stream, ledger.version, charge, context)
-                await self._promote(files, {s.sha256 for s in plan.added})
-                events = dataset.add_samples(upload, plan)
-                if events:
-                    await self._store.append(DATASET_STREAM, dataset_id, dataset.version, events, context)
             except ConcurrencyConflict:
                 if attempt == _RETRIES:
                     raise
-                continue
+                continue  # another upload of the organization charged first: decide again
+            try:
+                events = dataset.add_samples(upload, plan)
+                if events:
+                    await self._store.append(DATASET_STREAM, dataset_id, dataset.version, events, context)
+            except BaseException as error:
+                await asyncio.shield(
+                    self._release(dataset, upload, plan.bytes_added if charge else 0, error, context)
+                )
+                if isinstance(error, ConcurrencyConflict) and attempt < _RETRIES:
+                    continue  # another upload into this dataset got in first: duplicates may differ now
+                raise
             used = ledger.total_bytes + (plan.bytes_added if charge else 0)
             return UploadOutcome(plan, used, org_plan.dataset_bytes)
         raise AssertionError("unreachable")
 
+    async def _release(
+        self, dataset: Dataset, upload: str, size_bytes: int, error: BaseException, context: CommandContext
+    ) -> None:
+        # Give the charge back; if even that fails, the log says so (the bytes stay charged).
+        for _ in range(_RETRIES):
+            ledger = await self.load.ledger(dataset.org_id)
+            reason = f"the upload's samples were not recorded: {type(error).__name__}"
+            released = ledger.release(dataset.dataset_id, upload, size_bytes, reason)
+            if not released:
+                return
+            try:
+                stream = ledger_stream(dataset.org_id)
+                await self._store.append(STORAGE_STREAM, stream, ledger.version, released, context)
+                return
+            except ConcurrencyConflict:
+                continue
+        log.error(
+            "could not release %d bytes charged for upload %s of %s", size_bytes, upload, dataset.dataset_id
+        )
+
     async def label(
         self, dataset_id: str, labels: Sequence[tuple[str, AnnotationData]], caller: Caller
-    ) -> list[Sample]:
+    ) -> list[tuple[Sample, AddedSample]]:
         """Record the caller's label of each sample; every label is checked before any is recorded."""
         dataset = await self.load.dataset(dataset_id)
         checked = self._checked_labels(dataset, labels)
@@ -149,9 +184,15 @@ class DatasetCommands:
             async with gate:
                 return await self._label_sample(sample, annotation, caller.actor.subject, context)
 
-        return list(
-            await asyncio.gather(*(label_one(s, a) for s, (_, a) in zip(current, checked, strict=True)))
-        )
+        # A TaskGroup, not gather: if one label fails, the others are cancelled before the error is
+        # returned, instead of going on appending after the caller was told the call failed.
+        try:
+            async with asyncio.TaskGroup() as group:
+                pairs = zip(current, checked, strict=True)
+                tasks = [group.create_task(label_one(s, a)) for s, (_, a) in pairs]
+        except ExceptionGroup as failed:
+            raise failed.exceptions[0] from None  # one error, mapped to its gRPC status as usual
+        return [(task.result(), dataset.samples[task.result().sample_id]) for task in tasks]
 
     async def review(
         self, sample_id: str, approve: bool, reason: str, expected_version: int, caller: Caller
@@ -177,7 +218,7 @@ class DatasetCommands:
         for attempt in range(1, _RETRIES + 1):
             dataset = await self.load.dataset(dataset_id)
             if request.request_id and request.request_id in dataset.publish_requests:
-                return dataset.versions[dataset.publish_requests[request.request_id]]
+                return _same_request(dataset.versions[dataset.publish_requests[request.request_id]], request)
             samples = await self.load.samples(dataset, sorted(dataset.samples))
             storage = await self._storage_use(dataset.org_id)
             frozen = freeze_version(dataset, samples, request, storage, self.policy, caller.actor.subject)
@@ -255,3 +296,18 @@ class DatasetCommands:
                 if attempt == _RETRIES:
                     raise
         raise AssertionError("unreachable")
+
+
+def _same_request(published: DatasetVersionPublished, request: VersionRequest) -> DatasetVersionPublished:
+    """The version a repeated request id published, unless the repeat asks for something else."""
+    asked = (request.seed, request.train_fraction, request.val_fraction, request.family)
+    done = (published.seed, published.train_fraction, published.val_fraction, published.family)
+    if asked != done:
+        raise InvalidArgument(
+            "request_id",
+            f"{request.request_id!r} already published version {published.version} "
+            f"with seed {published.seed}, "
+            f"fractions {published.train_fraction}/{published.val_fraction} and family {published.family}; "
+            "use a new request id to publish with other parameters",
+        )
+    return published

@@ -70,11 +70,16 @@ class Dataset:
     def rebuild(cls, dataset_id: str, events: Iterable[DomainEvent]) -> Dataset:
         """The dataset after its stored events; NotFound when it has none."""
         dataset = cls(dataset_id)
+        samples: dict[str, AddedSample] = {}  # one dict for the whole rebuild, not a copy per event
         for event in events:
-            dataset = dataset.apply(event)
+            if isinstance(event, SamplesAdded):
+                samples.update((s.sample_id, s) for s in event.samples)
+                dataset = replace(dataset, version=dataset.version + 1)
+            else:
+                dataset = dataset.apply(event)
         if dataset.version == 0:
             raise NotFound(f"dataset {dataset_id} does not exist")
-        return dataset
+        return replace(dataset, samples=samples)
 
     @staticmethod
     def create(

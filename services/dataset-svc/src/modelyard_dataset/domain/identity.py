@@ -6,6 +6,7 @@ one dataset are one sample (duplicate detection), and a sample id names its data
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 
@@ -23,7 +24,9 @@ _SAMPLE_HASH_CHARS = 24
 def dataset_id_for(org_id: str, request_id: str | None) -> str:
     """A new dataset id; the same (organization, request id) always gives the same one."""
     if request_id:
-        return f"ds-{uuid.uuid5(_REQUEST_NAMESPACE, f'{org_id}/{request_id}').hex[:20]}"
+        # A JSON pair, not "org/request": org "a/b" with request "c" must not meet org "a" with "b/c".
+        name = json.dumps([org_id, request_id])
+        return f"ds-{uuid.uuid5(_REQUEST_NAMESPACE, name).hex[:20]}"
     return f"ds-{uuid.uuid4().hex[:20]}"
 
 

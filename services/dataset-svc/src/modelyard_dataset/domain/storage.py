@@ -1,18 +1,20 @@
 """The organization's dataset storage ledger: bytes charged against the plan's dataset data limit.
 
-One stream per organization, one event per upload that added bytes. Uploads of one organization race on
-the ledger's version, so two concurrent uploads cannot both pass a limit that only one fits under.
+One stream per organization, one event per upload that added bytes (and one more if that upload then
+failed and gave them back). Uploads of one organization race on the ledger's version, so two concurrent
+uploads cannot both pass a limit that only one fits under. A charge is for the bytes an upload adds to
+its dataset; bytes a dataset already holds (duplicates) are never charged again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from modelyard_events.domain_errors import QuotaExceeded
 from modelyard_events.envelope import DomainEvent
 from modelyard_events.plans import Plan, human_bytes
-from modelyard_events.schemas.datasets import DatasetStorageCharged
+from modelyard_events.schemas.datasets import DatasetStorageCharged, DatasetStorageReleased
 
 
 @dataclass(frozen=True)
@@ -22,7 +24,6 @@ class StorageLedger:
     org_id: str
     version: int = 0
     total_bytes: int = 0
-    charged_uploads: frozenset[str] = field(default_factory=frozenset)
 
     @classmethod
     def rebuild(cls, org_id: str, events: Iterable[DomainEvent]) -> StorageLedger:
@@ -33,9 +34,9 @@ class StorageLedger:
         return ledger
 
     def charge(self, plan: Plan, dataset_id: str, upload_id: str, size_bytes: int) -> list[DomainEvent]:
-        """DatasetStorageCharged, nothing (no new bytes, or this upload was already charged),
-        or QuotaExceeded saying how much is used, allowed and asked for."""
-        if size_bytes == 0 or upload_id in self.charged_uploads:
+        """DatasetStorageCharged, nothing (no new bytes), or QuotaExceeded saying how much is used,
+        allowed and asked for."""
+        if size_bytes == 0:
             return []
         limit = plan.dataset_bytes
         total = self.total_bytes + size_bytes
@@ -57,11 +58,24 @@ class StorageLedger:
             )
         ]
 
+    def release(self, dataset_id: str, upload_id: str, size_bytes: int, reason: str) -> list[DomainEvent]:
+        """DatasetStorageReleased: give back a charge whose upload recorded no samples."""
+        if size_bytes == 0:
+            return []
+        return [
+            DatasetStorageReleased(
+                org_id=self.org_id,
+                dataset_id=dataset_id,
+                upload_id=upload_id,
+                size_bytes=size_bytes,
+                total_bytes=max(0, self.total_bytes - size_bytes),
+                reason=reason,
+            )
+        ]
+
     def apply(self, event: DomainEvent) -> StorageLedger:
         """The ledger after one more event."""
         moved = replace(self, version=self.version + 1)
-        if isinstance(event, DatasetStorageCharged):
-            return replace(
-                moved, total_bytes=event.total_bytes, charged_uploads=self.charged_uploads | {event.upload_id}
-            )
+        if isinstance(event, DatasetStorageCharged | DatasetStorageReleased):
+            return replace(moved, total_bytes=event.total_bytes)
         return moved

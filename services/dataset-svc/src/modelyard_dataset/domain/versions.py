@@ -22,6 +22,7 @@ from modelyard_events.domain_errors import IllegalTransition
 from modelyard_events.schemas.datasets import (
     AnnotationData,
     DatasetVersionPublished,
+    ReadinessCheckData,
     ReadinessData,
     SplitName,
 )
@@ -70,8 +71,9 @@ def working_readiness(
     family: str | None,
 ) -> ReadinessData:
     """How ready the dataset would be if published now (splits are judged when they exist)."""
-    verified = [_verified(sample, None) for sample in verified_samples(samples)]
-    return readiness_report(
+    chosen = verified_samples(samples)
+    verified = [_verified(sample, None) for sample in chosen]
+    report = readiness_report(
         dataset.label_schema,
         verified,
         dataset.size_bytes,
@@ -80,6 +82,7 @@ def working_readiness(
         policy,
         family,
     )
+    return with_media_check(report, [dataset.sample(s.sample_id).media_type for s in chosen], family)
 
 
 def freeze_version(
@@ -124,6 +127,7 @@ def freeze_version(
         policy,
         request.family,
     )
+    readiness = with_media_check(readiness, [entry.media_type for entry in entries], request.family)
     split_counts = {name: sum(1 for e in entries if e.split == name) for name in ("train", "val", "test")}
     event = DatasetVersionPublished(
         dataset_id=dataset.dataset_id,
@@ -170,4 +174,28 @@ def _entry(dataset: Dataset, sample: Sample, split: SplitName) -> ManifestSample
         label=label,
         split=split,
         agreement=sample.approval.agreement if sample.approval else 1.0,
+    )
+
+
+def with_media_check(report: ReadinessData, media_types: Sequence[str], family: str | None) -> ReadinessData:
+    """The report with `media_fits_family` added when the family decodes only some kinds of file.
+
+    An image classifier decodes images; a classification dataset may also hold videos, which it
+    cannot train on, so they must not reach a job that would fail on them.
+    """
+    if family != "image_classifier":
+        return report
+    others = sorted({media for media in media_types if not media.startswith("image/")})
+    check = ReadinessCheckData(
+        name="media_fits_family",
+        passed=not others,
+        detail=(
+            "every verified sample is an image"
+            if not others
+            else f"{family} trains on images, but verified samples include {', '.join(others)}; "
+            "reject those samples or keep them in another dataset"
+        ),
+    )
+    return report.model_copy(
+        update={"checks": [*report.checks, check], "ready": report.ready and check.passed}
     )

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from modelyard_dataset.inspection.formats import UnreadableContent
 
@@ -82,9 +82,16 @@ def _json_object(line: str, number: int) -> dict[str, object]:
     return value
 
 
-def _text_lines(file: Iterable[bytes]) -> Iterator[str]:
+MAX_LINE_BYTES = 16 * 2**20  # one row; longer means no newlines, not a table (and memory stays bounded)
+
+
+def _text_lines(file: BinaryIO) -> Iterator[str]:
     # Decoded line by line (not by a buffered text reader) so an error names its own line.
-    for number, raw in enumerate(file, start=1):
+    for number, raw in enumerate(iter(lambda: file.readline(MAX_LINE_BYTES + 1), b""), start=1):
+        if len(raw) > MAX_LINE_BYTES:
+            raise UnreadableContent(
+                f"has a line {number} longer than {MAX_LINE_BYTES // 2**20} MiB; a table has one row per line"
+            )
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError:

@@ -37,19 +37,27 @@ class DatasetViewReader:
         )
         return {row.dataset_id: row.created_at for row in rows}
 
-    async def dataset_ids(
+    async def published_at(self, conn: AsyncConnection, dataset_id: str, version: int) -> datetime | None:
+        """When a version was published (None until the views have seen it)."""
+        found = await conn.execute(
+            text(f"SELECT published_at FROM {self.schema}.versions WHERE dataset_id = :id AND version = :v"),
+            {"id": dataset_id, "v": version},
+        )
+        return found.scalar()
+
+    async def datasets(
         self, conn: AsyncConnection, org_id: str, ai_module: str, environment: str
-    ) -> list[str]:
-        """Ids of the datasets matching the filters (empty filter = any), newest first."""
+    ) -> list[Any]:
+        """Dataset rows matching the filters (empty filter = any), newest first, at most 1000."""
         rows = await conn.execute(
             text(
-                f"SELECT dataset_id FROM {self.schema}.datasets WHERE (:org = '' OR org_id = :org) "
+                f"SELECT * FROM {self.schema}.datasets WHERE (:org = '' OR org_id = :org) "
                 "AND (:module = '' OR ai_module = :module) AND (:env = '' OR environment = :env) "
                 "ORDER BY created_at DESC, dataset_id LIMIT 1000"
             ),
             {"org": org_id, "module": ai_module, "env": environment},
         )
-        return [row.dataset_id for row in rows]
+        return list(rows)
 
     async def sample_files(self, conn: AsyncConnection, sample_ids: Sequence[str]) -> dict[str, Any]:
         """The file facts (filename, sha256, size_bytes, media_type) of samples the views have seen."""

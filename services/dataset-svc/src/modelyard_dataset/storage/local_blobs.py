@@ -95,7 +95,7 @@ class LocalFolderBlobStore:
         if target.is_file():
             staged.path.unlink(missing_ok=True)
             return
-        target.parent.mkdir(parents=True, exist_ok=True)
+        _ensure_folder(target.parent)
         try:
             os.replace(staged.path, target)
         except OSError as error:
@@ -105,6 +105,18 @@ class LocalFolderBlobStore:
             staged.path.unlink(missing_ok=True)
         if sync_folder:
             _fsync_folder(target.parent)
+
+
+def _ensure_folder(folder: Path) -> None:
+    # A new prefix folder is durable only once its parent is synced too.
+    if not folder.is_dir():
+        folder.mkdir(parents=True, exist_ok=True)
+        _fsync_folder(folder.parent)
+
+
+def _fsync_file(path: Path) -> None:
+    with path.open("rb+") as handle:
+        os.fsync(handle.fileno())
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -119,13 +131,12 @@ def _fsync_folder(folder: Path) -> None:
 def _write_new(target: Path, data: bytes) -> None:
     if target.is_file():
         return
-    target.parent.mkdir(parents=True, exist_ok=True)
+    _ensure_folder(target.parent)
     temporary = _temporary_beside(target)
     try:
         with temporary.open("wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        _fsync_file(temporary)
         os.replace(temporary, target)
         _fsync_folder(target.parent)
     finally:
@@ -137,6 +148,7 @@ def _copy_then_rename(source: Path, target: Path) -> None:
     temporary = _temporary_beside(target)
     try:
         shutil.copyfile(source, temporary)
+        _fsync_file(temporary)
         os.replace(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)

@@ -2,8 +2,9 @@
 
 The upload handler streams each file's chunks into a `StagingWriter`; the SHA-256 and the byte
 count grow with every chunk, so nothing is read twice. Only when the whole upload call is accepted
-are the `StagedBlob`s promoted into the blob store; an upload area deletes whatever is left in it
-when the upload ends, so an interrupted or refused upload leaves nothing behind.
+are the `StagedBlob`s promoted into the blob store; the receiver discards every file of a refused or
+interrupted upload, and at start-up the service removes what a crashed process left
+(`remove_abandoned`).
 
 Keep the staging root on the same filesystem as a local blob store's root: promotion is then one
 atomic rename (the store falls back to copy + rename across filesystems, which is slower).
@@ -11,12 +12,12 @@ atomic rename (the store falls back to copy + rename across filesystems, which i
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
-import shutil
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -74,7 +75,7 @@ class StagingWriter:
 
 
 class Staging:
-    """A folder of staged files; `upload_area()` gives each upload its own folder, removed when it ends."""
+    """A folder of staged files, each written by one StagingWriter."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -88,32 +89,17 @@ class Staging:
         self._open_writers.add(writer)
         return writer
 
-    @contextmanager
-    def upload_area(self) -> Iterator[Staging]:
-        """A private staging folder for one upload; everything still in it is deleted on exit.
+    def remove_abandoned(self, older_than_s: float, now: float | None = None) -> int:
+        """Delete staged files not touched for `older_than_s` (a crashed process's leftovers); count them.
 
-        Promoted files have already been moved out by then, so only the leftovers of a refused or
-        interrupted upload (or of one whose files were already stored) are removed, and writers
-        left open are closed first.
+        Safe beside live uploads of other replicas sharing the root: a file being written is touched
+        by every chunk, and an upload is refused long before a day without a byte.
         """
-        area = Staging(Path(tempfile.mkdtemp(dir=self.root, prefix="upload-")))
-        try:
-            yield area
-        finally:
-            area.discard_all()
-            shutil.rmtree(area.root, ignore_errors=True)
-
-    def discard_all(self) -> None:
-        """Close this staging's open writers and delete everything under the root.
-
-        Meant for an upload area's end, or for start-up (the leftovers of a crash) when no other
-        process shares the root.
-        """
-        for writer in list(self._open_writers):
-            writer.discard()
-        entries = list(self.root.iterdir()) if self.root.is_dir() else []
-        for entry in entries:
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                entry.unlink(missing_ok=True)
+        cutoff = (time.time() if now is None else now) - older_than_s
+        removed = 0
+        for entry in self.root.glob("staged-*.part"):
+            with contextlib.suppress(FileNotFoundError):
+                if entry.stat().st_mtime < cutoff:
+                    entry.unlink()
+                    removed += 1
+        return removed

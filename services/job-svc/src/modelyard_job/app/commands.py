@@ -54,8 +54,11 @@ class JobCommands:
         plan_of: Callable[[str], Plan],
         clock: Callable[[], datetime] = utc_now,
         datasets: VersionLookup | None = None,
+        *,
+        allow_file_datasets: bool = True,
     ) -> None:
         self._store, self._plan_of, self._clock, self._datasets = store, plan_of, clock, datasets
+        self._allow_file_datasets = allow_file_datasets
 
     async def load(self, job_id: str) -> TrainingJob:
         """The job as its stored events say it is (NotFound when it has none)."""
@@ -63,8 +66,8 @@ class JobCommands:
         return TrainingJob.rebuild(job_id, (JOB_EVENTS.decode(e) for e in stored))
 
     async def create(self, new: NewJob, caller: Caller) -> TrainingJob:
-        """Validate, check a dataset version is published and ready, count the job in the plan's
-        quota, append JobCreated + JobQueued.
+        """Validate, check a dataset version is published and ready (a file:// URI only where
+        allowed), count the job in the plan's quota, append JobCreated + JobQueued.
 
         The same (organization, request_id) returns the job created the first time, unchanged.
         """
@@ -83,7 +86,9 @@ class JobCommands:
         )
         if new.request_id and await self._exists(job_id):
             return await self.load(job_id)
-        await check_trainable(self._datasets, new.org_id, new.dataset_uri, new.family)
+        await check_trainable(
+            self._datasets, new.org_id, new.dataset_uri, new.family, self._allow_file_datasets
+        )
         context = caller.context_for(new.org_id)
         plan = self._plan_of(new.org_id)
         await use_job_quota(self._store, plan, new.org_id, month_of(self._clock().date()), job_id, context)

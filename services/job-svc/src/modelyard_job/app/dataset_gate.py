@@ -1,7 +1,8 @@
 """The check CreateJob makes before accepting a dataset: a published version, ready to train on.
 
 The port is here; the gRPC adapter (dataset_client.py) asks dataset-svc, which owns versions. A job on
-`file://` data (local development, benchmarks) is not a dataset version and is not checked.
+`file://` data (local development, benchmarks) is not a dataset version and is not checked; a deployment
+that sets MODELYARD_ALLOW_FILE_DATASETS=false refuses such jobs.
 """
 
 from __future__ import annotations
@@ -36,9 +37,16 @@ class VersionLookup(Protocol):
         ...
 
 
-def parse_version_uri(uri: str) -> tuple[str, int] | None:
-    """(dataset id, version) of a dataset:// URI, None for file:// URIs; InvalidArgument otherwise."""
+def parse_version_uri(uri: str, allow_file_datasets: bool = True) -> tuple[str, int] | None:
+    """(dataset id, version) of a dataset:// URI, None for file:// URIs when they are allowed;
+    InvalidArgument otherwise."""
     if uri.startswith("file://"):
+        if not allow_file_datasets:
+            raise InvalidArgument(
+                "dataset_uri",
+                f"this deployment trains only on published dataset versions, not local files ({uri}); "
+                "publish a dataset version and use dataset://<dataset_id>/<version number>",
+            )
         return None
     match = _VERSION_URI.fullmatch(uri)
     if match is None:
@@ -49,9 +57,12 @@ def parse_version_uri(uri: str) -> tuple[str, int] | None:
     return match["dataset"], int(match["version"])
 
 
-async def check_trainable(lookup: VersionLookup | None, org_id: str, uri: str, family: str) -> None:
-    """Return when the job may train on `uri`; else IllegalTransition saying what is missing."""
-    parsed = parse_version_uri(uri)
+async def check_trainable(
+    lookup: VersionLookup | None, org_id: str, uri: str, family: str, allow_file_datasets: bool = True
+) -> None:
+    """Return when the job may train on `uri`; else IllegalTransition saying what is missing
+    (InvalidArgument for a URI that names no version, or a file:// URI where files are not allowed)."""
+    parsed = parse_version_uri(uri, allow_file_datasets)
     if parsed is None:
         return
     if lookup is None:

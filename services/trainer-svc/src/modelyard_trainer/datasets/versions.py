@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 DATASET_SCHEME = "dataset"
 _CALL_TIMEOUT_S = 30.0  # unary calls; a download takes as long as the version is large
+_HASHES_PER_REQUEST = 5000
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,11 @@ class VersionFetcher:
         missing = await asyncio.to_thread(self._missing, manifest)
         if missing:
             log.info("fetching %d of %d samples of %s", len(missing), len(manifest.samples), ref)
-            await self._download(ref, missing)
+            hashes = list(missing)
+            # Batches keep each request far below gRPC's 4 MiB message limit (66 bytes a hash).
+            for start in range(0, len(hashes), _HASHES_PER_REQUEST):
+                batch = hashes[start : start + _HASHES_PER_REQUEST]
+                await self._download(ref, {sha: missing[sha] for sha in batch})
         return await asyncio.to_thread(self._cache.store_manifest, manifest, data, expected)
 
     def _missing(self, manifest: DatasetManifest) -> dict[str, ManifestSample]:

@@ -4,46 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 
 import torch
 from grpc import aio
 
 from modelyard.v1 import jobs_pb2, jobs_pb2_grpc
-from modelyard_grpc import mint_token
 
 log = logging.getLogger(__name__)
 
-TOKEN_TTL_S = 3600.0
-_RENEW_AT = 0.8  # share of a token's life after which a new one is minted
 _CALL_TIMEOUT_S = 5.0
 _MAX_BACKOFF_S = 5.0
 _FALLBACK_INTERVAL_S = 10.0  # when job-svc answers a TTL of 0
-
-
-class RenewingToken:
-    """A `TokenSource`: the trainer's bearer token (role `trainer`), minted again before it expires."""
-
-    def __init__(
-        self,
-        secret: str,
-        trainer_id: str,
-        ttl_s: float = TOKEN_TTL_S,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._secret, self._trainer_id, self._ttl_s, self._clock = secret, trainer_id, ttl_s, clock
-        self._token, self._renew_at = "", float("-inf")
-
-    def __call__(self) -> str:
-        """The current token; a fresh one once 80 % of the last one's life has passed."""
-        now = self._clock()
-        if now >= self._renew_at:
-            self._token = mint_token(
-                self._secret, subject=self._trainer_id, org_id=None, roles=["trainer"], ttl_s=self._ttl_s
-            )
-            self._renew_at = now + self._ttl_s * _RENEW_AT
-        return self._token
 
 
 def gpu_names(device: str | None) -> list[str]:

@@ -12,11 +12,11 @@ from modelyard_events.db import create_engine
 from modelyard_events.schemas.jobs import JobDispatched
 from modelyard_events.store.postgres import PostgresEventStore
 from modelyard_events.topics import events_topic
-from modelyard_grpc import channel
+from modelyard_grpc import RenewingToken, Role, channel
 from modelyard_trainer.config import TrainerSettings
 from modelyard_trainer.datasets.versions import VersionFetcher
 from modelyard_trainer.training.version_cache import VersionCache
-from modelyard_trainer.worker.heartbeats import Heartbeats, RenewingToken, gpu_names, heartbeat_rpc
+from modelyard_trainer.worker.heartbeats import Heartbeats, gpu_names, heartbeat_rpc
 from modelyard_trainer.worker.intake import ControlRun, Intake, StartRun
 from modelyard_trainer.worker.job_events import job_events, positioned_consumer
 from modelyard_trainer.worker.runs import Runs
@@ -51,7 +51,7 @@ async def _work(
     settings: TrainerSettings, store: PostgresEventStore, consumer: AIOKafkaConsumer, stop: asyncio.Event
 ) -> None:
     intake = Intake(settings.trainer_id, settings.trainer_slots)
-    token = RenewingToken(settings.auth_secret.get_secret_value(), settings.trainer_id)
+    token = RenewingToken(settings.auth_secret.get_secret_value(), settings.trainer_id, [Role.TRAINER])
     gpus = gpu_names(settings.device)
     async with (
         channel(settings.job_svc_target, token) as job_svc,

@@ -18,6 +18,7 @@ from modelyard_events.schemas.datasets import (
     LabelSchemaData,
     ReadinessData,
 )
+from modelyard_events.schemas.manifest import VersionUri
 
 ENVIRONMENTS = {
     datasets_pb2.ENVIRONMENT_DEV: "dev",
@@ -206,7 +207,7 @@ def version_to_proto(
         readiness=readiness_to_proto(event.dataset_id, event.version, event.readiness),
         published_by=event.published_by,
         label_schema=schema_to_proto(dataset.label_schema),
-        uri=f"dataset://{event.dataset_id}/{event.version}",
+        uri=str(VersionUri(event.dataset_id, event.version)),
     )
     if published_at is not None:
         message.published_at.CopyFrom(timestamp(published_at))

@@ -104,7 +104,7 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
     async def UploadSamples(
         self, request_iterator: AsyncIterator[datasets_pb2.UploadSamplesRequest], context: Context
     ) -> datasets_pb2.UploadSamplesResponse:
-        upload = await self._receiver.receive(_parts(request_iterator), self._authorized)
+        upload = await self._receiver.receive(_parts(request_iterator), self._may_upload)
         try:
             outcome = await self._commands.upload(
                 upload.dataset_id, upload.upload_id, upload.files, caller_of(context)
@@ -277,6 +277,13 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
         if not (trainers_too and Role.TRAINER in principal.roles):
             require_org_access(principal, org_id)
         return dataset_id
+
+    async def _may_upload(self, dataset_id: str) -> None:
+        # Refused before any byte is staged: the caller may not write here, or the organization is
+        # already at its plan's limit (whether this upload fits is known once its files are in).
+        await self._authorized(dataset_id)
+        org_id, _ = await self._commands.load.org_and_task(dataset_id)
+        await self._commands.check_room(org_id)
 
     async def _published_at(self, dataset_id: str, version: int) -> datetime | None:
         await self._fresh.wait()  # the time is the envelope's, which the views keep

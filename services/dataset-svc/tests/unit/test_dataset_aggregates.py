@@ -156,3 +156,11 @@ class TestMediaForTheFamily:
         assert "video/mp4" in refused.checks[-1].detail
         assert with_media_check(ready, ["image/png"], "image_classifier").ready
         assert with_media_check(ready, ["video/mp4"], None) == ready
+
+
+def test_an_organization_at_its_limit_has_no_room_for_any_upload() -> None:
+    plan = plan_named("enterprise")
+    full = StorageLedger("acme", total_bytes=10 * 10**9)
+    with pytest.raises(QuotaExceeded, match="nothing more can be uploaded"):
+        full.check_room(plan)
+    StorageLedger("acme", total_bytes=10 * 10**9 - 1).check_room(plan)

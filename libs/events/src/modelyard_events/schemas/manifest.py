@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from dataclasses import dataclass
 from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,6 +19,29 @@ from modelyard_events.canonical import canonical_json
 from modelyard_events.schemas.datasets import AnnotationData, LabelSchemaData, SplitName
 
 MANIFEST_FORMAT: Final = "modelyard.dataset-manifest/1"
+_VERSION_URI = re.compile(r"dataset://(?P<dataset>[A-Za-z0-9][A-Za-z0-9_-]*)/(?P<version>[1-9][0-9]*)")
+
+
+@dataclass(frozen=True)
+class VersionUri:
+    """`dataset://<dataset_id>/<version>`: one published version, by number (never "latest", so a
+    job and every resume of it train on the same data). The one parser and formatter of these URIs."""
+
+    dataset_id: str
+    version: int
+
+    def __str__(self) -> str:
+        return f"dataset://{self.dataset_id}/{self.version}"
+
+    @classmethod
+    def parse(cls, uri: str) -> VersionUri:
+        """The version a URI names; ValueError saying the expected form otherwise."""
+        match = _VERSION_URI.fullmatch(uri)
+        if match is None:
+            raise ValueError(
+                f"{uri!r} does not name a published version; expected dataset://<dataset_id>/<n> with n ≥ 1"
+            )
+        return cls(match["dataset"], int(match["version"]))
 
 
 class ManifestError(ValueError):

@@ -242,6 +242,10 @@ class DatasetCommands:
         storage = await self._storage_use(dataset.org_id)
         return working_readiness(dataset, samples, storage, self.policy, family)
 
+    async def check_room(self, org_id: str) -> None:
+        """QuotaExceeded when the organization has no dataset storage left at all."""
+        (await self.load.ledger(org_id)).check_room(self._plan_of(org_id))
+
     async def _storage_use(self, org_id: str) -> StorageUse:
         ledger = await self.load.ledger(org_id)
         return StorageUse(ledger.total_bytes, self._plan_of(org_id).dataset_bytes)

@@ -19,6 +19,7 @@ from modelyard_events.domain_errors import InvalidArgument, InvalidFields
 
 MAX_FILES_PER_UPLOAD = 10_000
 MAX_PROBLEMS_REPORTED = 20
+_OFF_LOOP_BYTES = 256 * 1024  # smaller chunks cost less to write inline than a thread hop
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ class UploadReceiver:
             elif isinstance(part, FileOpened):
                 self._open(part, names, writers)
             else:
-                self._write(part, writers)
+                await self._write(part, writers)
         if upload is None:
             raise InvalidArgument("start", "the upload is empty; send `start`, then each file and its bytes")
         if len(writers) != announced:
@@ -135,7 +136,7 @@ class UploadReceiver:
         names.add(part.filename)
         writers.append(_OpenFile(part.filename, part.size_bytes, self._staging.new_file()))
 
-    def _write(self, chunk: bytes, writers: list[_OpenFile]) -> None:
+    async def _write(self, chunk: bytes, writers: list[_OpenFile]) -> None:
         if not writers:
             raise InvalidArgument("chunk", "bytes arrived before any `file` header; send the header first")
         current = writers[-1]
@@ -144,7 +145,10 @@ class UploadReceiver:
                 f"files.{current.filename}",
                 f"is larger than the {self._max_file_bytes:,}-byte limit per file",
             )
-        current.writer.write(chunk)
+        if len(chunk) >= _OFF_LOOP_BYTES:  # writing and hashing a big chunk would stall other calls
+            await asyncio.to_thread(current.writer.write, chunk)
+        else:
+            current.writer.write(chunk)
 
     async def _accept(self, upload: ReceivedUpload, writers: list[_OpenFile]) -> None:
         # One worker-thread hop for the whole upload: fsync, hashing done, Pillow decodes.

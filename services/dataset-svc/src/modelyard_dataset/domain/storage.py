@@ -58,6 +58,16 @@ class StorageLedger:
             )
         ]
 
+    def check_room(self, plan: Plan) -> None:
+        """QuotaExceeded when the organization is already at its plan's limit (nothing more fits)."""
+        limit = plan.dataset_bytes
+        if limit is not None and self.total_bytes >= limit:
+            raise QuotaExceeded(
+                f"the {plan.name} plan allows {human_bytes(limit)} of dataset data per organization and "
+                f"{self.org_id} stores {human_bytes(self.total_bytes)} already; nothing more can be "
+                "uploaded until the organization moves to a plan with more dataset storage"
+            )
+
     def release(self, dataset_id: str, upload_id: str, size_bytes: int, reason: str) -> list[DomainEvent]:
         """DatasetStorageReleased: give back a charge whose upload recorded no samples."""
         if size_bytes == 0:

@@ -7,14 +7,12 @@ that sets MODELYARD_ALLOW_FILE_DATASETS=false refuses such jobs.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Protocol
 
 from modelyard_events.domain_errors import IllegalTransition, InvalidArgument
 from modelyard_events.schemas.datasets import FAMILY_LABEL_TASKS
-
-_VERSION_URI = re.compile(r"dataset://(?P<dataset>[^/]+)/(?P<version>[1-9][0-9]*)")
+from modelyard_events.schemas.manifest import VersionUri
 
 
 @dataclass(frozen=True)
@@ -48,13 +46,14 @@ def parse_version_uri(uri: str, allow_file_datasets: bool = True) -> tuple[str, 
                 "publish a dataset version and use dataset://<dataset_id>/<version number>",
             )
         return None
-    match = _VERSION_URI.fullmatch(uri)
-    if match is None:
+    try:
+        version = VersionUri.parse(uri)
+    except ValueError:
         raise InvalidArgument(
             "dataset_uri",
             f"must name a published version as dataset://<dataset_id>/<version number>; got {uri!r}",
-        )
-    return match["dataset"], int(match["version"])
+        ) from None
+    return version.dataset_id, version.version
 
 
 async def check_trainable(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -18,7 +17,13 @@ import grpc
 from grpc import aio
 
 from modelyard.v1 import datasets_pb2, datasets_pb2_grpc
-from modelyard_events.schemas.manifest import DatasetManifest, ManifestError, ManifestSample, parse_manifest
+from modelyard_events.schemas.manifest import (
+    DatasetManifest,
+    ManifestError,
+    ManifestSample,
+    VersionUri,
+    parse_manifest,
+)
 from modelyard_trainer.datasets.sample_chunks import SampleReceiver
 from modelyard_trainer.training.errors import DatasetVersionError
 from modelyard_trainer.training.version_cache import VersionCache
@@ -30,30 +35,15 @@ _CALL_TIMEOUT_S = 30.0  # unary calls; a download takes as long as the version i
 _HASHES_PER_REQUEST = 5000
 
 
-@dataclass(frozen=True)
-class VersionUri:
-    """One published version of one dataset."""
-
-    dataset_id: str
-    version: int
-
-    def __str__(self) -> str:
-        return f"{DATASET_SCHEME}://{self.dataset_id}/{self.version}"
-
-
 def parse_version_uri(uri: str) -> VersionUri:
     """`dataset://<dataset_id>/<version>` with a version ≥ 1; DatasetVersionError for anything else.
 
     "Latest" (version 0) is refused: a run, and the resume of it, must train on one fixed version.
     """
-    parts = urlsplit(uri)
-    number = parts.path.strip("/")
-    if parts.scheme != DATASET_SCHEME or not parts.netloc or not number.isdigit() or int(number) < 1:
-        raise DatasetVersionError(
-            f"dataset URI {uri!r} does not name a published version; "
-            "expected dataset://<dataset_id>/<n> with n ≥ 1"
-        )
-    return VersionUri(parts.netloc, int(number))
+    try:
+        return VersionUri.parse(uri)
+    except ValueError as error:
+        raise DatasetVersionError(f"dataset URI {error}") from None
 
 
 class VersionFetcher:

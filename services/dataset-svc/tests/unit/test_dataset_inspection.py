@@ -199,3 +199,12 @@ def test_a_webm_holding_an_mp4_is_refused(tmp_path: Path) -> None:
     message = refusal(tmp_path, "clip.webm", MP4_HEADER).message
 
     assert "claims to be WebM (by its extension) but its content is MP4/QuickTime" in message
+
+
+def test_a_refusal_does_not_show_the_servers_staging_path(tmp_path: Path) -> None:
+    path = tmp_path / "staged-x1y2.part"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 32)
+    with pytest.raises(InvalidArgument) as refused:
+        inspect_file("broken.png", path)
+    assert str(tmp_path) not in refused.value.message
+    assert "broken.png is not a readable PNG image" in refused.value.message

@@ -38,7 +38,8 @@ def read_image(path: Path, image_format: FileFormat) -> dict[str, int | str]:
     except Image.DecompressionBombError as error:
         raise UnreadableContent(f"has too many pixels ({error}); downscale it first") from None
     except _DECODING_FAILURES as error:
-        reason = str(error) or type(error).__name__
+        # Pillow names the file it read, a staging path that means nothing to the uploader.
+        reason = (str(error) or type(error).__name__).replace(f" '{path}'", "").replace(str(path), "the file")
         raise UnreadableContent(
             f"is not a readable {image_format.label} image: {reason}; send an intact copy of the file"
         ) from None

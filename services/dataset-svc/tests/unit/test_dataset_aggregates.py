@@ -164,3 +164,10 @@ def test_an_organization_at_its_limit_has_no_room_for_any_upload() -> None:
     with pytest.raises(QuotaExceeded, match="nothing more can be uploaded"):
         full.check_room(plan)
     StorageLedger("acme", total_bytes=10 * 10**9 - 1).check_room(plan)
+
+
+def test_request_ids_of_two_organizations_never_give_the_same_dataset() -> None:
+    from modelyard_dataset.domain.identity import dataset_id_for
+
+    assert dataset_id_for("a/b", "c") != dataset_id_for("a", "b/c")
+    assert dataset_id_for("acme", "r-1") == dataset_id_for("acme", "r-1")

@@ -151,3 +151,10 @@ class TestRebuildingAJob:
 
         assert TrainingJob.rebuild("j-12", events).version == 3
         assert TrainingJob.rebuild("j-12", events).priority == 80
+
+
+def test_request_ids_of_two_organizations_never_give_the_same_job() -> None:
+    from modelyard_job.app.ids import job_id_for
+
+    assert job_id_for("a/b", "c") != job_id_for("a", "b/c")
+    assert job_id_for("acme", "r-1") == job_id_for("acme", "r-1")

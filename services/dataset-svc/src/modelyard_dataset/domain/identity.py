@@ -16,7 +16,6 @@ ENVIRONMENTS = ("dev", "staging", "production")
 NAME_MAX_CHARS = 200
 AI_MODULE_MAX_CHARS = 64
 _SLUG = re.compile(r"[a-z0-9]+(?:[-_][a-z0-9]+)*")
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 _REQUEST_NAMESPACE = uuid.UUID("0c7e4a52-3d6b-4f0e-8d1c-5b9a2e7f6c31")
 _SAMPLE_HASH_CHARS = 24
 
@@ -43,11 +42,6 @@ def dataset_of_sample(sample_id: str) -> str:
             "sample_id", f"{sample_id!r} is not a sample id; they look like ds-…:<24 hex digits>"
         )
     return dataset_id
-
-
-def is_sha256(text: str) -> bool:
-    """True for 64 lowercase hex digits."""
-    return _SHA256.fullmatch(text) is not None
 
 
 def check_dataset_fields(name: str, ai_module: str, environment: str) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 _REQUEST_NAMESPACE = uuid.UUID("6f1d8f7e-3c1b-4e55-9a43-7f0b2d3e9c10")
@@ -10,7 +11,8 @@ _REQUEST_NAMESPACE = uuid.UUID("6f1d8f7e-3c1b-4e55-9a43-7f0b2d3e9c10")
 def job_id_for(org_id: str, request_id: str | None) -> str:
     """A new job id; the same (organization, request id) always gives the same one (idempotent create)."""
     if request_id:
-        return f"job-{uuid.uuid5(_REQUEST_NAMESPACE, f'{org_id}/{request_id}').hex[:20]}"
+        # A JSON pair, not "org/request": org "a/b" with request "c" must not meet org "a" with "b/c".
+        return f"job-{uuid.uuid5(_REQUEST_NAMESPACE, json.dumps([org_id, request_id])).hex[:20]}"
     return f"job-{uuid.uuid4().hex[:20]}"
 
 

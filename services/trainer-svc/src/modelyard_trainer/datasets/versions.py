@@ -72,15 +72,19 @@ class VersionFetcher:
         differently from what the version records, or a cache that cannot be written.
         """
         ref = parse_version_uri(dataset_uri)
-        async with self._locks.setdefault(ref, asyncio.Lock()):
-            try:
+        lock = self._locks.setdefault(ref, asyncio.Lock())
+        try:
+            async with lock:
                 return await self._materialize(ref)
-            except aio.AioRpcError as error:
-                raise DatasetVersionError(rpc_failure(ref, self._target, error)) from None
-            except OSError as error:
-                raise DatasetVersionError(
-                    f"cannot write {ref} into the dataset cache at {self._cache.root}: {error}"
-                ) from None
+        except aio.AioRpcError as error:
+            raise DatasetVersionError(rpc_failure(ref, self._target, error)) from None
+        except OSError as error:
+            raise DatasetVersionError(
+                f"cannot write {ref} into the dataset cache at {self._cache.root}: {error}"
+            ) from None
+        finally:
+            if not lock.locked():  # nobody fetching it now: do not keep a lock per version forever
+                self._locks.pop(ref, None)
 
     async def _materialize(self, ref: VersionUri) -> Path:
         request = datasets_pb2.VersionRef(dataset_id=ref.dataset_id, version=ref.version)

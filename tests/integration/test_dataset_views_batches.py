@@ -9,13 +9,12 @@ hands whole runs (`apply_batch`). Every table must come out identical, and right
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from modelyard_dataset.app.commands import AcceptedFile, DatasetCommands, NewDataset
 from modelyard_dataset.domain.dataset import IncomingFile
@@ -26,11 +25,12 @@ from modelyard_dataset.storage.local_blobs import LocalFolderBlobStore
 from modelyard_dataset.storage.staging import Staging
 from modelyard_events.caller import Caller
 from modelyard_events.consumer.runner import SourceTopic
-from modelyard_events.envelope import Actor, DomainEvent, EventEnvelope
+from modelyard_events.envelope import Actor
 from modelyard_events.plans import plan_named
 from modelyard_events.replay import rebuild_projection
 from modelyard_events.schemas.datasets import DATASET_EVENTS, AnnotationData
 from modelyard_events.store.postgres import PostgresEventStore
+from modelyard_events.testing.one_by_one import OneByOne
 from tests.integration.dataset_client import digit_files
 
 pytestmark = pytest.mark.integration
@@ -39,27 +39,6 @@ TABLES = {"datasets": "dataset_id", "samples": "sample_id", "versions": "dataset
 
 def caller(subject: str) -> Caller:
     return Caller(Actor(subject=subject, roles=("super_admin",)), "corr-1")
-
-
-@dataclass
-class OneByOne:
-    """DatasetViews without `apply_batch`: the runner applies its events one at a time."""
-
-    views: DatasetViews
-
-    @property
-    def name(self) -> str:
-        return self.views.name
-
-    @property
-    def schema(self) -> str:
-        return self.views.schema
-
-    async def create_tables(self, conn: AsyncConnection) -> None:
-        await self.views.create_tables(conn)
-
-    async def apply(self, event: DomainEvent, envelope: EventEnvelope, conn: AsyncConnection) -> None:
-        await self.views.apply(event, envelope, conn)
 
 
 async def write_history(store: PostgresEventStore, tmp_path: Path) -> tuple[str, str]:

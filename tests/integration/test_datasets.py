@@ -13,6 +13,7 @@ from PIL import Image
 
 from modelyard.v1 import datasets_pb2
 from modelyard_devstack.platform import Platform
+from modelyard_devstack.processes import eventually
 from modelyard_events.schemas.manifest import parse_manifest
 from tests.integration.conftest import TINY_DATASET_LIMIT
 from tests.integration.dataset_client import DatasetClient, digit_files, upload_requests
@@ -93,11 +94,15 @@ async def test_interrupted_upload_leaves_no_sample_and_nothing_staged(
         for request in requests[:-2]:
             yield request
         sent.set()
-        await asyncio.sleep(3600)  # the client goes away mid-file
+        await asyncio.sleep(3600)  # a client that stops sending mid-file; the test cancels it
 
     call = datasets.stub.UploadSamples(stream_then_stall())
     await asyncio.wait_for(sent.wait(), 10)
-    await asyncio.sleep(0.2)  # let the server stage what was sent
+
+    async def something_staged() -> bool:
+        return staged_files(services) != []
+
+    await eventually(something_staged, 10.0, "the server staging the files sent so far")
     call.cancel()
     with pytest.raises(asyncio.CancelledError):
         await call
@@ -106,8 +111,6 @@ async def test_interrupted_upload_leaves_no_sample_and_nothing_staged(
 
     async def nothing_staged() -> bool:
         return staged_files(services) == []
-
-    from modelyard_devstack.processes import eventually
 
     await eventually(nothing_staged, 10.0, "the cancelled upload's staged files removed")
 

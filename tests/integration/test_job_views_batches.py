@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from modelyard_events.consumer.runner import SourceTopic
-from modelyard_events.envelope import Actor, CommandContext, DomainEvent, EventEnvelope
+from modelyard_events.envelope import Actor, CommandContext, DomainEvent
 from modelyard_events.replay import rebuild_projection
 from modelyard_events.schemas.jobs import JOB_STREAM
 from modelyard_events.schemas.training import (
@@ -29,6 +28,7 @@ from modelyard_events.schemas.training import (
     TrainingStarted,
 )
 from modelyard_events.store.postgres import PostgresEventStore
+from modelyard_events.testing.one_by_one import OneByOne
 from modelyard_job.consumers import VIEW_EVENTS
 from modelyard_job.domain import TrainingJob
 from modelyard_job.projections.views import JOB_SOURCE, TRAINER_SOURCE, JobViews
@@ -43,27 +43,6 @@ TABLES = {
     "trainers": "trainer_id",
 }
 EPOCHS, STEPS = 4, 10
-
-
-@dataclass
-class OneByOne:
-    """JobViews without `apply_batch`: the runner applies its events one at a time."""
-
-    views: JobViews
-
-    @property
-    def name(self) -> str:
-        return self.views.name
-
-    @property
-    def schema(self) -> str:
-        return self.views.schema
-
-    async def create_tables(self, conn: AsyncConnection) -> None:
-        await self.views.create_tables(conn)
-
-    async def apply(self, event: DomainEvent, envelope: EventEnvelope, conn: AsyncConnection) -> None:
-        await self.views.apply(event, envelope, conn)
 
 
 class Logs:

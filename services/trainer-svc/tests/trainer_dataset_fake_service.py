@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 
 import grpc
 from grpc import aio
 
 from modelyard.v1 import datasets_pb2, datasets_pb2_grpc
 from modelyard_events.schemas.manifest import DatasetManifest, manifest_bytes
+from modelyard_grpc import testing
 
 CHUNK_BYTES = 100  # small, so every sample of the tests spans several chunks
 
@@ -81,14 +82,6 @@ class FakeDatasetService(datasets_pb2_grpc.DatasetServiceServicer):
         self.tokens.append(str(metadata.get("authorization", "")))
 
 
-@asynccontextmanager
-async def serving_fake(service: FakeDatasetService) -> AsyncIterator[str]:
-    """Serve `service` on a free local port; yields its target."""
-    server = aio.server()
-    datasets_pb2_grpc.add_DatasetServiceServicer_to_server(service, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        await server.stop(grace=None)
+def serving_fake(service: FakeDatasetService) -> AbstractAsyncContextManager[str]:
+    """Serve the fake on a free local port; yields its target."""
+    return testing.serving_fake(datasets_pb2_grpc.add_DatasetServiceServicer_to_server, service)

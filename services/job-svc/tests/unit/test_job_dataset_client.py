@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import grpc
@@ -21,6 +21,7 @@ from modelyard_grpc import (
     Role,
     channel,
     status_for,
+    testing,
     verify_token,
 )
 from modelyard_grpc.auth import bearer_token
@@ -42,7 +43,7 @@ class FakeDatasets(datasets_pb2_grpc.DatasetServiceServicer):
         self, request: datasets_pb2.VersionRef, context: aio.ServicerContext[Any, Any]
     ) -> datasets_pb2.DatasetVersion:
         self.authorizations.append(str(dict(context.invocation_metadata() or ()).get("authorization")))
-        if self.stall:
+        if self.stall:  # a dataset-svc that answers after the caller's deadline, not a wait of the test
             await asyncio.sleep(5)
         if self.refusal is not None:
             await context.abort(*self.refusal)
@@ -56,16 +57,9 @@ class FakeDatasets(datasets_pb2_grpc.DatasetServiceServicer):
         )
 
 
-@asynccontextmanager
-async def dataset_svc(fake: FakeDatasets) -> AsyncIterator[str]:
-    server = aio.server()
-    datasets_pb2_grpc.add_DatasetServiceServicer_to_server(fake, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        await server.stop(grace=None)
+def dataset_svc(fake: FakeDatasets) -> AbstractAsyncContextManager[str]:
+    """Serve the fake on a free local port; yields its target."""
+    return testing.serving_fake(datasets_pb2_grpc.add_DatasetServiceServicer_to_server, fake)
 
 
 @asynccontextmanager

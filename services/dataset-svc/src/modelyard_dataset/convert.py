@@ -6,8 +6,6 @@ import json
 from datetime import datetime
 from typing import Any
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from modelyard.v1 import datasets_pb2
 from modelyard_dataset.domain.dataset import Dataset
 from modelyard_dataset.domain.sample import Sample
@@ -19,16 +17,12 @@ from modelyard_events.schemas.datasets import (
     ReadinessData,
 )
 from modelyard_events.schemas.manifest import VersionUri
+from modelyard_grpc.values import LABEL_TASKS, timestamp
 
 ENVIRONMENTS = {
     datasets_pb2.ENVIRONMENT_DEV: "dev",
     datasets_pb2.ENVIRONMENT_STAGING: "staging",
     datasets_pb2.ENVIRONMENT_PRODUCTION: "production",
-}
-TASKS = {
-    datasets_pb2.LABEL_TASK_CLASSIFICATION: "classification",
-    datasets_pb2.LABEL_TASK_DETECTION: "detection",
-    datasets_pb2.LABEL_TASK_NONE: "none",
 }
 STATES = {
     datasets_pb2.SAMPLE_STATE_UNLABELED: "unlabeled",
@@ -37,15 +31,8 @@ STATES = {
     datasets_pb2.SAMPLE_STATE_REJECTED: "rejected",
 }
 _ENVIRONMENT_OF = {name: value for value, name in ENVIRONMENTS.items()}
-_TASK_OF = {name: value for value, name in TASKS.items()}
+_TASK_OF = {name: value for value, name in LABEL_TASKS.items()}
 _STATE_OF = {name: value for value, name in STATES.items()}
-
-
-def timestamp(moment: datetime) -> Timestamp:
-    """A protobuf Timestamp of an aware datetime."""
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
 
 
 def schema_to_proto(schema: LabelSchemaData) -> datasets_pb2.LabelSchema:

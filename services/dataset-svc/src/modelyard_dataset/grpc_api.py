@@ -16,7 +16,6 @@ from modelyard_dataset.app.receiving import FileOpened, UploadOpened, UploadPart
 from modelyard_dataset.convert import (
     ENVIRONMENTS,
     STATES,
-    TASKS,
     annotation_from_proto,
     dataset_row_to_proto,
     dataset_to_proto,
@@ -35,6 +34,7 @@ from modelyard_dataset.storage.blobs import BlobStore
 from modelyard_events.domain_errors import InvalidArgument, NotFound
 from modelyard_events.store.ports import EventSource
 from modelyard_grpc import Role, caller_of, current_principal, read_events, require_org_access
+from modelyard_grpc.values import LABEL_TASKS
 
 Context = aio.ServicerContext[Any, Any]
 DEFAULT_TRAIN, DEFAULT_VAL = 0.8, 0.1
@@ -72,7 +72,7 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
             name=request.name,
             ai_module=request.ai_module,
             environment=ENVIRONMENTS.get(request.environment, ""),
-            task=TASKS.get(request.label_schema.task, ""),
+            task=LABEL_TASKS.get(request.label_schema.task, ""),
             classes=list(request.label_schema.classes),
             request_id=request.request_id or None,
         )

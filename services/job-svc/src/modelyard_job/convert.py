@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from google.protobuf import json_format, struct_pb2
 
 from modelyard.v1 import jobs_pb2
+from modelyard_grpc.values import timestamp
 from modelyard_job.projections.rows import EpochRow, JobRow, TrainerRow
 
 
@@ -32,13 +32,6 @@ def struct_from_dict(values: dict[str, Any]) -> struct_pb2.Struct:
 def dict_from_struct(message: struct_pb2.Struct) -> dict[str, Any]:
     """A Struct as a dict; whole-number doubles become ints (Struct has only doubles)."""
     return {key: _whole(value) for key, value in json_format.MessageToDict(message).items()}
-
-
-def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
-    """A datetime as a protobuf Timestamp."""
-    message = timestamp_pb2.Timestamp()
-    message.FromDatetime(value)
-    return message
 
 
 def job_to_proto(row: JobRow, last_epoch: EpochRow | None = None) -> jobs_pb2.Job:

@@ -13,13 +13,9 @@ import grpc
 from modelyard.v1 import datasets_pb2, datasets_pb2_grpc
 from modelyard_events.domain_errors import IllegalTransition, NotFound
 from modelyard_grpc import DependencyFailed, DependencyUnavailable
+from modelyard_grpc.values import LABEL_TASKS
 from modelyard_job.app.dataset_gate import VersionFacts
 
-_TASKS = {
-    datasets_pb2.LABEL_TASK_CLASSIFICATION: "classification",
-    datasets_pb2.LABEL_TASK_DETECTION: "detection",
-    datasets_pb2.LABEL_TASK_NONE: "none",
-}
 _TRANSIENT = frozenset(
     {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED}
 )
@@ -47,7 +43,7 @@ class GrpcVersionLookup:
             dataset_id=reply.dataset_id,
             version=reply.version,
             org_id=reply.org_id,
-            task=_TASKS.get(reply.label_schema.task, "none"),
+            task=LABEL_TASKS.get(reply.label_schema.task, "unspecified"),
             ready=reply.readiness.ready,
             failed_checks=failed,
         )

@@ -14,7 +14,8 @@ from modelyard.v1 import jobs_pb2
 from modelyard_events.domain_errors import InvalidArgument, NotFound
 from modelyard_events.store.ports import EventStore
 from modelyard_grpc import current_principal, require_org_access
-from modelyard_job.convert import job_to_proto, state_to_proto, struct_from_dict, timestamp
+from modelyard_grpc.values import timestamp
+from modelyard_job.convert import job_to_proto, state_to_proto, struct_from_dict
 from modelyard_job.domain import TrainingJob
 from modelyard_job.projections.queries import JobViewReader, PageKey
 from modelyard_job.projections.rows import JobRow

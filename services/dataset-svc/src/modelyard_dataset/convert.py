@@ -133,9 +133,8 @@ def sample_to_proto(sample: Sample, added: Any) -> datasets_pb2.Sample:
     chosen = approval.consensus if approval else agreed.annotation
     if chosen is not None:
         message.consensus.CopyFrom(annotation_to_proto(chosen))
-    if added is not None:
-        message.filename, message.sha256 = added.filename, added.sha256
-        message.size_bytes, message.media_type = added.size_bytes, added.media_type
+    message.filename, message.sha256 = added.filename, added.sha256
+    message.size_bytes, message.media_type = added.size_bytes, added.media_type
     return message
 
 

@@ -32,6 +32,7 @@ from modelyard_dataset.freshness import ViewsFreshness
 from modelyard_dataset.projections.queries import DatasetViewReader
 from modelyard_dataset.storage.blobs import BlobStore
 from modelyard_events.domain_errors import InvalidArgument, NotFound
+from modelyard_events.schemas.manifest import parse_manifest
 from modelyard_events.store.ports import EventSource
 from modelyard_grpc import Role, caller_of, current_principal, read_events, require_org_access
 from modelyard_grpc.values import LABEL_TASKS
@@ -206,8 +207,7 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
             family=request.family or None,
             request_id=request.request_id or None,
         )
-        event = await self._commands.publish(dataset_id, version_request, caller_of(context))
-        dataset = await self._commands.load.dataset(dataset_id)
+        dataset, event = await self._commands.publish(dataset_id, version_request, caller_of(context))
         return version_to_proto(dataset, event, await self._published_at(dataset_id, event.version))
 
     @override
@@ -299,8 +299,6 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
         return (await self._commands.load.dataset(sample.dataset_id)).sample(sample.sample_id)
 
     async def _version_hashes(self, manifest_sha256: str) -> set[str]:
-        from modelyard_events.schemas.manifest import parse_manifest
-
         manifest = parse_manifest(await self._blobs.read(manifest_sha256), manifest_sha256)
         return {sample.sha256 for sample in manifest.samples}
 

@@ -212,13 +212,17 @@ class DatasetCommands:
 
     async def publish(
         self, dataset_id: str, request: VersionRequest, caller: Caller
-    ) -> DatasetVersionPublished:
-        """Freeze the verified samples into the next version; the same request id returns the same version."""
+    ) -> tuple[Dataset, DatasetVersionPublished]:
+        """Freeze the verified samples into the next version; the same request id returns the same version.
+
+        Returns the dataset as it is after publishing, with the version's event.
+        """
         checked_fractions(request.train_fraction, request.val_fraction)
         for attempt in range(1, _RETRIES + 1):
             dataset = await self.load.dataset(dataset_id)
             if request.request_id and request.request_id in dataset.publish_requests:
-                return _same_request(dataset.versions[dataset.publish_requests[request.request_id]], request)
+                done = dataset.versions[dataset.publish_requests[request.request_id]]
+                return dataset, _same_request(done, request)
             samples = await self.load.samples(dataset, sorted(dataset.samples))
             storage = await self._storage_use(dataset.org_id)
             frozen = freeze_version(dataset, samples, request, storage, self.policy, caller.actor.subject)
@@ -230,7 +234,7 @@ class DatasetCommands:
                 if attempt == _RETRIES:
                     raise
                 continue
-            return frozen.event
+            return dataset.apply(frozen.event), frozen.event
         raise AssertionError("unreachable")
 
     async def readiness(self, dataset_id: str, version: int, family: str | None) -> ReadinessData:

@@ -73,7 +73,12 @@ async def running_job_service(settings: JobSettings, stop: asyncio.Event) -> Asy
     dataset_channel = channel(settings.dataset_svc_target, token)
     versions = GrpcVersionLookup(datasets_pb2_grpc.DatasetServiceStub(dataset_channel))
     commands = JobCommands(
-        store, settings.plan_of, utc_now, versions, allow_file_datasets=settings.allow_file_datasets
+        store,
+        settings.plan_of,
+        utc_now,
+        versions,
+        allow_file_datasets=settings.allow_file_datasets,
+        max_lost_dispatches=settings.max_lost_dispatches,
     )
     reader = JobViewReader(settings.views_schema)
     reads = JobReads(engine, reader, store)

@@ -9,6 +9,7 @@ from pydantic_settings import SettingsConfigDict
 
 from modelyard_events.plans import PlanChoice
 from modelyard_grpc import GrpcSettings
+from modelyard_job.domain.lost_dispatches import DEFAULT_MAX_LOST_DISPATCHES
 
 
 class JobSettings(GrpcSettings, PlanChoice):
@@ -29,6 +30,8 @@ class JobSettings(GrpcSettings, PlanChoice):
     reactions_schema: str = "job_reactions"
     topic_namespace: str = "modelyard"  # topics are <namespace>.<service>.events
     lease_ttl_s: float = Field(default=30.0, gt=0)
+    # The lease lapse that makes this many lost dispatches in one attempt fails the job (a poison job).
+    max_lost_dispatches: int = Field(default=DEFAULT_MAX_LOST_DISPATCHES, ge=1, le=100)
     # Local files are for development, tests and benchmarks; a cluster trains only on published versions.
     allow_file_datasets: bool = True
 

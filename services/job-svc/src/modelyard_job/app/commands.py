@@ -21,6 +21,7 @@ from modelyard_job.app.dataset_gate import VersionLookup, check_trainable
 from modelyard_job.app.ids import dispatch_id_for, job_id_for
 from modelyard_job.app.quota import use_job_quota
 from modelyard_job.domain import Plan, TrainingJob, month_of
+from modelyard_job.domain.lost_dispatches import DEFAULT_MAX_LOST_DISPATCHES
 
 Decision = Callable[[TrainingJob], list[DomainEvent]]
 _RETRIES = 5
@@ -56,9 +57,10 @@ class JobCommands:
         datasets: VersionLookup | None = None,
         *,
         allow_file_datasets: bool = True,
+        max_lost_dispatches: int = DEFAULT_MAX_LOST_DISPATCHES,
     ) -> None:
         self._store, self._plan_of, self._clock, self._datasets = store, plan_of, clock, datasets
-        self._allow_file_datasets = allow_file_datasets
+        self._allow_file_datasets, self._max_lost = allow_file_datasets, max_lost_dispatches
 
     async def load(self, job_id: str) -> TrainingJob:
         """The job as its stored events say it is (NotFound when it has none)."""
@@ -139,8 +141,9 @@ class JobCommands:
         return await self._decide(job_id, decide, caller)
 
     async def expire_lease(self, job_id: str, dispatch_id: str, caller: Caller) -> TrainingJob:
-        """Take the job back from a silent trainer (nothing when the lease is no longer current)."""
-        return await self._decide(job_id, lambda job: job.expire_lease(dispatch_id), caller)
+        """Take the job back from a silent trainer (nothing when the lease is no longer current); the
+        lapse that reaches the cap on lost dispatches fails the job instead."""
+        return await self._decide(job_id, lambda job: job.expire_lease(dispatch_id, self._max_lost), caller)
 
     async def record_report(self, report: TrainingReport, caller: Caller) -> TrainingJob:
         """The job transition a trainer's report implies (nothing for stale or duplicate reports)."""

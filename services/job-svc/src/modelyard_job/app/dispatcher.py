@@ -29,6 +29,7 @@ from modelyard_job.app.commands import JobCommands
 from modelyard_job.app.trainers import TrainerFleet
 from modelyard_job.domain import (
     ActiveLease,
+    JobState,
     TrainerCapacity,
     expired_leases,
     lost_trainers,
@@ -135,7 +136,9 @@ class Dispatcher:
         expired = expired_leases(leases, renewals, self._ttl, now)
         for lease in expired:
             log.info("lease %s of job %s on %s expired", lease.dispatch_id, lease.job_id, lease.trainer_id)
-            await self._parts.commands.expire_lease(lease.job_id, lease.dispatch_id, SCHEDULER)
+            job = await self._parts.commands.expire_lease(lease.job_id, lease.dispatch_id, SCHEDULER)
+            if job.state is JobState.FAILED:
+                log.warning("job %s failed: %d dispatches lost", job.job_id, len(job.lost_dispatches))
         return {lease.dispatch_id for lease in expired}
 
     async def _mark_lost(

@@ -29,6 +29,7 @@ from modelyard_events.schemas.jobs import (
     JobRetried,
     JobStarted,
 )
+from modelyard_job.domain.lost_dispatches import LostDispatch
 
 if TYPE_CHECKING:
     from modelyard_job.domain.job import TrainingJob
@@ -94,7 +95,15 @@ def _paused(job: TrainingJob, e: JobPaused) -> TrainingJob:
 
 
 def _retried(job: TrainingJob, e: JobRetried) -> TrainingJob:
-    return replace(_off_trainer(job), attempt=e.attempt, checkpoint_uri=None, checkpoint_epochs_done=None)
+    fresh = replace(_off_trainer(job), attempt=e.attempt, checkpoint_uri=None, checkpoint_epochs_done=None)
+    return replace(fresh, lost_dispatches=())
+
+
+def _lease_expired(job: TrainingJob, e: JobLeaseExpired) -> TrainingJob:
+    current = job.current_dispatch
+    started = current is not None and current.dispatch_id == e.dispatch_id and current.started
+    lost = LostDispatch(e.trainer_id, started, job.checkpoint_epochs_done or 0)
+    return replace(_off_trainer(job), lost_dispatches=(*job.lost_dispatches, lost))
 
 
 def _left_trainer(job: TrainingJob, e: DomainEvent) -> TrainingJob:
@@ -112,7 +121,7 @@ _EVOLVE: dict[type[DomainEvent], Callable[[TrainingJob, Any], TrainingJob]] = {
     JobCancelRequested: lambda job, e: replace(job, cancel_request=e.reason),
     JobPaused: _paused,
     JobResumed: _left_trainer,
-    JobLeaseExpired: _left_trainer,
+    JobLeaseExpired: _lease_expired,
     JobRetried: _retried,
     JobCompleted: _left_trainer,
     JobFailed: _left_trainer,

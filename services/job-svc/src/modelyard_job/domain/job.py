@@ -20,6 +20,7 @@ from modelyard_events.schemas.jobs import (
     JobCancelRequested,
     JobCreated,
     JobDispatched,
+    JobFailed,
     JobLeaseExpired,
     JobPaused,
     JobPauseRequested,
@@ -31,6 +32,12 @@ from modelyard_events.schemas.jobs import (
 from modelyard_events.schemas.training import TrainingReport
 from modelyard_job.domain.evolution import Dispatch, evolve
 from modelyard_job.domain.job_spec import check_priority, validated_job_spec
+from modelyard_job.domain.lost_dispatches import (
+    DEFAULT_MAX_LOST_DISPATCHES,
+    LostDispatch,
+    is_poison,
+    poison_reason,
+)
 from modelyard_job.domain.reports import job_events_for_report
 from modelyard_job.domain.transitions import (
     STATE_AFTER,
@@ -48,7 +55,8 @@ class TrainingJob:
     Invariants kept by the commands: `current_dispatch` is set exactly while the job is running;
     `attempt` only grows (by JobRetried); `checkpoint_uri` is the last checkpoint of the current attempt
     (None after a retry); `pause_request` / `cancel_request` hold the reason of an outstanding request to
-    the trainer (None when there is none).
+    the trainer (None when there is none); `lost_dispatches` are the dispatches of this attempt whose
+    lease lapsed (emptied by a retry).
     """
 
     job_id: str
@@ -68,6 +76,7 @@ class TrainingJob:
     current_dispatch: Dispatch | None = None
     pause_request: str | None = None
     cancel_request: str | None = None
+    lost_dispatches: tuple[LostDispatch, ...] = ()
 
     # ---- state ---------------------------------------------------------------------------------
 
@@ -221,13 +230,16 @@ class TrainingJob:
             )
         ]
 
-    def expire_lease(self, dispatch_id: str) -> list[DomainEvent]:
+    def expire_lease(
+        self, dispatch_id: str, max_lost_dispatches: int = DEFAULT_MAX_LOST_DISPATCHES
+    ) -> list[DomainEvent]:
         """[JobLeaseExpired, then where the job goes] if `dispatch_id` is the current lease, else [].
 
         The job goes back to the queue at its last checkpoint (same attempt), unless an outstanding
-        request says otherwise: a requested cancel ends cancelled, a requested pause ends paused. A
-        lease that is no longer current (the job moved on meanwhile) is not an error: the sweeper works
-        from a read model that may lag.
+        request says otherwise: a requested cancel ends cancelled, a requested pause ends paused. The
+        lapse that makes `max_lost_dispatches` lost in this attempt fails the job instead (a poison job:
+        its workers die, e.g. out of memory, before they can report). A lease that is no longer current
+        (the job moved on meanwhile) is not an error: the sweeper works from a read model that may lag.
         """
         current = self.current_dispatch
         if self.state is not JobState.RUNNING or current is None or current.dispatch_id != dispatch_id:
@@ -242,6 +254,9 @@ class TrainingJob:
             ]
         if self.pause_request is not None:
             return [expired, self._paused(self.pause_request)]
+        if is_poison(len(self.lost_dispatches), max_lost_dispatches):
+            lost = self.apply(expired).lost_dispatches
+            return [expired, JobFailed(job_id=self.job_id, attempt=self.attempt, reason=poison_reason(lost))]
         reason = f"lease {dispatch_id} expired: trainer {current.trainer_id} stopped heartbeating"
         return [expired, self._queued(reason)]
 

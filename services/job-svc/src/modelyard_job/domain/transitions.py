@@ -14,6 +14,7 @@
     running                    TrainingCompleted          JobCompleted                    completed
     running                    TrainingFailed             JobFailed                       failed
     running                    lease expired              JobLeaseExpired, JobQueued      queued
+    running                    lease expired, cap reached JobLeaseExpired, JobFailed      failed
     failed, cancelled          retry                      JobRetried, JobQueued           queued
     pending..paused            set_priority               JobPriorityChanged              (same)
 
@@ -21,8 +22,10 @@
 the job holds a trainer slot and a lease, which is what `running` means to the queue, the fair share
 and the lease sweeper; JobStarted only flips `started`. Pause and cancel of a running job are requests
 that the trainer's report completes; a lease that expires with a request outstanding ends the way the
-request asked (paused or cancelled) instead of re-queueing. `pending` is the state after JobCreated and
-before JobQueued; create appends both at once, so today a job is pending only inside that append.
+request asked (paused or cancelled) instead of re-queueing, and the lapse that reaches the cap on
+dispatches lost in one attempt (lost_dispatches.py) fails the job instead of re-queueing it. `pending`
+is the state after JobCreated and before JobQueued; create appends both at once, so today a job is
+pending only inside that append.
 Every other command in a state not listed is refused with IllegalTransition; a lease expiry or a report
 that does not apply (stale, duplicate) gives no events instead, because it comes from a process.
 """

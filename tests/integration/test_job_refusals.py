@@ -53,6 +53,7 @@ def violated_fields(error: grpc.aio.AioRpcError) -> list[str]:
         ({"lr": -0.1}, "hyperparameters.lr"),
         ({"learning_rate": 0.1}, "hyperparameters.learning_rate"),
         ({"batch_size": 1.5}, "hyperparameters.batch_size"),
+        ({"batch_size": 65536}, "hyperparameters.batch_size"),  # within the schema, above the cap
     ],
 )
 async def test_bad_hyperparameters_are_invalid_arguments_naming_the_field(

@@ -11,6 +11,7 @@ from typing import Any
 
 from modelyard_events.domain_errors import InvalidFields
 from modelyard_events.schemas.hyperparameters import FAMILIES, HyperparameterError, validate_hyperparameters
+from modelyard_job.domain.hyperparameter_caps import hyperparameter_cap_problems
 
 NAME_MAX_CHARS = 200
 AI_MODULE_MAX_CHARS = 64
@@ -43,7 +44,8 @@ def validated_job_spec(
     """The hyperparameters with the family's defaults filled in (JSON-ready), or InvalidJobSpec.
 
     Guarantees on return: name has 1..200 characters and is not blank, ai_module is a slug, family is
-    known and the hyperparameters fit it, dataset_uri is dataset://… or file://…, priority is 0..100.
+    known and the hyperparameters fit it and the platform's caps (hyperparameter_caps), dataset_uri is
+    dataset://… or file://…, priority is 0..100.
     """
     problems: dict[str, str] = {}
     checks = {
@@ -95,4 +97,5 @@ def _check_hyperparameters(family: str, values: dict[str, Any]) -> tuple[dict[st
         filled = validate_hyperparameters(family, values)
     except HyperparameterError as error:
         return {}, {f"hyperparameters.{field}": what for field, what in error.problems.items()}
-    return filled.model_dump(mode="json"), {}
+    dumped = filled.model_dump(mode="json")
+    return dumped, hyperparameter_cap_problems(dumped)

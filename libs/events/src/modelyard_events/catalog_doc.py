@@ -8,14 +8,17 @@ test fails when that file is stale.
 
 from __future__ import annotations
 
-import re
+import types
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
+from annotated_types import MaxLen
 from pydantic.fields import FieldInfo
 
 from modelyard_events.envelope import DomainEvent
 from modelyard_events.registry import EventRegistry
+from modelyard_events.schemas.bounds import JsonCap, TextCap
+from modelyard_events.schemas.size_bound import UnboundedField, payload_bound_bytes
 
 ENTRY_POINT_GROUP = "modelyard.event_registries"
 
@@ -49,13 +52,49 @@ def _render_event(cls: type[DomainEvent]) -> list[str]:
         return [*lines, "No payload fields.", ""]
     lines += ["| field | type | required |", "|---|---|---|"]
     for name, info in cls.model_fields.items():
-        lines.append(f"| `{name}` | `{_type_text(info.annotation)}` | {_required_text(info)} |")
-    return [*lines, ""]
+        type_text = _type_text(info.annotation).replace("|", "\\|")
+        lines.append(f"| `{name}` | `{type_text}`{_cap_text(info)} | {_required_text(info)} |")
+    return [*lines, "", _size_text(cls), ""]
 
 
 def _type_text(annotation: Any) -> str:
-    text = annotation.__name__ if isinstance(annotation, type) else str(annotation)
-    return re.sub(r"\b(typing|collections\.abc|datetime|uuid|pathlib)\.", "", text).replace("|", "\\|")
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return _type_text(args[0])
+    if origin is Literal:
+        return f"Literal[{', '.join(map(repr, args))}]"
+    if origin in (Union, types.UnionType):
+        return " | ".join(_type_text(arg) for arg in args)
+    if origin is not None:
+        return f"{origin.__name__}[{', '.join(_type_text(arg) for arg in args)}]"
+    if annotation is type(None):
+        return "None"
+    return annotation.__name__ if isinstance(annotation, type) else str(annotation).replace("typing.", "")
+
+
+def _cap_text(info: FieldInfo) -> str:
+    # A cap sits on the field, or (an optional field) on the Annotated member of its union.
+    members = get_args(info.annotation) if get_origin(info.annotation) in (Union, types.UnionType) else ()
+    inner = [get_args(m) for m in members if get_origin(m) is Annotated]
+    metadata = [*info.metadata, *(e for args in inner for e in args[1:])]
+    flat = [item for e in metadata for item in (e.metadata if isinstance(e, FieldInfo) else [e])]
+    is_text = info.annotation is str or any(args[0] is str for args in inner)
+    for entry in flat:
+        if isinstance(entry, TextCap):
+            return f" ≤ {entry.max_chars:,} chars, longer text cut with a marker"
+        if isinstance(entry, JsonCap):
+            return f" ≤ {entry.max_bytes:,} bytes of JSON"
+        if isinstance(entry, MaxLen):
+            return f" ≤ {entry.max_length:,} {'chars' if is_text else 'items'}"
+    return ""
+
+
+def _size_text(cls: type[DomainEvent]) -> str:
+    try:
+        largest = payload_bound_bytes(cls)
+    except UnboundedField as error:
+        return f"Payload size: not bounded ({error})."
+    return f"Payload size: at most {largest / 1024:,.1f} KiB of canonical JSON."
 
 
 def _required_text(info: FieldInfo) -> str:

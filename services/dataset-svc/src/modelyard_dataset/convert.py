@@ -9,7 +9,10 @@ from typing import Any
 from modelyard.v1 import datasets_pb2
 from modelyard_dataset.domain.dataset import Dataset
 from modelyard_dataset.domain.sample import Sample
+from modelyard_events.domain_errors import InvalidArgument
 from modelyard_events.schemas.datasets import (
+    MAX_BOXES,
+    MAX_CLASS_NAME_CHARS,
     AnnotationData,
     BoxData,
     DatasetVersionPublished,
@@ -40,8 +43,19 @@ def schema_to_proto(schema: LabelSchemaData) -> datasets_pb2.LabelSchema:
     return datasets_pb2.LabelSchema(task=_TASK_OF[schema.task], classes=schema.classes)
 
 
-def annotation_from_proto(message: datasets_pb2.Annotation) -> AnnotationData:
-    """An annotation as the domain's value (checked against the schema later)."""
+def annotation_from_proto(message: datasets_pb2.Annotation, field: str) -> AnnotationData:
+    """An annotation as the domain's value (checked against the schema later); InvalidArgument under
+    `field` when it exceeds what one event holds (more than MAX_BOXES boxes, an overlong class name)."""
+    if len(message.boxes) > MAX_BOXES:
+        raise InvalidArgument(
+            f"{field}.boxes", f"at most {MAX_BOXES} boxes per sample; got {len(message.boxes)}"
+        )
+    names = [message.class_name, *(box.class_name for box in message.boxes)]
+    if any(len(name) > MAX_CLASS_NAME_CHARS for name in names):
+        raise InvalidArgument(
+            f"{field}.class_name",
+            f"names no class of this dataset: class names have at most {MAX_CLASS_NAME_CHARS} characters",
+        )
     boxes = [
         BoxData(class_name=b.class_name, x=b.x, y=b.y, width=b.width, height=b.height) for b in message.boxes
     ]

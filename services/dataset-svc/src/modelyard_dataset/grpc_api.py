@@ -140,7 +140,10 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
         self, request: datasets_pb2.LabelSamplesRequest, context: Context
     ) -> datasets_pb2.LabelSamplesResponse:
         dataset_id = await self._authorized(request.dataset_id)
-        labels = [(label.sample_id, annotation_from_proto(label.annotation)) for label in request.labels]
+        labels = [
+            (label.sample_id, annotation_from_proto(label.annotation, f"labels[{index}].annotation"))
+            for index, label in enumerate(request.labels)
+        ]
         labeled = await self._commands.label(dataset_id, labels, caller_of(context))
         return datasets_pb2.LabelSamplesResponse(samples=[sample_to_proto(s, f) for s, f in labeled])
 

@@ -11,7 +11,7 @@ from modelyard_dataset.domain.sample import Sample, SampleState
 from modelyard_dataset.domain.storage import StorageLedger
 from modelyard_events.domain_errors import IllegalTransition, InvalidArgument, InvalidFields, QuotaExceeded
 from modelyard_events.plans import plan_named
-from modelyard_events.schemas.datasets import AnnotationData
+from modelyard_events.schemas.datasets import SAMPLES_PER_EVENT, AnnotationData
 
 CLASSES = ["cat", "dog"]
 
@@ -50,6 +50,14 @@ class TestCreatingADataset:
         assert {"name", "ai_module", "environment"} <= set(refused.value.problems)
         assert any(field.startswith("label_schema") for field in refused.value.problems)
 
+    def test_ids_longer_than_an_event_holds_are_refused_as_arguments(self) -> None:
+        with pytest.raises(InvalidFields) as refused:
+            created(org_id="o" * 201, request_id="r" * 10_000)
+        assert refused.value.problems == {
+            "org_id": "must be at most 200 characters; got 201",
+            "request_id": "must be at most 200 characters; got 10,000",
+        }
+
 
 class TestUploadingSamples:
     def test_the_same_bytes_are_one_sample_within_and_across_uploads(self) -> None:
@@ -65,10 +73,13 @@ class TestUploadingSamples:
         assert again.outcome[0][2]
         assert dataset.add_samples("u2", again) == []
 
-    def test_large_uploads_are_recorded_in_events_of_at_most_500_samples(self) -> None:
+    def test_large_uploads_are_recorded_in_events_of_at_most_samples_per_event(self) -> None:
         dataset = created()
-        plan = dataset.plan_upload([incoming(f"{i}.png", str(i).encode()) for i in range(1201)])
-        assert [len(e.samples) for e in dataset.add_samples("u1", plan)] == [500, 500, 201]  # type: ignore[attr-defined]
+        plan = dataset.plan_upload(
+            [incoming(f"{i}.png", str(i).encode()) for i in range(2 * SAMPLES_PER_EVENT + 5)]
+        )
+        sizes = [len(e.samples) for e in dataset.add_samples("u1", plan)]  # type: ignore[attr-defined]
+        assert sizes == [SAMPLES_PER_EVENT, SAMPLES_PER_EVENT, 5]
 
     def test_an_unpublished_version_is_refused_naming_what_exists(self) -> None:
         with pytest.raises(IllegalTransition, match="none is published yet"):

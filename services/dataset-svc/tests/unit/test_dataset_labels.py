@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import pytest
 
+from modelyard.v1 import datasets_pb2
+from modelyard_dataset.convert import annotation_from_proto
 from modelyard_dataset.domain.label_schema import (
-    MAX_BOXES,
     MAX_CLASSES,
     checked_annotation,
     checked_label_schema,
     listing,
 )
 from modelyard_events.domain_errors import InvalidArgument
-from modelyard_events.schemas.datasets import AnnotationData, BoxData, LabelSchemaData
+from modelyard_events.schemas.datasets import (
+    MAX_BOXES,
+    MAX_CLASS_NAME_CHARS,
+    AnnotationData,
+    BoxData,
+    LabelSchemaData,
+)
 
 PETS = LabelSchemaData(task="classification", classes=["cat", "dog"])
 VEHICLES = LabelSchemaData(task="detection", classes=["car", "bus"])
@@ -62,7 +69,10 @@ class TestLabelSchema:
         assert error.problems[error.field] == "class names must be distinct; repeated: 'cat', 'dog'"
 
     def test_too_many_classes(self) -> None:
-        assert f"at most {MAX_CLASSES}" in refusal("classification", [str(i) for i in range(1001)]).message
+        assert (
+            f"at most {MAX_CLASSES}"
+            in refusal("classification", [str(i) for i in range(MAX_CLASSES + 1)]).message
+        )
 
     @pytest.mark.parametrize(
         ("name", "words"),
@@ -149,9 +159,20 @@ class TestDetectionAnnotation:
         assert error.field == f"labels[0].annotation.boxes[0].{field}"
         assert words in error.message
 
-    def test_too_many_boxes(self) -> None:
-        error = annotation_refusal(VEHICLES, AnnotationData(boxes=[box()] * (MAX_BOXES + 1)))
-        assert f"at most {MAX_BOXES} boxes" in error.message
+    def test_too_many_boxes_are_refused_before_they_reach_an_event(self) -> None:
+        boxes = [datasets_pb2.BoundingBox(class_name="car", x=0.1, y=0.1, width=0.2, height=0.2)]
+        with pytest.raises(InvalidArgument) as caught:
+            annotation_from_proto(
+                datasets_pb2.Annotation(boxes=boxes * (MAX_BOXES + 1)), "labels[3].annotation"
+            )
+        assert caught.value.field == "labels[3].annotation.boxes"
+        assert f"at most {MAX_BOXES} boxes" in caught.value.message
+
+    def test_an_overlong_class_name_is_refused_as_an_argument(self) -> None:
+        with pytest.raises(InvalidArgument) as caught:
+            annotation_from_proto(datasets_pb2.Annotation(class_name="c" * 10_000), "labels[0].annotation")
+        assert caught.value.field == "labels[0].annotation.class_name"
+        assert f"at most {MAX_CLASS_NAME_CHARS} characters" in caught.value.message
 
 
 def test_labels_on_task_none_are_refused() -> None:

@@ -11,6 +11,7 @@ from typing_extensions import override
 from modelyard.v1 import events_pb2, jobs_pb2, jobs_pb2_grpc
 from modelyard_events.caller import Caller
 from modelyard_events.domain_errors import InvalidArgument
+from modelyard_events.schemas.bounds import checked_identifier
 from modelyard_events.store.ports import EventSource
 from modelyard_grpc import caller_of, current_principal, read_events
 from modelyard_job.app import JobCommands, NewJob
@@ -41,7 +42,7 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
 
     @override
     async def CreateJob(self, request: jobs_pb2.CreateJobRequest, context: Context) -> jobs_pb2.Job:
-        org_id = request.org_id or current_principal().org_id
+        org_id = checked_identifier(request.org_id or current_principal().org_id, "org_id")
         if not org_id:
             raise InvalidArgument("org_id", "your token names no organization; say which one the job is for")
         new = NewJob(
@@ -52,7 +53,7 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
             dataset_uri=request.dataset_uri,
             hyperparameters=dict_from_struct(request.hyperparameters),
             priority=request.priority if request.HasField("priority") else DEFAULT_PRIORITY,
-            request_id=request.request_id or None,
+            request_id=checked_identifier(request.request_id, "request_id"),
         )
         job = await self._commands.create(new, caller_of(context))
         return await self._reads.after_command(job)

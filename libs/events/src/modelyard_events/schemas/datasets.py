@@ -8,12 +8,13 @@ A sample's id is derived from its content, so the same bytes in one dataset are 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelyard_events.envelope import DomainEvent
 from modelyard_events.registry import EventRegistry
+from modelyard_events.schemas.bounds import Detail, Identifier, Name, Reason, Sha256Hex
 
 DATASET_STREAM = "dataset"
 SAMPLE_STREAM = "sample"
@@ -22,6 +23,14 @@ STORAGE_STREAM = "dataset_storage"
 Environment = Literal["dev", "staging", "production"]
 LabelTask = Literal["classification", "detection", "none"]
 SplitName = Literal["train", "val", "test"]
+# Caps (schemas.bounds): each keeps its event's worst case far below the store's size limit.
+MAX_CLASSES = 500
+MAX_CLASS_NAME_CHARS = 64
+MAX_BOXES = 500
+MAX_READINESS_CHECKS = 16
+SAMPLES_PER_EVENT = 64
+FILENAME_MAX_CHARS = 255
+ClassName = Annotated[str, Field(max_length=MAX_CLASS_NAME_CHARS)]
 # The label task each model family trains from (tabular families read their target from a column).
 FAMILY_LABEL_TASKS: dict[str, LabelTask] = {
     "image_classifier": "classification",
@@ -38,13 +47,13 @@ class LabelSchemaData(_Value):
     """What labels a dataset accepts: the task and its class names (in the model's output order)."""
 
     task: LabelTask
-    classes: list[str] = Field(default_factory=list)
+    classes: list[ClassName] = Field(default_factory=list, max_length=MAX_CLASSES)
 
 
 class BoxData(_Value):
     """A bounding box in image fractions (0..1), left/top corner plus size, with its class."""
 
-    class_name: str
+    class_name: ClassName
     x: float
     y: float
     width: float
@@ -54,70 +63,70 @@ class BoxData(_Value):
 class AnnotationData(_Value):
     """One annotator's label of one sample: a class (classification) or boxes (detection)."""
 
-    class_name: str | None = None
-    boxes: list[BoxData] = Field(default_factory=list)
+    class_name: ClassName | None = None
+    boxes: list[BoxData] = Field(default_factory=list, max_length=MAX_BOXES)
 
 
 class AddedSample(_Value):
     """A stored file that became a sample."""
 
-    sample_id: str
-    filename: str
-    sha256: str
+    sample_id: Identifier
+    filename: str = Field(max_length=FILENAME_MAX_CHARS)
+    sha256: Sha256Hex
     size_bytes: int = Field(gt=0)
-    media_type: str
+    media_type: Name
 
 
 class ReadinessCheckData(_Value):
     """One readiness criterion: passed or not, and what was measured."""
 
-    name: str
+    name: Name
     passed: bool
-    detail: str
+    detail: Detail
 
 
 class ReadinessData(_Value):
     """Whether a version is fit to train on, criterion by criterion."""
 
     ready: bool
-    checks: list[ReadinessCheckData]
-    verified_per_class: dict[str, int] = Field(default_factory=dict)
+    checks: list[ReadinessCheckData] = Field(max_length=MAX_READINESS_CHECKS)
+    verified_per_class: dict[ClassName, int] = Field(default_factory=dict, max_length=MAX_CLASSES)
 
 
 class DatasetCreated(DomainEvent):
     """A dataset of an organization's AI module, in one environment, with its label schema."""
 
     type_name = "DatasetCreated"
-    dataset_id: str
-    org_id: str
-    name: str
-    ai_module: str
+    dataset_id: Identifier
+    org_id: Identifier
+    name: Name
+    ai_module: Name
     environment: Environment
     label_schema: LabelSchemaData
-    created_by: str
-    request_id: str | None = None
+    created_by: Identifier
+    request_id: Identifier | None = None
 
 
 class SamplesAdded(DomainEvent):
     """Files of one upload became samples (content-addressed, already in the blob store).
 
-    One upload may record several of these in one atomic append (at most 500 samples each, so an
-    event stays far below Kafka's message size limit).
+    One upload may record several of these in one atomic append (at most SAMPLES_PER_EVENT samples
+    each, so an event stays far below the store's size limit).
     """
 
     type_name = "SamplesAdded"
-    dataset_id: str
-    upload_id: str
-    samples: list[AddedSample]
+    dataset_id: Identifier
+    upload_id: Identifier
+    samples: list[AddedSample] = Field(max_length=SAMPLES_PER_EVENT)
 
 
 class DatasetStorageCharged(DomainEvent):
     """An upload's new bytes were counted against the organization's plan (dataset data limit)."""
 
     type_name = "DatasetStorageCharged"
-    org_id: str
-    dataset_id: str
-    upload_id: str
+    org_id: Identifier
+    dataset_id: Identifier
+    upload_id: Identifier
     size_bytes: int = Field(ge=0)
     total_bytes: int = Field(ge=0)
     limit_bytes: int | None = None
@@ -127,21 +136,21 @@ class DatasetStorageReleased(DomainEvent):
     """A charge was given back: the upload it was for failed before its samples were recorded."""
 
     type_name = "DatasetStorageReleased"
-    org_id: str
-    dataset_id: str
-    upload_id: str
+    org_id: Identifier
+    dataset_id: Identifier
+    upload_id: Identifier
     size_bytes: int = Field(ge=0)
     total_bytes: int = Field(ge=0)
-    reason: str
+    reason: Reason
 
 
 class SampleLabeled(DomainEvent):
     """An annotator labeled a sample (replacing their own earlier label); reopens a reviewed sample."""
 
     type_name = "SampleLabeled"
-    sample_id: str
-    dataset_id: str
-    annotator: str
+    sample_id: Identifier
+    dataset_id: Identifier
+    annotator: Identifier
     annotation: AnnotationData
 
 
@@ -149,10 +158,10 @@ class SampleApproved(DomainEvent):
     """A reviewer verified the sample's consensus label (recorded with its agreement and quality)."""
 
     type_name = "SampleApproved"
-    sample_id: str
-    dataset_id: str
-    reviewer: str
-    reason: str = ""
+    sample_id: Identifier
+    dataset_id: Identifier
+    reviewer: Identifier
+    reason: Reason = ""
     consensus: AnnotationData | None = None
     agreement: float = Field(ge=0, le=1)
     quality: float = Field(ge=0, le=1)
@@ -162,30 +171,30 @@ class SampleRejected(DomainEvent):
     """A reviewer rejected the sample (it stays out of every version until relabeled and approved)."""
 
     type_name = "SampleRejected"
-    sample_id: str
-    dataset_id: str
-    reviewer: str
-    reason: str = Field(min_length=1)
+    sample_id: Identifier
+    dataset_id: Identifier
+    reviewer: Identifier
+    reason: Reason = Field(min_length=1)
 
 
 class DatasetVersionPublished(DomainEvent):
     """An immutable version: its manifest (in the blob store under its SHA-256) never changes."""
 
     type_name = "DatasetVersionPublished"
-    dataset_id: str
+    dataset_id: Identifier
     version: int = Field(ge=1)
-    org_id: str
-    manifest_sha256: str
+    org_id: Identifier
+    manifest_sha256: Sha256Hex
     samples: int = Field(ge=0)
     size_bytes: int = Field(ge=0)
-    split_counts: dict[SplitName, int]
+    split_counts: dict[SplitName, int] = Field(max_length=3)
     seed: int
     train_fraction: float
     val_fraction: float
     readiness: ReadinessData
-    published_by: str
-    family: str | None = None
-    request_id: str | None = None
+    published_by: Identifier
+    family: Name | None = None
+    request_id: Identifier | None = None
 
 
 DATASET_EVENTS = EventRegistry(

@@ -11,6 +11,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from modelyard_events.canonical import canonical_json
+from modelyard_events.schemas.bounds import JSON_OBJECT_MAX_BYTES, NAME_MAX_CHARS
+
+MAX_FEATURE_COLUMNS = 1000
+
 Family = Literal["image_classifier", "tabular_classifier", "tabular_regressor"]
 FAMILIES: tuple[str, ...] = ("image_classifier", "tabular_classifier", "tabular_regressor")
 
@@ -40,9 +45,9 @@ class ImageClassifierHyperparameters(CommonHyperparameters):
 class TabularHyperparameters(CommonHyperparameters):
     """An MLP over numeric columns of a CSV or JSONL file."""
 
-    target_column: str = Field(min_length=1)
-    feature_columns: list[Annotated[str, Field(min_length=1)]] | None = Field(
-        None, description="default: every column but the target"
+    target_column: str = Field(min_length=1, max_length=NAME_MAX_CHARS)
+    feature_columns: list[Annotated[str, Field(min_length=1, max_length=NAME_MAX_CHARS)]] | None = Field(
+        None, max_length=MAX_FEATURE_COLUMNS, description="default: every column but the target"
     )
     hidden_layers: list[Annotated[int, Field(ge=1, le=8192)]] = Field(
         default_factory=lambda: [64, 64], min_length=1, max_length=16
@@ -71,9 +76,15 @@ def validate_hyperparameters(family: str, values: dict[str, Any]) -> CommonHyper
         choices = ", ".join(FAMILIES)
         raise HyperparameterError({"family": f"unknown family {family!r}; choose one of {choices}"})
     try:
-        return model.model_validate(values)
+        validated = model.model_validate(values)
     except ValidationError as error:
         raise HyperparameterError(_problems(error, model)) from error
+    size = len(canonical_json(validated.model_dump(mode="json")).encode())
+    if size > JSON_OBJECT_MAX_BYTES:  # what a job's events can hold (schemas.bounds)
+        raise HyperparameterError(
+            {"(all)": f"take {size:,} bytes as JSON, more than the {JSON_OBJECT_MAX_BYTES:,} a job holds"}
+        )
+    return validated
 
 
 def _problems(error: ValidationError, model: type[CommonHyperparameters]) -> dict[str, str]:

@@ -9,49 +9,51 @@ consume. Every event carries `attempt`; a retry is a new attempt of the same job
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from pydantic import Field
 
 from modelyard_events.envelope import DomainEvent
 from modelyard_events.registry import EventRegistry
+from modelyard_events.schemas.bounds import Identifier, JsonObject, Name, Reason, Sha256Hex, Uri
 
 JOB_STREAM = "training_job"
 TRAINER_STREAM = "trainer"
 QUOTA_STREAM = "job_quota"  # stream id "<org_id>/<YYYY-MM>": one event per job counted in the month
+MAX_METRICS = 64
+MAX_GPUS = 64
 
 
 class JobCreated(DomainEvent):
     """A job was accepted with validated hyperparameters (defaults filled in); state pending."""
 
     type_name = "JobCreated"
-    job_id: str
-    org_id: str
-    name: str
-    ai_module: str
-    family: str
-    dataset_uri: str
-    hyperparameters: dict[str, Any]
+    job_id: Identifier
+    org_id: Identifier
+    name: Name
+    ai_module: Name
+    family: Name
+    dataset_uri: Uri
+    hyperparameters: JsonObject
     priority: int = Field(ge=0, le=100)
-    created_by: str
-    request_id: str | None = None
+    created_by: Identifier
+    request_id: Identifier | None = None
 
 
 class JobQueued(DomainEvent):
     """The job waits for a trainer; it resumes from `checkpoint_uri` when one is set."""
 
     type_name = "JobQueued"
-    job_id: str
+    job_id: Identifier
     attempt: int = Field(ge=1)
-    checkpoint_uri: str | None = None
-    reason: str = ""
+    checkpoint_uri: Uri | None = None
+    reason: Reason = ""
 
 
 class JobPriorityChanged(DomainEvent):
     """A queued (or any unfinished) job's priority changed; the queue reorders."""
 
     type_name = "JobPriorityChanged"
-    job_id: str
+    job_id: Identifier
     priority: int = Field(ge=0, le=100)
     previous_priority: int
 
@@ -60,26 +62,26 @@ class JobDispatched(DomainEvent):
     """A trainer got a lease on the job; it must heartbeat before `lease_expires_at`."""
 
     type_name = "JobDispatched"
-    job_id: str
+    job_id: Identifier
     attempt: int = Field(ge=1)
-    dispatch_id: str
-    trainer_id: str
+    dispatch_id: Identifier
+    trainer_id: Identifier
     lease_expires_at: datetime
-    checkpoint_uri: str | None = None
-    family: str
-    dataset_uri: str
-    hyperparameters: dict[str, Any]
+    checkpoint_uri: Uri | None = None
+    family: Name
+    dataset_uri: Uri
+    hyperparameters: JsonObject
 
 
 class JobStarted(DomainEvent):
     """The dispatched trainer began training: state running."""
 
     type_name = "JobStarted"
-    job_id: str
+    job_id: Identifier
     attempt: int
-    dispatch_id: str
-    trainer_id: str
-    device: str
+    dispatch_id: Identifier
+    trainer_id: Identifier
+    device: Name
     start_epoch: int = Field(ge=1)
 
 
@@ -87,73 +89,73 @@ class JobCheckpointRecorded(DomainEvent):
     """A checkpoint the job can resume from (after `epoch` complete epochs, `step` into the next)."""
 
     type_name = "JobCheckpointRecorded"
-    job_id: str
+    job_id: Identifier
     attempt: int
-    dispatch_id: str
+    dispatch_id: Identifier
     epochs_done: int = Field(ge=0)
-    checkpoint_uri: str
-    sha256: str
+    checkpoint_uri: Uri
+    sha256: Sha256Hex
 
 
 class JobPauseRequested(DomainEvent):
     """Pause asked while running; the trainer checkpoints and stops within one step."""
 
     type_name = "JobPauseRequested"
-    job_id: str
+    job_id: Identifier
     attempt: int
-    reason: str = ""
+    reason: Reason = ""
 
 
 class JobPaused(DomainEvent):
     """The job is off the queue and holds no slot; resume re-queues it from `checkpoint_uri`."""
 
     type_name = "JobPaused"
-    job_id: str
+    job_id: Identifier
     attempt: int
-    checkpoint_uri: str | None
-    reason: str = ""
+    checkpoint_uri: Uri | None
+    reason: Reason = ""
 
 
 class JobResumed(DomainEvent):
     """A paused job went back to the queue."""
 
     type_name = "JobResumed"
-    job_id: str
+    job_id: Identifier
     attempt: int
-    reason: str = ""
+    reason: Reason = ""
 
 
 class JobCancelRequested(DomainEvent):
     """Cancel asked while running; the trainer stops within one step."""
 
     type_name = "JobCancelRequested"
-    job_id: str
+    job_id: Identifier
     attempt: int
-    reason: str = ""
+    reason: Reason = ""
 
 
 class JobCancelled(DomainEvent):
     """Terminal: the job was cancelled (RetryJob can start a new attempt)."""
 
     type_name = "JobCancelled"
-    job_id: str
+    job_id: Identifier
     attempt: int
-    reason: str = ""
+    reason: Reason = ""
 
 
 class JobCompleted(DomainEvent):
     """Terminal: training finished and the artifact (weights + config + metrics) is stored."""
 
     type_name = "JobCompleted"
-    job_id: str
-    org_id: str
-    ai_module: str
+    job_id: Identifier
+    org_id: Identifier
+    ai_module: Name
     attempt: int
-    dataset_uri: str
-    artifact_uri: str
-    artifact_sha256: str
+    dataset_uri: Uri
+    artifact_uri: Uri
+    artifact_sha256: Sha256Hex
     artifact_size_bytes: int = Field(ge=0)
-    metrics: dict[str, float]
+    metrics: dict[Name, float] = Field(max_length=MAX_METRICS)
     epochs: int
 
 
@@ -161,28 +163,28 @@ class JobFailed(DomainEvent):
     """Terminal: the attempt failed; `reason` says why (RetryJob starts a new attempt)."""
 
     type_name = "JobFailed"
-    job_id: str
+    job_id: Identifier
     attempt: int
-    reason: str
+    reason: Reason
 
 
 class JobLeaseExpired(DomainEvent):
     """The trainer stopped heartbeating; the job goes back to the queue at its last checkpoint."""
 
     type_name = "JobLeaseExpired"
-    job_id: str
+    job_id: Identifier
     attempt: int
-    dispatch_id: str
-    trainer_id: str
+    dispatch_id: Identifier
+    trainer_id: Identifier
 
 
 class JobRetried(DomainEvent):
     """A failed or cancelled job starts attempt `attempt` from scratch."""
 
     type_name = "JobRetried"
-    job_id: str
+    job_id: Identifier
     attempt: int = Field(ge=2)
-    reason: str = ""
+    reason: Reason = ""
 
 
 class JobQuotaUsed(DomainEvent):
@@ -194,26 +196,26 @@ class JobQuotaUsed(DomainEvent):
 
     type_name = "JobQuotaUsed"
 
-    org_id: str
-    month: str
-    job_id: str
-    plan: str
+    org_id: Identifier
+    month: Name
+    job_id: Identifier
+    plan: Name
 
 
 class TrainerRegistered(DomainEvent):
     """A trainer worker announced itself (stream_type "trainer"): its slots and GPUs."""
 
     type_name = "TrainerRegistered"
-    trainer_id: str
+    trainer_id: Identifier
     slots_total: int = Field(ge=1)
-    gpus: list[str]
+    gpus: list[Name] = Field(max_length=MAX_GPUS)
 
 
 class TrainerLost(DomainEvent):
     """A trainer missed its heartbeats for longer than the lease TTL."""
 
     type_name = "TrainerLost"
-    trainer_id: str
+    trainer_id: Identifier
     last_heartbeat_at: datetime
 
 

@@ -12,6 +12,8 @@ from pydantic import Field
 
 from modelyard_events.envelope import DomainEvent
 from modelyard_events.registry import EventRegistry
+from modelyard_events.schemas.bounds import Identifier, Name, Reason, Sha256Hex, Uri
+from modelyard_events.schemas.jobs import MAX_METRICS
 
 RUN_STREAM = "training_run"
 
@@ -19,17 +21,17 @@ RUN_STREAM = "training_run"
 class TrainingReport(DomainEvent):
     """Fields every trainer report carries."""
 
-    job_id: str
+    job_id: Identifier
     attempt: int = Field(ge=1)
-    dispatch_id: str
-    trainer_id: str
+    dispatch_id: Identifier
+    trainer_id: Identifier
 
 
 class TrainingStarted(TrainingReport):
     """The data is loaded and the first step is about to run."""
 
     type_name = "TrainingStarted"
-    device: str
+    device: Name
     amp: bool
     start_epoch: int = Field(ge=1, description="1 unless resumed from a checkpoint")
     start_step: int = Field(ge=0, description="steps already done in start_epoch")
@@ -59,7 +61,7 @@ class EpochCompleted(TrainingReport):
     train_loss: float
     val_loss: float
     val_accuracy: float | None
-    metrics: dict[str, float]
+    metrics: dict[Name, float] = Field(max_length=MAX_METRICS)
     samples_per_s: float
     duration_s: float
     gpu_utilization_pct: float | None
@@ -72,8 +74,8 @@ class CheckpointSaved(TrainingReport):
     type_name = "CheckpointSaved"
     epochs_done: int
     step: int
-    checkpoint_uri: str
-    sha256: str
+    checkpoint_uri: Uri
+    sha256: Sha256Hex
     size_bytes: int
 
 
@@ -81,10 +83,10 @@ class TrainingCompleted(TrainingReport):
     """The artifact (weights + config + metrics) is written; its SHA-256 covers the file."""
 
     type_name = "TrainingCompleted"
-    artifact_uri: str
-    artifact_sha256: str
+    artifact_uri: Uri
+    artifact_sha256: Sha256Hex
     artifact_size_bytes: int
-    metrics: dict[str, float]
+    metrics: dict[Name, float] = Field(max_length=MAX_METRICS)
     epochs: int
 
 
@@ -92,14 +94,14 @@ class TrainingFailed(TrainingReport):
     """Training stopped on an error (bad data, out of memory …); `reason` is for a human."""
 
     type_name = "TrainingFailed"
-    reason: str
+    reason: Reason
 
 
 class TrainingPaused(TrainingReport):
     """Stopped at a step boundary on request, after saving `checkpoint_uri`."""
 
     type_name = "TrainingPaused"
-    checkpoint_uri: str
+    checkpoint_uri: Uri
     epochs_done: int
     step: int
 

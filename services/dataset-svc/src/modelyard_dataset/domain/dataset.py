@@ -13,7 +13,9 @@ from modelyard_dataset.domain.identity import check_dataset_fields, sample_id_fo
 from modelyard_dataset.domain.label_schema import checked_label_schema
 from modelyard_events.domain_errors import IllegalTransition, InvalidArgument, InvalidFields, NotFound
 from modelyard_events.envelope import DomainEvent
+from modelyard_events.schemas.bounds import identifier_problems
 from modelyard_events.schemas.datasets import (
+    SAMPLES_PER_EVENT,
     AddedSample,
     DatasetCreated,
     DatasetVersionPublished,
@@ -21,7 +23,6 @@ from modelyard_events.schemas.datasets import (
     SamplesAdded,
 )
 
-SAMPLES_PER_EVENT = 500  # keeps one event far below Kafka's default 1 MB message limit
 # What each label task can label: classes and boxes are drawn on pictures (video frames included);
 # a schema without labels (task none) holds any file, tables above all.
 MEDIA_FOR_TASK = {"classification": ("image/", "video/"), "detection": ("image/", "video/"), "none": ("",)}
@@ -96,6 +97,7 @@ class Dataset:
     ) -> list[DomainEvent]:
         """DatasetCreated, or InvalidFields naming every wrong field at once."""
         problems = check_dataset_fields(name, ai_module, environment)
+        problems.update(identifier_problems(org_id=org_id, request_id=request_id))
         schema: LabelSchemaData | None = None
         try:
             schema = checked_label_schema(task, classes)

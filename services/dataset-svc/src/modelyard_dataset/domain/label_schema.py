@@ -20,11 +20,15 @@ from collections.abc import Sequence
 from typing import get_args
 
 from modelyard_events.domain_errors import InvalidArgument
-from modelyard_events.schemas.datasets import AnnotationData, BoxData, LabelSchemaData, LabelTask
+from modelyard_events.schemas.datasets import (
+    MAX_CLASS_NAME_CHARS,
+    MAX_CLASSES,
+    AnnotationData,
+    BoxData,
+    LabelSchemaData,
+    LabelTask,
+)
 
-MAX_CLASSES = 1000
-MAX_CLASS_NAME_CHARS = 64
-MAX_BOXES = 1000  # keeps one SampleLabeled event far below Kafka's message size limit
 TASKS: tuple[str, ...] = get_args(LabelTask)
 _MIN_CLASSES = {"classification": 2, "detection": 1, "none": 0}
 _EDGE_TOLERANCE = 1e-9  # x + width may round to 1.0000000000000002 for a box that touches the edge
@@ -90,7 +94,8 @@ def checked_annotation(schema: LabelSchemaData, annotation: AnnotationData, fiel
     """The annotation unchanged when the schema accepts it, else InvalidArgument under `field`.
 
     classification: `class_name` is one of the schema's classes and there are no boxes. detection:
-    no `class_name`; 0..MAX_BOXES boxes (empty = "nothing to detect"), each of a schema class, with
+    no `class_name`; boxes (empty = "nothing to detect"; at most MAX_BOXES, which the event schema
+    holds to), each of a schema class, with
     finite coordinates, 0 ≤ x, y, width and height > 0, and inside the image (x + width ≤ 1,
     y + height ≤ 1). none: every label is refused.
     """
@@ -121,10 +126,6 @@ def _check_detection(schema: LabelSchemaData, annotation: AnnotationData, field:
             f"{field}.class_name",
             "a detection label has no class of its own; give boxes, each with its class "
             "(an empty list means nothing to detect)",
-        )
-    if len(annotation.boxes) > MAX_BOXES:
-        raise InvalidArgument(
-            f"{field}.boxes", f"at most {MAX_BOXES} boxes per sample; got {len(annotation.boxes)}"
         )
     for index, box in enumerate(annotation.boxes):
         _check_box(schema, box, f"{field}.boxes[{index}]")

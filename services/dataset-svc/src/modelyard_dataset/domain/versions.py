@@ -19,6 +19,7 @@ from modelyard_dataset.domain.readiness import (
 from modelyard_dataset.domain.sample import Sample, SampleState
 from modelyard_dataset.domain.splits import assign_splits
 from modelyard_events.domain_errors import IllegalTransition
+from modelyard_events.schemas.bounds import checked_identifier
 from modelyard_events.schemas.datasets import (
     AnnotationData,
     DatasetVersionPublished,
@@ -94,6 +95,8 @@ def freeze_version(
     published_by: str,
 ) -> FrozenVersion:
     """The next version of `dataset` from its verified samples; IllegalTransition when there are none."""
+    checked_identifier(request.request_id, "request_id")
+    checked_identifier(request.family, "family")
     chosen = verified_samples(samples)
     if not chosen:
         raise IllegalTransition(

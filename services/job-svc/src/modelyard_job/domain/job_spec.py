@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from modelyard_events.domain_errors import InvalidFields
+from modelyard_events.schemas.bounds import URI_MAX_CHARS
 from modelyard_events.schemas.hyperparameters import FAMILIES, HyperparameterError, validate_hyperparameters
 from modelyard_job.domain.hyperparameter_caps import hyperparameter_cap_problems
 
@@ -80,6 +81,8 @@ def _check_ai_module(ai_module: str) -> str | None:
 
 
 def _check_dataset_uri(dataset_uri: str) -> str | None:
+    if len(dataset_uri) > URI_MAX_CHARS:
+        return f"must be at most {URI_MAX_CHARS} characters; got {len(dataset_uri):,}"
     scheme = next((s for s in DATASET_URI_SCHEMES if dataset_uri.startswith(s)), None)
     if scheme is not None and len(dataset_uri) > len(scheme):
         return None

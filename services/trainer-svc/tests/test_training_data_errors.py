@@ -33,6 +33,22 @@ def test_a_missing_target_column_is_named_with_the_columns_there_are(tmp_path: P
         _tabular(data.as_uri())
 
 
+def test_a_misspelled_target_in_a_huge_table_gives_a_short_message_listing_some_columns(
+    tmp_path: Path,
+) -> None:
+    # Issue 11: 120,000 columns listed in full made a 1.56 MB failure reason that no relay could publish.
+    header = [f"feature_{i:06d}" for i in range(120_000)]
+    data = write_csv(tmp_path / "wide.csv", header, [[1.0] * 120_000, [2.0] * 120_000])
+
+    with pytest.raises(TrainingDataError) as refused:
+        _tabular(data.as_uri(), target_column="labl")
+
+    message = str(refused.value)
+    assert message.startswith("wide.csv: no target column 'labl'; columns are feature_000000, feature_000001")
+    assert message.endswith("feature_000019 and 119,980 more")
+    assert len(message) < 1000
+
+
 def test_a_missing_feature_column_is_named(tmp_path: Path) -> None:
     data = write_csv(tmp_path / "data.csv", ["x1", "x2", "label"], GOOD_ROWS)
 

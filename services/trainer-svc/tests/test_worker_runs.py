@@ -11,12 +11,19 @@ import pytest
 from worker_samples import dispatch_of, envelope_of, settings_for
 
 from modelyard_devstack.processes import eventually
-from modelyard_events.schemas.training import TRAINER_EVENTS, TrainingCompleted, TrainingPaused
+from modelyard_events.schemas.bounds import REASON_MAX_CHARS
+from modelyard_events.schemas.training import (
+    TRAINER_EVENTS,
+    TrainingCompleted,
+    TrainingFailed,
+    TrainingPaused,
+)
 from modelyard_events.store.memory import InMemoryEventStore
-from modelyard_trainer.reports import report_context
+from modelyard_trainer.reports import RunIdentity, report_context
 from modelyard_trainer.training import sha256_of
 from modelyard_trainer.worker.intake import ControlRun, StartRun
-from modelyard_trainer.worker.runs import Runs
+from modelyard_trainer.worker.report_writer import QueuedReports, ReportQueue
+from modelyard_trainer.worker.runs import Runs, report_failure
 from modelyard_trainer.worker.spec import path_of_file_uri
 
 
@@ -128,3 +135,36 @@ async def test_shutdown_stops_the_runs_and_writes_no_further_report(worker: Work
     assert await worker.types(dispatch_id) == written
     assert not {"TrainingCancelled", "TrainingCompleted", "EpochCompleted"} & set(written)
     assert worker.finished == [dispatch_id]
+
+
+async def test_a_failure_too_long_for_its_event_is_kept_whole_in_the_run_folder(tmp_path: Path) -> None:
+    run = RunIdentity("job-1", 1, "dsp-1", "trainer-a")
+    queue: ReportQueue = asyncio.Queue()
+    full = "unexpected trainer error (RuntimeError): " + "why " * 100_000
+
+    report_failure(
+        QueuedReports(run, asyncio.get_running_loop(), queue), RuntimeError("why " * 100_000), tmp_path
+    )
+
+    reports = await asyncio.wait_for(queue.get(), timeout=5)
+    assert reports is not None
+    failed = reports[0]
+    assert isinstance(failed, TrainingFailed)
+    kept = tmp_path / "failure.txt"
+    assert len(failed.reason) == REASON_MAX_CHARS
+    assert failed.reason.startswith("unexpected trainer error (RuntimeError): why why")
+    assert failed.reason.endswith(f"… (truncated; full text in {kept})")
+    assert kept.read_text() == full + "\n"
+
+
+async def test_a_failure_that_fits_its_event_writes_no_file(tmp_path: Path) -> None:
+    run = RunIdentity("job-1", 1, "dsp-1", "trainer-a")
+    queue: ReportQueue = asyncio.Queue()
+
+    report_failure(QueuedReports(run, asyncio.get_running_loop(), queue), ValueError("bad"), tmp_path)
+
+    reports = await asyncio.wait_for(queue.get(), timeout=5)
+    assert reports is not None
+    assert isinstance(reports[0], TrainingFailed)
+    assert reports[0].reason == "cannot start the run: bad"
+    assert not (tmp_path / "failure.txt").exists()

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from modelyard_events.envelope import Actor, CommandContext, EventEnvelope
+from modelyard_events.schemas.bounds import truncate_text
 from modelyard_events.schemas.hyperparameters import HyperparameterError
 from modelyard_events.schemas.training import (
     CheckpointSaved,
@@ -108,9 +109,15 @@ def outcome_report(run: RunIdentity, outcome: Outcome) -> TrainingReport:
     raise TypeError(f"not a training outcome: {outcome!r}")
 
 
-def failure_report(run: RunIdentity, error: BaseException) -> TrainingFailed:
-    """`TrainingFailed` whose reason a person can act on, whatever stopped the run."""
-    return TrainingFailed(**run.fields(), reason=failure_reason(error))
+def failure_report(run: RunIdentity, error: BaseException, full_text_at: str | None = None) -> TrainingFailed:
+    """`TrainingFailed` whose reason a person can act on, whatever stopped the run.
+
+    A reason longer than the event holds is cut with a marker naming `full_text_at`, where the
+    caller kept the whole text (the worker's `keep_failure_text`).
+    """
+    return TrainingFailed(
+        **run.fields(), reason=truncate_text(failure_reason(error), full_text_at=full_text_at)
+    )
 
 
 def failure_reason(error: BaseException) -> str:

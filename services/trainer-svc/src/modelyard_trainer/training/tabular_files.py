@@ -22,6 +22,7 @@ import numpy.typing as npt
 from modelyard_trainer.training.errors import TrainingDataError
 
 TABULAR_SUFFIXES = (".csv", ".jsonl", ".ndjson")
+COLUMNS_LISTED = 20  # a message names this many columns of a wide table, then says how many more
 ClassLabel = int | str
 _INTEGER = re.compile(r"[+-]?\d+")
 
@@ -40,7 +41,7 @@ class Table:
     @property
     def source(self) -> str:
         """The file(s) the rows came from, for messages."""
-        return ", ".join(dict.fromkeys(name for name, _ in self.origins))
+        return _listed(list(dict.fromkeys(name for name, _ in self.origins)))
 
 
 def read_table(path: Path, target_column: str, feature_columns: list[str] | None) -> Table:
@@ -84,8 +85,8 @@ def concat_tables(tables: Sequence[Table]) -> Table:
     for table in tables[1:]:
         if table.columns != first.columns:
             raise TrainingDataError(
-                f"{table.source} has columns {', '.join(table.columns)}, but {first.source} has "
-                f"{', '.join(first.columns)}; every file of a dataset must have the same columns "
+                f"{table.source} has columns {_listed(table.columns)}, but {first.source} has "
+                f"{_listed(first.columns)}; every file of a dataset must have the same columns "
                 "in the same order"
             )
     return Table(
@@ -176,7 +177,7 @@ def _jsonl_records(name: str, text: str) -> tuple[list[str], list[tuple[int, Rec
 
 def _feature_names(source: str, columns: list[str], target: str, wanted: list[str] | None) -> list[str]:
     if target not in columns:
-        raise TrainingDataError(f"{source}: no target column {target!r}; columns are {', '.join(columns)}")
+        raise TrainingDataError(f"{source}: no target column {target!r}; columns are {_listed(columns)}")
     if wanted is None:
         names = [name for name in columns if name != target]
         if not names:
@@ -185,11 +186,20 @@ def _feature_names(source: str, columns: list[str], target: str, wanted: list[st
     missing = [name for name in wanted if name not in columns]
     if missing:
         raise TrainingDataError(
-            f"{source}: no feature column {', '.join(map(repr, missing))}; columns are {', '.join(columns)}"
+            f"{source}: no feature column {_listed([repr(name) for name in missing])}; "
+            f"columns are {_listed(columns)}"
         )
     if target in wanted:
         raise TrainingDataError(f"{source}: the target column {target!r} cannot also be a feature")
     return list(wanted)
+
+
+def _listed(names: Sequence[str]) -> str:
+    """The first COLUMNS_LISTED names (each cut at 64 characters), then how many more: a message about
+    a wide table, or about many files, stays short."""
+    shown = ", ".join(name if len(name) <= 64 else f"{name[:63]}…" for name in names[:COLUMNS_LISTED])
+    hidden = len(names) - COLUMNS_LISTED
+    return f"{shown} and {hidden:,} more" if hidden > 0 else shown
 
 
 def _cell(record: Record, column: str, line: int, source: str) -> object:

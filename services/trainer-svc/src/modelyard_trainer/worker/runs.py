@@ -8,19 +8,22 @@ import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
+from modelyard_events.schemas.bounds import REASON_MAX_CHARS, truncate_text
 from modelyard_events.schemas.jobs import JobDispatched
 from modelyard_events.schemas.training import TrainingReport
 from modelyard_events.store.ports import EventStore
 from modelyard_trainer.config import TrainerSettings
-from modelyard_trainer.reports import RunIdentity, failure_report, outcome_report
+from modelyard_trainer.reports import RunIdentity, failure_reason, failure_report, outcome_report
 from modelyard_trainer.training import TrainingControl, TrainingError, run_training
 from modelyard_trainer.worker.intake import ControlRun, StartRun
 from modelyard_trainer.worker.report_writer import QueuedReports, ReportQueue, write_reports
-from modelyard_trainer.worker.spec import training_spec
+from modelyard_trainer.worker.spec import run_folder, training_spec
 
 log = logging.getLogger(__name__)
 
+FAILURE_TEXT_FILE = "failure.txt"
 TrainingUri = Callable[[str], Awaitable[str]]
 """From a dispatch's dataset URI to the local one to train on (`VersionFetcher.training_uri`)."""
 
@@ -88,7 +91,7 @@ class Runs:
         try:
             dataset_uri = await self._training_uri(dispatch.dataset_uri)
         except Exception as error:
-            report_failure(observer, error)
+            report_failure(observer, error, _run_folder_or_none(dispatch, self._settings))
             observer.close()
             return
         loop = asyncio.get_running_loop()
@@ -147,15 +150,46 @@ def train(
         outcome = run_training(training_spec(dispatch, settings, dataset_uri), observer, control)
         observer.put([outcome_report(observer.run, outcome)])
     except Exception as error:
-        report_failure(observer, error)
+        report_failure(observer, error, _run_folder_or_none(dispatch, settings))
     finally:
         observer.close()
 
 
-def report_failure(observer: QueuedReports, error: Exception) -> None:
-    """Log why a run failed and queue its `TrainingFailed` (call from an `except` block)."""
+def report_failure(observer: QueuedReports, error: Exception, run_folder: Path | None) -> None:
+    """Log why a run failed and queue its `TrainingFailed` (call from an `except` block).
+
+    A reason too long for the event is kept whole in `<run folder>/failure.txt`, which the
+    (truncated) reason names.
+    """
     if isinstance(error, TrainingError | ValueError):
-        log.error("run failed: dispatch %s: %s", observer.run.dispatch_id, error)
+        log.error("run failed: dispatch %s: %s", observer.run.dispatch_id, _short(str(error)))
     else:  # a bug, not the job's fault: still a report, so job-svc can decide
         log.exception("run failed unexpectedly: dispatch %s", observer.run.dispatch_id)
-    observer.put([failure_report(observer.run, error)])
+    kept = keep_failure_text(failure_reason(error), run_folder)
+    observer.put([failure_report(observer.run, error, full_text_at=kept)])
+
+
+def keep_failure_text(reason: str, run_folder: Path | None) -> str | None:
+    """The path of `<run folder>/failure.txt` holding `reason` when it is longer than an event holds;
+    None when it fits, or when it could not be written (the event then says only "truncated")."""
+    if len(reason) <= REASON_MAX_CHARS or run_folder is None:
+        return None
+    path = run_folder / FAILURE_TEXT_FILE
+    try:
+        run_folder.mkdir(parents=True, exist_ok=True)
+        path.write_text(reason + "\n", encoding="utf-8")
+    except OSError as error:
+        log.error("could not keep the full failure text in %s: %s", path, error)
+        return None
+    return str(path)
+
+
+def _run_folder_or_none(dispatch: JobDispatched, settings: TrainerSettings) -> Path | None:
+    try:
+        return run_folder(dispatch, settings)
+    except ValueError:  # an id that cannot name a folder: that is the failure being reported
+        return None
+
+
+def _short(text: str) -> str:
+    return truncate_text(text, REASON_MAX_CHARS)

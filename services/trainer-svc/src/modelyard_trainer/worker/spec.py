@@ -28,12 +28,20 @@ def training_spec(
         family=dispatch.family,
         dataset_uri=dataset_uri or dispatch.dataset_uri,
         hyperparameters=validate_hyperparameters(dispatch.family, dispatch.hyperparameters),
-        workdir=settings.workdir(
-            safe_segment(dispatch.job_id), dispatch.attempt, safe_segment(dispatch.dispatch_id)
-        ),
+        workdir=run_folder(dispatch, settings),
         resume_from=path_of_file_uri(dispatch.checkpoint_uri) if dispatch.checkpoint_uri else None,
         device=settings.device,
         progress_interval_s=settings.progress_interval_s,
+    )
+
+
+def run_folder(dispatch: JobDispatched, settings: TrainerSettings) -> Path:
+    """`<root>/<job_id>/attempt-<n>/<dispatch_id>`: the run's checkpoints, artifact and failure text.
+
+    Raises ValueError for a job or dispatch id that is not a safe directory name.
+    """
+    return settings.workdir(
+        safe_segment(dispatch.job_id), dispatch.attempt, safe_segment(dispatch.dispatch_id)
     )
 
 

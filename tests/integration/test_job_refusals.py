@@ -7,7 +7,9 @@ import pytest
 from google.protobuf import struct_pb2
 from grpc_status import rpc_status
 
-from modelyard.v1 import jobs_pb2
+from modelyard.v1 import jobs_pb2, jobs_pb2_grpc
+from modelyard_devstack.platform import Platform
+from modelyard_grpc import channel
 from tests.integration.job_client import JobClient
 
 pytestmark = pytest.mark.integration
@@ -155,3 +157,14 @@ async def test_a_repeated_request_id_returns_the_same_job(jobs: JobClient, fresh
     listed = await jobs.jobs.ListJobs(jobs_pb2.ListJobsRequest(org_id=fresh_org))
     assert [j.job_id for j in listed.jobs] in ([], [first.job_id])  # the views may lag a few ms
     await jobs.jobs.CancelJob(jobs_pb2.JobCommand(job_id=first.job_id))
+
+
+async def test_a_heartbeat_claiming_absurd_slots_is_an_invalid_argument(services: Platform) -> None:
+    trainer = services.token(("trainer",), subject="t-greedy")
+    absurd = jobs_pb2.HeartbeatRequest(trainer_id="t-greedy", slots_total=1_000_000)
+    async with channel(services.job_target, trainer) as ch:
+        error = await refusal(jobs_pb2_grpc.TrainerServiceStub(ch).Heartbeat(absurd))
+
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert violated_fields(error) == ["slots_total"]
+    assert "1 to 64 slots; got 1000000" in (error.details() or "")

@@ -81,6 +81,7 @@ class TestSettings:
         ("name", "value"),
         [
             ("MODELYARD_TRAINER_SLOTS", "0"),
+            ("MODELYARD_TRAINER_SLOTS", "65"),  # job-svc would refuse its heartbeats
             ("MODELYARD_TRAINER_DEVICE", "tpu"),
             ("MODELYARD_AUTH_SECRET", "short"),
         ],

@@ -10,10 +10,11 @@ from grpc import aio
 from typing_extensions import override
 
 from modelyard.v1 import jobs_pb2, jobs_pb2_grpc
-from modelyard_events.domain_errors import InvalidArgument
+from modelyard_events.domain_errors import InvalidFields
 from modelyard_grpc import envelope_to_proto
 from modelyard_job.app.trainers import TrainerFleet
 from modelyard_job.convert import epoch_to_proto, trainer_to_proto
+from modelyard_job.domain.heartbeats import heartbeat_problems
 from modelyard_job.job_reads import JobReads
 from modelyard_job.liveness import Liveness
 from modelyard_job.projections.queries import trainer_rows
@@ -86,12 +87,10 @@ class TrainerServicer(jobs_pb2_grpc.TrainerServiceServicer):
     async def Heartbeat(
         self, request: jobs_pb2.HeartbeatRequest, context: Context
     ) -> jobs_pb2.HeartbeatResponse:
-        if request.slots_total < 1:
-            raise InvalidArgument(
-                "slots_total", f"a trainer needs at least 1 slot; got {request.slots_total}"
-            )
-        await self._fleet.heartbeat(
-            request.trainer_id, request.slots_total, list(request.gpus), list(request.running_dispatch_ids)
-        )
+        gpus, dispatch_ids = list(request.gpus), list(request.running_dispatch_ids)
+        problems = heartbeat_problems(request.slots_total, gpus, dispatch_ids)
+        if problems:
+            raise InvalidFields(problems)
+        await self._fleet.heartbeat(request.trainer_id, request.slots_total, gpus, dispatch_ids)
         self._on_heartbeat()
         return jobs_pb2.HeartbeatResponse(lease_ttl_s=self._ttl.total_seconds())

@@ -28,7 +28,13 @@ class Heartbeat:
 
 
 class Liveness:
-    """Heartbeat rows in `schema`: trainer_heartbeats and dispatch_renewals."""
+    """Heartbeat rows in `schema`: trainer_heartbeats and lease_renewals.
+
+    lease_renewals is keyed by (dispatch, trainer), so a heartbeat naming another trainer's dispatch
+    neither renews that lease nor blocks its own trainer's renewals; the sweeper counts only the
+    row of the lease's trainer. (It replaces dispatch_renewals, keyed by dispatch alone, whose first
+    writer owned the row: no longer written, safe to drop.)
+    """
 
     def __init__(self, engine: AsyncEngine, schema: str) -> None:
         self._engine, self.schema = engine, checked_schema(schema)
@@ -46,8 +52,9 @@ class Liveness:
             )
             await conn.execute(
                 text(
-                    f"CREATE TABLE IF NOT EXISTS {s}.dispatch_renewals (dispatch_id text PRIMARY KEY, "
-                    "trainer_id text NOT NULL, at timestamptz NOT NULL)"
+                    f"CREATE TABLE IF NOT EXISTS {s}.lease_renewals (dispatch_id text NOT NULL, "
+                    "trainer_id text NOT NULL, at timestamptz NOT NULL, "
+                    "PRIMARY KEY (dispatch_id, trainer_id))"
                 )
             )
 
@@ -72,10 +79,9 @@ class Liveness:
             if dispatch_ids:
                 await conn.execute(
                     text(
-                        f"INSERT INTO {s}.dispatch_renewals "
-                        "SELECT d, :id, :at FROM unnest(CAST(:ids AS text[])) d "
-                        "ON CONFLICT (dispatch_id) DO UPDATE SET at = :at WHERE "
-                        f"{s}.dispatch_renewals.trainer_id = :id"
+                        f"INSERT INTO {s}.lease_renewals "
+                        "SELECT DISTINCT d, :id, :at FROM unnest(CAST(:ids AS text[])) d "
+                        "ON CONFLICT (dispatch_id, trainer_id) DO UPDATE SET at = :at"
                     ),
                     {"id": beat.trainer_id, "ids": dispatch_ids, "at": beat.at},
                 )
@@ -87,13 +93,15 @@ class Liveness:
             rows = (await conn.execute(text(f"SELECT * FROM {self.schema}.trainer_heartbeats"))).mappings()
             return {r["trainer_id"]: Heartbeat(**r) for r in rows}
 
-    async def renewals(self, dispatch_ids: list[str]) -> dict[str, datetime]:
-        """When each of `dispatch_ids` was last renewed (missing: never)."""
+    async def renewals(self, dispatch_ids: list[str]) -> dict[tuple[str, str], datetime]:
+        """(dispatch, trainer) → when that trainer last named that dispatch, for `dispatch_ids`."""
         sql = text(
-            f"SELECT dispatch_id, at FROM {self.schema}.dispatch_renewals WHERE dispatch_id = ANY(:ids)"
+            f"SELECT dispatch_id, trainer_id, at FROM {self.schema}.lease_renewals "
+            "WHERE dispatch_id = ANY(:ids)"
         )
         async with self._engine.connect() as conn:
-            return {r.dispatch_id: r.at for r in (await conn.execute(sql, {"ids": dispatch_ids})).all()}
+            rows = (await conn.execute(sql, {"ids": dispatch_ids})).all()
+        return {(r.dispatch_id, r.trainer_id): r.at for r in rows}
 
     async def _heartbeat(self, conn: AsyncConnection, trainer_id: str, *, lock: bool) -> Heartbeat | None:
         sql = f"SELECT * FROM {self.schema}.trainer_heartbeats WHERE trainer_id = :id"

@@ -40,22 +40,34 @@ class TestExpiringLeases:
         assert expired_leases([lease()], {}, TTL, at(30)) == [lease()]
 
     def test_heartbeats_naming_the_dispatch_keep_its_lease_alive_past_its_first_deadline(self) -> None:
-        renewals = {"d-1": at(50)}
+        renewals = {("d-1", "t-1"): at(50)}
 
         assert expired_leases([lease()], renewals, TTL, at(79)) == []
         assert expired_leases([lease()], renewals, TTL, at(80)) == [lease()]
 
     def test_a_heartbeat_renewing_another_dispatch_does_not_keep_this_one_alive(self) -> None:
-        assert expired_leases([lease()], {"d-other": at(50)}, TTL, at(30)) == [lease()]
+        assert expired_leases([lease()], {("d-other", "t-1"): at(50)}, TTL, at(30)) == [lease()]
+
+    def test_another_trainer_naming_the_dispatch_does_not_keep_its_lease_alive(self) -> None:
+        renewed_by_b_only = {("d-1", "t-b"): at(50)}
+
+        assert expired_leases([lease(trainer_id="t-a")], renewed_by_b_only, TTL, at(30)) == [
+            lease(trainer_id="t-a")
+        ]
+
+    def test_the_own_trainers_renewal_counts_whatever_another_trainer_claims(self) -> None:
+        renewals = {("d-1", "t-a"): at(50), ("d-1", "t-b"): at(500)}
+
+        assert expired_leases([lease(trainer_id="t-a")], renewals, TTL, at(80)) == [lease(trainer_id="t-a")]
 
     def test_a_lease_never_expires_before_the_deadline_in_its_dispatch(self) -> None:
-        stale_renewal = {"d-1": at(-100)}
+        stale_renewal = {("d-1", "t-1"): at(-100)}
 
         assert expired_leases([lease()], stale_renewal, TTL, at(10)) == []
 
     def test_only_the_unrenewed_leases_expire_oldest_deadline_first(self) -> None:
         leases = [lease("d-3", "t-1", 20), lease("d-2", "t-2", 20), lease("d-1", "t-1", 10)]
-        heartbeats = {"d-1": at(0), "d-3": at(0), "d-2": at(100)}
+        heartbeats = {("d-1", "t-1"): at(0), ("d-3", "t-1"): at(0), ("d-2", "t-2"): at(100)}
 
         assert [x.dispatch_id for x in expired_leases(leases, heartbeats, TTL, at(120))] == ["d-1", "d-3"]
 

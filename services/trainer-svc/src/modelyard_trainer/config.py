@@ -30,7 +30,7 @@ class TrainerSettings(GrpcSettings):
     job_svc_target: str = "127.0.0.1:50051"  # job-svc's gRPC, for heartbeats (work mode)
     dataset_svc_target: str = "127.0.0.1:50053"  # dataset-svc's gRPC, to fetch dataset:// versions (work)
     trainer_id: str = Field(default_factory=default_trainer_id, min_length=1)
-    trainer_slots: int = Field(default=1, ge=1)
+    trainer_slots: int = Field(default=1, ge=1, le=64)  # job-svc refuses heartbeats claiming more
     # Shared by every trainer of a deployment (a volume in k8s): another trainer resumes from its checkpoints.
     trainer_root: Path = Path(".modelyard/runs")
     trainer_device: Literal["auto", "cpu", "cuda"] = "auto"

@@ -1,7 +1,8 @@
 """Trainer leases: which dispatches have expired and which trainers are lost, from heartbeat times.
 
 A dispatch is a lease held by its trainer. The lease lives while the trainer heartbeats and names the
-dispatch among those it is running (a trainer restarted under the same id renews nothing it forgot):
+dispatch among those it is running (a trainer restarted under the same id renews nothing it forgot;
+another trainer naming the dispatch renews nothing either, issue 11 item 6):
 its deadline is the later of `lease_expires_at` (written in JobDispatched, so a lease never ends before
 what the log promised) and the last heartbeat that renewed it + TTL. At the deadline itself the lease
 has expired. A trainer is lost once its last heartbeat is TTL old; a trainer never heard from has no
@@ -27,6 +28,10 @@ class ActiveLease:
     lease_expires_at: datetime
 
 
+Renewals = Mapping[tuple[str, str], datetime]
+"""(dispatch id, trainer id) → the last heartbeat of that trainer that named that dispatch."""
+
+
 def lease_deadline(lease: ActiveLease, renewed_at: datetime | None, ttl: timedelta) -> datetime:
     """When `lease` expires unless a heartbeat renews it again (`renewed_at`: the last one that did)."""
     if renewed_at is None:
@@ -36,16 +41,20 @@ def lease_deadline(lease: ActiveLease, renewed_at: datetime | None, ttl: timedel
 
 def expired_leases(
     leases: Iterable[ActiveLease],
-    renewals: Mapping[str, datetime],
+    renewals: Renewals,
     ttl: timedelta,
     now: datetime,
 ) -> list[ActiveLease]:
     """The leases whose deadline is at or before `now`, oldest deadline first (then by dispatch id).
 
-    `renewals` maps a dispatch id to the last heartbeat that renewed it (missing: never renewed).
+    Only a heartbeat of the lease's own trainer renews it: `renewals` is keyed by (dispatch id,
+    trainer id), and a renewal of the dispatch by any other trainer is not looked at.
     """
     _check_ttl(ttl)
-    deadlines = [(lease_deadline(lease, renewals.get(lease.dispatch_id), ttl), lease) for lease in leases]
+    deadlines = [
+        (lease_deadline(lease, renewals.get((lease.dispatch_id, lease.trainer_id)), ttl), lease)
+        for lease in leases
+    ]
     expired = [(deadline, lease) for deadline, lease in deadlines if deadline <= now]
     expired.sort(key=lambda item: (item[0], item[1].dispatch_id))
     return [lease for _, lease in expired]

@@ -88,7 +88,7 @@ class TrainerServicer(jobs_pb2_grpc.TrainerServiceServicer):
         self, request: jobs_pb2.HeartbeatRequest, context: Context
     ) -> jobs_pb2.HeartbeatResponse:
         gpus, dispatch_ids = list(request.gpus), list(request.running_dispatch_ids)
-        problems = heartbeat_problems(request.slots_total, gpus, dispatch_ids)
+        problems = heartbeat_problems(request.trainer_id, request.slots_total, gpus, dispatch_ids)
         if problems:
             raise InvalidFields(problems)
         await self._fleet.heartbeat(request.trainer_id, request.slots_total, gpus, dispatch_ids)

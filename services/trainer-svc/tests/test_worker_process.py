@@ -205,6 +205,7 @@ async def test_a_worker_trains_its_dispatch_reports_it_heartbeats_it_and_stops_o
         "MODELYARD_TRAINER_ROOT": str(tmp_path / "runs"),
         "MODELYARD_TRAINER_DEVICE": "cpu",
         "MODELYARD_PROGRESS_INTERVAL_S": "0.2",
+        "MODELYARD_ALLOW_FILE_DATASETS": "true",  # the dispatch names digits as a local file
     }
     with trainer_process("work", tmp_path / "worker.log", env) as worker:
 

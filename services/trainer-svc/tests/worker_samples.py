@@ -63,5 +63,6 @@ def settings_for(root: Path, **values: Any) -> TrainerSettings:
         "trainer_root": root,
         "trainer_device": "cpu",
         "progress_interval_s": 0.05,
+        "allow_file_datasets": True,  # these tests train on file:// data
     }
     return TrainerSettings(**(defaults | values))

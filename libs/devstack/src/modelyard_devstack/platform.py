@@ -122,6 +122,8 @@ def platform(
         "MODELYARD_TRAINER_ROOT": str(workdir / "runs"),
         "MODELYARD_LEASE_TTL_S": str(lease_ttl_s),
         "MODELYARD_TOPIC_NAMESPACE": topic_namespace,
+        # Development, tests, the demo and the benchmarks train on local files too; a cluster does not.
+        "MODELYARD_ALLOW_FILE_DATASETS": "true",
         **(env or {}),
     }
     running = Platform(

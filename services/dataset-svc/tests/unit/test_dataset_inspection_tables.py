@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from modelyard_dataset.inspection import inspect_file
+from modelyard_dataset.inspection.tables import MAX_COLUMNS, MAX_JSON_DEPTH
 from modelyard_events.domain_errors import InvalidArgument
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -127,3 +129,54 @@ def test_a_table_without_newlines_is_refused_without_reading_it_whole(
     path.write_text("a,b\n" + "1," * 5000 + "1\n")
     with pytest.raises(InvalidArgument, match="longer than"):
         inspect_file("rows.csv", path)
+
+
+def test_a_table_of_120000_columns_is_refused_naming_the_file_and_the_cap(tmp_path: Path) -> None:
+    # Issue 11: this 1.68 MB table passed inspection, and every message about it later named each column.
+    header = ",".join(f"c{i:06d}" for i in range(120_000))
+    row = ",".join("1" for _ in range(120_000))
+    content = f"{header}\n{row}\n".encode()
+    assert len(content) > 1_000_000
+
+    refused = refusal(tmp_path, "wide.csv", content)
+    assert refused.problems["files.wide.csv"] == (
+        "wide.csv has 120,000 columns in its header (line 1), more than the 10,000 a table may have; "
+        "split it into narrower tables or drop columns"
+    )
+
+
+def test_a_table_at_the_column_cap_is_accepted(tmp_path: Path) -> None:
+    header = ",".join(f"c{i}" for i in range(MAX_COLUMNS))
+    row = ",".join("1" for _ in range(MAX_COLUMNS))
+
+    assert inspected_detail(tmp_path, "cap.csv", f"{header}\n{row}\n".encode())["columns"] == MAX_COLUMNS
+
+
+def test_json_lines_whose_keys_together_pass_the_column_cap_are_refused_at_that_line(tmp_path: Path) -> None:
+    half = MAX_COLUMNS // 2 + 1
+    first = json.dumps({f"a{i}": 1 for i in range(half)})
+    second = json.dumps({f"b{i}": 1 for i in range(half)})
+
+    refused = refusal(tmp_path, "keys.jsonl", f"{first}\n{second}\n".encode())
+    assert f"has {2 * half:,} columns (distinct keys) by line 2" in refused.message
+
+
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 100_000])
+def test_deeply_nested_json_lines_are_refused_naming_the_file_and_line(tmp_path: Path, depth: int) -> None:
+    # 100,000 levels made json.loads raise RecursionError, which became INTERNAL for the whole call.
+    nested = "[" * (depth - 1) + "]" * (depth - 1)
+    content = f'{{"x": 1}}\n{{"x": {nested}}}\n'.encode()
+
+    refused = refusal(tmp_path, "deep.jsonl", content)
+    assert refused.problems["files.deep.jsonl"].startswith(
+        f"deep.jsonl has JSON nested more than {MAX_JSON_DEPTH} levels deep on line 2; write one flat"
+    )
+
+
+def test_json_lines_nested_up_to_the_cap_are_accepted(tmp_path: Path) -> None:
+    nested = "[" * (MAX_JSON_DEPTH - 1) + "]" * (MAX_JSON_DEPTH - 1)
+
+    assert inspected_detail(tmp_path, "ok.jsonl", f'{{"x": {nested}}}\n'.encode()) == {
+        "rows": 1,
+        "columns": 1,
+    }

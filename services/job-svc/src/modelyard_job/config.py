@@ -33,7 +33,7 @@ class JobSettings(GrpcSettings, PlanChoice):
     # The lease lapse that makes this many lost dispatches in one attempt fails the job (a poison job).
     max_lost_dispatches: int = Field(default=DEFAULT_MAX_LOST_DISPATCHES, ge=1, le=100)
     # Local files are for development, tests and benchmarks; a cluster trains only on published versions.
-    allow_file_datasets: bool = True
+    allow_file_datasets: bool = False
 
     @property
     def lease_ttl(self) -> timedelta:

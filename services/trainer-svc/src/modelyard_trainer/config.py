@@ -34,6 +34,8 @@ class TrainerSettings(GrpcSettings):
     # Shared by every trainer of a deployment (a volume in k8s): another trainer resumes from its checkpoints.
     trainer_root: Path = Path(".modelyard/runs")
     trainer_device: Literal["auto", "cpu", "cuda"] = "auto"
+    # Off: a dispatch naming a file:// dataset fails its run; development and tests turn it on.
+    allow_file_datasets: bool = False
     progress_interval_s: float = Field(default=1.0, gt=0)
     trainer_grpc_port: int = Field(default=50052, ge=0, le=65535)
     trainer_store_schema: str = "trainer"

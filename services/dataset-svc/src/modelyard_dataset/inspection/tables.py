@@ -3,7 +3,9 @@
 Both formats are UTF-8 text (a leading byte-order mark, as spreadsheets write it, is allowed).
 CSV needs a header row and at least one data row, every row with the header's number of columns;
 blank lines are skipped. JSON Lines needs at least one line, and every non-blank line is one JSON
-object. Line numbers count from 1.
+object, nested at most MAX_JSON_DEPTH levels. A table has at most MAX_COLUMNS columns (distinct
+keys over all its JSON lines): wider ones are refused before they can reach a trainer, whose
+messages, models and memory all grow with the columns. Line numbers count from 1.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ if TYPE_CHECKING:
     from _csv import Reader as CsvReader  # the type csv.reader() returns
 
 _BYTE_ORDER_MARK = "\ufeff"
+MAX_COLUMNS = 10_000
+MAX_JSON_DEPTH = 32  # a table row is a flat object; depth 1 is the row itself
 
 
 def read_csv(path: Path) -> dict[str, int | str]:
@@ -30,6 +34,7 @@ def read_csv(path: Path) -> dict[str, int | str]:
             header = next((row for row in reader if row), None)
             if header is None:
                 raise UnreadableContent("has no header row; put the column names on the first line")
+            _check_column_count(len(header), f"in its header (line {reader.line_num})")
             rows = _count_rows(reader, len(header))
         except csv.Error as error:
             raise UnreadableContent(f"is not valid CSV at line {reader.line_num}: {error}") from None
@@ -45,6 +50,7 @@ def read_json_lines(path: Path) -> dict[str, int | str]:
         for number, line in enumerate(_text_lines(file), start=1):
             if line.strip():
                 keys.update(_json_object(line, number))
+                _check_column_count(len(keys), f"(distinct keys) by line {number}")
                 rows += 1
     if rows == 0:
         raise UnreadableContent(
@@ -67,6 +73,14 @@ def _count_rows(reader: CsvReader, columns: int) -> int:
     return rows
 
 
+def _check_column_count(columns: int, where: str) -> None:
+    if columns > MAX_COLUMNS:
+        raise UnreadableContent(
+            f"has {columns:,} columns {where}, more than the {MAX_COLUMNS:,} a table may have; "
+            "split it into narrower tables or drop columns"
+        )
+
+
 def _json_object(line: str, number: int) -> dict[str, object]:
     try:
         value = json.loads(line)
@@ -74,12 +88,35 @@ def _json_object(line: str, number: int) -> dict[str, object]:
         raise UnreadableContent(
             f"has invalid JSON on line {number} ({error.msg}); write one JSON object per line"
         ) from None
+    except RecursionError:  # the decoder's own depth limit (about 1,000 levels)
+        raise _nested_too_deep(number) from None
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise _nested_too_deep(number)
     if not isinstance(value, dict):
         raise UnreadableContent(
             f"has a JSON {type(value).__name__} on line {number}, not an object; "
             'write one JSON object per line, e.g. {"x": 1, "label": "cat"}'
         )
     return value
+
+
+def _nested_too_deep(number: int) -> UnreadableContent:
+    return UnreadableContent(
+        f"has JSON nested more than {MAX_JSON_DEPTH} levels deep on line {number}; "
+        'write one flat JSON object per line, e.g. {"x": 1, "label": "cat"}'
+    )
+
+
+def _depth(value: object) -> int:
+    # Iterative: a recursive walk would hit the recursion limit that json.loads itself stayed under.
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, level + 1) for child in children)
+    return deepest
 
 
 MAX_LINE_BYTES = 16 * 2**20  # one row; longer means no newlines, not a table (and memory stays bounded)

@@ -30,10 +30,10 @@ from modelyard_trainer.worker.spec import path_of_file_uri
 class Worker:
     """Runs over an in-memory store, with the dispatch ids whose runs finished."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, **settings: Any) -> None:
         self.store = InMemoryEventStore()
         self.finished: list[str] = []
-        self.runs = Runs(settings_for(root), self.store, self.finished.append)
+        self.runs = Runs(settings_for(root, **settings), self.store, self.finished.append)
 
     def start(self, dataset: Path, **hyperparameters: Any) -> str:
         dispatch = dispatch_of(
@@ -119,6 +119,21 @@ async def test_a_dispatch_that_cannot_be_trained_reports_training_failed(
     assert (await worker.until_finished(dispatch_id))[-1] == "TrainingFailed"
     failed = (await worker.store.read_stream(dispatch_id))[-1]
     assert reason in failed.data["reason"]
+
+
+async def test_a_worker_that_does_not_allow_local_files_fails_a_file_dispatch_saying_why(
+    tmp_path: Path, digits_npz: Path
+) -> None:
+    worker = Worker(tmp_path, allow_file_datasets=False)
+    try:
+        dispatch_id = worker.start(digits_npz, epochs=1)
+
+        assert await worker.until_finished(dispatch_id) == ["TrainingFailed"]
+    finally:
+        await worker.runs.shutdown()
+    reason = (await worker.store.read_stream(dispatch_id))[-1].data["reason"]
+    assert "trains only on published dataset versions, not local files" in reason
+    assert "dataset://<dataset_id>/<version number>" in reason
 
 
 async def test_shutdown_stops_the_runs_and_writes_no_further_report(worker: Worker, digits_npz: Path) -> None:

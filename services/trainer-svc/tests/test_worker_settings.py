@@ -50,6 +50,7 @@ class TestSettings:
         )
         assert settings.trainer_root == Path.cwd() / ".modelyard" / "runs"
         assert settings.device is None  # auto: the engine picks CUDA when present
+        assert settings.allow_file_datasets is False  # a dispatch naming a file:// dataset fails
 
     def test_every_trainer_variable_is_read(self, environment: pytest.MonkeyPatch, tmp_path: Path) -> None:
         for name, value in {
@@ -60,6 +61,7 @@ class TestSettings:
             "MODELYARD_TRAINER_DEVICE": "cuda",
             "MODELYARD_PROGRESS_INTERVAL_S": "0.5",
             "MODELYARD_TRAINER_GRPC_PORT": "6000",
+            "MODELYARD_ALLOW_FILE_DATASETS": "true",
         }.items():
             environment.setenv(name, value)
 
@@ -76,6 +78,7 @@ class TestSettings:
             0.5,
             6000,
         )
+        assert settings.allow_file_datasets is True
 
     @pytest.mark.parametrize(
         ("name", "value"),

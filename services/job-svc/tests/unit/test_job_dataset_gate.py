@@ -36,8 +36,10 @@ async def test_a_ready_version_of_the_jobs_organization_passes_and_is_asked_for_
     assert versions.asked == [("ds-1", 2)]
 
 
-async def test_a_local_file_is_not_a_version_and_is_not_checked() -> None:
-    await check_trainable(None, "acme", "file:///data/digits.npz", "image_classifier")
+async def test_a_local_file_where_files_are_allowed_is_not_a_version_and_is_not_checked() -> None:
+    await check_trainable(
+        None, "acme", "file:///data/digits.npz", "image_classifier", allow_file_datasets=True
+    )
 
 
 @pytest.mark.parametrize("uri", ["dataset://ds-1", "dataset://ds-1/0", "dataset://ds-1/latest", "s3://b/k"])

@@ -1,4 +1,5 @@
-"""MODELYARD_ALLOW_FILE_DATASETS: a cluster refuses jobs on local files; development keeps them."""
+"""MODELYARD_ALLOW_FILE_DATASETS: off by default, so only development (which turns it on) trains on
+local files."""
 
 from __future__ import annotations
 
@@ -57,12 +58,19 @@ async def test_a_published_version_is_still_accepted_where_files_are_not_allowed
     assert job.state is JobState.QUEUED
 
 
-async def test_a_file_dataset_is_accepted_by_default() -> None:
-    job = await commands(InMemoryEventStore()).create(new_job(FILE_URI), ALICE)
+async def test_a_file_dataset_is_refused_by_default() -> None:
+    store = InMemoryEventStore()
+    with pytest.raises(InvalidArgument, match="not local files"):
+        await commands(store).create(new_job(FILE_URI), ALICE)
+    assert await store.read_all() == []
+
+
+async def test_a_file_dataset_is_accepted_where_files_are_allowed() -> None:
+    job = await commands(InMemoryEventStore(), allow_file_datasets=True).create(new_job(FILE_URI), ALICE)
     assert job.state is JobState.QUEUED
 
 
-@pytest.mark.parametrize(("value", "allowed"), [(None, True), ("false", False), ("true", True)])
+@pytest.mark.parametrize(("value", "allowed"), [(None, False), ("false", False), ("true", True)])
 def test_the_setting_comes_from_modelyard_allow_file_datasets(
     monkeypatch: pytest.MonkeyPatch, value: str | None, allowed: bool
 ) -> None:

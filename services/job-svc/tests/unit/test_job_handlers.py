@@ -41,7 +41,8 @@ def store() -> InMemoryEventStore:
 
 @pytest.fixture
 def commands(store: InMemoryEventStore) -> JobCommands:
-    return JobCommands(store, lambda org: plan_named(PLANS[org]), lambda: NOW)
+    # These jobs train on file:// data, which only development turns on.
+    return JobCommands(store, lambda org: plan_named(PLANS[org]), lambda: NOW, allow_file_datasets=True)
 
 
 class TestCreatingJobs:

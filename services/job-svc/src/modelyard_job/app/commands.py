@@ -56,7 +56,7 @@ class JobCommands:
         clock: Callable[[], datetime] = utc_now,
         datasets: VersionLookup | None = None,
         *,
-        allow_file_datasets: bool = True,
+        allow_file_datasets: bool = False,
         max_lost_dispatches: int = DEFAULT_MAX_LOST_DISPATCHES,
     ) -> None:
         self._store, self._plan_of, self._clock, self._datasets = store, plan_of, clock, datasets

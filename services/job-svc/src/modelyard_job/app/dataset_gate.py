@@ -1,8 +1,8 @@
 """The check CreateJob makes before accepting a dataset: a published version, ready to train on.
 
 The port is here; the gRPC adapter (dataset_client.py) asks dataset-svc, which owns versions. A job on
-`file://` data (local development, benchmarks) is not a dataset version and is not checked; a deployment
-that sets MODELYARD_ALLOW_FILE_DATASETS=false refuses such jobs.
+`file://` data (local development, benchmarks) is not a dataset version and is not checked; it is
+accepted only where MODELYARD_ALLOW_FILE_DATASETS=true (off by default, so a deployment refuses it).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class VersionLookup(Protocol):
         ...
 
 
-def parse_version_uri(uri: str, allow_file_datasets: bool = True) -> tuple[str, int] | None:
+def parse_version_uri(uri: str, allow_file_datasets: bool = False) -> tuple[str, int] | None:
     """(dataset id, version) of a dataset:// URI, None for file:// URIs when they are allowed;
     InvalidArgument otherwise."""
     if uri.startswith("file://"):
@@ -57,7 +57,7 @@ def parse_version_uri(uri: str, allow_file_datasets: bool = True) -> tuple[str, 
 
 
 async def check_trainable(
-    lookup: VersionLookup | None, org_id: str, uri: str, family: str, allow_file_datasets: bool = True
+    lookup: VersionLookup | None, org_id: str, uri: str, family: str, allow_file_datasets: bool = False
 ) -> None:
     """Return when the job may train on `uri`; else IllegalTransition saying what is missing
     (InvalidArgument for a URI that names no version, or a file:// URI where files are not allowed)."""

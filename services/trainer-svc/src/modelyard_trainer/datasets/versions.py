@@ -25,7 +25,7 @@ from modelyard_events.schemas.manifest import (
     parse_manifest,
 )
 from modelyard_trainer.datasets.sample_chunks import SampleReceiver
-from modelyard_trainer.training.errors import DatasetVersionError
+from modelyard_trainer.training.errors import DatasetVersionError, TrainingDataError
 from modelyard_trainer.training.version_cache import VersionCache
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,20 @@ log = logging.getLogger(__name__)
 DATASET_SCHEME = "dataset"
 _CALL_TIMEOUT_S = 30.0  # unary calls; a download takes as long as the version is large
 _HASHES_PER_REQUEST = 5000
+
+
+def refuse_local_files(dataset_uri: str, allow_file_datasets: bool) -> None:
+    """TrainingDataError for a `file://` dataset URI on a trainer whose setting turns them off.
+
+    A cluster trains only on published versions (issue 11, item 6): job-svc refuses such jobs at
+    CreateJob, and a worker refuses a dispatch naming a local file too, whoever sent it.
+    """
+    if not allow_file_datasets and urlsplit(dataset_uri).scheme.lower() == "file":
+        raise TrainingDataError(
+            "this trainer trains only on published dataset versions, not local files "
+            f"(MODELYARD_ALLOW_FILE_DATASETS is off): {dataset_uri}; publish a dataset version "
+            "and use dataset://<dataset_id>/<version number>"
+        )
 
 
 def parse_version_uri(uri: str) -> VersionUri:
@@ -59,7 +73,8 @@ class VersionFetcher:
         self._locks: dict[VersionUri, asyncio.Lock] = {}
 
     async def training_uri(self, dataset_uri: str) -> str:
-        """The URI to train on: `file://` URIs unchanged, a version's URI → its materialized manifest."""
+        """The URI to train on: `file://` URIs unchanged (where the worker allows them, see
+        `refuse_local_files`), a version's URI → its materialized manifest."""
         if urlsplit(dataset_uri).scheme != DATASET_SCHEME:
             return dataset_uri
         return (await self.materialize(dataset_uri)).as_uri()

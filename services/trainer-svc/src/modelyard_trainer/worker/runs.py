@@ -15,6 +15,7 @@ from modelyard_events.schemas.jobs import JobDispatched
 from modelyard_events.schemas.training import TrainingReport
 from modelyard_events.store.ports import EventStore
 from modelyard_trainer.config import TrainerSettings
+from modelyard_trainer.datasets.versions import refuse_local_files
 from modelyard_trainer.reports import RunIdentity, failure_reason, failure_report, outcome_report
 from modelyard_trainer.training import TrainingControl, TrainingError, run_training
 from modelyard_trainer.worker.intake import ControlRun, StartRun
@@ -46,7 +47,8 @@ class Runs:
 
     `on_finished(dispatch_id)` is called once a run's last report is written (or
     the run was stopped at shutdown): its slot is free. `training_uri` prepares a run's
-    dataset before training starts; when it fails, the run reports `TrainingFailed`.
+    dataset before training starts; when it fails, or the dispatch names a `file://` dataset on a
+    worker that does not allow them, the run reports `TrainingFailed`.
     """
 
     def __init__(
@@ -89,6 +91,7 @@ class Runs:
         self, dispatch: JobDispatched, observer: QueuedReports, control: TrainingControl
     ) -> None:
         try:
+            refuse_local_files(dispatch.dataset_uri, self._settings.allow_file_datasets)
             dataset_uri = await self._training_uri(dispatch.dataset_uri)
         except Exception as error:
             report_failure(observer, error, _run_folder_or_none(dispatch, self._settings))

@@ -27,6 +27,7 @@ from modelyard_dataset.convert import (
 from modelyard_dataset.domain.dataset import Dataset
 from modelyard_dataset.domain.identity import dataset_of_sample
 from modelyard_dataset.domain.sample import Sample
+from modelyard_dataset.domain.storage import StorageRoom
 from modelyard_dataset.domain.versions import VersionRequest
 from modelyard_dataset.freshness import ViewsFreshness
 from modelyard_dataset.projections.queries import DatasetViewReader
@@ -281,12 +282,12 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
             require_org_access(principal, org_id)
         return dataset_id
 
-    async def _may_upload(self, dataset_id: str) -> None:
+    async def _may_upload(self, dataset_id: str) -> StorageRoom:
         # Refused before any byte is staged: the caller may not write here, or the organization is
-        # already at its plan's limit (whether this upload fits is known once its files are in).
+        # already at its plan's limit. The room left bounds what the receiver will stage.
         await self._authorized(dataset_id)
         org_id, _ = await self._commands.load.org_and_task(dataset_id)
-        await self._commands.check_room(org_id)
+        return await self._commands.room_left(org_id)
 
     async def _published_at(self, dataset_id: str, version: int) -> datetime | None:
         await self._fresh.wait()  # the time is the envelope's, which the views keep

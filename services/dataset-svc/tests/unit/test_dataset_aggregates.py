@@ -173,8 +173,9 @@ def test_an_organization_at_its_limit_has_no_room_for_any_upload() -> None:
     plan = plan_named("enterprise")
     full = StorageLedger("acme", total_bytes=10 * 10**9)
     with pytest.raises(QuotaExceeded, match="nothing more can be uploaded"):
-        full.check_room(plan)
-    StorageLedger("acme", total_bytes=10 * 10**9 - 1).check_room(plan)
+        full.room_left(plan)
+    assert StorageLedger("acme", total_bytes=10 * 10**9 - 1).room_left(plan).left_bytes == 1
+    assert StorageLedger("acme", total_bytes=10**12).room_left(plan_named("professional")).left_bytes is None
 
 
 def test_request_ids_of_two_organizations_never_give_the_same_dataset() -> None:

@@ -19,6 +19,7 @@ from modelyard_dataset.domain.label_schema import checked_annotation
 from modelyard_dataset.domain.readiness import ReadinessPolicy
 from modelyard_dataset.domain.sample import Sample
 from modelyard_dataset.domain.splits import checked_fractions
+from modelyard_dataset.domain.storage import StorageRoom
 from modelyard_dataset.domain.versions import StorageUse, VersionRequest, freeze_version, working_readiness
 from modelyard_dataset.storage.blobs import BlobStore
 from modelyard_dataset.storage.staging import StagedBlob
@@ -246,9 +247,9 @@ class DatasetCommands:
         storage = await self._storage_use(dataset.org_id)
         return working_readiness(dataset, samples, storage, self.policy, family)
 
-    async def check_room(self, org_id: str) -> None:
-        """QuotaExceeded when the organization has no dataset storage left at all."""
-        (await self.load.ledger(org_id)).check_room(self._plan_of(org_id))
+    async def room_left(self, org_id: str) -> StorageRoom:
+        """What the organization may still store; QuotaExceeded when nothing is left."""
+        return (await self.load.ledger(org_id)).room_left(self._plan_of(org_id))
 
     async def _storage_use(self, org_id: str) -> StorageUse:
         ledger = await self.load.ledger(org_id)

@@ -3,6 +3,10 @@
 Transport-neutral: the servicer turns protobuf messages into `UploadOpened`, `FileOpened` and `bytes`
 parts. Any failure (a bad file, a broken stream, a cancelled call) discards everything staged, so
 nothing of the upload remains; on success the caller owns the staged files until it promotes them.
+
+Bounded: one staged file is open at a time (a file is sealed when the next header arrives), and no
+more bytes are staged than the organization's plan has room for (`authorize` says how many): an
+upload that would pass it is refused before the byte that would.
 """
 
 from __future__ import annotations
@@ -13,9 +17,11 @@ from dataclasses import dataclass, field
 
 from modelyard_dataset.app.commands import AcceptedFile
 from modelyard_dataset.domain.dataset import IncomingFile
+from modelyard_dataset.domain.storage import StorageRoom
 from modelyard_dataset.inspection import check_filename, inspect_file
 from modelyard_dataset.storage.staging import Staging, StagingWriter
 from modelyard_events.domain_errors import InvalidArgument, InvalidFields
+from modelyard_events.schemas.bounds import checked_identifier
 
 MAX_FILES_PER_UPLOAD = 10_000
 MAX_PROBLEMS_REPORTED = 20
@@ -63,6 +69,22 @@ class _OpenFile:
     writer: StagingWriter
 
 
+@dataclass
+class _Room:
+    """What the plan lets this upload stage (`plan` None: no limit) and what it staged so far."""
+
+    plan: StorageRoom | None = None
+    staged_bytes: int = 0
+
+    def take(self, size_bytes: int) -> None:
+        self.check(size_bytes)
+        self.staged_bytes += size_bytes
+
+    def check(self, size_bytes: int) -> None:
+        if self.plan is not None:
+            self.plan.check(self.staged_bytes + size_bytes)
+
+
 class UploadReceiver:
     """Stages the files of one upload call, then inspects them (off the event loop)."""
 
@@ -70,11 +92,13 @@ class UploadReceiver:
         self._staging, self._max_file_bytes = staging, max_file_bytes
 
     async def receive(
-        self, parts: AsyncIterator[UploadPart], authorize: Callable[[str], Awaitable[object]]
+        self, parts: AsyncIterator[UploadPart], authorize: Callable[[str], Awaitable[StorageRoom | None]]
     ) -> ReceivedUpload:
-        """The inspected upload, or InvalidArgument / InvalidFields (everything staged discarded).
+        """The inspected upload, or InvalidArgument / InvalidFields / QuotaExceeded (everything staged
+        discarded).
 
-        `authorize(dataset_id)` runs as soon as the dataset is named, before any byte is staged.
+        `authorize(dataset_id)` runs as soon as the dataset is named, before any byte is staged, and
+        returns what the organization may still store (None: no limit), which bounds what is staged.
         """
         writers: list[_OpenFile] = []
         try:
@@ -90,11 +114,12 @@ class UploadReceiver:
         self,
         parts: AsyncIterator[UploadPart],
         writers: list[_OpenFile],
-        authorize: Callable[[str], Awaitable[object]],
+        authorize: Callable[[str], Awaitable[StorageRoom | None]],
     ) -> ReceivedUpload:
         upload: ReceivedUpload | None = None
         announced = 0
         names: set[str] = set()
+        room = _Room()
         async for part in parts:
             if isinstance(part, UploadOpened):
                 if upload is not None:
@@ -104,15 +129,16 @@ class UploadReceiver:
                         "start.files",
                         f"say how many files follow (1 to {MAX_FILES_PER_UPLOAD}); got {part.files}",
                     )
-                await authorize(part.dataset_id)
-                upload = ReceivedUpload(part.dataset_id, part.upload_id)
+                upload_id = checked_identifier(part.upload_id, "start.upload_id")
+                room.plan = await authorize(part.dataset_id)
+                upload = ReceivedUpload(part.dataset_id, upload_id)
                 announced = part.files
             elif upload is None:
                 raise InvalidArgument("start", "the first message must be `start` naming the dataset")
             elif isinstance(part, FileOpened):
-                self._open(part, names, writers)
+                self._open(part, names, writers, room)
             else:
-                await self._write(part, writers)
+                await self._write(part, writers, room)
         if upload is None:
             raise InvalidArgument("start", "the upload is empty; send `start`, then each file and its bytes")
         if len(writers) != announced:
@@ -123,7 +149,7 @@ class UploadReceiver:
             )
         return upload
 
-    def _open(self, part: FileOpened, names: set[str], writers: list[_OpenFile]) -> None:
+    def _open(self, part: FileOpened, names: set[str], writers: list[_OpenFile], room: _Room) -> None:
         problem = check_filename(part.filename)
         if problem is not None:
             raise InvalidArgument(f"files.{part.filename}", problem)
@@ -133,10 +159,14 @@ class UploadReceiver:
             )
         if len(writers) >= MAX_FILES_PER_UPLOAD:
             raise InvalidArgument("files", f"send at most {MAX_FILES_PER_UPLOAD} files per upload call")
+        if part.size_bytes is not None:  # an announced size that cannot fit is refused before its bytes
+            room.check(part.size_bytes)
+        if writers:
+            writers[-1].writer.seal()  # its bytes are all in: one open file per upload
         names.add(part.filename)
         writers.append(_OpenFile(part.filename, part.size_bytes, self._staging.new_file()))
 
-    async def _write(self, chunk: bytes, writers: list[_OpenFile]) -> None:
+    async def _write(self, chunk: bytes, writers: list[_OpenFile], room: _Room) -> None:
         if not writers:
             raise InvalidArgument("chunk", "bytes arrived before any `file` header; send the header first")
         current = writers[-1]
@@ -145,6 +175,7 @@ class UploadReceiver:
                 f"files.{current.filename}",
                 f"is larger than the {self._max_file_bytes:,}-byte limit per file",
             )
+        room.take(len(chunk))
         if len(chunk) >= _OFF_LOOP_BYTES:  # writing and hashing a big chunk would stall other calls
             await asyncio.to_thread(current.writer.write, chunk)
         else:

@@ -18,6 +18,25 @@ from modelyard_events.schemas.datasets import DatasetStorageCharged, DatasetStor
 
 
 @dataclass(frozen=True)
+class StorageRoom:
+    """Bytes an organization may still store under its plan (`left_bytes` None: the plan sets no limit)."""
+
+    org_id: str
+    plan_name: str
+    left_bytes: int | None
+
+    def check(self, size_bytes: int) -> None:
+        """QuotaExceeded when `size_bytes` more do not fit: an upload is refused before it stages them."""
+        if self.left_bytes is not None and size_bytes > self.left_bytes:
+            raise QuotaExceeded(
+                f"the {self.plan_name} plan has room for {human_bytes(self.left_bytes)} more dataset data "
+                f"in {self.org_id} and this upload needs at least {human_bytes(size_bytes)} (counted before "
+                "duplicates are known); nothing was stored. Upload fewer files, or move the organization "
+                "to a plan with more dataset storage"
+            )
+
+
+@dataclass(frozen=True)
 class StorageLedger:
     """How many dataset bytes an organization stores, and which uploads were charged."""
 
@@ -58,8 +77,9 @@ class StorageLedger:
             )
         ]
 
-    def check_room(self, plan: Plan) -> None:
-        """QuotaExceeded when the organization is already at its plan's limit (nothing more fits)."""
+    def room_left(self, plan: Plan) -> StorageRoom:
+        """What the organization may still store; QuotaExceeded when it is already at its plan's limit
+        (nothing more fits)."""
         limit = plan.dataset_bytes
         if limit is not None and self.total_bytes >= limit:
             raise QuotaExceeded(
@@ -67,6 +87,7 @@ class StorageLedger:
                 f"{self.org_id} stores {human_bytes(self.total_bytes)} already; nothing more can be "
                 "uploaded until the organization moves to a plan with more dataset storage"
             )
+        return StorageRoom(self.org_id, plan.name, None if limit is None else limit - self.total_bytes)
 
     def release(self, dataset_id: str, upload_id: str, size_bytes: int, reason: str) -> list[DomainEvent]:
         """DatasetStorageReleased: give back a charge whose upload recorded no samples."""

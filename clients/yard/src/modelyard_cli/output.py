@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, NoReturn
 
 import typer
 from google.protobuf import json_format
 from google.protobuf.message import Message
 from rich.console import Console, RenderableType
+
+from modelyard_cli.terminal_text import SafeConsole, json_text, printable
 
 ERROR_EXIT_CODE = 2
 
@@ -27,21 +28,22 @@ def message_dict(message: Message, with_defaults: bool = False) -> dict[str, Any
 class Output:
     """One command's output: JSON when `as_json`, rich renderables otherwise.
 
-    Hints for people go to stderr, so that stdout holds only the result.
+    Hints for people go to stderr, so that stdout holds only the result. Everything goes through
+    `terminal_text`: what a server sent cannot drive the terminal (escape sequences, controls).
     """
 
     def __init__(self, as_json: bool) -> None:
         self.as_json = as_json
-        self.console = Console(highlight=False)
-        self._hints = Console(stderr=True, highlight=False)
+        self.console: Console = SafeConsole(highlight=False)
+        self._hints: Console = SafeConsole(stderr=True, highlight=False)
 
     def document(self, document: dict[str, Any]) -> None:
         """Print one JSON document (indented)."""
-        typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
+        typer.echo(json_text(document, indent=2))
 
     def json_line(self, document: dict[str, Any]) -> None:
         """Print one JSON document on one line (for streams: one line per item)."""
-        typer.echo(json.dumps(document, ensure_ascii=False, separators=(",", ":")))
+        typer.echo(json_text(document, separators=(",", ":")))
 
     def show(self, *renderables: RenderableType) -> None:
         """Print rich renderables; plain strings are printed as they are (no markup)."""
@@ -63,7 +65,7 @@ class Output:
 
 
 def fail(*lines: str, exit_code: int = ERROR_EXIT_CODE) -> NoReturn:
-    """Print `lines` on stderr and end the command with `exit_code` (no traceback)."""
+    """Print `lines` on stderr (made printable) and end the command with `exit_code` (no traceback)."""
     for line in lines:
-        typer.echo(line, err=True)
+        typer.echo(printable(line), err=True)
     raise typer.Exit(exit_code)

@@ -10,6 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from rich.text import Text
 
 from modelyard.v1 import jobs_pb2
+from modelyard_cli.terminal_text import printable
 from modelyard_events.plans import human_bytes
 
 MISSING = "-"
@@ -77,8 +78,9 @@ def format_optional(value: object) -> str:
 
 
 def cells(*values: object) -> list[Text]:
-    """Table cells as plain text: names from the server are never read as rich markup."""
-    return [Text(format_optional(v)) for v in values]
+    """Table cells as plain text: names from the server are never read as rich markup, nor can they
+    drive the terminal (`terminal_text.printable`)."""
+    return [Text(printable(format_optional(v))) for v in values]
 
 
 def format_bytes(size_bytes: int | None) -> str:

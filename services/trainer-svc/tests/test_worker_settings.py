@@ -51,6 +51,7 @@ class TestSettings:
         assert settings.trainer_root == Path.cwd() / ".modelyard" / "runs"
         assert settings.device is None  # auto: the engine picks CUDA when present
         assert settings.allow_file_datasets is False  # a dispatch naming a file:// dataset fails
+        assert settings.run_memory_budget_bytes == 8 * 1024**3  # one slot: the whole budget
 
     def test_every_trainer_variable_is_read(self, environment: pytest.MonkeyPatch, tmp_path: Path) -> None:
         for name, value in {
@@ -62,6 +63,7 @@ class TestSettings:
             "MODELYARD_PROGRESS_INTERVAL_S": "0.5",
             "MODELYARD_TRAINER_GRPC_PORT": "6000",
             "MODELYARD_ALLOW_FILE_DATASETS": "true",
+            "MODELYARD_TRAINER_MEMORY_BUDGET_BYTES": "16000000000",
         }.items():
             environment.setenv(name, value)
 
@@ -79,6 +81,7 @@ class TestSettings:
             6000,
         )
         assert settings.allow_file_datasets is True
+        assert settings.run_memory_budget_bytes == 4_000_000_000  # 16 GB over 4 slots
 
     @pytest.mark.parametrize(
         ("name", "value"),

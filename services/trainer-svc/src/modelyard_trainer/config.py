@@ -36,6 +36,8 @@ class TrainerSettings(GrpcSettings):
     trainer_device: Literal["auto", "cpu", "cuda"] = "auto"
     # Off: a dispatch naming a file:// dataset fails its run; development and tests turn it on.
     allow_file_datasets: bool = False
+    # What the worker's runs may take to load their data, shared equally by its slots (8 GiB).
+    trainer_memory_budget_bytes: int = Field(default=8 * 1024**3, gt=0)
     progress_interval_s: float = Field(default=1.0, gt=0)
     trainer_grpc_port: int = Field(default=50052, ge=0, le=65535)
     trainer_store_schema: str = "trainer"
@@ -55,6 +57,11 @@ class TrainerSettings(GrpcSettings):
     def dataset_cache(self) -> Path:
         """Where fetched dataset versions are kept: shared by the runs (and trainers) of one root."""
         return self.trainer_root / "dataset-cache"
+
+    @property
+    def run_memory_budget_bytes(self) -> int:
+        """One run's share of the worker's memory budget (a dataset version needing more is refused)."""
+        return self.trainer_memory_budget_bytes // self.trainer_slots
 
     def workdir(self, job_id: str, attempt: int, dispatch_id: str) -> Path:
         """Where the run of one dispatch writes its checkpoints and artifact.

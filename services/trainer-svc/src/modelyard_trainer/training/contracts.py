@@ -19,7 +19,8 @@ class TrainingSpec:
 
     `hyperparameters` is the validated model from `validate_hyperparameters(family, …)`.
     Checkpoints go to `workdir/checkpoints/`, the artifact to `workdir/model.pt`.
-    `device` None means CUDA when available, else CPU.
+    `device` None means CUDA when available, else CPU. `memory_budget_bytes` (None: unchecked) is
+    what loading a dataset version may take; a version that needs more fails before it is decoded.
     """
 
     job_id: str
@@ -31,6 +32,7 @@ class TrainingSpec:
     resume_from: Path | None = None
     device: str | None = None
     progress_interval_s: float = 1.0
+    memory_budget_bytes: int | None = None
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import torch
 from modelyard_events.schemas.hyperparameters import CommonHyperparameters, TabularHyperparameters
 from modelyard_trainer.training.errors import TrainingDataError
 from modelyard_trainer.training.image_files import read_images
+from modelyard_trainer.training.memory_budget import check_memory_budget
 from modelyard_trainer.training.preprocessing import ImageScaling, TabularScaling
 from modelyard_trainer.training.tabular_files import (
     ClassLabel,
@@ -99,14 +100,22 @@ def split_indices(count: int, val_fraction: float, seed: int) -> tuple[torch.Ten
     return order[held_out:], order[:held_out]
 
 
-def load_training_data(family: str, dataset_uri: str, hyperparameters: CommonHyperparameters) -> TrainingData:
+def load_training_data(
+    family: str,
+    dataset_uri: str,
+    hyperparameters: CommonHyperparameters,
+    memory_budget_bytes: int | None = None,
+) -> TrainingData:
     """Read, check, split and scale the dataset for `family`; TrainingDataError names what is wrong.
 
     A materialized dataset version (its manifest.json) brings its own split: train and val follow
-    the manifest and `val_fraction` is not used; the test split is held out.
+    the manifest and `val_fraction` is not used; the test split is held out. With a memory budget,
+    a version whose loading would need more is refused before any sample is decoded.
     """
     path = dataset_path(dataset_uri)
     version = read_materialized_version(path)
+    if version is not None and memory_budget_bytes is not None:
+        check_memory_budget(version, family, memory_budget_bytes)
     if family == IMAGE_FAMILY:
         if version is not None:
             return _version_image_data(version)

@@ -54,7 +54,7 @@ def run_training(spec: TrainingSpec, observer: TrainingObserver, control: Traini
     """
     _check(spec)
     device = resolve_device(spec.device)
-    data = load_training_data(spec.family, spec.dataset_uri, spec.hyperparameters)
+    data = load_training_data(spec.family, spec.dataset_uri, spec.hyperparameters, spec.memory_budget_bytes)
     run = _Run.prepare(spec, data, device)
     point = ResumePoint(0, 0) if spec.resume_from is None else run.resume(spec.resume_from)
     observer.started(run.start_info(point))

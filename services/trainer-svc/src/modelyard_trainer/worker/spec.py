@@ -32,6 +32,7 @@ def training_spec(
         resume_from=path_of_file_uri(dispatch.checkpoint_uri) if dispatch.checkpoint_uri else None,
         device=settings.device,
         progress_interval_s=settings.progress_interval_s,
+        memory_budget_bytes=settings.run_memory_budget_bytes,
     )
 
 

@@ -63,7 +63,7 @@ async def test_an_org_admin_sees_its_own_datasets_only(
     dataset = await datasets.create(fresh_org, ["0", "1"])
     await datasets.upload(dataset.dataset_id, [(n, d) for n, d, _ in digit_files(1, [0])])
 
-    async def get(org_of_token: str) -> grpc.StatusCode:
+    async def get(org_of_token: str) -> tuple[grpc.StatusCode, str]:
         token = services.token(("org_admin",), org_id=org_of_token)
         async with channel(services.dataset_target, token) as ch:
             try:
@@ -71,8 +71,11 @@ async def test_an_org_admin_sees_its_own_datasets_only(
                     datasets_pb2.DatasetRef(dataset_id=dataset.dataset_id)
                 )
             except grpc.aio.AioRpcError as error:
-                return error.code()
-        return grpc.StatusCode.OK
+                return error.code(), error.details() or ""
+        return grpc.StatusCode.OK, ""
 
-    assert await get(fresh_org) == grpc.StatusCode.OK
-    assert await get("org-someone-else") == grpc.StatusCode.PERMISSION_DENIED
+    assert (await get(fresh_org))[0] == grpc.StatusCode.OK
+    code, details = await get("org-someone-else")
+    assert code == grpc.StatusCode.PERMISSION_DENIED
+    assert "not in your organization (org-someone-else)" in details
+    assert fresh_org not in details  # which organization owns the dataset is not the caller's to learn

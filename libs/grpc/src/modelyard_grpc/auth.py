@@ -81,12 +81,13 @@ def require_org_access(principal: Principal, org_id: str | None) -> None:
     """Raise PermissionDenied unless `principal` may see organization `org_id`.
 
     For servicers whose request does not name the organization (GetJob loads
-    the job first, then checks the job's organization here).
+    the job first, then checks the job's organization here). The refusal names
+    the caller's own organization, never `org_id`: which organization owns an
+    id is not the caller's to learn.
     """
     if not principal.can_access_org(org_id):
-        raise PermissionDenied(
-            f"{principal.subject} (organization {principal.org_id}) may not access organization {org_id}"
-        )
+        own = f"your organization ({principal.org_id})" if principal.org_id else "your organization"
+        raise PermissionDenied(f"{principal.subject} may not access this: it is not in {own}")
 
 
 class TokenProblem(StrEnum):

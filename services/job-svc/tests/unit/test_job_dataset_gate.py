@@ -52,7 +52,10 @@ def test_a_uri_that_names_no_version_number_is_invalid(uri: str) -> None:
     ("changed", "words"),
     [
         ({"ready": False, "failed_checks": ["samples_per_class: class '3' has 4"]}, "not ready.*class '3'"),
-        ({"org_id": "globex"}, "belongs to organization globex"),
+        (
+            {"org_id": "globex"},
+            r"^dataset://ds-1/2 is not in your organization \(acme\); train on your own data$",
+        ),
         ({"task": "none"}, "image_classifier trains on datasets whose label task is 'classification'"),
     ],
 )

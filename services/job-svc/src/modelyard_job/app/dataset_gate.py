@@ -70,9 +70,7 @@ async def check_trainable(
         )
     facts = await lookup.version(*parsed)
     if facts.org_id != org_id:
-        raise IllegalTransition(
-            f"{uri} belongs to organization {facts.org_id}, not {org_id}; train on your own data"
-        )
+        raise IllegalTransition(f"{uri} is not in your organization ({org_id}); train on your own data")
     wanted = FAMILY_LABEL_TASKS.get(family)
     if wanted is not None and facts.task != wanted:
         raise IllegalTransition(

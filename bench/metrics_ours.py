@@ -27,6 +27,7 @@ from modelyard_events.db import create_engine
 from modelyard_events.envelope import Actor, CommandContext
 from modelyard_events.schemas.training import RUN_STREAM, EpochCompleted
 from modelyard_events.store.postgres import PostgresEventStore
+from modelyard_events.testing.signing import TEST_SIGNER
 
 TRAINER_SCHEMA = "trainer"
 VIEWS_TABLE = "job_views.epoch_metrics"
@@ -71,7 +72,7 @@ async def measure_ours(
 ) -> dict[int, list[Ingest]]:
     """Warm up, then `repeats` ingestions per epochs-per-append mode (alternating the order)."""
     engine = create_engine(database_url)
-    store = PostgresEventStore(engine, TRAINER_SCHEMA)
+    store = PostgresEventStore(engine, TRAINER_SCHEMA, signer=TEST_SIGNER)
     runs: dict[int, list[Ingest]] = {mode: [] for mode in modes}
     try:
         warm_up = await ingest(store, engine, "warm-up", Workload(jobs=2, epochs=3), 1)

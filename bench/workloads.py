@@ -19,6 +19,7 @@ from modelyard_events.canonical import canonical_json
 from modelyard_events.db import create_engine
 from modelyard_events.store.postgres import PostgresEventStore
 from modelyard_events.testing.sample_events import TEST_CONTEXT, CounterIncremented
+from modelyard_events.testing.signing import TEST_SIGNER
 from modelyard_events.verify import verify_chain
 
 EVENT = CounterIncremented(amount=1, note="x" * 1000)
@@ -73,7 +74,7 @@ def checkpoint(url: str) -> None:
 async def ours_append(url: str, schema: str, row: AppendRow, warmup: AppendRow) -> Measurement:
     """Our store: the writers are tasks sharing one store (and so its group commit)."""
     engine = create_engine(url, pool_size=10)
-    store = PostgresEventStore(engine, schema)
+    store = PostgresEventStore(engine, schema, signer=TEST_SIGNER)
     try:
         await store.create_schema()
         await _ours_writers(store, warmup, "warmup")
@@ -151,7 +152,7 @@ def _serialized(event: CounterIncremented) -> bytes:
 async def ours_reads(url: str, schema: str, events: int, repeats: int) -> dict[str, Measurement]:
     """Fill a fresh store with `events` events, then time read_all paging and verify_chain."""
     engine = create_engine(url, pool_size=10)
-    store = PostgresEventStore(engine, schema)
+    store = PostgresEventStore(engine, schema, signer=TEST_SIGNER)
     try:
         await store.create_schema()
         await _ours_writers(store, AppendRow(8, 100, events), "fill")

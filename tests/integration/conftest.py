@@ -13,6 +13,7 @@ from modelyard_devstack import Infra
 from modelyard_devstack.platform import Platform, platform
 from modelyard_events.db import create_engine
 from modelyard_events.store.postgres import PostgresEventStore
+from modelyard_events.testing.signing import TEST_SIGNER
 from modelyard_trainer.datasets.digits import export_digits
 from tests.integration.dataset_client import DatasetClient
 from tests.integration.job_client import JobClient
@@ -31,7 +32,7 @@ async def engine(stack: Infra) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture
 async def store(engine: AsyncEngine, unique_schema: str) -> AsyncIterator[PostgresEventStore]:
-    store = PostgresEventStore(engine, unique_schema)
+    store = PostgresEventStore(engine, unique_schema, signer=TEST_SIGNER)
     await store.create_schema()
     yield store
     await store.close()

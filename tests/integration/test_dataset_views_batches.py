@@ -31,6 +31,7 @@ from modelyard_events.replay import rebuild_projection
 from modelyard_events.schemas.datasets import DATASET_EVENTS, AnnotationData
 from modelyard_events.store.postgres import PostgresEventStore
 from modelyard_events.testing.one_by_one import OneByOne
+from modelyard_events.testing.signing import TEST_KEYS
 from tests.integration.dataset_client import digit_files
 
 pytestmark = pytest.mark.integration
@@ -87,7 +88,7 @@ async def test_batched_views_equal_one_by_one_views(
     engine: AsyncEngine, store: PostgresEventStore, tmp_path: Path
 ) -> None:
     dataset_id, first_sample = await write_history(store, tmp_path)
-    source = [SourceTopic("dataset", "unused-topic", store)]
+    source = [SourceTopic("dataset", "unused-topic", store, TEST_KEYS)]
     one, batched = (f"views_{kind}_{uuid.uuid4().hex[:8]}" for kind in ("one", "batch"))
     assert await rebuild_projection(engine, OneByOne(DatasetViews(one)), DATASET_EVENTS, source) == 0
     assert await rebuild_projection(engine, DatasetViews(batched), DATASET_EVENTS, source) == 0

@@ -20,6 +20,7 @@ from modelyard_events.relay import Relay
 from modelyard_events.store.postgres import PostgresEventStore
 from modelyard_events.testing.sample_events import SAMPLE_REGISTRY
 from modelyard_events.testing.sample_projection import CounterTotals, projected_totals
+from modelyard_events.testing.signing import TEST_KEYS
 from modelyard_events.wire import decode_envelope
 from tests.integration.support import application_counts, write_counters, write_counters_until
 
@@ -32,7 +33,7 @@ def _runner(engine: AsyncEngine, store: PostgresEventStore, topic: str, bootstra
         engine,
         CounterTotals(schema=f"{store.schema}_read"),
         SAMPLE_REGISTRY,
-        [SourceTopic("counters", topic, store)],
+        [SourceTopic("counters", topic, store, TEST_KEYS)],
         bootstrap,
         group_id=f"g-{uuid.uuid4().hex}",
         reconcile_every_s=1.0,

@@ -29,6 +29,7 @@ from modelyard_events.schemas.training import (
 )
 from modelyard_events.store.postgres import PostgresEventStore
 from modelyard_events.testing.one_by_one import OneByOne
+from modelyard_events.testing.signing import TEST_KEYS, TEST_SIGNER
 from modelyard_job.consumers import VIEW_EVENTS
 from modelyard_job.domain import TrainingJob
 from modelyard_job.projections.views import JOB_SOURCE, TRAINER_SOURCE, JobViews
@@ -50,8 +51,8 @@ class Logs:
 
     def __init__(self, engine: AsyncEngine) -> None:
         suffix = uuid.uuid4().hex[:8]
-        self.jobs = PostgresEventStore(engine, f"bj_{suffix}")
-        self.trainer = PostgresEventStore(engine, f"bt_{suffix}")
+        self.jobs = PostgresEventStore(engine, f"bj_{suffix}", signer=TEST_SIGNER)
+        self.trainer = PostgresEventStore(engine, f"bt_{suffix}", signer=TEST_SIGNER)
         self.job_state: dict[str, TrainingJob] = {}
         self.run_versions: dict[str, int] = {}
 
@@ -171,8 +172,8 @@ async def write_two_jobs_with_a_lost_lease(logs: Logs) -> None:
 
 async def rebuild(engine: AsyncEngine, logs: Logs, views: Any) -> None:
     sources = [
-        SourceTopic(JOB_SOURCE, "jobs-unused", logs.jobs),
-        SourceTopic(TRAINER_SOURCE, "trainer-unused", logs.trainer),
+        SourceTopic(JOB_SOURCE, "jobs-unused", logs.jobs, TEST_KEYS),
+        SourceTopic(TRAINER_SOURCE, "trainer-unused", logs.trainer, TEST_KEYS),
     ]
     assert await rebuild_projection(engine, views, VIEW_EVENTS, sources) == 0
 

@@ -23,6 +23,7 @@ from modelyard_events.testing.sample_events import (
     CounterOpened,
 )
 from modelyard_events.testing.sample_projection import CounterTotals, projected_totals
+from modelyard_events.testing.signing import TEST_KEYS
 from modelyard_events.topics import dead_letter_topic, ensure_topics
 from modelyard_events.verify import verify_chain
 from tests.integration.support import write_counters
@@ -46,7 +47,7 @@ async def test_malformed_bytes_and_unknown_types_land_in_the_dlq_and_the_consume
         engine,
         CounterTotals(schema=f"{store.schema}_read"),
         SAMPLE_REGISTRY,
-        [SourceTopic("counters", topic, store)],
+        [SourceTopic("counters", topic, store, TEST_KEYS)],
         bootstrap,
         group_id=f"g-{uuid.uuid4().hex}",
     )
@@ -172,7 +173,9 @@ async def test_a_failing_batch_is_applied_one_by_one_and_only_the_poison_is_dead
     projection = CounterTotalsInBatches(schema=f"{store.schema}_read")
     assert isinstance(projection, BatchProjection)
 
-    dead = await rebuild_projection(engine, projection, SAMPLE_REGISTRY, [SourceTopic("c", "t", store)])
+    dead = await rebuild_projection(
+        engine, projection, SAMPLE_REGISTRY, [SourceTopic("c", "t", store, TEST_KEYS)]
+    )
 
     assert (dead, projection.batches) == (1, 1)
     assert await projected_totals(engine, projection.schema) == {"c": 1 + 2 + 4 + 5}

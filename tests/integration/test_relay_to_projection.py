@@ -13,6 +13,7 @@ from modelyard_events.relay import Relay
 from modelyard_events.store.postgres import PostgresEventStore
 from modelyard_events.testing.sample_events import SAMPLE_REGISTRY
 from modelyard_events.testing.sample_projection import CounterTotals, projected_totals
+from modelyard_events.testing.signing import TEST_KEYS
 from tests.integration.support import application_counts, write_counters
 
 pytestmark = pytest.mark.integration
@@ -28,7 +29,7 @@ async def test_appended_events_reach_the_projection_exactly_once(
         engine,
         projection,
         SAMPLE_REGISTRY,
-        [SourceTopic("counters", topic, store)],
+        [SourceTopic("counters", topic, store, TEST_KEYS)],
         stack.kafka_bootstrap_servers,
         group_id=f"g-{uuid.uuid4().hex}",
     )

@@ -13,6 +13,7 @@ from modelyard_events.errors import ConcurrencyConflict
 from modelyard_events.store.pending import prepare_append
 from modelyard_events.store.postgres import PostgresEventStore, append_parameters
 from modelyard_events.testing.sample_events import TEST_CONTEXT, CounterIncremented, CounterOpened
+from modelyard_events.testing.signing import TEST_SIGNER
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +25,8 @@ async def test_eight_racing_writers_write_every_version_exactly_once(
 ) -> None:
     await store.append("counter", "race", 0, [CounterOpened(name="race")], TEST_CONTEXT)
     engines = [create_engine(stack.database_url, pool_size=1) for _ in range(WRITERS)]
-    stores = [PostgresEventStore(e, store.schema) for e in engines]  # 8 connections, 8 committers
+    # 8 connections, 8 committers
+    stores = [PostgresEventStore(e, store.schema, signer=TEST_SIGNER) for e in engines]
     try:
         conflicts = await asyncio.gather(*(_write(s, writer) for writer, s in enumerate(stores)))
     finally:

@@ -12,6 +12,7 @@ from modelyard_events.testing.sample_events import (
     TemperatureRecordedV1,
     evolved_registry,
 )
+from modelyard_events.testing.signing import TEST_SIGNER
 
 pytestmark = pytest.mark.integration
 
@@ -20,7 +21,7 @@ async def test_v1_stored_in_postgres_reads_back_as_v3(store: PostgresEventStore,
     await store.append("sensor", "s-1", 0, [TemperatureRecordedV1(celsius=-3.25)], TEST_CONTEXT)
 
     # A later release opens the same schema with the evolved registry.
-    upgraded = PostgresEventStore(engine, store.schema)
+    upgraded = PostgresEventStore(engine, store.schema, signer=TEST_SIGNER)
     [stored] = await upgraded.read_stream("s-1")
     [from_log] = await upgraded.read_all()
 

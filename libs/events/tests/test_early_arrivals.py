@@ -34,8 +34,20 @@ def positions(envelopes: list[EventEnvelope]) -> list[int]:
     return [envelope.position for envelope in envelopes]
 
 
+def altered(envelope: EventEnvelope, **changes: object) -> EventEnvelope:
+    return EventEnvelope.model_validate({**envelope.model_dump(), **changes})
+
+
+def signed(log: list[EventEnvelope], clock: Clock | None = None) -> EarlyArrivals:
+    """Arrivals that know a verified signed head for every event of `log` (one append each)."""
+    early = EarlyArrivals(GAP_WAIT_S, clock or Clock())
+    for envelope in log:
+        early.note_head("s", envelope.position, envelope.hash)
+    return early
+
+
 def test_messages_after_a_hole_wait_until_it_is_filled(log: list[EventEnvelope]) -> None:
-    early = EarlyArrivals(GAP_WAIT_S, Clock())
+    early = signed(log)
 
     first = early.chain("s", [log[0], log[3], log[4]], 0, GENESIS_HASH)
     assert positions(first) == [1]
@@ -47,7 +59,7 @@ def test_messages_after_a_hole_wait_until_it_is_filled(log: list[EventEnvelope])
 
 
 def test_duplicates_and_messages_applied_elsewhere_are_dropped(log: list[EventEnvelope]) -> None:
-    early = EarlyArrivals(GAP_WAIT_S, Clock())
+    early = signed(log)
     early.chain("s", [log[4]], 0, GENESIS_HASH)  # held: 2..4 are missing
 
     chained = early.chain("s", [log[0], log[1], log[5]], 5, log[4].hash)  # catch-up applied up to 5
@@ -59,7 +71,7 @@ def test_duplicates_and_messages_applied_elsewhere_are_dropped(log: list[EventEn
 def test_a_message_that_does_not_chain_to_the_last_applied_one_is_not_applied(
     log: list[EventEnvelope],
 ) -> None:
-    early = EarlyArrivals(GAP_WAIT_S, Clock())
+    early = signed(log)
 
     assert early.chain("s", [log[1]], 1, "f" * 64) == []
     assert early.waiting("s")
@@ -69,7 +81,7 @@ def test_a_hole_is_given_up_after_the_wait_once_the_consumer_has_drained_its_fet
     log: list[EventEnvelope],
 ) -> None:
     clock = Clock()
-    early = EarlyArrivals(GAP_WAIT_S, clock)
+    early = signed(log, clock)
     early.chain("s", [log[2], log[3]], 1, log[0].hash)
 
     assert early.overdue("s", drained=True) == {}  # too soon
@@ -83,7 +95,7 @@ def test_a_hole_is_given_up_after_the_longest_wait_even_while_messages_keep_comi
     log: list[EventEnvelope],
 ) -> None:
     clock = Clock()
-    early = EarlyArrivals(GAP_WAIT_S, clock)
+    early = signed(log, clock)
     early.chain("s", [log[2]], 1, log[0].hash)
     clock.now += MAX_WAIT_S / 2
     early.chain("s", [log[3]], 1, log[0].hash)  # the same hole: its wait goes on
@@ -94,10 +106,42 @@ def test_a_hole_is_given_up_after_the_longest_wait_even_while_messages_keep_comi
 
 def test_the_wait_restarts_when_the_chain_moves_on_to_a_new_hole(log: list[EventEnvelope]) -> None:
     clock = Clock()
-    early = EarlyArrivals(GAP_WAIT_S, clock)
+    early = signed(log, clock)
     early.chain("s", [log[1], log[3]], 0, GENESIS_HASH)  # hole at 1
     clock.now += GAP_WAIT_S * 1.5
 
     early.chain("s", [log[0]], 0, GENESIS_HASH)  # 1 and 2 arrive: the hole is now at 3
 
     assert early.overdue("s", drained=True) == {}
+
+
+def test_a_linked_run_waits_until_a_signed_head_names_its_last_event(log: list[EventEnvelope]) -> None:
+    early = EarlyArrivals(GAP_WAIT_S, Clock())
+    early.note_head("s", 3, log[2].hash)
+
+    assert positions(early.chain("s", log[:5], 0, GENESIS_HASH)) == [1, 2, 3]
+    assert early.waiting("s")  # 4 and 5 link, but no head vouches for them yet
+
+    early.note_head("s", 5, log[4].hash)
+    assert positions(early.chain("s", [], 3, log[2].hash)) == [4, 5]
+
+
+def test_a_forgery_that_links_is_never_released(log: list[EventEnvelope]) -> None:
+    forged = altered(log[1], data={"amount": 1000}, hash="f" * 64)  # its prev_hash links
+    early = EarlyArrivals(GAP_WAIT_S, Clock())
+    early.note_head("s", 1, log[0].hash)
+    early.note_head("s", 2, log[1].hash)
+
+    assert positions(early.chain("s", [log[0], forged], 0, GENESIS_HASH)) == [1]
+    # The genuine event, whose hash the head names, takes the forgery's place.
+    assert early.chain("s", [log[1]], 1, log[0].hash) == [log[1]]
+
+
+def test_the_first_message_at_a_position_stays_until_a_head_names_another(log: list[EventEnvelope]) -> None:
+    impostor = altered(log[1], hash="e" * 64)
+    early = EarlyArrivals(GAP_WAIT_S, Clock())
+
+    early.chain("s", [log[1]], 1, log[0].hash)
+    assert early.chain("s", [impostor], 1, log[0].hash) == []  # held: the genuine one stays
+    early.note_head("s", 2, log[1].hash)
+    assert early.chain("s", [], 1, log[0].hash) == [log[1]]

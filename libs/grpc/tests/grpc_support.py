@@ -12,6 +12,7 @@ from modelyard.v1 import events_pb2, jobs_pb2, jobs_pb2_grpc
 from modelyard_events.envelope import Actor, CommandContext
 from modelyard_events.store import InMemoryEventStore
 from modelyard_events.testing.sample_events import TEST_CONTEXT, CounterIncremented, CounterOpened
+from modelyard_events.testing.signing import TEST_SIGNER
 from modelyard_grpc import current_principal, read_events
 
 SECRET = "test-secret-of-at-least-32-bytes-0123456789"
@@ -23,7 +24,7 @@ MintToken = Callable[..., str]
 
 async def seeded_store(streams: int = 3, increments: int = 4) -> InMemoryEventStore:
     """A store with `streams` counters of 1 + `increments` events each, then one odd event."""
-    store = InMemoryEventStore()
+    store = InMemoryEventStore(signer=TEST_SIGNER)
     for n in range(streams):
         events = [CounterOpened(name=f"counter-{n}")] + [
             CounterIncremented(amount=i, note="ünïcödé ✓ 0.1") for i in range(increments)
@@ -44,7 +45,7 @@ class EchoJobService(jobs_pb2_grpc.JobServiceServicer):
     """A JobService that reports who called it and with which request fields."""
 
     def __init__(self, store: InMemoryEventStore | None = None, failure: Exception | None = None) -> None:
-        self._store = store or InMemoryEventStore()
+        self._store = store or InMemoryEventStore(signer=TEST_SIGNER)
         self._failure = failure
 
     @override

@@ -17,6 +17,7 @@ from modelyard_events.errors import MalformedEvent
 from modelyard_events.hashing import envelope_hash
 from modelyard_events.store import InMemoryEventStore
 from modelyard_events.testing.sample_events import TEST_CONTEXT, CounterIncremented
+from modelyard_events.testing.signing import TEST_SIGNER
 from modelyard_events.testing.strategies import envelopes
 from modelyard_grpc import (
     EventLogServicer,
@@ -129,14 +130,15 @@ class TestGrpcEventSource:
     async def test_it_reads_what_the_store_holds(self, served: Served, stub: str) -> None:
         source = GrpcEventSource(getattr(served, stub))
         assert await source.read_all() == await served.store.read_all()
-        assert await source.read_all(after_position=3, limit=4) == await served.store.read_all(3, 4)
+        # Pages end at signed heads (appends of 5 here): "4 after 3" reads through the head at 10.
+        assert await source.read_all(after_position=3, limit=4) == await served.store.read_all(3, 7)
         assert await source.head_position() == await served.store.head_position() == 16
 
     async def test_a_limit_of_zero_reads_nothing(self, served: Served) -> None:
         assert await GrpcEventSource(served.event_log).read_all(0, 0) == []
 
     async def test_it_pages_past_the_largest_page_of_one_call(self) -> None:
-        store = InMemoryEventStore()
+        store = InMemoryEventStore(signer=TEST_SIGNER)
         events = [CounterIncremented(amount=i, note="x" * 400) for i in range(10_005)]
         await store.append("counter", "big", 0, events, TEST_CONTEXT)
         registration = [(events_pb2_grpc.add_EventLogServicer_to_server, EventLogServicer(store))]

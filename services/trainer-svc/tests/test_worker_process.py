@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -36,6 +37,7 @@ from modelyard_events.schemas.training import (
     TrainingPaused,
 )
 from modelyard_events.store.postgres import PostgresEventStore
+from modelyard_events.testing.signing import TEST_SIGNER
 from modelyard_events.topics import ensure_topics, events_topic
 from modelyard_events.wire import encode_envelope, message_headers
 from modelyard_grpc import (
@@ -110,6 +112,8 @@ def base_env(stack: Infra, schema: str) -> dict[str, str]:
         "MODELYARD_AUTH_SECRET": SECRET,
         "MODELYARD_TRAINER_STORE_SCHEMA": schema,
         "MODELYARD_TOPIC_NAMESPACE": schema,  # this test's own topics: the session's broker is shared
+        "MODELYARD_EVENT_SIGNING_KEY": TEST_SIGNER.private_text(),
+        "MODELYARD_EVENT_PUBLIC_KEYS": json.dumps({"job": [TEST_SIGNER.public_text()]}),
     }
 
 
@@ -143,7 +147,7 @@ class FakeJobSvc:
                 events_topic("job", self.namespace),
                 encode_envelope(envelope),
                 key=envelope.stream_id.encode(),
-                headers=message_headers(envelope),
+                headers=message_headers(envelope, TEST_SIGNER.sign(envelope.position, envelope.hash)),
             )
         finally:
             await producer.stop()
@@ -171,7 +175,7 @@ class TrainerLog:
 async def job_svc(
     stack: Infra, engine: AsyncEngine, unique_schema: str, tmp_path: Path
 ) -> AsyncIterator[FakeJobSvc]:
-    job_store = PostgresEventStore(engine, f"{unique_schema}_job")
+    job_store = PostgresEventStore(engine, f"{unique_schema}_job", signer=TEST_SIGNER)
     await job_store.create_schema()
     dataset = export_digits(tmp_path / "d.npz")
     fake = FakeJobSvc(stack, job_store, f"trainer-{uuid.uuid4().hex[:8]}", dataset, unique_schema)
@@ -189,7 +193,7 @@ async def job_svc(
 @pytest.fixture
 async def trainer_store(engine: AsyncEngine, unique_schema: str) -> AsyncIterator[PostgresEventStore]:
     """The store the trainer processes of a test share (a fresh schema, created up front)."""
-    store = PostgresEventStore(engine, unique_schema)
+    store = PostgresEventStore(engine, unique_schema, signer=TEST_SIGNER)
     await store.create_schema()
     yield store
     await store.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 from modelyard_events.envelope import GENESIS_HASH, Actor, DomainEvent, EventEnvelope, payload_of
 from modelyard_events.schemas.jobs import JOB_STREAM, JobDispatched
+from modelyard_events.testing.signing import TEST_SIGNER
 from modelyard_trainer.config import TrainerSettings
 
 TRAINER_ID = "trainer-a"
@@ -64,5 +66,7 @@ def settings_for(root: Path, **values: Any) -> TrainerSettings:
         "trainer_device": "cpu",
         "progress_interval_s": 0.05,
         "allow_file_datasets": True,  # these tests train on file:// data
+        "event_signing_key": TEST_SIGNER.private_text(),
+        "event_public_keys": json.dumps({"job": [TEST_SIGNER.public_text()]}),
     }
     return TrainerSettings(**(defaults | values))

@@ -26,6 +26,7 @@ from modelyard_events.consumer import ProjectionRunner, SourceTopic
 from modelyard_events.db import create_engine
 from modelyard_events.errors import ConcurrencyConflict
 from modelyard_events.relay import Relay
+from modelyard_events.signing import HeadSigner, HeadVerifier
 from modelyard_events.store.postgres import PostgresEventStore
 from modelyard_events.testing.sample_events import (
     SAMPLE_REGISTRY,
@@ -58,12 +59,15 @@ async def _walk(servers: Infra) -> None:
     async with engine.begin() as conn:
         await conn.execute(text(f"DROP SCHEMA IF EXISTS {_SCHEMA} CASCADE"))
         await conn.execute(text(f"DROP SCHEMA IF EXISTS {_SCHEMA}_read CASCADE"))
-    store = PostgresEventStore(engine, _SCHEMA)
+    # The demo's own key: a service's comes from MODELYARD_EVENT_SIGNING_KEY.
+    signer = HeadSigner.generate()
+    keys = HeadVerifier([signer.public_key])
+    store = PostgresEventStore(engine, _SCHEMA, signer=signer)
     await store.create_schema()
     try:
         expected = await _append(store)
-        await _project(servers, engine, store, expected)
-        await _verify(engine, store)
+        await _project(servers, engine, store, expected, keys)
+        await _verify(engine, store, keys)
     finally:
         await store.close()
         await engine.dispose()
@@ -90,7 +94,11 @@ async def _append(store: PostgresEventStore) -> dict[str, int]:
 
 
 async def _project(
-    servers: Infra, engine: AsyncEngine, store: PostgresEventStore, expected: dict[str, int]
+    servers: Infra,
+    engine: AsyncEngine,
+    store: PostgresEventStore,
+    expected: dict[str, int],
+    keys: HeadVerifier,
 ) -> None:
     topic = events_topic("demo")
     print(f"\n2. Relay (LISTEN/NOTIFY, checkpointed) publishes to {topic}; a projection consumes it:")
@@ -100,7 +108,7 @@ async def _project(
         engine,
         projection,
         SAMPLE_REGISTRY,
-        [SourceTopic("demo", topic, store)],
+        [SourceTopic("demo", topic, store, keys)],
         servers.kafka_bootstrap_servers,
     )
     stop = asyncio.Event()
@@ -127,17 +135,20 @@ async def _shows(engine: AsyncEngine, schema: str, expected: dict[str, int]) -> 
         return False  # the projection has not created its tables yet
 
 
-async def _verify(engine: AsyncEngine, store: PostgresEventStore) -> None:
-    print("\n3. verify walks the hash chain:")
-    report = await verify_chain(store)
-    print(f"   ok={report.ok}, {report.checked} events checked up to head {report.head_position}")
+async def _verify(engine: AsyncEngine, store: PostgresEventStore, keys: HeadVerifier) -> None:
+    print("\n3. verify walks the hash chain and checks the signed heads (Ed25519, one per append):")
+    report = await verify_chain(store, keys=keys)
+    print(
+        f"   ok={report.ok}, {report.checked} events checked up to head {report.head_position}, "
+        f"signed through {report.signed_through}"
+    )
     async with engine.begin() as conn:
         await conn.execute(
             text(f"UPDATE {_SCHEMA}.events SET data = :data WHERE position = 3"),
             {"data": '{"amount":500,"note":""}'},
         )
     print('   someone edits position 3 in the database ("amount":5 -> "amount":500) ...')
-    report = await verify_chain(store)
+    report = await verify_chain(store, keys=keys)
     print(f"   ok={report.ok}, first broken position {report.broken_position}: {report.reason}")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import os
 import secrets
 import sys
@@ -23,6 +24,7 @@ import grpc
 from modelyard.v1 import jobs_pb2, jobs_pb2_grpc
 from modelyard_devstack.processes import eventually, free_port, spawn, stop_pid, wait_until
 from modelyard_devstack.stack import Infra
+from modelyard_events.signing import HeadSigner
 from modelyard_grpc import channel, mint_token, wait_until_serving
 
 _READY_TIMEOUT_S = 60.0
@@ -39,6 +41,7 @@ class Platform:
     trainer_target: str
     dataset_target: str
     base_env: dict[str, str]
+    signers: dict[str, HeadSigner]  # each service's event signing key, by source name
     processes: dict[str, Popen[bytes]] = field(default_factory=dict)
 
     def token(
@@ -53,6 +56,7 @@ class Platform:
         """Start a trainer worker (await `trainer_alive` before relying on it)."""
         worker_env = {
             **self.base_env,
+            **self.signing_env("trainer"),
             "MODELYARD_TRAINER_ID": trainer_id,
             "MODELYARD_TRAINER_SLOTS": str(slots),
         }
@@ -69,6 +73,10 @@ class Platform:
             return await _lists_trainer(self.job_target, self.token(("auditor",)), trainer_id)
 
         await eventually(alive, timeout_s, f"trainer {trainer_id} heartbeating to job-svc")
+
+    def signing_env(self, source: str) -> dict[str, str]:
+        """The environment that hands `source`'s private signing key to a process of that service."""
+        return {"MODELYARD_EVENT_SIGNING_KEY": self.signers[source].private_text()}
 
     def start_service(
         self, name: str, module: str, args: list[str], target: str, env: Mapping[str, str] | None = None
@@ -107,6 +115,10 @@ def platform(
     """dataset-svc, job-svc and trainer-svc running against `infra` for the block; all stopped afterwards."""
     job_port, trainer_port, dataset_port = free_port(), free_port(), free_port()
     secret = secrets.token_urlsafe(32)
+    # A key per service, made for this platform: each process gets only its own service's key,
+    # and every process pins all three public keys.
+    signers = {source: HeadSigner.generate() for source in ("dataset", "job", "trainer")}
+    public_keys = json.dumps({source: [s.public_text()] for source, s in signers.items()})
     base_env = {
         **os.environ,
         "DATABASE_URL": infra.database_url,
@@ -124,6 +136,7 @@ def platform(
         "MODELYARD_TOPIC_NAMESPACE": topic_namespace,
         # Development, tests, the demo and the benchmarks train on local files too; a cluster does not.
         "MODELYARD_ALLOW_FILE_DATASETS": "true",
+        "MODELYARD_EVENT_PUBLIC_KEYS": public_keys,
         **(env or {}),
     }
     running = Platform(
@@ -134,15 +147,16 @@ def platform(
         f"127.0.0.1:{trainer_port}",
         f"127.0.0.1:{dataset_port}",
         base_env,
+        signers,
     )
     with ExitStack() as stack:
         stack.callback(_stop_all, running)
-        for name, module, args, target in (
-            ("dataset-svc", "modelyard_dataset", [], running.dataset_target),
-            ("trainer-svc", "modelyard_trainer", ["serve"], running.trainer_target),
-            ("job-svc", "modelyard_job", [], running.job_target),
+        for name, module, args, target, source in (
+            ("dataset-svc", "modelyard_dataset", [], running.dataset_target, "dataset"),
+            ("trainer-svc", "modelyard_trainer", ["serve"], running.trainer_target, "trainer"),
+            ("job-svc", "modelyard_job", [], running.job_target, "job"),
         ):
-            running.start_service(name, module, args, target)
+            running.start_service(name, module, args, target, running.signing_env(source))
         yield running
 
 

@@ -3,6 +3,8 @@
 It reads from its checkpoint, publishes a batch keyed by stream id, waits for
 the broker's acknowledgement, and only then moves the checkpoint (kept in the
 store's own database). A crash between the two republishes; nothing is skipped.
+Batches end at signed heads: events the service has not signed yet wait, and the
+event at each signed head carries the signature in its `head_signature` header.
 It sleeps on LISTEN/NOTIFY, not on a polling timer; `idle_check_s` only bounds
 how long a notification lost during a reconnect can delay it.
 """
@@ -81,17 +83,21 @@ class Relay:
         """Publish everything after the checkpoint; return how many events went out."""
         checkpoint = await self.checkpoint()
         total = 0
-        while batch := await self.store.read_all(checkpoint, self._batch_size):
+        while (page := await self.store.read_signed(checkpoint, self._batch_size)).events:
+            heads = {head.position: head for head in page.heads}
             sent = [
                 await producer.send(
-                    self.topic, encode_envelope(e), key=e.stream_id.encode(), headers=message_headers(e)
+                    self.topic,
+                    encode_envelope(e),
+                    key=e.stream_id.encode(),
+                    headers=message_headers(e, heads.get(e.position)),
                 )
-                for e in batch
+                for e in page.events
             ]
             await asyncio.gather(*sent)
-            checkpoint = batch[-1].position
+            checkpoint = page.events[-1].position
             await self._save_checkpoint(checkpoint)
-            total += len(batch)
+            total += len(page.events)
         return total
 
     async def checkpoint(self) -> int:

@@ -1,16 +1,14 @@
-"""`verify`: walk a store's hash chain and name the first position that does not hold."""
+"""`verify`: walk a store's hash chain and its signed heads; name the first position that does not hold."""
 
 from __future__ import annotations
 
-import functools
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from modelyard_events.canonical import canonical_json, canonical_timestamp
 from modelyard_events.envelope import GENESIS_HASH
-from modelyard_events.hashing import HalvesTemplate, chain_hash
+from modelyard_events.hashing import RowHasher
+from modelyard_events.signing import ForgedEvent, HeadVerifier, SignedHead
 from modelyard_events.store.postgres import PostgresEventStore
 
 _PAGE = 5000
@@ -24,6 +22,7 @@ class ChainReport:
     head_position: int
     broken_position: int | None = None
     reason: str = ""
+    signed_through: int = 0  # the last position a verified signed head covers (with keys)
 
     @property
     def ok(self) -> bool:
@@ -32,31 +31,53 @@ class ChainReport:
 
 
 async def verify_chain(
-    store: PostgresEventStore, progress: Callable[[int, int], None] | None = None
+    store: PostgresEventStore,
+    progress: Callable[[int, int], None] | None = None,
+    *,
+    keys: HeadVerifier | None = None,
 ) -> ChainReport:
-    """Recompute every hash from the stored rows.
+    """Recompute every hash from the stored rows, and with `keys` check every signed head.
 
     Detects an edited row (its hash no longer matches), a deleted row (a hole
     in the dense positions, or a log shorter than the head), and rows swapped
-    or re-ordered (prev_hash no longer names the predecessor).
+    or re-ordered (prev_hash no longer names the predecessor). With `keys` (the
+    service's pinned public keys) it also detects a suffix rewritten with
+    recomputed hashes, even when the head row was updated too: a signed head no
+    longer matches its event, a signature does not verify, or events after the
+    last verified head are not covered by any signature.
     """
     head = await store.head_position()
-    expected_position, prev_hash, checked = 1, GENESIS_HASH, 0
-    hasher = _RowHasher()
+    expected_position, prev_hash, checked, signed_through = 1, GENESIS_HASH, 0, 0
+    hasher = RowHasher()
+    heads = _SignedHeads(store, keys)
     while rows := await store.read_rows(expected_position - 1, _PAGE):
+        signed = await heads.between(expected_position - 1, rows[-1].position)
         for row in rows:
-            problem = _check_row(row, expected_position, prev_hash, hasher)
-            if problem:
-                return ChainReport(checked, head, expected_position, problem)
+            if problem := _check_row(row, expected_position, prev_hash, hasher):
+                return ChainReport(checked, head, expected_position, problem, signed_through)
+            if problem := _check_signed(row, signed.get(row.position), keys):
+                # The altered event is one of those this head covers beyond the last good one.
+                where = f"{problem} (an event in {signed_through + 1}..{row.position} was altered)"
+                return ChainReport(checked, head, signed_through + 1, where, signed_through)
+            if row.position in signed:
+                signed_through = row.position
             prev_hash, expected_position, checked = row.hash, expected_position + 1, checked + 1
         if progress:
             progress(checked, head)
     if checked < head:
-        return ChainReport(checked, head, checked + 1, f"the log ends at {checked} but its head is {head}")
-    return ChainReport(checked, head)
+        problem = f"the log ends at {checked} but its head is {head}"
+        return ChainReport(checked, head, checked + 1, problem, signed_through)
+    if keys is not None and signed_through < checked:
+        problem = (
+            f"events {signed_through + 1}..{checked} are not covered by a signed head: they were "
+            "appended without the service's key (or a crash left them unsigned and the service "
+            "has not started since)"
+        )
+        return ChainReport(checked, head, signed_through + 1, problem, signed_through)
+    return ChainReport(checked, head, signed_through=signed_through)
 
 
-def _check_row(row: Any, expected_position: int, prev_hash: str, hasher: _RowHasher) -> str:
+def _check_row(row: Any, expected_position: int, prev_hash: str, hasher: RowHasher) -> str:
     if row.position != expected_position:
         return f"position {expected_position} is missing (next row is {row.position})"
     if row.prev_hash != prev_hash:
@@ -66,45 +87,27 @@ def _check_row(row: Any, expected_position: int, prev_hash: str, hasher: _RowHas
     return ""
 
 
-class _RowHasher:
-    """Recomputes row hashes, encoding the fields an append's rows share once per run of rows."""
-
-    def __init__(self) -> None:
-        self._shared: tuple[Any, ...] = ()
-        self._template: HalvesTemplate | None = None
-
-    def hash(self, row: Any) -> str:
-        shared = (
-            row.actor,
-            row.causation_id,
-            row.correlation_id,
-            row.occurred_at,
-            row.org_id,
-            row.stream_id,
-            row.stream_type,
-        )
-        if self._template is None or shared != self._shared:
-            self._shared = shared
-            self._template = HalvesTemplate(
-                actor_json=_canonical_actor(row.actor),
-                causation_id=row.causation_id,
-                correlation_id=row.correlation_id,
-                occurred_at=canonical_timestamp(row.occurred_at),
-                org_id=row.org_id,
-                stream_id=row.stream_id,
-                stream_type=row.stream_type,
-            )
-        halves = self._template.halves(
-            data_json=row.data,
-            event_id=str(row.event_id),
-            schema_version=row.schema_version,
-            stream_version=row.stream_version,
-            type_name=row.type,
-        )
-        return chain_hash(row.prev_hash, halves, row.position)
+def _check_signed(row: Any, head: SignedHead | None, keys: HeadVerifier | None) -> str:
+    if head is None or keys is None:
+        return ""
+    if head.hash != row.hash:
+        return "the event differs from the one its service signed: the log was rewritten"
+    try:
+        keys.check(head)
+    except ForgedEvent as error:
+        return f"{error}: a signature was forged or the key is not pinned"
+    return ""
 
 
-@functools.lru_cache(maxsize=4096)
-def _canonical_actor(stored: str) -> str:
-    # jsonb prints its own spacing; the hash covers the canonical form. Few distinct actors.
-    return canonical_json(json.loads(stored))
+class _SignedHeads:
+    """Pages of a store's signed heads, read beside the pages of events."""
+
+    def __init__(self, store: PostgresEventStore, keys: HeadVerifier | None) -> None:
+        self._store, self._keys = store, keys
+
+    async def between(self, after_position: int, through: int) -> dict[int, SignedHead]:
+        if self._keys is None:
+            return {}
+        async with self._store.engine.connect() as conn:
+            heads = await self._store.signatures.heads_between(conn, after_position, through)
+        return {head.position: head for head in heads}

@@ -23,11 +23,15 @@ from modelyard_events.canonical import canonical_json
 from modelyard_events.domain_errors import InvalidArgument
 from modelyard_events.envelope import Actor, EventEnvelope
 from modelyard_events.errors import MalformedEvent, SourceUnavailable
-from modelyard_events.hashing import envelope_hash
-from modelyard_events.store.ports import EventSource
+from modelyard_events.signing import SignedHead
+from modelyard_events.store.ports import EventSource, SignedPage
+from modelyard_events.wire import checked_envelope
 
 DEFAULT_PAGE = 1_000
 MAX_PAGE = 10_000
+# Bytes of events per ReadEvents reply: well under gRPC's 4 MiB message limit, whatever one append
+# holds (a page that reaches the cap ends before its signed head, and the reader reads on).
+MAX_PAGE_BYTES = 2 * 1024 * 1024
 _TRANSIENT = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 _INT64_MAX = 2**63 - 1  # reading after it returns no events, only the head position
 
@@ -89,17 +93,41 @@ async def read_events(
 ) -> events_pb2.ReadEventsResponse:
     """One page of `source` after `request.after_position` (limit 0 → 1000, at most 10,000).
 
-    The head position is read after the page, so it is never below the page's
-    last position: a reader is caught up when its last position equals it.
+    The page ends at a signed head, unless its events would pass MAX_PAGE_BYTES: then it ends
+    there, and the reader reads on to the head. The head position is read after the page, so it is
+    never below the page's last position: a reader is caught up when its last position equals it.
     Raises InvalidArgument for a negative position or a limit out of range.
     """
     if request.after_position < 0:
         raise InvalidArgument("after_position", f"must be 0 or more, not {request.after_position}")
     if not 0 <= request.limit <= MAX_PAGE:
         raise InvalidArgument("limit", f"must be 1..{MAX_PAGE} (0 means {DEFAULT_PAGE}), not {request.limit}")
-    events = await source.read_all(request.after_position, request.limit or DEFAULT_PAGE)
+    page = await source.read_signed(request.after_position, request.limit or DEFAULT_PAGE)
     head = await source.head_position()
-    return events_pb2.ReadEventsResponse(events=[envelope_to_proto(e) for e in events], head_position=head)
+    events: list[events_pb2.EventEnvelope] = []
+    size = 0
+    for envelope in page.events:
+        message = envelope_to_proto(envelope)
+        size += message.ByteSize()
+        if events and size > MAX_PAGE_BYTES:
+            break
+        events.append(message)
+    last = events[-1].position if events else request.after_position
+    return events_pb2.ReadEventsResponse(
+        events=events, head_position=head, heads=[head_to_proto(h) for h in page.heads if h.position <= last]
+    )
+
+
+def head_to_proto(head: SignedHead) -> events_pb2.SignedHead:
+    """The protobuf form of a signed head."""
+    return events_pb2.SignedHead(
+        position=head.position, hash=head.hash, key_id=head.key_id, signature=head.signature
+    )
+
+
+def head_from_proto(message: events_pb2.SignedHead) -> SignedHead:
+    """A signed head from its protobuf form (its signature is checked by the consumer)."""
+    return SignedHead(message.position, message.hash, message.key_id, message.signature)
 
 
 class EventLogServicer(events_pb2_grpc.EventLogServicer):
@@ -130,10 +158,10 @@ class ReadEventsStub(Protocol):
 class GrpcEventSource:
     """An EventSource reading another service's log through its ReadEvents RPC.
 
-    `read_all` returns up to `limit` events, paging when `limit` exceeds what one
-    call may return. With `verify_hashes`, every received envelope's hash is
-    recomputed, so a conversion or transport fault raises MalformedEvent instead
-    of feeding a projection a wrong event.
+    `read_signed` returns one page ending at a signed head; `read_all` returns the
+    events of such pages, up to about `limit`. With `verify_hashes`, every received
+    envelope's hash is recomputed, so a conversion or transport fault raises
+    MalformedEvent at once (consumers check the signed heads themselves).
     """
 
     def __init__(self, stub: ReadEventsStub, *, timeout_s: float = 30.0, verify_hashes: bool = True) -> None:
@@ -142,17 +170,29 @@ class GrpcEventSource:
         self._verify_hashes = verify_hashes
 
     async def read_all(self, after_position: int = 0, limit: int = DEFAULT_PAGE) -> list[EventEnvelope]:
-        """Events with position > after_position, ascending, at most `limit`."""
+        """Signed events with position > after_position, ascending, about `limit` (see read_signed)."""
         events: list[EventEnvelope] = []
         while len(events) < limit:
-            wanted = min(limit - len(events), MAX_PAGE)
-            response = await self._read(after_position, wanted)
-            page = [self._decoded(message) for message in response.events]
-            events += page
-            if len(page) < wanted:
+            page = (await self.read_signed(after_position, min(limit - len(events), MAX_PAGE))).events
+            if not page:
                 break
+            events += page
             after_position = page[-1].position
         return events
+
+    async def read_signed(self, after_position: int = 0, limit: int = DEFAULT_PAGE) -> SignedPage:
+        """One page after `after_position` ending at a signed head, with the heads among it.
+
+        Replies cut short by the server's byte cap are read on until the page reaches its head.
+        """
+        page = SignedPage([], [])
+        while True:
+            response = await self._read(after_position, min(max(limit, 1), MAX_PAGE))
+            page.events.extend(self._decoded(message) for message in response.events)
+            page.heads.extend(head_from_proto(head) for head in response.heads)
+            if not response.events or (page.heads and page.heads[-1].position == page.events[-1].position):
+                return page
+            after_position = page.events[-1].position
 
     async def head_position(self) -> int:
         """The source's highest committed position."""
@@ -171,16 +211,7 @@ class GrpcEventSource:
 
     def _decoded(self, message: events_pb2.EventEnvelope) -> EventEnvelope:
         envelope = envelope_from_proto(message)
-        if self._verify_hashes and _recomputed_hash(envelope) != envelope.hash:
-            raise MalformedEvent(f"event at position {envelope.position} does not match its hash")
-        return envelope
-
-
-def _recomputed_hash(envelope: EventEnvelope) -> str | None:
-    try:
-        return envelope_hash(envelope)
-    except ValueError:  # a payload that has no canonical form (e.g. an infinite float)
-        return None
+        return checked_envelope(envelope) if self._verify_hashes else envelope
 
 
 def _conforms(source: GrpcEventSource) -> EventSource:

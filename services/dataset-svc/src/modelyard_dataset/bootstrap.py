@@ -39,8 +39,9 @@ SERVICES = [
 async def running_dataset_service(settings: DatasetSettings, stop: asyncio.Event) -> AsyncIterator[int]:
     """Start every part of dataset-svc; yield the bound gRPC port; on exit stop them all cleanly."""
     engine = create_engine(settings.database_url, pool_size=10)
-    store = PostgresEventStore(engine, settings.store_schema)
+    store = PostgresEventStore(engine, settings.store_schema, signer=settings.head_signer())
     await store.create_schema()
+    await store.sign_tail()
     blobs = open_blob_store(settings.blob_settings())
     commands = DatasetCommands(store, blobs, settings.plan_of, settings.readiness_policy)
     staging = Staging(settings.staging)
@@ -52,7 +53,7 @@ async def running_dataset_service(settings: DatasetSettings, stop: asyncio.Event
         engine,
         DatasetViews(settings.views_schema),
         DATASET_EVENTS,
-        [SourceTopic("dataset", topic, store)],
+        [SourceTopic("dataset", topic, store, settings.keys_for("dataset"))],
         settings.kafka_bootstrap_servers,
         group_id=f"dataset-svc.{settings.views_schema}",
     )

@@ -10,10 +10,11 @@ from pydantic_settings import SettingsConfigDict
 from modelyard_dataset.domain.readiness import ReadinessPolicy
 from modelyard_dataset.storage.factory import BlobSettings
 from modelyard_events.plans import PlanChoice
+from modelyard_events.trust import EventTrustSettings
 from modelyard_grpc import GrpcSettings
 
 
-class DatasetSettings(GrpcSettings, PlanChoice):
+class DatasetSettings(GrpcSettings, PlanChoice, EventTrustSettings):
     """DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS and MODELYARD_* (see docs/datasets.md, "Running dataset-svc")."""
 
     model_config = SettingsConfigDict(env_prefix="MODELYARD_", extra="ignore", populate_by_name=True)

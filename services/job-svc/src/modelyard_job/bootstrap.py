@@ -36,6 +36,7 @@ from modelyard_job.notifications import ViewChanges
 from modelyard_job.policy import JOB_POLICY
 from modelyard_job.projections.queries import JobViewReader
 from modelyard_job.projections.tables import changes_channel
+from modelyard_job.projections.views import JOB_SOURCE, TRAINER_SOURCE
 
 log = logging.getLogger(__name__)
 SERVICE_NAMES = (
@@ -65,8 +66,9 @@ async def running_job_service(settings: JobSettings, stop: asyncio.Event) -> Asy
     """Start every part of job-svc; yield the bound gRPC port; on exit stop them all cleanly."""
     secret = settings.auth_secret.get_secret_value()
     engine = create_engine(settings.database_url, pool_size=10)
-    store = PostgresEventStore(engine, settings.store_schema)
+    store = PostgresEventStore(engine, settings.store_schema, signer=settings.head_signer())
     await store.create_schema()
+    await store.sign_tail()
     liveness = Liveness(engine, settings.live_schema)
     await liveness.create_tables()
     token = service_token(secret)
@@ -89,8 +91,8 @@ async def running_job_service(settings: JobSettings, stop: asyncio.Event) -> Asy
     trainer_log = GrpcEventSource(events_pb2_grpc.EventLogStub(trainer_channel))
     views, reaction = job_runners(
         engine,
-        job_log=store,
-        trainer_log=trainer_log,
+        job_log=(store, settings.keys_for(JOB_SOURCE)),
+        trainer_log=(trainer_log, settings.keys_for(TRAINER_SOURCE)),
         views_schema=settings.views_schema,
         reactions_schema=settings.reactions_schema,
         commands=commands,

@@ -8,11 +8,12 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
 from modelyard_events.plans import PlanChoice
+from modelyard_events.trust import EventTrustSettings
 from modelyard_grpc import GrpcSettings
 from modelyard_job.domain.lost_dispatches import DEFAULT_MAX_LOST_DISPATCHES
 
 
-class JobSettings(GrpcSettings, PlanChoice):
+class JobSettings(GrpcSettings, PlanChoice, EventTrustSettings):
     """DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS and MODELYARD_* (see docs/jobs.md, "Running job-svc")."""
 
     model_config = SettingsConfigDict(env_prefix="MODELYARD_", extra="ignore", populate_by_name=True)

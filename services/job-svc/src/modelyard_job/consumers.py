@@ -24,6 +24,7 @@ from modelyard_events.schemas.training import (
     TrainingProgressed,
     TrainingReport,
 )
+from modelyard_events.signing import HeadVerifier
 from modelyard_events.store.ports import EventSource
 from modelyard_events.topics import events_topic
 from modelyard_job.app.commands import JobCommands
@@ -62,17 +63,20 @@ class TrainingReportReaction:
 def job_runners(
     engine: AsyncEngine,
     *,
-    job_log: EventSource,
-    trainer_log: EventSource,
+    job_log: tuple[EventSource, HeadVerifier],
+    trainer_log: tuple[EventSource, HeadVerifier],
     views_schema: str,
     reactions_schema: str,
     commands: JobCommands,
     bootstrap_servers: str,
     topic_namespace: str,
 ) -> tuple[ProjectionRunner, ProjectionRunner]:
-    """(views runner over both logs, report reaction runner over the trainers' log)."""
-    jobs = SourceTopic(JOB_SOURCE, events_topic("job", topic_namespace), job_log)
-    trainers = SourceTopic(TRAINER_SOURCE, events_topic("trainer", topic_namespace), trainer_log)
+    """(views runner over both logs, report reaction runner over the trainers' log).
+
+    Each log comes with the public keys pinned for its source.
+    """
+    jobs = SourceTopic(JOB_SOURCE, events_topic("job", topic_namespace), *job_log)
+    trainers = SourceTopic(TRAINER_SOURCE, events_topic("trainer", topic_namespace), *trainer_log)
     views = ProjectionRunner(
         engine,
         JobViews(views_schema),

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from modelyard_events.trust import EventTrustSettings
 from modelyard_grpc import GrpcSettings
 
 
@@ -18,7 +19,7 @@ def default_trainer_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-class TrainerSettings(GrpcSettings):
+class TrainerSettings(GrpcSettings, EventTrustSettings):
     """DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS and MODELYARD_* (see services/trainer-svc/README.md)."""
 
     model_config = SettingsConfigDict(env_prefix="MODELYARD_", extra="ignore", populate_by_name=True)

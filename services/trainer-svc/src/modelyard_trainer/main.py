@@ -30,10 +30,11 @@ LOG_FORMAT = "%(asctime)s trainer %(levelname)s %(message)s"
 async def serve(settings: TrainerSettings, stop: asyncio.Event) -> None:
     """Relay the trainer store to `modelyard.trainer.events` and serve ReadEvents until `stop`."""
     engine = create_engine(settings.database_url)
-    store = PostgresEventStore(engine, settings.trainer_store_schema)
+    store = PostgresEventStore(engine, settings.trainer_store_schema, signer=settings.head_signer())
     relaying: asyncio.Task[None] | None = None
     try:
         await store.create_schema()
+        await store.sign_tail()
         relay = Relay(
             store,
             settings.database_url,

@@ -9,6 +9,11 @@ fetched, so a busy consumer does not give up on messages sitting in its own buff
 waited `MAX_WAIT_S` or holds `MAX_HELD` messages whatever the polls say. The held messages are a
 cache: losing them (a crash) loses nothing, because the source is read whenever a hole is found or
 the runner reconciles.
+
+Kafka is not trusted: a held message is released only as part of a run that ends at an event whose
+hash a verified signed head names (`note_head`); a message that will never be so vouched for (a
+forgery that links, or one that took a genuine message's place) waits out the hole like a missing
+one, and then the source is read and the held messages that differ from it are dead-lettered.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from modelyard_events.consumer.verified_runs import verified_prefix
 from modelyard_events.envelope import EventEnvelope
 
 MAX_HELD = 20_000  # per source
@@ -26,6 +32,8 @@ MAX_WAIT_S = 1.0
 @dataclass
 class _Held:
     by_position: dict[int, EventEnvelope] = field(default_factory=dict)
+    heads: dict[int, str] = field(default_factory=dict)  # verified signed heads: position → hash
+    displaced: list[EventEnvelope] = field(default_factory=list)  # took a place a head gave another
     hole: int = 0  # the missing position the held messages wait for
     since: float = 0.0
 
@@ -44,17 +52,36 @@ class EarlyArrivals:
         held = self._held.setdefault(source, _Held())
         for envelope in arrived:
             if envelope.position > position:
-                held.by_position[envelope.position] = envelope
-        chained: list[EventEnvelope] = []
-        while (next_one := held.by_position.get(position + 1)) and next_one.prev_hash == last_hash:
-            del held.by_position[position + 1]
-            chained.append(next_one)
-            position, last_hash = next_one.position, next_one.hash
+                _hold(held, envelope)
+        linked: list[EventEnvelope] = []
+        at, at_hash = position, last_hash
+        while (next_one := held.by_position.get(at + 1)) and next_one.prev_hash == at_hash:
+            linked.append(next_one)
+            at, at_hash = next_one.position, next_one.hash
+        chained = verified_prefix(linked, position, last_hash, held.heads)
+        if chained:
+            position, last_hash = chained[-1].position, chained[-1].hash
         for stale in [p for p in held.by_position if p <= position]:
-            del held.by_position[stale]  # applied by someone else (catch-up, another replica)
+            del held.by_position[stale]  # applied now, or by someone else (catch-up, another replica)
+        for stale in [p for p in held.heads if p <= position]:
+            del held.heads[stale]
         if held.by_position and held.hole != position + 1:
             held.hole, held.since = position + 1, self._clock()
         return chained
+
+    def take_displaced(self, source: str) -> list[EventEnvelope]:
+        """Messages that held a position until a signed head named another one: forgeries."""
+        held = self._held.get(source)
+        if held is None or not held.displaced:
+            return []
+        taken, held.displaced = held.displaced, []
+        return taken
+
+    def note_head(self, source: str, position: int, hash_: str) -> None:
+        """A signed head of `source` whose signature the caller verified."""
+        heads = self._held.setdefault(source, _Held()).heads
+        if len(heads) < MAX_HELD:
+            heads[position] = hash_
 
     def overdue(self, source: str, drained: bool) -> dict[int, EventEnvelope]:
         """The held messages of `source` if its hole has waited too long (and forget them), else {}.
@@ -71,7 +98,7 @@ class EarlyArrivals:
             or len(held.by_position) >= MAX_HELD
         ):
             return {}
-        taken, held.by_position, held.hole = held.by_position, {}, 0
+        taken, held.by_position, held.hole, held.heads = held.by_position, {}, 0, {}
         return taken
 
     def waiting(self, source: str | None = None) -> bool:
@@ -79,3 +106,13 @@ class EarlyArrivals:
         if source is not None:
             return bool(self._held.get(source, _Held()).by_position)
         return any(held.by_position for held in self._held.values())
+
+
+def _hold(held: _Held, arriving: EventEnvelope) -> None:
+    """Hold `arriving`: the first message at a position stays, unless a signed head names this one."""
+    present = held.by_position.get(arriving.position)
+    if present is None:
+        held.by_position[arriving.position] = arriving
+    elif present.hash != arriving.hash and held.heads.get(arriving.position) == arriving.hash:
+        held.displaced.append(present)
+        held.by_position[arriving.position] = arriving

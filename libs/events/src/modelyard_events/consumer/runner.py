@@ -1,16 +1,21 @@
 """ProjectionRunner: Kafka in, read model out, each source event applied exactly once.
 
 Per source service the runner keeps (position, hash) of the last applied event in the read
-model's transaction. A message at position+1 whose prev_hash matches is applied; one at or below
-the position is a duplicate. One further on waits briefly (consumer/arrivals.py): the messages
-in between usually come in another partition's next fetch. A hole that outlives the wait (a broker
+model's transaction. Kafka is not trusted: every message's hash is recomputed, and a run of
+messages that extends the chain is applied only through an event that a signed head, verified
+against the source's pinned public key, names (consumer/verified_runs.py); the source's own log is
+checked the same way when it is read. One at or below the position is a duplicate. One further on
+waits briefly (consumer/arrivals.py): the messages in between usually come in another
+partition's next fetch. A hole that outlives the wait (a broker
 that lost data, a partition another replica owns) is read from the source itself (`EventSource`:
 the store, or ReadEvents over gRPC) and applied in order, and what Kafka brought is checked against
 it. Consecutive events of a source go to a `BatchProjection` as one batch (a few statements for a
 thousand events instead of a few per event); if the batch fails they are applied one by one.
 Kafka offsets are committed only after that transaction commits. Poison (undecodable bytes,
-unknown types, a handler failing `max_attempts` times) goes to `<topic>.dlq` with the error, and
-the runner goes on.
+unknown types, a hash that does not match, a signature that does not verify, a handler failing
+`max_attempts` times) goes to `<topic>.dlq` with the error, and the runner goes on. A source whose
+own log does not verify is halted (`halted` says why, and each reconcile tries it again) while the
+other sources go on.
 """
 
 from __future__ import annotations
@@ -29,12 +34,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from modelyard_events.consumer.arrivals import EarlyArrivals
 from modelyard_events.consumer.checkpoints import create_checkpoint_table, lock_checkpoint, save_checkpoint
 from modelyard_events.consumer.projection import BatchProjection, Decoded, Projection
+from modelyard_events.consumer.verified_runs import SourceTampered, verified_page
 from modelyard_events.envelope import DomainEvent, EventEnvelope
 from modelyard_events.errors import EventStoreError, MalformedEvent, SourceUnavailable
 from modelyard_events.registry import EventRegistry
+from modelyard_events.signing import ForgedEvent, HeadVerifier
 from modelyard_events.store.ports import EventSource
 from modelyard_events.topics import FETCH_MAX_WAIT_MS, dead_letter_topic, ensure_topics
-from modelyard_events.wire import decode_envelope, encode_envelope
+from modelyard_events.wire import decode_message, encode_envelope
 
 log = logging.getLogger(__name__)
 _CATCH_UP_PAGE = 1000
@@ -43,11 +50,12 @@ _POLL_RECORDS = 1000
 
 @dataclass(frozen=True)
 class SourceTopic:
-    """One upstream service: its topic, and where to read its log when messages are missing."""
+    """One upstream service: its topic, where to read its log, and the public keys pinned for it."""
 
     name: str
     topic: str
     source: EventSource
+    keys: HeadVerifier
 
 
 class ProjectionRunner:
@@ -76,6 +84,7 @@ class ProjectionRunner:
         self._dlq: AIOKafkaProducer | None = None
         self.dead_lettered = 0
         self.caught_up = 0  # events applied from the source reader because Kafka did not bring them
+        self.halted: dict[str, str] = {}  # source → why its own log could not be applied
 
     async def create_tables(self) -> None:
         """Create the checkpoint table and the projection's own tables."""
@@ -143,6 +152,8 @@ class ProjectionRunner:
             await self.catch_up(topics)
         except (OSError, SourceUnavailable) as error:
             log.warning("projection %s: catch-up skipped: %r", self.projection.name, error)
+        except SourceTampered as error:
+            log.error("projection %s: %s", self.projection.name, error)
 
     async def handle_records(self, records: list[Any], *, drained: bool = True) -> None:
         """Apply a batch of Kafka records in one transaction (poison to the DLQ).
@@ -153,28 +164,58 @@ class ProjectionRunner:
         """
         arrived: dict[str, list[EventEnvelope]] = defaultdict(list)
         for record in records:
+            source = self._by_topic[record.topic]
             try:
-                arrived[record.topic].append(decode_envelope(record.value))
-            except MalformedEvent as error:
+                delivered = decode_message(record.value, record.headers or ())
+                if delivered.head is not None:
+                    source.keys.check(delivered.head)
+                    self._early.note_head(source.name, delivered.head.position, delivered.head.hash)
+                arrived[record.topic].append(delivered.envelope)
+            except MalformedEvent as error:  # ForgedEvent too: a bad hash or signature
                 await self._dead_letter(record.topic, record.value, error, record)
         async with self.engine.begin() as conn:
             for topic, source in self._by_topic.items():
                 if topic in arrived or self._early.waiting(source.name):
-                    await self._apply_arrivals(conn, source, arrived.get(topic, []), drained)
+                    try:
+                        async with conn.begin_nested():
+                            await self._apply_arrivals(conn, source, arrived.get(topic, []), drained)
+                    except SourceTampered as error:
+                        self._halt(source, error)
 
     async def catch_up(self, topics: list[str] | None = None) -> None:
-        """Apply whatever the sources (of `topics`, default all) hold beyond the checkpoints."""
+        """Apply whatever the sources (of `topics`, default all) hold beyond the checkpoints.
+
+        A source whose log does not verify is left where it is; the others are caught up, then
+        SourceTampered names the first one that did not verify.
+        """
+        tampered: SourceTampered | None = None
         for source in self._by_topic.values():
             if topics is not None and source.topic not in topics:
                 continue
-            while True:
-                async with self.engine.begin() as conn:
-                    position, last_hash = await self._lock(conn, source)
-                    head = await source.source.head_position()
-                    if head <= position:
-                        break
-                    through = min(head, position + _CATCH_UP_PAGE)
-                    await self._catch_up_through(conn, source, position, last_hash, through)
+            try:
+                await self._catch_up_source(source)
+            except SourceTampered as error:
+                self._halt(source, error)
+                tampered = tampered or error
+        if tampered is not None:
+            raise tampered
+
+    async def _catch_up_source(self, source: SourceTopic) -> None:
+        while True:
+            async with self.engine.begin() as conn:
+                position, last_hash = await self._lock(conn, source)
+                head = await source.source.head_position()
+                if head <= position:
+                    break
+                through = min(head, position + _CATCH_UP_PAGE)
+                if (await self._catch_up_through(conn, source, position, last_hash, through))[0] <= position:
+                    break  # nothing signed after position yet
+        self.halted.pop(source.name, None)
+
+    def _halt(self, source: SourceTopic, error: SourceTampered) -> None:
+        if self.halted.get(source.name) != str(error):
+            log.error("projection %s: source %s halted: %s", self.projection.name, source.name, error)
+        self.halted[source.name] = str(error)
 
     async def _apply_arrivals(
         self, conn: AsyncConnection, source: SourceTopic, envelopes: list[EventEnvelope], drained: bool
@@ -182,6 +223,9 @@ class ProjectionRunner:
         position, last_hash = await self._lock(conn, source)
         # Duplicates (the relay republished, or catch-up got here first) are dropped by chain().
         chained = self._early.chain(source.name, envelopes, position, last_hash)
+        for forged in self._early.take_displaced(source.name):
+            problem = f"differs from the event {source.name} signed at position {forged.position}"
+            await self._dead_letter(source.topic, encode_envelope(forged), ForgedEvent(problem))
         await self._apply_in_order(conn, source, chained)
         if chained:
             position, last_hash = chained[-1].position, chained[-1].hash
@@ -209,15 +253,11 @@ class ProjectionRunner:
         """
         arrived = arrived or {}
         while position < through:
-            page = await source.source.read_all(position, min(_CATCH_UP_PAGE, through - position))
-            if not page:
+            signed = await source.source.read_signed(position, min(_CATCH_UP_PAGE, through - position))
+            if not signed.events:
                 break
+            page = verified_page(source.name, signed.events, signed.heads, position, last_hash, source.keys)
             for envelope in page:
-                if envelope.prev_hash != last_hash:
-                    raise EventStoreError(
-                        f"{source.name} position {envelope.position} does not chain to the last "
-                        "applied event: the source's log was altered (run verify)"
-                    )
                 position, last_hash = envelope.position, envelope.hash
                 delivered = arrived.pop(envelope.position, None)
                 if delivered is not None and delivered.hash != envelope.hash:

@@ -8,13 +8,17 @@ from collections.abc import Sequence
 from modelyard_events.envelope import GENESIS_HASH, CommandContext, DomainEvent, EventEnvelope
 from modelyard_events.errors import ConcurrencyConflict
 from modelyard_events.hashing import chain_hash
+from modelyard_events.signing import HeadSigner, SignedHead
 from modelyard_events.store.pending import prepare_append
+from modelyard_events.store.ports import SignedPage
 
 
 class InMemoryEventStore:
     """A process-local log with dense positions and the same hash chain as PostgreSQL."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, signer: HeadSigner | None = None) -> None:
+        self._signer = signer
+        self._heads: dict[int, SignedHead] = {}
         self._log: list[EventEnvelope] = []
         self._versions: dict[str, int] = {}
         self._lock = asyncio.Lock()
@@ -43,6 +47,9 @@ class InMemoryEventStore:
                 recorded.append(envelope)
                 prev = digest
             self._versions[stream_id] = recorded[-1].stream_version
+            if self._signer is not None:
+                last = recorded[-1].position
+                self._heads[last] = self._signer.sign(last, prev)
             return recorded
 
     async def read_stream(self, stream_id: str, after_version: int = 0) -> list[EventEnvelope]:
@@ -60,3 +67,13 @@ class InMemoryEventStore:
     async def head_position(self) -> int:
         """The highest position."""
         return len(self._log)
+
+    async def read_signed(self, after_position: int = 0, limit: int = 1000) -> SignedPage:
+        """The log after a position through a signed head (see EventSource)."""
+        signed = sorted(p for p in self._heads if p > after_position)
+        within = [p for p in signed if p <= after_position + limit]
+        end = within[-1] if within else (signed[0] if signed else None)
+        if end is None:
+            return SignedPage([], [])
+        heads = [self._heads[p] for p in signed if p <= end]
+        return SignedPage(self._log[after_position:end], heads)

@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from modelyard_events.envelope import CommandContext, DomainEvent, EventEnvelope
+from modelyard_events.signing import SignedHead
+
+
+@dataclass(frozen=True)
+class SignedPage:
+    """Consecutive events of a log that end at a signed head, with every signed head among them."""
+
+    events: list[EventEnvelope]
+    heads: list[SignedHead]
 
 
 class EventSource(Protocol):
@@ -17,6 +27,13 @@ class EventSource(Protocol):
 
     async def head_position(self) -> int:
         """The highest committed position (0 for an empty store)."""
+        ...
+
+    async def read_signed(self, after_position: int = 0, limit: int = 1000) -> SignedPage:
+        """Events after `after_position` ending at a signed head (about `limit`), with the heads.
+
+        Empty when nothing after `after_position` is signed yet.
+        """
         ...
 
 

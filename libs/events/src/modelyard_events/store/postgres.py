@@ -14,10 +14,20 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from modelyard_events.db import checked_schema
-from modelyard_events.envelope import Actor, CommandContext, DomainEvent, EventEnvelope, trusted_envelope
+from modelyard_events.envelope import (
+    GENESIS_HASH,
+    Actor,
+    CommandContext,
+    DomainEvent,
+    EventEnvelope,
+    trusted_envelope,
+)
 from modelyard_events.errors import ConcurrencyConflict, EventStoreError, StoreBusy
-from modelyard_events.hashing import chain_hash
+from modelyard_events.hashing import RowHasher, chain_hash
+from modelyard_events.signing import HeadSigner, HeadVerifier
+from modelyard_events.store.head_signatures import HeadSignatures
 from modelyard_events.store.pending import AppendRequest, PendingEvent, prepare_append
+from modelyard_events.store.ports import SignedPage
 from modelyard_events.store.postgres_schema import ensure_store_schema
 
 _LOCK_NOT_AVAILABLE = "55P03"
@@ -42,12 +52,16 @@ class PostgresEventStore:
 
     Concurrent `append` calls in one process are batched into one call of the
     append function (group commit): one round trip and one commit for the batch,
-    while each append keeps its own expected-version check and atomicity.
+    while each append keeps its own expected-version check and atomicity. With a
+    `signer` (the service's private key) every committed batch's last event is
+    signed right after the commit (store/head_signatures.py); a store without one
+    writes a log that no consumer will apply.
     """
 
-    def __init__(self, engine: AsyncEngine, schema: str) -> None:
+    def __init__(self, engine: AsyncEngine, schema: str, *, signer: HeadSigner | None = None) -> None:
         self.engine = engine
         self.schema = checked_schema(schema)
+        self.signatures = HeadSignatures(engine, self.schema, signer)
         self._queue: asyncio.Queue[_Queued] = asyncio.Queue()
         self._committer: asyncio.Task[None] | None = None
         self.append_statement = text(
@@ -62,13 +76,14 @@ class PostgresEventStore:
         await ensure_store_schema(self.engine, self.schema)
 
     async def close(self) -> None:
-        """Stop the committer; appends still queued fail with EventStoreError."""
+        """Stop the committer; appends still queued fail with EventStoreError; sign the last head."""
         if self._committer is not None:
             self._committer.cancel()
             await asyncio.gather(self._committer, return_exceptions=True)
             self._committer = None
         while not self._queue.empty():
             self._queue.get_nowait().done.set_exception(EventStoreError("event store closed"))
+        await self.signatures.close()
 
     async def append(
         self,
@@ -108,7 +123,8 @@ class PostgresEventStore:
                 except BaseException:
                     _fail(batch, EventStoreError("event store closed during the append"))
                     raise
-                _settle(batch, rows)
+                if last := _settle(batch, rows):
+                    self.signatures.written(*last)
         finally:
             if conn is not None:
                 await conn.close()
@@ -164,6 +180,50 @@ class PostgresEventStore:
         sql = text(f"SELECT last_position FROM {self.schema}.event_head WHERE id = 1")
         async with self.engine.connect() as conn:
             return int((await conn.execute(sql)).scalar_one())
+
+    async def read_signed(self, after_position: int = 0, limit: int = 1000) -> SignedPage:
+        """Events after `after_position` through a signed head, with the signed heads among them.
+
+        About `limit` events: the page ends at the last signed head within the limit, or at the
+        first one beyond it when a single append was larger. Empty when nothing is signed yet.
+        """
+        async with self.engine.connect() as conn:
+            end = await self.signatures.page_end(conn, after_position, limit)
+            if end is None:
+                return SignedPage([], [])
+            sql = text(
+                f"SELECT {_COLUMNS} FROM {self.schema}.events WHERE position > :p AND position <= :e "
+                "ORDER BY position"
+            )
+            rows = (await conn.execute(sql, {"p": after_position, "e": end})).all()
+            heads = await self.signatures.heads_between(conn, after_position, end)
+        return SignedPage([envelope_from_row(row) for row in rows], heads)
+
+    async def sign_tail(self) -> int:
+        """Sign events a crash left unsigned, once they are checked to link to the last signed head.
+
+        Services call this at start. Returns how many events it covered; EventStoreError when the
+        unsigned tail does not link (its rows were altered: run verify).
+        """
+        signer = self.signatures.signer
+        if signer is None:
+            raise EventStoreError(f"store {self.schema} has no signing key to sign its tail with")
+        async with self.engine.begin() as conn:
+            head_sql = (
+                f"SELECT last_position, last_hash FROM {self.schema}.event_head WHERE id = 1 FOR UPDATE"
+            )
+            head = (await conn.execute(text(head_sql))).one()
+            last = await self.signatures.last_signed(conn)
+            position, last_hash = (last.position, last.hash) if last else (0, GENESIS_HASH)
+            if head.last_position <= position:
+                return 0
+            if last is not None:
+                HeadVerifier([signer.public_key]).check(last)
+            sql = text(f"SELECT {_COLUMNS} FROM {self.schema}.events WHERE position >= :p ORDER BY position")
+            rows = (await conn.execute(sql, {"p": max(position, 1)})).all()
+            _check_tail(rows, position, last_hash, head.last_position, self.schema)
+            await self.signatures.sign_tail(conn, head.last_position, head.last_hash)
+            return int(head.last_position - position)
 
 
 def envelope_from_row(row: Any) -> EventEnvelope:
@@ -223,14 +283,37 @@ def append_parameters(requests: Sequence[AppendRequest]) -> dict[str, Any]:
     }
 
 
+def _check_tail(rows: Sequence[Any], position: int, last_hash: str, head: int, schema: str) -> None:
+    """Rows from the last signed position (or 1) to the head must recompute and link."""
+    hasher, expected, prev = RowHasher(), position, last_hash
+    for row in rows:
+        if row.position == position:  # the signed event itself
+            if row.hash != last_hash:
+                raise EventStoreError(f"{schema}: the event at signed position {position} was altered")
+            continue
+        expected += 1
+        if row.position != expected or row.prev_hash != prev or hasher.hash(row) != row.hash:
+            raise EventStoreError(
+                f"{schema}: unsigned event at position {expected} does not link to the last signed "
+                "head: the log was altered (run verify)"
+            )
+        prev = row.hash
+    if expected != head:
+        raise EventStoreError(f"{schema}: the log ends at {expected} but its head row says {head}")
+
+
 def _fail(batch: list[_Queued], error: EventStoreError) -> None:
     for queued in batch:
         if not queued.done.done():
             queued.done.set_exception(error)
 
 
-def _settle(batch: list[_Queued], rows: Sequence[Any]) -> None:
+def _settle(batch: list[_Queued], rows: Sequence[Any]) -> tuple[int, str] | None:
+    """Resolve each caller's future; return (position, hash) of the batch's last event written."""
+    last: tuple[int, str] | None = None
     for queued, row in zip(batch, rows, strict=True):
+        if row.first_position is not None:
+            last = (row.first_position + len(queued.request.events) - 1, row.last_hash)
         if queued.done.done():  # the caller was cancelled; its append still happened
             continue
         request = queued.request
@@ -243,6 +326,7 @@ def _settle(batch: list[_Queued], rows: Sequence[Any]) -> None:
             queued.done.set_result(_recorded(request, row))
         except EventStoreError as error:
             queued.done.set_exception(error)
+    return last
 
 
 def _recorded(request: AppendRequest, row: Any) -> list[EventEnvelope]:

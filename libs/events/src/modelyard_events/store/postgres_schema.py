@@ -42,6 +42,14 @@ CREATE TABLE IF NOT EXISTS {s}.event_head (
     last_hash      text NOT NULL
 );
 INSERT INTO {s}.event_head VALUES (1, 0, '{genesis}') ON CONFLICT DO NOTHING;
+-- One row per append transaction (or run of them): the service's signature over the hash of the
+-- last event it wrote. Written by the service that holds the key, never by the append function.
+CREATE TABLE IF NOT EXISTS {s}.event_signatures (
+    position   bigint PRIMARY KEY,
+    hash       text NOT NULL,
+    key_id     text NOT NULL,
+    signature  text NOT NULL
+);
 CREATE TABLE IF NOT EXISTS {s}.relay_checkpoints (
     relay_name  text PRIMARY KEY,
     position    bigint NOT NULL

@@ -10,17 +10,32 @@ import pytest
 from modelyard_events.envelope import GENESIS_HASH
 from modelyard_events.errors import ConcurrencyConflict, MalformedEvent
 from modelyard_events.hashing import envelope_hash
-from modelyard_events.store.ports import EventStore
+from modelyard_events.store.ports import EventStore, SignedPage
 from modelyard_events.testing.sample_events import (
     SAMPLE_REGISTRY,
     TEST_CONTEXT,
     CounterIncremented,
     CounterOpened,
 )
+from modelyard_events.testing.signing import TEST_KEYS
 
 
 class EventStoreContract:
-    """Subclasses provide an async `store` fixture returning an empty store."""
+    """Subclasses provide an async `store` fixture returning an empty store signing with TEST_SIGNER."""
+
+    async def test_signed_pages_end_at_heads_that_verify(self, store: EventStore) -> None:
+        await store.append("counter", "c-1", 0, [CounterOpened(name="a")], TEST_CONTEXT)
+        await store.append(
+            "counter", "c-1", 1, [CounterIncremented(amount=1), CounterIncremented(amount=2)], TEST_CONTEXT
+        )
+        page = await _signed_through(store, 3)
+        assert [e.position for e in page.events] == [1, 2, 3]
+        assert page.heads[-1].position == 3
+        assert page.heads[-1].hash == page.events[-1].hash
+        assert all(TEST_KEYS.verifies(head) for head in page.heads)
+        later = await store.read_signed(1, 1)  # one append of two events: the page ends at its head
+        assert [e.position for e in later.events] == [2, 3]
+        assert (await store.read_signed(3)).events == []
 
     async def test_append_assigns_versions_positions_and_a_hash_chain(self, store: EventStore) -> None:
         first = await store.append("counter", "c-1", 0, [CounterOpened(name="a")], TEST_CONTEXT)
@@ -87,3 +102,13 @@ class EventStoreContract:
     async def test_an_empty_append_is_refused(self, store: EventStore) -> None:
         with pytest.raises(MalformedEvent):
             await store.append("counter", "c-1", 0, [], TEST_CONTEXT)
+
+
+async def _signed_through(store: EventStore, position: int, timeout_s: float = 10.0) -> SignedPage:
+    """The first page, once the store's signature (written just after the append) covers `position`."""
+    async with asyncio.timeout(timeout_s):
+        while True:
+            page = await store.read_signed()
+            if page.heads and page.heads[-1].position >= position:
+                return page
+            await asyncio.sleep(0.01)

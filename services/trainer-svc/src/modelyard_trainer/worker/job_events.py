@@ -3,6 +3,11 @@
 No consumer group, because every trainer must see the dispatches addressed to it;
 from the end, because a dispatch made before this trainer announced itself cannot
 name it (a restarted trainer with the same id lets its old leases lapse).
+
+The broker is not trusted: a message acts only once a head signed with job-svc's pinned key links
+to it (libs/events SignedTail), so a forged dispatch (another dataset, another trainer) is never
+run. A bad message is logged and skipped here; job-svc's own views consume the same topic and
+dead-letter it, so the DLQ holds it once, not once per trainer.
 """
 
 from __future__ import annotations
@@ -14,11 +19,13 @@ from collections.abc import AsyncIterator
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from modelyard_events.consumer.signed_tail import SignedTail
 from modelyard_events.envelope import DomainEvent, EventEnvelope
 from modelyard_events.errors import EventStoreError
 from modelyard_events.schemas.jobs import JOB_EVENTS
+from modelyard_events.signing import HeadVerifier
 from modelyard_events.topics import FETCH_MAX_WAIT_MS, ensure_topics, events_topic
-from modelyard_events.wire import decode_envelope
+from modelyard_events.wire import decode_message
 
 log = logging.getLogger(__name__)
 
@@ -52,18 +59,30 @@ async def positioned_consumer(bootstrap_servers: str, topic: str = JOB_TOPIC) ->
     return consumer
 
 
-async def job_events(consumer: AIOKafkaConsumer) -> AsyncIterator[tuple[EventEnvelope, DomainEvent]]:
-    """Each decodable job event with its envelope; anything else is skipped with a log line."""
+async def job_events(
+    consumer: AIOKafkaConsumer, keys: HeadVerifier
+) -> AsyncIterator[tuple[EventEnvelope, DomainEvent]]:
+    """Each job event that job-svc's signed head proves, in log order, with its envelope.
+
+    Anything else (undecodable, a hash or signature that does not verify, an unknown type) is
+    skipped with a log line.
+    """
+    tail = SignedTail(keys)
     async for message in consumer:
         try:
-            envelope = decode_envelope(message.value)
-            event = JOB_EVENTS.decode(envelope)
+            proven = tail.offer(decode_message(message.value, message.headers or ()))
         except EventStoreError as error:
             log.warning(
                 "skipped message %s[%d]@%d: %s", message.topic, message.partition, message.offset, error
             )
             continue
-        yield envelope, event
+        for envelope in proven:
+            try:
+                event = JOB_EVENTS.decode(envelope)
+            except EventStoreError as error:
+                log.warning("skipped job event at position %d: %s", envelope.position, error)
+                continue
+            yield envelope, event
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:

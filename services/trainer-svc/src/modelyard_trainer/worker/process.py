@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaConsumer
 from modelyard.v1 import jobs_pb2
 from modelyard_events.db import create_engine
 from modelyard_events.schemas.jobs import JobDispatched
+from modelyard_events.signing import HeadVerifier
 from modelyard_events.store.postgres import PostgresEventStore
 from modelyard_events.topics import events_topic
 from modelyard_grpc import RenewingToken, Role, channel
@@ -30,7 +31,7 @@ async def run_worker(settings: TrainerSettings, stop: asyncio.Event) -> None:
     Raises when the dispatch intake fails (after the same clean stop).
     """
     engine = create_engine(settings.database_url)
-    store = PostgresEventStore(engine, settings.trainer_store_schema)
+    store = PostgresEventStore(engine, settings.trainer_store_schema, signer=settings.head_signer())
     try:
         await store.create_schema()
         # Positioned before the first heartbeat, so no dispatch made for us after we announce
@@ -68,7 +69,10 @@ async def _work(
 
         runs = Runs(settings, store, finished, fetcher.training_uri)
         beating = asyncio.create_task(heartbeats.run(stop), name="heartbeats")
-        taking = asyncio.create_task(_take_dispatches(consumer, intake, runs, heartbeats), name="intake")
+        job_keys = settings.keys_for("job")
+        taking = asyncio.create_task(
+            _take_dispatches(consumer, intake, runs, heartbeats, job_keys), name="intake"
+        )
         log.info(
             "trainer %s: %d slot(s), GPUs %s", settings.trainer_id, settings.trainer_slots, gpus or "none"
         )
@@ -98,9 +102,9 @@ def heartbeat_request(intake: Intake, gpus: list[str]) -> jobs_pb2.HeartbeatRequ
 
 
 async def _take_dispatches(
-    consumer: AIOKafkaConsumer, intake: Intake, runs: Runs, heartbeats: Heartbeats
+    consumer: AIOKafkaConsumer, intake: Intake, runs: Runs, heartbeats: Heartbeats, job_keys: HeadVerifier
 ) -> None:
-    async for envelope, event in job_events(consumer):
+    async for envelope, event in job_events(consumer, job_keys):
         if isinstance(event, JobDispatched) and event.trainer_id == intake.trainer_id:
             log.info(
                 "dispatch received: %s, job %s attempt %d", event.dispatch_id, event.job_id, event.attempt

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import grpc
 import pytest
 from google.protobuf import struct_pb2
 
-from modelyard.v1 import jobs_pb2
+from modelyard.v1 import datasets_pb2, jobs_pb2
 from modelyard_events.schemas.bounds import REASON_MAX_CHARS
+from tests.integration.dataset_client import DatasetClient
 from tests.integration.job_client import JobClient
 from tests.integration.trainers import Trainers
 
@@ -52,3 +54,27 @@ async def test_a_misspelled_target_in_a_huge_table_fails_the_job_briefly_and_the
     assert "and 119,980 more" in failed.failure_reason
     after = await jobs.create(fresh_org, digits_uri, epochs=1)
     await jobs.wait_for(after.job_id, jobs_pb2.JOB_STATE_COMPLETED)
+
+
+@pytest.mark.parametrize(
+    ("filename", "content", "words"),
+    [
+        ("wide.csv", None, "wide.csv has 120,000 columns in its header (line 1), more than the 10,000"),
+        (
+            "deep.jsonl",
+            b'{"x": ' + b"[" * 5000 + b"]" * 5000 + b"}\n",
+            "deep.jsonl has JSON nested more than 32",
+        ),
+    ],
+)
+async def test_tables_too_wide_or_too_deep_are_refused_as_arguments_naming_the_file(
+    datasets: DatasetClient, fresh_org: str, tmp_path: Path, filename: str, content: bytes | None, words: str
+) -> None:
+    dataset = await datasets.create(fresh_org, [], task=datasets_pb2.LABEL_TASK_NONE)
+    data = wide_table(tmp_path).read_bytes() if content is None else content
+
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await datasets.upload(dataset.dataset_id, [(filename, data), ("ok.csv", b"x,label\n1,a\n")])
+
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert words in (refused.value.details() or "")

@@ -87,6 +87,8 @@ class TestRefusals:
             {"sub": "a", "iat": 1, "exp": 2**40, "iss": "someone-else"},
             {"sub": "a", "iat": 1, "exp": 2**40, "iss": "modelyard", "roles": "super_admin"},
             {"sub": "a", "iat": 1, "exp": 2**40, "iss": "modelyard", "org": 7},
+            {"sub": "a" * 201, "iat": 1, "exp": 2**40, "iss": "modelyard"},  # longer than events hold
+            {"sub": "a", "iat": 1, "exp": 2**40, "iss": "modelyard", "org": "o" * 201},
         ],
     )
     def test_a_token_with_wrong_claims_is_malformed(self, claims: dict[str, object]) -> None:

@@ -23,6 +23,7 @@ import jwt
 
 from modelyard_events.domain_errors import PermissionDenied
 from modelyard_events.envelope import Actor
+from modelyard_events.schemas.bounds import ID_MAX_CHARS
 
 ISSUER = "modelyard"
 ALGORITHM = "HS256"
@@ -172,6 +173,11 @@ def _principal_from(claims: dict[str, Any]) -> Principal:
         raise TokenError(TokenProblem.MALFORMED, "claim `sub` must be a non-empty string")
     if org_id is not None and not isinstance(org_id, str):
         raise TokenError(TokenProblem.MALFORMED, "claim `org` must be a string or null")
+    # Events record both (created_by, annotator …), and an event holds ids of at most ID_MAX_CHARS.
+    if len(subject) > ID_MAX_CHARS or len(org_id or "") > ID_MAX_CHARS:
+        raise TokenError(
+            TokenProblem.MALFORMED, f"claims `sub` and `org` have at most {ID_MAX_CHARS} characters"
+        )
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
         raise TokenError(TokenProblem.MALFORMED, "claim `roles` must be a list of strings")
     known = frozenset(Role(r) for r in roles if r in _ROLE_NAMES)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 import pytest
@@ -14,6 +15,7 @@ from modelyard_events.catalog_doc import discovered_registries
 from modelyard_events.domain_errors import InvalidArgument
 from modelyard_events.envelope import DomainEvent, payload_of
 from modelyard_events.schemas.bounds import REASON_MAX_CHARS, Reason, checked_identifier, truncate_text
+from modelyard_events.schemas.hyperparameters import HyperparameterError, validate_hyperparameters
 from modelyard_events.schemas.jobs import JobCreated, JobFailed
 from modelyard_events.schemas.size_bound import (
     ASCII_PAYLOAD_BOUND_BYTES,
@@ -113,3 +115,15 @@ def test_an_overlong_caller_id_is_refused_as_an_argument_before_any_event_holds_
     with pytest.raises(InvalidArgument) as refused:
         checked_identifier("r" * 201, "request_id")
     assert refused.value.problems == {"request_id": "must be at most 200 characters; got 201"}
+
+
+def test_hyperparameters_too_big_for_a_jobs_events_are_refused_naming_the_cap() -> None:
+    values = {"target_column": "y", "feature_columns": [f"{i:03d}" + "c" * 150 for i in range(500)]}
+
+    with pytest.raises(HyperparameterError) as refused:
+        validate_hyperparameters("tabular_classifier", values)
+
+    assert list(refused.value.problems) == ["(all)"]
+    assert re.fullmatch(
+        r"take \d\d,\d{3} bytes as JSON, more than the 16,384 a job holds", refused.value.problems["(all)"]
+    )

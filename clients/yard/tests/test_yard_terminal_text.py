@@ -29,6 +29,7 @@ def assert_terminal_safe(text: str, unsafe: tuple[str, ...] = NEVER_SHOWN) -> No
 def test_escape_sequences_and_controls_are_removed_whole() -> None:
     assert printable(HOSTILE_NAME) == "digits-cnn"
     assert printable(HOSTILE_REASON) == "bad datalines\nsecond line\tend"
+    assert printable("a\x9d8;;http://x\x9clink\x9d end") == "alink end"  # 8-bit OSC, then a stray C1
 
 
 @given(st.text())

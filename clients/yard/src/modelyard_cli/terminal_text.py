@@ -25,7 +25,7 @@ _ESCAPE_SEQUENCE = re.compile(
       \x1b\[[0-?]*[ -/]*[@-~]?            # CSI: ESC [ params intermediates final
     | \x9b[0-?]*[ -/]*[@-~]?              # CSI, 8-bit
     | \x1b[\]PX^_].*?(?:\x07|\x1b\\|\x9c|$)   # OSC, DCS, SOS, PM, APC: up to BEL or ST
-    | [\x9d\x90\x98\x9e\x9f].*?(?:\x07|\x1b\\|\x9c|$)  # the same, 8-bit
+    | [\x9d\x90\x98\x9e\x9f][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)  # the same, 8-bit (terminated)
     | \x1b[ -/]*[0-~]?                    # any other ESC sequence (charset, keypad, reset …)
     """,
     re.VERBOSE | re.DOTALL,

@@ -200,3 +200,45 @@ async def _produce(bootstrap: str, topic: str, value: bytes, headers: list[tuple
 async def _sql(engine: AsyncEngine, statement: str) -> None:
     async with engine.begin() as conn:
         await conn.exec_driver_sql(statement)
+
+
+async def test_an_event_the_broker_refuses_is_skipped_recorded_and_read_from_the_source(
+    stack: Infra, engine: AsyncEngine, store: PostgresEventStore
+) -> None:
+    bootstrap, topic = stack.kafka_bootstrap_servers, f"modelyard.{store.schema}.events"
+    await ensure_topics(bootstrap, [topic, dead_letter_topic(topic)])
+    # A relay whose records may hold 4 kB stands for a broker whose message.max.bytes is below an event.
+    relay = Relay(store, stack.database_url, bootstrap, topic, max_request_bytes=4000)
+    runner = ProjectionRunner(
+        engine,
+        CounterTotals(schema=f"{store.schema}_read"),
+        SAMPLE_REGISTRY,
+        [SourceTopic("counters", topic, store, TEST_KEYS)],
+        bootstrap,
+        group_id=f"g-{uuid.uuid4().hex}",
+        reconcile_every_s=0.5,
+    )
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(relay.run(stop)), asyncio.create_task(runner.run(stop))]
+    try:
+        await store.append("counter", "c", 0, [CounterOpened(name="c")], TEST_CONTEXT)
+        await store.append("counter", "c", 1, [CounterIncremented(amount=2, note="x" * 10_000)], TEST_CONTEXT)
+        for version, amount in enumerate([3, 4], start=2):
+            await store.append("counter", "c", version, [CounterIncremented(amount=amount)], TEST_CONTEXT)
+
+        await eventually(lambda: _total_is(engine, runner, {"c": 9}), what="every event, the big one too")
+
+        async def published_beyond_it() -> bool:
+            return await relay.checkpoint() == 4
+
+        await eventually(published_beyond_it, what="the relay to go past the refused event")
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+    async with engine.connect() as conn:
+        skipped = (
+            await conn.execute(text(f"SELECT position, error FROM {store.schema}.relay_skipped"))
+        ).all()
+    assert [row.position for row in skipped] == [2]
+    assert "MessageSizeTooLarge" in skipped[0].error
+    assert relay.skipped == 1

@@ -5,6 +5,9 @@ the broker's acknowledgement, and only then moves the checkpoint (kept in the
 store's own database). A crash between the two republishes; nothing is skipped.
 Batches end at signed heads: events the service has not signed yet wait, and the
 event at each signed head carries the signature in its `head_signature` header.
+An event the broker will never take (a record over its size limit, refused as
+invalid) must not stop the ones behind it: it is recorded in `relay_skipped`
+and logged as an error, and consumers read it from the source like any hole.
 It sleeps on LISTEN/NOTIFY, not on a polling timer; `idle_check_s` only bounds
 how long a notification lost during a reconnect can delay it.
 """
@@ -17,15 +20,21 @@ import logging
 
 import psycopg
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import CorruptRecordException, MessageSizeTooLargeError, RecordTooLargeError
 from sqlalchemy import text
 
 from modelyard_events.db import libpq_url
+from modelyard_events.envelope import EventEnvelope
 from modelyard_events.store.postgres import PostgresEventStore
 from modelyard_events.store.postgres_schema import notify_channel
 from modelyard_events.topics import ensure_topics
 from modelyard_events.wire import encode_envelope, message_headers
 
 log = logging.getLogger(__name__)
+# Kafka's default message.max.bytes; set MODELYARD_KAFKA_MAX_REQUEST_BYTES to the broker's own.
+DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024
+# The broker refuses the record itself, for good (not the broker being away).
+_UNPUBLISHABLE = (MessageSizeTooLargeError, RecordTooLargeError, CorruptRecordException)
 
 
 class Relay:
@@ -41,10 +50,13 @@ class Relay:
         name: str = "kafka",
         batch_size: int = 500,
         idle_check_s: float = 5.0,
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
     ) -> None:
         self.store, self.topic, self.name = store, topic, name
         self._database_url, self._bootstrap = database_url, bootstrap_servers
         self._batch_size, self._idle_check_s = batch_size, idle_check_s
+        self._max_request_bytes = max_request_bytes
+        self.skipped = 0  # events the broker refused for good, since start
         self._wakeup = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -67,7 +79,11 @@ class Relay:
     async def _run_connected(self, stop: asyncio.Event) -> None:
         await ensure_topics(self._bootstrap, [self.topic])
         producer = AIOKafkaProducer(
-            bootstrap_servers=self._bootstrap, acks="all", linger_ms=2, request_timeout_ms=10000
+            bootstrap_servers=self._bootstrap,
+            acks="all",
+            linger_ms=2,
+            request_timeout_ms=10000,
+            max_request_size=self._max_request_bytes,
         )
         await producer.start()
         try:
@@ -85,20 +101,47 @@ class Relay:
         total = 0
         while (page := await self.store.read_signed(checkpoint, self._batch_size)).events:
             heads = {head.position: head for head in page.heads}
-            sent = [
-                await producer.send(
-                    self.topic,
-                    encode_envelope(e),
-                    key=e.stream_id.encode(),
-                    headers=message_headers(e, heads.get(e.position)),
-                )
-                for e in page.events
-            ]
-            await asyncio.gather(*sent)
+            sent: list[tuple[EventEnvelope, asyncio.Future[object]]] = []
+            for e in page.events:
+                try:
+                    headers = message_headers(e, heads.get(e.position))
+                    future = await producer.send(
+                        self.topic, encode_envelope(e), key=e.stream_id.encode(), headers=headers
+                    )
+                except _UNPUBLISHABLE as error:
+                    await self._skip(e, error)
+                    continue
+                sent.append((e, future))
+            results = await asyncio.gather(*(future for _, future in sent), return_exceptions=True)
+            for (envelope, _), result in zip(sent, results, strict=True):
+                if isinstance(result, _UNPUBLISHABLE):
+                    await self._skip(envelope, result)
+                elif isinstance(result, BaseException):
+                    raise result  # the broker is gone: retry the batch from the checkpoint
             checkpoint = page.events[-1].position
             await self._save_checkpoint(checkpoint)
             total += len(page.events)
         return total
+
+    async def _skip(self, envelope: EventEnvelope, error: BaseException) -> None:
+        """Record an event the broker will never take, so it does not hold up the ones behind it."""
+        self.skipped += 1
+        log.error(
+            "relay %s: %s at position %d (%s) cannot be published and is skipped: %r; consumers "
+            "read it from the source (see %s.relay_skipped)",
+            self.name,
+            envelope.type,
+            envelope.position,
+            envelope.stream_id,
+            error,
+            self.store.schema,
+        )
+        sql = text(
+            f"INSERT INTO {self.store.schema}.relay_skipped (relay_name, position, error) "
+            "VALUES (:n, :p, :e) ON CONFLICT DO NOTHING"
+        )
+        async with self.store.engine.begin() as conn:
+            await conn.execute(sql, {"n": self.name, "p": envelope.position, "e": repr(error)[:2000]})
 
     async def checkpoint(self) -> int:
         """The last position acknowledged by the broker (0 before the first)."""

@@ -15,6 +15,10 @@ from modelyard_events.envelope import Actor, CommandContext, DomainEvent, EventE
 from modelyard_events.errors import MalformedEvent
 from modelyard_events.hashing import EnvelopeHalves, HalvesTemplate
 
+# Every event fits one Kafka record (1 MiB by default) with room to spare, so none can stop a relay.
+MAX_PAYLOAD_BYTES = 256 * 1024
+MAX_PAYLOAD_CHARS = MAX_PAYLOAD_BYTES // 4  # below this many characters the bytes cannot exceed it
+
 
 @dataclass(frozen=True, slots=True)
 class PendingEvent:
@@ -134,6 +138,13 @@ def prepare_append(
 def _payload(event: DomainEvent) -> tuple[dict[str, Any], str]:
     data = event.model_dump(mode="json")
     try:
-        return data, canonical_json(data)
+        data_json = canonical_json(data)
     except ValueError as error:
         raise MalformedEvent(f"{event.type_name}: {error}") from error
+    if len(data_json) > MAX_PAYLOAD_CHARS and len(data_json.encode()) > MAX_PAYLOAD_BYTES:
+        raise MalformedEvent(
+            f"{event.type_name} is {len(data_json.encode()):,} bytes; an event's payload holds at most "
+            f"{MAX_PAYLOAD_BYTES:,} (keep long texts and lists out of events: cap them in the schema "
+            "and keep the full text where a person can fetch it)"
+        )
+    return data, data_json

@@ -50,6 +50,15 @@ CREATE TABLE IF NOT EXISTS {s}.event_signatures (
     key_id     text NOT NULL,
     signature  text NOT NULL
 );
+-- Events a relay could not publish (the broker refused the record: too large, invalid). Consumers
+-- read them from the source; an operator finds them here and in the relay's log.
+CREATE TABLE IF NOT EXISTS {s}.relay_skipped (
+    relay_name  text NOT NULL,
+    position    bigint NOT NULL,
+    error       text NOT NULL,
+    skipped_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (relay_name, position)
+);
 CREATE TABLE IF NOT EXISTS {s}.relay_checkpoints (
     relay_name  text PRIMARY KEY,
     position    bigint NOT NULL

@@ -10,6 +10,7 @@ import pytest
 from modelyard_events.envelope import GENESIS_HASH
 from modelyard_events.errors import ConcurrencyConflict, MalformedEvent
 from modelyard_events.hashing import envelope_hash
+from modelyard_events.store.pending import MAX_PAYLOAD_BYTES
 from modelyard_events.store.ports import EventStore, SignedPage
 from modelyard_events.testing.sample_events import (
     SAMPLE_REGISTRY,
@@ -102,6 +103,14 @@ class EventStoreContract:
     async def test_an_empty_append_is_refused(self, store: EventStore) -> None:
         with pytest.raises(MalformedEvent):
             await store.append("counter", "c-1", 0, [], TEST_CONTEXT)
+
+    async def test_an_event_over_the_size_cap_is_refused_and_nothing_is_written(
+        self, store: EventStore
+    ) -> None:
+        huge = CounterIncremented(amount=1, note="x" * (MAX_PAYLOAD_BYTES + 1))
+        with pytest.raises(MalformedEvent, match="holds at most 262,144"):
+            await store.append("counter", "c-1", 0, [CounterOpened(name="c"), huge], TEST_CONTEXT)
+        assert await store.read_all() == []
 
 
 async def _signed_through(store: EventStore, position: int, timeout_s: float = 10.0) -> SignedPage:

@@ -63,7 +63,8 @@ async def test_create_job_refuses_another_organizations_version(
     assert version.readiness.ready, version.readiness
     error = await refusal(jobs.create("org-someone-else", version.uri))
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert fresh_org in (error.details() or "")
+    assert "not in your organization (org-someone-else)" in (error.details() or "")
+    assert fresh_org not in (error.details() or "")  # the owner is not the caller's to learn
 
 
 async def test_create_job_refuses_a_malformed_dataset_uri(jobs: JobClient, fresh_org: str) -> None:

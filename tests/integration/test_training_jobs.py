@@ -114,6 +114,31 @@ async def test_a_killed_trainers_job_is_resumed_by_another_and_no_epoch_counts_t
     assert types.count("JobDispatched") == 2
 
 
+async def test_a_job_whose_trainers_keep_dying_fails_naming_them_instead_of_requeueing_forever(
+    jobs: JobClient, trainers: Trainers, fresh_org: str, digits_uri: str
+) -> None:
+    # What an OOM kill looks like from job-svc: the worker is gone without a word (default cap: 3).
+    for trainer_id in ("t-oom-1", "t-oom-2", "t-oom-3"):
+        await trainers.start(trainer_id)
+    job = await jobs.create(fresh_org, digits_uri, **SLOW)
+    killed: list[str] = []
+    for _ in range(3):
+        running = await jobs.wait_until(
+            job.job_id,
+            lambda j: j.state == RUNNING and j.trainer_id and j.trainer_id not in killed,
+            "a live trainer holding the job",
+        )
+        os.kill(trainers.started[running.trainer_id].pid, signal.SIGKILL)
+        killed.append(running.trainer_id)
+
+    failed = await jobs.wait_for(job.job_id, jobs_pb2.JOB_STATE_FAILED, timeout_s=60)
+
+    assert failed.failure_reason.startswith("lost 3 dispatches to trainers that stopped heartbeating")
+    assert all(trainer_id in failed.failure_reason for trainer_id in killed)
+    types = await jobs.event_types(job.job_id)
+    assert (types.count("JobLeaseExpired"), types.count("JobDispatched"), types[-1]) == (3, 3, "JobFailed")
+
+
 async def test_queued_jobs_are_dispatched_by_priority_then_fair_share_then_age(
     jobs: JobClient, trainers: Trainers, digits_uri: str
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 _SCHEMA_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
@@ -35,6 +36,23 @@ def create_engine(database_url: str, pool_size: int = 5) -> AsyncEngine:
         pool_pre_ping=True,
         connect_args={"options": SESSION_OPTIONS},
     )
+
+
+# SQLSTATE classes and codes that say "try again later", not "this input is bad": connection
+# exceptions, serialization failures and deadlocks, insufficient resources, operator intervention
+# (restart, cancel), lock_timeout.
+_TRANSIENT_CLASSES = ("08", "40", "53", "57")
+_TRANSIENT_CODES = ("55P03",)
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether a database error may pass if the same work is tried again (never a poison input)."""
+    if not isinstance(error, DBAPIError):
+        return isinstance(error, OSError)
+    if error.connection_invalidated:
+        return True
+    sqlstate = str(getattr(error.orig, "sqlstate", "") or "")
+    return sqlstate.startswith(_TRANSIENT_CLASSES) or sqlstate in _TRANSIENT_CODES
 
 
 def checked_schema(name: str) -> str:

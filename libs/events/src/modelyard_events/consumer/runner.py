@@ -35,6 +35,7 @@ from modelyard_events.consumer.arrivals import EarlyArrivals
 from modelyard_events.consumer.checkpoints import create_checkpoint_table, lock_checkpoint, save_checkpoint
 from modelyard_events.consumer.projection import BatchProjection, Decoded, Projection
 from modelyard_events.consumer.verified_runs import SourceTampered, verified_page
+from modelyard_events.db import is_transient
 from modelyard_events.envelope import DomainEvent, EventEnvelope
 from modelyard_events.errors import EventStoreError, MalformedEvent, SourceUnavailable
 from modelyard_events.registry import EventRegistry
@@ -181,6 +182,12 @@ class ProjectionRunner:
                             await self._apply_arrivals(conn, source, arrived.get(topic, []), drained)
                     except SourceTampered as error:
                         self._halt(source, error)
+                    except (OSError, SourceUnavailable) as error:
+                        # Its hole is read again when its next message shows it, or at the next
+                        # reconcile; the other sources' messages are applied now.
+                        log.warning(
+                            "projection %s: %s unreadable: %r", self.projection.name, source.name, error
+                        )
 
     async def catch_up(self, topics: list[str] | None = None) -> None:
         """Apply whatever the sources (of `topics`, default all) hold beyond the checkpoints.
@@ -289,6 +296,8 @@ class ProjectionRunner:
                     await self.projection.apply_batch(decoded, conn)
                 return
             except Exception as error:
+                if is_transient(error):
+                    raise
                 log.warning(
                     "projection %s: a batch of %d failed (%r); applying them one by one",
                     self.projection.name,
@@ -308,6 +317,11 @@ class ProjectionRunner:
                     await self.projection.apply(event, envelope, conn)
                 return
             except Exception as error:
+                if is_transient(error):
+                    # A lock timeout, a deadlock, a lost connection: not the event's fault. The whole
+                    # transaction is dropped and tried again after a backoff; nothing is dead-lettered
+                    # and the checkpoint does not move past the event.
+                    raise
                 failure = error
         assert failure is not None
         await self._dead_letter(source.topic, encode_envelope(envelope), failure)

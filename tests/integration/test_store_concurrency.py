@@ -11,7 +11,8 @@ from modelyard_devstack.processes import eventually
 from modelyard_events.db import create_engine
 from modelyard_events.errors import ConcurrencyConflict
 from modelyard_events.store.pending import prepare_append
-from modelyard_events.store.postgres import PostgresEventStore, append_parameters
+from modelyard_events.store.postgres import PostgresEventStore
+from modelyard_events.store.postgres_rows import append_parameters
 from modelyard_events.testing.sample_events import TEST_CONTEXT, CounterIncremented, CounterOpened
 from modelyard_events.testing.signing import TEST_SIGNER
 

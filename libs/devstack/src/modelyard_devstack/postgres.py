@@ -55,7 +55,7 @@ class EmbeddedPostgres:
                 user=user,
                 capture_output=True,
             )
-        self.port = free_port()
+        self.port = self.port or free_port()  # a restart keeps the port: clients keep their URL
         options = {
             "listen_addresses": "127.0.0.1",
             "port": str(self.port),
@@ -76,6 +76,11 @@ class EmbeddedPostgres:
         if self.pid is not None:
             stop_pid(self.pid)
             self.pid = None
+
+    def restart(self) -> None:
+        """Stop the server and start it again on the same port and data (every connection drops)."""
+        self.stop()
+        self.start()
 
     def _accepts_queries(self) -> bool:
         try:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import functools
-import json
-from collections.abc import Sequence
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,27 +15,22 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from modelyard_events.db import checked_schema
 from modelyard_events.envelope import (
     GENESIS_HASH,
-    Actor,
     CommandContext,
     DomainEvent,
     EventEnvelope,
-    trusted_envelope,
 )
 from modelyard_events.errors import ConcurrencyConflict, EventStoreError, StoreBusy
 from modelyard_events.hashing import RowHasher, chain_hash
 from modelyard_events.signing import HeadSigner, HeadVerifier
 from modelyard_events.store.head_signatures import HeadSignatures
-from modelyard_events.store.pending import AppendRequest, PendingEvent, prepare_append
+from modelyard_events.store.pending import AppendRequest, prepare_append
 from modelyard_events.store.ports import SignedPage
+from modelyard_events.store.postgres_rows import COLUMNS, append_parameters, envelope_from_row
 from modelyard_events.store.postgres_schema import ensure_store_schema
 
+log = logging.getLogger(__name__)
 _LOCK_NOT_AVAILABLE = "55P03"
 _MAX_BATCH_EVENTS = 2000
-_RS = "\x1e"  # joins JSON texts; canonical JSON escapes every control character
-_COLUMNS = (
-    "position, event_id, stream_type, stream_id, stream_version, type, schema_version, "
-    "occurred_at, actor::text AS actor, org_id, correlation_id, causation_id, data, prev_hash, hash"
-)
 
 
 @dataclass
@@ -106,11 +100,7 @@ class PostgresEventStore:
             while True:
                 batch = await self._next_batch()
                 try:
-                    if conn is None:
-                        conn = await self.engine.connect()
-                        await conn.execution_options(isolation_level="AUTOCOMMIT")
-                    parameters = append_parameters([q.request for q in batch])
-                    rows = (await conn.execute(self.append_statement, parameters)).all()
+                    conn, rows, retried = await self._execute(conn, batch)
                 except DBAPIError as error:
                     _fail(batch, _translate(error))
                     if error.connection_invalidated or conn is None or conn.closed:
@@ -123,11 +113,55 @@ class PostgresEventStore:
                 except BaseException:
                     _fail(batch, EventStoreError("event store closed during the append"))
                     raise
-                if last := _settle(batch, rows):
+                recovered = await self._own_appends(conn, batch, rows) if retried else {}
+                if last := _settle(batch, rows, recovered):
                     self.signatures.written(*last)
         finally:
             if conn is not None:
                 await conn.close()
+
+    async def _execute(
+        self, conn: AsyncConnection | None, batch: list[_Queued]
+    ) -> tuple[AsyncConnection, Sequence[Any], bool]:
+        """Run the append function for `batch`; once more on a new connection if the old one died.
+
+        The committer keeps its connection between batches, so a PostgreSQL restart shows up as a
+        dead connection at the next append. Returns (connection, rows, whether it was retried).
+        """
+        parameters = append_parameters([q.request for q in batch])
+        for attempt in (1, 2):
+            if conn is None:
+                conn = await self.engine.connect()
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+            try:
+                return conn, (await conn.execute(self.append_statement, parameters)).all(), attempt == 2
+            except DBAPIError as error:
+                if attempt == 2 or not (error.connection_invalidated or conn.closed):
+                    raise
+                log.warning("event store %s: connection lost (%s); appending again", self.schema, error.orig)
+                await conn.close()
+                conn = None
+        raise AssertionError("unreachable")
+
+    async def _own_appends(
+        self, conn: AsyncConnection, batch: list[_Queued], rows: Sequence[Any]
+    ) -> dict[int, list[EventEnvelope]]:
+        """After a retry: requests that now conflict because the lost attempt had committed them.
+
+        Their events are in the log under their own event ids; the caller gets them as written.
+        """
+        recovered: dict[int, list[EventEnvelope]] = {}
+        for index, (queued, row) in enumerate(zip(batch, rows, strict=True)):
+            if row.first_position is not None:
+                continue
+            ids = [str(e.event_id) for e in queued.request.events]
+            sql = text(
+                f"SELECT {COLUMNS} FROM {self.schema}.events WHERE event_id = ANY(:ids) ORDER BY position"
+            )
+            found = (await conn.execute(sql, {"ids": ids})).all()
+            if len(found) == len(ids):
+                recovered[index] = [envelope_from_row(r) for r in found]
+        return recovered
 
     async def _next_batch(self) -> list[_Queued]:
         batch = [await self._queue.get()]
@@ -140,7 +174,7 @@ class PostgresEventStore:
     async def read_stream(self, stream_id: str, after_version: int = 0) -> list[EventEnvelope]:
         """A stream's events with stream_version > after_version, ascending."""
         sql = text(
-            f"SELECT {_COLUMNS} FROM {self.schema}.events WHERE stream_id = :s "
+            f"SELECT {COLUMNS} FROM {self.schema}.events WHERE stream_id = :s "
             "AND stream_version > :v ORDER BY stream_version"
         )
         async with self.engine.connect() as conn:
@@ -153,7 +187,7 @@ class PostgresEventStore:
         if not streams:
             return streams
         sql = text(
-            f"SELECT {_COLUMNS} FROM {self.schema}.events WHERE stream_id = ANY(:ids) "
+            f"SELECT {COLUMNS} FROM {self.schema}.events WHERE stream_id = ANY(:ids) "
             "ORDER BY stream_id, stream_version"
         )
         async with self.engine.connect() as conn:
@@ -170,7 +204,7 @@ class PostgresEventStore:
     async def read_rows(self, after_position: int, limit: int) -> Sequence[Any]:
         """Raw rows in position order (verify uses them without building envelopes)."""
         sql = text(
-            f"SELECT {_COLUMNS} FROM {self.schema}.events WHERE position > :p ORDER BY position LIMIT :n"
+            f"SELECT {COLUMNS} FROM {self.schema}.events WHERE position > :p ORDER BY position LIMIT :n"
         )
         async with self.engine.connect() as conn:
             return (await conn.execute(sql, {"p": after_position, "n": limit})).all()
@@ -192,7 +226,7 @@ class PostgresEventStore:
             if end is None:
                 return SignedPage([], [])
             sql = text(
-                f"SELECT {_COLUMNS} FROM {self.schema}.events WHERE position > :p AND position <= :e "
+                f"SELECT {COLUMNS} FROM {self.schema}.events WHERE position > :p AND position <= :e "
                 "ORDER BY position"
             )
             rows = (await conn.execute(sql, {"p": after_position, "e": end})).all()
@@ -219,68 +253,11 @@ class PostgresEventStore:
                 return 0
             if last is not None:
                 HeadVerifier([signer.public_key]).check(last)
-            sql = text(f"SELECT {_COLUMNS} FROM {self.schema}.events WHERE position >= :p ORDER BY position")
+            sql = text(f"SELECT {COLUMNS} FROM {self.schema}.events WHERE position >= :p ORDER BY position")
             rows = (await conn.execute(sql, {"p": max(position, 1)})).all()
             _check_tail(rows, position, last_hash, head.last_position, self.schema)
             await self.signatures.sign_tail(conn, head.last_position, head.last_hash)
             return int(head.last_position - position)
-
-
-def envelope_from_row(row: Any) -> EventEnvelope:
-    """Build an envelope from a trusted events-table row, skipping validation."""
-    return trusted_envelope(
-        {
-            "event_id": row.event_id,
-            "stream_type": row.stream_type,
-            "stream_id": row.stream_id,
-            "stream_version": row.stream_version,
-            "position": row.position,
-            "type": row.type,
-            "schema_version": row.schema_version,
-            "occurred_at": row.occurred_at,
-            "actor": _actor(row.actor),
-            "org_id": row.org_id,
-            "correlation_id": row.correlation_id,
-            "causation_id": row.causation_id,
-            "data": json.loads(row.data),
-            "prev_hash": row.prev_hash,
-            "hash": row.hash,
-        }
-    )
-
-
-@functools.lru_cache(maxsize=4096)
-def _actor(actor_json: str) -> Actor:
-    # A log has few distinct actors; parsing each once keeps reads cheap.
-    actor = json.loads(actor_json)
-    return Actor.model_construct(subject=actor["subject"], roles=tuple(actor["roles"]))
-
-
-def append_parameters(requests: Sequence[AppendRequest]) -> dict[str, Any]:
-    """Parameters of `append_statement` for requests committed together, in order.
-
-    Fields shared by a request's events (prepare_append gives them one context and
-    one timestamp) travel once per request.
-    """
-    firsts = [r.events[0] for r in requests]
-    events: list[PendingEvent] = [e for r in requests for e in r.events]
-    return {
-        "a_stream_id": [r.stream_id for r in requests],
-        "a_expected": [r.expected_version for r in requests],
-        "a_count": [len(r.events) for r in requests],
-        "a_stream_type": [e.stream_type for e in firsts],
-        "a_occurred_at": [e.occurred_at for e in firsts],
-        "a_actor": [e.actor_json for e in firsts],
-        "a_org_id": [e.org_id for e in firsts],
-        "a_correlation_id": [e.correlation_id for e in firsts],
-        "a_causation_id": [e.causation_id for e in firsts],
-        "j_event_id": _RS.join(str(e.event_id) for e in events),
-        "e_type": [e.type_name for e in events],
-        "e_schema_version": [e.schema_version for e in events],
-        "j_data": _RS.join(e.data_json for e in events),
-        "j_head": _RS.join(e.halves.head for e in events),
-        "j_tail": _RS.join(e.halves.tail for e in events),
-    }
 
 
 def _check_tail(rows: Sequence[Any], position: int, last_hash: str, head: int, schema: str) -> None:
@@ -308,15 +285,23 @@ def _fail(batch: list[_Queued], error: EventStoreError) -> None:
             queued.done.set_exception(error)
 
 
-def _settle(batch: list[_Queued], rows: Sequence[Any]) -> tuple[int, str] | None:
-    """Resolve each caller's future; return (position, hash) of the batch's last event written."""
+def _settle(
+    batch: list[_Queued], rows: Sequence[Any], recovered: Mapping[int, list[EventEnvelope]]
+) -> tuple[int, str] | None:
+    """Resolve each caller's future; return (position, hash) of the batch's last event written.
+
+    `recovered`: requests (by index) a lost attempt had already written, with their events.
+    """
     last: tuple[int, str] | None = None
-    for queued, row in zip(batch, rows, strict=True):
+    for index, (queued, row) in enumerate(zip(batch, rows, strict=True)):
         if row.first_position is not None:
             last = (row.first_position + len(queued.request.events) - 1, row.last_hash)
         if queued.done.done():  # the caller was cancelled; its append still happened
             continue
         request = queued.request
+        if index in recovered:
+            queued.done.set_result(recovered[index])
+            continue
         if row.first_position is None:
             queued.done.set_exception(
                 ConcurrencyConflict(request.stream_id, request.expected_version, row.actual_version)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,8 +26,10 @@ URI = "dataset://ds-1/1"
 class Fetching:
     """A fake dataset-svc with version ds-1/1 (two CSV files), and a fetcher into `cache`."""
 
-    def __init__(self, service: FakeDatasetService, fetcher: VersionFetcher, cache: Path) -> None:
-        self.service, self.fetcher, self.cache = service, fetcher, cache
+    def __init__(
+        self, service: FakeDatasetService, fetcher: VersionFetcher, cache: Path, target: str
+    ) -> None:
+        self.service, self.fetcher, self.cache, self.target = service, fetcher, cache, target
         self.files = blob_csv_files(60)
         service.publish(manifest_of(self.files, task="none"), {f.sha256: f.data for f in self.files})
 
@@ -38,7 +41,7 @@ async def fetching(tmp_path: Path) -> AsyncIterator[Fetching]:
         serving_fake(service) as target,
         channel(target, RenewingToken(SECRET, "trainer-a", [Role.TRAINER])) as ch,
     ):
-        yield Fetching(service, VersionFetcher(ch, VersionCache(tmp_path), target), tmp_path)
+        yield Fetching(service, VersionFetcher(ch, VersionCache(tmp_path), target), tmp_path, target)
 
 
 def _leftovers(cache: Path) -> list[Path]:
@@ -104,6 +107,16 @@ async def test_a_sample_cut_short_is_refused(fetching: Fetching) -> None:
     with pytest.raises(TrainingDataError, match=rf"\({cut.filename}\).*ended before its last chunk"):
         await fetching.fetcher.materialize(URI)
     assert _leftovers(fetching.cache) == []
+
+
+async def test_a_download_that_stalls_fails_instead_of_hanging(fetching: Fetching, tmp_path: Path) -> None:
+    fetching.service.stalled.add(fetching.files[1].sha256)
+    async with channel(fetching.target, RenewingToken(SECRET, "trainer-a", [Role.TRAINER])) as ch:
+        impatient = VersionFetcher(ch, VersionCache(tmp_path / "other"), fetching.target, stall_timeout_s=0.3)
+
+        with pytest.raises(TrainingDataError, match=r"stalled: nothing arrived for 0.3 s"):
+            await asyncio.wait_for(impatient.materialize(URI), 30)
+    assert _leftovers(tmp_path / "other") == []
 
 
 async def test_an_unknown_version_fails_with_a_reason_to_act_on(fetching: Fetching) -> None:

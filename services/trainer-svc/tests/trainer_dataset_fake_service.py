@@ -1,11 +1,13 @@
 """An in-process fake of dataset-svc's DatasetService (only what trainers call), served with grpc.aio.
 
 It serves versions as dataset-svc would, and can be told to misbehave: send other bytes under a
-sample's hash (`forged`), or stop a sample before its last chunk (`truncated`).
+sample's hash (`forged`), stop a sample before its last chunk (`truncated`), or hang before a
+sample (`stalled`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
@@ -28,6 +30,7 @@ class FakeDatasetService(datasets_pb2_grpc.DatasetServiceServicer):
         self.blobs: dict[str, bytes] = {}
         self.forged: dict[str, bytes] = {}
         self.truncated: set[str] = set()
+        self.stalled: set[str] = set()
         self.downloads: list[list[str]] = []
         self.tokens: list[str] = []
 
@@ -59,12 +62,15 @@ class FakeDatasetService(datasets_pb2_grpc.DatasetServiceServicer):
         self._record_token(context)
         self.downloads.append(list(request.sha256))
         for sha in request.sha256:
+            if sha in self.stalled:
+                await asyncio.Event().wait()  # a server that hangs mid-stream, connection open
             data = self.forged.get(sha, self.blobs[sha])
             pieces = [data[start : start + CHUNK_BYTES] for start in range(0, len(data), CHUNK_BYTES)]
             for index, piece in enumerate(pieces):
                 last = index == len(pieces) - 1
                 if last and sha in self.truncated:
                     return
+
                 yield datasets_pb2.SampleChunk(sha256=sha if index == 0 else "", data=piece, last=last)
 
     async def _manifest(self, request: datasets_pb2.VersionRef, context: aio.ServicerContext) -> bytes:

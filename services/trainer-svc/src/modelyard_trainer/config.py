@@ -40,6 +40,8 @@ class TrainerSettings(GrpcSettings, EventTrustSettings):
     # What the worker's runs may take to load their data, shared equally by its slots (8 GiB).
     trainer_memory_budget_bytes: int = Field(default=8 * 1024**3, gt=0)
     progress_interval_s: float = Field(default=1.0, gt=0)
+    # A dataset download that sends nothing for this long fails its run (it has hung).
+    download_stall_timeout_s: float = Field(default=60.0, gt=0)
     trainer_grpc_port: int = Field(default=50052, ge=0, le=65535)
     trainer_store_schema: str = "trainer"
     topic_namespace: str = "modelyard"  # topics are <namespace>.<service>.events

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import grpc
@@ -32,6 +33,10 @@ log = logging.getLogger(__name__)
 
 DATASET_SCHEME = "dataset"
 _CALL_TIMEOUT_S = 30.0  # unary calls; a download takes as long as the version is large
+# A download has no overall deadline, but a stream that sends nothing for this long has hung (a
+# half-open connection, a stuck server): it fails the fetch instead of holding the run, and its
+# lease, forever while heartbeats keep the lease alive.
+DEFAULT_STALL_TIMEOUT_S = 60.0
 _HASHES_PER_REQUEST = 5000
 
 
@@ -67,9 +72,17 @@ class VersionFetcher:
     by one task at a time, so two runs of the same version share a single download.
     """
 
-    def __init__(self, dataset_svc: aio.Channel, cache: VersionCache, target: str = "dataset-svc") -> None:
+    def __init__(
+        self,
+        dataset_svc: aio.Channel,
+        cache: VersionCache,
+        target: str = "dataset-svc",
+        *,
+        stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S,
+    ) -> None:
         self._stub = datasets_pb2_grpc.DatasetServiceStub(dataset_svc)
         self._cache, self._target = cache, target
+        self._stall_timeout_s = stall_timeout_s
         self._locks: dict[VersionUri, asyncio.Lock] = {}
 
     async def training_uri(self, dataset_uri: str) -> str:
@@ -133,12 +146,21 @@ class VersionFetcher:
         receiver = SampleReceiver(self._cache, missing, str(ref))
         call = self._stub.DownloadSamples(request)
         try:
-            async for chunk in call:
+            while (chunk := await self._next_chunk(call, ref)) is not aio.EOF:
                 await asyncio.to_thread(receiver.receive, chunk)
             receiver.finish()
         finally:
             receiver.abandon()
             call.cancel()  # no-op once the stream ended; stops the server sending after a refusal
+
+    async def _next_chunk(self, call: Any, ref: VersionUri) -> Any:
+        try:
+            return await asyncio.wait_for(call.read(), self._stall_timeout_s)
+        except TimeoutError:
+            raise DatasetVersionError(
+                f"downloading {ref} from dataset-svc at {self._target} stalled: nothing arrived for "
+                f"{self._stall_timeout_s:g} s; the run fails so the job can be tried again"
+            ) from None
 
 
 def verified_manifest(ref: VersionUri, data: bytes, expected_sha256: str) -> DatasetManifest:

@@ -59,7 +59,10 @@ async def _work(
         channel(settings.dataset_svc_target, token) as dataset_svc,
     ):
         fetcher = VersionFetcher(
-            dataset_svc, VersionCache(settings.dataset_cache), settings.dataset_svc_target
+            dataset_svc,
+            VersionCache(settings.dataset_cache),
+            settings.dataset_svc_target,
+            stall_timeout_s=settings.download_stall_timeout_s,
         )
         heartbeats = Heartbeats(heartbeat_rpc(job_svc), lambda: heartbeat_request(intake, gpus))
 

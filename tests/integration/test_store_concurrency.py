@@ -10,6 +10,7 @@ from modelyard_devstack import Infra
 from modelyard_devstack.processes import eventually
 from modelyard_events.db import create_engine
 from modelyard_events.errors import ConcurrencyConflict
+from modelyard_events.store.head_signatures import NO_SIGNATURE
 from modelyard_events.store.pending import prepare_append
 from modelyard_events.store.postgres import PostgresEventStore
 from modelyard_events.store.postgres_rows import append_parameters
@@ -68,7 +69,7 @@ async def test_a_later_append_cannot_commit_before_an_earlier_one(
     async with engine.connect() as slow:
         # A first append, left uncommitted: it holds position 1 and the append lock.
         await slow.begin()
-        await slow.execute(store.append_statement, append_parameters([request]))
+        await slow.execute(store.append_statement, append_parameters([request]) | NO_SIGNATURE)
         second = asyncio.create_task(
             store.append("counter", "fast", 0, [CounterOpened(name="fast")], TEST_CONTEXT)
         )

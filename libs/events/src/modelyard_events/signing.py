@@ -27,7 +27,7 @@ from modelyard_events.errors import EventStoreError, MalformedEvent
 _DOMAIN = b"modelyard.v1.signed-head\n"
 
 
-class SigningKeyError(EventStoreError):
+class SigningKeyError(EventStoreError, ValueError):
     """A signing or public key that cannot be parsed."""
 
 

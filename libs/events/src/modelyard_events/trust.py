@@ -12,7 +12,7 @@ Read from the environment by each service's settings (they subclass `EventTrustS
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from modelyard_events.signing import HeadSigner, HeadVerifier, SigningKeyError, keyring_from_json
@@ -25,6 +25,19 @@ class EventTrustSettings(BaseSettings):
 
     event_signing_key: SecretStr | None = None
     event_public_keys: str = Field(default="{}")
+
+    @field_validator("event_signing_key")
+    @classmethod
+    def _a_key(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is not None:
+            HeadSigner.from_text(key.get_secret_value())  # SigningKeyError (a ValueError) says why
+        return key
+
+    @field_validator("event_public_keys")
+    @classmethod
+    def _pinned_keys(cls, text: str) -> str:
+        keyring_from_json(text)
+        return text
 
     def head_signer(self) -> HeadSigner:
         """This service's signer; SigningKeyError naming the setting when it is missing."""

@@ -1,100 +1,88 @@
 """Writing and reading a store's signed heads (see modelyard_events.signing).
 
-The signature is written right after the append commits, on its own connection, so an append stays
-one round trip: appends that commit while a signature is being written are covered by the next one
-(a head vouches for every event its chain links back to). The write uses an asynchronous commit: a
-signature lost in a crash is written again when the service starts (`sign_tail`), after the
-unsigned events are checked to link to the last signed one. Consumers apply nothing beyond the last
-signed head, so the cost of a lost signature is a delay, never an unverified event.
+The committer signs the last event of each batch it commits, and the signature rides in the next
+batch's call of the append function: no commit of its own, and the append stays one round trip.
+When no append follows (the committer finds its queue empty), it writes the signature alone, with
+an asynchronous commit. Appends committed in between are covered by the next signature (a head
+vouches for every event its chain links back to). A signature lost in a crash is written again when
+the service starts (`PostgresEventStore.sign_tail`), once the unsigned events are checked to link to
+the last signed head. Consumers apply nothing beyond the last signed head, so a lost or late
+signature delays events, it never lets an unverified one through.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from modelyard_events.errors import EventStoreError
 from modelyard_events.signing import HeadSigner, SignedHead
 from modelyard_events.store.postgres_schema import notify_channel
 
-log = logging.getLogger(__name__)
+_INT64_MAX = 2**63 - 1
+NO_SIGNATURE = {"s_position": None, "s_hash": None, "s_key_id": None, "s_signature": None}
 
 
 class HeadSignatures:
-    """The signed heads of one store's schema: a background writer and the reads."""
+    """The signed heads of one store's schema: the one waiting to be written, and the reads."""
 
-    def __init__(self, engine: AsyncEngine, schema: str, signer: HeadSigner | None) -> None:
-        self.engine, self.schema, self.signer = engine, schema, signer
-        self._wanted: tuple[int, str] | None = None  # the newest head not yet signed
+    def __init__(self, schema: str, signer: HeadSigner | None) -> None:
+        self.schema, self.signer = schema, signer
+        self.pending: SignedHead | None = None  # signed, not yet written
         self._signed_through = 0
-        self._changed = asyncio.Event()
         self._progressed = asyncio.Event()
-        self._writer: asyncio.Task[None] | None = None
+        self._sign_alone = text(f"SELECT {schema}.sign_head(:s_position, :s_hash, :s_key_id, :s_signature)")
         self._insert = text(
-            f"INSERT INTO {schema}.event_signatures VALUES (:p, :h, :k, :s) ON CONFLICT DO NOTHING"
+            f"INSERT INTO {schema}.event_signatures VALUES (:s_position, :s_hash, :s_key_id, :s_signature) "
+            "ON CONFLICT DO NOTHING"
         )
         self._notify = text(f"SELECT pg_notify('{notify_channel(schema)}', :p)")
 
     def written(self, position: int, hash_: str) -> None:
-        """An append committed through `position`: sign it soon (no-op without a signer)."""
-        if self.signer is None or (self._wanted is not None and self._wanted[0] >= position):
-            return
-        self._wanted = (position, hash_)
-        self._changed.set()
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_forever(), name="head-signer")
+        """An append committed through `position`: sign it (no-op without a signer)."""
+        if self.signer is not None and position > max(self._signed_through, self._pending_position()):
+            self.pending = self.signer.sign(position, hash_)
+
+    def take(self) -> dict[str, Any]:
+        """Parameters that carry the pending signature in the next append (and forget it there)."""
+        if self.pending is None:
+            return NO_SIGNATURE
+        return _row(self.pending)
+
+    def committed(self, parameters: dict[str, Any]) -> None:
+        """The append that carried `parameters` (from `take`) committed."""
+        position = parameters["s_position"]
+        if position is not None:
+            self._signed(position)
+
+    async def write_pending(self, conn: AsyncConnection) -> None:
+        """Write the pending signature alone (the committer found no append to carry it)."""
+        if self.pending is not None:
+            parameters = _row(self.pending)
+            await conn.execute(self._sign_alone, parameters)
+            self._signed(parameters["s_position"])
 
     async def flush(self, timeout_s: float = 10.0) -> None:
-        """Return once every head passed to `written` is signed and committed."""
+        """Return once every head passed to `written` is written (the committer writes it)."""
         async with asyncio.timeout(timeout_s):
             while True:
                 self._progressed.clear()
-                if self._wanted is None or self._signed_through >= self._wanted[0]:
+                if self.pending is None:
                     return
                 await self._progressed.wait()
 
-    async def close(self) -> None:
-        """Write the last head if one is pending (best effort), then stop the writer."""
-        if self._writer is None:
-            return
-        with contextlib.suppress(TimeoutError, EventStoreError):
-            await self.flush(2.0)
-        self._writer.cancel()
-        await asyncio.gather(self._writer, return_exceptions=True)
-        self._writer = None
+    def _signed(self, position: int) -> None:
+        self._signed_through = max(self._signed_through, position)
+        if self.pending is not None and self.pending.position <= self._signed_through:
+            self.pending = None
+        self._progressed.set()
 
-    async def _write_forever(self) -> None:
-        while True:
-            await self._changed.wait()
-            self._changed.clear()
-            wanted = self._wanted
-            if wanted is None or wanted[0] <= self._signed_through:
-                continue
-            try:
-                await self._write(wanted)
-            except (DBAPIError, OSError) as error:
-                log.warning("signing head %d of %s failed: %r; retrying", wanted[0], self.schema, error)
-                self._changed.set()
-                await asyncio.sleep(0.2)
-                continue
-            self._signed_through = max(self._signed_through, wanted[0])
-            self._progressed.set()
-
-    async def _write(self, wanted: tuple[int, str]) -> None:
-        # A connection from the pool per signature, not one held: appends that commit meanwhile are
-        # covered by the next signature, so these writes are few under load.
-        assert self.signer is not None
-        head = self.signer.sign(*wanted)
-        async with self.engine.begin() as conn:
-            await conn.execute(text("SET LOCAL synchronous_commit TO off"))
-            await conn.execute(self._insert, _row(head))
-            await conn.execute(self._notify, {"p": str(head.position)})
+    def _pending_position(self) -> int:
+        return 0 if self.pending is None else self.pending.position
 
     async def sign_tail(self, conn: AsyncConnection, head_position: int, head_hash: str) -> None:
         """Sign the store's current head now, in `conn`'s transaction (the caller checked the tail)."""
@@ -103,7 +91,7 @@ class HeadSignatures:
         head = self.signer.sign(head_position, head_hash)
         await conn.execute(self._insert, _row(head))
         await conn.execute(self._notify, {"p": str(head.position)})
-        self._signed_through = max(self._signed_through, head_position)
+        self._signed(head_position)
 
     async def last_signed(self, conn: AsyncConnection) -> SignedHead | None:
         """The highest signed head, if any."""
@@ -122,10 +110,11 @@ class HeadSignatures:
         """
         sql = text(
             f"SELECT coalesce((SELECT max(position) FROM {self.schema}.event_signatures "
-            "WHERE position > :p AND position <= :p + :n), "
+            "WHERE position > :p AND position <= :upto), "
             f"(SELECT min(position) FROM {self.schema}.event_signatures WHERE position > :p))"
         )
-        return (await conn.execute(sql, {"p": after_position, "n": limit})).scalar()
+        upto = min(after_position + limit, _INT64_MAX)  # ReadEvents asks after the largest position
+        return (await conn.execute(sql, {"p": after_position, "upto": upto})).scalar()
 
     async def heads_between(
         self, conn: AsyncConnection, after_position: int, through: int
@@ -144,5 +133,10 @@ def heads_from_rows(rows: Sequence[object]) -> list[SignedHead]:
     return [SignedHead(r.position, r.hash, r.key_id, r.signature) for r in rows]  # type: ignore[attr-defined]
 
 
-def _row(head: SignedHead) -> dict[str, object]:
-    return {"p": head.position, "h": head.hash, "k": head.key_id, "s": head.signature}
+def _row(head: SignedHead) -> dict[str, Any]:
+    return {
+        "s_position": head.position,
+        "s_hash": head.hash,
+        "s_key_id": head.key_id,
+        "s_signature": head.signature,
+    }

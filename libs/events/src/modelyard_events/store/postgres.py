@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -55,14 +56,14 @@ class PostgresEventStore:
     def __init__(self, engine: AsyncEngine, schema: str, *, signer: HeadSigner | None = None) -> None:
         self.engine = engine
         self.schema = checked_schema(schema)
-        self.signatures = HeadSignatures(engine, self.schema, signer)
+        self.signatures = HeadSignatures(self.schema, signer)
         self._queue: asyncio.Queue[_Queued] = asyncio.Queue()
         self._committer: asyncio.Task[None] | None = None
         self.append_statement = text(
             f"SELECT * FROM {self.schema}.append_events(:a_stream_id, :a_expected, :a_count, "
             ":a_stream_type, :a_occurred_at, CAST(:a_actor AS jsonb[]), :a_org_id, "
             ":a_correlation_id, :a_causation_id, :j_event_id, :e_type, :e_schema_version, "
-            ":j_data, :j_head, :j_tail)"
+            ":j_data, :j_head, :j_tail, :s_position, :s_hash, :s_key_id, :s_signature)"
         )
 
     async def create_schema(self) -> None:
@@ -77,7 +78,11 @@ class PostgresEventStore:
             self._committer = None
         while not self._queue.empty():
             self._queue.get_nowait().done.set_exception(EventStoreError("event store closed"))
-        await self.signatures.close()
+        if self.signatures.pending is not None:
+            with contextlib.suppress(DBAPIError, OSError):  # written again at the next start
+                async with self.engine.connect() as conn:
+                    await conn.execution_options(isolation_level="AUTOCOMMIT")
+                    await self.signatures.write_pending(conn)
 
     async def append(
         self,
@@ -98,6 +103,10 @@ class PostgresEventStore:
         conn: AsyncConnection | None = None
         try:
             while True:
+                if self._queue.empty():
+                    await asyncio.sleep(0)  # callers just answered may queue their next append
+                    if self._queue.empty() and self.signatures.pending is not None:
+                        conn = await self._sign_alone(conn)
                 batch = await self._next_batch()
                 try:
                     conn, rows, retried = await self._execute(conn, batch)
@@ -128,13 +137,15 @@ class PostgresEventStore:
         The committer keeps its connection between batches, so a PostgreSQL restart shows up as a
         dead connection at the next append. Returns (connection, rows, whether it was retried).
         """
-        parameters = append_parameters([q.request for q in batch])
+        signature = self.signatures.take()
+        parameters = append_parameters([q.request for q in batch]) | signature
         for attempt in (1, 2):
             if conn is None:
-                conn = await self.engine.connect()
-                await conn.execution_options(isolation_level="AUTOCOMMIT")
+                conn = await self._connect()
             try:
-                return conn, (await conn.execute(self.append_statement, parameters)).all(), attempt == 2
+                rows = (await conn.execute(self.append_statement, parameters)).all()
+                self.signatures.committed(signature)
+                return conn, rows, attempt == 2
             except DBAPIError as error:
                 if attempt == 2 or not (error.connection_invalidated or conn.closed):
                     raise
@@ -142,6 +153,23 @@ class PostgresEventStore:
                 await conn.close()
                 conn = None
         raise AssertionError("unreachable")
+
+    async def _connect(self) -> AsyncConnection:
+        conn = await self.engine.connect()
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        return conn
+
+    async def _sign_alone(self, conn: AsyncConnection | None) -> AsyncConnection | None:
+        """Write the pending signature on its own; on failure the next append carries it."""
+        try:
+            conn = conn or await self._connect()
+            await self.signatures.write_pending(conn)
+            return conn
+        except (DBAPIError, OSError) as error:
+            log.warning("event store %s: signing the head failed: %r", self.schema, error)
+            if conn is not None:
+                await conn.close()
+            return None
 
     async def _own_appends(
         self, conn: AsyncConnection, batch: list[_Queued], rows: Sequence[Any]

@@ -67,7 +67,8 @@ CREATE OR REPLACE FUNCTION {s}.append_events(
     a_stream_id text[], a_expected bigint[], a_count int[], a_stream_type text[],
     a_occurred_at timestamptz[], a_actor jsonb[], a_org_id text[], a_correlation_id text[],
     a_causation_id text[], j_event_id text, e_type text[], e_schema_version int[],
-    j_data text, j_head text, j_tail text
+    j_data text, j_head text, j_tail text,
+    s_position bigint, s_hash text, s_key_id text, s_signature text
 ) RETURNS TABLE (request int, actual_version bigint, first_position bigint,
                  first_prev_hash text, last_hash text)
 LANGUAGE plpgsql AS $fn$
@@ -118,7 +119,23 @@ BEGIN
         lo := hi + 1;
     END LOOP;
     UPDATE {s}.event_head SET last_position = pos, last_hash = prev WHERE id = 1;
+    -- The signature of an earlier append rides along (store/head_signatures.py): no commit of its own.
+    IF s_position IS NOT NULL THEN
+        INSERT INTO {s}.event_signatures VALUES (s_position, s_hash, s_key_id, s_signature)
+        ON CONFLICT DO NOTHING;
+    END IF;
     PERFORM pg_notify('{channel}', pos::text);
+END
+$fn$;
+-- A signature written on its own, when no append follows soon: an asynchronous commit, since a
+-- signature lost in a crash is written again at the next start (PostgresEventStore.sign_tail).
+CREATE OR REPLACE FUNCTION {s}.sign_head(s_position bigint, s_hash text, s_key_id text, s_signature text)
+RETURNS void LANGUAGE plpgsql AS $fn$
+BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
+    INSERT INTO {s}.event_signatures VALUES (s_position, s_hash, s_key_id, s_signature)
+    ON CONFLICT DO NOTHING;
+    PERFORM pg_notify('{channel}', s_position::text);
 END
 $fn$;
 """

@@ -37,6 +37,7 @@ class EventStoreContract:
         later = await store.read_signed(1, 1)  # one append of two events: the page ends at its head
         assert [e.position for e in later.events] == [2, 3]
         assert (await store.read_signed(3)).events == []
+        assert (await store.read_signed(2**63 - 1, 1)).events == []  # how ReadEvents asks for the head
 
     async def test_append_assigns_versions_positions_and_a_hash_chain(self, store: EventStore) -> None:
         first = await store.append("counter", "c-1", 0, [CounterOpened(name="a")], TEST_CONTEXT)

@@ -28,6 +28,7 @@ from modelyard_grpc.event_log import (
 from modelyard_grpc.policy import EVENT_LOG_RULES, AccessPolicy, Rule, command, read
 from modelyard_grpc.server import GrpcServer, build_server, serving
 from modelyard_grpc.settings import GrpcSettings
+from modelyard_grpc.tls import TlsSettings
 from modelyard_grpc.tokens import RenewingToken
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "RenewingToken",
     "Role",
     "Rule",
+    "TlsSettings",
     "TokenError",
     "TokenProblem",
     "acting_as",

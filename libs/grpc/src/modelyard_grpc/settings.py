@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from modelyard_grpc.auth import MIN_SECRET_BYTES
+from modelyard_grpc.tls import TlsSettings
 
 
-class GrpcSettings(BaseSettings):
+class GrpcSettings(TlsSettings):
     """What every service's gRPC server and clients need; a service's own settings may subclass it.
 
     MODELYARD_AUTH_SECRET (required, ≥ 32 bytes) signs and checks bearer tokens;
     MODELYARD_GRPC_BIND is 127.0.0.1 by default (0.0.0.0 in a container);
     MODELYARD_GRPC_GRACE_S is how long calls in flight may finish on shutdown;
-    MODELYARD_AUTH_LEEWAY_S tolerates clock skew when checking expiry.
+    MODELYARD_AUTH_LEEWAY_S tolerates clock skew when checking expiry;
+    MODELYARD_TLS_* turn TLS on for its servers and clients (modelyard_grpc.tls).
     """
 
     model_config = SettingsConfigDict(env_prefix="MODELYARD_", extra="ignore")

@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from modelyard_events.signing import ForgedEvent, HeadSigner, HeadVerifier, SignedHead, keyring_from_json
+from modelyard_events.store.head_signatures import HeadSignatures
 from modelyard_events.testing.signing import OTHER_SIGNER, TEST_KEYS, TEST_SIGNER
 from modelyard_events.trust import EventTrustSettings
 
@@ -86,3 +87,38 @@ def test_a_source_with_no_pinned_key_is_refused_by_name(monkeypatch: pytest.Monk
         EventTrustSettings().keys_for("trainer")
     with pytest.raises(Exception, match="MODELYARD_EVENT_SIGNING_KEY is not set"):
         EventTrustSettings().head_signer()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_under_a_steady_stream_one_signature_rides_every_interval_and_covers_what_came_before() -> None:
+    clock = Clock()
+    heads = HeadSignatures("s", TEST_SIGNER, carry_every_s=0.005, clock=clock)
+
+    heads.written(1, HASH)
+    first = heads.take()
+    heads.committed(first)
+    heads.written(2, "b" * 64)
+    skipped = heads.take()  # 1 ms later: appends 2.. go unsigned for now
+    clock.now += 0.001
+    heads.committed(skipped)
+    heads.written(3, "c" * 64)
+    clock.now += 0.005
+    later = heads.take()
+    heads.committed(later)
+
+    assert (first["s_position"], skipped["s_position"], later["s_position"]) == (1, None, 3)
+    assert TEST_KEYS.verifies(SignedHead(3, "c" * 64, later["s_key_id"], later["s_signature"]))
+    assert heads.pending is None
+
+
+def test_without_a_signer_nothing_is_pending() -> None:
+    heads = HeadSignatures("s", None)
+    heads.written(1, HASH)
+    assert (heads.pending, heads.take()["s_position"]) == (None, None)

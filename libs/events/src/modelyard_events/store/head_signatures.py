@@ -1,9 +1,10 @@
 """Writing and reading a store's signed heads (see modelyard_events.signing).
 
-The committer signs the last event of each batch it commits, and the signature rides in the next
-batch's call of the append function: no commit of its own, and the append stays one round trip.
-When no append follows (the committer finds its queue empty), it writes the signature alone, with
-an asynchronous commit. Appends committed in between are covered by the next signature (a head
+The committer signs the last event it committed, and the signature rides in the next batch's call
+of the append function: no commit of its own, and the append stays one round trip. Under a steady
+stream of appends one signature rides every few milliseconds (`CARRY_EVERY_S`); when no append
+follows (the committer finds its queue empty), it writes the signature alone at once, with an
+asynchronous commit. Appends committed in between are covered by the next signature (a head
 vouches for every event its chain links back to). A signature lost in a crash is written again when
 the service starts (`PostgresEventStore.sign_tail`), once the unsigned events are checked to link to
 the last signed head. Consumers apply nothing beyond the last signed head, so a lost or late
@@ -13,7 +14,8 @@ signature delays events, it never lets an unverified one through.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import text
@@ -24,16 +26,27 @@ from modelyard_events.signing import HeadSigner, SignedHead
 from modelyard_events.store.postgres_schema import notify_channel
 
 _INT64_MAX = 2**63 - 1
+# Under a steady stream of appends, how often a signature rides along (see HeadSignatures.take).
+CARRY_EVERY_S = 0.005
 NO_SIGNATURE = {"s_position": None, "s_hash": None, "s_key_id": None, "s_signature": None}
 
 
 class HeadSignatures:
     """The signed heads of one store's schema: the one waiting to be written, and the reads."""
 
-    def __init__(self, schema: str, signer: HeadSigner | None) -> None:
+    def __init__(
+        self,
+        schema: str,
+        signer: HeadSigner | None,
+        *,
+        carry_every_s: float = CARRY_EVERY_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.schema, self.signer = schema, signer
-        self.pending: SignedHead | None = None  # signed, not yet written
+        self.pending: tuple[int, str] | None = None  # (position, hash) committed, not yet signed
         self._signed_through = 0
+        self._carry_every_s, self._clock = carry_every_s, clock
+        self._carried_at = float("-inf")
         self._progressed = asyncio.Event()
         self._sign_alone = text(f"SELECT {schema}.sign_head(:s_position, :s_hash, :s_key_id, :s_signature)")
         self._insert = text(
@@ -43,15 +56,21 @@ class HeadSignatures:
         self._notify = text(f"SELECT pg_notify('{notify_channel(schema)}', :p)")
 
     def written(self, position: int, hash_: str) -> None:
-        """An append committed through `position`: sign it (no-op without a signer)."""
+        """An append committed through `position`: it is to be signed (no-op without a signer)."""
         if self.signer is not None and position > max(self._signed_through, self._pending_position()):
-            self.pending = self.signer.sign(position, hash_)
+            self.pending = (position, hash_)
 
     def take(self) -> dict[str, Any]:
-        """Parameters that carry the pending signature in the next append (and forget it there)."""
-        if self.pending is None:
+        """Parameters that carry the pending head's signature in the next append, or none.
+
+        Under a steady stream of appends one signature every `carry_every_s` covers them all, so
+        single-event appends do not each pay for a signature and its row; when the stream pauses
+        the committer writes the pending one alone at once (`write_pending`).
+        """
+        if self.pending is None or self._clock() - self._carried_at < self._carry_every_s:
             return NO_SIGNATURE
-        return _row(self.pending)
+        self._carried_at = self._clock()
+        return self._signed_row()
 
     def committed(self, parameters: dict[str, Any]) -> None:
         """The append that carried `parameters` (from `take`) committed."""
@@ -62,7 +81,7 @@ class HeadSignatures:
     async def write_pending(self, conn: AsyncConnection) -> None:
         """Write the pending signature alone (the committer found no append to carry it)."""
         if self.pending is not None:
-            parameters = _row(self.pending)
+            parameters = self._signed_row()
             await conn.execute(self._sign_alone, parameters)
             self._signed(parameters["s_position"])
 
@@ -75,14 +94,19 @@ class HeadSignatures:
                     return
                 await self._progressed.wait()
 
+    def _signed_row(self) -> dict[str, Any]:
+        assert self.signer is not None
+        assert self.pending is not None
+        return _row(self.signer.sign(*self.pending))
+
     def _signed(self, position: int) -> None:
         self._signed_through = max(self._signed_through, position)
-        if self.pending is not None and self.pending.position <= self._signed_through:
+        if self.pending is not None and self.pending[0] <= self._signed_through:
             self.pending = None
         self._progressed.set()
 
     def _pending_position(self) -> int:
-        return 0 if self.pending is None else self.pending.position
+        return 0 if self.pending is None else self.pending[0]
 
     async def sign_tail(self, conn: AsyncConnection, head_position: int, head_hash: str) -> None:
         """Sign the store's current head now, in `conn`'s transaction (the caller checked the tail)."""

@@ -13,7 +13,7 @@ import json
 import os
 import secrets
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +25,8 @@ from modelyard.v1 import jobs_pb2, jobs_pb2_grpc
 from modelyard_devstack.processes import eventually, free_port, spawn, stop_pid, wait_until
 from modelyard_devstack.stack import Infra
 from modelyard_events.signing import HeadSigner
-from modelyard_grpc import channel, mint_token, wait_until_serving
+from modelyard_grpc import TlsSettings, mint_token, wait_until_serving
+from modelyard_grpc.client import TokenSource
 
 _READY_TIMEOUT_S = 60.0
 
@@ -70,9 +71,18 @@ class Platform:
 
         async def alive() -> bool:
             _check_running(process, log_path)
-            return await _lists_trainer(self.job_target, self.token(("auditor",)), trainer_id)
+            return await _lists_trainer(self.channel(self.job_target, self.token(("auditor",))), trainer_id)
 
         await eventually(alive, timeout_s, f"trainer {trainer_id} heartbeating to job-svc")
+
+    @property
+    def tls(self) -> TlsSettings:
+        """How the services serve and dial: the MODELYARD_TLS_* of their environment (plaintext if none)."""
+        return TlsSettings.from_environ(self.base_env)
+
+    def channel(self, target: str, token: TokenSource | None = None) -> grpc.aio.Channel:
+        """A channel to one of the services, over TLS when they serve it (with the platform's CA)."""
+        return self.tls.grpc_channel(target, token)
 
     def signing_env(self, source: str) -> dict[str, str]:
         """The environment that hands `source`'s private signing key to a process of that service."""
@@ -82,8 +92,12 @@ class Platform:
         self, name: str, module: str, args: list[str], target: str, env: Mapping[str, str] | None = None
     ) -> Popen[bytes]:
         """Start a service process (base environment + `env`); return once it answers SERVING."""
-        process = self._start(name, args, module, {**self.base_env, **(env or {})})
-        ready = functools.partial(_serving, process, self.log_of(name), target)
+        process_env = {**self.base_env, **(env or {})}
+        process = self._start(name, args, module, process_env)
+        dialling = TlsSettings.from_environ(process_env)
+        ready = functools.partial(
+            _serving, process, self.log_of(name), functools.partial(dialling.grpc_channel, target)
+        )
         wait_until(ready, _READY_TIMEOUT_S, name)
         return process
 
@@ -172,13 +186,13 @@ def _check_running(process: Popen[bytes], log_path: Path) -> None:
         raise RuntimeError(f"{log_path.stem} exited with {process.returncode}:\n{tail}")
 
 
-def _serving(process: Popen[bytes], log_path: Path, target: str) -> bool:
+def _serving(process: Popen[bytes], log_path: Path, open_channel: Callable[[], grpc.aio.Channel]) -> bool:
     _check_running(process, log_path)
-    return asyncio.run(_answers_serving(target))
+    return asyncio.run(_answers_serving(open_channel))
 
 
-async def _answers_serving(target: str) -> bool:
-    async with channel(target) as ch:
+async def _answers_serving(open_channel: Callable[[], grpc.aio.Channel]) -> bool:
+    async with open_channel() as ch:
         try:
             await wait_until_serving(ch, timeout_s=1.0)
         except (TimeoutError, grpc.aio.AioRpcError):
@@ -186,8 +200,8 @@ async def _answers_serving(target: str) -> bool:
     return True
 
 
-async def _lists_trainer(target: str, token: str, trainer_id: str) -> bool:
-    async with channel(target, token) as ch:
+async def _lists_trainer(ch: grpc.aio.Channel, trainer_id: str) -> bool:
+    async with ch:
         try:
             reply = await jobs_pb2_grpc.QueryServiceStub(ch).ListTrainers(
                 jobs_pb2.ListTrainersRequest(), timeout=2.0

@@ -86,6 +86,7 @@ async def running_dataset_service(settings: DatasetSettings, stop: asyncio.Event
             port=settings.dataset_grpc_port,
             bind=settings.grpc_bind,
             interceptors=[auth],
+            credentials=settings.server_credentials(),
             grace_s=settings.grpc_grace_s,
         ) as server:
             log.info(

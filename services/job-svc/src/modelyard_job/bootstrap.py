@@ -19,7 +19,6 @@ from modelyard_grpc import (
     GrpcEventSource,
     RenewingToken,
     Role,
-    channel,
     serving,
 )
 from modelyard_job.app import JobCommands, utc_now
@@ -72,7 +71,7 @@ async def running_job_service(settings: JobSettings, stop: asyncio.Event) -> Asy
     liveness = Liveness(engine, settings.live_schema)
     await liveness.create_tables()
     token = service_token(secret)
-    dataset_channel = channel(settings.dataset_svc_target, token)
+    dataset_channel = settings.grpc_channel(settings.dataset_svc_target, token)
     versions = GrpcVersionLookup(datasets_pb2_grpc.DatasetServiceStub(dataset_channel))
     commands = JobCommands(
         store,
@@ -87,7 +86,7 @@ async def running_job_service(settings: JobSettings, stop: asyncio.Event) -> Asy
     fleet = TrainerFleet(store, liveness, settings.lease_ttl, utc_now)
     changes = ViewChanges(settings.database_url, changes_channel(settings.views_schema))
     # job-svc reads the trainers' log with an auditor token of its own (ReadEvents is an auditor read).
-    trainer_channel = channel(settings.trainer_svc_target, token)
+    trainer_channel = settings.grpc_channel(settings.trainer_svc_target, token)
     trainer_log = GrpcEventSource(events_pb2_grpc.EventLogStub(trainer_channel))
     views, reaction = job_runners(
         engine,
@@ -140,6 +139,7 @@ async def running_job_service(settings: JobSettings, stop: asyncio.Event) -> Asy
             port=settings.job_grpc_port,
             bind=settings.grpc_bind,
             interceptors=[auth],
+            credentials=settings.server_credentials(),
             grace_s=settings.grpc_grace_s,
         ) as server:
             log.info("job-svc serving on %s:%d", settings.grpc_bind, server.port)

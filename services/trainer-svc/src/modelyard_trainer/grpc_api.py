@@ -33,6 +33,7 @@ async def serving_event_log(settings: TrainerSettings, log_source: EventSource) 
         port=settings.trainer_grpc_port,
         bind=settings.grpc_bind,
         interceptors=[AuthInterceptor(secret, TRAINER_POLICY, leeway_s=settings.auth_leeway_s)],
+        credentials=settings.server_credentials(),
         grace_s=settings.grpc_grace_s,
     ) as server:
         log.info("trainer-svc serving ReadEvents on %s:%d", settings.grpc_bind, server.port)

@@ -13,7 +13,7 @@ from modelyard_events.schemas.jobs import JobDispatched
 from modelyard_events.signing import HeadVerifier
 from modelyard_events.store.postgres import PostgresEventStore
 from modelyard_events.topics import events_topic
-from modelyard_grpc import RenewingToken, Role, channel
+from modelyard_grpc import RenewingToken, Role
 from modelyard_trainer.config import TrainerSettings
 from modelyard_trainer.datasets.versions import VersionFetcher
 from modelyard_trainer.training.version_cache import VersionCache
@@ -55,8 +55,8 @@ async def _work(
     token = RenewingToken(settings.auth_secret.get_secret_value(), settings.trainer_id, [Role.TRAINER])
     gpus = gpu_names(settings.device)
     async with (
-        channel(settings.job_svc_target, token) as job_svc,
-        channel(settings.dataset_svc_target, token) as dataset_svc,
+        settings.grpc_channel(settings.job_svc_target, token) as job_svc,
+        settings.grpc_channel(settings.dataset_svc_target, token) as dataset_svc,
     ):
         fetcher = VersionFetcher(
             dataset_svc,

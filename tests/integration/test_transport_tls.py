@@ -13,8 +13,8 @@ import pytest
 from modelyard.v1 import datasets_pb2_grpc, jobs_pb2, jobs_pb2_grpc
 from modelyard_devstack import Infra
 from modelyard_devstack.platform import Platform, platform
+from modelyard_events.testing.certificates import LocalCertificates, make_certificates
 from modelyard_grpc import TlsSettings, channel
-from modelyard_grpc.testing_tls import LocalCertificates, make_certificates
 from tests.integration.dataset_client import DatasetClient
 
 pytestmark = pytest.mark.integration

@@ -12,8 +12,8 @@ from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic import ValidationError
 
+from modelyard_events.testing.certificates import LocalCertificates, make_certificates
 from modelyard_grpc import TlsSettings, channel, serving
-from modelyard_grpc.testing_tls import LocalCertificates, make_certificates
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 
@@ -141,3 +141,11 @@ class TestSettings:
     def test_client_auth_needs_a_ca_and_a_certificate(self, certs: LocalCertificates) -> None:
         with pytest.raises(ValidationError, match="MODELYARD_TLS_CLIENT_AUTH needs"):
             settings_of({"MODELYARD_TLS_CA_FILE": str(certs.ca_file), "MODELYARD_TLS_CLIENT_AUTH": "true"})
+
+    def test_settings_from_a_given_environment_ignore_the_process_own(
+        self, certs: LocalCertificates, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("MODELYARD_TLS_CA_FILE", "/nowhere/ca.pem")
+        assert TlsSettings.from_environ({}).channel_credentials() is None
+        given = TlsSettings.from_environ({"MODELYARD_TLS_CA_FILE": str(certs.ca_file)})
+        assert given.tls_ca_file == certs.ca_file

@@ -25,6 +25,7 @@ from sqlalchemy import text
 
 from modelyard_events.db import libpq_url
 from modelyard_events.envelope import EventEnvelope
+from modelyard_events.kafka_security import KafkaSecurity, kafka_producer
 from modelyard_events.store.postgres import PostgresEventStore
 from modelyard_events.store.postgres_schema import notify_channel
 from modelyard_events.topics import ensure_topics
@@ -51,11 +52,13 @@ class Relay:
         batch_size: int = 500,
         idle_check_s: float = 5.0,
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        security: KafkaSecurity | None = None,
     ) -> None:
         self.store, self.topic, self.name = store, topic, name
         self._database_url, self._bootstrap = database_url, bootstrap_servers
         self._batch_size, self._idle_check_s = batch_size, idle_check_s
         self._max_request_bytes = max_request_bytes
+        self._security = security  # how the producer connects (plaintext when None)
         self.skipped = 0  # events the broker refused for good, since start
         self._wakeup = asyncio.Event()
 
@@ -77,9 +80,10 @@ class Relay:
             await asyncio.gather(listener, return_exceptions=True)
 
     async def _run_connected(self, stop: asyncio.Event) -> None:
-        await ensure_topics(self._bootstrap, [self.topic])
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self._bootstrap,
+        await ensure_topics(self._bootstrap, [self.topic], security=self._security)
+        producer = kafka_producer(
+            self._bootstrap,
+            self._security,
             acks="all",
             linger_ms=2,
             request_timeout_ms=10000,

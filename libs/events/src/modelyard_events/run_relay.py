@@ -1,6 +1,6 @@
 """`python -m modelyard_events.run_relay --schema S --topic T`: a relay as its own process.
 
-Reads DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS from the environment and stops
+Reads DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS and MODELYARD_KAFKA_* (SASL/SSL) from the environment and stops
 cleanly on SIGTERM or SIGINT.
 """
 
@@ -13,6 +13,7 @@ import os
 import signal
 
 from modelyard_events.db import create_engine
+from modelyard_events.kafka_security import KafkaSecurity
 from modelyard_events.relay import Relay
 from modelyard_events.store.postgres import PostgresEventStore
 
@@ -25,7 +26,8 @@ async def _main(schema: str, topic: str) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    relay = Relay(store, database_url, os.environ["KAFKA_BOOTSTRAP_SERVERS"], topic)
+    bootstrap = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+    relay = Relay(store, database_url, bootstrap, topic, security=KafkaSecurity())
     try:
         await relay.run(stop)
     finally:

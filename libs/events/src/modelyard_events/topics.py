@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+
+from modelyard_events.kafka_security import KafkaSecurity, kafka_admin
 
 DEFAULT_PARTITIONS = 6
 # How long a fetch may wait on the broker for data. Kafka answers a waiting fetch as soon as data
@@ -34,15 +36,20 @@ def dead_letter_topic(topic: str) -> str:
 
 
 async def ensure_topics(
-    bootstrap_servers: str, topics: list[str], partitions: int = DEFAULT_PARTITIONS
+    bootstrap_servers: str,
+    topics: list[str],
+    partitions: int = DEFAULT_PARTITIONS,
+    *,
+    security: KafkaSecurity | None = None,
 ) -> None:
     """Create missing topics; existing ones are left as they are.
 
     Replication comes from MODELYARD_TOPIC_REPLICATION (default 1, for one-broker
     dev stacks); a real cluster sets 3, or declares the topics itself (deploy/k8s).
+    `security` (plaintext when None) is how the admin client connects.
     """
     replication = int(os.environ.get("MODELYARD_TOPIC_REPLICATION", "1"))
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = kafka_admin(bootstrap_servers, security)
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -47,10 +47,11 @@ class TlsSettings(BaseSettings):
     def from_environ(cls, environ: Mapping[str, str]) -> Self:
         """The settings that `environ` (not the process's own environment) names: for a parent that
         starts processes with an environment of their own and must dial them the same way."""
+        # Every field given, so nothing falls back to the process's own environment.
         given = {
-            name: environ[variable]
-            for name in cls.model_fields
-            if name.startswith("tls_") and (variable := f"{ENV_PREFIX}{name.upper()}") in environ
+            name: environ.get(f"{ENV_PREFIX}{name.upper()}", field.default)
+            for name, field in cls.model_fields.items()
+            if name.startswith("tls_")
         }
         return cls.model_validate(given)
 

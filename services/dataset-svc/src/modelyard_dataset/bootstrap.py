@@ -56,8 +56,15 @@ async def running_dataset_service(settings: DatasetSettings, stop: asyncio.Event
         [SourceTopic("dataset", topic, store, settings.keys_for("dataset"))],
         settings.kafka_bootstrap_servers,
         group_id=f"dataset-svc.{settings.views_schema}",
+        security=settings.kafka_security,
     )
-    relay = Relay(store, settings.database_url, settings.kafka_bootstrap_servers, topic)
+    relay = Relay(
+        store,
+        settings.database_url,
+        settings.kafka_bootstrap_servers,
+        topic,
+        security=settings.kafka_security,
+    )
     reader = DatasetViewReader(settings.views_schema)
     projection = views.projection
     freshness = ViewsFreshness(engine, store, projection.schema, projection.name, "dataset", timeout_s=5.0)

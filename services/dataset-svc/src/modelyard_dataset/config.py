@@ -9,6 +9,7 @@ from pydantic_settings import SettingsConfigDict
 
 from modelyard_dataset.domain.readiness import ReadinessPolicy
 from modelyard_dataset.storage.factory import BlobSettings
+from modelyard_events.kafka_security import KafkaSecurity
 from modelyard_events.plans import PlanChoice
 from modelyard_events.trust import EventTrustSettings
 from modelyard_grpc import GrpcSettings
@@ -23,6 +24,7 @@ class DatasetSettings(GrpcSettings, PlanChoice, EventTrustSettings):
     kafka_bootstrap_servers: str = Field(
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "MODELYARD_KAFKA_BOOTSTRAP_SERVERS")
     )
+    kafka_security: KafkaSecurity = Field(default_factory=KafkaSecurity)  # MODELYARD_KAFKA_* (SASL/SSL)
     dataset_grpc_port: int = Field(default=50053, ge=0, le=65535)
     store_schema: str = "dataset"
     views_schema: str = "dataset_views"

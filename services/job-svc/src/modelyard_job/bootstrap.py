@@ -97,6 +97,7 @@ async def running_job_service(settings: JobSettings, stop: asyncio.Event) -> Asy
         commands=commands,
         bootstrap_servers=settings.kafka_bootstrap_servers,
         topic_namespace=settings.topic_namespace,
+        kafka_security=settings.kafka_security,
     )
     parts = DispatcherParts(engine, store, reader, views.projection.name, liveness, fleet, commands)
     dispatcher = Dispatcher(
@@ -107,6 +108,7 @@ async def running_job_service(settings: JobSettings, stop: asyncio.Event) -> Asy
         settings.database_url,
         settings.kafka_bootstrap_servers,
         events_topic("job", settings.topic_namespace),
+        security=settings.kafka_security,
     )
     servicers = [
         (jobs_pb2_grpc.add_JobServiceServicer_to_server, JobServicer(commands, reads, store, changes)),

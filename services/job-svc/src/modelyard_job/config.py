@@ -7,6 +7,7 @@ from datetime import timedelta
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
+from modelyard_events.kafka_security import KafkaSecurity
 from modelyard_events.plans import PlanChoice
 from modelyard_events.trust import EventTrustSettings
 from modelyard_grpc import GrpcSettings
@@ -22,6 +23,7 @@ class JobSettings(GrpcSettings, PlanChoice, EventTrustSettings):
     kafka_bootstrap_servers: str = Field(
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "MODELYARD_KAFKA_BOOTSTRAP_SERVERS")
     )
+    kafka_security: KafkaSecurity = Field(default_factory=KafkaSecurity)  # MODELYARD_KAFKA_* (SASL/SSL)
     job_grpc_port: int = Field(default=50051, ge=0, le=65535)
     trainer_svc_target: str = "127.0.0.1:50052"  # trainer-svc's ReadEvents, to heal gaps in its topic
     dataset_svc_target: str = "127.0.0.1:50053"  # dataset-svc's GetVersion: CreateJob checks versions

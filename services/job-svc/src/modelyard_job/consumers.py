@@ -16,6 +16,7 @@ from modelyard_events.caller import Caller
 from modelyard_events.consumer.projection import Decoded
 from modelyard_events.consumer.runner import ProjectionRunner, SourceTopic
 from modelyard_events.envelope import DomainEvent, EventEnvelope
+from modelyard_events.kafka_security import KafkaSecurity
 from modelyard_events.registry import EventRegistry
 from modelyard_events.schemas.jobs import JOB_EVENTS
 from modelyard_events.schemas.training import (
@@ -70,6 +71,7 @@ def job_runners(
     commands: JobCommands,
     bootstrap_servers: str,
     topic_namespace: str,
+    kafka_security: KafkaSecurity | None = None,
 ) -> tuple[ProjectionRunner, ProjectionRunner]:
     """(views runner over both logs, report reaction runner over the trainers' log).
 
@@ -84,6 +86,7 @@ def job_runners(
         [jobs, trainers],
         bootstrap_servers,
         group_id=f"job-svc.{views_schema}",
+        security=kafka_security,
     )
     reaction = ProjectionRunner(
         engine,
@@ -92,5 +95,6 @@ def job_runners(
         [trainers],
         bootstrap_servers,
         group_id=f"job-svc.{reactions_schema}",
+        security=kafka_security,
     )
     return views, reaction

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from modelyard_events.kafka_security import KafkaSecurity
 from modelyard_events.trust import EventTrustSettings
 from modelyard_grpc import GrpcSettings
 
@@ -28,6 +29,7 @@ class TrainerSettings(GrpcSettings, EventTrustSettings):
     kafka_bootstrap_servers: str = Field(
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "MODELYARD_KAFKA_BOOTSTRAP_SERVERS")
     )
+    kafka_security: KafkaSecurity = Field(default_factory=KafkaSecurity)  # MODELYARD_KAFKA_* (SASL/SSL)
     job_svc_target: str = "127.0.0.1:50051"  # job-svc's gRPC, for heartbeats (work mode)
     dataset_svc_target: str = "127.0.0.1:50053"  # dataset-svc's gRPC, to fetch dataset:// versions (work)
     trainer_id: str = Field(default_factory=default_trainer_id, min_length=1)

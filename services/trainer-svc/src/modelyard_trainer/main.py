@@ -40,6 +40,7 @@ async def serve(settings: TrainerSettings, stop: asyncio.Event) -> None:
             settings.database_url,
             settings.kafka_bootstrap_servers,
             events_topic("trainer", settings.topic_namespace),
+            security=settings.kafka_security,
         )
         relaying = asyncio.create_task(relay.run(stop), name="relay")
         async with serving_event_log(settings, store):

@@ -28,7 +28,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from modelyard_events.consumer.arrivals import EarlyArrivals
@@ -38,6 +38,7 @@ from modelyard_events.consumer.verified_runs import SourceTampered, verified_pag
 from modelyard_events.db import is_transient
 from modelyard_events.envelope import DomainEvent, EventEnvelope
 from modelyard_events.errors import EventStoreError, MalformedEvent, SourceUnavailable
+from modelyard_events.kafka_security import KafkaSecurity, kafka_consumer, kafka_producer
 from modelyard_events.registry import EventRegistry
 from modelyard_events.signing import ForgedEvent, HeadVerifier
 from modelyard_events.store.ports import EventSource
@@ -74,10 +75,12 @@ class ProjectionRunner:
         max_attempts: int = 3,
         reconcile_every_s: float = 5.0,
         gap_wait_s: float = 0.05,
+        security: KafkaSecurity | None = None,
     ) -> None:
         self.engine, self.projection, self.registry = engine, projection, registry
         self._by_topic = {s.topic: s for s in sources}
         self._bootstrap = bootstrap_servers
+        self._security = security  # how the consumer and the DLQ producer connect (plaintext when None)
         self._group_id = group_id or f"projection.{projection.name}"
         self._max_attempts, self._reconcile_every_s = max_attempts, reconcile_every_s
         self._early = EarlyArrivals(gap_wait_s)
@@ -110,16 +113,18 @@ class ProjectionRunner:
         if self._bootstrap is None:
             raise EventStoreError("run() needs bootstrap_servers; without them only catch_up() works")
         topics = list(self._by_topic)
-        await ensure_topics(self._bootstrap, topics + [dead_letter_topic(t) for t in topics])
-        consumer = AIOKafkaConsumer(
+        dead_letters = [dead_letter_topic(t) for t in topics]
+        await ensure_topics(self._bootstrap, topics + dead_letters, security=self._security)
+        consumer = kafka_consumer(
             *topics,
             bootstrap_servers=self._bootstrap,
+            security=self._security,
             group_id=self._group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
         )
-        self._dlq = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all")
+        self._dlq = kafka_producer(self._bootstrap, self._security, acks="all")
         await self._dlq.start()
         await consumer.start()
         try:

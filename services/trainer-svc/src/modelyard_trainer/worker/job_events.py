@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from modelyard_events.consumer.signed_tail import SignedTail
 from modelyard_events.envelope import DomainEvent, EventEnvelope
 from modelyard_events.errors import EventStoreError
+from modelyard_events.kafka_security import KafkaSecurity, kafka_consumer
 from modelyard_events.schemas.jobs import JOB_EVENTS
 from modelyard_events.signing import HeadVerifier
 from modelyard_events.topics import FETCH_MAX_WAIT_MS, ensure_topics, events_topic
@@ -33,15 +34,19 @@ JOB_TOPIC = events_topic("job")
 _METADATA_WAIT_S = 30.0
 
 
-async def positioned_consumer(bootstrap_servers: str, topic: str = JOB_TOPIC) -> AIOKafkaConsumer:
+async def positioned_consumer(
+    bootstrap_servers: str, topic: str = JOB_TOPIC, *, security: KafkaSecurity | None = None
+) -> AIOKafkaConsumer:
     """A started consumer of all partitions of `topic`, its position fixed at the current end.
 
     The positions are resolved before this returns, so everything published after
-    it (a dispatch made after our first heartbeat) will be read.
+    it (a dispatch made after our first heartbeat) will be read. `security`: how it connects
+    (plaintext when None).
     """
-    await ensure_topics(bootstrap_servers, [topic])
-    consumer = AIOKafkaConsumer(
+    await ensure_topics(bootstrap_servers, [topic], security=security)
+    consumer = kafka_consumer(
         bootstrap_servers=bootstrap_servers,
+        security=security,
         group_id=None,
         enable_auto_commit=False,
         fetch_max_wait_ms=FETCH_MAX_WAIT_MS,

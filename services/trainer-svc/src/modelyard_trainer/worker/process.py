@@ -37,7 +37,9 @@ async def run_worker(settings: TrainerSettings, stop: asyncio.Event) -> None:
         # Positioned before the first heartbeat, so no dispatch made for us after we announce
         # ourselves can be missed.
         consumer = await positioned_consumer(
-            settings.kafka_bootstrap_servers, events_topic("job", settings.topic_namespace)
+            settings.kafka_bootstrap_servers,
+            events_topic("job", settings.topic_namespace),
+            security=settings.kafka_security,
         )
         try:
             await _work(settings, store, consumer, stop)

@@ -1,4 +1,5 @@
-"""For tests: a throwaway CA and a certificate it signs for 127.0.0.1 and localhost, as PEM files."""
+"""For tests: a throwaway CA and a certificate it signs for 127.0.0.1 and localhost, as PEM files
+(gRPC TLS, Kafka SSL and anything else that needs a certificate chain a test controls)."""
 
 from __future__ import annotations
 

@@ -3,12 +3,65 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from modelyard_devstack import Infra
+from modelyard_events.consumer import ProjectionRunner, SourceTopic
+from modelyard_events.relay import Relay
 from modelyard_events.store.postgres import PostgresEventStore
-from modelyard_events.testing.sample_events import TEST_CONTEXT, CounterIncremented, CounterOpened
+from modelyard_events.testing.sample_events import (
+    SAMPLE_REGISTRY,
+    TEST_CONTEXT,
+    CounterIncremented,
+    CounterOpened,
+)
+from modelyard_events.testing.sample_projection import CounterTotals
+from modelyard_events.testing.signing import TEST_KEYS
+from modelyard_events.topics import dead_letter_topic, ensure_topics
+
+
+def counters_topic(store: PostgresEventStore) -> str:
+    """The topic a test's relay publishes `store` to (its schema keeps tests apart)."""
+    return f"modelyard.{store.schema}.events"
+
+
+def counter_runner(
+    engine: AsyncEngine, store: PostgresEventStore, bootstrap: str, **options: Any
+) -> ProjectionRunner:
+    """CounterTotals over `store`'s topic, in a consumer group of its own."""
+    return ProjectionRunner(
+        engine,
+        CounterTotals(schema=f"{store.schema}_read"),
+        SAMPLE_REGISTRY,
+        [SourceTopic("counters", counters_topic(store), store, TEST_KEYS)],
+        bootstrap,
+        group_id=f"g-{uuid.uuid4().hex}",
+        **options,
+    )
+
+
+@asynccontextmanager
+async def relayed_counters(
+    stack: Infra, engine: AsyncEngine, store: PostgresEventStore, relay: Relay | None = None, **options: Any
+) -> AsyncIterator[ProjectionRunner]:
+    """A relay of `store` and a counter_runner, running for the block (topics and DLQ created first)."""
+    bootstrap, topic = stack.kafka_bootstrap_servers, counters_topic(store)
+    await ensure_topics(bootstrap, [topic, dead_letter_topic(topic)])
+    runner = counter_runner(engine, store, bootstrap, **options)
+    relay = relay or Relay(store, stack.database_url, bootstrap, topic)
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(relay.run(stop)), asyncio.create_task(runner.run(stop))]
+    try:
+        yield runner
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
 
 
 async def write_counters(

@@ -15,29 +15,21 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from modelyard_devstack import EmbeddedBroker, Infra
 from modelyard_devstack.processes import eventually
-from modelyard_events.consumer import ProjectionRunner, SourceTopic
+from modelyard_events.consumer import ProjectionRunner
 from modelyard_events.relay import Relay
 from modelyard_events.store.postgres import PostgresEventStore
-from modelyard_events.testing.sample_events import SAMPLE_REGISTRY
-from modelyard_events.testing.sample_projection import CounterTotals, projected_totals
-from modelyard_events.testing.signing import TEST_KEYS
+from modelyard_events.testing.sample_projection import projected_totals
 from modelyard_events.wire import decode_envelope
-from tests.integration.support import application_counts, write_counters, write_counters_until
+from tests.integration.support import (
+    application_counts,
+    counter_runner,
+    counters_topic,
+    write_counters,
+    write_counters_until,
+)
 
 pytestmark = pytest.mark.integration
 STREAMS, INCREMENTS = 10, 60  # 610 events
-
-
-def _runner(engine: AsyncEngine, store: PostgresEventStore, topic: str, bootstrap: str) -> ProjectionRunner:
-    return ProjectionRunner(
-        engine,
-        CounterTotals(schema=f"{store.schema}_read"),
-        SAMPLE_REGISTRY,
-        [SourceTopic("counters", topic, store, TEST_KEYS)],
-        bootstrap,
-        group_id=f"g-{uuid.uuid4().hex}",
-        reconcile_every_s=1.0,
-    )
 
 
 @pytest.fixture
@@ -77,11 +69,11 @@ async def test_relay_killed_mid_stream_loses_nothing_and_projects_each_event_onc
     running: list[asyncio.Task[None]],
     relay_processes: list[subprocess.Popen[bytes]],
 ) -> None:
-    topic = f"modelyard.{store.schema}.events"
+    topic = counters_topic(store)
     relay = Relay(
         store, stack.database_url, stack.kafka_bootstrap_servers, topic
     )  # reads the checkpoint only
-    runner = _runner(engine, store, topic, stack.kafka_bootstrap_servers)
+    runner = counter_runner(engine, store, stack.kafka_bootstrap_servers, reconcile_every_s=1.0)
     stop = asyncio.Event()
     running.append(asyncio.create_task(runner.run(stop)))
     relay_processes.append(_start_relay(stack, store.schema, topic))
@@ -116,9 +108,9 @@ async def test_broker_restarted_empty_while_events_flow_projection_converges(
     broker = EmbeddedBroker(tmp_path / "broker")  # a broker of its own, to restart
     bootstrap = broker.start()
     try:
-        topic = f"modelyard.{store.schema}.events"
+        topic = counters_topic(store)
         relay = Relay(store, stack.database_url, bootstrap, topic, idle_check_s=1.0)
-        first = _runner(engine, store, topic, bootstrap)
+        first = counter_runner(engine, store, bootstrap, reconcile_every_s=1.0)
         stop, first_stop = asyncio.Event(), asyncio.Event()
         running.extend([asyncio.create_task(relay.run(stop)), asyncio.create_task(first.run(first_stop))])
         half = INCREMENTS // 2
@@ -133,7 +125,7 @@ async def test_broker_restarted_empty_while_events_flow_projection_converges(
         await eventually(lambda: _published_beyond(relay, published), what="events only the broker holds")
         broker.restart_empty()
         assert not writer.done(), "events stopped flowing before the broker restarted"
-        runner = _runner(engine, store, topic, bootstrap)
+        runner = counter_runner(engine, store, bootstrap, reconcile_every_s=1.0)
         running.append(asyncio.create_task(runner.run(stop)))
         after = await writer
         expected = {c: before[c] + after[c] for c in before}

@@ -3,7 +3,6 @@
 Each test rebuilds an attack from the security review of issue 11 on the real PostgreSQL and broker.
 """
 
-import asyncio
 import uuid
 from types import SimpleNamespace
 from typing import Any
@@ -29,10 +28,10 @@ from modelyard_events.testing.sample_events import (
 )
 from modelyard_events.testing.sample_projection import CounterTotals, projected_totals
 from modelyard_events.testing.signing import OTHER_SIGNER, TEST_KEYS, TEST_SIGNER
-from modelyard_events.topics import dead_letter_topic, ensure_topics
+from modelyard_events.topics import dead_letter_topic
 from modelyard_events.verify import verify_chain
 from modelyard_events.wire import encode_envelope, message_headers
-from tests.integration.support import write_counters
+from tests.integration.support import counters_topic, relayed_counters, write_counters
 from tests.integration.test_poison_and_tamper import _read, _total_is
 
 pytestmark = pytest.mark.integration
@@ -61,22 +60,8 @@ def _forged_increment(genuine_first: EventEnvelope, amount: int, how: str) -> Ev
 async def test_a_forged_message_on_the_broker_is_dead_lettered_and_never_applied(
     stack: Infra, engine: AsyncEngine, store: PostgresEventStore, how: str
 ) -> None:
-    bootstrap, topic = stack.kafka_bootstrap_servers, f"modelyard.{store.schema}.events"
-    await ensure_topics(bootstrap, [topic, dead_letter_topic(topic)])
-    runner = ProjectionRunner(
-        engine,
-        CounterTotals(schema=f"{store.schema}_read"),
-        SAMPLE_REGISTRY,
-        [SourceTopic("counters", topic, store, TEST_KEYS)],
-        bootstrap,
-        group_id=f"g-{uuid.uuid4().hex}",
-    )
-    stop = asyncio.Event()
-    tasks = [
-        asyncio.create_task(Relay(store, stack.database_url, bootstrap, topic).run(stop)),
-        asyncio.create_task(runner.run(stop)),
-    ]
-    try:
+    bootstrap, topic = stack.kafka_bootstrap_servers, counters_topic(store)
+    async with relayed_counters(stack, engine, store) as runner:
         opened = await store.append("counter", "c", 0, [CounterOpened(name="c")], TEST_CONTEXT)
         await eventually(lambda: _total_is(engine, runner, {"c": 0}), what="the genuine first event")
         forged = _forged_increment(opened[0], 1000, how)
@@ -87,9 +72,6 @@ async def test_a_forged_message_on_the_broker_is_dead_lettered_and_never_applied
 
         await eventually(lambda: _total_is(engine, runner, {"c": 12}), what="the genuine events only")
         letters = await _read(bootstrap, dead_letter_topic(topic), count=1)
-    finally:
-        stop.set()
-        await asyncio.gather(*tasks)
     assert [value for value, _ in letters] == [encode_envelope(forged)]
     reason = dict(letters[0][1])["error"].decode()
     expected = {
@@ -205,22 +187,15 @@ async def _sql(engine: AsyncEngine, statement: str) -> None:
 async def test_an_event_the_broker_refuses_is_skipped_recorded_and_read_from_the_source(
     stack: Infra, engine: AsyncEngine, store: PostgresEventStore
 ) -> None:
-    bootstrap, topic = stack.kafka_bootstrap_servers, f"modelyard.{store.schema}.events"
-    await ensure_topics(bootstrap, [topic, dead_letter_topic(topic)])
     # A relay whose records may hold 4 kB stands for a broker whose message.max.bytes is below an event.
-    relay = Relay(store, stack.database_url, bootstrap, topic, max_request_bytes=4000)
-    runner = ProjectionRunner(
-        engine,
-        CounterTotals(schema=f"{store.schema}_read"),
-        SAMPLE_REGISTRY,
-        [SourceTopic("counters", topic, store, TEST_KEYS)],
-        bootstrap,
-        group_id=f"g-{uuid.uuid4().hex}",
-        reconcile_every_s=0.5,
+    relay = Relay(
+        store,
+        stack.database_url,
+        stack.kafka_bootstrap_servers,
+        counters_topic(store),
+        max_request_bytes=4000,
     )
-    stop = asyncio.Event()
-    tasks = [asyncio.create_task(relay.run(stop)), asyncio.create_task(runner.run(stop))]
-    try:
+    async with relayed_counters(stack, engine, store, relay, reconcile_every_s=0.5) as runner:
         await store.append("counter", "c", 0, [CounterOpened(name="c")], TEST_CONTEXT)
         await store.append("counter", "c", 1, [CounterIncremented(amount=2, note="x" * 10_000)], TEST_CONTEXT)
         for version, amount in enumerate([3, 4], start=2):
@@ -232,9 +207,6 @@ async def test_an_event_the_broker_refuses_is_skipped_recorded_and_read_from_the
             return await relay.checkpoint() == 4
 
         await eventually(published_beyond_it, what="the relay to go past the refused event")
-    finally:
-        stop.set()
-        await asyncio.gather(*tasks)
     async with engine.connect() as conn:
         skipped = (
             await conn.execute(text(f"SELECT position, error FROM {store.schema}.relay_skipped"))

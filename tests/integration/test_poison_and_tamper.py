@@ -1,6 +1,5 @@
 """Poison messages go to the DLQ and the consumer goes on; a tampered log is caught by verify."""
 
-import asyncio
 import uuid
 from collections.abc import Sequence
 
@@ -13,7 +12,6 @@ from modelyard_devstack import Infra
 from modelyard_devstack.processes import eventually
 from modelyard_events.consumer import BatchProjection, Decoded, ProjectionRunner, SourceTopic
 from modelyard_events.envelope import DomainEvent, EventEnvelope
-from modelyard_events.relay import Relay
 from modelyard_events.replay import rebuild_projection
 from modelyard_events.store.postgres import PostgresEventStore
 from modelyard_events.testing.sample_events import (
@@ -24,9 +22,9 @@ from modelyard_events.testing.sample_events import (
 )
 from modelyard_events.testing.sample_projection import CounterTotals, projected_totals
 from modelyard_events.testing.signing import TEST_KEYS
-from modelyard_events.topics import dead_letter_topic, ensure_topics
+from modelyard_events.topics import dead_letter_topic
 from modelyard_events.verify import verify_chain
-from tests.integration.support import write_counters
+from tests.integration.support import counters_topic, relayed_counters, write_counters
 
 pytestmark = pytest.mark.integration
 
@@ -41,22 +39,8 @@ class CounterRenamed(DomainEvent):
 async def test_malformed_bytes_and_unknown_types_land_in_the_dlq_and_the_consumer_goes_on(
     stack: Infra, engine: AsyncEngine, store: PostgresEventStore
 ) -> None:
-    bootstrap, topic = stack.kafka_bootstrap_servers, f"modelyard.{store.schema}.events"
-    await ensure_topics(bootstrap, [topic, dead_letter_topic(topic)])
-    runner = ProjectionRunner(
-        engine,
-        CounterTotals(schema=f"{store.schema}_read"),
-        SAMPLE_REGISTRY,
-        [SourceTopic("counters", topic, store, TEST_KEYS)],
-        bootstrap,
-        group_id=f"g-{uuid.uuid4().hex}",
-    )
-    stop = asyncio.Event()
-    tasks = [
-        asyncio.create_task(Relay(store, stack.database_url, bootstrap, topic).run(stop)),
-        asyncio.create_task(runner.run(stop)),
-    ]
-    try:
+    bootstrap, topic = stack.kafka_bootstrap_servers, counters_topic(store)
+    async with relayed_counters(stack, engine, store) as runner:
         await store.append("counter", "c", 0, [CounterOpened(name="c")], TEST_CONTEXT)
         await _produce(bootstrap, topic, [b"\x00\xffnot json", b'{"type": "CounterOpened"}'])
         await store.append("counter", "c", 1, [CounterRenamed(name="d")], TEST_CONTEXT)  # unknown downstream
@@ -64,9 +48,6 @@ async def test_malformed_bytes_and_unknown_types_land_in_the_dlq_and_the_consume
 
         await eventually(lambda: _total_is(engine, runner, {"c": 7}), what="events after the poison")
         letters = await _read(bootstrap, dead_letter_topic(topic), count=3)
-    finally:
-        stop.set()
-        await asyncio.gather(*tasks)
     errors = sorted(dict(headers)["error"].decode().split(":")[0] for _, headers in letters)
     assert errors == ["MalformedEvent", "MalformedEvent", "UnknownEventType"]
     assert b"\x00\xffnot json" in [value for value, _ in letters]

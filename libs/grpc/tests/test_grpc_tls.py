@@ -14,6 +14,8 @@ from pydantic import ValidationError
 
 from modelyard_events.testing.certificates import LocalCertificates, make_certificates
 from modelyard_grpc import TlsSettings, channel, serving
+from modelyard_grpc.probe import answers_serving
+from modelyard_grpc.probe import main as probe_main
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 
@@ -149,3 +151,19 @@ class TestSettings:
         assert TlsSettings.from_environ({}).channel_credentials() is None
         given = TlsSettings.from_environ({"MODELYARD_TLS_CA_FILE": str(certs.ca_file)})
         assert given.tls_ca_file == certs.ca_file
+
+
+class TestProbe:
+    async def test_the_probe_dials_tls_and_checks_the_name_it_is_given(self, tmp_path: Path) -> None:
+        named = make_certificates(tmp_path, names=("job-svc", "job-svc.modelyard.svc"))
+        settings = settings_of(named.env())
+        async with tls_server(settings) as target:
+            port = int(target.rsplit(":", 1)[1])
+            assert await answers_serving(settings, port, server_name="job-svc")
+            assert not await answers_serving(settings, port, timeout_s=0.5)  # 127.0.0.1 is not in it
+            assert not await answers_serving(TlsSettings.from_environ({}), port, timeout_s=0.5)
+
+    def test_the_probe_exits_1_when_nothing_serves(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        for name in ("MODELYARD_TLS_CA_FILE", "MODELYARD_TLS_CERT_FILE", "MODELYARD_TLS_KEY_FILE"):
+            monkeypatch.delenv(name, raising=False)
+        assert probe_main(["9", "--timeout-s", "0.2"]) == 1

@@ -158,8 +158,8 @@ class ProjectionRunner:
             await self.catch_up(topics)
         except (OSError, SourceUnavailable) as error:
             log.warning("projection %s: catch-up skipped: %r", self.projection.name, error)
-        except SourceTampered as error:
-            log.error("projection %s: %s", self.projection.name, error)
+        except SourceTampered:
+            pass  # that source is halted (logged once by _halt); the others were caught up
 
     async def handle_records(self, records: list[Any], *, drained: bool = True) -> None:
         """Apply a batch of Kafka records in one transaction (poison to the DLQ).
@@ -265,7 +265,10 @@ class ProjectionRunner:
         """
         arrived = arrived or {}
         while position < through:
-            signed = await source.source.read_signed(position, min(_CATCH_UP_PAGE, through - position))
+            try:
+                signed = await source.source.read_signed(position, min(_CATCH_UP_PAGE, through - position))
+            except MalformedEvent as error:  # what its ReadEvents served does not even hash
+                raise SourceTampered(f"{source.name}: {error}; the log was altered (run verify)") from error
             if not signed.events:
                 break
             page = verified_page(source.name, signed.events, signed.heads, position, last_hash, source.keys)

@@ -2,8 +2,9 @@
 
 The hash chain makes any edit of a stored event visible, but only to someone who knows what the
 chain should end in: a process that writes to the broker, or a database owner who rewrites a suffix
-and its head row, can build a new chain that links. A signed head closes that: the store signs,
-once per append transaction, the hash of the last event written, with a key only the service holds.
+and its head row, can build a new chain that links. A signed head closes that: the store signs the
+hash of the last event it committed (one signature covers every append before it; see
+store/head_signatures.py for how often), with a key only the service holds.
 An event is authentic when a chain of hashes links it to a head whose signature verifies under a
 public key pinned in the consumer's configuration. Keys are named by `key_id` (the first 16 hex
 digits of the SHA-256 of the raw public key), so several keys can be pinned during a rotation.

@@ -1,0 +1,197 @@
+"""deploy/k8s guarded in CI: every manifest parses, every pod is locked down, images are pinned,
+the namespace denies by default, and Kafka needs TLS, SCRAM users and ACLs."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
+Manifest = dict[str, Any]
+RELAY_USERS = {"dataset": "dataset-svc", "job": "job-svc", "trainer": "trainer-svc"}
+
+
+@functools.cache
+def manifests() -> tuple[Manifest, ...]:
+    docs = [doc for path in sorted(K8S.glob("*.yaml")) for doc in yaml.safe_load_all(path.read_text())]
+    return tuple(doc for doc in docs if doc is not None and doc.get("kind") != "Kustomization")
+
+
+def of_kind(kind: str) -> list[Manifest]:
+    return [doc for doc in manifests() if doc["kind"] == kind]
+
+
+def kustomization() -> Manifest:
+    loaded: Manifest = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    return loaded
+
+
+def containers(deployment: Manifest) -> Iterator[Manifest]:
+    pod = deployment["spec"]["template"]["spec"]
+    yield from pod.get("initContainers", [])
+    yield from pod["containers"]
+
+
+def deployment_ids() -> list[str]:
+    return [d["metadata"]["name"] for d in of_kind("Deployment")]
+
+
+@pytest.fixture(params=deployment_ids())
+def deployment(request: pytest.FixtureRequest) -> Manifest:
+    return next(d for d in of_kind("Deployment") if d["metadata"]["name"] == request.param)
+
+
+def test_every_manifest_parses_and_kustomize_applies_every_file() -> None:
+    for doc in manifests():
+        assert {"apiVersion", "kind", "metadata"} <= doc.keys(), doc
+        assert doc["metadata"].get("name"), doc
+    listed = set(kustomization()["resources"])
+    on_disk = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+    assert listed == on_disk
+    assert len(of_kind("Deployment")) == 4
+
+
+class TestPods:
+    def test_the_pod_runs_as_non_root_under_runtime_default_seccomp_without_an_api_token(
+        self, deployment: Manifest
+    ) -> None:
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["runAsUser"] != 0
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert pod["automountServiceAccountToken"] is False
+
+    def test_every_container_is_locked_down(self, deployment: Manifest) -> None:
+        for container in containers(deployment):
+            context = container["securityContext"]
+            assert context["allowPrivilegeEscalation"] is False, container["name"]
+            assert context["readOnlyRootFilesystem"] is True, container["name"]
+            assert context["capabilities"]["drop"] == ["ALL"], container["name"]
+            assert not context.get("privileged", False), container["name"]
+
+    def test_tmp_is_a_writable_empty_dir_and_every_mount_has_its_volume(self, deployment: Manifest) -> None:
+        pod = deployment["spec"]["template"]["spec"]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        for container in containers(deployment):
+            mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+            assert "emptyDir" in volumes[mounts["/tmp"]]
+            assert set(mounts.values()) <= volumes.keys()
+
+    def test_the_pod_talks_to_kafka_as_its_own_user_over_tls(self, deployment: Manifest) -> None:
+        env = {e["name"]: e for c in containers(deployment) for e in c.get("env", [])}
+        user = env["MODELYARD_KAFKA_USERNAME"]["value"]
+        assert user in {u["metadata"]["name"] for u in of_kind("KafkaUser")}
+        assert env["MODELYARD_KAFKA_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+            "name": user,
+            "key": "password",
+        }
+        config = of_kind("ConfigMap")[0]["data"]
+        assert config["MODELYARD_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+        assert config["KAFKA_BOOTSTRAP_SERVERS"].endswith(":9093")
+
+    def test_the_pod_has_its_grpc_certificate_and_the_ca(self, deployment: Manifest) -> None:
+        name = deployment["metadata"]["name"]
+        pod = deployment["spec"]["template"]["spec"]
+        secrets = {v["name"]: v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+        assert secrets["grpc-tls"] == f"{name}-grpc-tls"
+        assert secrets["kafka-ca"] == "modelyard-cluster-ca-cert"
+        assert of_kind("ConfigMap")[0]["data"]["MODELYARD_TLS_CA_FILE"].startswith("/etc/modelyard/grpc-tls/")
+
+    def test_grpc_probes_speak_tls_through_the_exec_probe(self, deployment: Manifest) -> None:
+        for container in containers(deployment):
+            for probe in ("readinessProbe", "livenessProbe"):
+                if probe in container:
+                    assert "grpc" not in container[probe]  # Kubernetes' grpc probe is plaintext only
+                    assert container[probe]["exec"]["command"][:3] == ["python", "-m", "modelyard_grpc.probe"]
+
+
+def _pinned(reference: str) -> bool:
+    if "@sha256:" in reference:
+        return True
+    name, _, tag = reference.rpartition(":")
+    return bool(name) and "/" not in tag and tag not in ("", "latest")
+
+
+def test_every_image_is_pinned() -> None:
+    rewritten = {i["name"]: i for i in kustomization()["images"]}
+    for image in kustomization()["images"]:
+        assert image.get("digest") or image.get("newTag") not in (None, "", "latest"), image
+    for deployment in of_kind("Deployment"):
+        for container in containers(deployment):
+            image = container["image"]
+            assert image in rewritten or _pinned(image), f"{container['name']}: {image}"
+    for cluster in of_kind("Cluster"):
+        assert _pinned(cluster["spec"]["imageName"])
+    for kafka in of_kind("Kafka"):
+        assert kafka["spec"]["kafka"]["version"]  # Strimzi picks the image of this exact version
+
+
+def test_unpinned_image_references_are_recognized() -> None:
+    assert not _pinned("ghcr.io/modelyard/modelyard")
+    assert not _pinned("ghcr.io/modelyard/modelyard:latest")
+    assert not _pinned("registry:5000/modelyard")
+    assert _pinned("registry:5000/modelyard:0.1.0")
+    assert _pinned("ghcr.io/modelyard/modelyard@sha256:" + "0" * 64)
+
+
+class TestNetworkPolicies:
+    def test_the_namespace_denies_all_ingress_and_egress_by_default(self) -> None:
+        deny = [
+            p
+            for p in of_kind("NetworkPolicy")
+            if p["spec"]["podSelector"] == {}
+            and set(p["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+            and not p["spec"].get("ingress")
+            and not p["spec"].get("egress")
+        ]
+        assert len(deny) == 1
+
+    def test_trainer_svc_admits_only_job_svc(self) -> None:
+        policy = next(
+            p for p in of_kind("NetworkPolicy") if p["metadata"]["name"] == "grpc-ingress-trainer-svc"
+        )
+        [rule] = policy["spec"]["ingress"]
+        assert rule["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "job-svc"}}}]
+
+
+class TestKafka:
+    def test_every_listener_is_tls_with_scram_users_and_acls_are_enforced(self) -> None:
+        [kafka] = of_kind("Kafka")
+        listeners = kafka["spec"]["kafka"]["listeners"]
+        assert listeners
+        for listener in listeners:
+            assert listener["tls"] is True, listener["name"]
+            assert listener["authentication"] == {"type": "scram-sha-512"}, listener["name"]
+        assert kafka["spec"]["kafka"]["authorization"]["type"] == "simple"
+        assert "userOperator" in kafka["spec"]["entityOperator"]
+
+    def test_only_a_service_writes_its_own_events_topic(self) -> None:
+        writers: dict[str, set[str]] = {}
+        for user in of_kind("KafkaUser"):
+            assert user["spec"]["authentication"] == {"type": "scram-sha-512"}
+            for acl in user["spec"]["authorization"]["acls"]:
+                resource = acl["resource"]
+                if "Write" in acl["operations"] or "All" in acl["operations"]:
+                    assert resource["type"] == "topic"
+                    assert resource["patternType"] == "literal", "no wildcard writes"
+                    writers.setdefault(resource["name"], set()).add(user["metadata"]["name"])
+        for source, user in RELAY_USERS.items():
+            assert writers[f"modelyard.{source}.events"] == {user}
+        assert all(
+            topic.endswith(".dlq")
+            for topic in writers.keys() - {f"modelyard.{s}.events" for s in RELAY_USERS}
+        )
+
+    def test_trainer_workers_only_read_the_job_topic(self) -> None:
+        [worker] = [u for u in of_kind("KafkaUser") if u["metadata"]["name"] == "trainer-worker"]
+        assert worker["spec"]["authorization"]["acls"] == [
+            {
+                "resource": {"type": "topic", "name": "modelyard.job.events", "patternType": "literal"},
+                "operations": ["Describe", "Read"],
+            }
+        ]

@@ -66,6 +66,8 @@ def _runner(targets: dict[str, str]) -> Yard:
             "MODELYARD_AUTH_SECRET": None,
             "MODELYARD_SUBJECT": None,
             "MODELYARD_ORG": None,
+            "MODELYARD_TLS_CA_FILE": None,
+            "MODELYARD_TLS_SERVER_NAME": None,
             "COLUMNS": "200",
             **(env or {}),
         }

@@ -1,7 +1,9 @@
 """Where yard connects and as whom: the services' targets and the bearer token, from options and env only.
 
 job-svc is at `--target` / `MODELYARD_JOB_SVC_TARGET`, dataset-svc at `--dataset-target` /
-`MODELYARD_DATASET_SVC_TARGET`; both get the same token.
+`MODELYARD_DATASET_SVC_TARGET`; both get the same token. Over TLS when `MODELYARD_TLS_CA_FILE` names
+the CA that signed the servers' certificates (`MODELYARD_TLS_SERVER_NAME`: the name to check instead
+of the host dialled, e.g. through a port-forward; `MODELYARD_TLS_CERT_FILE`/`KEY_FILE` for mutual TLS).
 
 The token is `--token` / `MODELYARD_TOKEN`. On a dev stack, where the shared secret
 `MODELYARD_AUTH_SECRET` is at hand, yard instead mints itself a short-lived `super_admin` token
@@ -21,7 +23,7 @@ from typing import Any, TypeVar
 from grpc import aio
 
 from modelyard.v1 import datasets_pb2_grpc, jobs_pb2_grpc
-from modelyard_grpc import channel, mint_token
+from modelyard_grpc import TlsSettings, mint_token
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 TARGET_ENV = "MODELYARD_JOB_SVC_TARGET"
@@ -49,6 +51,7 @@ class ConnectionOptions:
     subject: str | None = None
     org_id: str | None = None
     dataset_target: str = DEFAULT_DATASET_TARGET
+    tls: TlsSettings | None = None  # None: plaintext
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +110,12 @@ Stubs = TypeVar("Stubs")
 
 
 @asynccontextmanager
-async def connected(target: str, token: str, stubs: Callable[[aio.Channel], Stubs]) -> AsyncIterator[Stubs]:
-    """`stubs` built on one channel to `target`, every call carrying `authorization: Bearer <token>`."""
-    async with channel(target, token) as ch:
+async def connected(
+    target: str, token: str, stubs: Callable[[aio.Channel], Stubs], tls: TlsSettings | None = None
+) -> AsyncIterator[Stubs]:
+    """`stubs` built on one channel to `target`, every call carrying `authorization: Bearer <token>`;
+    over TLS when `tls` says so."""
+    async with (tls or TlsSettings.from_environ({})).grpc_channel(target, token) as ch:
         yield stubs(ch)
 
 

@@ -30,6 +30,7 @@ from modelyard_cli.connection import (
 )
 from modelyard_cli.output import Output, fail
 from modelyard_cli.rpc_errors import describe_rpc_error
+from modelyard_grpc import TlsSettings
 
 T = TypeVar("T")
 Stubs = TypeVar("Stubs")
@@ -82,7 +83,7 @@ def _call(
 ) -> T:
     token = command_token(ctx)
     try:
-        return asyncio.run(_with_stubs(target, token, stubs, work))
+        return asyncio.run(_with_stubs(target, token, stubs, work, cli_state(ctx).connection.tls))
     except aio.AioRpcError as error:
         fail(*describe_rpc_error(error, target, service), *(advice(error) if advice else []))
 
@@ -96,7 +97,11 @@ def command_token(ctx: typer.Context) -> str:
 
 
 async def _with_stubs(
-    target: str, token: str, stubs: Callable[[aio.Channel], Stubs], work: Callable[[Stubs], Awaitable[T]]
+    target: str,
+    token: str,
+    stubs: Callable[[aio.Channel], Stubs],
+    work: Callable[[Stubs], Awaitable[T]],
+    tls: TlsSettings | None,
 ) -> T:
-    async with connected(target, token, stubs) as svc:
+    async with connected(target, token, stubs, tls) as svc:
         return await work(svc)

@@ -9,6 +9,7 @@ import os
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from modelyard_cli.commands import (
     control,
@@ -35,6 +36,8 @@ from modelyard_cli.connection import (
     ConnectionOptions,
 )
 from modelyard_cli.invocation import CliState
+from modelyard_cli.output import fail
+from modelyard_grpc import TlsSettings
 
 app = typer.Typer(
     name="yard",
@@ -76,8 +79,12 @@ def main(
 ) -> None:
     """Connect to job-svc at --target and dataset-svc at --dataset-target with --token; on a dev stack,
     MODELYARD_AUTH_SECRET mints one."""
+    try:
+        tls = TlsSettings()  # MODELYARD_TLS_CA_FILE and friends: see modelyard_cli.connection
+    except ValidationError as error:
+        fail(*(f"error: {problem['msg'].removeprefix('Value error, ')}" for problem in error.errors()))
     connection = ConnectionOptions(
-        target, bearer, os.environ.get(SECRET_ENV), as_subject, org, dataset_target=dataset_target
+        target, bearer, os.environ.get(SECRET_ENV), as_subject, org, dataset_target=dataset_target, tls=tls
     )
     ctx.obj = CliState(connection, as_json)
 

@@ -1,19 +1,34 @@
 """deploy/k8s guarded in CI: every manifest parses, every pod is locked down, images are pinned,
-the namespace denies by default, and Kafka needs TLS, SCRAM users and ACLs."""
+the namespace denies by default, Kafka needs TLS, SCRAM users and ACLs, and each service connects to
+PostgreSQL as its own role, which owns that service's schemas alone."""
 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from pydantic_settings import BaseSettings
+
+from modelyard_dataset.config import DatasetSettings
+from modelyard_job.config import JobSettings
+from modelyard_trainer.config import TrainerSettings
 
 K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
 Manifest = dict[str, Any]
 RELAY_USERS = {"dataset": "dataset-svc", "job": "job-svc", "trainer": "trainer-svc"}
+# Each service Deployment, its database role and the settings that name its schemas.
+DATABASE_ROLES: dict[str, tuple[str, type[BaseSettings]]] = {
+    "dataset-svc": ("modelyard_dataset", DatasetSettings),
+    "job-svc": ("modelyard_job", JobSettings),
+    "trainer-svc": ("modelyard_trainer", TrainerSettings),
+}
+ROLES_SQL = K8S / "database-roles.sql"
 
 
 @functools.cache
@@ -195,3 +210,83 @@ class TestKafka:
                 "operations": ["Describe", "Read"],
             }
         ]
+
+
+def schema_owners(sql: str) -> dict[str, str]:
+    """The (schema, role) table of database-roles.sql, each schema listed once."""
+    pairs = re.findall(r"\['([a-z_]+)',\s*'([a-z_]+)'\]", sql)
+    owners = dict(pairs)
+    assert len(owners) == len(pairs), f"a schema listed twice: {pairs}"
+    return owners
+
+
+def schemas_of(settings: type[BaseSettings]) -> set[str]:
+    """Every schema a service creates: the defaults of its `*_schema` settings."""
+    return {str(f.default) for name, f in settings.model_fields.items() if name.endswith("_schema")}
+
+
+def service_deployment(name: str) -> Manifest:
+    return next(d for d in of_kind("Deployment") if d["metadata"]["name"] == name)
+
+
+class TestDatabaseRoles:
+    @pytest.mark.parametrize("name", sorted(DATABASE_ROLES))
+    def test_a_service_connects_as_its_own_role_never_as_the_owner(self, name: str) -> None:
+        role = DATABASE_ROLES[name][0]
+        secret = f"modelyard-pg-{name.removesuffix('-svc')}"
+        deployment = service_deployment(name)
+        referenced = {
+            e["valueFrom"]["secretKeyRef"]["name"]
+            for c in containers(deployment)
+            for e in c.get("env", [])
+            if "secretKeyRef" in e.get("valueFrom", {})
+        } | {
+            s["secretRef"]["name"]
+            for c in containers(deployment)
+            for s in c.get("envFrom", [])
+            if "secretRef" in s
+        }
+        # Its own role's secret, never the owner's (modelyard-pg-app) nor another service's.
+        assert {s for s in referenced if s.startswith("modelyard-pg-")} == {secret}
+        env = {e["name"]: e for c in containers(deployment) for e in c.get("env", [])}
+        assert env["PGPASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": secret, "key": "password"}
+        url = urlsplit(env["DATABASE_URL"]["value"])
+        assert (url.username, url.password) == (role, None)  # libpq takes the password from PGPASSWORD
+        assert (url.hostname, url.path) == ("modelyard-pg-rw.modelyard", "/modelyard")
+        [managed] = [r for r in of_kind("Cluster")[0]["spec"]["managed"]["roles"] if r["name"] == role]
+        assert managed["passwordSecret"] == {"name": secret}
+
+    def test_the_service_roles_are_login_roles_with_no_other_privilege(self) -> None:
+        [cluster] = of_kind("Cluster")
+        roles = {r["name"]: r for r in cluster["spec"]["managed"]["roles"]}
+        assert roles.keys() == {role for role, _ in DATABASE_ROLES.values()}
+        for role in roles.values():
+            assert role.get("ensure", "present") == "present"
+            assert role["login"] is True
+            for privilege in ("superuser", "createdb", "createrole", "replication", "bypassrls"):
+                assert role.get(privilege, False) is False, (role["name"], privilege)
+            assert not role.get("inRoles"), role["name"]
+
+    def test_the_cluster_runs_the_roles_sql_at_bootstrap(self) -> None:
+        [cluster] = of_kind("Cluster")
+        refs = cluster["spec"]["bootstrap"]["initdb"]["postInitApplicationSQLRefs"]
+        assert refs == {"configMapRefs": [{"name": "modelyard-pg-roles", "key": ROLES_SQL.name}]}
+        [generator] = [g for g in kustomization()["configMapGenerator"] if g["name"] == "modelyard-pg-roles"]
+        assert generator["files"] == [ROLES_SQL.name]
+        assert generator["options"]["disableNameSuffixHash"] is True  # CNPG names it verbatim
+
+    def test_the_sql_gives_every_schema_of_a_service_to_its_role_alone(self) -> None:
+        sql = ROLES_SQL.read_text()
+        owners = schema_owners(sql)
+        for role, settings in DATABASE_ROLES.values():
+            assert {schema for schema, owner in owners.items() if owner == role} == schemas_of(settings), role
+        assert "REVOKE CREATE ON SCHEMA public FROM PUBLIC" in sql
+        assert "REVOKE ALL ON DATABASE %I FROM PUBLIC" in sql
+        assert "REVOKE ALL ON SCHEMA %I FROM PUBLIC" in sql
+        # Nothing is granted on a schema or its objects: each role reaches only what it owns.
+        assert not re.search(r"GRANT [^;']*\bON (SCHEMA|ALL|TABLE|FUNCTION|SEQUENCE)", sql, re.IGNORECASE)
+
+    def test_schema_owners_reads_the_table_and_refuses_a_schema_listed_twice(self) -> None:
+        assert schema_owners("['a', 'ra'], ['b', 'rb']") == {"a": "ra", "b": "rb"}
+        with pytest.raises(AssertionError):
+            schema_owners("['a', 'ra'], ['a', 'rb']")

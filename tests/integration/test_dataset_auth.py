@@ -32,7 +32,7 @@ async def test_a_call_without_a_token_is_unauthenticated(
 
 @pytest.mark.parametrize("method", METHODS, ids=method_id)
 async def test_an_expired_token_is_unauthenticated(services: Platform, method: MethodDescriptor) -> None:
-    expired = mint_token(services.auth_secret, "alice", "acme", ["super_admin"], ttl_s=-120)
+    expired = mint_token(services.issuer, "alice", "acme", ["super_admin"], ttl_s=-120)
     assert await call(services.dataset_target, expired, method) == grpc.StatusCode.UNAUTHENTICATED
 
 

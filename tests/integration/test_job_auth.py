@@ -9,6 +9,7 @@ from google.protobuf.descriptor import MethodDescriptor
 from modelyard.v1 import events_pb2, jobs_pb2
 from modelyard_devstack.platform import Platform
 from modelyard_grpc import channel, mint_token
+from modelyard_grpc.testing import OTHER_ISSUER
 from tests.integration.rpc_matrix import call, method_id
 
 pytestmark = pytest.mark.integration
@@ -28,7 +29,7 @@ async def test_a_call_without_a_token_is_unauthenticated(
 
 @pytest.mark.parametrize("method", METHODS, ids=method_id)
 async def test_an_expired_token_is_unauthenticated(services: Platform, method: MethodDescriptor) -> None:
-    expired = mint_token(services.auth_secret, "alice", "acme", ["super_admin"], ttl_s=-120)
+    expired = mint_token(services.issuer, "alice", "acme", ["super_admin"], ttl_s=-120)
 
     assert await call(services.job_target, expired, method) == grpc.StatusCode.UNAUTHENTICATED
 
@@ -37,7 +38,7 @@ async def test_an_expired_token_is_unauthenticated(services: Platform, method: M
 async def test_a_token_signed_with_another_secret_is_unauthenticated(
     services: Platform, method: MethodDescriptor
 ) -> None:
-    forged = mint_token("another-secret-that-is-long-enough-1234", "mallory", None, ["super_admin"], 600)
+    forged = mint_token(OTHER_ISSUER, "mallory", None, ["super_admin"], 600)
 
     assert await call(services.job_target, forged, method) == grpc.StatusCode.UNAUTHENTICATED
 

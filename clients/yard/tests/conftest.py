@@ -16,7 +16,6 @@ from modelyard.v1 import jobs_pb2_grpc
 from modelyard_cli.main import app
 
 TOKEN = "token-of-the-tests"
-SECRET = "test-secret-of-at-least-32-bytes-0123456789"
 
 Yard = Callable[..., Result]
 """The `yard` fixture: yard("jobs", "list", env={...}) runs the CLI against the fake job-svc."""
@@ -63,7 +62,7 @@ def _runner(targets: dict[str, str]) -> Yard:
             "MODELYARD_DATASET_SVC_TARGET": None,
             **targets,
             "MODELYARD_TOKEN": TOKEN,
-            "MODELYARD_AUTH_SECRET": None,
+            "MODELYARD_TOKEN_SIGNING_KEY": None,
             "MODELYARD_SUBJECT": None,
             "MODELYARD_ORG": None,
             "MODELYARD_TLS_CA_FILE": None,

@@ -9,11 +9,12 @@ import pytest
 from grpc import aio
 from yard_fakes import FakeJobSvc
 
-from conftest import SECRET, TOKEN, Yard
+from conftest import TOKEN, Yard
 from modelyard_cli.hyperparameters import BadHyperparameter, parse_param, parse_value
 from modelyard_cli.rpc_errors import describe_rpc_error
 from modelyard_events.domain_errors import InvalidArgument, NotFound
-from modelyard_grpc import Role, status_for, verify_token
+from modelyard_grpc import Role, status_for
+from modelyard_grpc.testing import TEST_ISSUER, verifier_for
 
 
 class TestCredentials:
@@ -26,10 +27,14 @@ class TestCredentials:
         assert job_svc.calls[0].metadata["authorization"] == "Bearer from-option"
 
     def test_a_dev_stack_secret_mints_a_super_admin_token(self, yard: Yard, job_svc: FakeJobSvc) -> None:
-        env = {"MODELYARD_TOKEN": None, "MODELYARD_AUTH_SECRET": SECRET, "MODELYARD_SUBJECT": "ada"}
+        env = {
+            "MODELYARD_TOKEN": None,
+            "MODELYARD_TOKEN_SIGNING_KEY": TEST_ISSUER.private_text(),
+            "MODELYARD_SUBJECT": "ada",
+        }
         assert yard("--org", "acme", "jobs", "watch", "job-1", env=env).exit_code == 0
         token = job_svc.calls[0].metadata["authorization"].removeprefix("Bearer ")
-        principal = verify_token(SECRET, token)
+        principal = verifier_for().verify(token)
         assert (principal.subject, principal.org_id, principal.roles) == (
             "ada",
             "acme",
@@ -40,7 +45,7 @@ class TestCredentials:
         result = yard("jobs", "list", env={"MODELYARD_TOKEN": None})
         assert result.exit_code == 2
         assert "MODELYARD_TOKEN" in result.stderr
-        assert "MODELYARD_AUTH_SECRET" in result.stderr
+        assert "MODELYARD_TOKEN_SIGNING_KEY" in result.stderr
         assert job_svc.calls == []
 
 
@@ -106,21 +111,27 @@ class TestTokenMint:
             "--ttl-s",
             "60",
         )
-        result = yard(*args, env={"MODELYARD_AUTH_SECRET": SECRET})
+        result = yard(*args, env={"MODELYARD_TOKEN_SIGNING_KEY": TEST_ISSUER.private_text()})
         assert result.exit_code == 0, result.output
-        principal = verify_token(SECRET, result.stdout.strip())
+        principal = verifier_for().verify(result.stdout.strip())
         assert (principal.subject, principal.org_id) == ("trainer-a", None)
         assert principal.roles == {Role.TRAINER, Role.AUDITOR}
 
     def test_json_holds_the_token_and_its_claims(self, yard: Yard) -> None:
         result = yard("token", "mint", "--subject", "ada", "--role", "org_admin", "--org", "acme", "--json",
-                      env={"MODELYARD_AUTH_SECRET": SECRET})  # fmt: skip
+                      env={"MODELYARD_TOKEN_SIGNING_KEY": TEST_ISSUER.private_text()})  # fmt: skip
         document = json.loads(result.stdout)
-        assert verify_token(SECRET, document["token"]).org_id == "acme"
+        assert verifier_for().verify(document["token"]).org_id == "acme"
 
     def test_an_unknown_role_is_refused(self, yard: Yard) -> None:
         result = yard(
-            "token", "mint", "--subject", "ada", "--role", "god", env={"MODELYARD_AUTH_SECRET": SECRET}
+            "token",
+            "mint",
+            "--subject",
+            "ada",
+            "--role",
+            "god",
+            env={"MODELYARD_TOKEN_SIGNING_KEY": TEST_ISSUER.private_text()},
         )
         assert result.exit_code == 2
         assert "unknown role(s) god" in result.output
@@ -128,7 +139,7 @@ class TestTokenMint:
     def test_without_the_secret_it_says_what_to_set(self, yard: Yard) -> None:
         result = yard("token", "mint", "--subject", "ada", "--role", "super_admin")
         assert result.exit_code == 2
-        assert "MODELYARD_AUTH_SECRET" in result.stderr
+        assert "MODELYARD_TOKEN_SIGNING_KEY" in result.stderr
 
 
 class TestHyperparameterValues:

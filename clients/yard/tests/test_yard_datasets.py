@@ -8,10 +8,11 @@ from pathlib import Path
 
 from dataset_fakes import FakeDatasetSvc, dataset, readiness, sample
 
-from conftest import SECRET, TOKEN, Yard
+from conftest import TOKEN, Yard
 from modelyard.v1 import datasets_pb2
 from modelyard_events.domain_errors import NotFound
-from modelyard_grpc import status_for, verify_token
+from modelyard_grpc import status_for
+from modelyard_grpc.testing import TEST_ISSUER, verifier_for
 
 
 def table_rows(text: str) -> list[list[str]]:
@@ -196,10 +197,14 @@ class TestConnecting:
     def test_a_dev_secret_mints_the_token_as_for_job_svc(
         self, dataset_yard: Yard, dataset_svc: FakeDatasetSvc
     ) -> None:
-        env = {"MODELYARD_TOKEN": None, "MODELYARD_AUTH_SECRET": SECRET, "MODELYARD_SUBJECT": "ada"}
+        env = {
+            "MODELYARD_TOKEN": None,
+            "MODELYARD_TOKEN_SIGNING_KEY": TEST_ISSUER.private_text(),
+            "MODELYARD_SUBJECT": "ada",
+        }
         assert dataset_yard("--org", "acme", "datasets", "list", env=env).exit_code == 0
         token = dataset_svc.calls[0].metadata["authorization"].removeprefix("Bearer ")
-        assert (verify_token(SECRET, token).subject, verify_token(SECRET, token).org_id) == ("ada", "acme")
+        assert (verifier_for().verify(token).subject, verifier_for().verify(token).org_id) == ("ada", "acme")
 
     def test_the_option_names_another_target(self, dataset_yard: Yard, dataset_svc: FakeDatasetSvc) -> None:
         result = dataset_yard("--dataset-target", dataset_svc.target, "datasets", "list",

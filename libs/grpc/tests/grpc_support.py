@@ -15,9 +15,6 @@ from modelyard_events.testing.sample_events import TEST_CONTEXT, CounterIncremen
 from modelyard_events.testing.signing import TEST_SIGNER
 from modelyard_grpc import current_principal, read_events
 
-SECRET = "test-secret-of-at-least-32-bytes-0123456789"
-OTHER_SECRET = "another-secret-of-at-least-32-bytes-98765"
-
 MintToken = Callable[..., str]
 """The `token` fixture: token(subject, org_id, roles, ttl_s=300)."""
 
@@ -88,5 +85,6 @@ class EchoTrainerService(jobs_pb2_grpc.TrainerServiceServicer):
     async def Heartbeat(
         self, request: jobs_pb2.HeartbeatRequest, context: object
     ) -> jobs_pb2.HeartbeatResponse:
-        assert current_principal().subject == request.trainer_id
+        subject = current_principal().subject
+        assert request.trainer_id in (subject, f"{subject}/pod-a")  # its own id, or a member of its pool
         return jobs_pb2.HeartbeatResponse(lease_ttl_s=30.0)

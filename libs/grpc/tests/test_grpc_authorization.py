@@ -10,8 +10,6 @@ from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_support import (
-    OTHER_SECRET,
-    SECRET,
     EchoJobService,
     EchoTrainerService,
     MintToken,
@@ -36,6 +34,7 @@ from modelyard_grpc import (
     read,
     serving,
 )
+from modelyard_grpc.testing import OTHER_ISSUER, verifier_for
 
 POLICY = AccessPolicy(
     {
@@ -60,7 +59,7 @@ async def target() -> AsyncIterator[str]:
         (jobs_pb2_grpc.add_TrainerServiceServicer_to_server, EchoTrainerService()),
     ]
     names = ["modelyard.v1.EventLog", "modelyard.v1.JobService", "modelyard.v1.TrainerService"]
-    auth = AuthInterceptor(SECRET, POLICY, plan_of=PLANS.__getitem__)
+    auth = AuthInterceptor(verifier_for(), POLICY, plan_of=PLANS.__getitem__)
     async with serving(registrations, service_names=names, interceptors=[auth], grace_s=0) as server:
         yield f"127.0.0.1:{server.port}"
 
@@ -102,7 +101,7 @@ class TestAuthentication:
         assert details.startswith("expired token")
 
     async def test_a_token_signed_elsewhere_is_unauthenticated(self, target: str) -> None:
-        forged = mint_token(OTHER_SECRET, "a", None, ["super_admin"], ttl_s=60)
+        forged = mint_token(OTHER_ISSUER, "a", None, ["super_admin"], ttl_s=60)
         code, details = await _refusal(_read_events(target, forged))
         assert code == grpc.StatusCode.UNAUTHENTICATED
         assert details.startswith("bad_signature token")
@@ -181,7 +180,10 @@ class TestConfinement:
     async def test_auditor_reads_any_organization(self, target: str, token: MintToken) -> None:
         assert await self._list(target, token("au", None, ["auditor"]), "org-2") == "au|org-2"
 
-    @pytest.mark.parametrize(("trainer_id", "allowed"), [("t-1", True), ("", True), ("t-2", False)])
+    @pytest.mark.parametrize(
+        ("trainer_id", "allowed"),
+        [("t-1", True), ("", True), ("t-2", False), ("t-1/pod-a", True), ("t-1/", False), ("t-10", False)],
+    )
     async def test_a_trainer_heartbeats_only_as_itself(
         self, target: str, token: MintToken, trainer_id: str, allowed: bool
     ) -> None:
@@ -220,7 +222,7 @@ class TestStreaming:
 class TestComposition:
     async def test_domain_errors_of_a_guarded_servicer_are_mapped(self, token: MintToken) -> None:
         servicer = EchoJobService(failure=IllegalTransition("job j is completed"))
-        auth = AuthInterceptor(SECRET, POLICY)
+        auth = AuthInterceptor(verifier_for(), POLICY)
         registration = [(jobs_pb2_grpc.add_JobServiceServicer_to_server, servicer)]
         async with (
             serving(registration, service_names=[], interceptors=[auth], grace_s=0) as server,

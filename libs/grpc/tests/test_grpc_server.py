@@ -10,7 +10,7 @@ import grpc
 import pytest
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_support import SECRET, MintToken, seeded_store
+from grpc_support import MintToken, seeded_store
 from typing_extensions import override
 
 from modelyard.v1 import events_pb2, events_pb2_grpc
@@ -24,6 +24,7 @@ from modelyard_grpc import (
     serving,
     wait_until_serving,
 )
+from modelyard_grpc.testing import verifier_for
 
 EVENT_LOG = "modelyard.v1.EventLog"
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -117,7 +118,7 @@ class TestGracefulStop:
 class TestTokenTransport:
     @asynccontextmanager
     async def _auth_server(self, credentials: grpc.ServerCredentials | None = None) -> AsyncIterator[int]:
-        auth = AuthInterceptor(SECRET, AccessPolicy(EVENT_LOG_RULES))
+        auth = AuthInterceptor(verifier_for(), AccessPolicy(EVENT_LOG_RULES))
         async with serving(
             await _event_log_servicer(),
             service_names=[EVENT_LOG],

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from trainer_dataset_fake_service import FakeDatasetService, serving_fake
 from trainer_dataset_samples import SampleFile, blob_csv_files, blob_path, manifest_of
-from worker_samples import SECRET
 
 from modelyard_events.schemas.hyperparameters import validate_hyperparameters
-from modelyard_grpc import RenewingToken, Role, channel, verify_token
+from modelyard_grpc import RenewingToken, Role, channel
+from modelyard_grpc.testing import TEST_ISSUER, verifier_for
 from modelyard_trainer.datasets import versions
 from modelyard_trainer.datasets.versions import VersionFetcher, parse_version_uri
 from modelyard_trainer.training import TrainingDataError
@@ -39,7 +39,7 @@ async def fetching(tmp_path: Path) -> AsyncIterator[Fetching]:
     service = FakeDatasetService()
     async with (
         serving_fake(service) as target,
-        channel(target, RenewingToken(SECRET, "trainer-a", [Role.TRAINER])) as ch,
+        channel(target, RenewingToken(TEST_ISSUER, "trainer-a", [Role.TRAINER])) as ch,
     ):
         yield Fetching(service, VersionFetcher(ch, VersionCache(tmp_path), target), tmp_path, target)
 
@@ -58,7 +58,7 @@ async def test_a_version_is_materialized_as_verified_blobs_and_its_manifest(fetc
     assert all(blob_path(fetching.cache, f.sha256).read_bytes() == f.data for f in fetching.files)
     hp = validate_hyperparameters("tabular_classifier", {"epochs": 1, "target_column": "label"})
     assert len(load_training_data("tabular_classifier", manifest.as_uri(), hp).val_x) == 20
-    principal = verify_token(SECRET, fetching.service.tokens[0].removeprefix("Bearer "))
+    principal = verifier_for().verify(fetching.service.tokens[0].removeprefix("Bearer "))
     assert principal.roles == {"trainer"}
 
 
@@ -111,7 +111,7 @@ async def test_a_sample_cut_short_is_refused(fetching: Fetching) -> None:
 
 async def test_a_download_that_stalls_fails_instead_of_hanging(fetching: Fetching, tmp_path: Path) -> None:
     fetching.service.stalled.add(fetching.files[1].sha256)
-    async with channel(fetching.target, RenewingToken(SECRET, "trainer-a", [Role.TRAINER])) as ch:
+    async with channel(fetching.target, RenewingToken(TEST_ISSUER, "trainer-a", [Role.TRAINER])) as ch:
         impatient = VersionFetcher(ch, VersionCache(tmp_path / "other"), fetching.target, stall_timeout_s=0.3)
 
         with pytest.raises(TrainingDataError, match=r"stalled: nothing arrived for 0.3 s"):

@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 from trainer_dataset_fake_service import FakeDatasetService, serving_fake
 from trainer_dataset_samples import blob_csv_files, manifest_of
-from worker_samples import SECRET, dispatch_of, envelope_of, settings_for
+from worker_samples import dispatch_of, envelope_of, settings_for
 
 from modelyard_devstack.processes import eventually
 from modelyard_events.store.memory import InMemoryEventStore
 from modelyard_grpc import RenewingToken, Role, channel
+from modelyard_grpc.testing import TEST_ISSUER, TEST_TOKEN_PUBLIC_KEYS
 from modelyard_trainer.config import TrainerSettings
 from modelyard_trainer.datasets.versions import VersionFetcher
 from modelyard_trainer.reports import report_context
@@ -28,7 +29,7 @@ async def _run_to_the_end(tmp_path: Path, dataset_uri: str) -> list[dict[str, ob
     store, finished = InMemoryEventStore(), list[str]()
     async with (
         serving_fake(service) as target,
-        channel(target, RenewingToken(SECRET, "trainer-a", [Role.TRAINER])) as ch,
+        channel(target, RenewingToken(TEST_ISSUER, "trainer-a", [Role.TRAINER])) as ch,
     ):
         fetcher = VersionFetcher(ch, VersionCache(settings.dataset_cache), target)
         runs = Runs(settings, store, finished.append, fetcher.training_uri)
@@ -73,7 +74,7 @@ def test_the_dataset_svc_target_and_cache_come_from_the_settings(
     settings = TrainerSettings(
         database_url="postgresql://db/x",
         kafka_bootstrap_servers="b:9092",
-        auth_secret=SECRET,
+        token_public_keys=TEST_TOKEN_PUBLIC_KEYS,
         trainer_root=tmp_path,
     )
 

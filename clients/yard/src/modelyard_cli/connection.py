@@ -5,11 +5,12 @@ job-svc is at `--target` / `MODELYARD_JOB_SVC_TARGET`, dataset-svc at `--dataset
 the CA that signed the servers' certificates (`MODELYARD_TLS_SERVER_NAME`: the name to check instead
 of the host dialled, e.g. through a port-forward; `MODELYARD_TLS_CERT_FILE`/`KEY_FILE` for mutual TLS).
 
-The token is `--token` / `MODELYARD_TOKEN`. On a dev stack, where the shared secret
-`MODELYARD_AUTH_SECRET` is at hand, yard instead mints itself a short-lived `super_admin` token
-for `--as-subject` / `MODELYARD_SUBJECT` (default `$USER`) in `--org` / `MODELYARD_ORG`. That is a
-dev convenience: anyone holding the secret can sign any token, so production users get a token
-from whoever operates the platform and never see the secret.
+The token is `--token` / `MODELYARD_TOKEN`. Where the token issuer's private key
+`MODELYARD_TOKEN_SIGNING_KEY` is at hand (a dev stack, the operator who issues tokens), yard
+instead mints itself a short-lived `super_admin` token for `--as-subject` / `MODELYARD_SUBJECT`
+(default `$USER`) in `--org` / `MODELYARD_ORG`. Anyone holding that key can sign any token, so
+users get a token from whoever operates the platform and never see the key; services hold only
+its public key.
 """
 
 from __future__ import annotations
@@ -23,14 +24,14 @@ from typing import Any, TypeVar
 from grpc import aio
 
 from modelyard.v1 import datasets_pb2_grpc, jobs_pb2_grpc
-from modelyard_grpc import TlsSettings, mint_token
+from modelyard_grpc import TlsSettings, TokenIssuer, mint_token
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 TARGET_ENV = "MODELYARD_JOB_SVC_TARGET"
 DEFAULT_DATASET_TARGET = "127.0.0.1:50053"
 DATASET_TARGET_ENV = "MODELYARD_DATASET_SVC_TARGET"
 TOKEN_ENV = "MODELYARD_TOKEN"
-SECRET_ENV = "MODELYARD_AUTH_SECRET"
+SECRET_ENV = "MODELYARD_TOKEN_SIGNING_KEY"
 SUBJECT_ENV = "MODELYARD_SUBJECT"
 ORG_ENV = "MODELYARD_ORG"
 DEV_TOKEN_ROLES = ["super_admin"]
@@ -38,7 +39,7 @@ DEV_TOKEN_TTL_S = 300.0
 
 
 class CredentialsMissing(Exception):
-    """Neither a token nor a secret to mint one with: the message says what to set."""
+    """Neither a token nor a signing key to mint one with: the message says what to set."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +48,7 @@ class ConnectionOptions:
 
     target: str = DEFAULT_TARGET
     token: str | None = None
-    auth_secret: str | None = None
+    signing_key: str | None = None
     subject: str | None = None
     org_id: str | None = None
     dataset_target: str = DEFAULT_DATASET_TARGET
@@ -68,20 +69,20 @@ DATASET_SVC = ServiceAddress("dataset-svc", "--dataset-target", DATASET_TARGET_E
 
 
 def bearer_token(options: ConnectionOptions) -> str:
-    """The token to send: the given one, else a dev token minted with the secret.
+    """The token to send: the given one, else a short-lived token minted with the issuer's key.
 
-    Raises CredentialsMissing when there is neither, and ValueError when the secret is too short
-    to sign with.
+    Raises CredentialsMissing when there is neither, and ValueError when the key is not one.
     """
     if options.token:
         return options.token
-    if not options.auth_secret:
+    if not options.signing_key:
         raise CredentialsMissing(
-            f"no credentials: set {TOKEN_ENV} (or pass --token), or on a dev stack set {SECRET_ENV} "
-            "so yard can mint a short-lived super_admin token"
+            f"no credentials: set {TOKEN_ENV} (or pass --token), or where you issue tokens set "
+            f"{SECRET_ENV} so yard can mint a short-lived super_admin token"
         )
     subject = options.subject or _login_name()
-    return mint_token(options.auth_secret, subject, options.org_id or None, DEV_TOKEN_ROLES, DEV_TOKEN_TTL_S)
+    issuer = TokenIssuer.from_text(options.signing_key)
+    return mint_token(issuer, subject, options.org_id or None, DEV_TOKEN_ROLES, DEV_TOKEN_TTL_S)
 
 
 def _login_name() -> str:

@@ -78,7 +78,7 @@ def main(
     as_json: JsonFlag = False,
 ) -> None:
     """Connect to job-svc at --target and dataset-svc at --dataset-target with --token; on a dev stack,
-    MODELYARD_AUTH_SECRET mints one."""
+    MODELYARD_TOKEN_SIGNING_KEY (the token issuer's key) mints one."""
     try:
         tls = TlsSettings()  # MODELYARD_TLS_CA_FILE and friends: see modelyard_cli.connection
     except ValidationError as error:

@@ -11,7 +11,6 @@ import asyncio
 import functools
 import json
 import os
-import secrets
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -25,19 +24,21 @@ from modelyard.v1 import jobs_pb2, jobs_pb2_grpc
 from modelyard_devstack.processes import eventually, free_port, spawn, stop_pid, wait_until
 from modelyard_devstack.stack import Infra
 from modelyard_events.signing import HeadSigner
-from modelyard_grpc import TlsSettings, mint_token, wait_until_serving
+from modelyard_grpc import TlsSettings, TokenIssuer, mint_token, wait_until_serving
+from modelyard_grpc.auth import SERVICES
 from modelyard_grpc.client import TokenSource
 
 _READY_TIMEOUT_S = 60.0
+_SERVICE_TOKEN_TTL_S = 12 * 3600.0
 
 
 @dataclass
 class Platform:
-    """Running services: where to reach them, the dev auth secret, and the processes to stop."""
+    """Running services: where to reach them, the token issuer's key, and the processes to stop."""
 
     infra: Infra
     workdir: Path
-    auth_secret: str
+    issuer: TokenIssuer  # the platform is the token issuer: services get only its public key
     job_target: str
     trainer_target: str
     dataset_target: str
@@ -48,8 +49,19 @@ class Platform:
     def token(
         self, roles: tuple[str, ...] = ("super_admin",), org_id: str | None = None, subject: str = "dev"
     ) -> str:
-        """A bearer token for this platform (signed with its dev secret, valid one hour)."""
-        return mint_token(self.auth_secret, subject, org_id, list(roles), 3600)
+        """A bearer token for this platform's services (signed by its issuer key, valid one hour)."""
+        return mint_token(self.issuer, subject, org_id, list(roles), 3600)
+
+    def token_file(self, subject: str, roles: tuple[str, ...], audience: tuple[str, ...]) -> Path:
+        """Write a process's own token where MODELYARD_TOKEN_FILE will point (valid 12 hours).
+
+        What an issuer does for services and workers: they hold no signing key, only this file.
+        """
+        path = self.workdir / "tokens" / f"{subject}.token"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(mint_token(self.issuer, subject, None, list(roles), _SERVICE_TOKEN_TTL_S, audience))
+        path.chmod(0o600)
+        return path
 
     def spawn_trainer(
         self, trainer_id: str, slots: int = 1, env: Mapping[str, str] | None = None
@@ -59,6 +71,7 @@ class Platform:
             **self.base_env,
             **self.signing_env("trainer"),
             "MODELYARD_TRAINER_ID": trainer_id,
+            "MODELYARD_TOKEN_FILE": str(self.token_file(trainer_id, ("trainer",), SERVICES)),
             "MODELYARD_TRAINER_SLOTS": str(slots),
         }
         return self._start(
@@ -128,7 +141,7 @@ def platform(
 ) -> Iterator[Platform]:
     """dataset-svc, job-svc and trainer-svc running against `infra` for the block; all stopped afterwards."""
     job_port, trainer_port, dataset_port = free_port(), free_port(), free_port()
-    secret = secrets.token_urlsafe(32)
+    issuer = TokenIssuer.generate()
     # A key per service, made for this platform: each process gets only its own service's key,
     # and every process pins all three public keys.
     signers = {source: HeadSigner.generate() for source in ("dataset", "job", "trainer")}
@@ -137,7 +150,7 @@ def platform(
         **os.environ,
         "DATABASE_URL": infra.database_url,
         "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap_servers,
-        "MODELYARD_AUTH_SECRET": secret,
+        "MODELYARD_TOKEN_PUBLIC_KEYS": json.dumps([issuer.public_text()]),
         "MODELYARD_JOB_GRPC_PORT": str(job_port),
         "MODELYARD_TRAINER_GRPC_PORT": str(trainer_port),
         "MODELYARD_JOB_SVC_TARGET": f"127.0.0.1:{job_port}",
@@ -156,7 +169,7 @@ def platform(
     running = Platform(
         infra,
         workdir,
-        secret,
+        issuer,
         f"127.0.0.1:{job_port}",
         f"127.0.0.1:{trainer_port}",
         f"127.0.0.1:{dataset_port}",
@@ -170,7 +183,11 @@ def platform(
             ("trainer-svc", "modelyard_trainer", ["serve"], running.trainer_target, "trainer"),
             ("job-svc", "modelyard_job", [], running.job_target, "job"),
         ):
-            running.start_service(name, module, args, target, running.signing_env(source))
+            env = running.signing_env(source)
+            if name == "job-svc":  # it calls dataset-svc (GetVersion) and trainer-svc (ReadEvents)
+                own = running.token_file("job-svc", ("auditor",), ("dataset-svc", "trainer-svc"))
+                env["MODELYARD_TOKEN_FILE"] = str(own)
+            running.start_service(name, module, args, target, env)
         yield running
 
 

@@ -18,6 +18,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Self
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -80,35 +81,48 @@ def _decode_key(text: str, what: str) -> bytes:
     return raw
 
 
-class HeadSigner:
-    """Signs heads with a service's private key (held only by the service that owns the log)."""
+class Ed25519Key:
+    """A private Ed25519 key with its configuration text and id (event heads and bearer tokens)."""
+
+    what = "the private key"
 
     def __init__(self, private_key: Ed25519PrivateKey) -> None:
-        self._key = private_key
+        self.private_key = private_key
         self.public_key = private_key.public_key()
         self.key_id = key_id_of(self.public_key)
 
     @classmethod
-    def from_text(cls, text: str) -> HeadSigner:
-        """A signer from configuration: base64url of the raw 32-byte private key."""
-        return cls(Ed25519PrivateKey.from_private_bytes(_decode_key(text, "the event signing key")))
+    def from_text(cls, text: str) -> Self:
+        """A key from configuration: base64url of the raw 32-byte private key."""
+        return cls(Ed25519PrivateKey.from_private_bytes(_decode_key(text, cls.what)))
 
     @classmethod
-    def generate(cls) -> HeadSigner:
-        """A signer with a new random key (dev stacks and tests)."""
+    def generate(cls) -> Self:
+        """A new random key (dev stacks and tests)."""
         return cls(Ed25519PrivateKey.generate())
 
     def private_text(self) -> str:
-        """The private key as configuration text (to hand to the service's process)."""
-        return encode_key(self._key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()))
+        """The private key as configuration text (to hand to the one process that holds it)."""
+        return encode_key(self.private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()))
 
     def public_text(self) -> str:
-        """The public key as configuration text (to pin in consumers)."""
+        """The public key as configuration text (to pin where signatures are checked)."""
         return encode_key(self.public_key.public_bytes(Encoding.Raw, PublicFormat.Raw))
+
+
+def public_key_from_text(text: str, what: str = "a public key") -> Ed25519PublicKey:
+    """A public key from configuration: base64url of its raw 32 bytes; SigningKeyError otherwise."""
+    return Ed25519PublicKey.from_public_bytes(_decode_key(text, what))
+
+
+class HeadSigner(Ed25519Key):
+    """Signs heads with a service's private key (held only by the service that owns the log)."""
+
+    what = "the event signing key"
 
     def sign(self, position: int, hash_: str) -> SignedHead:
         """Vouch that the log holds, at `position`, the event whose hash is `hash_`."""
-        signature = self._key.sign(_signed_text(position, hash_))
+        signature = self.private_key.sign(_signed_text(position, hash_))
         return SignedHead(position, hash_, self.key_id, encode_key(signature))
 
 
@@ -123,7 +137,7 @@ class HeadVerifier:
     @classmethod
     def from_texts(cls, texts: Iterable[str]) -> HeadVerifier:
         """A verifier from configuration: base64url raw public keys."""
-        return cls(Ed25519PublicKey.from_public_bytes(_decode_key(t, "an event public key")) for t in texts)
+        return cls(public_key_from_text(t, "an event public key") for t in texts)
 
     @property
     def key_ids(self) -> frozenset[str]:

@@ -4,10 +4,11 @@ from modelyard_grpc.auth import (
     Principal,
     Role,
     TokenError,
+    TokenIssuer,
     TokenProblem,
+    TokenVerifier,
     mint_token,
     require_org_access,
-    verify_token,
 )
 from modelyard_grpc.authorization import AuthInterceptor, acting_as, caller_of, current_principal
 from modelyard_grpc.client import bearer_token_interceptors, channel, wait_until_serving
@@ -29,7 +30,7 @@ from modelyard_grpc.policy import EVENT_LOG_RULES, AccessPolicy, Rule, command, 
 from modelyard_grpc.server import GrpcServer, build_server, serving
 from modelyard_grpc.settings import GrpcSettings
 from modelyard_grpc.tls import TlsSettings
-from modelyard_grpc.tokens import RenewingToken
+from modelyard_grpc.tokens import FileToken, RenewingToken
 
 __all__ = [
     "EVENT_LOG_RULES",
@@ -39,6 +40,7 @@ __all__ = [
     "DependencyUnavailable",
     "ErrorMappingInterceptor",
     "EventLogServicer",
+    "FileToken",
     "GrpcEventSource",
     "GrpcServer",
     "GrpcSettings",
@@ -48,7 +50,9 @@ __all__ = [
     "Rule",
     "TlsSettings",
     "TokenError",
+    "TokenIssuer",
     "TokenProblem",
+    "TokenVerifier",
     "acting_as",
     "bearer_token_interceptors",
     "build_server",
@@ -65,6 +69,5 @@ __all__ = [
     "require_org_access",
     "serving",
     "status_for",
-    "verify_token",
     "wait_until_serving",
 ]

@@ -1,7 +1,11 @@
 """Bearer tokens and the principal they name (DESIGN §6).
 
-A token is a JWT signed with HS256 and the shared secret `MODELYARD_AUTH_SECRET`,
-carrying `sub`, `org`, `roles`, `iat`, `exp` and `iss="modelyard"`. The roles:
+A token is a JWT signed with EdDSA (Ed25519) by an issuer, the only holder of its private key
+(`MODELYARD_TOKEN_SIGNING_KEY`: the operators' `yard token mint`, the dev platform). Services hold
+only public keys (`MODELYARD_TOKEN_PUBLIC_KEYS`), named in the token's `kid` header so that several
+can be pinned during a rotation. A token carries `sub`, `org`, `roles`, `iat`, `exp`,
+`iss="modelyard"` and `aud`, the services it is for; a service accepts it only when its own name is
+in `aud` and when `exp - iat` is within its maximum lifetime. The roles:
 
 - `super_admin`: everything.
 - `org_admin`: read-only, own organization only, and only while that
@@ -14,22 +18,27 @@ carrying `sub`, `org`, `roles`, `iat`, `exp` and `iss="modelyard"`. The roles:
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from modelyard_events.domain_errors import PermissionDenied
 from modelyard_events.envelope import Actor
 from modelyard_events.schemas.bounds import ID_MAX_CHARS
+from modelyard_events.signing import Ed25519Key, SigningKeyError, key_id_of, public_key_from_text
 
 ISSUER = "modelyard"
-ALGORITHM = "HS256"
-# RFC 7518 §3.2: an HS256 key must be at least as long as the hash (32 bytes).
-MIN_SECRET_BYTES = 32
+ALGORITHM = "EdDSA"
 ENTERPRISE_PLAN = "enterprise"
+# The audiences: one per service that checks tokens. A token for all of them names them all.
+SERVICES = ("dataset-svc", "job-svc", "trainer-svc")
+DEFAULT_MAX_LIFETIME_S = 24 * 3600.0
 
 
 class Role(StrEnum):
@@ -108,12 +117,24 @@ class TokenError(Exception):
         self.problem = problem
 
 
-def mint_token(secret: str, subject: str, org_id: str | None, roles: list[str], ttl_s: float) -> str:
-    """A signed token for `subject` valid for `ttl_s` seconds from now (for dev, CLI and tests).
+class TokenIssuer(Ed25519Key):
+    """The private key that signs bearer tokens; only the issuer holds it."""
+
+    what = "the token signing key (MODELYARD_TOKEN_SIGNING_KEY)"
+
+
+def mint_token(
+    issuer: TokenIssuer,
+    subject: str,
+    org_id: str | None,
+    roles: Sequence[str],
+    ttl_s: float,
+    audience: Sequence[str] = SERVICES,
+) -> str:
+    """A token for `subject`, signed by `issuer`, valid `ttl_s` seconds from now for `audience`.
 
     A negative `ttl_s` gives a token that is already expired.
     """
-    _check_secret(secret)
     now = int(time.time())
     claims = {
         "sub": subject,
@@ -122,36 +143,92 @@ def mint_token(secret: str, subject: str, org_id: str | None, roles: list[str], 
         "iat": now,
         "exp": now + round(ttl_s),
         "iss": ISSUER,
+        "aud": list(audience),
     }
-    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+    return jwt.encode(claims, issuer.private_key, algorithm=ALGORITHM, headers={"kid": issuer.key_id})
 
 
-def verify_token(secret: str, token: str | None, leeway_s: float = 10.0) -> Principal:
-    """The principal a token names, or TokenError saying whether it is missing,
-    malformed, expired or wrongly signed.
+class TokenVerifier:
+    """What one service accepts: tokens signed by a pinned key, for it, within the maximum lifetime."""
 
-    Only HS256 is accepted (never `none` or an algorithm the token picks);
-    `leeway_s` tolerates clock skew between the minting and the checking host.
-    """
-    _check_secret(secret)
-    if not token:
-        raise TokenError(TokenProblem.MISSING, "no bearer token in the `authorization` metadata")
-    try:
-        claims = jwt.decode(
-            token,
-            secret,
-            algorithms=[ALGORITHM],
-            issuer=ISSUER,
-            leeway=leeway_s,
-            options={"require": ["sub", "exp", "iat", "iss"]},
-        )
-    except jwt.ExpiredSignatureError as error:
-        raise TokenError(TokenProblem.EXPIRED, "the token has expired; get a new one") from error
-    except jwt.InvalidSignatureError as error:
-        raise TokenError(TokenProblem.BAD_SIGNATURE, "the signature does not match") from error
-    except jwt.InvalidTokenError as error:
-        raise TokenError(TokenProblem.MALFORMED, str(error)) from error
-    return _principal_from(claims)
+    def __init__(
+        self,
+        public_keys: Iterable[Ed25519PublicKey],
+        audience: str,
+        *,
+        max_lifetime_s: float = DEFAULT_MAX_LIFETIME_S,
+        leeway_s: float = 10.0,
+    ) -> None:
+        self._keys = {key_id_of(key): key for key in public_keys}
+        if not self._keys:
+            raise SigningKeyError("no token public key is pinned (MODELYARD_TOKEN_PUBLIC_KEYS)")
+        self.audience, self._max_lifetime_s, self._leeway_s = audience, max_lifetime_s, leeway_s
+
+    @classmethod
+    def from_config(cls, text: str, audience: str, **limits: float) -> TokenVerifier:
+        """A verifier from MODELYARD_TOKEN_PUBLIC_KEYS: a JSON list of base64url public keys."""
+        try:
+            texts = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise SigningKeyError(f"MODELYARD_TOKEN_PUBLIC_KEYS is not JSON: {error}") from error
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            raise SigningKeyError('MODELYARD_TOKEN_PUBLIC_KEYS must be a JSON list: ["<public key>", ...]')
+        keys = [public_key_from_text(t, "a token public key (MODELYARD_TOKEN_PUBLIC_KEYS)") for t in texts]
+        return cls(keys, audience, **limits)
+
+    def verify(self, token: str | None) -> Principal:
+        """The principal a token names, or TokenError saying why it authenticates nobody.
+
+        Only EdDSA with a pinned `kid` is accepted (never `none`, never HS256 with a public key
+        as its secret); `leeway_s` tolerates clock skew between the issuer and this host.
+        """
+        if not token:
+            raise TokenError(TokenProblem.MISSING, "no bearer token in the `authorization` metadata")
+        key = self._key_of(token)
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                issuer=ISSUER,
+                audience=self.audience,
+                leeway=self._leeway_s,
+                options={"require": ["sub", "exp", "iat", "iss", "aud"]},
+            )
+        except jwt.ExpiredSignatureError as error:
+            raise TokenError(TokenProblem.EXPIRED, "the token has expired; get a new one") from error
+        except jwt.InvalidSignatureError as error:
+            raise TokenError(TokenProblem.BAD_SIGNATURE, "the signature does not match") from error
+        except jwt.InvalidAudienceError as error:
+            raise TokenError(
+                TokenProblem.MALFORMED, f"the token is not for {self.audience} (claim `aud`)"
+            ) from error
+        except jwt.InvalidTokenError as error:
+            raise TokenError(TokenProblem.MALFORMED, str(error)) from error
+        self._check_lifetime(claims)
+        return _principal_from(claims)
+
+    def _key_of(self, token: str) -> Ed25519PublicKey:
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.InvalidTokenError as error:
+            raise TokenError(TokenProblem.MALFORMED, str(error)) from error
+        key = self._keys.get(kid) if isinstance(kid, str) else None
+        if key is None:
+            raise TokenError(
+                TokenProblem.BAD_SIGNATURE,
+                f"the token is signed by key {kid!r}, which this service does not pin",
+            )
+        return key
+
+    def _check_lifetime(self, claims: Mapping[str, Any]) -> None:
+        lifetime = claims["exp"] - claims["iat"]
+        if not isinstance(lifetime, int | float) or lifetime > self._max_lifetime_s:
+            raise TokenError(
+                TokenProblem.MALFORMED,
+                f"the token lives {lifetime} s, longer than the {self._max_lifetime_s:g} s this service "
+                "accepts; get one with a shorter lifetime",
+            )
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -182,9 +259,3 @@ def _principal_from(claims: dict[str, Any]) -> Principal:
         raise TokenError(TokenProblem.MALFORMED, "claim `roles` must be a list of strings")
     known = frozenset(Role(r) for r in roles if r in _ROLE_NAMES)
     return Principal(subject=subject, org_id=org_id or None, roles=known)
-
-
-def _check_secret(secret: str) -> None:
-    # A configuration error, not a caller's: fail loudly instead of signing with a weak key.
-    if len(secret.encode()) < MIN_SECRET_BYTES:
-        raise ValueError(f"the auth secret must be at least {MIN_SECRET_BYTES} bytes (MODELYARD_AUTH_SECRET)")

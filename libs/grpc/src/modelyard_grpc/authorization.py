@@ -14,7 +14,7 @@ import grpc
 from grpc import aio
 
 from modelyard_events.caller import Caller
-from modelyard_grpc.auth import Principal, TokenError, bearer_token, verify_token
+from modelyard_grpc.auth import Principal, TokenError, TokenVerifier, bearer_token
 from modelyard_grpc.method_handlers import Context, Handler, refusing_handler, wrap_handler
 from modelyard_grpc.policy import AccessPolicy, PlanLookup, Rule, is_public, roles_refusal, scope_refusal
 
@@ -59,12 +59,11 @@ class AuthInterceptor(aio.ServerInterceptor):
     """
 
     def __init__(
-        self, secret: str, policy: AccessPolicy, *, plan_of: PlanLookup | None = None, leeway_s: float = 10.0
+        self, verifier: TokenVerifier, policy: AccessPolicy, *, plan_of: PlanLookup | None = None
     ) -> None:
-        self._secret = secret
+        self._verifier = verifier
         self._policy = policy
         self._plan_of = plan_of
-        self._leeway_s = leeway_s
 
     async def intercept_service(
         self,
@@ -78,7 +77,7 @@ class AuthInterceptor(aio.ServerInterceptor):
             return handler  # None: grpc answers UNIMPLEMENTED, there is nothing to protect
         try:
             token = bearer_token(_authorization(handler_call_details.invocation_metadata))
-            principal = verify_token(self._secret, token, self._leeway_s)
+            principal = self._verifier.verify(token)
         except TokenError as error:
             logger.info("refused %s: %s", method, error)
             return refusing_handler(handler, grpc.StatusCode.UNAUTHENTICATED, str(error))

@@ -47,7 +47,7 @@ class DependencyUnavailable(Exception):
 
 class DependencyFailed(Exception):
     """Another service this call needs refused it for a reason the caller cannot fix (e.g. the
-    services' MODELYARD_AUTH_SECRET differ). INTERNAL: the client gets a reference, the message
+    other service does not accept this one's token). INTERNAL: the client gets a reference, the message
     goes to the server log for the operator."""
 
     retryable = False

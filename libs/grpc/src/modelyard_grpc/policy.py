@@ -14,7 +14,8 @@ super_admin may call every RPC that has a rule; no role may call an RPC without
 one. Roles confined to their own organization (org_admin) or to themselves
 (edge, trainer) must say how: `org_field` / `subject_field` name the request
 field the interceptor checks (an empty field is filled with the caller's own
-value), or `scoped_in_servicer=True` says the servicer checks it after loading
+value; a subject S also owns S/<member>, so the workers of one Deployment can
+share a token), or `scoped_in_servicer=True` says the servicer checks it after loading
 the resource (`require_org_access`). A rule that grants such a role without
 either is refused when the policy is built, so confinement cannot be forgotten.
 """
@@ -180,7 +181,7 @@ async def _role_refusal(
         plan_refusal = await _plan_refusal(principal.org_id, plan_of)
         return plan_refusal or _confine(request, rule.org_field, principal.org_id)
     if role in _SELF_SCOPED:
-        return _confine(request, rule.subject_field, principal.subject)
+        return _confine(request, rule.subject_field, principal.subject, pool=True)
     return None
 
 
@@ -194,11 +195,14 @@ async def _plan_refusal(org_id: str, plan_of: PlanLookup | None) -> str | None:
     return None
 
 
-def _confine(request: Any, field: str | None, own: str) -> str | None:
+def _confine(request: Any, field: str | None, own: str, *, pool: bool = False) -> str | None:
+    """`pool`: a subject S also owns S/<member> (the workers of one Deployment share one token)."""
     if field is None:  # scoped_in_servicer: the servicer checks after loading the resource
         return None
     value = getattr(request, field)  # a missing field is a policy bug: coverage_problems finds it
     if value == "":
         setattr(request, field, own)
         return None
-    return None if value == own else f"{field}={value!r} is not the caller's own ({own!r})"
+    if value == own or (pool and value.startswith(f"{own}/") and len(value) > len(own) + 1):
+        return None
+    return f"{field}={value!r} is not the caller's own ({own!r}, or {own}/<member> for a pool)"

@@ -76,10 +76,7 @@ async def running_dataset_service(settings: DatasetSettings, stop: asyncio.Event
         (events_pb2_grpc.add_EventLogServicer_to_server, EventLogServicer(store)),
     ]
     auth = AuthInterceptor(
-        settings.auth_secret.get_secret_value(),
-        DATASET_POLICY,
-        plan_of=lambda org: settings.plan_of(org).key,
-        leeway_s=settings.auth_leeway_s,
+        settings.token_verifier(), DATASET_POLICY, plan_of=lambda org: settings.plan_of(org).key
     )
     await views.create_tables()
     tasks = [

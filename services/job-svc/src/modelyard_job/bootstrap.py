@@ -17,8 +17,6 @@ from modelyard_grpc import (
     AuthInterceptor,
     EventLogServicer,
     GrpcEventSource,
-    RenewingToken,
-    Role,
     serving,
 )
 from modelyard_job.app import JobCommands, utc_now
@@ -50,27 +48,20 @@ SERVICES = [
     jobs_pb2.DESCRIPTOR.services_by_name["TrainerService"],
     events_pb2.DESCRIPTOR.services_by_name["EventLog"],
 ]
-SERVICE_SUBJECT = "job-svc"
-
-
-def service_token(secret: str) -> RenewingToken:
-    """job-svc's own token for its calls to dataset-svc (GetVersion) and trainer-svc (ReadEvents):
-    subject job-svc, role auditor, minted again before it expires, so these calls keep working however
-    long job-svc runs."""
-    return RenewingToken(secret, SERVICE_SUBJECT, [Role.AUDITOR])
 
 
 @asynccontextmanager
 async def running_job_service(settings: JobSettings, stop: asyncio.Event) -> AsyncIterator[int]:
     """Start every part of job-svc; yield the bound gRPC port; on exit stop them all cleanly."""
-    secret = settings.auth_secret.get_secret_value()
     engine = create_engine(settings.database_url, pool_size=10)
     store = PostgresEventStore(engine, settings.store_schema, signer=settings.head_signer())
     await store.create_schema()
     await store.sign_tail()
     liveness = Liveness(engine, settings.live_schema)
     await liveness.create_tables()
-    token = service_token(secret)
+    # job-svc's own token (subject job-svc, role auditor) for GetVersion and ReadEvents: written
+    # and renewed by the token issuer in MODELYARD_TOKEN_FILE; job-svc holds no signing key.
+    token = settings.own_token()
     dataset_channel = settings.grpc_channel(settings.dataset_svc_target, token)
     versions = GrpcVersionLookup(datasets_pb2_grpc.DatasetServiceStub(dataset_channel))
     commands = JobCommands(
@@ -123,7 +114,7 @@ async def running_job_service(settings: JobSettings, stop: asyncio.Event) -> Asy
         (events_pb2_grpc.add_EventLogServicer_to_server, EventLogServicer(store)),
     ]
     auth = AuthInterceptor(
-        secret, JOB_POLICY, plan_of=lambda org: settings.plan_of(org).key, leeway_s=settings.auth_leeway_s
+        settings.token_verifier(), JOB_POLICY, plan_of=lambda org: settings.plan_of(org).key
     )
     await views.create_tables()
     tasks = [

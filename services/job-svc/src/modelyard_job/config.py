@@ -19,6 +19,8 @@ class JobSettings(GrpcSettings, PlanChoice, EventTrustSettings):
 
     model_config = SettingsConfigDict(env_prefix="MODELYARD_", extra="ignore", populate_by_name=True)
 
+    token_audience: str = "job-svc"  # bearer tokens must name this service in `aud`
+
     database_url: str = Field(validation_alias=AliasChoices("DATABASE_URL", "MODELYARD_DATABASE_URL"))
     kafka_bootstrap_servers: str = Field(
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "MODELYARD_KAFKA_BOOTSTRAP_SERVERS")

@@ -2,8 +2,9 @@
 
 Whose fault a refusal is decides its translation: a missing or unpublished version is the caller's
 (NOT_FOUND, FAILED_PRECONDITION, with dataset-svc's message); an unreachable or overloaded dataset-svc
-is nobody's and worth retrying (UNAVAILABLE); a refused token means the two services do not share
-MODELYARD_AUTH_SECRET, which only an operator can fix (INTERNAL, explained in the server log).
+is nobody's and worth retrying (UNAVAILABLE); a refused token means job-svc's own token (its
+MODELYARD_TOKEN_FILE) is expired, not for dataset-svc, or from an issuer dataset-svc does not pin,
+which only an operator can fix (INTERNAL, explained in the server log).
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ def refusal_of(error: grpc.aio.AioRpcError, uri: str) -> Exception:
         )
     if code in _TOKEN_REFUSED:
         return DependencyFailed(
-            f"dataset-svc refused job-svc's token ({code.name}: {details}): job-svc and dataset-svc "
-            "must share the same MODELYARD_AUTH_SECRET"
+            f"dataset-svc refused job-svc's token ({code.name}: {details}): renew job-svc's "
+            "MODELYARD_TOKEN_FILE (a token for dataset-svc) from an issuer that dataset-svc's "
+            "MODELYARD_TOKEN_PUBLIC_KEYS pins"
         )
     return DependencyFailed(f"dataset-svc failed to return {uri} ({code.name}: {details})")

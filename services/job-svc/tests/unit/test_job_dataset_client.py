@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -17,18 +18,16 @@ from modelyard_grpc import (
     DependencyFailed,
     DependencyUnavailable,
     Principal,
-    RenewingToken,
     Role,
     channel,
+    mint_token,
     status_for,
     testing,
-    verify_token,
 )
 from modelyard_grpc.auth import bearer_token
-from modelyard_job.bootstrap import service_token
+from modelyard_grpc.testing import TEST_ISSUER, TEST_TOKEN_PUBLIC_KEYS, verifier_for
+from modelyard_job.config import JobSettings
 from modelyard_job.dataset_client import GrpcVersionLookup
-
-SECRET = "test-secret-of-at-least-32-bytes-0123456789"
 
 
 class FakeDatasets(datasets_pb2_grpc.DatasetServiceServicer):
@@ -64,7 +63,8 @@ def dataset_svc(fake: FakeDatasets) -> AbstractAsyncContextManager[str]:
 
 @asynccontextmanager
 async def lookup_of(target: str, timeout_s: float = 10.0) -> AsyncIterator[GrpcVersionLookup]:
-    async with channel(target, service_token(SECRET)) as ch:
+    # What job-svc's MODELYARD_TOKEN_FILE holds: its own auditor token, written by the issuer.
+    async with channel(target, mint_token(TEST_ISSUER, "job-svc", None, ["auditor"], 600)) as ch:
         yield GrpcVersionLookup(datasets_pb2_grpc.DatasetServiceStub(ch), timeout_s)
 
 
@@ -84,12 +84,22 @@ async def test_the_facts_of_a_version_are_read_with_job_svcs_own_auditor_token(f
         "classification",
     )
     assert (facts.ready, facts.failed_checks) == (False, ["label_agreement: 0.7 < 0.8"])
-    caller = verify_token(SECRET, bearer_token(fake.authorizations[0]))
+    caller = verifier_for().verify(bearer_token(fake.authorizations[0]))
     assert caller == Principal("job-svc", None, frozenset({Role.AUDITOR}))
 
 
-def test_job_svcs_token_renews_itself() -> None:
-    assert isinstance(service_token(SECRET), RenewingToken)
+def test_job_svc_reads_its_own_token_from_the_file_its_issuer_renews(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODELYARD_TOKEN_PUBLIC_KEYS", TEST_TOKEN_PUBLIC_KEYS)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://db/x")
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "b:9092")
+    with pytest.raises(ValueError, match="MODELYARD_TOKEN_FILE is not set"):
+        JobSettings().own_token()
+
+    (tmp_path / "job-svc.token").write_text("a-token\n")
+    monkeypatch.setenv("MODELYARD_TOKEN_FILE", str(tmp_path / "job-svc.token"))
+    assert JobSettings().own_token()() == "a-token"
 
 
 @pytest.mark.parametrize(
@@ -145,11 +155,11 @@ async def test_a_refused_token_is_an_internal_error_naming_the_shared_secret(
 ) -> None:
     fake.refusal = (code, "bad_signature token: the signature does not match")
     async with dataset_svc(fake) as target, lookup_of(target) as lookup:
-        with pytest.raises(DependencyFailed, match="must share the same MODELYARD_AUTH_SECRET") as refused:
+        with pytest.raises(DependencyFailed, match="renew job-svc's MODELYARD_TOKEN_FILE") as refused:
             await lookup.version("ds-1", 2)
     status = status_for(refused.value, reference="r-1")
     assert status.code is grpc.StatusCode.INTERNAL
-    assert "MODELYARD_AUTH_SECRET" not in status.details  # the operator reads it in the server log
+    assert "MODELYARD_TOKEN_FILE" not in status.details  # the operator reads it in the server log
 
 
 async def test_any_other_failure_of_dataset_svc_is_internal_not_the_callers(fake: FakeDatasets) -> None:

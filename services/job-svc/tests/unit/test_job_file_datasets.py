@@ -13,13 +13,13 @@ from modelyard_events.domain_errors import InvalidArgument
 from modelyard_events.envelope import Actor
 from modelyard_events.store.memory import InMemoryEventStore
 from modelyard_grpc import status_for
+from modelyard_grpc.testing import TEST_TOKEN_PUBLIC_KEYS
 from modelyard_job.app import JobCommands, NewJob
 from modelyard_job.app.dataset_gate import VersionFacts
 from modelyard_job.config import JobSettings
 from modelyard_job.domain import JobState, plan_named
 
 ALICE = Caller(Actor(subject="alice", roles=("super_admin",)), "corr-1")
-SECRET = "test-secret-of-at-least-32-bytes-0123456789"
 FILE_URI = "file:///data/digits.npz"
 
 
@@ -76,7 +76,7 @@ def test_the_setting_comes_from_modelyard_allow_file_datasets(
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgresql://db/modelyard")
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "broker:9092")
-    monkeypatch.setenv("MODELYARD_AUTH_SECRET", SECRET)
+    monkeypatch.setenv("MODELYARD_TOKEN_PUBLIC_KEYS", TEST_TOKEN_PUBLIC_KEYS)
     if value is None:
         monkeypatch.delenv("MODELYARD_ALLOW_FILE_DATASETS", raising=False)
     else:

@@ -1,7 +1,8 @@
 """`python -m modelyard_trainer serve|work`: the composition root; runs until SIGTERM/SIGINT.
 
 - `work`: one trainer worker (several may run, each with its own MODELYARD_TRAINER_ID).
-- `serve`: trainer-svc's API process: the relay of the trainer log to Kafka and ReadEvents.
+- `serve`: trainer-svc's API process: the trainer store's writer for workers' AppendReports, the
+  relay of the trainer log to Kafka, and ReadEvents.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from modelyard_events.relay import Relay
 from modelyard_events.store.postgres import PostgresEventStore
 from modelyard_events.topics import events_topic
 from modelyard_trainer.config import TrainerSettings
-from modelyard_trainer.grpc_api import serving_event_log
+from modelyard_trainer.grpc_api import serving_api
 from modelyard_trainer.worker import run_worker
 
 Mode = Callable[[TrainerSettings, asyncio.Event], Awaitable[None]]
@@ -28,7 +29,7 @@ LOG_FORMAT = "%(asctime)s trainer %(levelname)s %(message)s"
 
 
 async def serve(settings: TrainerSettings, stop: asyncio.Event) -> None:
-    """Relay the trainer store to `modelyard.trainer.events` and serve ReadEvents until `stop`."""
+    """Serve AppendReports and ReadEvents on the trainer store and relay it to Kafka until `stop`."""
     engine = create_engine(settings.database_url)
     store = PostgresEventStore(engine, settings.trainer_store_schema, signer=settings.head_signer())
     relaying: asyncio.Task[None] | None = None
@@ -43,7 +44,7 @@ async def serve(settings: TrainerSettings, stop: asyncio.Event) -> None:
             security=settings.kafka_security,
         )
         relaying = asyncio.create_task(relay.run(stop), name="relay")
-        async with serving_event_log(settings, store):
+        async with serving_api(settings, store):
             await stop.wait()
     finally:
         stop.set()

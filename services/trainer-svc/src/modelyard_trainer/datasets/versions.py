@@ -190,6 +190,7 @@ def rpc_failure(ref: VersionUri, target: str, error: aio.AioRpcError) -> str:
     if code in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED):
         return (
             f"dataset-svc refused the trainer's token for {ref} ({code.name}: {details}); "
-            "check that trainer and dataset-svc share MODELYARD_AUTH_SECRET"
+            "check that the trainer's MODELYARD_TOKEN_FILE holds a fresh token for dataset-svc from "
+            "an issuer that dataset-svc's MODELYARD_TOKEN_PUBLIC_KEYS pins"
         )
     return f"dataset-svc could not serve {ref} ({code.name}: {details})"

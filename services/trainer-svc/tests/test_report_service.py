@@ -1,0 +1,258 @@
+"""trainer-svc's AppendReports: a trainer appends its own reports, and nothing else, to the trainer log."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from modelyard.v1 import trainer_pb2
+from modelyard_events.canonical import canonical_json
+from modelyard_events.domain_errors import DomainError, InvalidArgument, PermissionDenied
+from modelyard_events.envelope import Actor, CommandContext, payload_of
+from modelyard_events.schemas.training import (
+    RUN_STREAM,
+    TrainingCancelled,
+    TrainingReport,
+    TrainingStarted,
+)
+from modelyard_events.store.memory import InMemoryEventStore
+from modelyard_events.testing.signing import TEST_SIGNER
+from modelyard_grpc import Principal, Role, acting_as
+from modelyard_grpc.policy import roles_refusal
+from modelyard_trainer.grpc_api import SERVICES, TRAINER_POLICY
+from modelyard_trainer.report_service import ReportServicer
+from modelyard_trainer.report_wire import (
+    MAX_REPORT_BYTES_PER_APPEND,
+    MAX_REPORTS_PER_APPEND,
+    append_request,
+)
+
+APPEND = "/modelyard.v1.TrainerReports/AppendReports"
+TRAINER_A = Principal("trainer-a", None, frozenset({Role.TRAINER}))
+TRAINER_B = Principal("trainer-b", None, frozenset({Role.TRAINER}))
+CONTEXT = CommandContext(
+    actor=Actor(subject="whoever-the-worker-claims", roles=("super_admin",)),
+    org_id="org-1",
+    correlation_id="corr-1",
+    causation_id="cause-1",
+)
+
+
+def started(dispatch_id: str = "dsp-1", trainer_id: str = "trainer-a") -> TrainingStarted:
+    return TrainingStarted(
+        job_id="job-1",
+        attempt=1,
+        dispatch_id=dispatch_id,
+        trainer_id=trainer_id,
+        device="cpu",
+        amp=False,
+        start_epoch=1,
+        start_step=0,
+        epochs_total=2,
+        steps_per_epoch=10,
+        train_samples=80,
+        val_samples=20,
+    )
+
+
+def cancelled(dispatch_id: str = "dsp-1", trainer_id: str = "trainer-a") -> TrainingCancelled:
+    return TrainingCancelled(job_id="job-1", attempt=1, dispatch_id=dispatch_id, trainer_id=trainer_id)
+
+
+def request_of(
+    reports: Sequence[TrainingReport], dispatch_id: str = "dsp-1", version: int = 0
+) -> trainer_pb2.AppendReportsRequest:
+    return append_request(dispatch_id, version, reports, CONTEXT)
+
+
+def raw_request(*reports: tuple[str, str], dispatch_id: str = "dsp-1") -> trainer_pb2.AppendReportsRequest:
+    return trainer_pb2.AppendReportsRequest(
+        dispatch_id=dispatch_id,
+        reports=[trainer_pb2.ReportEvent(type=t, data_json=d) for t, d in reports],
+    )
+
+
+class Service:
+    """The servicer over an in-memory trainer store that signs, called as a given principal."""
+
+    def __init__(self) -> None:
+        self.store = InMemoryEventStore(signer=TEST_SIGNER)
+        self.servicer = ReportServicer(self.store)
+
+    async def append(
+        self, request: trainer_pb2.AppendReportsRequest, caller: Principal = TRAINER_A
+    ) -> trainer_pb2.AppendReportsResponse:
+        with acting_as(caller):
+            return await self.servicer.AppendReports(request, None)  # type: ignore[arg-type]
+
+    async def refused(self, request: trainer_pb2.AppendReportsRequest, caller: Principal = TRAINER_A) -> Any:
+        with pytest.raises(DomainError) as refusal:
+            await self.append(request, caller)
+        return refusal.value
+
+
+@pytest.fixture
+def service() -> Service:
+    return Service()
+
+
+class TestAppendingOwnReports:
+    async def test_reports_are_appended_in_order_with_the_caller_as_actor(self, service: Service) -> None:
+        response = await service.append(request_of([started(), cancelled()]))
+
+        stream = await service.store.read_stream("dsp-1")
+        assert response.appended.stream_version == 2
+        assert [e.type for e in stream] == ["TrainingStarted", "TrainingCancelled"]
+        assert {(e.stream_type, e.actor, e.org_id, e.correlation_id, e.causation_id) for e in stream} == {
+            (RUN_STREAM, Actor(subject="trainer-a", roles=("trainer",)), "org-1", "corr-1", "cause-1")
+        }
+        assert stream[0].data == payload_of(started())
+
+    async def test_the_store_signs_what_the_service_appends(self, service: Service) -> None:
+        await service.append(request_of([started()]))
+
+        page = await service.store.read_signed(0)
+        assert [h.position for h in page.heads] == [1]
+        assert page.heads[0].key_id == TEST_SIGNER.key_id
+
+    async def test_a_stream_not_at_the_expected_version_answers_its_actual_version(
+        self, service: Service
+    ) -> None:
+        await service.append(request_of([started(), cancelled()]))
+
+        response = await service.append(request_of([cancelled()], version=1))
+
+        assert response.WhichOneof("result") == "conflict"
+        assert response.conflict.actual_version == 2
+        assert len(await service.store.read_stream("dsp-1")) == 2
+
+    async def test_the_next_append_of_the_same_trainer_continues_its_stream(self, service: Service) -> None:
+        await service.append(request_of([started()]))
+
+        response = await service.append(request_of([cancelled()], version=1))
+
+        assert response.appended.stream_version == 2
+
+
+class TestRefusals:
+    async def test_a_report_naming_another_trainer_is_refused(self, service: Service) -> None:
+        refusal = await service.refused(request_of([started(), cancelled(trainer_id="trainer-b")]))
+
+        assert isinstance(refusal, PermissionDenied)
+        assert "reports[1]" in refusal.message
+        assert "trainer-b" in refusal.message
+        assert await service.store.read_all() == []
+
+    @pytest.mark.parametrize(
+        "roles",
+        [
+            frozenset({Role.SUPER_ADMIN}),
+            frozenset({Role.AUDITOR}),
+            frozenset({Role.EDGE}),
+            frozenset({Role.ORG_ADMIN}),
+            frozenset(),
+        ],
+        ids=["super_admin", "auditor", "edge", "org_admin", "no-role"],
+    )
+    async def test_a_caller_without_the_trainer_role_is_refused_even_as_the_named_trainer(
+        self, service: Service, roles: frozenset[Role]
+    ) -> None:
+        refusal = await service.refused(request_of([started()]), Principal("trainer-a", "org-1", roles))
+
+        assert isinstance(refusal, PermissionDenied)
+        assert await service.store.read_all() == []
+
+    async def test_a_report_naming_another_dispatch_is_refused(self, service: Service) -> None:
+        refusal = await service.refused(request_of([started(dispatch_id="dsp-2")], dispatch_id="dsp-1"))
+
+        assert isinstance(refusal, InvalidArgument)
+        assert refusal.problems.keys() == {"reports[0].data_json.dispatch_id"}
+        assert await service.store.read_all() == []
+
+    async def test_a_trainer_cannot_add_to_another_trainers_dispatch_stream(self, service: Service) -> None:
+        await service.append(request_of([started()]), TRAINER_A)
+
+        refusal = await service.refused(request_of([cancelled(trainer_id="trainer-b")], version=1), TRAINER_B)
+
+        assert isinstance(refusal, PermissionDenied)
+        assert [e.actor.subject for e in await service.store.read_stream("dsp-1")] == ["trainer-a"]
+
+    async def test_an_unknown_report_type_is_refused_naming_the_field(self, service: Service) -> None:
+        job_event = ("JobCompleted", canonical_json(payload_of(cancelled())))
+
+        refusal = await service.refused(raw_request(job_event))
+
+        assert isinstance(refusal, InvalidArgument)
+        assert refusal.problems.keys() == {"reports[0].type"}
+        assert "JobCompleted" in refusal.message
+
+    @pytest.mark.parametrize(
+        "data_json",
+        ['{"job_id": "job-1",', "[1, 2]", "[" * 100_000 + "]" * 100_000, ""],
+        ids=["truncated", "not-an-object", "nested-too-deep", "empty"],
+    )
+    async def test_a_payload_that_is_not_a_json_object_is_refused(
+        self, service: Service, data_json: str
+    ) -> None:
+        refusal = await service.refused(raw_request(("TrainingCancelled", data_json)))
+
+        assert isinstance(refusal, InvalidArgument)
+        assert refusal.problems.keys() == {"reports[0].data_json"}
+
+    async def test_invalid_report_fields_are_refused_each_named(self, service: Service) -> None:
+        data = payload_of(cancelled()) | {"attempt": 0, "smuggled": "x"}
+        del data["job_id"]
+
+        refusal = await service.refused(raw_request(("TrainingCancelled", json.dumps(data))))
+
+        assert isinstance(refusal, InvalidArgument)
+        assert refusal.problems.keys() == {
+            "reports[0].data_json.attempt",
+            "reports[0].data_json.job_id",
+            "reports[0].data_json.smuggled",
+        }
+
+    async def test_more_reports_than_one_append_holds_are_refused(self, service: Service) -> None:
+        reports = [cancelled()] * (MAX_REPORTS_PER_APPEND + 1)
+
+        refusal = await service.refused(request_of(reports))
+
+        assert isinstance(refusal, InvalidArgument)
+        assert refusal.problems.keys() == {"reports"}
+
+    async def test_payloads_larger_than_one_append_holds_are_refused(self, service: Service) -> None:
+        half = " " * (MAX_REPORT_BYTES_PER_APPEND // 2)  # JSON whitespace: only the size is wrong
+
+        refusal = await service.refused(
+            raw_request(("TrainingCancelled", half + "{}"), ("TrainingCancelled", half + "{}"))
+        )
+
+        assert isinstance(refusal, InvalidArgument)
+        assert "bytes" in refusal.problems["reports"]
+        assert await service.store.read_all() == []
+
+    async def test_an_empty_append_and_ids_beyond_an_events_bounds_are_refused(
+        self, service: Service
+    ) -> None:
+        request = request_of([], dispatch_id="d" * 201)
+        request.correlation_id = "c" * 201
+
+        refusal = await service.refused(request)
+
+        assert isinstance(refusal, InvalidArgument)
+        assert refusal.problems.keys() == {"dispatch_id", "correlation_id", "reports"}
+
+
+class TestAccessPolicy:
+    def test_the_policy_covers_every_served_rpc(self) -> None:
+        assert TRAINER_POLICY.coverage_problems(SERVICES) == []
+
+    @pytest.mark.parametrize("role", [Role.AUDITOR, Role.EDGE, Role.ORG_ADMIN])
+    def test_only_trainers_and_super_admin_pass_the_interceptor(self, role: Role) -> None:
+        rule = TRAINER_POLICY.rule_for(APPEND)
+
+        assert roles_refusal(APPEND, rule, Principal("x", "org-1", frozenset({role}))) is not None
+        assert roles_refusal(APPEND, rule, TRAINER_A) is None

@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaProducer
 from grpc import aio
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typing_extensions import override
-from worker_samples import SECRET, dispatch_of
+from worker_samples import dispatch_of
 
 from modelyard.v1 import events_pb2_grpc, jobs_pb2, jobs_pb2_grpc
 from modelyard_devstack import Infra
@@ -52,6 +52,7 @@ from modelyard_grpc import (
 )
 from modelyard_grpc.auth import Role
 from modelyard_grpc.method_handlers import Context
+from modelyard_grpc.testing import TEST_ISSUER, TEST_TOKEN_PUBLIC_KEYS, verifier_for
 from modelyard_trainer.datasets.digits import export_digits
 from modelyard_trainer.training import sha256_of
 from modelyard_trainer.worker.spec import path_of_file_uri
@@ -89,9 +90,13 @@ async def engine(stack: Infra) -> AsyncIterator[AsyncEngine]:
 
 
 @contextmanager
-def trainer_process(mode: str, log_path: Path, env: Mapping[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    """`python -m modelyard_trainer <mode>`, stopped (SIGTERM, then SIGKILL) however the block ends."""
-    process = spawn([sys.executable, "-m", "modelyard_trainer", mode], log_path, env={**os.environ, **env})
+def trainer_process(
+    mode: str, log_path: Path, env: Mapping[str, str], unset: tuple[str, ...] = ()
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`python -m modelyard_trainer <mode>` with `env` on ours, less `unset`; stopped (SIGTERM, then
+    SIGKILL) however the block ends."""
+    process_env = {name: value for name, value in {**os.environ, **env}.items() if name not in unset}
+    process = spawn([sys.executable, "-m", "modelyard_trainer", mode], log_path, env=process_env)
     try:
         yield process
     finally:
@@ -105,16 +110,27 @@ def assert_stopped_cleanly(process: subprocess.Popen[bytes], log_path: Path, mod
     assert f"{mode} stopped cleanly" in log_path.read_text()
 
 
+def own_token_file(folder: Path, trainer_id: str) -> Path:
+    """What the token issuer writes for a worker: a trainer token for its own id (it holds no key)."""
+    path = folder / f"{trainer_id}.token"
+    path.write_text(mint_token(TEST_ISSUER, trainer_id, None, ["trainer"], ttl_s=3600))
+    return path
+
+
 def base_env(stack: Infra, schema: str) -> dict[str, str]:
     return {
         "DATABASE_URL": stack.database_url,
         "KAFKA_BOOTSTRAP_SERVERS": stack.kafka_bootstrap_servers,
-        "MODELYARD_AUTH_SECRET": SECRET,
+        "MODELYARD_TOKEN_PUBLIC_KEYS": TEST_TOKEN_PUBLIC_KEYS,
         "MODELYARD_TRAINER_STORE_SCHEMA": schema,
         "MODELYARD_TOPIC_NAMESPACE": schema,  # this test's own topics: the session's broker is shared
         "MODELYARD_EVENT_SIGNING_KEY": TEST_SIGNER.private_text(),
         "MODELYARD_EVENT_PUBLIC_KEYS": json.dumps({"job": [TEST_SIGNER.public_text()]}),
     }
+
+
+WORKER_HOLDS_NEITHER = ("DATABASE_URL", "MODELYARD_DATABASE_URL", "MODELYARD_EVENT_SIGNING_KEY")
+"""A worker reports through trainer-svc: it gets no database URL and no signing key."""
 
 
 class FakeJobSvc:
@@ -182,7 +198,7 @@ async def job_svc(
     async with serving(
         [(jobs_pb2_grpc.add_TrainerServiceServicer_to_server, fake.trainer_service)],
         service_names=["modelyard.v1.TrainerService"],
-        interceptors=[AuthInterceptor(SECRET, JOB_SVC_POLICY)],
+        interceptors=[AuthInterceptor(verifier_for(), JOB_SVC_POLICY)],
         grace_s=0,
     ) as server:
         fake.target = f"127.0.0.1:{server.port}"
@@ -203,15 +219,22 @@ async def test_a_worker_trains_its_dispatch_reports_it_heartbeats_it_and_stops_o
     stack: Infra, trainer_store: PostgresEventStore, unique_schema: str, tmp_path: Path, job_svc: FakeJobSvc
 ) -> None:
     trainer_log, heartbeats = TrainerLog(trainer_store), job_svc.trainer_service
+    api_port = free_port()
+    api_env = base_env(stack, unique_schema) | {"MODELYARD_TRAINER_GRPC_PORT": str(api_port)}
     env = base_env(stack, unique_schema) | {
+        "MODELYARD_TRAINER_SVC_TARGET": f"127.0.0.1:{api_port}",  # reports go there
         "MODELYARD_JOB_SVC_TARGET": job_svc.target,
         "MODELYARD_TRAINER_ID": job_svc.trainer_id,
         "MODELYARD_TRAINER_ROOT": str(tmp_path / "runs"),
         "MODELYARD_TRAINER_DEVICE": "cpu",
         "MODELYARD_PROGRESS_INTERVAL_S": "0.2",
         "MODELYARD_ALLOW_FILE_DATASETS": "true",  # the dispatch names digits as a local file
+        "MODELYARD_TOKEN_FILE": str(own_token_file(tmp_path, job_svc.trainer_id)),
     }
-    with trainer_process("work", tmp_path / "worker.log", env) as worker:
+    with (
+        trainer_process("serve", tmp_path / "serve.log", api_env),
+        trainer_process("work", tmp_path / "worker.log", env, unset=WORKER_HOLDS_NEITHER) as worker,
+    ):
 
         async def heartbeating() -> bool:
             return bool(heartbeats.heartbeats)
@@ -225,9 +248,11 @@ async def test_a_worker_trains_its_dispatch_reports_it_heartbeats_it_and_stops_o
         await trainer_log.until(dispatch.dispatch_id, "TrainingCompleted")
 
         stream = await trainer_log.store.read_stream(dispatch.dispatch_id)
-        assert {(e.stream_type, e.causation_id, e.org_id) for e in stream} == {
-            (RUN_STREAM, str(envelope.event_id), "org-1")
+        assert {(e.stream_type, e.causation_id, e.org_id, e.actor.subject) for e in stream} == {
+            (RUN_STREAM, str(envelope.event_id), "org-1", job_svc.trainer_id)
         }
+        page = await trainer_log.store.read_signed(0)  # signed by trainer-svc, whose key the worker lacks
+        assert page.heads
         events = [TRAINER_EVENTS.decode(e) for e in stream]
         assert [e.epoch for e in events if isinstance(e, EpochCompleted)] == [1, 2]
         done = events[-1]
@@ -268,8 +293,8 @@ async def test_the_api_process_serves_the_trainer_log_to_auditors_and_relays_it(
     port = free_port()
     env = base_env(stack, unique_schema) | {"MODELYARD_TRAINER_GRPC_PORT": str(port)}
     with trainer_process("serve", tmp_path / "serve.log", env) as api:
-        auditor = mint_token(SECRET, "job-svc", None, ["auditor"], ttl_s=60)
-        trainer = mint_token(SECRET, "trainer-a", None, ["trainer"], ttl_s=60)
+        auditor = mint_token(TEST_ISSUER, "job-svc", None, ["auditor"], ttl_s=60)
+        trainer = mint_token(TEST_ISSUER, "trainer-a", None, ["trainer"], ttl_s=60)
         async with (
             channel(f"127.0.0.1:{port}", auditor) as reader,
             channel(f"127.0.0.1:{port}", trainer) as other,

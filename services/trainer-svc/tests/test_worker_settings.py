@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
-from worker_samples import SECRET, dispatch_of, settings_for
+from worker_samples import dispatch_of, settings_for
 
 from modelyard_events.schemas.hyperparameters import HyperparameterError, ImageClassifierHyperparameters
-from modelyard_grpc import RenewingToken, mint_token, tokens, verify_token
+from modelyard_grpc import mint_token
 from modelyard_grpc.auth import Role
+from modelyard_grpc.testing import TEST_ISSUER, TEST_TOKEN_PUBLIC_KEYS, verifier_for
 from modelyard_trainer.config import TrainerSettings
 from modelyard_trainer.grpc_api import SERVICES, TRAINER_POLICY
 from modelyard_trainer.worker.spec import path_of_file_uri, training_spec
@@ -20,7 +21,7 @@ from modelyard_trainer.worker.spec import path_of_file_uri, training_spec
 REQUIRED = {
     "DATABASE_URL": "postgresql://db/modelyard",
     "KAFKA_BOOTSTRAP_SERVERS": "broker:9092",
-    "MODELYARD_AUTH_SECRET": SECRET,
+    "MODELYARD_TOKEN_PUBLIC_KEYS": TEST_TOKEN_PUBLIC_KEYS,
 }
 
 
@@ -88,7 +89,8 @@ class TestSettings:
             ("MODELYARD_TRAINER_SLOTS", "0"),
             ("MODELYARD_TRAINER_SLOTS", "65"),  # job-svc would refuse its heartbeats
             ("MODELYARD_TRAINER_DEVICE", "tpu"),
-            ("MODELYARD_AUTH_SECRET", "short"),
+            ("MODELYARD_TOKEN_PUBLIC_KEYS", "not json"),
+            ("MODELYARD_TOKEN_PUBLIC_KEYS", '["c2hvcnQ"]'),  # not a 32-byte key
         ],
     )
     def test_bad_values_are_refused(self, environment: pytest.MonkeyPatch, name: str, value: str) -> None:
@@ -97,11 +99,15 @@ class TestSettings:
         with pytest.raises(ValidationError):
             TrainerSettings()
 
-    def test_the_database_url_is_required(self, environment: pytest.MonkeyPatch) -> None:
+    def test_a_worker_needs_no_database_url_and_no_signing_key(self, environment: pytest.MonkeyPatch) -> None:
         environment.delenv("DATABASE_URL")
+        environment.setenv("MODELYARD_TRAINER_SVC_TARGET", "trainer-svc:50052")
 
-        with pytest.raises(ValidationError, match="DATABASE_URL"):
-            TrainerSettings()
+        settings = TrainerSettings()
+
+        assert (settings.database_url, settings.event_signing_key) == (None, None)
+        assert settings.trainer_svc_target == "trainer-svc:50052"
+        assert len(settings.serve_problems()) == 2  # serve needs both
 
 
 class TestTrainingSpec:
@@ -149,27 +155,17 @@ class TestTrainingSpec:
             training_spec(dispatch_of(dispatch_id=dispatch_id), settings_for(tmp_path))
 
 
-def test_the_trainer_token_names_the_trainer_and_is_renewed_before_it_expires(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    minted: list[float] = []
+def test_a_worker_calls_with_the_token_its_issuer_writes_and_holds_no_key_to_mint_one(tmp_path: Path) -> None:
+    path = tmp_path / "trainer-a.token"
+    path.write_text(mint_token(TEST_ISSUER, "trainer-a", None, [Role.TRAINER], ttl_s=600))
+    settings = settings_for(tmp_path, token_file=path)
 
-    def counting_mint(secret: str, subject: str, org_id: str | None, roles: list[str], ttl_s: float) -> str:
-        minted.append(now[0])
-        return mint_token(secret, subject=subject, org_id=org_id, roles=roles, ttl_s=ttl_s)
-
-    monkeypatch.setattr(tokens, "mint_token", counting_mint)
-    now = [1000.0]
-    token = RenewingToken(SECRET, "trainer-a", [Role.TRAINER], ttl_s=100, clock=lambda: now[0])
-
-    principal = verify_token(SECRET, token())
-    now[0] += 79
-    token()
-    now[0] += 2
-    token()
+    principal = verifier_for("job-svc").verify(settings.own_token()())
 
     assert (principal.subject, principal.roles) == ("trainer-a", frozenset({Role.TRAINER}))
-    assert minted == [1000.0, 1081.0]
+    assert not any("signing" in name and "token" in name for name in TrainerSettings.model_fields)
+    with pytest.raises(ValueError, match="MODELYARD_TOKEN_FILE is not set"):
+        settings_for(tmp_path).own_token()
 
 
 def test_the_access_policy_covers_every_served_rpc() -> None:

@@ -11,10 +11,10 @@ from typing import Any
 from modelyard_events.envelope import GENESIS_HASH, Actor, DomainEvent, EventEnvelope, payload_of
 from modelyard_events.schemas.jobs import JOB_STREAM, JobDispatched
 from modelyard_events.testing.signing import TEST_SIGNER
+from modelyard_grpc.testing import TEST_TOKEN_PUBLIC_KEYS
 from modelyard_trainer.config import TrainerSettings
 
 TRAINER_ID = "trainer-a"
-SECRET = "s" * 32
 
 
 def dispatch_of(
@@ -60,7 +60,7 @@ def settings_for(root: Path, **values: Any) -> TrainerSettings:
     defaults: dict[str, Any] = {
         "database_url": "postgresql://localhost/none",
         "kafka_bootstrap_servers": "localhost:9",
-        "auth_secret": SECRET,
+        "token_public_keys": TEST_TOKEN_PUBLIC_KEYS,
         "trainer_id": TRAINER_ID,
         "trainer_root": root,
         "trainer_device": "cpu",

@@ -25,13 +25,19 @@ class TrainerSettings(GrpcSettings, EventTrustSettings):
 
     model_config = SettingsConfigDict(env_prefix="MODELYARD_", extra="ignore", populate_by_name=True)
 
-    database_url: str = Field(validation_alias=AliasChoices("DATABASE_URL", "MODELYARD_DATABASE_URL"))
+    token_audience: str = "trainer-svc"  # bearer tokens must name this service in `aud`
+
+    # serve only (the trainer store); workers report through trainer-svc and hold no database URL.
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "MODELYARD_DATABASE_URL")
+    )
     kafka_bootstrap_servers: str = Field(
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "MODELYARD_KAFKA_BOOTSTRAP_SERVERS")
     )
     kafka_security: KafkaSecurity = Field(default_factory=KafkaSecurity)  # MODELYARD_KAFKA_* (SASL/SSL)
     job_svc_target: str = "127.0.0.1:50051"  # job-svc's gRPC, for heartbeats (work mode)
     dataset_svc_target: str = "127.0.0.1:50053"  # dataset-svc's gRPC, to fetch dataset:// versions (work)
+    trainer_svc_target: str = "127.0.0.1:50052"  # trainer-svc's gRPC, to append reports (work)
     trainer_id: str = Field(default_factory=default_trainer_id, min_length=1)
     trainer_slots: int = Field(default=1, ge=1, le=64)  # job-svc refuses heartbeats claiming more
     # Shared by every trainer of a deployment (a volume in k8s): another trainer resumes from its checkpoints.
@@ -52,6 +58,22 @@ class TrainerSettings(GrpcSettings, EventTrustSettings):
     @classmethod
     def _absolute(cls, root: Path) -> Path:
         return root.expanduser().absolute()
+
+    def serve_problems(self) -> list[str]:
+        """What `serve` lacks to run: the trainer store's DATABASE_URL and the log's signing key."""
+        problems = []
+        if self.database_url is None:
+            problems.append("DATABASE_URL is required by serve (the trainer store; workers do without it)")
+        if self.event_signing_key is None:
+            problems.append("MODELYARD_EVENT_SIGNING_KEY is required by serve (it signs the trainer log)")
+        return problems
+
+    @property
+    def store_url(self) -> str:
+        """DATABASE_URL, for serve (which refuses to start without it: `serve_problems`)."""
+        if self.database_url is None:
+            raise ValueError("DATABASE_URL is not set: only the serve process opens the trainer store")
+        return self.database_url
 
     @property
     def device(self) -> str | None:

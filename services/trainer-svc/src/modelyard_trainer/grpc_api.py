@@ -46,7 +46,6 @@ SERVICES = [
 @asynccontextmanager
 async def serving_api(settings: TrainerSettings, store: EventStore) -> AsyncIterator[int]:
     """Serve `store` (reads, and workers' reports) on MODELYARD_TRAINER_GRPC_PORT; yield the bound port."""
-    secret = settings.auth_secret.get_secret_value()
     async with serving(
         [
             (events_pb2_grpc.add_EventLogServicer_to_server, EventLogServicer(store)),
@@ -55,7 +54,7 @@ async def serving_api(settings: TrainerSettings, store: EventStore) -> AsyncIter
         service_names=SERVICE_NAMES,
         port=settings.trainer_grpc_port,
         bind=settings.grpc_bind,
-        interceptors=[AuthInterceptor(secret, TRAINER_POLICY, leeway_s=settings.auth_leeway_s)],
+        interceptors=[AuthInterceptor(settings.token_verifier(), TRAINER_POLICY)],
         credentials=settings.server_credentials(),
         grace_s=settings.grpc_grace_s,
     ) as server:

@@ -1,8 +1,9 @@
 """`python -m modelyard_trainer serve|work`: the composition root; runs until SIGTERM/SIGINT.
 
-- `work`: one trainer worker (several may run, each with its own MODELYARD_TRAINER_ID).
-- `serve`: trainer-svc's API process: the trainer store's writer for workers' AppendReports, the
-  relay of the trainer log to Kafka, and ReadEvents.
+- `work`: one trainer worker (several may run, each with its own MODELYARD_TRAINER_ID); it holds
+  no database URL and no signing key, and appends its reports through trainer-svc.
+- `serve`: trainer-svc's API process: the trainer store's only writer (workers' AppendReports),
+  the relay of the trainer log to Kafka, and ReadEvents.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ LOG_FORMAT = "%(asctime)s trainer %(levelname)s %(message)s"
 
 async def serve(settings: TrainerSettings, stop: asyncio.Event) -> None:
     """Serve AppendReports and ReadEvents on the trainer store and relay it to Kafka until `stop`."""
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.store_url)
     store = PostgresEventStore(engine, settings.trainer_store_schema, signer=settings.head_signer())
     relaying: asyncio.Task[None] | None = None
     try:
@@ -38,7 +39,7 @@ async def serve(settings: TrainerSettings, stop: asyncio.Event) -> None:
         await store.sign_tail()
         relay = Relay(
             store,
-            settings.database_url,
+            settings.store_url,
             settings.kafka_bootstrap_servers,
             events_topic("trainer", settings.topic_namespace),
             security=settings.kafka_security,
@@ -78,6 +79,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as error:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
         logging.getLogger(__name__).error("bad settings: %s", problems)
+        return 2
+    if args.mode == "serve" and (missing := settings.serve_problems()):
+        logging.getLogger(__name__).error("bad settings: %s", "; ".join(missing))
         return 2
     asyncio.run(run_until_signalled(MODES[args.mode], settings))
     logging.getLogger(__name__).info("%s stopped cleanly", args.mode)

@@ -8,18 +8,16 @@ import logging
 from aiokafka import AIOKafkaConsumer
 
 from modelyard.v1 import jobs_pb2
-from modelyard_events.db import create_engine
 from modelyard_events.schemas.jobs import JobDispatched
 from modelyard_events.signing import HeadVerifier
-from modelyard_events.store.postgres import PostgresEventStore
 from modelyard_events.topics import events_topic
-from modelyard_grpc import RenewingToken, Role
 from modelyard_trainer.config import TrainerSettings
 from modelyard_trainer.datasets.versions import VersionFetcher
 from modelyard_trainer.training.version_cache import VersionCache
 from modelyard_trainer.worker.heartbeats import Heartbeats, gpu_names, heartbeat_rpc
 from modelyard_trainer.worker.intake import ControlRun, Intake, StartRun
 from modelyard_trainer.worker.job_events import job_events, positioned_consumer
+from modelyard_trainer.worker.report_client import GrpcReportLog
 from modelyard_trainer.worker.runs import Runs
 
 log = logging.getLogger(__name__)
@@ -28,37 +26,30 @@ log = logging.getLogger(__name__)
 async def run_worker(settings: TrainerSettings, stop: asyncio.Event) -> None:
     """Work until `stop` is set, then cancel the runs (reporting nothing more) and close everything.
 
-    Raises when the dispatch intake fails (after the same clean stop).
+    Raises when the dispatch intake fails (after the same clean stop). Opens no database: reports
+    go to trainer-svc (MODELYARD_TRAINER_SVC_TARGET), which appends and signs them.
     """
-    engine = create_engine(settings.database_url)
-    store = PostgresEventStore(engine, settings.trainer_store_schema, signer=settings.head_signer())
+    # Positioned before the first heartbeat, so no dispatch made for us after we announce
+    # ourselves can be missed.
+    consumer = await positioned_consumer(
+        settings.kafka_bootstrap_servers,
+        events_topic("job", settings.topic_namespace),
+        security=settings.kafka_security,
+    )
     try:
-        await store.create_schema()
-        # Positioned before the first heartbeat, so no dispatch made for us after we announce
-        # ourselves can be missed.
-        consumer = await positioned_consumer(
-            settings.kafka_bootstrap_servers,
-            events_topic("job", settings.topic_namespace),
-            security=settings.kafka_security,
-        )
-        try:
-            await _work(settings, store, consumer, stop)
-        finally:
-            await consumer.stop()
+        await _work(settings, consumer, stop)
     finally:
-        await store.close()
-        await engine.dispose()
+        await consumer.stop()
 
 
-async def _work(
-    settings: TrainerSettings, store: PostgresEventStore, consumer: AIOKafkaConsumer, stop: asyncio.Event
-) -> None:
+async def _work(settings: TrainerSettings, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
     intake = Intake(settings.trainer_id, settings.trainer_slots)
-    token = RenewingToken(settings.auth_secret.get_secret_value(), settings.trainer_id, [Role.TRAINER])
+    token = settings.own_token()  # subject: this trainer's id, role trainer; renewed by the issuer
     gpus = gpu_names(settings.device)
     async with (
         settings.grpc_channel(settings.job_svc_target, token) as job_svc,
         settings.grpc_channel(settings.dataset_svc_target, token) as dataset_svc,
+        settings.grpc_channel(settings.trainer_svc_target, token) as trainer_svc,
     ):
         fetcher = VersionFetcher(
             dataset_svc,
@@ -72,7 +63,7 @@ async def _work(
             intake.finished(dispatch_id)
             heartbeats.wake.set()
 
-        runs = Runs(settings, store, finished, fetcher.training_uri)
+        runs = Runs(settings, GrpcReportLog(trainer_svc), finished, fetcher.training_uri)
         beating = asyncio.create_task(heartbeats.run(stop), name="heartbeats")
         job_keys = settings.keys_for("job")
         taking = asyncio.create_task(

@@ -1,8 +1,10 @@
-"""From the training thread to the trainer store: a non-blocking observer and one writer per run.
+"""From the training thread to the trainer log: a non-blocking observer and one writer per run.
 
 The observer runs on the training thread and only hands reports to the event
-loop (`call_soon_threadsafe`), so a slow database never slows training. The
-writer appends them in order to the run's stream, which it alone writes.
+loop (`call_soon_threadsafe`), so a slow trainer-svc never slows training. The
+writer appends them in order to the run's stream, which it alone writes, through
+a `ReportLog`: trainer-svc's AppendReports in a worker (`GrpcReportLog`), any event
+store in tests.
 """
 
 from __future__ import annotations
@@ -10,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from typing import Protocol
 
 from modelyard_events.envelope import CommandContext
 from modelyard_events.errors import ConcurrencyConflict, EventStoreError
 from modelyard_events.schemas.training import RUN_STREAM, TrainingReport
-from modelyard_events.store.ports import EventStore
+from modelyard_trainer.report_wire import report_batches
 from modelyard_trainer.reports import (
     RunIdentity,
     epoch_reports,
@@ -29,6 +32,25 @@ ReportQueue = asyncio.Queue[Sequence[TrainingReport] | None]
 """Reports in the order they happened; None ends the run's reports."""
 
 _MAX_BACKOFF_S = 5.0
+
+
+class ReportLog(Protocol):
+    """Where a run's reports go: what the writer needs of an event store (or of trainer-svc).
+
+    `append` is atomic and succeeds only when the stream is at `expected_version`, else raises
+    ConcurrencyConflict with the actual version; a retryable failure is an EventStoreError.
+    """
+
+    async def append(
+        self,
+        stream_type: str,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[TrainingReport],
+        context: CommandContext,
+    ) -> object:
+        """Append `events` to the stream at `expected_version` (0 = new)."""
+        ...
 
 
 class QueuedReports:
@@ -59,9 +81,12 @@ class QueuedReports:
 
 
 async def write_reports(
-    store: EventStore, dispatch_id: str, context: CommandContext, queue: ReportQueue
+    store: ReportLog, dispatch_id: str, context: CommandContext, queue: ReportQueue
 ) -> TrainingReport | None:
-    """Append the queue's reports to stream (RUN_STREAM, dispatch_id) until None; return the last."""
+    """Append the queue's reports to stream (RUN_STREAM, dispatch_id) until None; return the last.
+
+    What waits in the queue goes in as few appends as trainer-svc's bounds allow (`report_batches`).
+    """
     version, last, ended = 0, None, False
     while not ended:
         batch = await queue.get()
@@ -71,14 +96,14 @@ async def write_reports(
             more = queue.get_nowait()
             reports += more or []
             ended = more is None
-        if reports:
-            version = await append_reports(store, dispatch_id, version, reports, context)
-            last = reports[-1]
+        for chunk in report_batches(reports):
+            version = await append_reports(store, dispatch_id, version, chunk, context)
+            last = chunk[-1]
     return last
 
 
 async def append_reports(
-    store: EventStore,
+    store: ReportLog,
     dispatch_id: str,
     version: int,
     reports: Sequence[TrainingReport],

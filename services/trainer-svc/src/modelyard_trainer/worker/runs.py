@@ -13,13 +13,12 @@ from pathlib import Path
 from modelyard_events.schemas.bounds import REASON_MAX_CHARS, truncate_text
 from modelyard_events.schemas.jobs import JobDispatched
 from modelyard_events.schemas.training import TrainingReport
-from modelyard_events.store.ports import EventStore
 from modelyard_trainer.config import TrainerSettings
 from modelyard_trainer.datasets.versions import refuse_local_files
 from modelyard_trainer.reports import RunIdentity, failure_reason, failure_report, outcome_report
 from modelyard_trainer.training import TrainingControl, TrainingError, run_training
 from modelyard_trainer.worker.intake import ControlRun, StartRun
-from modelyard_trainer.worker.report_writer import QueuedReports, ReportQueue, write_reports
+from modelyard_trainer.worker.report_writer import QueuedReports, ReportLog, ReportQueue, write_reports
 from modelyard_trainer.worker.spec import run_folder, training_spec
 
 log = logging.getLogger(__name__)
@@ -54,7 +53,7 @@ class Runs:
     def __init__(
         self,
         settings: TrainerSettings,
-        store: EventStore,
+        store: ReportLog,
         on_finished: Callable[[str], None],
         training_uri: TrainingUri = unchanged_uri,
     ) -> None:

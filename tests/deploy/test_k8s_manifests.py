@@ -166,12 +166,76 @@ class TestNetworkPolicies:
         ]
         assert len(deny) == 1
 
-    def test_trainer_svc_admits_only_job_svc(self) -> None:
+    def test_trainer_svc_admits_only_job_svc_and_the_trainer_workers(self) -> None:
         policy = next(
             p for p in of_kind("NetworkPolicy") if p["metadata"]["name"] == "grpc-ingress-trainer-svc"
         )
         [rule] = policy["spec"]["ingress"]
-        assert rule["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "job-svc"}}}]
+        assert rule["from"] == [
+            {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "job-svc"}}},
+            {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "trainer-worker"}}},
+        ]
+        assert rule["ports"] == [{"protocol": "TCP", "port": 50052}]
+
+    def test_trainer_workers_reach_trainer_svc_and_never_postgres(self) -> None:
+        reached = egress_of("trainer-worker")
+        assert ("trainer-svc", 50052) in reached
+        assert not {target for target, _ in reached} & {"modelyard-pg", "*"}
+        postgres = next(p for p in of_kind("NetworkPolicy") if p["metadata"]["name"] == "postgres")
+        admitted = str(postgres["spec"]["ingress"])
+        assert "trainer-worker" not in admitted
+
+
+def selects(policy: Manifest, app: str) -> bool:
+    selector = policy["spec"]["podSelector"]
+    if selector.get("matchLabels", {}).get("app.kubernetes.io/name") == app:
+        return True
+    return any(
+        e["key"] == "app.kubernetes.io/name" and e["operator"] == "In" and app in e["values"]
+        for e in selector.get("matchExpressions", [])
+    )
+
+
+def egress_of(app: str) -> set[tuple[str, int]]:
+    """(the pods' name, app or cluster label, or "*" for an address block; port) the app may reach."""
+    reached = set()
+    for policy in of_kind("NetworkPolicy"):
+        if policy["spec"]["podSelector"] == {} or not selects(policy, app):
+            continue  # the namespace-wide policies: default-deny and DNS
+        for rule in policy["spec"].get("egress", []):
+            for peer in rule.get("to", [{}]):
+                labels = peer.get("podSelector", {}).get("matchLabels", {})
+                target = (
+                    labels.get("app.kubernetes.io/name")
+                    or labels.get("cnpg.io/cluster")
+                    or (labels.get("strimzi.io/cluster") and "kafka")
+                )
+                reached |= {(target or "*", port["port"]) for port in rule.get("ports", [{"port": 0}])}
+    return reached
+
+
+class TestTrainerWorker:
+    """Workers append reports through trainer-svc: no database credentials, no signing key."""
+
+    def test_the_worker_holds_no_database_credentials_and_no_signing_key(self) -> None:
+        worker = service_deployment("trainer-worker")
+        env = {e["name"]: e for c in containers(worker) for e in c.get("env", [])}
+        secrets = {
+            e["valueFrom"]["secretKeyRef"]["name"]
+            for e in env.values()
+            if "secretKeyRef" in e.get("valueFrom", {})
+        } | {
+            s["secretRef"]["name"]
+            for c in containers(worker)
+            for s in c.get("envFrom", [])
+            if "secretRef" in s
+        }
+        assert (
+            not {"DATABASE_URL", "MODELYARD_DATABASE_URL", "PGPASSWORD", "MODELYARD_EVENT_SIGNING_KEY"}
+            & env.keys()
+        )
+        assert not {s for s in secrets if s.startswith(("modelyard-pg-", "modelyard-events-"))}
+        assert env["MODELYARD_TRAINER_SVC_TARGET"]["value"] == "trainer-svc:50052"
 
 
 class TestKafka:

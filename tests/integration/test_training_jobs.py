@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
+import psutil
 import pytest
 
 from modelyard.v1 import jobs_pb2
@@ -36,7 +37,7 @@ def sha256_of(uri: str) -> str:
 async def test_a_digits_job_trains_to_completion_with_real_accuracy(
     jobs: JobClient, trainers: Trainers, fresh_org: str, digits_uri: str
 ) -> None:
-    await trainers.start("t-complete")
+    worker = await trainers.start("t-complete")
     job = await jobs.create(fresh_org, digits_uri, epochs=3)
 
     done = await jobs.wait_for(job.job_id, COMPLETED)
@@ -53,6 +54,8 @@ async def test_a_digits_job_trains_to_completion_with_real_accuracy(
     listed = await jobs.jobs.ListJobs(jobs_pb2.ListJobsRequest(org_id=fresh_org))
     assert [(j.job_id, j.last_epoch.epoch) for j in listed.jobs] == [(job.job_id, 3)]
     assert listed.jobs[0].last_epoch == done.last_epoch
+    # It trained and reported without database credentials or a signing key (trainer-svc appended).
+    assert not {"DATABASE_URL", "MODELYARD_EVENT_SIGNING_KEY"} & psutil.Process(worker.pid).environ().keys()
 
 
 async def test_a_paused_job_resumes_from_its_checkpoint_without_repeating_epochs(

@@ -29,6 +29,7 @@ from modelyard_grpc.auth import SERVICES
 from modelyard_grpc.client import TokenSource
 
 _READY_TIMEOUT_S = 60.0
+_WITHHELD_FROM_WORKERS = frozenset({"DATABASE_URL", "MODELYARD_DATABASE_URL", "MODELYARD_EVENT_SIGNING_KEY"})
 _SERVICE_TOKEN_TTL_S = 12 * 3600.0
 
 
@@ -66,10 +67,12 @@ class Platform:
     def spawn_trainer(
         self, trainer_id: str, slots: int = 1, env: Mapping[str, str] | None = None
     ) -> Popen[bytes]:
-        """Start a trainer worker (await `trainer_alive` before relying on it)."""
+        """Start a trainer worker (await `trainer_alive` before relying on it).
+
+        It gets no database URL and no signing key: it reports through trainer-svc's AppendReports.
+        """
         worker_env = {
-            **self.base_env,
-            **self.signing_env("trainer"),
+            **{name: value for name, value in self.base_env.items() if name not in _WITHHELD_FROM_WORKERS},
             "MODELYARD_TRAINER_ID": trainer_id,
             "MODELYARD_TOKEN_FILE": str(self.token_file(trainer_id, ("trainer",), SERVICES)),
             "MODELYARD_TRAINER_SLOTS": str(slots),

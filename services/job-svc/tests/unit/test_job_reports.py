@@ -182,6 +182,13 @@ class TestReportsThatChangeNothing:
         assert job.on_training_report(training_completed(job, dispatch_id="d-1")) == []
         assert job.on_training_report(started(job, dispatch_id="d-1")) == []
 
+    def test_a_report_of_the_current_dispatch_by_another_trainer_changes_nothing(self) -> None:
+        job = running_job(dispatch_id="d-1", trainer_id="t-1")
+        forged = training_completed(job, dispatch_id="d-1").model_copy(update={"trainer_id": "t-2"})
+
+        assert job.on_training_report(forged) == []
+        assert job.on_training_report(training_completed(job, dispatch_id="d-1")) != []
+
     def test_a_report_from_an_earlier_attempt_is_stale(self) -> None:
         job = running_job()
 

@@ -38,13 +38,16 @@ if TYPE_CHECKING:
 def job_events_for_report(job: TrainingJob, report: TrainingReport) -> list[DomainEvent]:
     """The job events `report` implies; [] when it is stale, a duplicate, or progress only.
 
-    Only a running job's current dispatch (same dispatch_id and attempt) can change the job;
+    Only a running job's current dispatch (same dispatch_id and attempt, reported by the trainer it was
+    made for: another trainer may have opened that dispatch's stream first) can change the job;
     TrainingProgressed and EpochCompleted never do (the read models take them straight from the trainer).
     """
     current = job.current_dispatch
     if job.state is not JobState.RUNNING or current is None:
         return []
     if report.dispatch_id != current.dispatch_id or report.attempt != job.attempt:
+        return []
+    if report.trainer_id != current.trainer_id:
         return []
     decide = _DECISIONS.get(type(report))
     return decide(job, report) if decide is not None else []

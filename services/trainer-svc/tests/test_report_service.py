@@ -180,6 +180,29 @@ class TestRefusals:
         assert isinstance(refusal, PermissionDenied)
         assert [e.actor.subject for e in await service.store.read_stream("dsp-1")] == ["trainer-a"]
 
+    async def test_a_pool_token_speaks_for_its_members_only(self, service: Service) -> None:
+        pool = Principal("trainer-worker", None, frozenset({Role.TRAINER}))
+
+        await service.append(request_of([started(trainer_id="trainer-worker/pod-1")]), pool)
+        refusals = [
+            await service.refused(request_of([started("dsp-2", trainer_id=other)]), pool)
+            for other in ("trainer-workers/pod-1", "trainer-worker/", "trainer-a")
+        ]
+
+        assert all(isinstance(refusal, PermissionDenied) for refusal in refusals)
+        assert [e.data["trainer_id"] for e in await service.store.read_all()] == ["trainer-worker/pod-1"]
+
+    async def test_another_member_of_a_pool_cannot_add_to_a_members_stream(self, service: Service) -> None:
+        pool = Principal("trainer-worker", None, frozenset({Role.TRAINER}))
+        await service.append(request_of([started(trainer_id="trainer-worker/pod-1")]), pool)
+
+        refusal = await service.refused(
+            request_of([cancelled(trainer_id="trainer-worker/pod-2")], version=1), pool
+        )
+
+        assert isinstance(refusal, PermissionDenied)
+        assert len(await service.store.read_stream("dsp-1")) == 1
+
     async def test_an_unknown_report_type_is_refused_naming_the_field(self, service: Service) -> None:
         job_event = ("JobCompleted", canonical_json(payload_of(cancelled())))
 

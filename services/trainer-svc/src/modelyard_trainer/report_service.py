@@ -43,7 +43,7 @@ class ReportServicer(trainer_pb2_grpc.TrainerReportsServicer):
         """Append, or answer the stream's actual version on a conflict (nothing written then)."""
         principal = current_principal()
         reports = checked_reports(request, principal)
-        await self._refuse_foreign_stream(request, principal)
+        await self._refuse_foreign_stream(request, principal, reports[0].trainer_id)
         try:
             recorded = await self._store.append(
                 RUN_STREAM,
@@ -61,14 +61,17 @@ class ReportServicer(trainer_pb2_grpc.TrainerReportsServicer):
         )
 
     async def _refuse_foreign_stream(
-        self, request: trainer_pb2.AppendReportsRequest, principal: Principal
+        self, request: trainer_pb2.AppendReportsRequest, principal: Principal, trainer_id: str
     ) -> None:
         # The event at `expected_version` (one row) says who owns the stream; its first writer is
         # its only writer, so another trainer knowing the dispatch id cannot add to it.
         if request.expected_version == 0:
             return
         tail = await self._store.read_stream(request.dispatch_id, request.expected_version - 1)
-        if tail and tail[0].actor.subject != principal.subject:
+        if tail and (tail[0].actor.subject, tail[0].data.get("trainer_id")) != (
+            principal.subject,
+            trainer_id,
+        ):
             raise PermissionDenied(
                 f"dispatch {request.dispatch_id}'s reports are written by another trainer, "
                 f"not {principal.subject}"
@@ -78,7 +81,7 @@ class ReportServicer(trainer_pb2_grpc.TrainerReportsServicer):
 def checked_reports(request: trainer_pb2.AppendReportsRequest, principal: Principal) -> list[TrainingReport]:
     """The request's reports, decoded, when the caller may append them.
 
-    PermissionDenied unless the caller is a trainer and every report names it; InvalidArgument
+    PermissionDenied unless the caller is a trainer and every report names it (`speaks_for`); InvalidArgument
     naming the field for a request out of bounds, an unknown type, a payload that is not JSON or
     not a valid report, or a report naming another dispatch.
     """
@@ -87,7 +90,7 @@ def checked_reports(request: trainer_pb2.AppendReportsRequest, principal: Princi
     _check_bounds(request)
     reports = [_decoded(index, message) for index, message in enumerate(request.reports)]
     for index, report in enumerate(reports):
-        if report.trainer_id != principal.subject:
+        if not speaks_for(principal, report.trainer_id):
             raise PermissionDenied(
                 f"reports[{index}] names trainer {report.trainer_id!r}; a trainer reports as itself only"
             )
@@ -96,6 +99,15 @@ def checked_reports(request: trainer_pb2.AppendReportsRequest, principal: Princi
                 f"reports[{index}].data_json.dispatch_id", "must be the request's dispatch_id"
             )
     return reports
+
+
+def speaks_for(principal: Principal, trainer_id: str) -> bool:
+    """Whether the caller is trainer `trainer_id`: its token's subject, or a member `<subject>/<id>`
+    of the pool it names (the workers of one Deployment may share a token; libs/grpc policy.py)."""
+    subject = principal.subject
+    return trainer_id == subject or (
+        trainer_id.startswith(f"{subject}/") and len(trainer_id) > len(subject) + 1
+    )
 
 
 def report_context(request: trainer_pb2.AppendReportsRequest, principal: Principal) -> CommandContext:

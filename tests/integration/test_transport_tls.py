@@ -15,7 +15,9 @@ from modelyard_devstack import Infra
 from modelyard_devstack.platform import Platform, platform
 from modelyard_events.testing.certificates import LocalCertificates, make_certificates
 from modelyard_grpc import TlsSettings, channel
+from modelyard_trainer.datasets.digits import export_digits
 from tests.integration.dataset_client import DatasetClient
+from tests.integration.job_client import JobClient
 
 pytestmark = pytest.mark.integration
 
@@ -68,6 +70,24 @@ async def test_a_trainer_worker_heartbeats_to_job_svc_over_tls(tls_services: Pla
         await tls_services.trainer_alive(trainer_id)
     finally:
         tls_services.stop(f"trainer-{trainer_id}")
+
+
+async def test_a_trainer_worker_reports_a_job_to_trainer_svc_over_tls(
+    tls_services: Platform, tmp_path: Path
+) -> None:
+    """The worker's AppendReports go to trainer-svc over mutual TLS (the worker has no database)."""
+    trainer_id = f"tls-{uuid.uuid4().hex[:6]}"
+    digits = export_digits(tmp_path / "digits.npz").as_uri()
+    tls_services.spawn_trainer(trainer_id)
+    try:
+        await tls_services.trainer_alive(trainer_id)
+        async with tls_services.channel(tls_services.job_target, tls_services.token()) as ch:
+            jobs = JobClient(jobs_pb2_grpc.JobServiceStub(ch), jobs_pb2_grpc.QueryServiceStub(ch))
+            job = await jobs.create(f"org-{uuid.uuid4().hex[:8]}", digits, epochs=1)
+            done = await jobs.wait_for(job.job_id, jobs_pb2.JOB_STATE_COMPLETED)
+    finally:
+        tls_services.stop(f"trainer-{trainer_id}")
+    assert done.epochs_done == 1
 
 
 async def _refusal(ch: grpc.aio.Channel) -> grpc.StatusCode:

@@ -238,6 +238,37 @@ class TestTrainerWorker:
         assert env["MODELYARD_TRAINER_SVC_TARGET"]["value"] == "trainer-svc:50052"
 
 
+class TestBearerTokens:
+    """No pod can mint a token: services pin the issuer's public key; callers mount their own token."""
+
+    def test_no_pod_holds_a_token_signing_key_or_a_shared_secret(self, deployment: Manifest) -> None:
+        names = {e["name"] for c in containers(deployment) for e in c.get("env", [])}
+        secrets = {
+            e["valueFrom"]["secretKeyRef"]["name"]
+            for c in containers(deployment)
+            for e in c.get("env", [])
+            if "secretKeyRef" in e.get("valueFrom", {})
+        }
+        assert not {"MODELYARD_TOKEN_SIGNING_KEY", "MODELYARD_AUTH_SECRET"} & names
+        assert "modelyard-auth" not in secrets
+
+    def test_services_pin_the_issuers_public_key(self) -> None:
+        [config] = [m for m in of_kind("ConfigMap") if m["metadata"]["name"] == "modelyard-config"]
+        assert config["data"]["MODELYARD_TOKEN_PUBLIC_KEYS"].startswith("[")
+
+    @pytest.mark.parametrize(("name", "subject_note"), [("job-svc", "job-svc"), ("trainer-worker", "pool")])
+    def test_a_caller_reads_its_own_token_from_its_own_secret(self, name: str, subject_note: str) -> None:
+        caller = service_deployment(name)
+        env = {e["name"]: e for c in containers(caller) for e in c.get("env", [])}
+        mounts = {m["name"]: m for c in containers(caller) for m in c.get("volumeMounts", [])}
+        volumes = {v["name"]: v for v in caller["spec"]["template"]["spec"]["volumes"]}
+        path = env["MODELYARD_TOKEN_FILE"]["value"]
+        assert path == f"{mounts['own-token']['mountPath']}/token"
+        assert volumes["own-token"]["secret"]["secretName"] == f"modelyard-token-{name}"
+        if subject_note == "pool":  # the workers share the token of subject trainer-worker
+            assert env["MODELYARD_TRAINER_ID"]["value"] == "trainer-worker/$(POD_NAME)"
+
+
 class TestKafka:
     def test_every_listener_is_tls_with_scram_users_and_acls_are_enforced(self) -> None:
         [kafka] = of_kind("Kafka")

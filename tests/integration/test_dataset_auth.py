@@ -20,7 +20,7 @@ SERVICES = [
 ]
 METHODS = [method for service in SERVICES for method in service.methods]
 COMMANDS = {"CreateDataset", "UploadSamples", "LabelSamples", "ReviewSample", "PublishVersion"}
-TRAINER_READS = {"GetVersion", "GetManifest", "DownloadSamples"}
+TRAINER_READS = {"GetVersion", "GetManifest", "DownloadManifest", "DownloadSamples"}
 
 
 @pytest.mark.parametrize("method", METHODS, ids=method_id)

@@ -223,13 +223,24 @@ async def test_published_version_is_frozen_with_its_manifest_hash_and_readiness(
     assert (second.version, second.samples) == (2, 16)
     again = await datasets.stub.GetManifest(datasets_pb2.VersionRef(dataset_id=dataset.dataset_id, version=1))
     assert again.manifest_json == manifest_reply.manifest_json
-    chunks = datasets.stub.DownloadSamples(
-        datasets_pb2.DownloadSamplesRequest(
-            dataset_id=dataset.dataset_id, version=1, sha256=[manifest.samples[0].sha256]
-        )
+    streamed = datasets.stub.DownloadManifest(
+        datasets_pb2.VersionRef(dataset_id=dataset.dataset_id, version=1)
     )
-    data = b"".join([chunk.data async for chunk in chunks])
-    assert hashlib.sha256(data).hexdigest() == manifest.samples[0].sha256
+    assert b"".join([chunk.data async for chunk in streamed]) == manifest_reply.manifest_json
+    sha = manifest.samples[0].sha256
+    chunks = datasets.stub.DownloadSamples(
+        datasets_pb2.DownloadSamplesRequest(dataset_id=dataset.dataset_id, version=1, sha256=[sha, sha])
+    )
+    received = [chunk async for chunk in chunks]
+    assert [chunk.sha256 for chunk in received if chunk.sha256] == [sha]  # asked twice, sent once
+    assert hashlib.sha256(b"".join(chunk.data for chunk in received)).hexdigest() == sha
+    too_many = datasets.stub.DownloadSamples(
+        datasets_pb2.DownloadSamplesRequest(dataset_id=dataset.dataset_id, version=1, sha256=[sha] * 5001)
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        _ = [chunk async for chunk in too_many]
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "at most 5000" in (refused.value.details() or "")
 
 
 async def test_readiness_names_what_is_missing(datasets: DatasetClient, fresh_org: str) -> None:

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 from trainer_dataset_fake_service import FakeDatasetService, serving_fake
-from trainer_dataset_samples import SampleFile, blob_csv_files, blob_path, manifest_of
+from trainer_dataset_samples import (
+    SampleFile,
+    blob_csv_files,
+    blob_path,
+    manifest_of,
+    materialize_by_hand,
+)
 
 from modelyard_events.schemas.hyperparameters import validate_hyperparameters
 from modelyard_grpc import RenewingToken, Role, channel
@@ -82,6 +88,39 @@ async def test_a_large_version_is_asked_for_in_batches_of_hashes(
 
     assert fetching.service.downloads == [[f.sha256] for f in _by_id(fetching.files)]
     assert all(blob_path(fetching.cache, f.sha256).read_bytes() == f.data for f in fetching.files)
+
+
+async def test_batches_also_stop_at_the_byte_cap_of_one_download(
+    fetching: Fetching, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = _by_id(fetching.files)
+    monkeypatch.setattr(versions, "_BYTES_PER_REQUEST", len(files[0].data))  # one sample's worth
+
+    await fetching.fetcher.materialize(URI)
+
+    assert fetching.service.downloads == [[f.sha256] for f in files]
+
+
+async def test_a_manifest_over_the_grpc_message_limit_reaches_the_trainer(
+    fetching: Fetching, tmp_path: Path
+) -> None:
+    # 20,000 samples with long names: a manifest of about 7 MB, over gRPC's 4 MiB per message.
+    files = [
+        SampleFile(f"{index:05d}-{'x' * 150}.csv", f"row,{index}\n".encode(), "train")
+        for index in range(20_000)
+    ]
+    manifest = manifest_of(files, task="none", version=2)
+    fetching.service.publish(manifest, {f.sha256: f.data for f in files})
+    data = fetching.service.manifests[("ds-1", 2)]
+    assert len(data) > 5 * (1 << 20)
+    materialize_by_hand(tmp_path, files[1:], manifest)  # every blob but one is cached already
+    (tmp_path / "versions" / "ds-1" / "2" / "manifest.json").unlink()
+
+    path = await fetching.fetcher.materialize("dataset://ds-1/2")
+
+    assert path.read_bytes() == data
+    assert fetching.service.manifest_streams == 1
+    assert fetching.service.downloads == [[files[0].sha256]]
 
 
 async def test_a_sample_whose_bytes_hash_differently_is_refused_and_not_cached(fetching: Fetching) -> None:

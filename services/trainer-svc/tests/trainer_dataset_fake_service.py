@@ -20,6 +20,7 @@ from modelyard_events.schemas.manifest import DatasetManifest, manifest_bytes
 from modelyard_grpc import testing
 
 CHUNK_BYTES = 100  # small, so every sample of the tests spans several chunks
+MANIFEST_CHUNK_BYTES = 1 << 20  # dataset-svc's chunk size: a large manifest spans several
 
 
 class FakeDatasetService(datasets_pb2_grpc.DatasetServiceServicer):
@@ -32,6 +33,7 @@ class FakeDatasetService(datasets_pb2_grpc.DatasetServiceServicer):
         self.truncated: set[str] = set()
         self.stalled: set[str] = set()
         self.downloads: list[list[str]] = []
+        self.manifest_streams = 0
         self.tokens: list[str] = []
 
     def publish(self, manifest: DatasetManifest, blobs: dict[str, bytes]) -> None:
@@ -55,6 +57,17 @@ class FakeDatasetService(datasets_pb2_grpc.DatasetServiceServicer):
         return datasets_pb2.ManifestResponse(
             manifest_sha256=hashlib.sha256(data).hexdigest(), manifest_json=data
         )
+
+    async def DownloadManifest(  # noqa: N802
+        self, request: datasets_pb2.VersionRef, context: aio.ServicerContext
+    ) -> AsyncIterator[datasets_pb2.ManifestChunk]:
+        data = await self._manifest(request, context)
+        self.manifest_streams += 1
+        sha256 = hashlib.sha256(data).hexdigest()
+        for start in range(0, len(data), MANIFEST_CHUNK_BYTES):
+            yield datasets_pb2.ManifestChunk(
+                manifest_sha256=sha256 if start == 0 else "", data=data[start : start + MANIFEST_CHUNK_BYTES]
+            )
 
     async def DownloadSamples(  # noqa: N802
         self, request: datasets_pb2.DownloadSamplesRequest, context: aio.ServicerContext

@@ -25,6 +25,7 @@ from modelyard_dataset.convert import (
     version_to_proto,
 )
 from modelyard_dataset.domain.dataset import Dataset
+from modelyard_dataset.domain.downloads import samples_to_send
 from modelyard_dataset.domain.identity import dataset_of_sample
 from modelyard_dataset.domain.sample import Sample
 from modelyard_dataset.domain.storage import StorageRoom
@@ -32,7 +33,9 @@ from modelyard_dataset.domain.versions import VersionRequest
 from modelyard_dataset.freshness import ViewsFreshness
 from modelyard_dataset.projections.queries import DatasetViewReader
 from modelyard_dataset.storage.blobs import BlobStore
-from modelyard_events.domain_errors import InvalidArgument, NotFound
+from modelyard_events.domain_errors import InvalidArgument, QuotaExceeded
+from modelyard_events.schemas.datasets import DatasetVersionPublished
+from modelyard_events.schemas.downloads import CHUNK_BYTES, MAX_MANIFEST_MESSAGE_BYTES
 from modelyard_events.schemas.manifest import parse_manifest
 from modelyard_events.store.ports import EventSource
 from modelyard_grpc import Role, caller_of, current_principal, read_events, require_org_access
@@ -41,7 +44,6 @@ from modelyard_grpc.values import LABEL_TASKS
 Context = aio.ServicerContext[Any, Any]
 DEFAULT_TRAIN, DEFAULT_VAL = 0.8, 0.1
 DEFAULT_PAGE, MAX_PAGE = 100, 1000
-CHUNK_BYTES = 1 << 20
 
 
 class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
@@ -236,26 +238,35 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
     async def GetManifest(
         self, request: datasets_pb2.VersionRef, context: Context
     ) -> datasets_pb2.ManifestResponse:
-        dataset = await self._visible_dataset(request.dataset_id, trainers_too=True)
-        published = dataset.published(request.version)
+        published = await self._published_version(request)
         data = await self._blobs.read(published.manifest_sha256)
+        if len(data) > MAX_MANIFEST_MESSAGE_BYTES:
+            raise QuotaExceeded(
+                f"the manifest of version {published.version} of {request.dataset_id} is {len(data)} bytes, "
+                f"over the {MAX_MANIFEST_MESSAGE_BYTES} one answer carries; stream it with DownloadManifest"
+            )
         return datasets_pb2.ManifestResponse(manifest_sha256=published.manifest_sha256, manifest_json=data)
+
+    @override
+    async def DownloadManifest(
+        self, request: datasets_pb2.VersionRef, context: Context
+    ) -> AsyncIterator[datasets_pb2.ManifestChunk]:
+        published = await self._published_version(request)
+        sha256 = published.manifest_sha256
+        async for chunk in self._blobs.chunks(sha256, CHUNK_BYTES):
+            yield datasets_pb2.ManifestChunk(manifest_sha256=sha256, data=chunk)
+            sha256 = ""
 
     @override
     async def DownloadSamples(
         self, request: datasets_pb2.DownloadSamplesRequest, context: Context
     ) -> AsyncIterator[datasets_pb2.SampleChunk]:
-        dataset = await self._visible_dataset(request.dataset_id, trainers_too=True)
-        published = dataset.published(request.version)
-        in_version = await self._version_hashes(published.manifest_sha256)
-        wanted = list(request.sha256) or sorted(in_version)
-        outside = [sha for sha in wanted if sha not in in_version]
-        if outside:
-            raise NotFound(
-                f"version {published.version} of {dataset.dataset_id} has no sample with sha256 {outside[0]}"
-            )
-        for sha in wanted:
-            first, pending = True, b""
+        published = await self._published_version(request)
+        manifest = parse_manifest(
+            await self._blobs.read(published.manifest_sha256), published.manifest_sha256
+        )
+        for sample in samples_to_send(manifest, request.sha256):
+            sha, first, pending = sample.sha256, True, b""
             async for chunk in self._blobs.chunks(sha, CHUNK_BYTES):
                 if pending:
                     yield datasets_pb2.SampleChunk(sha256=sha if first else "", data=pending)
@@ -268,6 +279,12 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
         self, request: events_pb2.ReadEventsRequest, context: Context
     ) -> events_pb2.ReadEventsResponse:
         return await read_events(self._log, request)
+
+    async def _published_version(
+        self, request: datasets_pb2.VersionRef | datasets_pb2.DownloadSamplesRequest
+    ) -> DatasetVersionPublished:
+        dataset = await self._visible_dataset(request.dataset_id, trainers_too=True)
+        return dataset.published(request.version)
 
     async def _visible_dataset(self, dataset_id: str, trainers_too: bool = False) -> Dataset:
         dataset_id = await self._authorized(dataset_id, trainers_too)
@@ -301,10 +318,6 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
         if sample.sample_id in files:
             return files[sample.sample_id]
         return (await self._commands.load.dataset(sample.dataset_id)).sample(sample.sample_id)
-
-    async def _version_hashes(self, manifest_sha256: str) -> set[str]:
-        manifest = parse_manifest(await self._blobs.read(manifest_sha256), manifest_sha256)
-        return {sample.sha256 for sample in manifest.samples}
 
 
 async def _parts(requests: AsyncIterator[datasets_pb2.UploadSamplesRequest]) -> AsyncIterator[UploadPart]:

@@ -21,7 +21,7 @@ DATASET_POLICY = AccessPolicy(
         # Trainers read the versions they train on (any organization's: the fleet is shared).
         **{
             _DATASETS + m: read(*_READERS, Role.TRAINER, scoped_in_servicer=True)
-            for m in ("GetVersion", "GetManifest", "DownloadSamples")
+            for m in ("GetVersion", "GetManifest", "DownloadManifest", "DownloadSamples")
         },
         _DATASETS + "ReadEvents": read(Role.AUDITOR),
         **EVENT_LOG_RULES,

@@ -7,6 +7,7 @@ from modelyard_dataset.policy import DATASET_POLICY
 from modelyard_grpc import Role
 
 _SERVICE = "/modelyard.v1.DatasetService/"
+_VERSION_READS = ("GetVersion", "GetManifest", "DownloadManifest", "DownloadSamples")
 
 
 def test_every_served_rpc_has_a_rule_and_every_rule_a_served_rpc() -> None:
@@ -23,7 +24,14 @@ def test_uploads_labels_reviews_and_publishing_are_for_super_admins_only() -> No
 def test_trainers_read_versions_but_nothing_else() -> None:
     readable = {
         m
-        for m in ("GetVersion", "GetManifest", "DownloadSamples", "GetDataset", "ListSamples", "GetSample")
+        for m in (*_VERSION_READS, "GetDataset", "ListSamples", "GetSample")
         if Role.TRAINER in DATASET_POLICY.rule_for(_SERVICE + m).allowed_roles  # type: ignore[union-attr]
     }
-    assert readable == {"GetVersion", "GetManifest", "DownloadSamples"}
+    assert readable == set(_VERSION_READS)
+
+
+def test_the_streamed_manifest_is_readable_by_exactly_whom_the_manifest_is() -> None:
+    whole, streamed = (DATASET_POLICY.rule_for(_SERVICE + m) for m in ("GetManifest", "DownloadManifest"))
+    assert streamed is not None
+    assert whole is not None
+    assert streamed.allowed_roles == whole.allowed_roles

@@ -18,6 +18,11 @@ import grpc
 from grpc import aio
 
 from modelyard.v1 import datasets_pb2, datasets_pb2_grpc
+from modelyard_events.schemas.downloads import (
+    MAX_BYTES_PER_DOWNLOAD,
+    MAX_SAMPLES_PER_DOWNLOAD,
+    download_batches,
+)
 from modelyard_events.schemas.manifest import (
     DatasetManifest,
     ManifestError,
@@ -37,7 +42,9 @@ _CALL_TIMEOUT_S = 30.0  # unary calls; a download takes as long as the version i
 # half-open connection, a stuck server): it fails the fetch instead of holding the run, and its
 # lease, forever while heartbeats keep the lease alive.
 DEFAULT_STALL_TIMEOUT_S = 60.0
-_HASHES_PER_REQUEST = 5000
+# What one DownloadSamples call may ask for: dataset-svc's caps (it refuses a request over them).
+_HASHES_PER_REQUEST = MAX_SAMPLES_PER_DOWNLOAD
+_BYTES_PER_REQUEST = MAX_BYTES_PER_DOWNLOAD
 
 
 def refuse_local_files(dataset_uri: str, allow_file_datasets: bool) -> None:
@@ -120,17 +127,27 @@ class VersionFetcher:
         expected = version.manifest_sha256
         data = await asyncio.to_thread(self._cache.cached_manifest, ref.dataset_id, ref.version, expected)
         if data is None:
-            data = (await self._stub.GetManifest(request, timeout=_CALL_TIMEOUT_S)).manifest_json
+            data = await self._download_manifest(ref, request)
         manifest = await asyncio.to_thread(verified_manifest, ref, data, expected)
         missing = await asyncio.to_thread(self._missing, manifest)
         if missing:
             log.info("fetching %d of %d samples of %s", len(missing), len(manifest.samples), ref)
-            hashes = list(missing)
-            # Batches keep each request far below gRPC's 4 MiB message limit (66 bytes a hash).
-            for start in range(0, len(hashes), _HASHES_PER_REQUEST):
-                batch = hashes[start : start + _HASHES_PER_REQUEST]
+            sizes = ((sha, sample.size_bytes) for sha, sample in missing.items())
+            for batch in download_batches(sizes, _HASHES_PER_REQUEST, _BYTES_PER_REQUEST):
                 await self._download(ref, {sha: missing[sha] for sha in batch})
         return await asyncio.to_thread(self._cache.store_manifest, manifest, data, expected)
+
+    async def _download_manifest(self, ref: VersionUri, request: datasets_pb2.VersionRef) -> bytes:
+        # Streamed, so a manifest of any size arrives (one message may not pass 4 MiB); the joined
+        # bytes are checked against the version's SHA-256 by the caller, as one answer would be.
+        call = self._stub.DownloadManifest(request)
+        pieces: list[bytes] = []
+        try:
+            while (chunk := await self._next_chunk(call, ref)) is not aio.EOF:
+                pieces.append(chunk.data)
+        finally:
+            call.cancel()
+        return b"".join(pieces)
 
     def _missing(self, manifest: DatasetManifest) -> dict[str, ManifestSample]:
         missing: dict[str, ManifestSample] = {}

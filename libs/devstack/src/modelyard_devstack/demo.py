@@ -136,7 +136,7 @@ async def _shows(engine: AsyncEngine, schema: str, expected: dict[str, int]) -> 
 
 
 async def _verify(engine: AsyncEngine, store: PostgresEventStore, keys: HeadVerifier) -> None:
-    print("\n3. verify walks the hash chain and checks the signed heads (Ed25519, one per append):")
+    print("\n3. verify walks the hash chain and checks the signed heads (Ed25519, the service's key):")
     report = await verify_chain(store, keys=keys)
     print(
         f"   ok={report.ok}, {report.checked} events checked up to head {report.head_position}, "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from modelyard_grpc.auth import DEFAULT_MAX_LIFETIME_S, TokenVerifier
@@ -61,3 +61,8 @@ class GrpcSettings(TlsSettings):
                 "its issuer writes there (see docs/security.md)"
             )
         return FileToken(self.token_file)
+
+
+def settings_problems(error: ValidationError) -> str:
+    """A settings error as one line an operator can act on: `field: message; …`."""
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())

@@ -21,6 +21,7 @@ from modelyard_events.db import create_engine
 from modelyard_events.relay import Relay
 from modelyard_events.store.postgres import PostgresEventStore
 from modelyard_events.topics import events_topic
+from modelyard_grpc.settings import settings_problems
 from modelyard_trainer.config import TrainerSettings
 from modelyard_trainer.grpc_api import serving_api
 from modelyard_trainer.worker import run_worker
@@ -77,8 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = TrainerSettings()  # required fields come from the environment
     except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-        logging.getLogger(__name__).error("bad settings: %s", problems)
+        logging.getLogger(__name__).error("bad settings: %s", settings_problems(error))
         return 2
     if args.mode == "serve" and (missing := settings.serve_problems()):
         logging.getLogger(__name__).error("bad settings: %s", "; ".join(missing))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 
 import pytest
 
 from modelyard_dataset.domain.dataset import Dataset, IncomingFile
 from modelyard_dataset.domain.sample import Sample, SampleState
-from modelyard_dataset.domain.storage import StorageLedger
+from modelyard_dataset.domain.storage import DatasetUploads, StorageLedger
 from modelyard_events.domain_errors import IllegalTransition, InvalidArgument, InvalidFields, QuotaExceeded
 from modelyard_events.plans import plan_named
 from modelyard_events.schemas.datasets import SAMPLES_PER_EVENT, AnnotationData
@@ -127,19 +128,25 @@ class TestLabelingAndReviewing:
 
 class TestTheStorageLedger:
     def test_charges_until_the_plan_limit_then_refuses_saying_how_much(self) -> None:
-        plan = plan_named("enterprise")
+        plan, now = plan_named("enterprise"), datetime(2026, 1, 1, tzinfo=UTC)
         ledger = StorageLedger("acme")
-        ledger = ledger.apply(ledger.charge(plan, "ds-1", "u1", 9 * 10**9)[0])
+        ledger = ledger.apply_all(
+            ledger.charge(plan, DatasetUploads("ds-1", 1, frozenset()), "u1", 9 * 10**9, now)
+        )
+        ds1 = DatasetUploads("ds-1", 2, frozenset({("u1", 1)}))
+        ledger = ledger.apply_all(ledger.reconcile([ds1]))  # u1's samples were recorded: settled
         with pytest.raises(QuotaExceeded, match=r"allows 10 GB.*stores 9 GB.*adds 2 GB"):
-            ledger.charge(plan, "ds-1", "u2", 2 * 10**9)
-        assert ledger.charge(plan, "ds-1", "u1", 0) == []  # duplicates add no bytes
-        assert ledger.charge(plan_named("professional"), "ds-1", "u3", 50 * 10**9) != []
+            ledger.charge(plan, ds1, "u2", 2 * 10**9, now)
+        assert ledger.charge(plan, ds1, "u1", 0, now) == []  # duplicates add no bytes
+        assert ledger.charge(plan_named("professional"), ds1, "u3", 50 * 10**9, now) != []
 
-    def test_a_release_gives_a_failed_uploads_bytes_back(self) -> None:
-        ledger = StorageLedger("acme")
-        ledger = ledger.apply(ledger.charge(plan_named("enterprise"), "ds-1", "u1", 700)[0])
-        ledger = ledger.apply(ledger.release("ds-1", "u1", 700, "the samples were not recorded")[0])
+    def test_a_give_back_returns_a_failed_uploads_bytes(self) -> None:
+        ledger, ds1 = StorageLedger("acme"), DatasetUploads("ds-1", 1, frozenset())
+        now = datetime(2026, 1, 1, tzinfo=UTC)
+        ledger = ledger.apply_all(ledger.charge(plan_named("enterprise"), ds1, "u1", 700, now))
+        ledger = ledger.apply_all(ledger.give_back(ds1, "u1", "the samples were not recorded"))
         assert ledger.total_bytes == 0
+        assert ledger.give_back(ds1, "u1", "again") == []  # given back once
 
 
 class TestWhatADatasetHolds:

@@ -8,6 +8,7 @@ A sample's id is derived from its content, so the same bytes in one dataset are 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -121,7 +122,13 @@ class SamplesAdded(DomainEvent):
 
 
 class DatasetStorageCharged(DomainEvent):
-    """An upload's new bytes were counted against the organization's plan (dataset data limit)."""
+    """An upload's new bytes were counted against the organization's plan (dataset data limit).
+
+    The charge stays open until a later append of the ledger settles it (the upload's samples were
+    recorded) or releases it: `dataset_version` is the dataset version the upload's SamplesAdded is
+    appended at, so once the dataset moved past it without them, they never will be. Charges recorded
+    before these two fields existed carry None and are never reconciled.
+    """
 
     type_name = "DatasetStorageCharged"
     org_id: Identifier
@@ -130,6 +137,26 @@ class DatasetStorageCharged(DomainEvent):
     size_bytes: int = Field(ge=0)
     total_bytes: int = Field(ge=0)
     limit_bytes: int | None = None
+    dataset_version: int | None = Field(default=None, ge=0)
+    charged_at: datetime | None = None
+
+
+class DatasetStorageSettled(DomainEvent):
+    """An open charge's upload recorded its samples: the charge stands for good."""
+
+    type_name = "DatasetStorageSettled"
+    org_id: Identifier
+    dataset_id: Identifier
+    upload_id: Identifier
+
+
+class DatasetUploadAbandoned(DomainEvent):
+    """An upload charged long ago never recorded its samples; appended at the version its
+    SamplesAdded expected, so that append can no longer succeed and the charge can be released."""
+
+    type_name = "DatasetUploadAbandoned"
+    dataset_id: Identifier
+    upload_id: Identifier
 
 
 class DatasetStorageReleased(DomainEvent):
@@ -203,6 +230,8 @@ DATASET_EVENTS = EventRegistry(
         SamplesAdded,
         DatasetStorageCharged,
         DatasetStorageReleased,
+        DatasetStorageSettled,
+        DatasetUploadAbandoned,
         SampleLabeled,
         SampleApproved,
         SampleRejected,

@@ -7,12 +7,13 @@ recorded in one append, so a refused or interrupted upload leaves no sample behi
 from __future__ import annotations
 
 import asyncio
-import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from modelyard_dataset.app.loading import DatasetLoader, ledger_stream
+from modelyard_dataset.app.storage_charges import StorageCharges
 from modelyard_dataset.domain.dataset import Dataset, IncomingFile, UploadPlan
 from modelyard_dataset.domain.identity import dataset_id_for
 from modelyard_dataset.domain.label_schema import checked_annotation
@@ -39,7 +40,6 @@ from modelyard_events.schemas.datasets import (
 )
 from modelyard_events.store.ports import EventStore
 
-log = logging.getLogger(__name__)
 _RETRIES = 5
 _LABEL_CONCURRENCY = 16
 MAX_LABELS_PER_CALL = 5000
@@ -84,9 +84,12 @@ class DatasetCommands:
         blobs: BlobStore,
         plan_of: Callable[[str], Plan],
         policy: ReadinessPolicy,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store, self._blobs, self._plan_of, self.policy = store, blobs, plan_of, policy
+        self._clock = clock
         self.load = DatasetLoader(store)
+        self._charges = StorageCharges(store, self.load)
 
     async def create(self, new: NewDataset, caller: Caller) -> Dataset:
         """DatasetCreated; the same (organization, request id) returns the dataset created the first time."""
@@ -115,8 +118,10 @@ class DatasetCommands:
         """Promote the new blobs, charge their bytes to the organization, then record the samples.
 
         Blobs first: a blob nobody names yet is harmless (content-addressed, reused by the next upload
-        of those bytes). The charge and the samples are two appends; if recording the samples fails
-        after the charge, the charge is released before the error reaches the caller.
+        of those bytes). The charge and the samples are two appends; the charge stays open in the
+        ledger until a later upload of the organization settles or releases it (domain/storage.py), so
+        a crash between the two leaks nothing for good. If recording the samples fails, the charge is
+        released before the error reaches the caller.
         """
         if not files:
             raise InvalidArgument("files", "the upload holds no file; send at least one")
@@ -125,13 +130,19 @@ class DatasetCommands:
             dataset = await self.load.dataset(dataset_id)
             plan = dataset.plan_upload([accepted.file for accepted in files])
             await self._promote(files, {s.sha256 for s in plan.added})
-            ledger, org_plan = await self.load.ledger(dataset.org_id), self._plan_of(dataset.org_id)
-            context = caller.context_for(dataset.org_id)
-            charge = ledger.charge(org_plan, dataset_id, upload, plan.bytes_added)
+            context, org_plan = caller.context_for(dataset.org_id), self._plan_of(dataset.org_id)
+            now = self._clock()
+            ledger = await self.load.ledger(dataset.org_id)
+            others = await self._charges.abandoned_datasets(ledger, dataset_id, now, context)
+            reconciled = ledger.reconcile(others)  # the upload's own dataset: by `charge`
+            charged = ledger.apply_all(reconciled).charge(
+                org_plan, dataset.uploads, upload, plan.bytes_added, now
+            )
+            decided = [*reconciled, *charged]
             try:
-                if charge:
+                if decided:
                     stream = ledger_stream(dataset.org_id)
-                    await self._store.append(STORAGE_STREAM, stream, ledger.version, charge, context)
+                    await self._store.append(STORAGE_STREAM, stream, ledger.version, decided, context)
             except ConcurrencyConflict:
                 if attempt == _RETRIES:
                     raise
@@ -142,34 +153,14 @@ class DatasetCommands:
                     await self._store.append(DATASET_STREAM, dataset_id, dataset.version, events, context)
             except BaseException as error:
                 await asyncio.shield(
-                    self._release(dataset, upload, plan.bytes_added if charge else 0, error, context)
+                    self._charges.give_back(dataset_id, dataset.org_id, upload, error, context)
                 )
                 if isinstance(error, ConcurrencyConflict) and attempt < _RETRIES:
                     continue  # another upload into this dataset got in first: duplicates may differ now
                 raise
-            used = ledger.total_bytes + (plan.bytes_added if charge else 0)
+            used = ledger.apply_all(decided).total_bytes
             return UploadOutcome(plan, used, org_plan.dataset_bytes)
         raise AssertionError("unreachable")
-
-    async def _release(
-        self, dataset: Dataset, upload: str, size_bytes: int, error: BaseException, context: CommandContext
-    ) -> None:
-        # Give the charge back; if even that fails, the log says so (the bytes stay charged).
-        for _ in range(_RETRIES):
-            ledger = await self.load.ledger(dataset.org_id)
-            reason = f"the upload's samples were not recorded: {type(error).__name__}"
-            released = ledger.release(dataset.dataset_id, upload, size_bytes, reason)
-            if not released:
-                return
-            try:
-                stream = ledger_stream(dataset.org_id)
-                await self._store.append(STORAGE_STREAM, stream, ledger.version, released, context)
-                return
-            except ConcurrencyConflict:
-                continue
-        log.error(
-            "could not release %d bytes charged for upload %s of %s", size_bytes, upload, dataset.dataset_id
-        )
 
     async def label(
         self, dataset_id: str, labels: Sequence[tuple[str, AnnotationData]], caller: Caller

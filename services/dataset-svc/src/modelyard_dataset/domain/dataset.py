@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 
 from modelyard_dataset.domain.identity import check_dataset_fields, sample_id_for
 from modelyard_dataset.domain.label_schema import checked_label_schema
+from modelyard_dataset.domain.storage import DatasetUploads
 from modelyard_events.domain_errors import IllegalTransition, InvalidArgument, InvalidFields, NotFound
 from modelyard_events.envelope import DomainEvent
 from modelyard_events.schemas.bounds import identifier_problems
@@ -18,6 +19,7 @@ from modelyard_events.schemas.datasets import (
     SAMPLES_PER_EVENT,
     AddedSample,
     DatasetCreated,
+    DatasetUploadAbandoned,
     DatasetVersionPublished,
     LabelSchemaData,
     SamplesAdded,
@@ -66,21 +68,25 @@ class Dataset:
     samples: Mapping[str, AddedSample] = field(default_factory=dict)  # by sample id
     versions: Mapping[int, DatasetVersionPublished] = field(default_factory=dict)
     publish_requests: Mapping[str, int] = field(default_factory=dict)  # request id → version
+    # (upload id, the dataset version its SamplesAdded was appended at): what settles a storage charge
+    recorded_uploads: frozenset[tuple[str, int]] = frozenset()
 
     @classmethod
     def rebuild(cls, dataset_id: str, events: Iterable[DomainEvent]) -> Dataset:
         """The dataset after its stored events; NotFound when it has none."""
         dataset = cls(dataset_id)
         samples: dict[str, AddedSample] = {}  # one dict for the whole rebuild, not a copy per event
+        uploads: set[tuple[str, int]] = set()
         for event in events:
             if isinstance(event, SamplesAdded):
                 samples.update((s.sample_id, s) for s in event.samples)
+                uploads.add((event.upload_id, dataset.version))
                 dataset = replace(dataset, version=dataset.version + 1)
             else:
                 dataset = dataset.apply(event)
         if dataset.version == 0:
             raise NotFound(f"dataset {dataset_id} does not exist")
-        return replace(dataset, samples=samples)
+        return replace(dataset, samples=samples, recorded_uploads=frozenset(uploads))
 
     @staticmethod
     def create(
@@ -160,6 +166,16 @@ class Dataset:
         chunks = [plan.added[i : i + SAMPLES_PER_EVENT] for i in range(0, len(plan.added), SAMPLES_PER_EVENT)]
         return [SamplesAdded(dataset_id=self.dataset_id, upload_id=upload_id, samples=c) for c in chunks]
 
+    def abandon_upload(self, upload_id: str) -> list[DomainEvent]:
+        """DatasetUploadAbandoned: appended at this version, it makes an upload's SamplesAdded that
+        expected this version fail, so the storage ledger may release that upload's charge."""
+        return [DatasetUploadAbandoned(dataset_id=self.dataset_id, upload_id=upload_id)]
+
+    @property
+    def uploads(self) -> DatasetUploads:
+        """What the storage ledger reconciles a charge against."""
+        return DatasetUploads(self.dataset_id, self.version, self.recorded_uploads)
+
     def sample(self, sample_id: str) -> AddedSample:
         """The sample with this id; NotFound when this dataset has no such sample."""
         found = self.samples.get(sample_id)
@@ -190,6 +206,13 @@ class Dataset:
 
     # ---- state ----------------------------------------------------------------------------------
 
+    def apply_all(self, events: Iterable[DomainEvent]) -> Dataset:
+        """The dataset after several more events."""
+        dataset = self
+        for event in events:
+            dataset = dataset.apply(event)
+        return dataset
+
     def apply(self, event: DomainEvent) -> Dataset:
         """The dataset after one more event (never fails)."""
         moved = replace(self, version=self.version + 1)
@@ -204,7 +227,11 @@ class Dataset:
                 created_by=event.created_by,
             )
         if isinstance(event, SamplesAdded):
-            return replace(moved, samples={**self.samples, **{s.sample_id: s for s in event.samples}})
+            return replace(
+                moved,
+                samples={**self.samples, **{s.sample_id: s for s in event.samples}},
+                recorded_uploads=self.recorded_uploads | {(event.upload_id, self.version)},
+            )
         if isinstance(event, DatasetVersionPublished):
             requests = dict(self.publish_requests)
             if event.request_id:

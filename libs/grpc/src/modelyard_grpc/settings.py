@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from modelyard_events.signing import SigningKeyError
 from modelyard_grpc.auth import DEFAULT_MAX_LIFETIME_S, TokenVerifier
 from modelyard_grpc.tls import TlsSettings
 from modelyard_grpc.tokens import FileToken
@@ -66,3 +70,19 @@ class GrpcSettings(TlsSettings):
 def settings_problems(error: ValidationError) -> str:
     """A settings error as one line an operator can act on: `field: message; …`."""
     return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+
+
+def exit_on_bad_settings(start: Callable[[], None], log: logging.Logger) -> None:
+    """Run `start` (a service's whole life); on bad settings log one line saying what to set, exit 2.
+
+    Bad settings are those pydantic refuses when the settings are read, and a key found missing or
+    unpinned while the service starts (SigningKeyError).
+    """
+    try:
+        start()
+    except ValidationError as error:
+        log.error("bad settings: %s", settings_problems(error))
+        sys.exit(2)
+    except SigningKeyError as error:
+        log.error("bad settings: %s", error)
+        sys.exit(2)

@@ -5,14 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sys
-
-from pydantic import ValidationError
 
 from modelyard_dataset.bootstrap import running_dataset_service
 from modelyard_dataset.config import DatasetSettings
-from modelyard_events.signing import SigningKeyError
-from modelyard_grpc.settings import settings_problems
+from modelyard_grpc.settings import exit_on_bad_settings
 
 
 async def serve(settings: DatasetSettings) -> None:
@@ -30,14 +26,8 @@ def main() -> None:
         level=logging.INFO, format="%(asctime)s dataset-svc %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
-    try:
-        asyncio.run(serve(DatasetSettings()))  # required fields come from the environment
-    except ValidationError as error:
-        logging.getLogger(__name__).error("bad settings: %s", settings_problems(error))
-        sys.exit(2)
-    except SigningKeyError as error:  # a key missing or not pinned, found while starting
-        logging.getLogger(__name__).error("bad settings: %s", error)
-        sys.exit(2)
+    # Required fields come from the environment; bad ones stop it with one line and exit 2.
+    exit_on_bad_settings(lambda: asyncio.run(serve(DatasetSettings())), logging.getLogger(__name__))
 
 
 if __name__ == "__main__":

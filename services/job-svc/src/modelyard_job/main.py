@@ -5,12 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sys
 
-from pydantic import ValidationError
-
-from modelyard_events.signing import SigningKeyError
-from modelyard_grpc.settings import settings_problems
+from modelyard_grpc.settings import exit_on_bad_settings
 from modelyard_job.bootstrap import running_job_service
 from modelyard_job.config import JobSettings
 
@@ -28,14 +24,8 @@ def main() -> None:
     """Entry point."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s job-svc %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
-    try:
-        asyncio.run(serve(JobSettings()))  # required fields come from the environment
-    except ValidationError as error:
-        logging.getLogger(__name__).error("bad settings: %s", settings_problems(error))
-        sys.exit(2)
-    except SigningKeyError as error:  # a key missing or not pinned, found while starting
-        logging.getLogger(__name__).error("bad settings: %s", error)
-        sys.exit(2)
+    # Required fields come from the environment; bad ones stop it with one line and exit 2.
+    exit_on_bad_settings(lambda: asyncio.run(serve(JobSettings())), logging.getLogger(__name__))
 
 
 if __name__ == "__main__":

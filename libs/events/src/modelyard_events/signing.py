@@ -139,11 +139,6 @@ class HeadVerifier:
         """A verifier from configuration: base64url raw public keys."""
         return cls(public_key_from_text(t, "an event public key") for t in texts)
 
-    @property
-    def key_ids(self) -> frozenset[str]:
-        """The ids of the pinned keys."""
-        return frozenset(self._keys)
-
     def check(self, head: SignedHead) -> None:
         """Return when `head` is signed by a pinned key; ForgedEvent otherwise."""
         key = self._keys.get(head.key_id)

@@ -61,11 +61,6 @@ class SignedTail:
         _bound(self._awaited, self._max_held)
         return run
 
-    @property
-    def held(self) -> int:
-        """How many messages wait for a head."""
-        return len(self._held)
-
 
 def _bound(entries: dict[int, _V], most: int) -> None:
     """Forget the lowest positions beyond `most` entries."""

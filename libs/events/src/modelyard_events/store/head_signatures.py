@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import text
@@ -23,7 +23,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from modelyard_events.errors import EventStoreError
 from modelyard_events.signing import HeadSigner, SignedHead
-from modelyard_events.store.postgres_schema import notify_channel
 
 _INT64_MAX = 2**63 - 1
 # Under a steady stream of appends, how often a signature rides along (see HeadSignatures.take).
@@ -49,11 +48,6 @@ class HeadSignatures:
         self._carried_at = float("-inf")
         self._progressed = asyncio.Event()
         self._sign_alone = text(f"SELECT {schema}.sign_head(:s_position, :s_hash, :s_key_id, :s_signature)")
-        self._insert = text(
-            f"INSERT INTO {schema}.event_signatures VALUES (:s_position, :s_hash, :s_key_id, :s_signature) "
-            "ON CONFLICT DO NOTHING"
-        )
-        self._notify = text(f"SELECT pg_notify('{notify_channel(schema)}', :p)")
 
     def written(self, position: int, hash_: str) -> None:
         """An append committed through `position`: it is to be signed (no-op without a signer)."""
@@ -113,8 +107,7 @@ class HeadSignatures:
         if self.signer is None:
             raise EventStoreError(f"store {self.schema} has no signing key")
         head = self.signer.sign(head_position, head_hash)
-        await conn.execute(self._insert, _row(head))
-        await conn.execute(self._notify, {"p": str(head.position)})
+        await conn.execute(self._sign_alone, _row(head))  # the same SQL as a pending head's
         self._signed(head_position)
 
     async def last_signed(self, conn: AsyncConnection) -> SignedHead | None:
@@ -149,12 +142,7 @@ class HeadSignatures:
             "WHERE position > :p AND position <= :t ORDER BY position"
         )
         rows = (await conn.execute(sql, {"p": after_position, "t": through})).all()
-        return heads_from_rows(rows)
-
-
-def heads_from_rows(rows: Sequence[object]) -> list[SignedHead]:
-    """SignedHead values from event_signatures rows."""
-    return [SignedHead(r.position, r.hash, r.key_id, r.signature) for r in rows]  # type: ignore[attr-defined]
+        return [SignedHead(r.position, r.hash, r.key_id, r.signature) for r in rows]
 
 
 def _row(head: SignedHead) -> dict[str, Any]:

@@ -24,24 +24,24 @@ _ATTACH_S = 0.5
 # The first rule whose marker appears in a sample's stack (outermost frame first) names its kind.
 # A marker is "function (file" as py-spy writes a frame, or "file:line" for one statement.
 def _staging_line(statement: str) -> str:
-    """ "storage/staging.py:<line>" of a statement in StagingWriter.write (found, not hard-coded)."""
-    spec = importlib.util.find_spec("modelyard_dataset.storage.staging")
+    """ "modelyard_blobs/staging.py:<line>" of a statement in StagingWriter.write (found, not hard-coded)."""
+    spec = importlib.util.find_spec("modelyard_blobs.staging")
     if spec is None or spec.origin is None:
         return "(not found)"
     lines = [line.strip() for line in Path(spec.origin).read_text().splitlines()]
-    return f"storage/staging.py:{lines.index(statement) + 1}" if statement in lines else "(not found)"
+    return f"modelyard_blobs/staging.py:{lines.index(statement) + 1}" if statement in lines else "(not found)"
 
 
 KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("SHA-256 of the chunks (staging)", (_staging_line("self._hash.update(chunk)"),)),
     ("writing the chunks to staging", (_staging_line("self._file.write(chunk)"),)),
-    ("staging (write + SHA-256)", ("write (modelyard_dataset/storage/staging.py",)),
+    ("staging (write + SHA-256)", ("write (modelyard_blobs/staging.py",)),
     ("inspection (Pillow verify + decode, signatures)", ("inspect_file (",)),
     ("promotion into the blob store (rename)", ("_promote (",)),
     ("event store appends (ledger + SamplesAdded)", ("append (modelyard_events",)),
     ("loading the dataset and ledger (events)", ("dataset (modelyard_dataset/app/loading", "ledger (")),
     ("upload planning and events (domain)", ("plan_upload (", "add_samples (")),
-    ("creating staging files (mkstemp)", ("new_file (modelyard_dataset",)),
+    ("creating staging files (mkstemp)", ("new_file (modelyard_blobs",)),
     ("receiving messages (gRPC, protobuf)", ("_parts (", "_stage (")),
     ("handing work to threads (asyncio.to_thread)", ("call_soon_threadsafe (", "to_thread (")),
     ("PostgreSQL client (event store, views)", ("psycopg", "sqlalchemy")),

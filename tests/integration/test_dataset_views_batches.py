@@ -16,13 +16,13 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from modelyard_blobs.local_blobs import LocalFolderBlobStore
+from modelyard_blobs.staging import Staging
 from modelyard_dataset.app.commands import AcceptedFile, DatasetCommands, NewDataset
 from modelyard_dataset.domain.dataset import IncomingFile
 from modelyard_dataset.domain.readiness import ReadinessPolicy
 from modelyard_dataset.domain.versions import VersionRequest
 from modelyard_dataset.projections.views import DatasetViews
-from modelyard_dataset.storage.local_blobs import LocalFolderBlobStore
-from modelyard_dataset.storage.staging import Staging
 from modelyard_events.caller import Caller
 from modelyard_events.consumer.runner import SourceTopic
 from modelyard_events.envelope import Actor

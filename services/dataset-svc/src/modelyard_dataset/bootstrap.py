@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from modelyard.v1 import datasets_pb2, datasets_pb2_grpc, events_pb2, events_pb2_grpc
+from modelyard_blobs.factory import open_blob_store
+from modelyard_blobs.staging import Staging
 from modelyard_dataset.app.commands import DatasetCommands
 from modelyard_dataset.app.receiving import UploadReceiver
 from modelyard_dataset.config import DatasetSettings
@@ -16,8 +18,6 @@ from modelyard_dataset.grpc_api import DatasetServicer
 from modelyard_dataset.policy import DATASET_POLICY
 from modelyard_dataset.projections.queries import DatasetViewReader
 from modelyard_dataset.projections.views import DatasetViews
-from modelyard_dataset.storage.factory import open_blob_store
-from modelyard_dataset.storage.staging import Staging
 from modelyard_events.consumer import ProjectionRunner, SourceTopic
 from modelyard_events.db import create_engine
 from modelyard_events.relay import Relay

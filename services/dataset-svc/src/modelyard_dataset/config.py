@@ -7,8 +7,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
+from modelyard_blobs.factory import BlobSettings
 from modelyard_dataset.domain.readiness import ReadinessPolicy
-from modelyard_dataset.storage.factory import BlobSettings
 from modelyard_events.kafka_security import KafkaSecurity
 from modelyard_events.plans import PlanChoice
 from modelyard_events.trust import EventTrustSettings

@@ -11,6 +11,7 @@ from grpc import aio
 from typing_extensions import override
 
 from modelyard.v1 import datasets_pb2, datasets_pb2_grpc, events_pb2
+from modelyard_blobs.blobs import BlobStore
 from modelyard_dataset.app.commands import DatasetCommands, NewDataset
 from modelyard_dataset.app.receiving import FileOpened, UploadOpened, UploadPart, UploadReceiver
 from modelyard_dataset.convert import (
@@ -32,7 +33,6 @@ from modelyard_dataset.domain.storage import StorageRoom
 from modelyard_dataset.domain.versions import VersionRequest
 from modelyard_dataset.freshness import ViewsFreshness
 from modelyard_dataset.projections.queries import DatasetViewReader
-from modelyard_dataset.storage.blobs import BlobStore
 from modelyard_events.domain_errors import InvalidArgument, QuotaExceeded
 from modelyard_events.schemas.datasets import DatasetVersionPublished
 from modelyard_events.schemas.downloads import CHUNK_BYTES, MAX_MANIFEST_MESSAGE_BYTES

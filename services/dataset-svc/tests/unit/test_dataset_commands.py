@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from modelyard_blobs.local_blobs import LocalFolderBlobStore
+from modelyard_blobs.staging import Staging
 from modelyard_dataset.app.commands import AcceptedFile, DatasetCommands, NewDataset
 from modelyard_dataset.domain.dataset import IncomingFile
 from modelyard_dataset.domain.readiness import ReadinessPolicy
-from modelyard_dataset.storage.local_blobs import LocalFolderBlobStore
-from modelyard_dataset.storage.staging import Staging
 from modelyard_events.caller import Caller
 from modelyard_events.domain_errors import QuotaExceeded
 from modelyard_events.envelope import Actor, CommandContext, DomainEvent, EventEnvelope

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from modelyard_blobs.staging import Staging
 from modelyard_dataset.app.receiving import FileOpened, UploadOpened, UploadPart, UploadReceiver
 from modelyard_dataset.domain.storage import StorageRoom
-from modelyard_dataset.storage.staging import Staging
 from modelyard_events.domain_errors import InvalidArgument, InvalidFields, QuotaExceeded
 
 

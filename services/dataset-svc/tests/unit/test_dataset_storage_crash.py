@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from test_dataset_commands import CALLER, SMALL_PLAN, files
 
+from modelyard_blobs.local_blobs import LocalFolderBlobStore
+from modelyard_blobs.staging import Staging
 from modelyard_dataset.app.commands import DatasetCommands, NewDataset
 from modelyard_dataset.domain.readiness import ReadinessPolicy
 from modelyard_dataset.domain.storage import ABANDONED_AFTER
-from modelyard_dataset.storage.local_blobs import LocalFolderBlobStore
-from modelyard_dataset.storage.staging import Staging
 from modelyard_events.envelope import CommandContext, DomainEvent, EventEnvelope
 from modelyard_events.schemas.datasets import SamplesAdded
 from modelyard_events.store.memory import InMemoryEventStore

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from modelyard.v1 import datasets_pb2
+from modelyard_blobs.local_blobs import LocalFolderBlobStore
 from modelyard_dataset.app.commands import DatasetCommands, NewDataset
 from modelyard_dataset.domain.readiness import ReadinessPolicy
 from modelyard_dataset.grpc_api import DatasetServicer
-from modelyard_dataset.storage.local_blobs import LocalFolderBlobStore
 from modelyard_events.caller import Caller
 from modelyard_events.domain_errors import InvalidArgument, QuotaExceeded
 from modelyard_events.envelope import Actor

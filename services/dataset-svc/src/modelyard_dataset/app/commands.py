@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from modelyard_blobs.blobs import BlobStore
+from modelyard_blobs.staging import StagedBlob
 from modelyard_dataset.app.loading import DatasetLoader, ledger_stream
 from modelyard_dataset.app.storage_charges import StorageCharges
 from modelyard_dataset.domain.dataset import Dataset, IncomingFile, UploadPlan
@@ -22,8 +24,6 @@ from modelyard_dataset.domain.sample import Sample
 from modelyard_dataset.domain.splits import checked_fractions
 from modelyard_dataset.domain.storage import StorageRoom
 from modelyard_dataset.domain.versions import StorageUse, VersionRequest, freeze_version, working_readiness
-from modelyard_dataset.storage.blobs import BlobStore
-from modelyard_dataset.storage.staging import StagedBlob
 from modelyard_events.caller import Caller
 from modelyard_events.domain_errors import InvalidArgument, InvalidFields
 from modelyard_events.envelope import CommandContext

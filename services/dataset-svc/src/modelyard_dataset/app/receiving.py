@@ -15,11 +15,11 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
+from modelyard_blobs.staging import Staging, StagingWriter
 from modelyard_dataset.app.commands import AcceptedFile
 from modelyard_dataset.domain.dataset import IncomingFile
 from modelyard_dataset.domain.storage import StorageRoom
 from modelyard_dataset.inspection import check_filename, inspect_file
-from modelyard_dataset.storage.staging import Staging, StagingWriter
 from modelyard_events.domain_errors import InvalidArgument, InvalidFields
 from modelyard_events.schemas.bounds import checked_identifier
 

@@ -5,16 +5,12 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
-from modelyard_dataset.storage import (
+from modelyard_blobs import (
     BlobStore,
     LocalFolderBlobStore,
     S3BlobStore,
@@ -23,7 +19,7 @@ from modelyard_dataset.storage import (
 )
 from modelyard_events.domain_errors import InvalidArgument, NotFound
 
-BUCKET = "modelyard-test"
+BUCKET = "modelyard-test"  # made by conftest's s3_client
 ABSENT = hashlib.sha256(b"never stored").hexdigest()
 
 
@@ -168,43 +164,13 @@ class TestLocalFolderBlobStore(BlobStoreContract):
                 raise OSError(errno.EXDEV, "Invalid cross-device link")
             real_replace(source, target)
 
-        monkeypatch.setattr("modelyard_dataset.storage.local_blobs.os.replace", replace_refusing_staging)
+        monkeypatch.setattr("modelyard_blobs.local_blobs.os.replace", replace_refusing_staging)
 
         await store.promote(staged)
 
         assert await store.read(staged.sha256) == b"far away"
         assert not staged.path.exists()
         assert [p.name for p in store.path_of(staged.sha256).parent.iterdir()] == [staged.sha256]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def s3_client(s3_endpoint: str) -> Any:
-    client = boto3.client(
-        "s3",
-        endpoint_url=s3_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    client.create_bucket(Bucket=BUCKET)
-    return client
 
 
 class TestS3BlobStore(BlobStoreContract):

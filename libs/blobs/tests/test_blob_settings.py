@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from modelyard_dataset.storage import BlobSettings, LocalFolderBlobStore, S3BlobStore, open_blob_store
+from modelyard_blobs import BlobSettings, LocalFolderBlobStore, S3BlobStore, open_blob_store
 
 
 def test_local_is_the_default_store(tmp_path: Path) -> None:

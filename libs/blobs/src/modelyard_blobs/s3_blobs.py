@@ -3,7 +3,8 @@
 boto3 is synchronous, so every call runs in a worker thread. Promotion uploads with
 `upload_file` (multipart for big files) only when the key is not there yet: content addressing
 makes a second upload of the same bytes pointless. S3 writes are atomic per object, so a reader
-never sees a half-written blob.
+never sees a half-written blob. `put_file` hashes the file before it uploads it, so no object ever
+holds bytes other than its key's SHA-256. Range reads are ranged GETs after a HEAD for the size.
 """
 
 from __future__ import annotations
@@ -11,12 +12,20 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from modelyard_dataset.storage.blobs import DEFAULT_CHUNK_BYTES, blob_not_found, checked_sha256
-from modelyard_dataset.storage.staging import StagedBlob
+from modelyard_blobs.blobs import (
+    DEFAULT_CHUNK_BYTES,
+    blob_not_found,
+    checked_chunk_bytes,
+    checked_range,
+    checked_sha256,
+    copy_verified,
+)
+from modelyard_blobs.staging import StagedBlob
 
 _MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 
@@ -38,9 +47,21 @@ class S3BlobStore:
         sha256 = checked_sha256(sha256)
         return f"{self.prefix}/{sha256[:2]}/{sha256}" if self.prefix else f"{sha256[:2]}/{sha256}"
 
+    def local_path(self, sha256: str) -> None:
+        """None: S3 blobs are no local files (the sha256 is still checked)."""
+        checked_sha256(sha256)
+        return None
+
     async def exists(self, sha256: str) -> bool:
         """Whether the object is there (one HEAD request)."""
         return await asyncio.to_thread(self._exists, self.key_of(sha256))
+
+    async def size(self, sha256: str) -> int:
+        """The object's size in bytes (one HEAD request); NotFound when absent."""
+        size_bytes = await asyncio.to_thread(self._stored_size, self.key_of(sha256))
+        if size_bytes is None:
+            raise blob_not_found(sha256, self.describe())
+        return size_bytes
 
     async def promote(self, staged: StagedBlob) -> None:
         """Upload the staged file unless its key exists, then delete the staged file."""
@@ -64,6 +85,20 @@ class S3BlobStore:
             await asyncio.to_thread(self._client.put_object, Bucket=self.bucket, Key=key, Body=data)
         return sha256
 
+    async def put_file(self, path: Path, expected_sha256: str, *, max_bytes: int | None = None) -> int:
+        """Hash `path`, then upload it under `expected_sha256` unless that key exists; its size.
+        See BlobStore.put_file for the errors."""
+        key = self.key_of(expected_sha256)
+        return await asyncio.to_thread(self._put_file, path, expected_sha256, key, max_bytes)
+
+    def _put_file(self, path: Path, sha256: str, key: str, max_bytes: int | None) -> int:
+        stored = self._stored_size(key)
+        if stored is not None:
+            return stored
+        size_bytes = copy_verified(path, None, sha256, max_bytes)
+        self._client.upload_file(str(path), self.bucket, key)
+        return size_bytes
+
     async def read(self, sha256: str) -> bytes:
         """The whole object; NotFound when absent."""
         body = await self._open(sha256)
@@ -72,11 +107,23 @@ class S3BlobStore:
         finally:
             body.close()
 
-    async def chunks(self, sha256: str, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> AsyncIterator[bytes]:
-        """The object streamed in pieces of at most `chunk_bytes`."""
-        if chunk_bytes < 1:
-            raise ValueError(f"chunk_bytes must be positive, got {chunk_bytes}")
-        body = await self._open(sha256)
+    async def chunks(
+        self,
+        sha256: str,
+        chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+        *,
+        start: int = 0,
+        end: int | None = None,
+    ) -> AsyncIterator[bytes]:
+        """Bytes [start, end) of the object streamed in pieces of at most `chunk_bytes`."""
+        checked_chunk_bytes(chunk_bytes)
+        byte_range = None
+        if start or end is not None:  # the whole object needs no HEAD first
+            first, stop = checked_range(start, end, await self.size(sha256))
+            if first == stop:
+                return
+            byte_range = f"bytes={first}-{stop - 1}"  # HTTP ranges are inclusive
+        body = await self._open(sha256, byte_range)
         try:
             pieces: Iterator[bytes] = body.iter_chunks(chunk_bytes)
             while chunk := await asyncio.to_thread(next, pieces, b""):
@@ -84,10 +131,11 @@ class S3BlobStore:
         finally:
             body.close()
 
-    async def _open(self, sha256: str) -> Any:
+    async def _open(self, sha256: str, byte_range: str | None = None) -> Any:
         key = self.key_of(sha256)
+        ranged = {"Range": byte_range} if byte_range else {}
         try:
-            response = await asyncio.to_thread(self._client.get_object, Bucket=self.bucket, Key=key)
+            response = await asyncio.to_thread(self._client.get_object, Bucket=self.bucket, Key=key, **ranged)
         except ClientError as error:
             if _is_missing(error):
                 raise blob_not_found(sha256, self.describe()) from None
@@ -95,13 +143,16 @@ class S3BlobStore:
         return response["Body"]
 
     def _exists(self, key: str) -> bool:
+        return self._stored_size(key) is not None
+
+    def _stored_size(self, key: str) -> int | None:
         try:
-            self._client.head_object(Bucket=self.bucket, Key=key)
+            head = self._client.head_object(Bucket=self.bucket, Key=key)
         except ClientError as error:
             if _is_missing(error):
-                return False
+                return None
             raise
-        return True
+        return int(head["ContentLength"])
 
     def _promote(self, staged: StagedBlob, key: str) -> None:
         if not self._exists(key):

@@ -6,7 +6,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from modelyard_dataset.storage import Staging
+from modelyard_blobs import Staging
 
 
 def test_a_staged_file_knows_its_hash_and_size(tmp_path: Path) -> None:

@@ -6,7 +6,8 @@ folders, so millions of blobs stay fast to look up. A blob appears under its fin
 name only complete: promotion is one `os.replace` (an atomic rename) from staging, which is why
 the staging root should be on the same filesystem as `root`. Across filesystems the rename fails
 with EXDEV and the file is copied to a temporary name in the target folder, then renamed.
-Blocking file I/O runs in worker threads, off the event loop.
+`put_file` copies to a temporary name in the target folder, fsyncs it, then renames it the same
+way. Blocking file I/O runs in worker threads, off the event loop.
 """
 
 from __future__ import annotations
@@ -17,11 +18,19 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
-from modelyard_dataset.storage.blobs import DEFAULT_CHUNK_BYTES, blob_not_found, checked_sha256
-from modelyard_dataset.storage.staging import StagedBlob
+from modelyard_blobs.blobs import (
+    DEFAULT_CHUNK_BYTES,
+    blob_not_found,
+    checked_chunk_bytes,
+    checked_range,
+    checked_sha256,
+    copy_verified,
+)
+from modelyard_blobs.staging import StagedBlob
 
 
 class LocalFolderBlobStore:
@@ -39,9 +48,21 @@ class LocalFolderBlobStore:
         sha256 = checked_sha256(sha256)
         return self.root / sha256[:2] / sha256
 
+    def local_path(self, sha256: str) -> Path:
+        """The blob's file (`path_of`), for a server that sends it with sendfile; no I/O."""
+        return self.path_of(sha256)
+
     async def exists(self, sha256: str) -> bool:
         """Whether the blob's file is there."""
         return await asyncio.to_thread(self.path_of(sha256).is_file)
+
+    async def size(self, sha256: str) -> int:
+        """The blob file's size in bytes; NotFound when absent."""
+        path = self.path_of(sha256)
+        try:
+            return (await asyncio.to_thread(path.stat)).st_size
+        except FileNotFoundError:
+            raise blob_not_found(sha256, self.describe()) from None
 
     async def promote(self, staged: StagedBlob) -> None:
         """Rename the staged file to its final name, or delete it when that blob is already stored."""
@@ -67,6 +88,12 @@ class LocalFolderBlobStore:
         await asyncio.to_thread(_write_new, target, data)
         return sha256
 
+    async def put_file(self, path: Path, expected_sha256: str, *, max_bytes: int | None = None) -> int:
+        """Copy `path` in under `expected_sha256` (hashed while copied to a synced temporary file,
+        then renamed) and return its size; see BlobStore.put_file for the errors."""
+        target = self.path_of(expected_sha256)
+        return await asyncio.to_thread(_copy_in, path, target, expected_sha256, max_bytes)
+
     async def read(self, sha256: str) -> bytes:
         """The blob's bytes; NotFound when absent."""
         path = self.path_of(sha256)
@@ -75,17 +102,27 @@ class LocalFolderBlobStore:
         except FileNotFoundError:
             raise blob_not_found(sha256, self.describe()) from None
 
-    async def chunks(self, sha256: str, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> AsyncIterator[bytes]:
-        """The blob in pieces of at most `chunk_bytes`, each read in a worker thread."""
-        if chunk_bytes < 1:
-            raise ValueError(f"chunk_bytes must be positive, got {chunk_bytes}")
+    async def chunks(
+        self,
+        sha256: str,
+        chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+        *,
+        start: int = 0,
+        end: int | None = None,
+    ) -> AsyncIterator[bytes]:
+        """Bytes [start, end) of the blob in pieces of at most `chunk_bytes`, each read in a worker thread."""
+        checked_chunk_bytes(chunk_bytes)
         path = self.path_of(sha256)
         try:
             file = await asyncio.to_thread(path.open, "rb")
         except FileNotFoundError:
             raise blob_not_found(sha256, self.describe()) from None
         try:
-            while chunk := await asyncio.to_thread(file.read, chunk_bytes):
+            first, stop = checked_range(start, end, os.fstat(file.fileno()).st_size)
+            file.seek(first)
+            remaining = stop - first
+            while remaining and (chunk := await asyncio.to_thread(file.read, min(chunk_bytes, remaining))):
+                remaining -= len(chunk)
                 yield chunk
         finally:
             file.close()
@@ -129,18 +166,31 @@ def _fsync_folder(folder: Path) -> None:
 
 
 def _write_new(target: Path, data: bytes) -> None:
-    if target.is_file():
-        return
+    if not target.is_file():
+        _write_atomically(target, lambda handle: handle.write(data))
+
+
+def _copy_in(source: Path, target: Path, sha256: str, max_bytes: int | None) -> int:
+    try:
+        return target.stat().st_size
+    except FileNotFoundError:
+        return _write_atomically(target, lambda handle: copy_verified(source, handle, sha256, max_bytes))
+
+
+def _write_atomically(target: Path, write: Callable[[BinaryIO], int]) -> int:
+    # The blob appears under its name only complete and synced; on any error nothing is left.
     _ensure_folder(target.parent)
     temporary = _temporary_beside(target)
     try:
         with temporary.open("wb") as handle:
-            handle.write(data)
-        _fsync_file(temporary)
+            written = write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(temporary, target)
         _fsync_folder(target.parent)
     finally:
         temporary.unlink(missing_ok=True)
+    return written
 
 
 def _copy_then_rename(source: Path, target: Path) -> None:

@@ -13,9 +13,9 @@ import boto3
 from botocore.config import Config
 from pydantic import BaseModel, ConfigDict
 
-from modelyard_dataset.storage.blobs import BlobStore
-from modelyard_dataset.storage.local_blobs import LocalFolderBlobStore
-from modelyard_dataset.storage.s3_blobs import S3BlobStore
+from modelyard_blobs.blobs import BlobStore
+from modelyard_blobs.local_blobs import LocalFolderBlobStore
+from modelyard_blobs.s3_blobs import S3BlobStore
 
 
 class BlobSettings(BaseModel):

@@ -9,18 +9,36 @@ consume. Every event carries `attempt`; a retry is a new attempt of the same job
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from modelyard_events.envelope import DomainEvent
 from modelyard_events.registry import EventRegistry
 from modelyard_events.schemas.bounds import Identifier, JsonObject, Name, Reason, Sha256Hex, Uri
+from modelyard_events.schemas.registry import EvaluationReport, SemanticVersion
 
 JOB_STREAM = "training_job"
 TRAINER_STREAM = "trainer"
 QUOTA_STREAM = "job_quota"  # stream id "<org_id>/<YYYY-MM>": one event per job counted in the month
 MAX_METRICS = 64
 MAX_GPUS = 64
+JobKind = Literal["training", "evaluation"]
+
+
+class ModelInput(BaseModel):
+    """A registered model version a job starts from (fine-tuning) or measures (evaluation).
+
+    Trainers fetch it through the registry's signed download URL and check `artifact_sha256`.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version_id: Identifier
+    ai_module: Name
+    semantic_version: SemanticVersion
+    artifact_sha256: Sha256Hex
+    artifact_size_bytes: int = Field(ge=0)
 
 
 class JobCreated(DomainEvent):
@@ -37,6 +55,12 @@ class JobCreated(DomainEvent):
     priority: int = Field(ge=0, le=100)
     created_by: Identifier
     request_id: Identifier | None = None
+    description: Reason = ""
+    kind: JobKind = "training"
+    # fine-tuning: the base version; evaluation: the version measured
+    model_input: ModelInput | None = None
+    evaluation_split: Name | None = None  # evaluation jobs only: the held-out split measured
+    evaluation_id: Identifier | None = None  # evaluation jobs only: the registry's evaluation
 
 
 class JobQueued(DomainEvent):
@@ -71,6 +95,9 @@ class JobDispatched(DomainEvent):
     family: Name
     dataset_uri: Uri
     hyperparameters: JsonObject
+    kind: JobKind = "training"
+    model_input: ModelInput | None = None
+    evaluation_split: Name | None = None
 
 
 class JobStarted(DomainEvent):
@@ -157,6 +184,26 @@ class JobCompleted(DomainEvent):
     artifact_size_bytes: int = Field(ge=0)
     metrics: dict[Name, float] = Field(max_length=MAX_METRICS)
     epochs: int
+    name: Name = ""
+    description: Reason = ""
+    family: Name = ""
+    created_by: Identifier = ""
+    base_version_id: Identifier | None = None
+    dataset_manifest_sha256: Sha256Hex | None = None
+
+
+class JobEvaluationCompleted(DomainEvent):
+    """Terminal for an evaluation job: the version's figures on the held-out split (registry-svc
+    records them as ModelEvaluated)."""
+
+    type_name = "JobEvaluationCompleted"
+    job_id: Identifier
+    org_id: Identifier
+    ai_module: Name
+    attempt: int
+    model_version_id: Identifier
+    evaluation_id: Identifier
+    report: EvaluationReport
 
 
 class JobFailed(DomainEvent):
@@ -233,6 +280,7 @@ JOB_EVENTS = EventRegistry(
         JobCancelRequested,
         JobCancelled,
         JobCompleted,
+        JobEvaluationCompleted,
         JobFailed,
         JobLeaseExpired,
         JobRetried,

@@ -14,6 +14,7 @@ from modelyard_events.envelope import DomainEvent
 from modelyard_events.registry import EventRegistry
 from modelyard_events.schemas.bounds import Identifier, Name, Reason, Sha256Hex, Uri
 from modelyard_events.schemas.jobs import MAX_METRICS
+from modelyard_events.schemas.registry import EvaluationReport
 
 RUN_STREAM = "training_run"
 
@@ -88,6 +89,14 @@ class TrainingCompleted(TrainingReport):
     artifact_size_bytes: int
     metrics: dict[Name, float] = Field(max_length=MAX_METRICS)
     epochs: int
+    dataset_manifest_sha256: Sha256Hex | None = None
+
+
+class EvaluationCompleted(TrainingReport):
+    """An evaluation dispatch measured its model version on the held-out split (no artifact)."""
+
+    type_name = "EvaluationCompleted"
+    report: EvaluationReport
 
 
 class TrainingFailed(TrainingReport):
@@ -119,6 +128,7 @@ TRAINER_EVENTS = EventRegistry(
         EpochCompleted,
         CheckpointSaved,
         TrainingCompleted,
+        EvaluationCompleted,
         TrainingFailed,
         TrainingPaused,
         TrainingCancelled,

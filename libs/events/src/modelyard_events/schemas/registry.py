@@ -128,6 +128,12 @@ class ModelEvaluationRequested(DomainEvent):
 
     type_name = "ModelEvaluationRequested"
     version_id: Identifier
+    org_id: Identifier
+    ai_module: Name
+    semantic_version: SemanticVersion
+    family: Name
+    artifact_sha256: Sha256Hex
+    artifact_size_bytes: int = Field(ge=0)
     evaluation_id: Identifier
     job_id: Identifier
     dataset_uri: Uri

@@ -21,6 +21,8 @@ class TrainingSpec:
     Checkpoints go to `workdir/checkpoints/`, the artifact to `workdir/model.pt`.
     `device` None means CUDA when available, else CPU. `memory_budget_bytes` (None: unchecked) is
     what loading a dataset version may take; a version that needs more fails before it is decoded.
+    `base_artifact` (fine-tuning) starts the model from that artifact's weights instead of a fresh
+    init, after checking it fits (`check_base_compatible`); a `resume_from` checkpoint wins over it.
     """
 
     job_id: str
@@ -33,6 +35,7 @@ class TrainingSpec:
     device: str | None = None
     progress_interval_s: float = 1.0
     memory_budget_bytes: int | None = None
+    base_artifact: Path | None = None
 
 
 @dataclass(frozen=True)

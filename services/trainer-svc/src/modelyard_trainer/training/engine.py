@@ -37,6 +37,7 @@ from modelyard_trainer.training.data import CLASSIFIERS, TrainingData, load_trai
 from modelyard_trainer.training.device import place_splits, resolve_device
 from modelyard_trainer.training.errors import TrainingError
 from modelyard_trainer.training.evaluation import evaluate
+from modelyard_trainer.training.fine_tuning import load_base_weights
 from modelyard_trainer.training.gpu import GpuMonitor
 from modelyard_trainer.training.models import build_model, build_optimizer, loss_function
 from modelyard_trainer.training.optimizer_steps import OptimizerSteps
@@ -49,14 +50,16 @@ def run_training(spec: TrainingSpec, observer: TrainingObserver, control: Traini
 
     Guarantees: a checkpoint after every epoch (and on pause) that resumes the
     run exactly; pause and cancel take effect before the next optimizer step;
-    every reported number is measured. Raises TrainingDataError for unusable
-    data and TrainingError for anything else that stops the run.
+    every reported number is measured; a run with a `base_artifact` (and no
+    checkpoint) starts from its weights. Raises TrainingDataError for unusable
+    data, IncompatibleBaseError for a base that does not fit and TrainingError
+    for anything else that stops the run.
     """
     _check(spec)
     device = resolve_device(spec.device)
     data = load_training_data(spec.family, spec.dataset_uri, spec.hyperparameters, spec.memory_budget_bytes)
     run = _Run.prepare(spec, data, device)
-    point = ResumePoint(0, 0) if spec.resume_from is None else run.resume(spec.resume_from)
+    point = _starting_point(spec, run, data)
     observer.started(run.start_info(point))
     with GpuMonitor(device) as gpu:
         try:
@@ -66,6 +69,15 @@ def run_training(spec: TrainingSpec, observer: TrainingObserver, control: Traini
                 f"out of {device.type} memory at batch_size {spec.hyperparameters.batch_size}; "
                 f"lower batch_size (or channels / hidden_layers): {error}"
             ) from None
+
+
+def _starting_point(spec: TrainingSpec, run: _Run, data: TrainingData) -> ResumePoint:
+    """The checkpoint's position when resuming; else the start, with the base's weights when fine-tuning."""
+    if spec.resume_from is not None:
+        return run.resume(spec.resume_from)
+    if spec.base_artifact is not None:
+        load_base_weights(spec.base_artifact, run.steps.model, spec.family, data, spec.hyperparameters)
+    return ResumePoint(0, 0)
 
 
 def _check(spec: TrainingSpec) -> None:

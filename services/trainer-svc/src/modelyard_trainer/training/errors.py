@@ -26,3 +26,9 @@ class ArtifactError(ValueError):
     """A file is not a model artifact this trainer wrote, or it is damaged."""
 
     code = "bad_artifact"
+
+
+class IncompatibleBaseError(TrainingError):
+    """A base artifact cannot start this run (fine-tuning); the message names every difference."""
+
+    code = "incompatible_base"

@@ -17,10 +17,12 @@ cells of table files with one byte scan each; the constants were measured on thi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from modelyard_events.schemas.datasets import SplitName
 from modelyard_events.schemas.manifest import ManifestSample
 from modelyard_trainer.training.errors import TrainingDataError
 from modelyard_trainer.training.version_cache import VersionCache
@@ -32,22 +34,32 @@ TABLE_BYTES_PER_FILE_BYTE = 4
 _CHANNELS = {"L": 1, "1": 1, "RGB": 3, "P": 3}  # what the loader converts each mode to
 _UNKNOWN_CHANNELS = 4  # modes the loader refuses anyway; counted generously
 _CHUNK_BYTES = 1 << 24
+TRAINING_SPLITS: tuple[SplitName, ...] = ("train", "val")
 
 
-def loading_bytes(version: MaterializedVersion, family: str) -> int:
-    """Peak memory (bytes) that loading the version's train and val splits for `family` needs."""
-    samples = [*version.manifest.split("train"), *version.manifest.split("val")]
+def loading_bytes(
+    version: MaterializedVersion, family: str, splits: Sequence[SplitName] = TRAINING_SPLITS
+) -> int:
+    """Peak memory (bytes) that loading the version's `splits` (training's: train, val) for `family` needs."""
+    samples = [sample for split in splits for sample in version.manifest.split(split)]
     if family == "image_classifier":
         return IMAGE_BYTES_PER_VALUE * sum(_decoded_values(version.cache, s) for s in samples)
     return sum(_table_bytes(version.cache.blob_path(s.sha256)) for s in samples)
 
 
-def check_memory_budget(version: MaterializedVersion, family: str, budget_bytes: int) -> None:
-    """TrainingDataError when loading `version` would need more than `budget_bytes` (one run's share)."""
-    needed = loading_bytes(version, family)
+def check_memory_budget(
+    version: MaterializedVersion,
+    family: str,
+    budget_bytes: int,
+    splits: Sequence[SplitName] = TRAINING_SPLITS,
+) -> None:
+    """TrainingDataError when loading `splits` of `version` would need more than `budget_bytes` (one
+    run's share)."""
+    needed = loading_bytes(version, family, splits)
     if needed > budget_bytes:
+        named = " and ".join(splits) + (" splits" if len(splits) > 1 else " split")
         raise TrainingDataError(
-            f"{version.name} needs about {_gb(needed)} of memory to load its train and val splits, "
+            f"{version.name} needs about {_gb(needed)} of memory to load its {named}, "
             f"more than the {_gb(budget_bytes)} this trainer allows a run "
             "(MODELYARD_TRAINER_MEMORY_BUDGET_BYTES shared by its slots); train on a smaller "
             "version (fewer or smaller samples) or give the trainers more memory"

@@ -118,14 +118,20 @@ def regression_targets(table: Table) -> npt.NDArray[np.float64]:
     return np.asarray(values, dtype=np.float64)
 
 
-def class_targets(table: Table) -> tuple[npt.NDArray[np.int64], list[ClassLabel]]:
-    """Class index per row and the sorted class labels (ints, or strings when any label is not an integer)."""
+def row_class_labels(table: Table) -> list[ClassLabel]:
+    """The class label of each row: all ints, or all strings when any label is not an integer."""
     labels = [
         _class_label(v, table.target_column, line, source)
         for v, (source, line) in zip(table.targets, table.origins, strict=True)
     ]
     if not all(isinstance(label, int) for label in labels):
         labels = [str(label) for label in labels]
+    return labels
+
+
+def class_targets(table: Table) -> tuple[npt.NDArray[np.int64], list[ClassLabel]]:
+    """Class index per row and the sorted class labels (ints, or strings when any label is not an integer)."""
+    labels = row_class_labels(table)
     classes: list[ClassLabel] = sorted(set(labels))  # all int or (now) all str, so they compare
     if len(classes) < 2:
         raise TrainingDataError(

@@ -142,6 +142,27 @@ def version_table(
     return concat_tables(tables), train_rows
 
 
+def version_split_images(
+    version: MaterializedVersion, split: SplitName
+) -> tuple[npt.NDArray[np.uint8], list[str]]:
+    """The decoded images of one split (N × C × H × W, uint8) and each one's class name, in manifest
+    order; the names are not checked against the label schema (the caller maps them to its classes)."""
+    samples = version.split(split)
+    return _decoded_images(version, samples), [_class_name(version, sample) for sample in samples]
+
+
+def version_split_table(
+    version: MaterializedVersion, split: SplitName, target_column: str, feature_columns: list[str] | None
+) -> Table:
+    """The rows of one split's files, in manifest order."""
+    return concat_tables(
+        [
+            parse_table(sample.filename, version.blob(sample), target_column, feature_columns)
+            for sample in version.split(split)
+        ]
+    )
+
+
 def _decoded_images(version: MaterializedVersion, samples: list[ManifestSample]) -> npt.NDArray[np.uint8]:
     pixels = [_decoded_image(sample, version.blob(sample)) for sample in samples]
     first = pixels[0]
@@ -173,10 +194,15 @@ def _looks(image: npt.NDArray[np.uint8]) -> str:
     return f"{width}×{height} {'grayscale' if channels == 1 else 'RGB'}"
 
 
-def _class_index(version: MaterializedVersion, sample: ManifestSample, index: dict[str, int]) -> int:
+def _class_name(version: MaterializedVersion, sample: ManifestSample) -> str:
     name = sample.label.class_name if sample.label is not None else None
     if name is None:
         raise DatasetVersionError(f"{describe(sample)} of {version.name} has no class label")
+    return name
+
+
+def _class_index(version: MaterializedVersion, sample: ManifestSample, index: dict[str, int]) -> int:
+    name = _class_name(version, sample)
     if name not in index:
         raise DatasetVersionError(
             f"{describe(sample)} of {version.name} is labelled {name!r}, which is not a class of the "

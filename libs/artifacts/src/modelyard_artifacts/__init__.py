@@ -1,0 +1,1 @@
+"""Model artifacts: signed manifests, signed download URLs, the download endpoint, verified downloads."""

@@ -1,0 +1,203 @@
+"""Resumable, verified artifact downloads: what an edge (or `yard`) runs against a signed URL.
+
+The bytes go to `<dest>.part`; a cut connection or a 5xx is retried with exponential backoff and
+resumed with `Range: bytes=<have>-` (from 0 when the server answers 200). Only a file whose size and
+SHA-256 match what the caller expects (from the signed manifest) is fsynced and renamed to `dest`, so
+`dest` never holds a partial or foreign artifact. A refusal (403, 404, other 4xx) is not retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from types import MappingProxyType
+
+import aiohttp
+from aiohttp import hdrs
+from yarl import URL
+
+from modelyard_artifacts.integrity import ArtifactMismatch, check_file
+
+Progress = Callable[[int, int | None], None]  # (bytes on disk, total bytes when known)
+
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
+_READ_BYTES = 1 << 20
+_MAX_BACKOFF_S = 30.0
+_RETRIED_STATUSES = frozenset({408, 425, 429})
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-\d+/(?:\d+|\*)")
+
+
+class DownloadError(Exception):
+    """A download that did not produce the artifact."""
+
+
+class DownloadRefused(DownloadError):
+    """The server refused the URL (403: expired, altered, another caller's; 404: no such artifact)."""
+
+    def __init__(self, where: str, status: int, reason: str) -> None:
+        super().__init__(f"GET {where} was refused with HTTP {status}: {reason or '(no reason given)'}")
+        self.status = status
+        self.reason = reason
+
+
+class DownloadFailed(DownloadError):
+    """Every attempt failed (network errors, 5xx); `last_error` is the final one's cause."""
+
+    def __init__(self, where: str, bytes_received: int, attempts: int, last_error: BaseException) -> None:
+        super().__init__(
+            f"GET {where} failed after {attempts} attempts with {bytes_received:,} bytes received; "
+            f"last error: {type(last_error).__name__}: {last_error}"
+        )
+        self.bytes_received = bytes_received
+        self.attempts = attempts
+        self.last_error = last_error
+
+
+class _TryAgain(Exception):
+    """An answer worth another attempt (a 5xx, 408/425/429, a resume the server did not honour)."""
+
+
+async def download_artifact(
+    url: str,
+    dest: Path,
+    *,
+    expected_sha256: str,
+    expected_size: int | None,
+    headers: Mapping[str, str] = _NO_HEADERS,
+    progress: Progress | None = None,
+    attempts: int = 8,
+    backoff_s: float = 0.5,
+    stall_timeout_s: float = 30.0,
+    session: aiohttp.ClientSession | None = None,
+) -> Path:
+    """Download `url` to `dest` and return `dest`, or raise; `dest` then holds exactly those bytes.
+
+    `attempts` counts tries in a row that received nothing (a try that moved the download forward
+    resets the count and the backoff, so a long download over a flaky link is not abandoned); waits
+    double from `backoff_s` (at most 30 s). A connection silent for `stall_timeout_s` is a failed try.
+    Raises DownloadRefused (not retried), DownloadFailed (naming the URL without its query, the bytes
+    received, the tries, the last error), or ArtifactMismatch (the `.part` is deleted).
+    """
+    where = str(URL(url).with_query(None))
+    part = dest.with_suffix(dest.suffix + ".part")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=stall_timeout_s, sock_read=stall_timeout_s)
+    async with _client(session) as http:
+        transfer = _Transfer(http, url, where, part, headers, expected_size, progress, timeout)
+        await _retrying(transfer, where, attempts, backoff_s)
+    await asyncio.to_thread(_install, part, dest, expected_sha256, expected_size, where)
+    return dest
+
+
+async def _retrying(transfer: _Transfer, where: str, attempts: int, backoff_s: float) -> None:
+    tries, failures_in_a_row = 0, 0
+    while True:
+        tries += 1
+        before = transfer.received
+        try:
+            await transfer.fetch()
+            return
+        except (aiohttp.ClientError, TimeoutError, _TryAgain) as error:
+            failures_in_a_row = 1 if transfer.received > before else failures_in_a_row + 1
+            if failures_in_a_row >= attempts:
+                raise DownloadFailed(where, transfer.received, tries, error) from error
+            await asyncio.sleep(min(backoff_s * 2 ** (failures_in_a_row - 1), _MAX_BACKOFF_S))
+
+
+class _Transfer:
+    """One download's state across tries: where it writes and how many bytes arrived in all."""
+
+    def __init__(
+        self,
+        http: aiohttp.ClientSession,
+        url: str,
+        where: str,
+        part: Path,
+        headers: Mapping[str, str],
+        expected_size: int | None,
+        progress: Progress | None,
+        timeout: aiohttp.ClientTimeout,
+    ) -> None:
+        self.http, self.url, self.where, self.part, self.headers = http, url, where, part, headers
+        self.expected_size, self.progress, self.timeout = expected_size, progress, timeout
+        self.received = 0
+
+    async def fetch(self) -> None:
+        """One try: ask for the bytes the `.part` lacks and append them; returns at the body's end."""
+        have = self.part.stat().st_size if self.part.exists() else 0
+        if have and self.expected_size is not None and have >= self.expected_size:
+            if have == self.expected_size:
+                return  # complete from an earlier run; checked before it is installed
+            self.part.unlink()
+            have = 0
+        request_headers = dict(self.headers)
+        if have:
+            request_headers[hdrs.RANGE] = f"bytes={have}-"
+        async with self.http.get(self.url, headers=request_headers, timeout=self.timeout) as response:
+            start = await self._start_of(response, have)
+            total = None if response.content_length is None else start + response.content_length
+            await self._append(response, start, total if self.expected_size is None else self.expected_size)
+
+    async def _start_of(self, response: aiohttp.ClientResponse, have: int) -> int:
+        """Where the body goes in the `.part`: `have` for a 206 that resumes there, 0 for a 200."""
+        status = response.status
+        if status == 200:
+            return 0
+        if status in (206, 416):
+            match = _CONTENT_RANGE.fullmatch(response.headers.get(hdrs.CONTENT_RANGE, ""))
+            if status == 206 and match is not None and int(match.group(1)) == have:
+                return have
+            self.part.unlink(missing_ok=True)
+            raise _TryAgain(f"HTTP {status}: the server did not resume at byte {have:,}; starting over")
+        if status >= 500 or status in _RETRIED_STATUSES:
+            raise _TryAgain(f"HTTP {status}: {await _reason(response)}")
+        raise DownloadRefused(self.where, status, await _reason(response))
+
+    async def _append(self, response: aiohttp.ClientResponse, start: int, total: int | None) -> None:
+        with self.part.open("r+b" if start else "wb") as file:
+            file.seek(start)
+            file.truncate()
+            on_disk = start
+            async for chunk in response.content.iter_chunked(_READ_BYTES):
+                file.write(chunk)
+                on_disk += len(chunk)
+                self.received += len(chunk)
+                if self.expected_size is not None and on_disk > self.expected_size:
+                    self.part.unlink(missing_ok=True)
+                    raise ArtifactMismatch(self.where, f"{self.expected_size:,} bytes", "more than that")
+                if self.progress is not None:
+                    self.progress(on_disk, total)
+
+
+async def _reason(response: aiohttp.ClientResponse) -> str:
+    return (await response.text(errors="replace"))[:500].strip()
+
+
+@asynccontextmanager
+async def _client(session: aiohttp.ClientSession | None) -> AsyncIterator[aiohttp.ClientSession]:
+    if session is not None:
+        yield session
+        return
+    async with aiohttp.ClientSession() as own:
+        yield own
+
+
+def _install(part: Path, dest: Path, expected_sha256: str, expected_size: int | None, where: str) -> None:
+    """Check the `.part`, make it durable and rename it to `dest` (blocking: runs in a thread)."""
+    try:
+        check_file(part, expected_sha256, expected_size, what=where)
+    except ArtifactMismatch:
+        part.unlink(missing_ok=True)
+        raise
+    with part.open("rb") as file:
+        os.fsync(file.fileno())
+    part.replace(dest)
+    folder = os.open(dest.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)

@@ -1,8 +1,8 @@
-"""The Modelyard services as child processes: dataset-svc, job-svc, trainer-svc and trainer workers.
+"""The Modelyard services as child processes: every service and the trainer workers.
 
-`platform(infra, workdir)` starts dataset-svc, job-svc and trainer-svc's API process, waits until each reports
-SERVING on gRPC health, and yields a `Platform` that starts (and kills) trainer workers and waits
-until job-svc has heard from them. Tests, `make demo` and the benchmarks share it.
+`platform(infra, workdir)` starts dataset-svc, job-svc, trainer-svc's API process and registry-svc,
+waits until each reports SERVING on gRPC health, and yields a `Platform` that starts (and kills)
+trainer workers and waits until job-svc has heard from them. Tests, `make demo` and the benchmarks share it.
 """
 
 from __future__ import annotations
@@ -23,13 +23,21 @@ import grpc
 from modelyard.v1 import jobs_pb2, jobs_pb2_grpc
 from modelyard_devstack.processes import eventually, free_port, spawn, stop_pid, wait_until
 from modelyard_devstack.stack import Infra
-from modelyard_events.signing import HeadSigner
+from modelyard_events.signing import Ed25519Key, HeadSigner
 from modelyard_grpc import TlsSettings, TokenIssuer, mint_token, wait_until_serving
 from modelyard_grpc.auth import SERVICES
 from modelyard_grpc.client import TokenSource
 
 _READY_TIMEOUT_S = 60.0
-_WITHHELD_FROM_WORKERS = frozenset({"DATABASE_URL", "MODELYARD_DATABASE_URL", "MODELYARD_EVENT_SIGNING_KEY"})
+_WITHHELD_FROM_WORKERS = frozenset(
+    {
+        "DATABASE_URL",
+        "MODELYARD_DATABASE_URL",
+        "MODELYARD_EVENT_SIGNING_KEY",
+        "MODELYARD_REGISTRY_SIGNING_KEY",
+    }
+)
+_SOURCES = ("dataset", "job", "trainer", "registry")
 _SERVICE_TOKEN_TTL_S = 12 * 3600.0
 
 
@@ -45,7 +53,12 @@ class Platform:
     dataset_target: str
     base_env: dict[str, str]
     signers: dict[str, HeadSigner]  # each service's event signing key, by source name
+    registry_target: str = ""
+    registry_url: str = ""  # registry-svc's signed-download endpoint
+    registry_key: Ed25519Key | None = None  # signs artifact manifests and URLs; edges pin its public key
     processes: dict[str, Popen[bytes]] = field(default_factory=dict)
+    # how each service was started (module, args, target, env), so a test can restart it
+    started: dict[str, tuple[str, list[str], str, dict[str, str]]] = field(default_factory=dict)
 
     def token(
         self, roles: tuple[str, ...] = ("super_admin",), org_id: str | None = None, subject: str = "dev"
@@ -108,6 +121,7 @@ class Platform:
         self, name: str, module: str, args: list[str], target: str, env: Mapping[str, str] | None = None
     ) -> Popen[bytes]:
         """Start a service process (base environment + `env`); return once it answers SERVING."""
+        self.started[name] = (module, list(args), target, dict(env or {}))
         process_env = {**self.base_env, **(env or {})}
         process = self._start(name, args, module, process_env)
         dialling = TlsSettings.from_environ(process_env)
@@ -116,6 +130,12 @@ class Platform:
         )
         wait_until(ready, _READY_TIMEOUT_S, name)
         return process
+
+    def restart_service(self, name: str) -> Popen[bytes]:
+        """Stop a service started by `start_service` and start it again as it was."""
+        module, args, target, env = self.started[name]
+        self.stop(name)
+        return self.start_service(name, module, args, target, env)
 
     def stop(self, name: str) -> None:
         """SIGTERM a process by name (SIGKILL after a grace period) and forget it."""
@@ -142,12 +162,15 @@ def platform(
     topic_namespace: str = "modelyard",
     env: Mapping[str, str] | None = None,
 ) -> Iterator[Platform]:
-    """dataset-svc, job-svc and trainer-svc running against `infra` for the block; all stopped afterwards."""
+    """dataset-svc, job-svc, trainer-svc and registry-svc running against `infra` for the block; all
+    stopped afterwards."""
     job_port, trainer_port, dataset_port = free_port(), free_port(), free_port()
+    registry_port, registry_http_port = free_port(), free_port()
+    registry_key = Ed25519Key.generate()
     issuer = TokenIssuer.generate()
     # A key per service, made for this platform: each process gets only its own service's key,
     # and every process pins all three public keys.
-    signers = {source: HeadSigner.generate() for source in ("dataset", "job", "trainer")}
+    signers = {source: HeadSigner.generate() for source in _SOURCES}
     public_keys = json.dumps({source: [s.public_text()] for source, s in signers.items()})
     base_env = {
         **os.environ,
@@ -160,6 +183,13 @@ def platform(
         "MODELYARD_TRAINER_SVC_TARGET": f"127.0.0.1:{trainer_port}",
         "MODELYARD_DATASET_GRPC_PORT": str(dataset_port),
         "MODELYARD_DATASET_SVC_TARGET": f"127.0.0.1:{dataset_port}",
+        "MODELYARD_REGISTRY_GRPC_PORT": str(registry_port),
+        "MODELYARD_REGISTRY_SVC_TARGET": f"127.0.0.1:{registry_port}",
+        "MODELYARD_REGISTRY_HTTP_PORT": str(registry_http_port),
+        "MODELYARD_REGISTRY_HTTP_BIND": "127.0.0.1",
+        "MODELYARD_REGISTRY_PUBLIC_URL": f"http://127.0.0.1:{registry_http_port}",
+        "MODELYARD_REGISTRY_PUBLIC_KEYS": json.dumps([registry_key.public_text()]),
+        "MODELYARD_ARTIFACT_ROOTS": json.dumps([str(workdir / "runs")]),
         "MODELYARD_BLOB_ROOT": str(workdir / "blobs"),
         "MODELYARD_TRAINER_ROOT": str(workdir / "runs"),
         "MODELYARD_LEASE_TTL_S": str(lease_ttl_s),
@@ -178,6 +208,9 @@ def platform(
         f"127.0.0.1:{dataset_port}",
         base_env,
         signers,
+        f"127.0.0.1:{registry_port}",
+        f"http://127.0.0.1:{registry_http_port}",
+        registry_key,
     )
     with ExitStack() as stack:
         stack.callback(_stop_all, running)
@@ -185,11 +218,17 @@ def platform(
             ("dataset-svc", "modelyard_dataset", [], running.dataset_target, "dataset"),
             ("trainer-svc", "modelyard_trainer", ["serve"], running.trainer_target, "trainer"),
             ("job-svc", "modelyard_job", [], running.job_target, "job"),
+            ("registry-svc", "modelyard_registry", [], running.registry_target, "registry"),
         ):
             env = running.signing_env(source)
-            if name == "job-svc":  # it calls dataset-svc (GetVersion) and trainer-svc (ReadEvents)
-                own = running.token_file("job-svc", ("auditor",), ("dataset-svc", "trainer-svc"))
+            if name == "job-svc":  # it calls dataset-svc (GetVersion), trainer-svc and registry-svc
+                callees = ("dataset-svc", "trainer-svc", "registry-svc")
+                env["MODELYARD_TOKEN_FILE"] = str(running.token_file("job-svc", ("auditor",), callees))
+            if name == "registry-svc":  # it reads job-svc's log; it keeps its own blobs and signing key
+                own = running.token_file("registry-svc", ("auditor",), ("job-svc",))
                 env["MODELYARD_TOKEN_FILE"] = str(own)
+                env["MODELYARD_BLOB_ROOT"] = str(workdir / "registry-blobs")
+                env["MODELYARD_REGISTRY_SIGNING_KEY"] = registry_key.private_text()
             running.start_service(name, module, args, target, env)
         yield running
 

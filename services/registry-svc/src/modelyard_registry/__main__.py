@@ -1,0 +1,5 @@
+"""`python -m modelyard_registry`."""
+
+from modelyard_registry.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""Pure registry rules: semantic versions, the lifecycle, metric gates and the ModelModule aggregate."""

@@ -1,0 +1,60 @@
+"""A completed training job registers a draft version: artifact copied and checked, numbered, once."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from modelyard.v1 import jobs_pb2
+from modelyard_devstack.platform import Platform
+from tests.integration.job_client import JobClient
+from tests.integration.registry_client import DRAFT, RegistryClient
+from tests.integration.trainers import Trainers
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def registry(services: Platform) -> AsyncIterator[RegistryClient]:
+    """A super_admin client of registry-svc."""
+    async with RegistryClient.connect(services.registry_target, services.token()) as client:
+        yield client
+
+
+async def test_a_completed_job_registers_one_draft_version_with_its_artifact_in_the_registry_store(
+    jobs: JobClient,
+    trainers: Trainers,
+    registry: RegistryClient,
+    services: Platform,
+    fresh_org: str,
+    digits_uri: str,
+) -> None:
+    await trainers.start("t-register")
+    job = await jobs.create(fresh_org, digits_uri, epochs=1)
+    done = await jobs.wait_for(job.job_id, jobs_pb2.JOB_STATE_COMPLETED)
+
+    version = await registry.registered_from(fresh_org, job.job_id)
+
+    assert version.status == DRAFT
+    assert version.semantic_version == "1.0.0"
+    assert version.ai_module == "digit-reader"
+    assert version.artifact_sha256 == done.artifact_sha256
+    stored = services.workdir / "registry-blobs"
+    blob = next(stored.rglob(done.artifact_sha256))
+    assert hashlib.sha256(blob.read_bytes()).hexdigest() == done.artifact_sha256
+    assert version.artifact_size_bytes == blob.stat().st_size
+    assert version.config.family == "image_classifier"
+    assert list(version.config.input_shape) == [1, 8, 8]
+    assert list(version.config.class_names) == [str(n) for n in range(10)]
+    assert version.dataset_uri == digits_uri
+    assert version.created_by == "dev"
+    assert version.training_metrics["val_accuracy"] > 0.5
+    # The trainer's run folder is no longer the record: removing it changes nothing.
+    await asyncio.to_thread(Path(urlparse(done.artifact_uri).path).unlink)
+    assert (await registry.get(version.version_id)).artifact_sha256 == done.artifact_sha256
+    assert len(await registry.versions(fresh_org)) == 1

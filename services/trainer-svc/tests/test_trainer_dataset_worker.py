@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -50,13 +51,17 @@ async def _run_to_the_end(tmp_path: Path, dataset_uri: str) -> list[dict[str, ob
     return [{"type": e.type, **e.data} for e in await store.read_stream(dispatch.dispatch_id)]
 
 
-async def test_a_dispatch_of_a_published_version_trains_on_the_versions_split(tmp_path: Path) -> None:
+async def test_a_dispatch_of_a_published_version_trains_on_the_versions_split_and_names_it(
+    tmp_path: Path,
+) -> None:
     reports = await _run_to_the_end(tmp_path, "dataset://ds-1/1")
 
     started = next(r for r in reports if r["type"] == "TrainingStarted")
     assert (started["train_samples"], started["val_samples"]) == (60, 20)
     assert reports[-1]["type"] == "TrainingCompleted"
-    assert (tmp_path / "dataset-cache" / "versions" / "ds-1" / "1" / "manifest.json").is_file()
+    version = tmp_path / "dataset-cache" / "versions" / "ds-1" / "1"
+    manifest = (version / "manifest.json").read_bytes()
+    assert reports[-1]["dataset_manifest_sha256"] == hashlib.sha256(manifest).hexdigest()
 
 
 async def test_a_dispatch_of_an_unknown_version_fails_with_the_fetchs_reason(tmp_path: Path) -> None:

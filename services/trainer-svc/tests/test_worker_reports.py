@@ -10,9 +10,16 @@ from worker_samples import dispatch_of, envelope_of
 
 from modelyard_events.envelope import Actor
 from modelyard_events.schemas.hyperparameters import validate_hyperparameters
+from modelyard_events.schemas.registry import (
+    CONFUSION_MAX_CLASSES,
+    PER_CLASS_MAX,
+    ClassScores,
+    EvaluationReport,
+)
 from modelyard_events.schemas.training import (
     CheckpointSaved,
     EpochCompleted,
+    EvaluationCompleted,
     TrainingCancelled,
     TrainingCompleted,
     TrainingFailed,
@@ -23,17 +30,23 @@ from modelyard_events.schemas.training import (
 from modelyard_trainer.reports import (
     RunIdentity,
     epoch_reports,
+    evaluated_report,
+    evaluation_report,
+    evaluation_started_report,
     failure_report,
     outcome_report,
     progress_report,
     report_context,
     started_report,
+    weakest_classes,
 )
 from modelyard_trainer.training import (
     Cancelled,
     CheckpointInfo,
+    ClassMetrics,
     Completed,
     EpochResult,
+    ModelEvaluation,
     Paused,
     Progress,
     StartInfo,
@@ -100,6 +113,89 @@ def test_completed_run_reports_the_artifact_file_uri_hash_size_and_metrics() -> 
         metrics={"val_loss": 0.1},
         epochs=3,
     )
+
+
+def test_a_run_on_a_dataset_version_reports_the_versions_manifest_hash() -> None:
+    outcome = Completed(Path("/runs/model.pt"), "cd" * 32, 4321, {}, 3, dataset_manifest_sha256="ef" * 32)
+
+    report = outcome_report(RUN, outcome)
+
+    assert isinstance(report, TrainingCompleted)
+    assert report.dataset_manifest_sha256 == "ef" * 32
+
+
+def evaluation_of(recalls: list[float]) -> ModelEvaluation:
+    """An evaluation of one class per recall, class i labelled `c<i>`, with 10 samples each."""
+    per_class = [ClassMetrics(f"c{i}", 0.5, recall, 0.5, 10) for i, recall in enumerate(recalls)]
+    size = len(recalls)
+    confusion = [[10 if row == column else 0 for column in range(size)] for row in range(size)]
+    return ModelEvaluation(10 * size, 0.9, 0.8, 0.7, 0.6, per_class, confusion, 1.5, 2.5, "cuda:0")
+
+
+def test_an_evaluation_becomes_the_registrys_report_field_for_field() -> None:
+    evaluation = evaluation_of([1.0, 0.5])
+
+    report = evaluated_report(RUN, evaluation, "dataset://ds-1/2", "test")
+
+    assert report == EvaluationCompleted(
+        **IDENTITY,
+        report=EvaluationReport(
+            dataset_uri="dataset://ds-1/2",
+            split="test",
+            samples=20,
+            device="cuda:0",
+            accuracy=0.9,
+            precision=0.8,
+            recall=0.7,
+            f1=0.6,
+            latency_p50_ms=1.5,
+            latency_p95_ms=2.5,
+            per_class=[
+                ClassScores(label="c0", precision=0.5, recall=1.0, f1=0.5, support=10),
+                ClassScores(label="c1", precision=0.5, recall=0.5, f1=0.5, support=10),
+            ],
+            classes_total=2,
+            confusion=[[10, 0], [0, 10]],
+        ),
+    )
+
+
+def test_above_the_per_class_limit_the_classes_with_the_lowest_recall_are_kept_in_class_order() -> None:
+    recalls = [1.0 - (i % 7) / 10 for i in range(PER_CLASS_MAX + 44)]  # 300 classes, recall 0.4 … 1.0
+
+    report = evaluation_report(evaluation_of(recalls), "dataset://ds-1/2", "val")
+
+    kept = [int(c.label[1:]) for c in report.per_class]
+    assert len(kept) == PER_CLASS_MAX
+    assert kept == sorted(kept)
+    dropped = set(range(len(recalls))) - set(kept)
+    assert max(recalls[i] for i in kept) <= min(recalls[i] for i in dropped)
+    assert min(c.recall for c in report.per_class) == min(recalls)  # a gate on the worst class still reads it
+    assert report.classes_total == len(recalls)
+    assert report.confusion is None
+
+
+@pytest.mark.parametrize(
+    ("classes", "carried"), [(CONFUSION_MAX_CLASSES, True), (CONFUSION_MAX_CLASSES + 1, False)]
+)
+def test_the_confusion_matrix_is_carried_only_for_few_classes(classes: int, carried: bool) -> None:
+    report = evaluation_report(evaluation_of([0.9] * classes), "dataset://ds-1/2", "val")
+
+    assert (report.confusion is not None) == carried
+    assert len(report.per_class) == report.classes_total == classes
+
+
+def test_weakest_classes_keeps_every_class_within_the_limit_and_breaks_ties_by_class_order() -> None:
+    per_class = evaluation_of([0.5, 0.5, 0.5, 0.2]).per_class
+
+    assert weakest_classes(per_class, 4) == per_class
+    assert [c.label for c in weakest_classes(per_class, 2)] == ["c0", "c3"]
+
+
+def test_an_evaluation_run_starts_with_nothing_to_train() -> None:
+    report = evaluation_started_report(RUN, "cpu")
+
+    assert (report.device, report.start_epoch, report.epochs_total, report.train_samples) == ("cpu", 1, 0, 0)
 
 
 def test_paused_run_reports_the_checkpoint_to_resume_from() -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+from trainer_registry_fake import REGISTRY_KEY
 from worker_samples import dispatch_of, settings_for
 
 from modelyard_events.schemas.hyperparameters import HyperparameterError, ImageClassifierHyperparameters
@@ -52,6 +54,8 @@ class TestSettings:
         assert settings.device is None  # auto: the engine picks CUDA when present
         assert settings.allow_file_datasets is False  # a dispatch naming a file:// dataset fails
         assert settings.run_memory_budget_bytes == 8 * 1024**3  # one slot: the whole budget
+        assert (settings.registry_svc_target, settings.registry_public_keys) == ("127.0.0.1:50054", [])
+        assert settings.manifest_verifier() is None  # fine-tuning runs then fail, saying what to pin
 
     def test_every_trainer_variable_is_read(self, environment: pytest.MonkeyPatch, tmp_path: Path) -> None:
         for name, value in {
@@ -64,6 +68,8 @@ class TestSettings:
             "MODELYARD_TRAINER_GRPC_PORT": "6000",
             "MODELYARD_ALLOW_FILE_DATASETS": "true",
             "MODELYARD_TRAINER_MEMORY_BUDGET_BYTES": "16000000000",
+            "MODELYARD_REGISTRY_SVC_TARGET": "registry-svc:50054",
+            "MODELYARD_REGISTRY_PUBLIC_KEYS": json.dumps([REGISTRY_KEY.public_text()]),
         }.items():
             environment.setenv(name, value)
 
@@ -82,6 +88,9 @@ class TestSettings:
         )
         assert settings.allow_file_datasets is True
         assert settings.run_memory_budget_bytes == 4_000_000_000  # 16 GB over 4 slots
+        assert settings.registry_svc_target == "registry-svc:50054"
+        assert settings.registry_public_keys == [REGISTRY_KEY.public_text()]
+        assert settings.manifest_verifier() is not None
 
     @pytest.mark.parametrize(
         ("name", "value"),
@@ -91,12 +100,23 @@ class TestSettings:
             ("MODELYARD_TRAINER_DEVICE", "tpu"),
             ("MODELYARD_TOKEN_PUBLIC_KEYS", "not json"),
             ("MODELYARD_TOKEN_PUBLIC_KEYS", '["c2hvcnQ"]'),  # not a 32-byte key
+            ("MODELYARD_REGISTRY_PUBLIC_KEYS", "not json"),
+            ("MODELYARD_REGISTRY_PUBLIC_KEYS", '["c2hvcnQ"]'),
+            ("MODELYARD_REGISTRY_PUBLIC_KEYS", '"one key, not a list"'),
         ],
     )
     def test_bad_values_are_refused(self, environment: pytest.MonkeyPatch, name: str, value: str) -> None:
         environment.setenv(name, value)
 
         with pytest.raises(ValidationError):
+            TrainerSettings()
+
+    def test_a_malformed_registry_key_is_refused_naming_the_variable(
+        self, environment: pytest.MonkeyPatch
+    ) -> None:
+        environment.setenv("MODELYARD_REGISTRY_PUBLIC_KEYS", '["c2hvcnQ"]')
+
+        with pytest.raises(ValidationError, match="MODELYARD_REGISTRY_PUBLIC_KEYS: a key must be 32 bytes"):
             TrainerSettings()
 
     def test_a_worker_needs_no_database_url_and_no_signing_key(self, environment: pytest.MonkeyPatch) -> None:
@@ -123,6 +143,14 @@ class TestTrainingSpec:
         assert spec.hyperparameters == ImageClassifierHyperparameters(epochs=2, channels=8)
         assert spec.workdir == tmp_path / "job-1" / "attempt-3" / "d-9"
         assert (spec.resume_from, spec.device, spec.progress_interval_s) == (None, "cpu", 2.0)
+        assert spec.base_artifact is None
+
+    def test_a_fine_tuning_dispatch_starts_from_the_fetched_base(self, tmp_path: Path) -> None:
+        base = tmp_path / "model-cache" / "ab.pt"
+
+        spec = training_spec(dispatch_of(), settings_for(tmp_path), base_artifact=base)
+
+        assert spec.base_artifact == base
 
     def test_a_dispatch_with_a_checkpoint_resumes_from_that_file(self, tmp_path: Path) -> None:
         checkpoint = tmp_path / "job-1" / "attempt-1" / "d-1" / "checkpoints" / "epoch 1.pt"

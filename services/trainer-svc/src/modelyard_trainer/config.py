@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
+from modelyard_artifacts.manifest import ManifestVerifier
 from modelyard_events.kafka_security import KafkaSecurity
+from modelyard_events.signing import public_key_from_text
 from modelyard_events.trust import EventTrustSettings
 from modelyard_grpc import GrpcSettings
 
@@ -38,6 +42,9 @@ class TrainerSettings(GrpcSettings, EventTrustSettings):
     job_svc_target: str = "127.0.0.1:50051"  # job-svc's gRPC, for heartbeats (work mode)
     dataset_svc_target: str = "127.0.0.1:50053"  # dataset-svc's gRPC, to fetch dataset:// versions (work)
     trainer_svc_target: str = "127.0.0.1:50052"  # trainer-svc's gRPC, to append reports (work)
+    registry_svc_target: str = "127.0.0.1:50054"  # registry-svc's gRPC, to fetch model versions (work)
+    # The registry's Ed25519 public keys (JSON list): a fine-tuning base's signed manifest must verify.
+    registry_public_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     trainer_id: str = Field(default_factory=default_trainer_id, min_length=1)
     trainer_slots: int = Field(default=1, ge=1, le=64)  # job-svc refuses heartbeats claiming more
     # Shared by every trainer of a deployment (a volume in k8s): another trainer resumes from its checkpoints.
@@ -58,6 +65,24 @@ class TrainerSettings(GrpcSettings, EventTrustSettings):
     @classmethod
     def _absolute(cls, root: Path) -> Path:
         return root.expanduser().absolute()
+
+    @field_validator("registry_public_keys", mode="before")
+    @classmethod
+    def _key_list(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return json.loads(value) if value.strip() else []
+        except json.JSONDecodeError as error:
+            raise ValueError(f'a JSON list of public keys, e.g. ["<key>"] ({error})') from None
+
+    @field_validator("registry_public_keys")
+    @classmethod
+    def _registry_keys(cls, keys: list[str]) -> list[str]:
+        for text in keys:
+            # SigningKeyError (a ValueError) says what is wrong with it
+            public_key_from_text(text, "MODELYARD_REGISTRY_PUBLIC_KEYS: a key")
+        return keys
 
     def serve_problems(self) -> list[str]:
         """What `serve` lacks to run: the trainer store's DATABASE_URL and the log's signing key."""
@@ -84,6 +109,20 @@ class TrainerSettings(GrpcSettings, EventTrustSettings):
     def dataset_cache(self) -> Path:
         """Where fetched dataset versions are kept: shared by the runs (and trainers) of one root."""
         return self.trainer_root / "dataset-cache"
+
+    @property
+    def model_cache(self) -> Path:
+        """Where fetched model versions are kept, named by SHA-256: shared like the dataset cache."""
+        return self.trainer_root / "model-cache"
+
+    @property
+    def model_staging(self) -> Path:
+        """This worker's own folder for model downloads in progress (renamed into `model_cache`)."""
+        return self.model_cache / "incoming" / quote(self.trainer_id, safe="")
+
+    def manifest_verifier(self) -> ManifestVerifier | None:
+        """What checks a fine-tuning base's signed manifest; None when no registry key is pinned."""
+        return ManifestVerifier.from_texts(self.registry_public_keys) if self.registry_public_keys else None
 
     @property
     def run_memory_budget_bytes(self) -> int:

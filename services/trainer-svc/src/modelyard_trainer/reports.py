@@ -6,15 +6,24 @@ Pure functions: no I/O, no clock. Every report names the run it belongs to
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from modelyard_events.envelope import Actor, CommandContext, EventEnvelope
 from modelyard_events.schemas.bounds import truncate_text
 from modelyard_events.schemas.hyperparameters import HyperparameterError
+from modelyard_events.schemas.registry import (
+    CONFUSION_MAX_CLASSES,
+    MAX_CLASS_NAME_CHARS,
+    PER_CLASS_MAX,
+    ClassScores,
+    EvaluationReport,
+)
 from modelyard_events.schemas.training import (
     CheckpointSaved,
     EpochCompleted,
+    EvaluationCompleted,
     TrainingCancelled,
     TrainingCompleted,
     TrainingFailed,
@@ -26,8 +35,10 @@ from modelyard_events.schemas.training import (
 from modelyard_trainer.training import (
     Cancelled,
     CheckpointInfo,
+    ClassMetrics,
     Completed,
     EpochResult,
+    ModelEvaluation,
     Outcome,
     Paused,
     Progress,
@@ -95,6 +106,7 @@ def outcome_report(run: RunIdentity, outcome: Outcome) -> TrainingReport:
             artifact_size_bytes=outcome.size_bytes,
             metrics=outcome.metrics,
             epochs=outcome.epochs,
+            dataset_manifest_sha256=outcome.dataset_manifest_sha256,
         )
     if isinstance(outcome, Paused):
         checkpoint = outcome.checkpoint
@@ -107,6 +119,70 @@ def outcome_report(run: RunIdentity, outcome: Outcome) -> TrainingReport:
     if isinstance(outcome, Cancelled):
         return TrainingCancelled(**run.fields())
     raise TypeError(f"not a training outcome: {outcome!r}")
+
+
+def evaluation_started_report(run: RunIdentity, device: str) -> TrainingStarted:
+    """`TrainingStarted` of an evaluation run: no epochs, no steps, nothing trained (job-svc moves the
+    job to running on it, as for a training run)."""
+    return TrainingStarted(
+        **run.fields(),
+        device=device,
+        amp=False,
+        start_epoch=1,
+        start_step=0,
+        epochs_total=0,
+        steps_per_epoch=0,
+        train_samples=0,
+        val_samples=0,
+    )
+
+
+def evaluated_report(
+    run: RunIdentity, evaluation: ModelEvaluation, dataset_uri: str, split: str
+) -> EvaluationCompleted:
+    """`EvaluationCompleted` with the engine's figures (see `evaluation_report`)."""
+    return EvaluationCompleted(**run.fields(), report=evaluation_report(evaluation, dataset_uri, split))
+
+
+def evaluation_report(evaluation: ModelEvaluation, dataset_uri: str, split: str) -> EvaluationReport:
+    """The engine's evaluation as the registry records it: every class's scores up to PER_CLASS_MAX
+    (above it, the classes with the lowest recall: `weakest_classes`), how many classes there are,
+    and the confusion matrix only for at most CONFUSION_MAX_CLASSES classes."""
+    classes = evaluation.per_class
+    return EvaluationReport(
+        dataset_uri=dataset_uri,
+        split=split,
+        samples=evaluation.samples,
+        device=evaluation.device,
+        accuracy=evaluation.accuracy,
+        precision=evaluation.precision_macro,
+        recall=evaluation.recall_macro,
+        f1=evaluation.f1_macro,
+        latency_p50_ms=evaluation.latency_p50_ms,
+        latency_p95_ms=evaluation.latency_p95_ms,
+        per_class=[_class_scores(metrics) for metrics in weakest_classes(classes, PER_CLASS_MAX)],
+        classes_total=len(classes),
+        confusion=evaluation.confusion if len(classes) <= CONFUSION_MAX_CLASSES else None,
+    )
+
+
+def weakest_classes(per_class: Sequence[ClassMetrics], limit: int) -> list[ClassMetrics]:
+    """Every class when there are at most `limit`; else the `limit` with the lowest recall (earlier
+    classes first among equals), so a gate on the worst class still reads it. Class order kept."""
+    if len(per_class) <= limit:
+        return list(per_class)
+    weakest = sorted(range(len(per_class)), key=lambda index: (per_class[index].recall, index))[:limit]
+    return [per_class[index] for index in sorted(weakest)]
+
+
+def _class_scores(metrics: ClassMetrics) -> ClassScores:
+    return ClassScores(
+        label=metrics.label[:MAX_CLASS_NAME_CHARS],
+        precision=metrics.precision,
+        recall=metrics.recall,
+        f1=metrics.f1,
+        support=metrics.support,
+    )
 
 
 def failure_report(run: RunIdentity, error: BaseException, full_text_at: str | None = None) -> TrainingFailed:

@@ -92,13 +92,15 @@ class CheckpointInfo:
 
 @dataclass(frozen=True)
 class Completed:
-    """Every epoch ran; the artifact is written and hashed."""
+    """Every epoch ran; the artifact is written and hashed. `dataset_manifest_sha256` names the
+    published dataset version trained on (None for a plain file)."""
 
     artifact_path: Path
     sha256: str
     size_bytes: int
     metrics: dict[str, float]
     epochs: int
+    dataset_manifest_sha256: str | None = None
 
 
 @dataclass(frozen=True)

@@ -189,7 +189,14 @@ class _Run:
             self.steps.model,
             metrics,
         )
-        return Completed(artifact.path, artifact.sha256, artifact.size_bytes, metrics, self.hp.epochs)
+        return Completed(
+            artifact.path,
+            artifact.sha256,
+            artifact.size_bytes,
+            metrics,
+            self.hp.epochs,
+            self.data.dataset_manifest_sha256,
+        )
 
     def _steps(
         self,

@@ -17,6 +17,7 @@ from modelyard_trainer.training.version_cache import VersionCache
 from modelyard_trainer.worker.heartbeats import Heartbeats, gpu_names, heartbeat_rpc
 from modelyard_trainer.worker.intake import ControlRun, Intake, StartRun
 from modelyard_trainer.worker.job_events import job_events, positioned_consumer
+from modelyard_trainer.worker.model_inputs import ModelInputFetcher, https_context
 from modelyard_trainer.worker.report_client import GrpcReportLog
 from modelyard_trainer.worker.runs import Runs
 
@@ -50,6 +51,7 @@ async def _work(settings: TrainerSettings, consumer: AIOKafkaConsumer, stop: asy
         settings.grpc_channel(settings.job_svc_target, token) as job_svc,
         settings.grpc_channel(settings.dataset_svc_target, token) as dataset_svc,
         settings.grpc_channel(settings.trainer_svc_target, token) as trainer_svc,
+        settings.grpc_channel(settings.registry_svc_target, token) as registry_svc,
     ):
         fetcher = VersionFetcher(
             dataset_svc,
@@ -63,7 +65,17 @@ async def _work(settings: TrainerSettings, consumer: AIOKafkaConsumer, stop: asy
             intake.finished(dispatch_id)
             heartbeats.wake.set()
 
-        runs = Runs(settings, GrpcReportLog(trainer_svc), finished, fetcher.training_uri)
+        models = ModelInputFetcher(
+            registry_svc,
+            token,
+            settings.manifest_verifier(),
+            settings.model_cache,
+            settings.model_staging,
+            target=settings.registry_svc_target,
+            stall_timeout_s=settings.download_stall_timeout_s,
+            tls=https_context(settings.tls_ca_file),
+        )
+        runs = Runs(settings, GrpcReportLog(trainer_svc), finished, fetcher.training_uri, models.artifact_for)
         beating = asyncio.create_task(heartbeats.run(stop), name="heartbeats")
         job_keys = settings.keys_for("job")
         taking = asyncio.create_task(
@@ -72,6 +84,8 @@ async def _work(settings: TrainerSettings, consumer: AIOKafkaConsumer, stop: asy
         log.info(
             "trainer %s: %d slot(s), GPUs %s", settings.trainer_id, settings.trainer_slots, gpus or "none"
         )
+        if not settings.registry_public_keys:
+            log.warning("MODELYARD_REGISTRY_PUBLIC_KEYS pins no registry key: fine-tuning runs will fail")
         stopped = asyncio.ensure_future(stop.wait())
         try:
             await asyncio.wait([taking, stopped], return_when=asyncio.FIRST_COMPLETED)

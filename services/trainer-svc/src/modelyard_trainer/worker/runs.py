@@ -1,5 +1,5 @@
-"""The runs of one worker: each a task that fetches its dataset version, then trains in a thread,
-plus a task writing its reports."""
+"""The runs of one worker: each a task that fetches its model version and dataset version, then
+trains (or evaluates) in a thread, plus a task writing its reports."""
 
 from __future__ import annotations
 
@@ -15,8 +15,22 @@ from modelyard_events.schemas.jobs import JobDispatched
 from modelyard_events.schemas.training import TrainingReport
 from modelyard_trainer.config import TrainerSettings
 from modelyard_trainer.datasets.versions import refuse_local_files
-from modelyard_trainer.reports import RunIdentity, failure_reason, failure_report, outcome_report
-from modelyard_trainer.training import TrainingControl, TrainingError, run_training
+from modelyard_trainer.reports import (
+    RunIdentity,
+    evaluated_report,
+    evaluation_started_report,
+    failure_reason,
+    failure_report,
+    outcome_report,
+)
+from modelyard_trainer.training import (
+    Cancelled,
+    TrainingControl,
+    TrainingError,
+    evaluate_model,
+    run_training,
+)
+from modelyard_trainer.training.device import resolve_device
 from modelyard_trainer.worker.intake import ControlRun, StartRun
 from modelyard_trainer.worker.report_writer import QueuedReports, ReportLog, ReportQueue, write_reports
 from modelyard_trainer.worker.spec import run_folder, training_spec
@@ -26,11 +40,24 @@ log = logging.getLogger(__name__)
 FAILURE_TEXT_FILE = "failure.txt"
 TrainingUri = Callable[[str], Awaitable[str]]
 """From a dispatch's dataset URI to the local one to train on (`VersionFetcher.training_uri`)."""
+ModelArtifact = Callable[[JobDispatched], Awaitable[Path | None]]
+"""From a dispatch to its model version's local artifact, if any (`ModelInputFetcher.artifact_for`)."""
+RunWork = Callable[[JobDispatched, TrainerSettings, QueuedReports, TrainingControl, str, Path | None], None]
+DEFAULT_EVALUATION_SPLIT = "val"
 
 
 async def unchanged_uri(dataset_uri: str) -> str:
     """A `TrainingUri` for workers without dataset-svc: the engine then reads `file://` URIs only."""
     return dataset_uri
+
+
+async def no_model_versions(dispatch: JobDispatched) -> Path | None:
+    """A `ModelArtifact` for workers without registry-svc: a dispatch naming a model version fails."""
+    if dispatch.model_input is None:
+        return None
+    raise TrainingError(
+        f"this trainer cannot fetch model version {dispatch.model_input.version_id}: it has no registry"
+    )
 
 
 @dataclass(frozen=True)
@@ -45,9 +72,10 @@ class Runs:
     """Starts, controls and stops runs.
 
     `on_finished(dispatch_id)` is called once a run's last report is written (or
-    the run was stopped at shutdown): its slot is free. `training_uri` prepares a run's
-    dataset before training starts; when it fails, or the dispatch names a `file://` dataset on a
-    worker that does not allow them, the run reports `TrainingFailed`.
+    the run was stopped at shutdown): its slot is free. `model_artifact` fetches the model version a
+    run fine-tunes from or evaluates, then `training_uri` prepares its dataset; when either fails, or
+    the dispatch names a `file://` dataset on a worker that does not allow them, the run reports
+    `TrainingFailed`. A dispatch of kind "evaluation" evaluates (`evaluate`), any other trains.
     """
 
     def __init__(
@@ -56,9 +84,10 @@ class Runs:
         store: ReportLog,
         on_finished: Callable[[str], None],
         training_uri: TrainingUri = unchanged_uri,
+        model_artifact: ModelArtifact = no_model_versions,
     ) -> None:
         self._settings, self._store, self._on_finished = settings, store, on_finished
-        self._training_uri = training_uri
+        self._training_uri, self._model_artifact = training_uri, model_artifact
         self._executor = ThreadPoolExecutor(settings.trainer_slots, thread_name_prefix="training")
         self._runs: dict[str, _Run] = {}
 
@@ -91,14 +120,16 @@ class Runs:
     ) -> None:
         try:
             refuse_local_files(dispatch.dataset_uri, self._settings.allow_file_datasets)
+            artifact = await self._model_artifact(dispatch)  # first: a refused base fails before any data
             dataset_uri = await self._training_uri(dispatch.dataset_uri)
         except Exception as error:
             report_failure(observer, error, _run_folder_or_none(dispatch, self._settings))
             observer.close()
             return
+        work: RunWork = evaluate if dispatch.kind == "evaluation" else train
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(
-            self._executor, train, dispatch, self._settings, observer, control, dataset_uri
+            self._executor, work, dispatch, self._settings, observer, control, dataset_uri, artifact
         )
 
     def control(self, decision: ControlRun) -> None:
@@ -146,15 +177,61 @@ def train(
     observer: QueuedReports,
     control: TrainingControl,
     dataset_uri: str | None = None,
+    base_artifact: Path | None = None,
 ) -> None:
-    """The whole run, on the training thread: train, queue the last report, end the reports."""
+    """The whole run, on the training thread: train (from `base_artifact`'s weights when fine-tuning),
+    queue the last report, end the reports."""
     try:
-        outcome = run_training(training_spec(dispatch, settings, dataset_uri), observer, control)
+        spec = training_spec(dispatch, settings, dataset_uri, base_artifact)
+        outcome = run_training(spec, observer, control)
         observer.put([outcome_report(observer.run, outcome)])
     except Exception as error:
         report_failure(observer, error, _run_folder_or_none(dispatch, settings))
     finally:
         observer.close()
+
+
+def evaluate(
+    dispatch: JobDispatched,
+    settings: TrainerSettings,
+    observer: QueuedReports,
+    control: TrainingControl,
+    dataset_uri: str,
+    artifact: Path | None,
+) -> None:
+    """The whole evaluation run, on the training thread: `TrainingStarted`, then `EvaluationCompleted`
+    with the artifact's figures on the dispatch's split (`val` unless it names one).
+
+    The engine's evaluation cannot stop halfway: a pause or cancel that arrives before it starts or
+    while it runs ends the run with `TrainingCancelled` instead of its figures.
+    """
+    try:
+        if artifact is None:
+            raise TrainingError(f"evaluation dispatch {dispatch.dispatch_id} names no model version")
+        device = resolve_device(settings.device)
+        observer.put([evaluation_started_report(observer.run, str(device))])
+        split = dispatch.evaluation_split or DEFAULT_EVALUATION_SPLIT
+        evaluation = None
+        if not _stop_requested(control):
+            evaluation = evaluate_model(
+                artifact,
+                dataset_uri,
+                split,
+                device=str(device),
+                memory_budget_bytes=settings.run_memory_budget_bytes,
+            )
+        if evaluation is None or _stop_requested(control):
+            observer.put([outcome_report(observer.run, Cancelled())])
+        else:
+            observer.put([evaluated_report(observer.run, evaluation, dispatch.dataset_uri, split)])
+    except Exception as error:
+        report_failure(observer, error, _run_folder_or_none(dispatch, settings))
+    finally:
+        observer.close()
+
+
+def _stop_requested(control: TrainingControl) -> bool:
+    return control.cancel_requested or control.pause_requested
 
 
 def report_failure(observer: QueuedReports, error: Exception, run_folder: Path | None) -> None:

@@ -12,11 +12,15 @@ from modelyard_trainer.training import TrainingSpec
 
 
 def training_spec(
-    dispatch: JobDispatched, settings: TrainerSettings, dataset_uri: str | None = None
+    dispatch: JobDispatched,
+    settings: TrainerSettings,
+    dataset_uri: str | None = None,
+    base_artifact: Path | None = None,
 ) -> TrainingSpec:
     """The run of `dispatch` in `<root>/<job_id>/attempt-<n>/<dispatch_id>`, resumed from its checkpoint.
 
-    `dataset_uri` replaces the dispatch's (a `dataset://` version's materialized manifest).
+    `dataset_uri` replaces the dispatch's (a `dataset://` version's materialized manifest);
+    `base_artifact` is the fetched base version a fine-tuning run starts from.
 
     Raises HyperparameterError (a ValueError) for hyperparameters that do not fit
     the family, ValueError for a checkpoint URI that is not a local file or a job or
@@ -33,6 +37,7 @@ def training_spec(
         device=settings.device,
         progress_interval_s=settings.progress_interval_s,
         memory_budget_bytes=settings.run_memory_budget_bytes,
+        base_artifact=base_artifact,
     )
 
 

@@ -13,13 +13,16 @@ DO $roles$
 DECLARE
     -- schema, owning role: every schema a service creates (its *_schema settings' defaults).
     owned CONSTANT text[] := ARRAY[
-        ['dataset',       'modelyard_dataset'],
-        ['dataset_views', 'modelyard_dataset'],
-        ['job',           'modelyard_job'],
-        ['job_views',     'modelyard_job'],
-        ['job_live',      'modelyard_job'],
-        ['job_reactions', 'modelyard_job'],
-        ['trainer',       'modelyard_trainer']
+        ['dataset',              'modelyard_dataset'],
+        ['dataset_views',        'modelyard_dataset'],
+        ['job',                  'modelyard_job'],
+        ['job_views',            'modelyard_job'],
+        ['job_live',             'modelyard_job'],
+        ['job_reactions',        'modelyard_job'],
+        ['trainer',              'modelyard_trainer'],
+        ['registry',             'modelyard_registry'],
+        ['registry_views',       'modelyard_registry'],
+        ['registry_reactions',   'modelyard_registry']
     ];
     service_role text;
     schema_name text;

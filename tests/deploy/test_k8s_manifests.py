@@ -1,64 +1,54 @@
 """deploy/k8s guarded in CI: every manifest parses, every pod is locked down, images are pinned,
-the namespace denies by default, Kafka needs TLS, SCRAM users and ACLs, and each service connects to
-PostgreSQL as its own role, which owns that service's schemas alone."""
+the namespace denies by default, Kafka needs TLS, SCRAM users and ACLs, each service connects to
+PostgreSQL as its own role, which owns that service's schemas alone, each event signing key is mounted
+only into its own service's pods, every pod may reach the services it dials, and the image installs
+every package. registry-svc's own guards: test_registry_manifests.py."""
 
 from __future__ import annotations
 
-import functools
+import json
 import re
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import yaml
 from pydantic_settings import BaseSettings
 
 from modelyard_dataset.config import DatasetSettings
 from modelyard_job.config import JobSettings
+from modelyard_registry.config import RegistrySettings
 from modelyard_trainer.config import TrainerSettings
+from tests.deploy.k8s_manifests import (
+    K8S,
+    ROOT,
+    Manifest,
+    acls_of,
+    config_map,
+    containers,
+    effective_env,
+    egress_of,
+    env_of,
+    env_secrets,
+    ingress_of,
+    kustomization,
+    manifests,
+    of_kind,
+    service_deployment,
+)
 
-K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
-Manifest = dict[str, Any]
-RELAY_USERS = {"dataset": "dataset-svc", "job": "job-svc", "trainer": "trainer-svc"}
+RELAY_USERS = {
+    "dataset": "dataset-svc",
+    "job": "job-svc",
+    "trainer": "trainer-svc",
+    "registry": "registry-svc",
+}
 # Each service Deployment, its database role and the settings that name its schemas.
 DATABASE_ROLES: dict[str, tuple[str, type[BaseSettings]]] = {
     "dataset-svc": ("modelyard_dataset", DatasetSettings),
     "job-svc": ("modelyard_job", JobSettings),
     "trainer-svc": ("modelyard_trainer", TrainerSettings),
+    "registry-svc": ("modelyard_registry", RegistrySettings),
 }
 ROLES_SQL = K8S / "database-roles.sql"
-
-
-@functools.cache
-def manifests() -> tuple[Manifest, ...]:
-    docs = [doc for path in sorted(K8S.glob("*.yaml")) for doc in yaml.safe_load_all(path.read_text())]
-    return tuple(doc for doc in docs if doc is not None and doc.get("kind") != "Kustomization")
-
-
-def of_kind(kind: str) -> list[Manifest]:
-    return [doc for doc in manifests() if doc["kind"] == kind]
-
-
-def kustomization() -> Manifest:
-    loaded: Manifest = yaml.safe_load((K8S / "kustomization.yaml").read_text())
-    return loaded
-
-
-def containers(deployment: Manifest) -> Iterator[Manifest]:
-    pod = deployment["spec"]["template"]["spec"]
-    yield from pod.get("initContainers", [])
-    yield from pod["containers"]
-
-
-def deployment_ids() -> list[str]:
-    return [d["metadata"]["name"] for d in of_kind("Deployment")]
-
-
-@pytest.fixture(params=deployment_ids())
-def deployment(request: pytest.FixtureRequest) -> Manifest:
-    return next(d for d in of_kind("Deployment") if d["metadata"]["name"] == request.param)
 
 
 def test_every_manifest_parses_and_kustomize_applies_every_file() -> None:
@@ -68,7 +58,7 @@ def test_every_manifest_parses_and_kustomize_applies_every_file() -> None:
     listed = set(kustomization()["resources"])
     on_disk = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
     assert listed == on_disk
-    assert len(of_kind("Deployment")) == 4
+    assert len(of_kind("Deployment")) == 5
 
 
 class TestPods:
@@ -123,6 +113,22 @@ class TestPods:
                 if probe in container:
                     assert "grpc" not in container[probe]  # Kubernetes' grpc probe is plaintext only
                     assert container[probe]["exec"]["command"][:3] == ["python", "-m", "modelyard_grpc.probe"]
+
+    @pytest.mark.parametrize("name", sorted(DATABASE_ROLES))
+    def test_a_service_exposes_the_ports_its_settings_listen_on(self, name: str) -> None:
+        settings = DATABASE_ROLES[name][1]
+        listens = {
+            f.default
+            for field, f in settings.model_fields.items()
+            if field.endswith(("_grpc_port", "_http_port"))
+        }
+        [container] = service_deployment(name)["spec"]["template"]["spec"]["containers"]
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert set(ports.values()) == listens
+        [service] = [s for s in of_kind("Service") if s["metadata"]["name"] == name]
+        assert {(p["port"], ports[p["targetPort"]]) for p in service["spec"]["ports"]} == {
+            (n, n) for n in listens
+        }
 
 
 def _pinned(reference: str) -> bool:
@@ -185,33 +191,27 @@ class TestNetworkPolicies:
         admitted = str(postgres["spec"]["ingress"])
         assert "trainer-worker" not in admitted
 
+    @pytest.mark.parametrize("name", sorted(DATABASE_ROLES))
+    def test_a_service_reaches_postgres_and_kafka_and_both_admit_it(self, name: str) -> None:
+        assert {("modelyard-pg", 5432), ("kafka", 9093)} <= egress_of(name)
+        assert (name, 5432) in ingress_of("modelyard-pg")
+        [kafka] = of_kind("Kafka")
+        [listener] = kafka["spec"]["kafka"]["listeners"]
+        assert {"podSelector": {"matchLabels": {"app.kubernetes.io/name": name}}} in listener[
+            "networkPolicyPeers"
+        ]
 
-def selects(policy: Manifest, app: str) -> bool:
-    selector = policy["spec"]["podSelector"]
-    if selector.get("matchLabels", {}).get("app.kubernetes.io/name") == app:
-        return True
-    return any(
-        e["key"] == "app.kubernetes.io/name" and e["operator"] == "In" and app in e["values"]
-        for e in selector.get("matchExpressions", [])
-    )
-
-
-def egress_of(app: str) -> set[tuple[str, int]]:
-    """(the pods' name, app or cluster label, or "*" for an address block; port) the app may reach."""
-    reached = set()
-    for policy in of_kind("NetworkPolicy"):
-        if policy["spec"]["podSelector"] == {} or not selects(policy, app):
-            continue  # the namespace-wide policies: default-deny and DNS
-        for rule in policy["spec"].get("egress", []):
-            for peer in rule.get("to", [{}]):
-                labels = peer.get("podSelector", {}).get("matchLabels", {})
-                target = (
-                    labels.get("app.kubernetes.io/name")
-                    or labels.get("cnpg.io/cluster")
-                    or (labels.get("strimzi.io/cluster") and "kafka")
-                )
-                reached |= {(target or "*", port["port"]) for port in rule.get("ports", [{"port": 0}])}
-    return reached
+    def test_every_service_target_a_pod_dials_is_a_service_port_it_may_reach(
+        self, deployment: Manifest
+    ) -> None:
+        app = deployment["metadata"]["name"]
+        services = {svc["metadata"]["name"]: svc for svc in of_kind("Service")}
+        targets = {n: v for n, v in effective_env(deployment).items() if n.endswith("_SVC_TARGET")}
+        for name, target in targets.items():
+            host, _, port = target.rpartition(":")
+            assert int(port) in {p["port"] for p in services[host]["spec"]["ports"]}, name
+            assert (host, int(port)) in egress_of(app), name
+            assert ingress_of(host) & {(app, int(port)), ("*", int(port))}, name
 
 
 class TestTrainerWorker:
@@ -219,17 +219,8 @@ class TestTrainerWorker:
 
     def test_the_worker_holds_no_database_credentials_and_no_signing_key(self) -> None:
         worker = service_deployment("trainer-worker")
-        env = {e["name"]: e for c in containers(worker) for e in c.get("env", [])}
-        secrets = {
-            e["valueFrom"]["secretKeyRef"]["name"]
-            for e in env.values()
-            if "secretKeyRef" in e.get("valueFrom", {})
-        } | {
-            s["secretRef"]["name"]
-            for c in containers(worker)
-            for s in c.get("envFrom", [])
-            if "secretRef" in s
-        }
+        env = env_of(worker)
+        secrets = env_secrets(worker)
         assert (
             not {"DATABASE_URL", "MODELYARD_DATABASE_URL", "PGPASSWORD", "MODELYARD_EVENT_SIGNING_KEY"}
             & env.keys()
@@ -256,7 +247,10 @@ class TestBearerTokens:
         [config] = [m for m in of_kind("ConfigMap") if m["metadata"]["name"] == "modelyard-config"]
         assert config["data"]["MODELYARD_TOKEN_PUBLIC_KEYS"].startswith("[")
 
-    @pytest.mark.parametrize(("name", "subject_note"), [("job-svc", "job-svc"), ("trainer-worker", "pool")])
+    @pytest.mark.parametrize(
+        ("name", "subject_note"),
+        [("job-svc", "job-svc"), ("registry-svc", "registry-svc"), ("trainer-worker", "pool")],
+    )
     def test_a_caller_reads_its_own_token_from_its_own_secret(self, name: str, subject_note: str) -> None:
         caller = service_deployment(name)
         env = {e["name"]: e for c in containers(caller) for e in c.get("env", [])}
@@ -290,12 +284,21 @@ class TestKafka:
                     assert resource["type"] == "topic"
                     assert resource["patternType"] == "literal", "no wildcard writes"
                     writers.setdefault(resource["name"], set()).add(user["metadata"]["name"])
-        for source, user in RELAY_USERS.items():
-            assert writers[f"modelyard.{source}.events"] == {user}
+        for source, relay_user in RELAY_USERS.items():
+            assert writers[f"modelyard.{source}.events"] == {relay_user}
         assert all(
             topic.endswith(".dlq")
             for topic in writers.keys() - {f"modelyard.{s}.events" for s in RELAY_USERS}
         )
+
+    def test_a_consumer_may_write_the_dead_letter_topic_of_every_topic_it_reads_in_a_group(self) -> None:
+        for user in of_kind("KafkaUser"):
+            name = user["metadata"]["name"]
+            if not acls_of(name, "group"):
+                continue  # the workers read assigned partitions, without a group and a DLQ
+            granted = acls_of(name)
+            read = {topic for topic, op in granted if op == "Read" and not topic.endswith(".dlq")}
+            assert {(f"{topic}.dlq", "Write") for topic in read} <= granted, name
 
     def test_trainer_workers_only_read_the_job_topic(self) -> None:
         [worker] = [u for u in of_kind("KafkaUser") if u["metadata"]["name"] == "trainer-worker"]
@@ -320,30 +323,15 @@ def schemas_of(settings: type[BaseSettings]) -> set[str]:
     return {str(f.default) for name, f in settings.model_fields.items() if name.endswith("_schema")}
 
 
-def service_deployment(name: str) -> Manifest:
-    return next(d for d in of_kind("Deployment") if d["metadata"]["name"] == name)
-
-
 class TestDatabaseRoles:
     @pytest.mark.parametrize("name", sorted(DATABASE_ROLES))
     def test_a_service_connects_as_its_own_role_never_as_the_owner(self, name: str) -> None:
         role = DATABASE_ROLES[name][0]
         secret = f"modelyard-pg-{name.removesuffix('-svc')}"
         deployment = service_deployment(name)
-        referenced = {
-            e["valueFrom"]["secretKeyRef"]["name"]
-            for c in containers(deployment)
-            for e in c.get("env", [])
-            if "secretKeyRef" in e.get("valueFrom", {})
-        } | {
-            s["secretRef"]["name"]
-            for c in containers(deployment)
-            for s in c.get("envFrom", [])
-            if "secretRef" in s
-        }
         # Its own role's secret, never the owner's (modelyard-pg-app) nor another service's.
-        assert {s for s in referenced if s.startswith("modelyard-pg-")} == {secret}
-        env = {e["name"]: e for c in containers(deployment) for e in c.get("env", [])}
+        assert {s for s in env_secrets(deployment) if s.startswith("modelyard-pg-")} == {secret}
+        env = env_of(deployment)
         assert env["PGPASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": secret, "key": "password"}
         url = urlsplit(env["DATABASE_URL"]["value"])
         assert (url.username, url.password) == (role, None)  # libpq takes the password from PGPASSWORD
@@ -385,3 +373,28 @@ class TestDatabaseRoles:
         assert schema_owners("['a', 'ra'], ['b', 'rb']") == {"a": "ra", "b": "rb"}
         with pytest.raises(AssertionError):
             schema_owners("['a', 'ra'], ['a', 'rb']")
+
+
+class TestSigningKeys:
+    """Each event signing key lives only in the pods of the service that signs with it; everyone pins
+    every source's public keys through the config map."""
+
+    def test_an_event_signing_key_is_mounted_only_into_its_own_services_pods(
+        self, deployment: Manifest
+    ) -> None:
+        own = f"modelyard-events-{deployment['metadata']['name'].removesuffix('-svc')}"
+        assert {s for s in env_secrets(deployment) if s.startswith("modelyard-events-")} <= {own}
+        key = env_of(deployment).get("MODELYARD_EVENT_SIGNING_KEY")
+        if key is not None:
+            assert key["valueFrom"]["secretKeyRef"] == {"name": own, "key": "signing-key"}
+
+    def test_every_source_is_pinned(self) -> None:
+        assert json.loads(config_map()["MODELYARD_EVENT_PUBLIC_KEYS"]).keys() == RELAY_USERS.keys()
+
+
+def test_the_image_installs_every_package_the_makefile_installs() -> None:
+    """deploy/docker/Dockerfile installs the packages one by one: a new one must be added there too
+    (all but the dev platform, libs/devstack, which starts embedded servers for tests and the demo)."""
+    [packages] = re.findall(r"^PACKAGES := (.+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    installed = re.findall(r"-e (\S+)", (ROOT / "deploy" / "docker" / "Dockerfile").read_text())
+    assert installed == [p for p in packages.split() if p != "libs/devstack"]

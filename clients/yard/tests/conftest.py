@@ -1,14 +1,19 @@
-"""Fixtures of yard's tests: in-process fakes of job-svc and dataset-svc, and runners of the CLI
-pointed at them."""
+"""Fixtures of yard's tests: in-process fakes of job-svc, dataset-svc and registry-svc, the real artifact
+download endpoint, and runners of the CLI pointed at them."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import grpc
 import pytest
 from dataset_fakes import FakeDatasetSvc, serving
+from fake_loops import loop_thread
+from registry_fakes import DownloadEndpoint, FakeRegistrySvc, download_endpoint
+from registry_fakes import serving as serving_registry
 from typer.testing import CliRunner, Result
 from yard_fakes import FakeJobService, FakeJobSvc, FakeQueryService
 
@@ -53,6 +58,39 @@ def dataset_yard(dataset_svc: FakeDatasetSvc) -> Yard:
     return _runner({"MODELYARD_DATASET_SVC_TARGET": dataset_svc.target})
 
 
+@pytest.fixture
+def fake_loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """An event loop on its own thread for the test's in-process async servers."""
+    with loop_thread("fake-servers") as loop:
+        yield loop
+
+
+@pytest.fixture
+def registry_svc(fake_loop: asyncio.AbstractEventLoop) -> Iterator[FakeRegistrySvc]:
+    """A fake registry-svc served on a free port of 127.0.0.1 by a grpc.aio server on `fake_loop`."""
+    with serving_registry(FakeRegistrySvc(), fake_loop) as fake:
+        yield fake
+
+
+@pytest.fixture
+def registry_yard(registry_svc: FakeRegistrySvc) -> Yard:
+    """Run yard against `registry_svc` (MODELYARD_REGISTRY_SVC_TARGET), with MODELYARD_TOKEN set."""
+    return _runner({"MODELYARD_REGISTRY_SVC_TARGET": registry_svc.target})
+
+
+@pytest.fixture
+def downloads(fake_loop: asyncio.AbstractEventLoop, tmp_path: Path) -> Iterator[DownloadEndpoint]:
+    """The registry's real artifact download endpoint on `fake_loop`, serving the tests' token only."""
+    with download_endpoint(tmp_path / "blobs", TOKEN, fake_loop) as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def offline_yard() -> Yard:
+    """Run yard with no service to call (commands that work offline)."""
+    return _runner({})
+
+
 def _runner(targets: dict[str, str]) -> Yard:
     runner = CliRunner()
 
@@ -60,6 +98,8 @@ def _runner(targets: dict[str, str]) -> Yard:
         environment: dict[str, str | None] = {
             "MODELYARD_JOB_SVC_TARGET": None,
             "MODELYARD_DATASET_SVC_TARGET": None,
+            "MODELYARD_REGISTRY_SVC_TARGET": None,
+            "MODELYARD_REGISTRY_PUBLIC_KEYS": None,
             **targets,
             "MODELYARD_TOKEN": TOKEN,
             "MODELYARD_TOKEN_SIGNING_KEY": None,

@@ -4,13 +4,13 @@ records every request and answers with canned messages, and builders of those me
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
+from fake_loops import loop_thread, run_on
 from google.protobuf.message import Message
 from grpc import aio
 from typing_extensions import override
@@ -253,17 +253,12 @@ class FakeDatasetService(datasets_pb2_grpc.DatasetServiceServicer):
 def serving(fake: FakeDatasetSvc) -> Iterator[FakeDatasetSvc]:
     """`fake` served by a grpc.aio server on a free port of 127.0.0.1, on an event loop of its own thread
     (the CLI runs its own loop with asyncio.run in the test's thread)."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="fake-dataset-svc", daemon=True)
-    thread.start()
-    server = asyncio.run_coroutine_threadsafe(_started_server(fake), loop).result(timeout=10)
-    try:
-        yield fake
-    finally:
-        asyncio.run_coroutine_threadsafe(server.stop(grace=None), loop).result(timeout=10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        loop.close()
+    with loop_thread("fake-dataset-svc") as loop:
+        server = run_on(loop, _started_server(fake))
+        try:
+            yield fake
+        finally:
+            run_on(loop, server.stop(grace=None))
 
 
 async def _started_server(fake: FakeDatasetSvc) -> aio.Server:

@@ -1,9 +1,10 @@
 """Where yard connects and as whom: the services' targets and the bearer token, from options and env only.
 
 job-svc is at `--target` / `MODELYARD_JOB_SVC_TARGET`, dataset-svc at `--dataset-target` /
-`MODELYARD_DATASET_SVC_TARGET`; both get the same token. Over TLS when `MODELYARD_TLS_CA_FILE` names
-the CA that signed the servers' certificates (`MODELYARD_TLS_SERVER_NAME`: the name to check instead
-of the host dialled, e.g. through a port-forward; `MODELYARD_TLS_CERT_FILE`/`KEY_FILE` for mutual TLS).
+`MODELYARD_DATASET_SVC_TARGET`, registry-svc at `--registry-target` / `MODELYARD_REGISTRY_SVC_TARGET`;
+all get the same token. Over TLS when `MODELYARD_TLS_CA_FILE` names the CA that signed the servers'
+certificates (`MODELYARD_TLS_SERVER_NAME`: the name to check instead of the host dialled, e.g. through
+a port-forward; `MODELYARD_TLS_CERT_FILE`/`KEY_FILE` for mutual TLS).
 
 The token is `--token` / `MODELYARD_TOKEN`. Where the token issuer's private key
 `MODELYARD_TOKEN_SIGNING_KEY` is at hand (a dev stack, the operator who issues tokens), yard
@@ -23,13 +24,15 @@ from typing import Any, TypeVar
 
 from grpc import aio
 
-from modelyard.v1 import datasets_pb2_grpc, jobs_pb2_grpc
+from modelyard.v1 import datasets_pb2_grpc, jobs_pb2_grpc, registry_pb2_grpc
 from modelyard_grpc import TlsSettings, TokenIssuer, mint_token
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 TARGET_ENV = "MODELYARD_JOB_SVC_TARGET"
 DEFAULT_DATASET_TARGET = "127.0.0.1:50053"
 DATASET_TARGET_ENV = "MODELYARD_DATASET_SVC_TARGET"
+DEFAULT_REGISTRY_TARGET = "127.0.0.1:50054"
+REGISTRY_TARGET_ENV = "MODELYARD_REGISTRY_SVC_TARGET"
 TOKEN_ENV = "MODELYARD_TOKEN"
 SECRET_ENV = "MODELYARD_TOKEN_SIGNING_KEY"
 SUBJECT_ENV = "MODELYARD_SUBJECT"
@@ -53,6 +56,7 @@ class ConnectionOptions:
     org_id: str | None = None
     dataset_target: str = DEFAULT_DATASET_TARGET
     tls: TlsSettings | None = None  # None: plaintext
+    registry_target: str = DEFAULT_REGISTRY_TARGET
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +70,7 @@ class ServiceAddress:
 
 JOB_SVC = ServiceAddress("job-svc", "--target", TARGET_ENV)
 DATASET_SVC = ServiceAddress("dataset-svc", "--dataset-target", DATASET_TARGET_ENV)
+REGISTRY_SVC = ServiceAddress("registry-svc", "--registry-target", REGISTRY_TARGET_ENV)
 
 
 def bearer_token(options: ConnectionOptions) -> str:
@@ -107,6 +112,13 @@ class DatasetSvc:
     datasets: Any  # datasets_pb2_grpc.DatasetServiceStub
 
 
+@dataclass(frozen=True, slots=True)
+class RegistrySvc:
+    """registry-svc's gRPC stub (`registry`: RegistryService)."""
+
+    registry: Any  # registry_pb2_grpc.RegistryServiceStub
+
+
 Stubs = TypeVar("Stubs")
 
 
@@ -128,3 +140,8 @@ def job_svc_stubs(ch: aio.Channel) -> JobSvc:
 def dataset_svc_stubs(ch: aio.Channel) -> DatasetSvc:
     """dataset-svc's stub on `ch`."""
     return DatasetSvc(datasets=datasets_pb2_grpc.DatasetServiceStub(ch))
+
+
+def registry_svc_stubs(ch: aio.Channel) -> RegistrySvc:
+    """registry-svc's stub on `ch`."""
+    return RegistrySvc(registry=registry_pb2_grpc.RegistryServiceStub(ch))

@@ -1,8 +1,10 @@
-"""One command's run: the global options it was given, and its calls to job-svc or dataset-svc.
+"""One command's run: the global options it was given, and its calls to job-svc, dataset-svc or
+registry-svc.
 
-Every command calls a service through `call_job_svc` or `call_dataset_svc`, which open the channel,
-run the async work under asyncio.run and turn a failed call into `error: <STATUS>: <details>` on
-stderr with exit code 2, so no command shows a traceback for a refused or unreachable call.
+Every command calls a service through `call_job_svc`, `call_dataset_svc` or `call_registry_svc`,
+which open the channel, run the async work under asyncio.run and turn a failed call into
+`error: <STATUS>: <details>` on stderr with exit code 2, so no command shows a traceback for a
+refused or unreachable call.
 """
 
 from __future__ import annotations
@@ -18,15 +20,18 @@ from grpc import aio
 from modelyard_cli.connection import (
     DATASET_SVC,
     JOB_SVC,
+    REGISTRY_SVC,
     ConnectionOptions,
     CredentialsMissing,
     DatasetSvc,
     JobSvc,
+    RegistrySvc,
     ServiceAddress,
     bearer_token,
     connected,
     dataset_svc_stubs,
     job_svc_stubs,
+    registry_svc_stubs,
 )
 from modelyard_cli.output import Output, fail
 from modelyard_cli.rpc_errors import describe_rpc_error
@@ -71,6 +76,17 @@ def call_dataset_svc(
     """
     target = cli_state(ctx).connection.dataset_target
     return _call(ctx, target, DATASET_SVC, dataset_svc_stubs, work, advice)
+
+
+def call_registry_svc(
+    ctx: typer.Context, work: Callable[[RegistrySvc], Awaitable[T]], advice: Advice | None = None
+) -> T:
+    """Run `work` against registry-svc's stub and return its result; a failed call ends the command.
+
+    `advice` adds lines after the error's (what the refusal means for this command, what to do).
+    """
+    target = cli_state(ctx).connection.registry_target
+    return _call(ctx, target, REGISTRY_SVC, registry_svc_stubs, work, advice)
 
 
 def _call(

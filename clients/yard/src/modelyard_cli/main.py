@@ -18,6 +18,8 @@ from modelyard_cli.commands import (
     dataset_upload,
     datasets,
     jobs,
+    model_download,
+    models,
     reads,
     token,
     trainers,
@@ -27,8 +29,10 @@ from modelyard_cli.commands.options import JsonFlag
 from modelyard_cli.connection import (
     DATASET_TARGET_ENV,
     DEFAULT_DATASET_TARGET,
+    DEFAULT_REGISTRY_TARGET,
     DEFAULT_TARGET,
     ORG_ENV,
+    REGISTRY_TARGET_ENV,
     SECRET_ENV,
     SUBJECT_ENV,
     TARGET_ENV,
@@ -41,7 +45,8 @@ from modelyard_grpc import TlsSettings
 
 app = typer.Typer(
     name="yard",
-    help="Modelyard's command line: datasets (dataset-svc), training jobs and trainers (job-svc), over gRPC.",
+    help="Modelyard's command line: datasets (dataset-svc), training jobs and trainers (job-svc), model "
+    "versions (registry-svc), over gRPC.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # locals would print the bearer token
 )
@@ -49,6 +54,10 @@ jobs_app = typer.Typer(help="Submit, list, inspect, watch and steer training job
 trainers_app = typer.Typer(help="The trainer fleet (`yard trainers` lists it).")
 datasets_app = typer.Typer(
     help="Create datasets, upload, label and review samples, publish versions.", no_args_is_help=True
+)
+models_app = typer.Typer(
+    help="Model versions: list, inspect, evaluate, approve, release, roll back, download and verify.",
+    no_args_is_help=True,
 )
 token_app = typer.Typer(help="Bearer tokens (a dev and ops helper).", no_args_is_help=True)
 
@@ -75,17 +84,22 @@ def main(
     dataset_target: Annotated[
         str, typer.Option(envvar=DATASET_TARGET_ENV, help="dataset-svc's gRPC address, host:port.")
     ] = DEFAULT_DATASET_TARGET,
+    registry_target: Annotated[
+        str, typer.Option(envvar=REGISTRY_TARGET_ENV, help="registry-svc's gRPC address, host:port.")
+    ] = DEFAULT_REGISTRY_TARGET,
     as_json: JsonFlag = False,
 ) -> None:
-    """Connect to job-svc at --target and dataset-svc at --dataset-target with --token; on a dev stack,
-    MODELYARD_TOKEN_SIGNING_KEY (the token issuer's key) mints one."""
+    """Connect to job-svc at --target, dataset-svc at --dataset-target and registry-svc at
+    --registry-target with --token; on a dev stack, MODELYARD_TOKEN_SIGNING_KEY (the token issuer's key)
+    mints one."""
     try:
         tls = TlsSettings()  # MODELYARD_TLS_CA_FILE and friends: see modelyard_cli.connection
     except ValidationError as error:
         fail(*(f"error: {problem['msg'].removeprefix('Value error, ')}" for problem in error.errors()))
     connection = ConnectionOptions(
-        target, bearer, os.environ.get(SECRET_ENV), as_subject, org, dataset_target=dataset_target, tls=tls
-    )
+        target, bearer, os.environ.get(SECRET_ENV), as_subject, org, dataset_target=dataset_target, tls=tls,
+        registry_target=registry_target,
+    )  # fmt: skip
     ctx.obj = CliState(connection, as_json)
 
 
@@ -110,8 +124,20 @@ datasets_app.command("label")(dataset_labels.label)
 datasets_app.command("review")(dataset_review.review)
 datasets_app.command("publish")(datasets.publish)
 datasets_app.command("readiness")(datasets.readiness)
+models_app.command("list")(models.list_versions)
+models_app.command("show")(models.show)
+models_app.command("evaluate")(models.evaluate)
+models_app.command("approve")(models.approve)
+models_app.command("reject")(models.reject)
+models_app.command("release")(models.release)
+models_app.command("deprecate")(models.deprecate)
+models_app.command("rollback")(models.rollback)
+models_app.command("renumber")(models.renumber)
+models_app.command("download")(model_download.download)
+models_app.command("verify")(model_download.verify)
 
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(trainers_app, name="trainers")
 app.add_typer(datasets_app, name="datasets")
+app.add_typer(models_app, name="models")
 app.add_typer(token_app, name="token")

@@ -48,7 +48,8 @@ async def test_a_digits_job_trains_to_completion_with_real_accuracy(
     assert await jobs.epochs(job.job_id) == [(1, 1), (1, 2), (1, 3)]
     types = await jobs.event_types(job.job_id)
     assert types[:3] == ["JobCreated", "JobQueued", "JobDispatched"]
-    assert types[-1] == "JobCompleted"
+    # job-svc's last word; registry-svc's ModelVersionRegistered about the job may follow it
+    assert [t for t in types if t.startswith("Job")][-1] == "JobCompleted"
     assert "TrainingStarted" in types
     assert "JobStarted" in types
     listed = await jobs.jobs.ListJobs(jobs_pb2.ListJobsRequest(org_id=fresh_org))

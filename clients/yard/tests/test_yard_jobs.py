@@ -50,6 +50,14 @@ class TestSubmit:
         (request,) = job_svc.requests("CreateJob")
         assert (request.priority, request.org_id, request.request_id) == (80, "globex", "req-1")
 
+    def test_a_base_version_and_description_are_sent_for_fine_tuning(
+        self, yard: Yard, job_svc: FakeJobSvc
+    ) -> None:
+        result = yard(*SUBMIT, *DATASET, "--base-version", "mv-7", "--description", "more scans")
+        assert result.exit_code == 0, result.output
+        (request,) = job_svc.requests("CreateJob")
+        assert (request.base_version_id, request.description) == ("mv-7", "more scans")
+
     def test_priority_is_left_to_the_server_when_not_given(self, yard: Yard, job_svc: FakeJobSvc) -> None:
         assert yard(*SUBMIT, *DATASET).exit_code == 0
         assert not job_svc.requests("CreateJob")[0].HasField("priority")

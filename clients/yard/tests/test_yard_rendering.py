@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 from rich.console import Console, RenderableType
 from yard_fakes import epoch, event, job
@@ -35,6 +36,12 @@ def rows_of(text: str) -> list[list[str]]:
         for line in text.splitlines()
         if line.startswith("│")
     ]
+
+
+def details_of(text: str) -> dict[str, str]:
+    """Label → value of a rendered two-column details grid."""
+    pairs = (re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in text.splitlines() if line.strip())
+    return {pair[0]: pair[1] if len(pair) > 1 else "" for pair in pairs}
 
 
 def row_of(text: str, first_cell: str) -> list[str]:
@@ -76,6 +83,22 @@ class TestJobTables:
         assert "dataset missing" in text
         assert "f00d" in text
         assert '{"epochs": 3.0, "lr": 0.01}' in text
+
+    def test_details_of_a_fine_tuned_job_show_its_base_and_output_versions(self) -> None:
+        tuned = job(base_version_id="mv-7", output_version_id="mv-8", description="this month's scans")
+        details = details_of(text_of(job_details(tuned)))
+        assert (details["base version"], details["output version"]) == ("mv-7", "mv-8")
+        assert details["description"] == "this month's scans"
+
+    def test_details_of_an_evaluation_show_the_version_it_measures(self) -> None:
+        details = details_of(text_of(job_details(job(kind="evaluation", model_version_id="mv-7"))))
+        assert (details["kind"], details["evaluates version"]) == ("evaluation", "mv-7")
+
+    def test_details_of_a_job_trained_from_scratch_name_no_versions(self) -> None:
+        details = details_of(text_of(job_details(job(kind="training"))))
+        assert not {"kind", "description", "base version", "output version", "evaluates version"} & set(
+            details
+        )
 
     def test_metrics_table_shows_each_epoch_and_the_tasks_other_metrics(self) -> None:
         regression = epoch(2, metrics={"val_mae": 0.125, "val_r2": 0.9}, gpu_utilization_pct=73.0)

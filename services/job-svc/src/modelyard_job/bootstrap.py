@@ -8,7 +8,14 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from modelyard.v1 import datasets_pb2_grpc, events_pb2, events_pb2_grpc, jobs_pb2, jobs_pb2_grpc
+from modelyard.v1 import (
+    datasets_pb2_grpc,
+    events_pb2,
+    events_pb2_grpc,
+    jobs_pb2,
+    jobs_pb2_grpc,
+    registry_pb2_grpc,
+)
 from modelyard_events.db import create_engine
 from modelyard_events.relay import Relay
 from modelyard_events.store.postgres import PostgresEventStore
@@ -33,7 +40,8 @@ from modelyard_job.notifications import ViewChanges
 from modelyard_job.policy import JOB_POLICY
 from modelyard_job.projections.queries import JobViewReader
 from modelyard_job.projections.tables import changes_channel
-from modelyard_job.projections.views import JOB_SOURCE, TRAINER_SOURCE
+from modelyard_job.projections.views import JOB_SOURCE, REGISTRY_SOURCE, TRAINER_SOURCE
+from modelyard_job.registry_client import GrpcModelVersionLookup
 
 log = logging.getLogger(__name__)
 SERVICE_NAMES = (
@@ -59,11 +67,14 @@ async def running_job_service(settings: JobSettings, stop: asyncio.Event) -> Asy
     await store.sign_tail()
     liveness = Liveness(engine, settings.live_schema)
     await liveness.create_tables()
-    # job-svc's own token (subject job-svc, role auditor) for GetVersion and ReadEvents: written
-    # and renewed by the token issuer in MODELYARD_TOKEN_FILE; job-svc holds no signing key.
+    # job-svc's own token (subject job-svc, role auditor) for GetVersion and ReadEvents of
+    # dataset-svc, trainer-svc and registry-svc: written and renewed by the token issuer in
+    # MODELYARD_TOKEN_FILE; job-svc holds no signing key.
     token = settings.own_token()
     dataset_channel = settings.grpc_channel(settings.dataset_svc_target, token)
     versions = GrpcVersionLookup(datasets_pb2_grpc.DatasetServiceStub(dataset_channel))
+    registry_channel = settings.grpc_channel(settings.registry_svc_target, token)
+    models = GrpcModelVersionLookup(registry_pb2_grpc.RegistryServiceStub(registry_channel))
     commands = JobCommands(
         store,
         settings.plan_of,
@@ -71,18 +82,23 @@ async def running_job_service(settings: JobSettings, stop: asyncio.Event) -> Asy
         versions,
         allow_file_datasets=settings.allow_file_datasets,
         max_lost_dispatches=settings.max_lost_dispatches,
+        models=models,
+        evaluation_priority=settings.evaluation_priority,
     )
     reader = JobViewReader(settings.views_schema)
     reads = JobReads(engine, reader, store)
     fleet = TrainerFleet(store, liveness, settings.lease_ttl, utc_now)
     changes = ViewChanges(settings.database_url, changes_channel(settings.views_schema))
-    # job-svc reads the trainers' log with an auditor token of its own (ReadEvents is an auditor read).
+    # job-svc reads the trainers' and the registry's logs with an auditor token of its own
+    # (ReadEvents is an auditor read; registry-svc serves the generic EventLog like job-svc).
     trainer_channel = settings.grpc_channel(settings.trainer_svc_target, token)
     trainer_log = GrpcEventSource(events_pb2_grpc.EventLogStub(trainer_channel))
-    views, reaction = job_runners(
+    registry_log = GrpcEventSource(events_pb2_grpc.EventLogStub(registry_channel))
+    runners = job_runners(
         engine,
         job_log=(store, settings.keys_for(JOB_SOURCE)),
         trainer_log=(trainer_log, settings.keys_for(TRAINER_SOURCE)),
+        registry_log=(registry_log, settings.keys_for(REGISTRY_SOURCE)),
         views_schema=settings.views_schema,
         reactions_schema=settings.reactions_schema,
         commands=commands,
@@ -90,6 +106,7 @@ async def running_job_service(settings: JobSettings, stop: asyncio.Event) -> Asy
         topic_namespace=settings.topic_namespace,
         kafka_security=settings.kafka_security,
     )
+    views = runners.views
     parts = DispatcherParts(engine, store, reader, views.projection.name, liveness, fleet, commands)
     dispatcher = Dispatcher(
         parts, settings.lease_ttl, utc_now, sweep_every_s=min(settings.lease_ttl_s / 4, 1.0)
@@ -116,11 +133,15 @@ async def running_job_service(settings: JobSettings, stop: asyncio.Event) -> Asy
     auth = AuthInterceptor(
         settings.token_verifier(), JOB_POLICY, plan_of=lambda org: settings.plan_of(org).key
     )
-    await views.create_tables()
+    # One after the other: the two reactions share a schema, and PostgreSQL's CREATE … IF NOT EXISTS
+    # is not safe against a concurrent twin (a runner whose tables fail to create does not run).
+    for runner in (views, runners.reports, runners.evaluations):
+        await runner.create_tables()
     tasks = [
         asyncio.create_task(relay.run(stop), name="relay"),
         asyncio.create_task(views.run(stop), name="views"),
-        asyncio.create_task(reaction.run(stop), name="report-reaction"),
+        asyncio.create_task(runners.reports.run(stop), name="report-reaction"),
+        asyncio.create_task(runners.evaluations.run(stop), name="evaluation-reaction"),
         asyncio.create_task(changes.run(stop), name="view-changes"),
         asyncio.create_task(_wake_on_changes(changes, dispatcher, stop), name="dispatch-wakeups"),
         asyncio.create_task(dispatcher.run(stop), name="dispatcher"),
@@ -141,6 +162,7 @@ async def running_job_service(settings: JobSettings, stop: asyncio.Event) -> Asy
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
         await trainer_channel.close()
+        await registry_channel.close()
         await dataset_channel.close()
         await store.close()
         await engine.dispose()
@@ -152,5 +174,5 @@ async def _wake_on_changes(changes: ViewChanges, dispatcher: Dispatcher, stop: a
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 _, kind = await asyncio.wait_for(notices.get(), 1.0)
-                if kind not in ("progress", "epoch", "report"):
+                if kind not in ("progress", "epoch", "report", "registry"):
                     dispatcher.wake.set()

@@ -29,6 +29,8 @@ class JobSettings(GrpcSettings, PlanChoice, EventTrustSettings):
     job_grpc_port: int = Field(default=50051, ge=0, le=65535)
     trainer_svc_target: str = "127.0.0.1:50052"  # trainer-svc's ReadEvents, to heal gaps in its topic
     dataset_svc_target: str = "127.0.0.1:50053"  # dataset-svc's GetVersion: CreateJob checks versions
+    # registry-svc: GetVersion (a fine-tuning job's base) and ReadEvents (gaps in its topic)
+    registry_svc_target: str = "127.0.0.1:50054"
     store_schema: str = "job"
     views_schema: str = "job_views"
     live_schema: str = "job_live"
@@ -39,6 +41,8 @@ class JobSettings(GrpcSettings, PlanChoice, EventTrustSettings):
     max_lost_dispatches: int = Field(default=DEFAULT_MAX_LOST_DISPATCHES, ge=1, le=100)
     # Local files are for development, tests and benchmarks; a cluster trains only on published versions.
     allow_file_datasets: bool = False
+    # The queue priority of the evaluation runs the registry asks for (they have no CreateJob request).
+    evaluation_priority: int = Field(default=50, ge=0, le=100)
 
     @property
     def lease_ttl(self) -> timedelta:

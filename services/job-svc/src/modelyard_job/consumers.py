@@ -1,8 +1,10 @@
-"""Kafka in: the trainers' reports become job transitions; both logs feed the views.
+"""Kafka in: the trainers' reports become job transitions, the registry's evaluation requests become
+evaluation jobs; all three logs feed the views.
 
-Both run on ProjectionRunner (ordered per source, gaps healed from the source's ReadEvents,
-offsets committed after the effect). The report reaction is idempotent by the aggregate itself: a
-redelivered or stale report decides nothing, so at-least-once delivery is enough for it.
+All run on ProjectionRunner (ordered per source, gaps healed from the source's ReadEvents, offsets
+committed after the effect). The reactions are idempotent by the aggregate itself: a redelivered or
+stale report decides nothing, and an evaluation request whose job exists creates nothing, so
+at-least-once delivery is enough for them.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from modelyard_events.envelope import DomainEvent, EventEnvelope
 from modelyard_events.kafka_security import KafkaSecurity
 from modelyard_events.registry import EventRegistry
 from modelyard_events.schemas.jobs import JOB_EVENTS
+from modelyard_events.schemas.registry import REGISTRY_EVENTS, ModelEvaluationRequested
 from modelyard_events.schemas.training import (
     TRAINER_EVENTS,
     EpochCompleted,
@@ -28,10 +31,11 @@ from modelyard_events.schemas.training import (
 from modelyard_events.signing import HeadVerifier
 from modelyard_events.store.ports import EventSource
 from modelyard_events.topics import events_topic
+from modelyard_grpc import DependencyFailed, DependencyUnavailable
 from modelyard_job.app.commands import JobCommands
-from modelyard_job.projections.views import JOB_SOURCE, TRAINER_SOURCE, JobViews
+from modelyard_job.projections.views import JOB_SOURCE, REGISTRY_SOURCE, TRAINER_SOURCE, JobViews
 
-VIEW_EVENTS = EventRegistry.combined(JOB_EVENTS, TRAINER_EVENTS)
+VIEW_EVENTS = EventRegistry.combined(JOB_EVENTS, TRAINER_EVENTS, REGISTRY_EVENTS)
 # Progress and epoch reports never change a job (the views take them straight from the trainer's
 # log), so the reaction does not even load the job for them: they are most of the traffic.
 _NEVER_DECIDE = (TrainingProgressed, EpochCompleted)
@@ -61,29 +65,69 @@ class TrainingReportReaction:
             await self.apply(event, envelope, conn)
 
 
+@dataclass
+class EvaluationRequestReaction:
+    """Turns each ModelEvaluationRequested of the registry into an evaluation job (a Projection whose
+    effect is an append to job-svc's log)."""
+
+    commands: JobCommands
+    schema: str
+    name: str = "evaluation_request_reaction"
+
+    async def create_tables(self, conn: AsyncConnection) -> None:
+        """Only the runner's checkpoint table is needed."""
+
+    async def apply(self, event: DomainEvent, envelope: EventEnvelope, conn: AsyncConnection) -> None:
+        """Create the evaluation job the registry asked for (nothing for its other events).
+
+        dataset-svc unreachable, or refusing job-svc's token, is not the request's fault: raised as a
+        ConnectionError, which the runner treats as transient (the request is read again from the
+        registry's log at its next catch-up, never dead-lettered), so the evaluation waits, not lost.
+        """
+        if not isinstance(event, ModelEvaluationRequested):
+            return
+        caller = Caller(envelope.actor, envelope.correlation_id, str(envelope.event_id))
+        try:
+            await self.commands.create_evaluation(event, caller)
+        except (DependencyUnavailable, DependencyFailed) as error:
+            raise ConnectionError(f"evaluation job {event.job_id} waits: {error}") from error
+
+
+@dataclass(frozen=True)
+class JobRunners:
+    """job-svc's consumers: the views, the trainer report reaction, the registry request reaction."""
+
+    views: ProjectionRunner
+    reports: ProjectionRunner
+    evaluations: ProjectionRunner
+
+
 def job_runners(
     engine: AsyncEngine,
     *,
     job_log: tuple[EventSource, HeadVerifier],
     trainer_log: tuple[EventSource, HeadVerifier],
+    registry_log: tuple[EventSource, HeadVerifier],
     views_schema: str,
     reactions_schema: str,
     commands: JobCommands,
     bootstrap_servers: str,
     topic_namespace: str,
     kafka_security: KafkaSecurity | None = None,
-) -> tuple[ProjectionRunner, ProjectionRunner]:
-    """(views runner over both logs, report reaction runner over the trainers' log).
+) -> JobRunners:
+    """The views over the three logs, the report reaction over the trainers' log and the evaluation
+    request reaction over the registry's.
 
     Each log comes with the public keys pinned for its source.
     """
     jobs = SourceTopic(JOB_SOURCE, events_topic("job", topic_namespace), *job_log)
     trainers = SourceTopic(TRAINER_SOURCE, events_topic("trainer", topic_namespace), *trainer_log)
+    registry = SourceTopic(REGISTRY_SOURCE, events_topic("registry", topic_namespace), *registry_log)
     views = ProjectionRunner(
         engine,
         JobViews(views_schema),
         VIEW_EVENTS,
-        [jobs, trainers],
+        [jobs, trainers, registry],
         bootstrap_servers,
         group_id=f"job-svc.{views_schema}",
         security=kafka_security,
@@ -97,4 +141,13 @@ def job_runners(
         group_id=f"job-svc.{reactions_schema}",
         security=kafka_security,
     )
-    return views, reaction
+    evaluations = ProjectionRunner(
+        engine,
+        EvaluationRequestReaction(commands, reactions_schema),
+        REGISTRY_EVENTS,
+        [registry],
+        bootstrap_servers,
+        group_id=f"job-svc.{reactions_schema}.registry",
+        security=kafka_security,
+    )
+    return JobRunners(views, reaction, evaluations)

@@ -53,6 +53,8 @@ def job_to_proto(row: JobRow, last_epoch: EpochRow | None = None) -> jobs_pb2.Jo
         created_at=timestamp(row.created_at),
         updated_at=timestamp(row.updated_at),
         version=row.version,
+        kind=row.kind,
+        description=row.description,
     )
     optional = {
         "trainer_id": row.trainer_id,
@@ -62,6 +64,9 @@ def job_to_proto(row: JobRow, last_epoch: EpochRow | None = None) -> jobs_pb2.Jo
         "artifact_uri": row.artifact_uri,
         "artifact_sha256": row.artifact_sha256,
         "failure_reason": row.failure_reason,
+        "base_version_id": row.base_version_id,
+        "output_version_id": row.output_version_id,
+        "model_version_id": row.model_version_id,
     }
     for field, value in optional.items():
         if value is not None:

@@ -13,14 +13,9 @@ import grpc
 
 from modelyard.v1 import datasets_pb2, datasets_pb2_grpc
 from modelyard_events.domain_errors import IllegalTransition, NotFound
-from modelyard_grpc import DependencyFailed, DependencyUnavailable
 from modelyard_grpc.values import LABEL_TASKS
 from modelyard_job.app.dataset_gate import VersionFacts
-
-_TRANSIENT = frozenset(
-    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED}
-)
-_TOKEN_REFUSED = frozenset({grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED})
+from modelyard_job.dependencies import dependency_refusal
 
 
 class GrpcVersionLookup:
@@ -57,14 +52,4 @@ def refusal_of(error: grpc.aio.AioRpcError, uri: str) -> Exception:
         return NotFound(details or f"{uri} does not exist")
     if code == grpc.StatusCode.FAILED_PRECONDITION:
         return IllegalTransition(details or f"{uri} is not published")
-    if code in _TRANSIENT:
-        return DependencyUnavailable(
-            f"dataset-svc could not confirm {uri} right now ({code.name}: {details}); try again shortly"
-        )
-    if code in _TOKEN_REFUSED:
-        return DependencyFailed(
-            f"dataset-svc refused job-svc's token ({code.name}: {details}): renew job-svc's "
-            "MODELYARD_TOKEN_FILE (a token for dataset-svc) from an issuer that dataset-svc's "
-            "MODELYARD_TOKEN_PUBLIC_KEYS pins"
-        )
-    return DependencyFailed(f"dataset-svc failed to return {uri} ({code.name}: {details})")
+    return dependency_refusal(error, "dataset-svc", uri)

@@ -54,6 +54,8 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
             hyperparameters=dict_from_struct(request.hyperparameters),
             priority=request.priority if request.HasField("priority") else DEFAULT_PRIORITY,
             request_id=checked_identifier(request.request_id, "request_id"),
+            base_version_id=checked_identifier(request.base_version_id, "base_version_id"),
+            description=request.description,
         )
         job = await self._commands.create(new, caller_of(context))
         return await self._reads.after_command(job)

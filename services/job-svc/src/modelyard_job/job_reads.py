@@ -81,7 +81,7 @@ class JobReads:
 
 
 def _fresh(job: TrainingJob) -> jobs_pb2.Job:
-    return jobs_pb2.Job(
+    message = jobs_pb2.Job(
         job_id=job.job_id,
         org_id=job.org_id,
         name=job.name,
@@ -93,7 +93,14 @@ def _fresh(job: TrainingJob) -> jobs_pb2.Job:
         created_by=job.created_by,
         created_at=timestamp(datetime.now().astimezone()),
         updated_at=timestamp(datetime.now().astimezone()),
+        kind=job.kind,
+        description=job.description,
     )
+    if job.model_input is not None and job.kind == "training":
+        message.base_version_id = job.model_input.version_id
+    elif job.model_input is not None:
+        message.model_version_id = job.model_input.version_id
+    return message
 
 
 def required_job_id(job_id: str) -> str:

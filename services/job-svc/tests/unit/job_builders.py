@@ -6,9 +6,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from modelyard_events.envelope import DomainEvent
+from modelyard_events.schemas.jobs import ModelInput
+from modelyard_events.schemas.registry import ClassScores, EvaluationReport, ModelEvaluationRequested
 from modelyard_events.schemas.training import (
     CheckpointSaved,
     EpochCompleted,
+    EvaluationCompleted,
     TrainingCancelled,
     TrainingCompleted,
     TrainingFailed,
@@ -17,6 +20,7 @@ from modelyard_events.schemas.training import (
     TrainingStarted,
 )
 from modelyard_job.domain import JobState, TrainingJob
+from modelyard_job.domain.job_kinds import EvaluationRun
 
 NOW = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)
 LEASE_TTL = timedelta(seconds=30)
@@ -36,6 +40,51 @@ def create_request(**overrides: Any) -> dict[str, Any]:
         "created_by": "alice",
     }
     return request | overrides
+
+
+def model_input(**overrides: Any) -> ModelInput:
+    """A registered version of digit-reader, as a job's model input."""
+    fields: dict[str, Any] = {
+        "version_id": "mv-7",
+        "ai_module": "digit-reader",
+        "semantic_version": "1.2.0",
+        "artifact_sha256": "12" * 32,
+        "artifact_size_bytes": 4096,
+    }
+    return ModelInput(**(fields | overrides))
+
+
+def evaluation_requested(**overrides: Any) -> ModelEvaluationRequested:
+    """The registry asking for an evaluation run of mv-7 on the val split."""
+    fields: dict[str, Any] = {
+        "version_id": "mv-7",
+        "org_id": "org-acme",
+        "ai_module": "digit-reader",
+        "semantic_version": "1.2.0",
+        "family": "image_classifier",
+        "artifact_sha256": "12" * 32,
+        "artifact_size_bytes": 4096,
+        "evaluation_id": "ev-1",
+        "job_id": "j-12",
+        "dataset_uri": "dataset://digits/1",
+        "split": "val",
+        "requested_by": "bob",
+    }
+    return ModelEvaluationRequested(**(fields | overrides))
+
+
+def evaluation_run(priority: int = 50, **overrides: Any) -> EvaluationRun:
+    """The evaluation run of `evaluation_requested(**overrides)`."""
+    return EvaluationRun.requested(evaluation_requested(**overrides), priority)
+
+
+def running_evaluation(dispatch_id: str = "d-1", trainer_id: str = "t-1") -> TrainingJob:
+    """An evaluation job whose trainer reported TrainingStarted."""
+    job = TrainingJob.rebuild("j-12", TrainingJob.create_evaluation(evaluation_run()))
+    job = decide(
+        job, job.dispatch(trainer_id=trainer_id, dispatch_id=dispatch_id, now=NOW, lease_ttl=LEASE_TTL)
+    )
+    return decide(job, job.on_training_report(started(job)))
 
 
 def decide(job: TrainingJob, events: list[DomainEvent]) -> TrainingJob:
@@ -158,6 +207,7 @@ def training_completed(job: TrainingJob, dispatch_id: str | None = None) -> Trai
         artifact_size_bytes=2048,
         metrics={"val_accuracy": 0.97},
         epochs=3,
+        dataset_manifest_sha256="ef" * 32,
     )
 
 
@@ -203,3 +253,31 @@ def epoch_completed(job: TrainingJob) -> EpochCompleted:
         gpu_utilization_pct=None,
         gpu_memory_bytes=None,
     )
+
+
+def evaluation_report() -> EvaluationReport:
+    """What an evaluation run measured on two classes."""
+    scores = [
+        ClassScores(label="0", precision=0.9, recall=0.95, f1=0.92, support=20),
+        ClassScores(label="1", precision=0.94, recall=0.9, f1=0.92, support=20),
+    ]
+    return EvaluationReport(
+        dataset_uri="dataset://digits/1",
+        split="val",
+        samples=40,
+        device="cpu",
+        accuracy=0.925,
+        precision=0.92,
+        recall=0.925,
+        f1=0.92,
+        latency_p50_ms=0.4,
+        latency_p95_ms=0.9,
+        per_class=scores,
+        classes_total=2,
+        confusion=[[19, 1], [2, 18]],
+    )
+
+
+def evaluation_completed(job: TrainingJob, dispatch_id: str | None = None) -> EvaluationCompleted:
+    """EvaluationCompleted with `evaluation_report()`."""
+    return EvaluationCompleted(**_report_fields(job, dispatch_id, None), report=evaluation_report())

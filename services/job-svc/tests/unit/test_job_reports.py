@@ -118,6 +118,10 @@ class TestTrainingEnds:
             artifact_size_bytes=2048,
             metrics={"val_accuracy": 0.97},
             epochs=3,
+            name="digits baseline",
+            family="image_classifier",
+            created_by="alice",
+            dataset_manifest_sha256="ef" * 32,
         )
         assert decide(job, [event]).state is JobState.COMPLETED
 

@@ -48,10 +48,21 @@ def submit(
     request_id: Annotated[
         str | None, typer.Option(help="Idempotency key: the same id returns the same job.")
     ] = None,
+    base_version: Annotated[
+        str | None,
+        typer.Option(
+            help="Fine-tune this approved or released model version (same module and family).",
+            show_default=False,
+        ),
+    ] = None,
+    description: Annotated[
+        str | None, typer.Option(help="What the job is for (at most 2,000 characters).", show_default=False)
+    ] = None,
     watch: Annotated[bool, typer.Option("--watch", help="Then watch the job until it finishes.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Submit a training job (CreateJob) and print its id and state."""
+    """Submit a training job (CreateJob), or fine-tune a model version with --base-version, and print
+    its id and state."""
     try:
         params = hyperparameters(param or [], params_file)
     except BadHyperparameter as error:
@@ -59,6 +70,7 @@ def submit(
     request = jobs_pb2.CreateJobRequest(
         name=name, ai_module=module, family=family, dataset_uri=dataset, hyperparameters=params,
         priority=priority, org_id=org or "", request_id=request_id or "",
+        base_version_id=base_version or "", description=description or "",
     )  # fmt: skip
     job: jobs_pb2.Job = call_job_svc(ctx, lambda svc: svc.jobs.CreateJob(request))
     out = output_for(ctx, as_json)

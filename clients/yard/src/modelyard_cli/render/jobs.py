@@ -72,8 +72,13 @@ def _detail_rows(job: jobs_pb2.Job) -> list[tuple[str, object]]:
     return [
         ("job", job.job_id),
         ("name", job.name),
+        *_when_set(("description", job.description), ("kind", job.kind if job.kind == "evaluation" else "")),
         ("org", job.org_id),
         ("module / family", f"{job.ai_module} / {job.family}"),
+        *_when_set(
+            ("base version", present(job, "base_version_id")),
+            ("evaluates version", present(job, "model_version_id")),
+        ),
         ("dataset", job.dataset_uri),
         ("hyperparameters", json.dumps(hyperparameters, sort_keys=True)),
         ("state", f"{state_name(job.state)} (attempt {job.attempt}, version {job.version})"),
@@ -87,10 +92,16 @@ def _detail_rows(job: jobs_pb2.Job) -> list[tuple[str, object]]:
         ),
         ("artifact", present(job, "artifact_uri")),
         ("sha256", present(job, "artifact_sha256")),
+        *_when_set(("output version", present(job, "output_version_id"))),
         ("failure", present(job, "failure_reason")),
         ("created", f"{format_time(present(job, 'created_at'))} by {job.created_by or '-'}"),
         ("updated", format_time(present(job, "updated_at"))),
     ]
+
+
+def _when_set(*rows: tuple[str, object]) -> list[tuple[str, object]]:
+    """The rows whose value is set (fine-tuning and evaluation details, shown only when they apply)."""
+    return [(label, value) for label, value in rows if value]
 
 
 def metrics_table(epochs: Iterable[jobs_pb2.EpochMetrics]) -> Table:

@@ -19,6 +19,7 @@ from modelyard_events.schemas.jobs import (
     JobCompleted,
     JobCreated,
     JobDispatched,
+    JobEvaluationCompleted,
     JobFailed,
     JobLeaseExpired,
     JobPaused,
@@ -63,6 +64,11 @@ def _created(job: TrainingJob, e: JobCreated) -> TrainingJob:
         hyperparameters=dict(e.hyperparameters),
         priority=e.priority,
         created_by=e.created_by,
+        description=e.description,
+        kind=e.kind,
+        model_input=e.model_input,
+        evaluation_split=e.evaluation_split,
+        evaluation_id=e.evaluation_id,
     )
 
 
@@ -124,6 +130,7 @@ _EVOLVE: dict[type[DomainEvent], Callable[[TrainingJob, Any], TrainingJob]] = {
     JobLeaseExpired: _lease_expired,
     JobRetried: _retried,
     JobCompleted: _left_trainer,
+    JobEvaluationCompleted: _left_trainer,
     JobFailed: _left_trainer,
     JobCancelled: _left_trainer,
 }

@@ -21,6 +21,7 @@ from modelyard_events.schemas.jobs import (
     JobCreated,
     JobDispatched,
     JobFailed,
+    JobKind,
     JobLeaseExpired,
     JobPaused,
     JobPauseRequested,
@@ -28,9 +29,11 @@ from modelyard_events.schemas.jobs import (
     JobQueued,
     JobResumed,
     JobRetried,
+    ModelInput,
 )
 from modelyard_events.schemas.training import TrainingReport
 from modelyard_job.domain.evolution import Dispatch, evolve
+from modelyard_job.domain.job_kinds import EvaluationRun
 from modelyard_job.domain.job_spec import check_priority, validated_job_spec
 from modelyard_job.domain.lost_dispatches import (
     DEFAULT_MAX_LOST_DISPATCHES,
@@ -56,7 +59,9 @@ class TrainingJob:
     `attempt` only grows (by JobRetried); `checkpoint_uri` is the last checkpoint of the current attempt
     (None after a retry); `pause_request` / `cancel_request` hold the reason of an outstanding request to
     the trainer (None when there is none); `lost_dispatches` are the dispatches of this attempt whose
-    lease lapsed (emptied by a retry).
+    lease lapsed (emptied by a retry). `kind` is "training" (fine-tuning when `model_input` names a base
+    version) or "evaluation" (measuring `model_input` on `evaluation_split` for the registry's
+    `evaluation_id`); it never changes.
     """
 
     job_id: str
@@ -68,6 +73,11 @@ class TrainingJob:
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     priority: int = 0
     created_by: str = ""
+    description: str = ""
+    kind: JobKind = "training"
+    model_input: ModelInput | None = None
+    evaluation_split: str | None = None
+    evaluation_id: str | None = None
     state: JobState = JobState.PENDING
     attempt: int = 1
     version: int = 0
@@ -123,11 +133,17 @@ class TrainingJob:
         priority: int,
         created_by: str,
         request_id: str | None = None,
+        description: str = "",
+        kind: JobKind = "training",
+        model_input: ModelInput | None = None,
+        evaluation_split: str | None = None,
+        evaluation_id: str | None = None,
     ) -> list[DomainEvent]:
         """[JobCreated with the hyperparameters' defaults filled in, JobQueued(attempt=1)].
 
         Raises InvalidJobSpec (an InvalidArgument) naming every wrong field. The caller checks the plan
-        quota first (plans.check_job_quota): it needs the organization's count for the month.
+        quota first (plans.check_job_quota): it needs the organization's count for the month. A
+        training job with a `model_input` fine-tunes that (already checked) registered version.
         """
         filled = validated_job_spec(
             name=name,
@@ -136,6 +152,11 @@ class TrainingJob:
             hyperparameters=hyperparameters,
             dataset_uri=dataset_uri,
             priority=priority,
+            description=description,
+            kind=kind,
+            model_input=model_input,
+            evaluation_split=evaluation_split,
+            evaluation_id=evaluation_id,
         )
         created = JobCreated(
             job_id=job_id,
@@ -148,8 +169,26 @@ class TrainingJob:
             priority=priority,
             created_by=created_by,
             request_id=request_id,
+            description=description,
+            kind=kind,
+            model_input=model_input,
+            evaluation_split=evaluation_split,
+            evaluation_id=evaluation_id,
         )
         return [created, JobQueued(job_id=job_id, attempt=1, reason="created")]
+
+    @classmethod
+    def create_evaluation(cls, run: EvaluationRun) -> list[DomainEvent]:
+        """[JobCreated(kind evaluation), JobQueued] for the registry's request; InvalidJobSpec as create."""
+        return cls.create(**run.job_fields())
+
+    @classmethod
+    def refuse_evaluation(cls, run: EvaluationRun, reason: str) -> list[DomainEvent]:
+        """[JobCreated(kind evaluation), JobFailed(reason)]: an evaluation that cannot run (bad data,
+        a dataset version not ready …) still becomes a job, failed at once, so the registry that asked
+        for it hears why and returns the version to draft, instead of waiting for it forever."""
+        failed = JobFailed(job_id=run.job_id, attempt=1, reason=f"not started: {reason}")
+        return [JobCreated(**run.job_fields()), failed]
 
     def pause(self, reason: str = "") -> list[DomainEvent]:
         """Queued: [JobPaused] at once. Running: [JobPauseRequested]; the trainer's TrainingPaused ends it."""
@@ -187,8 +226,17 @@ class TrainingJob:
         return [JobCancelled(job_id=self.job_id, attempt=self.attempt, reason=reason)]
 
     def retry(self, reason: str = "") -> list[DomainEvent]:
-        """Failed or cancelled: [JobRetried(attempt+1), JobQueued] from scratch (no checkpoint)."""
+        """Failed or cancelled: [JobRetried(attempt+1), JobQueued] from scratch (no checkpoint).
+
+        An evaluation run is not retried: the registry has already closed its evaluation (the version
+        went back to draft), so a new evaluation is asked of the registry instead.
+        """
         self._require("retry")
+        if self.kind == "evaluation":
+            raise IllegalTransition(
+                f"job {self.job_id} is an evaluation run the registry asked for, and that evaluation "
+                "has ended; ask the registry for a new one (yard models evaluate)"
+            )
         attempt = self.attempt + 1
         return [
             JobRetried(job_id=self.job_id, attempt=attempt, reason=reason),
@@ -210,8 +258,9 @@ class TrainingJob:
     ) -> list[DomainEvent]:
         """Queued: [JobDispatched] leasing the job to `trainer_id` until now + lease_ttl, from its checkpoint.
 
-        The dispatch carries the family, dataset and hyperparameters so the trainer needs nothing else,
-        and the last recorded checkpoint of this attempt (None for a fresh start).
+        The dispatch carries the family, dataset, hyperparameters, kind, the model version to start from
+        or to measure and the split to measure, so the trainer needs nothing else, and the last recorded
+        checkpoint of this attempt (None for a fresh start).
         """
         if lease_ttl <= timedelta(0):
             raise ValueError(f"lease_ttl must be positive; got {lease_ttl}")
@@ -227,6 +276,9 @@ class TrainingJob:
                 family=self.family,
                 dataset_uri=self.dataset_uri,
                 hyperparameters=dict(self.hyperparameters),
+                kind=self.kind,
+                model_input=self.model_input,
+                evaluation_split=self.evaluation_split,
             )
         ]
 

@@ -3,7 +3,10 @@
 Reports arrive from Kafka at least once and may come from a trainer that lost its lease, so a report
 is never an error: one whose dispatch is not the job's current lease is stale, one whose effect the
 job already shows is a duplicate, and both give []. Facts win over requests: a trainer that completed
-or failed while a pause or cancel was requested has completed or failed.
+or failed while a pause or cancel was requested has completed or failed. A training job completes with
+TrainingCompleted, an evaluation job with EvaluationCompleted; the other kind's result from the current
+dispatch's own trainer is not stale but wrong (a trainer that does not know the job's kind, e.g. one
+not yet upgraded), so the job fails saying so rather than waiting for lease lapses to fail it.
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ from modelyard_events.schemas.jobs import (
     JobCancelled,
     JobCheckpointRecorded,
     JobCompleted,
+    JobEvaluationCompleted,
     JobFailed,
     JobPaused,
     JobStarted,
 )
 from modelyard_events.schemas.training import (
     CheckpointSaved,
+    EvaluationCompleted,
     TrainingCancelled,
     TrainingCompleted,
     TrainingFailed,
@@ -86,6 +91,9 @@ def _checkpoint(job: TrainingJob, report: CheckpointSaved) -> list[DomainEvent]:
 
 
 def _completed(job: TrainingJob, report: TrainingCompleted) -> list[DomainEvent]:
+    if job.kind != "training":
+        return _wrong_kind(job, report)
+    base = job.model_input.version_id if job.model_input is not None else None
     completed = JobCompleted(
         job_id=job.job_id,
         org_id=job.org_id,
@@ -97,8 +105,37 @@ def _completed(job: TrainingJob, report: TrainingCompleted) -> list[DomainEvent]
         artifact_size_bytes=report.artifact_size_bytes,
         metrics=dict(report.metrics),
         epochs=report.epochs,
+        name=job.name,
+        description=job.description,
+        family=job.family,
+        created_by=job.created_by,
+        base_version_id=base,
+        dataset_manifest_sha256=report.dataset_manifest_sha256,
     )
     return [completed]
+
+
+def _evaluated(job: TrainingJob, report: EvaluationCompleted) -> list[DomainEvent]:
+    if job.kind != "evaluation" or job.model_input is None or job.evaluation_id is None:
+        return _wrong_kind(job, report)
+    evaluated = JobEvaluationCompleted(
+        job_id=job.job_id,
+        org_id=job.org_id,
+        ai_module=job.ai_module,
+        attempt=job.attempt,
+        model_version_id=job.model_input.version_id,
+        evaluation_id=job.evaluation_id,
+        report=report.report,
+    )
+    return [evaluated]
+
+
+def _wrong_kind(job: TrainingJob, report: TrainingReport) -> list[DomainEvent]:
+    reason = (
+        f"trainer {report.trainer_id} reported {report.type_name} for {job.kind} job {job.job_id}; "
+        f"it does not run {job.kind} jobs (upgrade the trainer)"
+    )
+    return [JobFailed(job_id=job.job_id, attempt=job.attempt, reason=reason)]
 
 
 def _failed(job: TrainingJob, report: TrainingFailed) -> list[DomainEvent]:
@@ -125,6 +162,7 @@ _DECISIONS: dict[type[TrainingReport], Callable[[TrainingJob, Any], list[DomainE
     TrainingStarted: _started,
     CheckpointSaved: _checkpoint,
     TrainingCompleted: _completed,
+    EvaluationCompleted: _evaluated,
     TrainingFailed: _failed,
     TrainingPaused: _paused,
     TrainingCancelled: _cancelled,

@@ -12,10 +12,13 @@
     running                    cancel                     JobCancelRequested              running
     running                    TrainingCancelled          JobCancelled                    cancelled
     running                    TrainingCompleted          JobCompleted                    completed
+    running (evaluation)       EvaluationCompleted        JobEvaluationCompleted          completed
+    running (other kind)       the other kind's result    JobFailed (wrong kind)          failed
     running                    TrainingFailed             JobFailed                       failed
     running                    lease expired              JobLeaseExpired, JobQueued      queued
     running                    lease expired, cap reached JobLeaseExpired, JobFailed      failed
-    failed, cancelled          retry                      JobRetried, JobQueued           queued
+    failed, cancelled          retry (training jobs)      JobRetried, JobQueued           queued
+    (new)                      evaluation that cannot run JobCreated, JobFailed           failed
     pending..paused            set_priority               JobPriorityChanged              (same)
 
 "Dispatched but not started" is `running` with `current_dispatch.started == False`: from JobDispatched
@@ -25,7 +28,9 @@ that the trainer's report completes; a lease that expires with a request outstan
 request asked (paused or cancelled) instead of re-queueing, and the lapse that reaches the cap on
 dispatches lost in one attempt (lost_dispatches.py) fails the job instead of re-queueing it. `pending`
 is the state after JobCreated and before JobQueued; create appends both at once, so today a job is
-pending only inside that append.
+pending only inside that append. Evaluation runs come from the registry's request (job_kinds.py): one
+that cannot run is recorded failed at once, and a failed or cancelled one is not retried (the
+registry asks again with a new evaluation).
 Every other command in a state not listed is refused with IllegalTransition; a lease expiry or a report
 that does not apply (stale, duplicate) gives no events instead, because it comes from a process.
 """
@@ -41,6 +46,7 @@ from modelyard_events.schemas.jobs import (
     JobCompleted,
     JobCreated,
     JobDispatched,
+    JobEvaluationCompleted,
     JobFailed,
     JobLeaseExpired,
     JobPaused,
@@ -76,6 +82,7 @@ STATE_AFTER: dict[type[DomainEvent], JobState] = {
     JobLeaseExpired: JobState.QUEUED,
     JobRetried: JobState.QUEUED,
     JobCompleted: JobState.COMPLETED,
+    JobEvaluationCompleted: JobState.COMPLETED,
     JobFailed: JobState.FAILED,
     JobCancelled: JobState.CANCELLED,
 }

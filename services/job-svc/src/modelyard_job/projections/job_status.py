@@ -15,6 +15,7 @@ from modelyard_events.schemas.jobs import (
     JobCompleted,
     JobCreated,
     JobDispatched,
+    JobEvaluationCompleted,
     JobFailed,
     JobLeaseExpired,
     JobPaused,
@@ -50,17 +51,23 @@ async def apply_job_event(
 
 
 async def _insert(schema: str, event: JobCreated, envelope: EventEnvelope, conn: AsyncConnection) -> None:
+    model = event.model_input.version_id if event.model_input is not None else None
     await conn.execute(
         text(
             f"INSERT INTO {schema}.jobs (job_id, org_id, name, ai_module, family, dataset_uri, "
             "hyperparameters, priority, state, attempt, created_by, request_id, created_at, updated_at, "
-            "version) VALUES (:job_id, :org_id, :name, :ai_module, :family, :dataset_uri, "
+            "version, kind, description, base_version_id, model_version_id, evaluation_id, "
+            "output_version_id) VALUES (:job_id, :org_id, :name, :ai_module, :family, :dataset_uri, "
             "CAST(:hyperparameters AS jsonb), :priority, 'pending', 1, :created_by, :request_id, :at, :at, "
-            ":version) ON CONFLICT (job_id) DO NOTHING"
+            ":version, :kind, :description, :base_version_id, :model_version_id, :evaluation_id, "
+            f"(SELECT version_id FROM {schema}.job_outputs WHERE job_id = :job_id)) "
+            "ON CONFLICT (job_id) DO NOTHING"
         ),
         {
-            **event.model_dump(exclude={"hyperparameters"}),
+            **event.model_dump(exclude={"hyperparameters", "model_input"}),
             "hyperparameters": json.dumps(event.hyperparameters),
+            "base_version_id": model if event.kind == "training" else None,
+            "model_version_id": model if event.kind == "evaluation" else None,
             "at": envelope.occurred_at,
             "version": envelope.stream_version,
         },
@@ -103,6 +110,10 @@ def _completed(event: JobCompleted, envelope: EventEnvelope) -> Columns:
     }
 
 
+def _evaluated(event: JobEvaluationCompleted, envelope: EventEnvelope) -> Columns:
+    return {"progress": 1.0, "eta_s": 0.0, "dispatch_id": None, "lease_expires_at": None}
+
+
 _COLUMNS: dict[type[DomainEvent], Callable[[Any, EventEnvelope], Columns]] = {
     JobQueued: _queued,
     JobDispatched: _dispatched,
@@ -113,5 +124,6 @@ _COLUMNS: dict[type[DomainEvent], Callable[[Any, EventEnvelope], Columns]] = {
     JobLeaseExpired: lambda e, _: dict(_NO_LEASE),
     JobRetried: _retried,
     JobCompleted: _completed,
+    JobEvaluationCompleted: _evaluated,
     JobFailed: lambda e, _: {"failure_reason": e.reason, "dispatch_id": None, "lease_expires_at": None},
 }

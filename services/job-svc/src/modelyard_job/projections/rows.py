@@ -48,6 +48,12 @@ class JobRow:
     artifact_sha256: str | None
     failure_reason: str | None
     queue_position: int | None = None
+    kind: str = "training"
+    description: str = ""
+    base_version_id: str | None = None  # fine-tuning: the version it starts from
+    model_version_id: str | None = None  # evaluation: the version it measures
+    evaluation_id: str | None = None
+    output_version_id: str | None = None  # training: the version the registry made of it
 
     def queue_entry(self) -> QueueEntry:
         """The job as the scheduler sees it (without a queued_at, its last update stands in)."""

@@ -19,7 +19,15 @@ _DDL = (
         steps_per_epoch int NOT NULL DEFAULT 0, epoch int NOT NULL DEFAULT 0, step bigint NOT NULL DEFAULT 0,
         progress double precision, eta_s double precision, loss double precision,
         samples_per_s double precision, checkpoint_uri text, artifact_uri text, artifact_sha256 text,
-        failure_reason text)""",
+        failure_reason text, kind text NOT NULL DEFAULT 'training', description text NOT NULL DEFAULT '',
+        base_version_id text, model_version_id text, evaluation_id text, output_version_id text)""",
+    # Views made before evaluation runs and fine-tuning (issue 12) gain their columns in place.
+    "ALTER TABLE {s}.jobs ADD COLUMN IF NOT EXISTS kind text NOT NULL DEFAULT 'training'",
+    "ALTER TABLE {s}.jobs ADD COLUMN IF NOT EXISTS description text NOT NULL DEFAULT ''",
+    *(
+        f"ALTER TABLE {{s}}.jobs ADD COLUMN IF NOT EXISTS {column} text"
+        for column in ("base_version_id", "model_version_id", "evaluation_id", "output_version_id")
+    ),
     "CREATE INDEX IF NOT EXISTS jobs_by_state ON {s}.jobs (state, queued_at)",
     "CREATE INDEX IF NOT EXISTS jobs_by_org ON {s}.jobs (org_id, created_at DESC, job_id DESC)",
     "CREATE INDEX IF NOT EXISTS jobs_by_created ON {s}.jobs (created_at DESC, job_id DESC)",
@@ -36,6 +44,9 @@ _DDL = (
     """CREATE TABLE IF NOT EXISTS {s}.trainers (
         trainer_id text PRIMARY KEY, slots_total int NOT NULL, gpus jsonb NOT NULL,
         registered_at timestamptz NOT NULL, lost bool NOT NULL DEFAULT false, lost_at timestamptz)""",
+    # The registry version each training job became (ModelVersionRegistered), in whichever order the
+    # registry's and job-svc's logs are applied.
+    "CREATE TABLE IF NOT EXISTS {s}.job_outputs (job_id text PRIMARY KEY, version_id text NOT NULL)",
 )
 
 

@@ -1,4 +1,4 @@
-"""JobViews: the one projection job-svc runs over its own log and the trainers' log.
+"""JobViews: the one projection job-svc runs over its own log, the trainers' log and the registry's.
 
 Job status, queue, per-epoch metrics, job timelines and trainers are updated in the runner's
 transaction (exactly once per event), and each change is announced with pg_notify on commit, so
@@ -18,9 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from modelyard_events.consumer.projection import Decoded
 from modelyard_events.envelope import DomainEvent, EventEnvelope
 from modelyard_events.schemas.jobs import JOB_STREAM, JobQueued
+from modelyard_events.schemas.registry import MODULE_STREAM
 from modelyard_events.schemas.training import RUN_STREAM, EpochCompleted, TrainingReport, TrainingStarted
 from modelyard_job.projections.job_status import apply_job_event
 from modelyard_job.projections.live_progress import LIVE_REPORTS, LiveReport
+from modelyard_job.projections.model_versions import apply_registry_event, job_of
 from modelyard_job.projections.tables import changes_channel, create_view_tables
 from modelyard_job.projections.timeline import record_in_timeline
 from modelyard_job.projections.trainers import apply_trainer_event
@@ -28,6 +30,7 @@ from modelyard_job.projections.training_reports import apply_live_reports, apply
 
 JOB_SOURCE = "job"
 TRAINER_SOURCE = "trainer"
+REGISTRY_SOURCE = "registry"
 LiveRun = list[tuple[LiveReport, EventEnvelope]]
 
 
@@ -57,6 +60,8 @@ class JobViews:
             await record_in_timeline(self.schema, TRAINER_SOURCE, [(event.job_id, event, envelope)], conn)
             kind = "progress" if isinstance(event, TrainingStarted) else "report"
             await self._announce(conn, [(event.job_id, kind)])
+        elif envelope.stream_type == MODULE_STREAM:
+            await self._apply_registry_event(event, envelope, conn)
         elif await apply_trainer_event(self.schema, event, envelope, conn):
             await self._announce(conn, [("", "trainer")])
 
@@ -71,6 +76,16 @@ class JobViews:
             run = []
             await self.apply(event, envelope, conn)
         await self._apply_live_run(run, conn)
+
+    async def _apply_registry_event(
+        self, event: DomainEvent, envelope: EventEnvelope, conn: AsyncConnection
+    ) -> None:
+        job_id = job_of(event)
+        if job_id is None:
+            return  # approvals, releases …: about versions, not jobs
+        await apply_registry_event(self.schema, event, envelope, conn)
+        await record_in_timeline(self.schema, REGISTRY_SOURCE, [(job_id, event, envelope)], conn)
+        await self._announce(conn, [(job_id, "registry")])
 
     async def _apply_live_run(self, run: LiveRun, conn: AsyncConnection) -> None:
         if not run:

@@ -21,6 +21,10 @@ from tests.integration.trainers import Trainers
 
 pytestmark = pytest.mark.integration
 TINY_DATASET_LIMIT = 20_000  # bytes of dataset data for organizations on the professional plan here
+REGISTRY_GATES = {
+    "digit-reader": [{"metric": "f1", "min": 0.5}, {"metric": "latency_p95_ms", "max": 5000}],
+    "strict-reader": [{"metric": "f1", "min": 0.9999}, {"metric": "min_class_recall", "min": 0.9999}],
+}
 
 
 @pytest.fixture
@@ -40,7 +44,7 @@ async def store(engine: AsyncEngine, unique_schema: str) -> AsyncIterator[Postgr
 
 @pytest.fixture(scope="session")
 def services(stack: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    """dataset-svc, job-svc and trainer-svc as real processes for the whole session (lease TTL 3 s).
+    """Every service as a real process for the whole session (lease TTL 3 s).
 
     Tests start the trainer workers they need and stop them before they end; they use
     organizations of their own (`fresh_org`), so plan quotas and queues do not mix.
@@ -53,6 +57,8 @@ def services(stack: Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         # Professional sets no dataset limit; a small one here lets a test reach it with a few files.
         "MODELYARD_PLAN_LIMITS": json.dumps({"professional": {"dataset_bytes": TINY_DATASET_LIMIT}}),
         "MODELYARD_MIN_SAMPLES_PER_CLASS": "4",
+        # registry-svc's gates: lenient for the usual module, impossible for "strict-reader".
+        "MODELYARD_REGISTRY_GATES": json.dumps(REGISTRY_GATES),
     }
     with platform(stack, workdir, lease_ttl_s=3.0, topic_namespace=namespace, env=env) as running:
         yield running

@@ -9,9 +9,12 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from modelyard.v1 import jobs_pb2
+from modelyard.v1 import events_pb2, jobs_pb2
 from modelyard_devstack.platform import Platform
+from modelyard_devstack.processes import eventually
 from tests.integration.job_client import JobClient
 from tests.integration.registry_client import DRAFT, RegistryClient
 from tests.integration.trainers import Trainers
@@ -58,3 +61,39 @@ async def test_a_completed_job_registers_one_draft_version_with_its_artifact_in_
     await asyncio.to_thread(Path(urlparse(done.artifact_uri).path).unlink)
     assert (await registry.get(version.version_id)).artifact_sha256 == done.artifact_sha256
     assert len(await registry.versions(fresh_org)) == 1
+
+
+async def test_a_restart_mid_stream_and_a_replay_of_the_whole_job_log_register_nothing_twice(
+    jobs: JobClient,
+    trainers: Trainers,
+    registry: RegistryClient,
+    services: Platform,
+    engine: AsyncEngine,
+    fresh_org: str,
+    digits_uri: str,
+) -> None:
+    await trainers.start("t-register-restart")
+    services.stop("registry-svc")  # the job completes while registry-svc is down
+    try:
+        job = await jobs.create(fresh_org, digits_uri, epochs=1)
+        await jobs.wait_for(job.job_id, jobs_pb2.JOB_STATE_COMPLETED)
+    finally:
+        await asyncio.to_thread(services.restart_service, "registry-svc")
+    version = await registry.registered_from(fresh_org, job.job_id)
+    # Forget how far the reaction got: it reads job-svc's whole log again, every JobCompleted included.
+    async with engine.begin() as conn:
+        await conn.execute(text("DELETE FROM registry_reactions.projection_checkpoints"))
+    await asyncio.to_thread(services.restart_service, "registry-svc")
+    replayed = events_pb2.ReadEventsRequest(after_position=0, limit=1000)
+
+    async def caught_up() -> bool:
+        async with engine.connect() as conn:
+            done = await conn.execute(text("SELECT count(*) FROM registry_reactions.projection_checkpoints"))
+            return bool(done.scalar())
+
+    await eventually(caught_up, 60, "the reaction to read the job log again")
+    await asyncio.sleep(1.0)
+    log = await registry.stub.ReadEvents(replayed)
+    registered = [e for e in log.events if e.type == "ModelVersionRegistered" and job.job_id in e.data_json]
+    assert len(registered) == 1
+    assert [v.version_id for v in await registry.versions(fresh_org)] == [version.version_id]

@@ -132,9 +132,10 @@ class Platform:
         return process
 
     def restart_service(self, name: str) -> Popen[bytes]:
-        """Stop a service started by `start_service` and start it again as it was."""
+        """(Stop and) start again a service started by `start_service`, as it was started."""
         module, args, target, env = self.started[name]
-        self.stop(name)
+        if name in self.processes:
+            self.stop(name)
         return self.start_service(name, module, args, target, env)
 
     def stop(self, name: str) -> None:

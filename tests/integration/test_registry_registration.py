@@ -56,6 +56,7 @@ async def test_a_completed_job_registers_one_draft_version_with_its_artifact_in_
     assert list(version.config.class_names) == [str(n) for n in range(10)]
     assert version.dataset_uri == digits_uri
     assert version.created_by == "dev"
+    assert version.HasField("registered_at")
     assert version.training_metrics["val_accuracy"] > 0.5
     # The trainer's run folder is no longer the record: removing it changes nothing.
     await asyncio.to_thread(Path(urlparse(done.artifact_uri).path).unlink)

@@ -5,8 +5,9 @@ land hash-chained in PostgreSQL, the relay publishes them, a projection applies
 each exactly once, a stale writer is refused, and `verify` catches an edited row.
 Then, driven with the `yard` CLI, scikit-learn's digits become a dataset version
 in dataset-svc (upload, two annotators, review, publish, readiness), and job-svc,
-trainer-svc and a trainer worker train on that version for real. Later issues
-add model approval and rollout.
+trainer-svc and a trainer worker train on that version for real; registry-svc registers the model,
+has it evaluated, refuses a self-approval and a failing gate, approves it as a second admin,
+releases it, and the downloaded artifact is verified against its signed manifest.
 """
 
 from __future__ import annotations

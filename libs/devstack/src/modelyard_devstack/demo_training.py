@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import functools
 import json
 import os
 import shutil
@@ -21,6 +22,7 @@ import time
 from pathlib import Path
 
 from modelyard.v1 import jobs_pb2, jobs_pb2_grpc
+from modelyard_devstack.demo_registry import gates_env, walk_registry
 from modelyard_devstack.platform import Platform, platform
 from modelyard_devstack.stack import Infra
 from modelyard_grpc import channel
@@ -37,7 +39,7 @@ def walk_training(servers: Infra) -> None:
         workdir = Path(tmp)
         images, labels = _export_digits(workdir / "data")
         started = time.monotonic()
-        with platform(servers, workdir / "platform", lease_ttl_s=10.0) as running:
+        with platform(servers, workdir / "platform", lease_ttl_s=10.0, env=gates_env()) as running:
             print(
                 f"\n4. Datasets: dataset-svc on {running.dataset_target}, job-svc on {running.job_target}, "
                 f"trainer-svc on {running.trainer_target} (ready in {time.monotonic() - started:.1f} s)"
@@ -70,6 +72,15 @@ def walk_training(servers: Infra) -> None:
                 raise SystemExit(f"the demo job did not complete (yard exited {submitted})")
             accuracy = asyncio.run(_final_accuracy(running))
             print(f"\n   final validation accuracy {accuracy:.1%} on the version's val split (chance: 10%)")
+            smoke_run = functools.partial(_smoke_run, running, uri)
+            walk_registry(running, _ORG, functools.partial(_yard, running), smoke_run, workdir)
+
+
+def _smoke_run(running: Platform, uri: str) -> None:
+    """One epoch at a learning rate far too small to learn: a version the gates should refuse."""
+    params = ["--param", "epochs=1", "--param", "lr=0.00001"]
+    _yard(running, "jobs", "submit", "--name", "smoke run", "--module", "digit-reader",
+          "--family", "image_classifier", "--dataset", uri, *params, "--org", _ORG, "--watch")  # fmt: skip
 
 
 def _build_dataset(running: Platform, images: Path, labels: Path) -> str:
@@ -159,6 +170,8 @@ def _yard_env(running: Platform, subject: str) -> dict[str, str]:
         **os.environ,
         "MODELYARD_JOB_SVC_TARGET": running.job_target,
         "MODELYARD_DATASET_SVC_TARGET": running.dataset_target,
+        "MODELYARD_REGISTRY_SVC_TARGET": running.registry_target,
+        "MODELYARD_REGISTRY_PUBLIC_KEYS": running.base_env["MODELYARD_REGISTRY_PUBLIC_KEYS"],
         "MODELYARD_TOKEN": running.token(org_id=_ORG, subject=subject),
     }
 

@@ -39,7 +39,7 @@ def timestamp(moment: datetime) -> Timestamp:
     return stamp
 
 
-def version_to_proto(v: VersionState, registered_at: datetime | None = None) -> registry_pb2.ModelVersion:
+def version_to_proto(v: VersionState) -> registry_pb2.ModelVersion:
     """Every column of the version the API shows."""
     r = v.registered
     c = r.config
@@ -77,8 +77,8 @@ def version_to_proto(v: VersionState, registered_at: datetime | None = None) -> 
         bump_reason=r.bump_reason,
         revision=v.revision,
     )
-    if registered_at is not None:
-        message.registered_at.CopyFrom(timestamp(registered_at))
+    if v.registered_at is not None:
+        message.registered_at.CopyFrom(timestamp(v.registered_at))
     if r.base_version_id:
         message.base_version_id = r.base_version_id
     if r.dataset_manifest_sha256:
@@ -99,6 +99,8 @@ def version_to_proto(v: VersionState, registered_at: datetime | None = None) -> 
                 evaluation_id=v.pending.evaluation_id,
                 job_id=v.pending.job_id,
                 requested_by=v.pending.requested_by,
+                dataset_uri=v.pending.dataset_uri,
+                split=v.pending.split,
                 finished=False,
             )
         )

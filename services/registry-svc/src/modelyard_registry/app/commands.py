@@ -77,7 +77,10 @@ class RegistryCommands:
     async def load_module(self, org_id: str, ai_module: str) -> ModelModule:
         """The module as its stored events say it is (empty when it has none)."""
         stored = await self._store.read_stream(module_stream_id(org_id, ai_module))
-        return ModelModule.rebuild(org_id, ai_module, (REGISTRY_EVENTS.decode(e) for e in stored))
+        module = ModelModule.rebuild(org_id, ai_module, (REGISTRY_EVENTS.decode(e) for e in stored))
+        return module.with_registration_times(
+            {e.data["version_id"]: e.occurred_at for e in stored if e.type == "ModelVersionRegistered"}
+        )
 
     async def load(self, version_id: str) -> tuple[ModelModule, VersionState]:
         """The version's module and the version (NotFound when unknown)."""

@@ -53,6 +53,8 @@ class PendingEvaluation:
     evaluation_id: str
     job_id: str
     requested_by: str
+    dataset_uri: str
+    split: str
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ class VersionState:
     released_at: datetime | None = None
     release_notes: str = ""
     revision: int = 1
+    registered_at: datetime | None = None  # when its registration was recorded (the envelope's time)
 
     @property
     def version_id(self) -> str:
@@ -160,6 +163,11 @@ class ModelModule:
     def active(self) -> list[VersionState]:
         """Released and not deprecated (what the plan's active-version limit counts)."""
         return [v for v in self.versions.values() if v.status == "released"]
+
+    def with_registration_times(self, times: dict[str, datetime]) -> ModelModule:
+        """The module with each version's registration time (events carry no clock of their own)."""
+        versions = {vid: replace(v, registered_at=times.get(vid)) for vid, v in self.versions.items()}
+        return replace(self, versions=versions)
 
     def highest(self) -> VersionState | None:
         """The version with the highest number."""
@@ -458,7 +466,9 @@ def _evolve(
         return replace(v, semantic_version=SemVer.parse(event.semantic_version)), current, jobs
     if isinstance(event, ModelEvaluationRequested):
         jobs[event.job_id] = v.version_id
-        pending = PendingEvaluation(event.evaluation_id, event.job_id, event.requested_by)
+        pending = PendingEvaluation(
+            event.evaluation_id, event.job_id, event.requested_by, event.dataset_uri, event.split
+        )
         return replace(v, status="testing", status_reason="", pending=pending), current, jobs
     if isinstance(event, ModelEvaluated) and v.pending is not None:
         finished = FinishedEvaluation(event.evaluation_id, event.job_id, v.pending.requested_by, event.report)

@@ -44,3 +44,8 @@ def test_a_range_for_another_representation_gets_the_whole_blob() -> None:
 
 def test_content_range_names_the_last_byte_inclusively() -> None:
     assert ByteSpan(900, 1000, 1000, True).content_range() == "bytes 900-999/1000"
+
+
+def test_a_range_with_absurdly_long_numbers_is_ignored_not_a_server_error() -> None:
+    span = requested_span("bytes=" + "9" * 5000 + "-", 100)
+    assert (span.start, span.end, span.partial) == (0, 100, False)

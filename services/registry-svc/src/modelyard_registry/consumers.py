@@ -54,18 +54,35 @@ class JobEventsReaction:
                 "org_id text NOT NULL, ai_module text NOT NULL)"
             )
         )
+        # Who created each job (four eyes), for JobCompleted events that do not say it themselves.
+        await conn.execute(
+            text(
+                f"CREATE TABLE IF NOT EXISTS {s}.job_creators "
+                "(job_id text PRIMARY KEY, created_by text NOT NULL)"
+            )
+        )
 
     async def apply(self, event: DomainEvent, envelope: EventEnvelope, conn: AsyncConnection) -> None:
         """Decide what the job event means for the registry."""
         caller = Caller(envelope.actor, envelope.correlation_id, str(envelope.event_id))
         s = checked_schema(self.schema)
-        if isinstance(event, JobCreated) and event.kind == "evaluation" and event.model_input is not None:
+        if isinstance(event, JobCreated):
             await conn.execute(
-                text(f"INSERT INTO {s}.evaluation_jobs VALUES (:j, :o, :m) ON CONFLICT DO NOTHING"),
-                {"j": event.job_id, "o": event.org_id, "m": event.model_input.ai_module},
+                text(f"INSERT INTO {s}.job_creators VALUES (:j, :c) ON CONFLICT DO NOTHING"),
+                {"j": event.job_id, "c": event.created_by},
             )
+            if event.kind == "evaluation" and event.model_input is not None:
+                await conn.execute(
+                    text(f"INSERT INTO {s}.evaluation_jobs VALUES (:j, :o, :m) ON CONFLICT DO NOTHING"),
+                    {"j": event.job_id, "o": event.org_id, "m": event.model_input.ai_module},
+                )
         elif isinstance(event, JobCompleted):
-            await self.commands.register_completed(event, caller)
+            creator = (
+                await conn.execute(
+                    text(f"SELECT created_by FROM {s}.job_creators WHERE job_id = :j"), {"j": event.job_id}
+                )
+            ).scalar()
+            await self.commands.register_completed(event, caller, str(creator or ""))
         elif isinstance(event, JobEvaluationCompleted):
             await self.commands.record_evaluation(event, caller)
         elif isinstance(event, JobFailed | JobCancelled):

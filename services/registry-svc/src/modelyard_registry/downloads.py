@@ -19,7 +19,6 @@ from modelyard_grpc.auth import Principal, TokenError, TokenVerifier, bearer_tok
 from modelyard_registry.domain.module import VersionState
 
 MAX_TTL_S = 86400
-_BROAD = frozenset({Role.SUPER_ADMIN, Role.AUDITOR})
 
 
 @dataclass(frozen=True)
@@ -32,21 +31,27 @@ class MintedUrl:
 
 
 def audience_for(principal: Principal, version: VersionState, requested: str) -> str:
-    """Whom the URL is for; PermissionDenied when the caller may not have it."""
-    if principal.roles & _BROAD:
+    """Whom the URL is for; PermissionDenied when the caller may not have it.
+
+    Only a super_admin names another audience (e.g. an edge server it deploys to); everyone else
+    gets URLs for itself: an auditor or a trainer for any version, an org_admin for its own
+    organization's, an edge for its own organization's released versions.
+    """
+    if Role.SUPER_ADMIN in principal.roles:
         return requested or principal.subject
-    if Role.ORG_ADMIN in principal.roles:
-        require_org_access(principal, version.registered.org_id)
-    edge_only = Role.EDGE in principal.roles and not principal.roles & {Role.ORG_ADMIN, Role.TRAINER}
-    if edge_only and version.status != "released":
+    if requested and requested != principal.subject:
+        raise PermissionDenied(
+            f"{principal.subject} may only get download URLs for itself, not for {requested[:100]}; "
+            "a super_admin issues URLs for others"
+        )
+    if principal.roles & {Role.AUDITOR, Role.TRAINER}:
+        return principal.subject
+    require_org_access(principal, version.registered.org_id)
+    if Role.ORG_ADMIN not in principal.roles and version.status != "released":
         raise PermissionDenied(
             f"{version.label} is {version.status}; edge servers download released versions only"
         )
-    if requested and requested != principal.subject and Role.ORG_ADMIN not in principal.roles:
-        raise PermissionDenied(
-            f"{principal.subject} may only get download URLs for itself, not {requested[:100]}"
-        )
-    return requested or principal.subject
+    return principal.subject
 
 
 def mint_urls(

@@ -22,7 +22,7 @@ REGISTRY_POLICY = AccessPolicy(
         **{_REGISTRY + m: command() for m in _COMMANDS},
         _REGISTRY + "ListVersions": read(*_READERS, org_field="org_id"),
         # The servicer checks the version's organization (org_admin) after loading it.
-        _REGISTRY + "GetVersion": read(*_READERS, Role.TRAINER, scoped_in_servicer=True),
+        _REGISTRY + "GetVersion": read(*_READERS, scoped_in_servicer=True),
         # Edges: released versions only, for themselves; trainers: any version they evaluate or
         # fine-tune from, for themselves (the servicer checks both after loading the version).
         _REGISTRY + "GetDownloadUrl": read(*_READERS, Role.EDGE, Role.TRAINER, scoped_in_servicer=True),

@@ -62,7 +62,7 @@ def registration(
 def report(f1: float = 0.95, recalls: tuple[float, ...] = (0.9, 0.95), p95: float = 2.0) -> EvaluationReport:
     """An evaluation's figures."""
     return EvaluationReport(
-        dataset_uri="dataset://acme/ds-1/versions/1",
+        dataset_uri="dataset://x",  # what the tests' evaluation requests name
         split="val",
         samples=360,
         device="cpu",

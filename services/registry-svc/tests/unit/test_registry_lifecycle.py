@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from registry_builders import NOW, apply_all, evaluated, registered, report, sign
+from registry_builders import MODULE, NOW, ORG, apply_all, evaluated, registered, registration, report, sign
 
 from modelyard_events.domain_errors import IllegalTransition, InvalidArgument, PermissionDenied, QuotaExceeded
 from modelyard_events.schemas.registry import ModelDeprecated, ModelReleased
@@ -153,3 +153,50 @@ def test_rollback_releases_the_earlier_version_and_deprecates_the_current_in_one
     assert module.get("v-j2").status == "deprecated"
     with pytest.raises(IllegalTransition, match="deprecated is final"):
         module.release("v-j2", "production", "back", "carol", NOW, 5)
+
+
+def test_an_evaluation_measured_on_other_data_than_asked_fails_the_evaluation() -> None:
+    module = registered("job-1")
+    module = apply_all(
+        module, module.request_evaluation("v-job-1", "e1", "eval-1", "dataset://x", "val", "bob")
+    )
+    other = report().model_copy(update={"split": "train"})
+
+    module = apply_all(module, module.record_evaluation("eval-1", other))
+
+    version = module.get("v-job-1")
+    assert version.status == "draft"
+    assert "measured dataset://x (train), not dataset://x (val)" in version.status_reason
+
+
+def test_going_back_in_an_environment_is_a_rollback_not_a_release() -> None:
+    module = registered("j1", "j2")
+    for job in ("j1", "j2"):
+        v = f"v-{job}"
+        module = apply_all(
+            module, module.request_evaluation(v, f"e-{job}", f"eval-{job}", "dataset://x", "val", "bob")
+        )
+        module = apply_all(module, module.record_evaluation(f"eval-{job}", report()))
+        module = apply_all(module, module.approve(v, "carol", [], sign, NOW))
+    module = apply_all(module, module.release("v-j1", "production", "one", "carol", NOW, 5))
+    module = apply_all(module, module.release("v-j2", "production", "two", "carol", NOW, 5))
+
+    with pytest.raises(IllegalTransition, match="going back is a rollback"):
+        module.release("v-j1", "production", "again", "carol", NOW, 5)
+    module.release("v-j1", "staging", "fine elsewhere", "carol", NOW, 5)  # another environment is fine
+
+
+def test_a_version_whose_creator_is_unknown_is_not_approved_by_anyone() -> None:
+    module = ModelModule(ORG, MODULE)
+    module = apply_all(module, module.register(registration("j1", created_by="")))
+    module = apply_all(module, module.request_evaluation("v-j1", "e", "ev", "dataset://x", "val", "bob"))
+    module = apply_all(module, module.record_evaluation("ev", report()))
+
+    with pytest.raises(PermissionDenied, match="four eyes cannot be checked"):
+        module.approve("v-j1", "carol", [], sign, NOW)
+
+
+def test_per_class_gates_a_truncated_report_cannot_prove_fail() -> None:
+    big = report().model_copy(update={"classes_total": 300})
+    results = judged([Gate(metric="min_class_f1", min=0.1), Gate(metric="min_class_recall", min=0.1)], big)
+    assert [r.passed for r in results] == [False, True]

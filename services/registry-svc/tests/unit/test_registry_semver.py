@@ -59,3 +59,9 @@ def test_renumber_needs_a_draft_and_a_reason() -> None:
     module = apply_all(module, module.request_evaluation("v-j1", "e", "ej", "dataset://x", "val", "bob"))
     with pytest.raises(IllegalTransition, match="it is testing"):
         module.renumber("v-j1", "2.0.0", "why")
+
+
+def test_an_explicit_number_leaves_room_for_every_later_bump() -> None:
+    module = registered("j1")
+    with pytest.raises(InvalidArgument, match="at most 99,999,999"):
+        module.renumber("v-j1", "1.0.999999999", "too far")

@@ -19,7 +19,7 @@ from modelyard_events.canonical import canonical_json
 from modelyard_events.schemas.datasets import AnnotationData, LabelSchemaData, SplitName
 
 MANIFEST_FORMAT: Final = "modelyard.dataset-manifest/1"
-_VERSION_URI = re.compile(r"dataset://(?P<dataset>[A-Za-z0-9][A-Za-z0-9_-]*)/(?P<version>[1-9][0-9]*)")
+_VERSION_URI = re.compile(r"dataset://(?P<dataset>[A-Za-z0-9][A-Za-z0-9_-]*)/(?P<version>[1-9][0-9]{0,8})")
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,8 @@ class VersionUri:
         match = _VERSION_URI.fullmatch(uri)
         if match is None:
             raise ValueError(
-                f"{uri!r} does not name a published version; expected dataset://<dataset_id>/<n> with n ≥ 1"
+                f"{uri!r} does not name a published version; "
+                "expected dataset://<dataset_id>/<n> with 1 ≤ n ≤ 999999999"
             )
         return cls(match["dataset"], int(match["version"]))
 

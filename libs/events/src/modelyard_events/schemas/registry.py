@@ -26,6 +26,7 @@ CONFUSION_MAX_CLASSES = 32  # a larger model's confusion matrix is not carried (
 PER_CLASS_MAX = 256  # above this, the evaluation keeps the classes with the lowest recall
 RELEASE_NOTES_MAX_CHARS = 4000
 SEMVER_MAX_CHARS = 64
+MAX_ENVIRONMENTS = 16  # per module
 
 ClassName = Annotated[str, Field(max_length=MAX_CLASS_NAME_CHARS)]
 SemanticVersion = Annotated[str, Field(max_length=SEMVER_MAX_CHARS)]
@@ -209,7 +210,7 @@ class ModelRejected(DomainEvent):
 
 
 class ModelReleased(DomainEvent):
-    """The version is the module's current release in `environment` (approved or deprecated → released)."""
+    """The version is the module's current release in `environment` (approved or released → released)."""
 
     type_name = "ModelReleased"
     version_id: Identifier
@@ -234,7 +235,7 @@ class ModelDeprecated(DomainEvent):
     org_id: Identifier
     ai_module: Name
     semantic_version: SemanticVersion
-    environment: Name | None
+    environments: list[Name] = Field(max_length=MAX_ENVIRONMENTS)  # where it stopped being current
     deprecated_by: Identifier
     reason: Reason
     rollback: bool = False

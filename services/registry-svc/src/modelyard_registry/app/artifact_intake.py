@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from modelyard_events.canonical import canonical_json
 from modelyard_events.domain_errors import InvalidArgument
 from modelyard_events.schemas.registry import MAX_CLASSES, ModelConfig
 
+_PROC_FDS = Path("/proc/self/fd").is_dir()  # Linux: reopen an open descriptor by its link
 ARTIFACT_FORMAT = "modelyard.model/1"  # what trainer-svc writes (training/artifacts.py)
 
 
@@ -69,14 +72,18 @@ class ArtifactIntake:
         path = self.source_path(uri)
         if size_bytes > self._max_bytes:
             raise ArtifactRefused(f"artifact of {size_bytes} bytes is over the limit of {self._max_bytes}")
+        fd = await asyncio.to_thread(_open_regular_file, path)
         try:
-            stored_size = await self._blobs.put_file(path, sha256, max_bytes=self._max_bytes)
-        except FileNotFoundError:
-            raise ArtifactRefused(
-                f"artifact {path} does not exist (the trainer's folder is not shared?)"
-            ) from None
+            # Copy from the descriptor checked above (its /proc link reopens that very file), so a
+            # symlink or FIFO swapped in after the check is never read.
+            opened = Path(f"/proc/self/fd/{fd}") if _PROC_FDS else path
+            stored_size = await self._blobs.put_file(opened, sha256, max_bytes=self._max_bytes)
         except InvalidArgument as error:
             raise ArtifactRefused(str(error)) from None
+        except OSError as error:  # not transient: the same file would fail the same way forever
+            raise ArtifactRefused(f"artifact {path} cannot be read: {error}") from None
+        finally:
+            os.close(fd)
         raw_config, metrics = await self._read_config(sha256)
         config = await self._store_config(raw_config)
         return StoredArtifact(blob_uri(sha256), sha256, stored_size, config, metrics)
@@ -118,6 +125,20 @@ class ArtifactIntake:
             config_uri=blob_uri(config_sha256),
             config_sha256=config_sha256,
         )
+
+
+def _open_regular_file(path: Path) -> int:
+    """A read-only descriptor of `path` if it is a regular file (not a symlink, FIFO or folder)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise ArtifactRefused(f"artifact {path} does not exist (is the trainers' folder shared?)") from None
+    except OSError as error:
+        raise ArtifactRefused(f"artifact {path} cannot be opened: {error}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ArtifactRefused(f"artifact {path} is not a regular file")
+    return fd
 
 
 def _load_payload(data: Path | bytes) -> dict[str, Any]:

@@ -18,7 +18,9 @@ from modelyard_events.domain_errors import InvalidArgument
 from modelyard_events.envelope import DomainEvent
 from modelyard_events.errors import ConcurrencyConflict
 from modelyard_events.plans import Plan
+from modelyard_events.schemas.bounds import URI_MAX_CHARS
 from modelyard_events.schemas.jobs import JobCompleted, JobEvaluationCompleted
+from modelyard_events.schemas.manifest import VersionUri
 from modelyard_events.schemas.registry import (
     MODULE_STREAM,
     REGISTRY_EVENTS,
@@ -90,8 +92,12 @@ class RegistryCommands:
 
     # ---- reactions to job-svc's events ----------------------------------------------------------
 
-    async def register_completed(self, completed: JobCompleted, caller: Caller) -> None:
-        """Register the job's artifact as a draft version (nothing if it already is)."""
+    async def register_completed(self, completed: JobCompleted, caller: Caller, creator: str = "") -> None:
+        """Register the job's artifact as a draft version (nothing if it already is).
+
+        `creator`: who created the job, from its JobCreated, when JobCompleted does not say (older
+        events); never the actor of JobCompleted, which is a trainer or job-svc, not a person.
+        """
         stream = module_stream_id(completed.org_id, completed.ai_module)
         module = await self.load_module(completed.org_id, completed.ai_module)
         if completed.job_id in module.jobs:
@@ -107,7 +113,7 @@ class RegistryCommands:
             description=completed.description,
             training_job_id=completed.job_id,
             base_version_id=completed.base_version_id,
-            created_by=completed.created_by or caller.actor.subject,
+            created_by=completed.created_by or creator,
             artifact_uri=stored.uri,
             artifact_sha256=stored.sha256,
             artifact_size_bytes=stored.size_bytes,
@@ -148,6 +154,13 @@ class RegistryCommands:
         """draft → testing: ask the queue for an evaluation run on a held-out split."""
         _, version = await self.load(version_id)
         dataset = dataset_uri or version.registered.dataset_uri
+        if len(dataset) > URI_MAX_CHARS:
+            raise InvalidArgument("dataset_uri", f"a dataset URI has at most {URI_MAX_CHARS} characters")
+        if dataset.startswith("dataset://"):
+            try:
+                VersionUri.parse(dataset)
+            except ValueError as error:
+                raise InvalidArgument("dataset_uri", str(error)) from None
         chosen = split or ("val" if dataset == version.registered.dataset_uri else "test")
         if chosen not in ("val", "test"):
             raise InvalidArgument("split", f"{chosen!r} is not a held-out split; use val or test")
@@ -197,12 +210,22 @@ class RegistryCommands:
     ) -> tuple[VersionState, VersionState]:
         """Release the earlier `target_id` again and deprecate the current release, in one append."""
         by = caller.actor.subject
-        module_before, _ = await self.load(target_id)
-        current_id = module_before.current.get(environment)
-        await self._decide(
-            target_id, lambda m: m.rollback(target_id, environment, by, reason, self._clock()), caller
-        )
-        module, target = await self.load(target_id)
+        seen, _ = await self.load(target_id)
+        current_id = seen.current.get(environment)
+
+        def decide(module: ModelModule) -> list[DomainEvent]:
+            now_current = module.current.get(environment)
+            if now_current != current_id:  # never deprecate a release the operator has not seen
+                replaced = "nothing" if now_current is None else module.get(now_current).label
+                raise _aborted(
+                    module_stream_id(module.org_id, module.ai_module),
+                    f"the current release in {environment} changed to {replaced} while the rollback was "
+                    "decided; look again before rolling back",
+                )
+            return module.rollback(target_id, environment, by, reason, self._clock())
+
+        target = await self._decide(target_id, decide, caller)
+        module, _ = await self.load(target_id)
         return target, module.get(current_id) if current_id else target
 
     async def renumber(
@@ -279,9 +302,15 @@ def _applied(module: ModelModule, events: list[DomainEvent]) -> ModelModule:
 
 
 def _changed_meanwhile(conflict: ConcurrencyConflict, now: VersionState) -> ConcurrencyConflict:
-    error = ConcurrencyConflict(conflict.stream_id, conflict.expected_version, conflict.actual_version)
-    error.args = (
+    return _aborted(
+        conflict.stream_id,
         f"{now.label} changed while this command was decided (it is now {now.status}); "
         "another command won the race: read it again before deciding",
     )
+
+
+def _aborted(stream_id: str, message: str) -> ConcurrencyConflict:
+    """ABORTED for the caller, with what changed in its words instead of the store's."""
+    error = ConcurrencyConflict(stream_id, 0, 0)
+    error.args = (message,)
     return error

@@ -22,6 +22,7 @@ from modelyard_events.domain_errors import (
 )
 from modelyard_events.envelope import DomainEvent
 from modelyard_events.schemas.registry import (
+    MAX_ENVIRONMENTS,
     RELEASE_NOTES_MAX_CHARS,
     EvaluationReport,
     GateResult,
@@ -42,6 +43,7 @@ from modelyard_registry.domain.semver import Lineage, SemVer, next_version
 
 _ENVIRONMENT = re.compile(r"[a-z][a-z0-9-]{0,31}")
 DEFAULT_ENVIRONMENT = "production"
+MAX_RENUMBER_PART = 99_999_999  # leaves every later bump within what SemVer.parse reads back
 ManifestSigning = Callable[["VersionState", str, datetime], SignedArtifactManifest]
 """(version, approver, approved_at) → the signed manifest (the app layer holds the key)."""
 
@@ -199,6 +201,10 @@ class ModelModule:
         """Set a draft version's number explicitly; it must be above every number in the module."""
         version = self._for(version_id, "renumber")
         number = SemVer.parse(text)
+        if max(number.major, number.minor, number.patch) > MAX_RENUMBER_PART:
+            raise InvalidArgument(
+                "semantic_version", f"each part of an explicit number is at most {MAX_RENUMBER_PART:,}"
+            )
         _require_reason(reason)
         top = max(v.semantic_version for v in self.versions.values())
         if number <= top:
@@ -246,6 +252,12 @@ class ModelModule:
         if version is None or version.pending is None:
             return []
         pending = version.pending
+        if (report.dataset_uri, report.split) != (pending.dataset_uri, pending.split):
+            measured = f"{report.dataset_uri} ({report.split})"
+            asked = f"{pending.dataset_uri} ({pending.split})"
+            return self.record_evaluation_failure(
+                job_id, f"the run measured {measured}, not {asked} as asked"
+            )
         return [
             ModelEvaluated(
                 version_id=version.version_id,
@@ -284,6 +296,11 @@ class ModelModule:
             raise IllegalTransition(
                 f"cannot approve {version.label}: its evaluation has not finished; "
                 "wait for it (yard models show) before approving"
+            )
+        if not version.registered.created_by:
+            raise PermissionDenied(
+                f"the creator of training job {version.registered.training_job_id} of {version.label} is not "
+                "recorded, so four eyes cannot be checked; train and register the model again"
             )
         if approver == version.registered.created_by:
             raise PermissionDenied(
@@ -341,6 +358,17 @@ class ModelModule:
         current = self.current.get(environment)
         if current == version_id:
             raise IllegalTransition(f"{version.label} is already the current release in {environment}")
+        if current is None and len(self.current) >= MAX_ENVIRONMENTS:
+            raise InvalidArgument(
+                "environment",
+                f"module {self.ai_module} is released in {MAX_ENVIRONMENTS} environments, the most",
+            )
+        if current is not None and version.semantic_version < self.versions[current].semantic_version:
+            raise IllegalTransition(
+                f"{version.label} is earlier than {self.versions[current].label}, the current release in "
+                f"{environment}: going back is a rollback (yard models rollback), which deprecates the "
+                "current one"
+            )
         if version.status == "approved" and active_limit is not None and len(self.active()) >= active_limit:
             raise QuotaExceeded(
                 f"module {self.ai_module} already has {len(self.active())} active versions "
@@ -452,7 +480,7 @@ class ModelModule:
             org_id=self.org_id,
             ai_module=self.ai_module,
             semantic_version=str(version.semantic_version),
-            environment=", ".join(environments) or None,
+            environments=environments,
             deprecated_by=by,
             reason=reason,
             rollback=rollback,

@@ -62,6 +62,8 @@ class RegistryViewReader:
         page_token: str,
     ) -> VersionPage:
         """Versions by organization, module and status; ordered by module, then number descending."""
+        if page_size < 0:
+            raise InvalidArgument("page_size", f"page_size must be 0 (the default, 50) to {MAX_PAGE_SIZE}")
         size = min(page_size or 50, MAX_PAGE_SIZE)
         offset = _offset(page_token)
         where: list[str] = ["true"]

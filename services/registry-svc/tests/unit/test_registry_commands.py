@@ -110,3 +110,24 @@ async def test_the_approval_carries_a_manifest_signed_with_the_registry_key(tmp_
     other = ManifestVerifier([Ed25519Key.generate().public_key])
     with pytest.raises(ValueError, match="key"):
         other.verify(signed)
+
+
+async def test_a_rollback_is_aborted_when_the_current_release_changed_meanwhile(tmp_path: Path) -> None:
+    commands = await _commands(tmp_path)
+    for version_id, approver in (("v-j1", "carol"), ("v-j2", "dave")):
+        await commands.approve(version_id, caller(approver))
+        await commands.release(version_id, "production", version_id, caller(approver))
+
+    # 1.0.1 is deprecated while a rollback to 1.0.0, decided on the old picture, is in flight.
+    results = await asyncio.gather(
+        commands.deprecate("v-j2", "withdrawn", caller("dave")),
+        commands.rollback("v-j1", "production", "bad", caller("carol")),
+        return_exceptions=True,
+    )
+
+    assert not isinstance(results[0], BaseException)
+    assert isinstance(results[1], ConcurrencyConflict)
+    assert "current release in production changed to nothing" in str(results[1])
+    module = await commands.load_module(ORG, MODULE)
+    assert module.get("v-j2").status_reason == "withdrawn"  # not the rollback's reason
+    assert module.current == {}

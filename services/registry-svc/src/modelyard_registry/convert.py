@@ -10,7 +10,7 @@ from modelyard.v1 import registry_pb2
 from modelyard_events.domain_errors import InvalidArgument
 from modelyard_events.schemas.registry import EvaluationReport
 from modelyard_registry.domain.lifecycle import Status
-from modelyard_registry.domain.module import VersionState
+from modelyard_registry.domain.version_state import VersionState
 
 STATUS_TO_PROTO: dict[Status, int] = {
     "draft": registry_pb2.MODEL_STATUS_DRAFT,

@@ -16,7 +16,7 @@ from modelyard_artifacts.signed_urls import UrlSigner
 from modelyard_events.domain_errors import InvalidArgument, PermissionDenied
 from modelyard_grpc import Role, require_org_access
 from modelyard_grpc.auth import Principal, TokenError, TokenVerifier, bearer_token
-from modelyard_registry.domain.module import VersionState
+from modelyard_registry.domain.version_state import VersionState
 
 MAX_TTL_S = 86400
 

@@ -10,7 +10,8 @@ from modelyard_events.schemas.registry import (
     ModelConfig,
     SignedArtifactManifest,
 )
-from modelyard_registry.domain.module import ModelModule, Registration, VersionState
+from modelyard_registry.domain.module import ModelModule, Registration
+from modelyard_registry.domain.version_state import VersionState
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 ORG, MODULE = "acme", "digits"

@@ -9,7 +9,7 @@ from registry_builders import ORG, registered
 
 from modelyard_events.domain_errors import PermissionDenied
 from modelyard_grpc.auth import Principal, Role
-from modelyard_registry.domain.module import VersionState
+from modelyard_registry.domain.version_state import VersionState
 from modelyard_registry.downloads import audience_for
 
 DRAFT = registered("j1").get("v-j1")

@@ -18,13 +18,14 @@ from urllib.parse import unquote, urlparse
 
 import torch
 
+from modelyard_artifacts.model_file import MODEL_FORMAT
 from modelyard_blobs import BlobStore
 from modelyard_events.canonical import canonical_json
 from modelyard_events.domain_errors import InvalidArgument
 from modelyard_events.schemas.registry import MAX_CLASSES, ModelConfig
 
 _PROC_FDS = Path("/proc/self/fd").is_dir()  # Linux: reopen an open descriptor by its link
-ARTIFACT_FORMAT = "modelyard.model/1"  # what trainer-svc writes (training/artifacts.py)
+ARTIFACT_FORMAT = MODEL_FORMAT
 
 
 class ArtifactRefused(ValueError):

@@ -30,7 +30,8 @@ from modelyard_events.schemas.registry import (
 from modelyard_events.store.ports import EventStore
 from modelyard_registry.app.artifact_intake import ArtifactIntake
 from modelyard_registry.domain.gates import GateConfig, gates_for, judged
-from modelyard_registry.domain.module import ModelModule, Registration, VersionState
+from modelyard_registry.domain.module import ModelModule, Registration
+from modelyard_registry.domain.version_state import VersionState
 
 ModuleDecision = Callable[[ModelModule], list[DomainEvent]]
 Locate = Callable[[str], Awaitable[tuple[str, str]]]

@@ -17,6 +17,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
+from modelyard_artifacts.model_file import MODEL_FORMAT
 from modelyard_events.schemas.hyperparameters import HyperparameterError, validate_hyperparameters
 from modelyard_trainer.training.data import TrainingData
 from modelyard_trainer.training.durable_files import WrittenFile, save_atomically
@@ -25,7 +26,7 @@ from modelyard_trainer.training.models import build_model
 from modelyard_trainer.training.preprocessing import ImageScaling, TabularScaling
 from modelyard_trainer.training.tabular_files import ClassLabel
 
-ARTIFACT_FORMAT = "modelyard.model/1"
+ARTIFACT_FORMAT = MODEL_FORMAT  # the contract lives in libs/artifacts (registry and edges read it)
 ARTIFACT_NAME = "model.pt"
 
 

@@ -5,7 +5,7 @@ manifests, registry-svc's model artifacts.
 """
 
 from modelyard_blobs.blobs import DEFAULT_CHUNK_BYTES, BlobIntegrityError, BlobStore, checked_sha256
-from modelyard_blobs.factory import BlobSettings, open_blob_store
+from modelyard_blobs.factory import BlobSettings, BlobStoreChoice, open_blob_store
 from modelyard_blobs.local_blobs import LocalFolderBlobStore
 from modelyard_blobs.s3_blobs import S3BlobStore
 from modelyard_blobs.staging import StagedBlob, Staging, StagingWriter
@@ -15,6 +15,7 @@ __all__ = [
     "BlobIntegrityError",
     "BlobSettings",
     "BlobStore",
+    "BlobStoreChoice",
     "LocalFolderBlobStore",
     "S3BlobStore",
     "StagedBlob",

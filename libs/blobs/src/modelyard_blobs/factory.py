@@ -31,6 +31,22 @@ class BlobSettings(BaseModel):
     s3_region: str | None = None
 
 
+class BlobStoreChoice(BaseModel):
+    """The blob-store fields a service's settings mix in (MODELYARD_BLOB_STORE, MODELYARD_BLOB_ROOT,
+    MODELYARD_S3_*); a service may override a default (its own root or prefix)."""
+
+    blob_store: Literal["local", "s3"] = "local"
+    blob_root: Path = Path(".modelyard/blobs")
+    s3_endpoint_url: str | None = None
+    s3_bucket: str | None = None
+    s3_prefix: str = "modelyard/blobs"
+    s3_region: str | None = None
+
+    def blob_settings(self) -> BlobSettings:
+        """The blob store's part of the settings."""
+        return BlobSettings(**{name: getattr(self, name) for name in BlobSettings.model_fields})
+
+
 def open_blob_store(settings: BlobSettings) -> BlobStore:
     """The configured store; ValueError naming the missing setting when S3 has no bucket."""
     if settings.blob_store == "local":

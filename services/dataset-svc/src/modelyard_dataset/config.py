@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
-from modelyard_blobs.factory import BlobSettings
+from modelyard_blobs.factory import BlobStoreChoice
 from modelyard_dataset.domain.readiness import ReadinessPolicy
 from modelyard_events.kafka_security import KafkaSecurity
 from modelyard_events.plans import PlanChoice
@@ -15,7 +15,7 @@ from modelyard_events.trust import EventTrustSettings
 from modelyard_grpc import GrpcSettings
 
 
-class DatasetSettings(GrpcSettings, PlanChoice, EventTrustSettings):
+class DatasetSettings(GrpcSettings, PlanChoice, EventTrustSettings, BlobStoreChoice):
     """DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS and MODELYARD_* (see docs/datasets.md, "Running dataset-svc")."""
 
     model_config = SettingsConfigDict(env_prefix="MODELYARD_", extra="ignore", populate_by_name=True)
@@ -31,30 +31,14 @@ class DatasetSettings(GrpcSettings, PlanChoice, EventTrustSettings):
     store_schema: str = "dataset"
     views_schema: str = "dataset_views"
     topic_namespace: str = "modelyard"
-    # Blob store: a local folder by default, or any S3-compatible endpoint (credentials: AWS_* env).
-    blob_store: str = "local"
-    blob_root: Path = Path(".modelyard/blobs")
+    # Blob store (BlobStoreChoice): a local folder by default, or any S3-compatible endpoint
+    # (credentials: AWS_* env).
     staging_root: Path | None = None  # default: <blob_root>/.staging (same filesystem: promote is a rename)
-    s3_endpoint_url: str | None = None
-    s3_bucket: str | None = None
-    s3_prefix: str = "modelyard/blobs"
-    s3_region: str | None = None
     max_file_bytes: int = Field(default=5 * 10**9, gt=0)
     # Readiness thresholds (docs/datasets.md, "Readiness").
     min_samples_per_class: int = Field(default=10, ge=1)
     min_class_balance: float = Field(default=0.1, ge=0, le=1)
     min_label_agreement: float = Field(default=0.8, ge=0, le=1)
-
-    def blob_settings(self) -> BlobSettings:
-        """The blob store's part of these settings."""
-        return BlobSettings(
-            blob_store=self.blob_store,
-            blob_root=self.blob_root,
-            s3_endpoint_url=self.s3_endpoint_url,
-            s3_bucket=self.s3_bucket,
-            s3_prefix=self.s3_prefix,
-            s3_region=self.s3_region,
-        )
 
     @property
     def staging(self) -> Path:

@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from modelyard_blobs.factory import BlobSettings
+from modelyard_blobs.factory import BlobStoreChoice
 from modelyard_events.kafka_security import KafkaSecurity
 from modelyard_events.plans import PlanChoice
 from modelyard_events.signing import Ed25519Key, SigningKeyError
@@ -17,7 +17,7 @@ from modelyard_grpc import GrpcSettings
 from modelyard_registry.domain.gates import Gate
 
 
-class RegistrySettings(GrpcSettings, PlanChoice, EventTrustSettings):
+class RegistrySettings(GrpcSettings, PlanChoice, EventTrustSettings, BlobStoreChoice):
     """DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS and MODELYARD_* (see docs/registry.md)."""
 
     model_config = SettingsConfigDict(env_prefix="MODELYARD_", extra="ignore", populate_by_name=True)
@@ -40,12 +40,8 @@ class RegistrySettings(GrpcSettings, PlanChoice, EventTrustSettings):
     reactions_schema: str = "registry_reactions"
     topic_namespace: str = "modelyard"
     # The registry's own blob store (content-addressed artifacts and configs).
-    blob_store: str = "local"
-    blob_root: Path = Path(".modelyard/registry-blobs")
-    s3_endpoint_url: str | None = None
-    s3_bucket: str | None = None
+    blob_root: Path = Path(".modelyard/registry-blobs")  # its own store (blob settings: BlobStoreChoice)
     s3_prefix: str = "modelyard/registry"
-    s3_region: str | None = None
     # Where trainers leave finished artifacts (a volume shared with the trainers); nothing outside
     # these folders is ever read, whatever a JobCompleted says.
     artifact_roots: list[Path] = Field(default_factory=lambda: [Path(".modelyard/runs")])
@@ -75,17 +71,6 @@ class RegistrySettings(GrpcSettings, PlanChoice, EventTrustSettings):
                 "download URLs with it (`python -m modelyard_events.trust` prints a new key pair)"
             )
         return Ed25519Key.from_text(self.registry_signing_key.get_secret_value())
-
-    def blob_settings(self) -> BlobSettings:
-        """The blob store's part of these settings."""
-        return BlobSettings(
-            blob_store=self.blob_store,
-            blob_root=self.blob_root,
-            s3_endpoint_url=self.s3_endpoint_url,
-            s3_bucket=self.s3_bucket,
-            s3_prefix=self.s3_prefix,
-            s3_region=self.s3_region,
-        )
 
     def gates_json(self) -> str:
         """The configured gates, for logs."""

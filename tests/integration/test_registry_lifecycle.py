@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from modelyard_artifacts.download import download_artifact
 from modelyard_artifacts.integrity import ArtifactMismatch
 from modelyard_artifacts.manifest import ManifestVerifier, SignedManifest, verify_artifact_file
 from modelyard_devstack.platform import Platform
+from modelyard_devstack.processes import eventually
 from tests.integration.job_client import JobClient
 from tests.integration.registry_client import APPROVED, DEPRECATED, DRAFT, RELEASED, TESTING, RegistryClient
 from tests.integration.registry_flow import approved_version, evaluated, train_version
@@ -249,10 +249,16 @@ async def test_an_expired_url_is_refused(
     reply = await registry.stub.GetDownloadUrl(
         registry_pb2.DownloadUrlRequest(version_id=version.version_id, ttl_s=1)
     )
-    await asyncio.sleep(2.1)
-    status, body = await _get(reply.url, services.token())
-    assert status == 403
-    assert b"expired" in body
+    assert (await _get(reply.url, services.token()))[0] == 200
+    refusals: list[bytes] = []
+
+    async def refused() -> bool:  # the URL lives one second: wait for the clock, not a fixed time
+        status, body = await _get(reply.url, services.token())
+        refusals.append(body)
+        return status == 403
+
+    await eventually(refused, 10, "the one-second URL to expire")
+    assert b"expired" in refusals[-1]
 
 
 async def test_a_tampered_artifact_in_the_store_is_caught_on_download_and_by_verify(

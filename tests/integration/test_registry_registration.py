@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
@@ -85,16 +86,39 @@ async def test_a_restart_mid_stream_and_a_replay_of_the_whole_job_log_register_n
     async with engine.begin() as conn:
         await conn.execute(text("DELETE FROM registry_reactions.projection_checkpoints"))
     await asyncio.to_thread(services.restart_service, "registry-svc")
-    replayed = events_pb2.ReadEventsRequest(after_position=0, limit=1000)
+    completed_at = await _position_of_completion(jobs, job.job_id)
 
-    async def caught_up() -> bool:
+    async def caught_up() -> bool:  # the replay got past this job's JobCompleted again
         async with engine.connect() as conn:
-            done = await conn.execute(text("SELECT count(*) FROM registry_reactions.projection_checkpoints"))
-            return bool(done.scalar())
+            done = await conn.execute(
+                text(
+                    "SELECT max(position) FROM registry_reactions.projection_checkpoints WHERE source = 'job'"
+                )
+            )
+            return (done.scalar() or 0) >= completed_at
 
     await eventually(caught_up, 60, "the reaction to read the job log again")
-    await asyncio.sleep(1.0)
-    log = await registry.stub.ReadEvents(replayed)
-    registered = [e for e in log.events if e.type == "ModelVersionRegistered" and job.job_id in e.data_json]
+    registered = [
+        e
+        for e in await _all_events(registry.stub)
+        if e.type == "ModelVersionRegistered" and job.job_id in e.data_json
+    ]
     assert len(registered) == 1
     assert [v.version_id for v in await registry.versions(fresh_org)] == [version.version_id]
+
+
+async def _all_events(stub: Any) -> list[events_pb2.EventEnvelope]:
+    found: list[events_pb2.EventEnvelope] = []
+    while True:
+        after = found[-1].position if found else 0
+        page = await stub.ReadEvents(events_pb2.ReadEventsRequest(after_position=after, limit=1000))
+        if not page.events:
+            return found
+        found.extend(page.events)
+
+
+async def _position_of_completion(jobs: JobClient, job_id: str) -> int:
+    completed = [
+        e for e in await _all_events(jobs.jobs) if e.type == "JobCompleted" and e.stream_id == job_id
+    ]
+    return completed[0].position

@@ -5,13 +5,17 @@ dead-lettered while the checkpoint moved on (the view diverged for good); a sour
 read during a catch-up failed the whole batch, so every other source stalled with it.
 """
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from modelyard_devstack import Infra
+from modelyard_devstack.processes import eventually
 from modelyard_events.consumer import ProjectionRunner, SourceTopic
 from modelyard_events.envelope import DomainEvent, EventEnvelope
 from modelyard_events.errors import SourceUnavailable
@@ -121,3 +125,48 @@ async def _counter(store: PostgresEventStore, name: str, amount: int) -> list[Ev
 def _record(topic: str, envelope: EventEnvelope, **fields: Any) -> Record:
     head = TEST_SIGNER.sign(envelope.position, envelope.hash)
     return Record(topic, encode_envelope(envelope), message_headers(envelope, head), **fields)
+
+
+class CounterTotalsFailingToStart(CounterTotals):
+    """CounterTotals whose first table creation fails, as when a twin runner's CREATE races it."""
+
+    failures_left: int = 1
+
+    async def create_tables(self, conn: AsyncConnection) -> None:
+        if self.failures_left:
+            self.failures_left -= 1
+            raise RuntimeError("duplicate key value violates unique constraint (a concurrent CREATE)")
+        await super().create_tables(conn)
+
+
+async def test_a_failed_table_creation_at_start_is_retried_and_the_runner_goes_on(
+    engine: AsyncEngine, store: PostgresEventStore, stack: Infra
+) -> None:
+    await store.append("counter", "c", 0, [CounterOpened(name="c")], TEST_CONTEXT)
+    await store.append("counter", "c", 1, [CounterIncremented(amount=6)], TEST_CONTEXT)
+    await store.signatures.flush()
+    projection = CounterTotalsFailingToStart(schema=f"{store.schema}_read")
+    topic = f"{store.schema}.events"
+    runner = ProjectionRunner(
+        engine,
+        projection,
+        SAMPLE_REGISTRY,
+        [SourceTopic("c", topic, store, TEST_KEYS)],
+        stack.kafka_bootstrap_servers,
+        reconcile_every_s=0.2,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(stop))
+
+    async def applied() -> bool:
+        try:
+            return await projected_totals(engine, projection.schema) == {"c": 6}
+        except DBAPIError:
+            return False
+
+    try:
+        await eventually(applied, 30, "the runner to start after its failed table creation")
+    finally:
+        stop.set()
+        await task
+    assert projection.failures_left == 0

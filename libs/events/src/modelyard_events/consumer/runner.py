@@ -97,8 +97,9 @@ class ProjectionRunner:
             await self.projection.create_tables(conn)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume until `stop` is set; lost connections are retried with backoff."""
-        await self.create_tables()
+        """Consume until `stop` is set; lost connections are retried with backoff (creating the
+        tables too: a start that races a twin runner's CREATE, or a database still starting, is
+        retried like any other lost connection instead of ending the task)."""
         backoff = 0.1
         while not stop.is_set():
             try:
@@ -112,6 +113,7 @@ class ProjectionRunner:
     async def _consume(self, stop: asyncio.Event) -> None:
         if self._bootstrap is None:
             raise EventStoreError("run() needs bootstrap_servers; without them only catch_up() works")
+        await self.create_tables()
         topics = list(self._by_topic)
         dead_letters = [dead_letter_topic(t) for t in topics]
         await ensure_topics(self._bootstrap, topics + dead_letters, security=self._security)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import ssl
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -73,6 +74,7 @@ async def download_artifact(
     backoff_s: float = 0.5,
     stall_timeout_s: float = 30.0,
     session: aiohttp.ClientSession | None = None,
+    ca_file: Path | None = None,
 ) -> Path:
     """Download `url` to `dest` and return `dest`, or raise; `dest` then holds exactly those bytes.
 
@@ -81,12 +83,14 @@ async def download_artifact(
     double from `backoff_s` (at most 30 s). A connection silent for `stall_timeout_s` is a failed try.
     Raises DownloadRefused (not retried), DownloadFailed (naming the URL without its query, the bytes
     received, the tries, the last error), or ArtifactMismatch (the `.part` is deleted).
+    Over https the server is checked against the system's CAs, plus `ca_file` when given (a
+    cluster's own CA, MODELYARD_TLS_CA_FILE); a given `session` brings its own TLS settings.
     """
     where = str(URL(url).with_query(None))
     part = dest.with_suffix(dest.suffix + ".part")
     dest.parent.mkdir(parents=True, exist_ok=True)
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=stall_timeout_s, sock_read=stall_timeout_s)
-    async with _client(session) as http:
+    async with _client(session, ca_file) as http:
         transfer = _Transfer(http, url, where, part, headers, expected_size, progress, timeout)
         await _retrying(transfer, where, attempts, backoff_s)
     await asyncio.to_thread(_install, part, dest, expected_sha256, expected_size, where)
@@ -178,12 +182,24 @@ async def _reason(response: aiohttp.ClientResponse) -> str:
 
 
 @asynccontextmanager
-async def _client(session: aiohttp.ClientSession | None) -> AsyncIterator[aiohttp.ClientSession]:
+async def _client(
+    session: aiohttp.ClientSession | None, ca_file: Path | None
+) -> AsyncIterator[aiohttp.ClientSession]:
     if session is not None:
         yield session
         return
-    async with aiohttp.ClientSession() as own:
+    connector = aiohttp.TCPConnector(ssl=https_context(ca_file) or True)
+    async with aiohttp.ClientSession(connector=connector) as own:
         yield own
+
+
+def https_context(ca_file: Path | None) -> ssl.SSLContext | None:
+    """The TLS context of artifact downloads: the system's CAs plus `ca_file`; None without one."""
+    if ca_file is None:
+        return None
+    context = ssl.create_default_context()
+    context.load_verify_locations(cafile=ca_file)
+    return context
 
 
 def _install(part: Path, dest: Path, expected_sha256: str, expected_size: int | None, where: str) -> None:

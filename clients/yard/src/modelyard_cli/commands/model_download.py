@@ -36,7 +36,7 @@ from modelyard_cli.commands.models import VersionId
 from modelyard_cli.commands.options import JsonFlag
 from modelyard_cli.commands.registry_keys import PUBLIC_KEYS_ENV, PublicKeys, pinned_verifier
 from modelyard_cli.connection import RegistrySvc
-from modelyard_cli.invocation import call_registry_svc, command_token, output_for
+from modelyard_cli.invocation import call_registry_svc, cli_state, command_token, output_for
 from modelyard_cli.output import Output, fail
 from modelyard_cli.render.model_files import (
     approval_text,
@@ -88,7 +88,9 @@ def download(
     signed = signed_manifest_of(grant.url)
     manifest = trusted(signed, verifier) if signed is not None and verifier is not None else None
     path = output or Path(grant.file_name or _name_in(signed))
-    _fetch(grant.url, path, token, label=f"downloading {version_id}", shown=not out.as_json)
+    tls = cli_state(ctx).connection.tls  # MODELYARD_TLS_CA_FILE also vouches for an https URL
+    ca_file = None if tls is None else tls.tls_ca_file
+    _fetch(grant.url, path, token, label=f"downloading {version_id}", shown=not out.as_json, ca_file=ca_file)
     saved = _save_manifest(grant.url, path)
     result = Downloaded(version_id, path, grant.url, signed, manifest, saved)
     if out.as_json:
@@ -140,7 +142,9 @@ def _name_in(signed: SignedManifest | None) -> str:
     return artifact_file_name(signed.manifest.ai_module, signed.manifest.semantic_version)
 
 
-def _fetch(url: registry_pb2.DownloadUrl, path: Path, token: str, label: str, shown: bool) -> None:
+def _fetch(
+    url: registry_pb2.DownloadUrl, path: Path, token: str, label: str, shown: bool, ca_file: Path | None
+) -> None:
     """Download to `path` with the caller's token; the command ends on a refusal (2) or a mismatch (1)."""
     try:
         with DownloadMeter(label, shown) as meter:
@@ -152,6 +156,7 @@ def _fetch(url: registry_pb2.DownloadUrl, path: Path, token: str, label: str, sh
                     expected_size=url.artifact_size_bytes,
                     headers={"Authorization": f"Bearer {token}"},
                     progress=meter.update,
+                    ca_file=ca_file,
                 )
             )
     except ArtifactMismatch as error:

@@ -185,15 +185,6 @@ def check_manifest(model: ModelInput, answer: registry_pb2.DownloadUrl, verifier
         )
 
 
-def https_context(ca_file: Path | None) -> ssl.SSLContext | None:
-    """The TLS context of artifact downloads: the system's CAs, plus MODELYARD_TLS_CA_FILE when set."""
-    if ca_file is None:
-        return None
-    context = ssl.create_default_context()
-    context.load_verify_locations(cafile=ca_file)
-    return context
-
-
 def _intact(path: Path, model: ModelInput) -> bool:
     """Whether the cache holds the version's bytes (a damaged file is removed, to be fetched again)."""
     if not path.is_file():

@@ -8,6 +8,7 @@ import logging
 from aiokafka import AIOKafkaConsumer
 
 from modelyard.v1 import jobs_pb2
+from modelyard_artifacts.download import https_context
 from modelyard_events.schemas.jobs import JobDispatched
 from modelyard_events.signing import HeadVerifier
 from modelyard_events.topics import events_topic
@@ -17,7 +18,7 @@ from modelyard_trainer.training.version_cache import VersionCache
 from modelyard_trainer.worker.heartbeats import Heartbeats, gpu_names, heartbeat_rpc
 from modelyard_trainer.worker.intake import ControlRun, Intake, StartRun
 from modelyard_trainer.worker.job_events import job_events, positioned_consumer
-from modelyard_trainer.worker.model_inputs import ModelInputFetcher, https_context
+from modelyard_trainer.worker.model_inputs import ModelInputFetcher
 from modelyard_trainer.worker.report_client import GrpcReportLog
 from modelyard_trainer.worker.runs import Runs
 

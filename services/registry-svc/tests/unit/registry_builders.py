@@ -115,3 +115,16 @@ def evaluated(
         module, module.request_evaluation(version_id, "e1", "eval-1", "dataset://x", "val", requester)
     )
     return apply_all(module, module.record_evaluation("eval-1", figures or report()))
+
+
+def approved(*jobs: str) -> ModelModule:
+    """A module with one version per job, each evaluated (asked by bob) and approved by carol."""
+    module = registered(*jobs)
+    for job in jobs:
+        v = f"v-{job}"
+        module = apply_all(
+            module, module.request_evaluation(v, f"e-{job}", f"eval-{job}", "dataset://x", "val", "bob")
+        )
+        module = apply_all(module, module.record_evaluation(f"eval-{job}", report()))
+        module = apply_all(module, module.approve(v, "carol", [], sign, NOW))
+    return module

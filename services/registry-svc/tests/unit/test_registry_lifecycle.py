@@ -5,7 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from registry_builders import MODULE, NOW, ORG, apply_all, evaluated, registered, registration, report, sign
+from registry_builders import (
+    MODULE,
+    NOW,
+    ORG,
+    apply_all,
+    approved,
+    evaluated,
+    registered,
+    registration,
+    report,
+    sign,
+)
 
 from modelyard_events.domain_errors import IllegalTransition, InvalidArgument, PermissionDenied, QuotaExceeded
 from modelyard_events.schemas.registry import ModelDeprecated, ModelReleased
@@ -117,28 +128,14 @@ def test_one_current_release_per_environment_and_release_needs_notes() -> None:
 
 
 def test_the_plans_active_version_limit_is_enforced_on_release() -> None:
-    module = registered("j1", "j2")
-    for job in ("j1", "j2"):
-        v = f"v-{job}"
-        module = apply_all(
-            module, module.request_evaluation(v, f"e-{job}", f"eval-{job}", "dataset://x", "val", "bob")
-        )
-        module = apply_all(module, module.record_evaluation(f"eval-{job}", report()))
-        module = apply_all(module, module.approve(v, "carol", [], sign, NOW))
+    module = approved("j1", "j2")
     module = apply_all(module, module.release("v-j1", "production", "one", "carol", NOW, 1))
     with pytest.raises(QuotaExceeded, match="limit is 1 active models per module"):
         module.release("v-j2", "staging", "two", "carol", NOW, 1)
 
 
 def test_rollback_releases_the_earlier_version_and_deprecates_the_current_in_one_decision() -> None:
-    module = registered("j1", "j2")
-    for job in ("j1", "j2"):
-        v = f"v-{job}"
-        module = apply_all(
-            module, module.request_evaluation(v, f"e-{job}", f"eval-{job}", "dataset://x", "val", "bob")
-        )
-        module = apply_all(module, module.record_evaluation(f"eval-{job}", report()))
-        module = apply_all(module, module.approve(v, "carol", [], sign, NOW))
+    module = approved("j1", "j2")
     module = apply_all(module, module.release("v-j1", "production", "one", "carol", NOW, 5))
     module = apply_all(module, module.release("v-j2", "production", "two", "carol", NOW, 5))
     assert module.get("v-j1").environments == frozenset()  # replaced, still active
@@ -170,14 +167,7 @@ def test_an_evaluation_measured_on_other_data_than_asked_fails_the_evaluation() 
 
 
 def test_going_back_in_an_environment_is_a_rollback_not_a_release() -> None:
-    module = registered("j1", "j2")
-    for job in ("j1", "j2"):
-        v = f"v-{job}"
-        module = apply_all(
-            module, module.request_evaluation(v, f"e-{job}", f"eval-{job}", "dataset://x", "val", "bob")
-        )
-        module = apply_all(module, module.record_evaluation(f"eval-{job}", report()))
-        module = apply_all(module, module.approve(v, "carol", [], sign, NOW))
+    module = approved("j1", "j2")
     module = apply_all(module, module.release("v-j1", "production", "one", "carol", NOW, 5))
     module = apply_all(module, module.release("v-j2", "production", "two", "carol", NOW, 5))
 

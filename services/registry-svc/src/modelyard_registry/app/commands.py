@@ -99,7 +99,6 @@ class RegistryCommands:
         `creator`: who created the job, from its JobCreated, when JobCompleted does not say (older
         events); never the actor of JobCompleted, which is a trainer or job-svc, not a person.
         """
-        stream = module_stream_id(completed.org_id, completed.ai_module)
         module = await self.load_module(completed.org_id, completed.ai_module)
         if completed.job_id in module.jobs:
             return
@@ -125,29 +124,20 @@ class RegistryCommands:
             min_edge_version=self._defaults.min_edge_version,
             supported_platforms=list(self._defaults.supported_platforms),
         )
-        await self._decide_module(
-            stream, completed.org_id, completed.ai_module, lambda m: m.register(registration), caller
-        )
+        # Decided on the module read before the copy; a change meanwhile conflicts and is re-read.
+        await self._decide_module(module, lambda m: m.register(registration), caller)
 
     async def record_evaluation(self, done: JobEvaluationCompleted, caller: Caller) -> None:
         """ModelEvaluated for the version whose evaluation run this was."""
-        stream = module_stream_id(done.org_id, done.ai_module)
-        await self._decide_module(
-            stream,
-            done.org_id,
-            done.ai_module,
-            lambda m: m.record_evaluation(done.job_id, done.report),
-            caller,
-        )
+        module = await self.load_module(done.org_id, done.ai_module)
+        await self._decide_module(module, lambda m: m.record_evaluation(done.job_id, done.report), caller)
 
     async def record_evaluation_failure(
         self, org_id: str, ai_module: str, job_id: str, reason: str, caller: Caller
     ) -> None:
         """The evaluation run failed or was cancelled: the version goes back to draft."""
-        stream = module_stream_id(org_id, ai_module)
-        await self._decide_module(
-            stream, org_id, ai_module, lambda m: m.record_evaluation_failure(job_id, reason), caller
-        )
+        module = await self.load_module(org_id, ai_module)
+        await self._decide_module(module, lambda m: m.record_evaluation_failure(job_id, reason), caller)
 
     # ---- operator commands -------------------------------------------------------------------
 
@@ -276,16 +266,15 @@ class RegistryCommands:
             return module.get(version_id) if not events else _applied(module, events).get(version_id)
         raise ConcurrencyConflict(module_stream_id(org_id, ai_module), module.version, module.version)
 
-    async def _decide_module(
-        self, stream: str, org_id: str, ai_module: str, decision: ModuleDecision, caller: Caller
-    ) -> None:
-        module = await self.load_module(org_id, ai_module)
+    async def _decide_module(self, module: ModelModule, decision: ModuleDecision, caller: Caller) -> None:
+        """Append what `decision` decides on `module`, re-reading and deciding again on a conflict."""
         for _ in range(_RETRIES):
             try:
                 await self._append(module, decision(module), caller)
                 return
             except ConcurrencyConflict:
-                module = await self.load_module(org_id, ai_module)
+                module = await self.load_module(module.org_id, module.ai_module)
+        stream = module_stream_id(module.org_id, module.ai_module)
         raise ConcurrencyConflict(stream, module.version, module.version)
 
     async def _append(self, module: ModelModule, events: list[DomainEvent], caller: Caller) -> None:

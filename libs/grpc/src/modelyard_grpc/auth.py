@@ -37,7 +37,7 @@ ISSUER = "modelyard"
 ALGORITHM = "EdDSA"
 ENTERPRISE_PLAN = "enterprise"
 # The audiences: one per service that checks tokens. A token for all of them names them all.
-SERVICES = ("dataset-svc", "job-svc", "trainer-svc", "registry-svc")
+SERVICES = ("dataset-svc", "job-svc", "trainer-svc", "registry-svc", "deploy-svc")
 DEFAULT_MAX_LIFETIME_S = 24 * 3600.0
 
 

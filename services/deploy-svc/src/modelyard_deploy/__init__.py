@@ -1,0 +1,1 @@
+"""deploy-svc: edge servers, deployments of released model versions and staged rollouts (docs/deploy.md)."""

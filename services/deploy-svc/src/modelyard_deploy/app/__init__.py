@@ -1,0 +1,1 @@
+"""Command handlers and the conductor: load aggregates, decide, append."""

@@ -188,6 +188,7 @@ class DeploymentRetried(DomainEvent):
     attempt: int = Field(ge=2)
     retry_count: int = Field(ge=1)
     automatic: bool
+    deadline_at: datetime  # an operator's retry of a deployment past its deadline gives it a new one
     reason: Reason = ""
 
 

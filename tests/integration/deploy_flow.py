@@ -1,0 +1,40 @@
+"""Steps the deploy tests share: released versions of one module, and edge agents playing servers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from modelyard.v1 import registry_pb2
+from modelyard_devstack.platform import Platform
+from tests.integration.job_client import JobClient
+from tests.integration.registry_client import RELEASED, RegistryClient
+from tests.integration.registry_flow import evaluated, train_version
+
+MODULE = "edge-reader"
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """An organization with two released versions of MODULE (v1 older than v2) in production."""
+
+    org: str
+    v1: registry_pb2.ModelVersion
+    v2: registry_pb2.ModelVersion
+
+
+async def released(
+    services: Platform, jobs: JobClient, registry: RegistryClient, org: str, uri: str, module: str = MODULE
+) -> registry_pb2.ModelVersion:
+    """Trained and evaluated by "dev", approved and released to production by "carol"."""
+    version = await train_version(jobs, registry, org, uri, module=module)
+    await evaluated(registry, version.version_id)
+    ref = registry_pb2.VersionCommand(version_id=version.version_id)
+    async with RegistryClient.connect(services.registry_target, services.token(subject="carol")) as carol:
+        await carol.stub.ApproveVersion(ref)
+        done = await carol.stub.ReleaseVersion(
+            registry_pb2.ReleaseRequest(
+                version_id=version.version_id, environment="production", release_notes="for the fleet"
+            )
+        )
+    assert done.status == RELEASED
+    return done

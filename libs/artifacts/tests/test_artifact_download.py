@@ -229,3 +229,34 @@ async def test_through_the_registry_endpoint_with_the_audiences_token(tmp_path: 
         assert seen[-1] == len(DATA)
         with pytest.raises(DownloadRefused, match="403: this URL needs the bearer token"):
             await download_artifact(url, tmp_path / "other.bin", expected_sha256=SHA, expected_size=None)
+
+
+class TestRateLimit:
+    async def test_the_download_takes_as_long_as_the_rate_allows(self, serve: Serve, tmp_path: Path) -> None:
+        url, _ = await serve([])
+        rate = len(DATA) / 0.8  # the whole artifact in about 0.8 s
+        reads: list[int] = []
+        started = asyncio.get_running_loop().time()
+        await download_artifact(
+            url,
+            tmp_path / "model.bin",
+            expected_sha256=SHA,
+            expected_size=len(DATA),
+            progress=lambda on_disk, total: reads.append(on_disk),
+            rate_limit_bytes_per_s=rate,
+        )
+        elapsed = asyncio.get_running_loop().time() - started
+        assert (tmp_path / "model.bin").read_bytes() == DATA
+        assert elapsed >= 0.6  # unthrottled, 3.2 MB from localhost take a few milliseconds
+        assert len(reads) >= 4  # reads of about a quarter second's bytes each
+        assert all(b - a <= int(rate / 4) for a, b in zip([0, *reads], reads, strict=False))
+
+    async def test_a_rate_that_is_not_positive_is_refused(self, tmp_path: Path) -> None:
+        with pytest.raises(ValueError, match="rate_limit_bytes_per_s must be positive"):
+            await download_artifact(
+                "http://127.0.0.1:1/x",
+                tmp_path / "m",
+                expected_sha256=SHA,
+                expected_size=None,
+                rate_limit_bytes_per_s=0,
+            )

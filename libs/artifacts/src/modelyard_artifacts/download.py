@@ -75,6 +75,7 @@ async def download_artifact(
     stall_timeout_s: float = 30.0,
     session: aiohttp.ClientSession | None = None,
     ca_file: Path | None = None,
+    rate_limit_bytes_per_s: float | None = None,
 ) -> Path:
     """Download `url` to `dest` and return `dest`, or raise; `dest` then holds exactly those bytes.
 
@@ -85,13 +86,19 @@ async def download_artifact(
     received, the tries, the last error), or ArtifactMismatch (the `.part` is deleted).
     Over https the server is checked against the system's CAs, plus `ca_file` when given (a
     cluster's own CA, MODELYARD_TLS_CA_FILE); a given `session` brings its own TLS settings.
+    `rate_limit_bytes_per_s` caps the average rate of each try (a slow link, or an edge that must
+    leave bandwidth to its traffic): reads are smaller and paused until the bytes are due.
     """
+    if rate_limit_bytes_per_s is not None and rate_limit_bytes_per_s <= 0:
+        raise ValueError(f"rate_limit_bytes_per_s must be positive, not {rate_limit_bytes_per_s}")
     where = str(URL(url).with_query(None))
     part = dest.with_suffix(dest.suffix + ".part")
     dest.parent.mkdir(parents=True, exist_ok=True)
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=stall_timeout_s, sock_read=stall_timeout_s)
     async with _client(session, ca_file) as http:
-        transfer = _Transfer(http, url, where, part, headers, expected_size, progress, timeout)
+        transfer = _Transfer(
+            http, url, where, part, headers, expected_size, progress, timeout, rate_limit_bytes_per_s
+        )
         await _retrying(transfer, where, attempts, backoff_s)
     await asyncio.to_thread(_install, part, dest, expected_sha256, expected_size, where)
     return dest
@@ -125,9 +132,11 @@ class _Transfer:
         expected_size: int | None,
         progress: Progress | None,
         timeout: aiohttp.ClientTimeout,
+        rate_limit_bytes_per_s: float | None = None,
     ) -> None:
         self.http, self.url, self.where, self.part, self.headers = http, url, where, part, headers
         self.expected_size, self.progress, self.timeout = expected_size, progress, timeout
+        self.rate_limit_bytes_per_s = rate_limit_bytes_per_s
         self.received = 0
 
     async def fetch(self) -> None:
@@ -166,7 +175,8 @@ class _Transfer:
             file.seek(start)
             file.truncate()
             on_disk = start
-            async for chunk in response.content.iter_chunked(_READ_BYTES):
+            pace = _Pace(self.rate_limit_bytes_per_s)
+            async for chunk in response.content.iter_chunked(pace.read_bytes):
                 file.write(chunk)
                 on_disk += len(chunk)
                 self.received += len(chunk)
@@ -175,6 +185,29 @@ class _Transfer:
                     raise ArtifactMismatch(self.where, f"{self.expected_size:,} bytes", "more than that")
                 if self.progress is not None:
                     self.progress(on_disk, total)
+                await pace.after(len(chunk))
+
+
+class _Pace:
+    """Holds one try's reads to a rate: after each chunk, sleeps until its bytes are due."""
+
+    def __init__(self, bytes_per_s: float | None) -> None:
+        self.bytes_per_s = bytes_per_s
+        # about four reads a second, so progress stays smooth and the pauses short
+        self.read_bytes = (
+            _READ_BYTES if bytes_per_s is None else max(4096, min(_READ_BYTES, int(bytes_per_s / 4)))
+        )
+        self._started = asyncio.get_running_loop().time()
+        self._bytes = 0
+
+    async def after(self, chunk_bytes: int) -> None:
+        if self.bytes_per_s is None:
+            return
+        self._bytes += chunk_bytes
+        due = self._started + self._bytes / self.bytes_per_s
+        wait = due - asyncio.get_running_loop().time()
+        if wait > 0:
+            await asyncio.sleep(wait)
 
 
 async def _reason(response: aiohttp.ClientResponse) -> str:

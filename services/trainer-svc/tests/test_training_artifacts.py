@@ -84,3 +84,20 @@ def test_a_file_that_is_not_an_artifact_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(ArtifactError, match="not a Modelyard model artifact"):
         load_artifact(other)
+
+
+def test_an_edge_loads_the_trainers_artifact_with_the_inference_library_alone(
+    digits_artifact: Completed,
+) -> None:
+    import modelyard_inference
+    from modelyard_trainer.training import errors, preprocessing
+
+    loaded = modelyard_inference.load_model(digits_artifact.artifact_path)
+    run = modelyard_inference.measure_on_probes(loaded, modelyard_inference.probe_inputs(loaded.config, 8))
+
+    assert loaded.class_labels == list(range(10))
+    assert all(label in range(10) for label in run.labels)
+    assert run.latency_p50_ms <= run.latency_p95_ms
+    # The trainer re-exports the library's classes, so its isinstance checks and excepts still match.
+    assert errors.ArtifactError is modelyard_inference.ArtifactError
+    assert isinstance(loaded.config.scaling, preprocessing.ImageScaling)

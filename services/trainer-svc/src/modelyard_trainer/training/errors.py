@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# Defined with the artifact reader (edges raise it too); re-exported for the trainer's call sites.
+from modelyard_inference.errors import ArtifactError as ArtifactError
+
 
 class TrainingError(Exception):
     """Training cannot go on (diverged, out of memory, unusable checkpoint …); `str()` says why."""
@@ -20,12 +23,6 @@ class DatasetVersionError(TrainingDataError):
     version or sample at fault and whether a retry can help."""
 
     code = "bad_dataset_version"
-
-
-class ArtifactError(ValueError):
-    """A file is not a model artifact this trainer wrote, or it is damaged."""
-
-    code = "bad_artifact"
 
 
 class IncompatibleBaseError(TrainingError):

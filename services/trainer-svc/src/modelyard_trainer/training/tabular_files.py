@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from modelyard_inference.labels import ClassLabel as ClassLabel
 from modelyard_trainer.training.errors import TrainingDataError
 
 TABULAR_SUFFIXES = (".csv", ".jsonl", ".ndjson")
 COLUMNS_LISTED = 20  # a message names this many columns of a wide table, then says how many more
-ClassLabel = int | str
 _INTEGER = re.compile(r"[+-]?\d+")
 
 

@@ -22,7 +22,11 @@ DECLARE
         ['trainer',              'modelyard_trainer'],
         ['registry',             'modelyard_registry'],
         ['registry_views',       'modelyard_registry'],
-        ['registry_reactions',   'modelyard_registry']
+        ['registry_reactions',   'modelyard_registry'],
+        ['deploy',               'modelyard_deploy'],
+        ['deploy_views',         'modelyard_deploy'],
+        ['deploy_reactions',     'modelyard_deploy'],
+        ['deploy_live',          'modelyard_deploy']
     ];
     service_role text;
     schema_name text;

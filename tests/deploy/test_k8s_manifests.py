@@ -2,7 +2,8 @@
 the namespace denies by default, Kafka needs TLS, SCRAM users and ACLs, each service connects to
 PostgreSQL as its own role, which owns that service's schemas alone, each event signing key is mounted
 only into its own service's pods, every pod may reach the services it dials, and the image installs
-every package. registry-svc's own guards: test_registry_manifests.py."""
+every package. registry-svc's own guards: test_registry_manifests.py; deploy-svc's and the edge
+overlay's: test_deploy_manifests.py."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from pydantic_settings import BaseSettings
 
 from modelyard_dataset.config import DatasetSettings
+from modelyard_deploy.config import DeploySettings
 from modelyard_job.config import JobSettings
 from modelyard_registry.config import RegistrySettings
 from modelyard_trainer.config import TrainerSettings
@@ -40,6 +42,7 @@ RELAY_USERS = {
     "job": "job-svc",
     "trainer": "trainer-svc",
     "registry": "registry-svc",
+    "deploy": "deploy-svc",
 }
 # Each service Deployment, its database role and the settings that name its schemas.
 DATABASE_ROLES: dict[str, tuple[str, type[BaseSettings]]] = {
@@ -47,6 +50,7 @@ DATABASE_ROLES: dict[str, tuple[str, type[BaseSettings]]] = {
     "job-svc": ("modelyard_job", JobSettings),
     "trainer-svc": ("modelyard_trainer", TrainerSettings),
     "registry-svc": ("modelyard_registry", RegistrySettings),
+    "deploy-svc": ("modelyard_deploy", DeploySettings),
 }
 ROLES_SQL = K8S / "database-roles.sql"
 
@@ -58,7 +62,7 @@ def test_every_manifest_parses_and_kustomize_applies_every_file() -> None:
     listed = set(kustomization()["resources"])
     on_disk = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
     assert listed == on_disk
-    assert len(of_kind("Deployment")) == 5
+    assert len(of_kind("Deployment")) == 6
 
 
 class TestPods:
@@ -249,7 +253,12 @@ class TestBearerTokens:
 
     @pytest.mark.parametrize(
         ("name", "subject_note"),
-        [("job-svc", "job-svc"), ("registry-svc", "registry-svc"), ("trainer-worker", "pool")],
+        [
+            ("job-svc", "job-svc"),
+            ("registry-svc", "registry-svc"),
+            ("deploy-svc", "deploy-svc"),
+            ("trainer-worker", "pool"),
+        ],
     )
     def test_a_caller_reads_its_own_token_from_its_own_secret(self, name: str, subject_note: str) -> None:
         caller = service_deployment(name)

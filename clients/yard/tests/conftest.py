@@ -1,5 +1,5 @@
-"""Fixtures of yard's tests: in-process fakes of job-svc, dataset-svc and registry-svc, the real artifact
-download endpoint, and runners of the CLI pointed at them."""
+"""Fixtures of yard's tests: in-process fakes of job-svc, dataset-svc, registry-svc and deploy-svc, the
+real artifact download endpoint, and runners of the CLI pointed at them."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from pathlib import Path
 import grpc
 import pytest
 from dataset_fakes import FakeDatasetSvc, serving
+from deploy_fakes import FakeDeploySvc
+from deploy_fakes import serving as serving_deploy
 from fake_loops import loop_thread
 from registry_fakes import DownloadEndpoint, FakeRegistrySvc, download_endpoint
 from registry_fakes import serving as serving_registry
@@ -79,6 +81,19 @@ def registry_yard(registry_svc: FakeRegistrySvc) -> Yard:
 
 
 @pytest.fixture
+def deploy_svc(fake_loop: asyncio.AbstractEventLoop) -> Iterator[FakeDeploySvc]:
+    """A fake deploy-svc served on a free port of 127.0.0.1 by a grpc.aio server on `fake_loop`."""
+    with serving_deploy(FakeDeploySvc(), fake_loop) as fake:
+        yield fake
+
+
+@pytest.fixture
+def deploy_yard(deploy_svc: FakeDeploySvc) -> Yard:
+    """Run yard against `deploy_svc` (MODELYARD_DEPLOY_TARGET), with MODELYARD_TOKEN set."""
+    return _runner({"MODELYARD_DEPLOY_TARGET": deploy_svc.target})
+
+
+@pytest.fixture
 def downloads(fake_loop: asyncio.AbstractEventLoop, tmp_path: Path) -> Iterator[DownloadEndpoint]:
     """The registry's real artifact download endpoint on `fake_loop`, serving the tests' token only."""
     with download_endpoint(tmp_path / "blobs", TOKEN, fake_loop) as endpoint:
@@ -94,11 +109,12 @@ def offline_yard() -> Yard:
 def _runner(targets: dict[str, str]) -> Yard:
     runner = CliRunner()
 
-    def invoke(*args: str, env: dict[str, str | None] | None = None) -> Result:
+    def invoke(*args: str, env: dict[str, str | None] | None = None, input: str | None = None) -> Result:
         environment: dict[str, str | None] = {
             "MODELYARD_JOB_SVC_TARGET": None,
             "MODELYARD_DATASET_SVC_TARGET": None,
             "MODELYARD_REGISTRY_SVC_TARGET": None,
+            "MODELYARD_DEPLOY_TARGET": None,
             "MODELYARD_REGISTRY_PUBLIC_KEYS": None,
             **targets,
             "MODELYARD_TOKEN": TOKEN,
@@ -110,6 +126,6 @@ def _runner(targets: dict[str, str]) -> Yard:
             "COLUMNS": "200",
             **(env or {}),
         }
-        return runner.invoke(app, list(args), env=environment)
+        return runner.invoke(app, list(args), env=environment, input=input)
 
     return invoke

@@ -1,10 +1,11 @@
 """Where yard connects and as whom: the services' targets and the bearer token, from options and env only.
 
 job-svc is at `--target` / `MODELYARD_JOB_SVC_TARGET`, dataset-svc at `--dataset-target` /
-`MODELYARD_DATASET_SVC_TARGET`, registry-svc at `--registry-target` / `MODELYARD_REGISTRY_SVC_TARGET`;
-all get the same token. Over TLS when `MODELYARD_TLS_CA_FILE` names the CA that signed the servers'
-certificates (`MODELYARD_TLS_SERVER_NAME`: the name to check instead of the host dialled, e.g. through
-a port-forward; `MODELYARD_TLS_CERT_FILE`/`KEY_FILE` for mutual TLS).
+`MODELYARD_DATASET_SVC_TARGET`, registry-svc at `--registry-target` / `MODELYARD_REGISTRY_SVC_TARGET`,
+deploy-svc at `--deploy-target` / `MODELYARD_DEPLOY_TARGET`; all get the same token. Over TLS when
+`MODELYARD_TLS_CA_FILE` names the CA that signed the servers' certificates (`MODELYARD_TLS_SERVER_NAME`:
+the name to check instead of the host dialled, e.g. through a port-forward;
+`MODELYARD_TLS_CERT_FILE`/`KEY_FILE` for mutual TLS).
 
 The token is `--token` / `MODELYARD_TOKEN`. Where the token issuer's private key
 `MODELYARD_TOKEN_SIGNING_KEY` is at hand (a dev stack, the operator who issues tokens), yard
@@ -24,7 +25,7 @@ from typing import Any, TypeVar
 
 from grpc import aio
 
-from modelyard.v1 import datasets_pb2_grpc, jobs_pb2_grpc, registry_pb2_grpc
+from modelyard.v1 import datasets_pb2_grpc, deploy_pb2_grpc, jobs_pb2_grpc, registry_pb2_grpc
 from modelyard_grpc import TlsSettings, TokenIssuer, mint_token
 
 DEFAULT_TARGET = "127.0.0.1:50051"
@@ -33,6 +34,8 @@ DEFAULT_DATASET_TARGET = "127.0.0.1:50053"
 DATASET_TARGET_ENV = "MODELYARD_DATASET_SVC_TARGET"
 DEFAULT_REGISTRY_TARGET = "127.0.0.1:50054"
 REGISTRY_TARGET_ENV = "MODELYARD_REGISTRY_SVC_TARGET"
+DEFAULT_DEPLOY_TARGET = "127.0.0.1:50056"
+DEPLOY_TARGET_ENV = "MODELYARD_DEPLOY_TARGET"
 TOKEN_ENV = "MODELYARD_TOKEN"
 SECRET_ENV = "MODELYARD_TOKEN_SIGNING_KEY"
 SUBJECT_ENV = "MODELYARD_SUBJECT"
@@ -57,6 +60,7 @@ class ConnectionOptions:
     dataset_target: str = DEFAULT_DATASET_TARGET
     tls: TlsSettings | None = None  # None: plaintext
     registry_target: str = DEFAULT_REGISTRY_TARGET
+    deploy_target: str = DEFAULT_DEPLOY_TARGET
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +75,7 @@ class ServiceAddress:
 JOB_SVC = ServiceAddress("job-svc", "--target", TARGET_ENV)
 DATASET_SVC = ServiceAddress("dataset-svc", "--dataset-target", DATASET_TARGET_ENV)
 REGISTRY_SVC = ServiceAddress("registry-svc", "--registry-target", REGISTRY_TARGET_ENV)
+DEPLOY_SVC = ServiceAddress("deploy-svc", "--deploy-target", DEPLOY_TARGET_ENV)
 
 
 def bearer_token(options: ConnectionOptions) -> str:
@@ -119,6 +124,13 @@ class RegistrySvc:
     registry: Any  # registry_pb2_grpc.RegistryServiceStub
 
 
+@dataclass(frozen=True, slots=True)
+class DeploySvc:
+    """deploy-svc's gRPC stub (`deploy`: DeployService)."""
+
+    deploy: Any  # deploy_pb2_grpc.DeployServiceStub
+
+
 Stubs = TypeVar("Stubs")
 
 
@@ -145,3 +157,8 @@ def dataset_svc_stubs(ch: aio.Channel) -> DatasetSvc:
 def registry_svc_stubs(ch: aio.Channel) -> RegistrySvc:
     """registry-svc's stub on `ch`."""
     return RegistrySvc(registry=registry_pb2_grpc.RegistryServiceStub(ch))
+
+
+def deploy_svc_stubs(ch: aio.Channel) -> DeploySvc:
+    """deploy-svc's stub on `ch`."""
+    return DeploySvc(deploy=deploy_pb2_grpc.DeployServiceStub(ch))

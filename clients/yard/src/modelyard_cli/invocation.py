@@ -1,7 +1,8 @@
-"""One command's run: the global options it was given, and its calls to job-svc, dataset-svc or
-registry-svc.
+"""One command's run: the global options it was given, and its calls to job-svc, dataset-svc,
+registry-svc or deploy-svc.
 
-Every command calls a service through `call_job_svc`, `call_dataset_svc` or `call_registry_svc`,
+Every command calls a service through `call_job_svc`, `call_dataset_svc`, `call_registry_svc` or
+`call_deploy_svc`,
 which open the channel, run the async work under asyncio.run and turn a failed call into
 `error: <STATUS>: <details>` on stderr with exit code 2, so no command shows a traceback for a
 refused or unreachable call.
@@ -19,17 +20,20 @@ from grpc import aio
 
 from modelyard_cli.connection import (
     DATASET_SVC,
+    DEPLOY_SVC,
     JOB_SVC,
     REGISTRY_SVC,
     ConnectionOptions,
     CredentialsMissing,
     DatasetSvc,
+    DeploySvc,
     JobSvc,
     RegistrySvc,
     ServiceAddress,
     bearer_token,
     connected,
     dataset_svc_stubs,
+    deploy_svc_stubs,
     job_svc_stubs,
     registry_svc_stubs,
 )
@@ -87,6 +91,17 @@ def call_registry_svc(
     """
     target = cli_state(ctx).connection.registry_target
     return _call(ctx, target, REGISTRY_SVC, registry_svc_stubs, work, advice)
+
+
+def call_deploy_svc(
+    ctx: typer.Context, work: Callable[[DeploySvc], Awaitable[T]], advice: Advice | None = None
+) -> T:
+    """Run `work` against deploy-svc's stub and return its result; a failed call ends the command.
+
+    `advice` adds lines after the error's (what the refusal means for this command, what to do).
+    """
+    target = cli_state(ctx).connection.deploy_target
+    return _call(ctx, target, DEPLOY_SVC, deploy_svc_stubs, work, advice)
 
 
 def _call(

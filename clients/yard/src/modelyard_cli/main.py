@@ -17,6 +17,9 @@ from modelyard_cli.commands import (
     dataset_review,
     dataset_upload,
     datasets,
+    deploy,
+    edge,
+    edge_agent,
     jobs,
     model_download,
     models,
@@ -29,8 +32,10 @@ from modelyard_cli.commands.options import JsonFlag
 from modelyard_cli.connection import (
     DATASET_TARGET_ENV,
     DEFAULT_DATASET_TARGET,
+    DEFAULT_DEPLOY_TARGET,
     DEFAULT_REGISTRY_TARGET,
     DEFAULT_TARGET,
+    DEPLOY_TARGET_ENV,
     ORG_ENV,
     REGISTRY_TARGET_ENV,
     SECRET_ENV,
@@ -46,7 +51,7 @@ from modelyard_grpc import TlsSettings
 app = typer.Typer(
     name="yard",
     help="Modelyard's command line: datasets (dataset-svc), training jobs and trainers (job-svc), model "
-    "versions (registry-svc), over gRPC.",
+    "versions (registry-svc), edge servers and rollouts (deploy-svc), over gRPC.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # locals would print the bearer token
 )
@@ -59,6 +64,14 @@ models_app = typer.Typer(
     help="Model versions: list, inspect, evaluate, approve, release, roll back, download and verify.",
     no_args_is_help=True,
 )
+edge_app = typer.Typer(
+    help="Edge servers: running and intended versions, drift, heartbeats, history.", no_args_is_help=True
+)
+deploy_app = typer.Typer(
+    help="Roll released versions out to edge servers in waves; follow, cancel, retry, roll back.",
+    no_args_is_help=True,
+)
+fleet_app = typer.Typer(help="The fleet at a glance (the mobile app's status).", no_args_is_help=True)
 token_app = typer.Typer(help="Bearer tokens (a dev and ops helper).", no_args_is_help=True)
 
 
@@ -87,18 +100,21 @@ def main(
     registry_target: Annotated[
         str, typer.Option(envvar=REGISTRY_TARGET_ENV, help="registry-svc's gRPC address, host:port.")
     ] = DEFAULT_REGISTRY_TARGET,
+    deploy_target: Annotated[
+        str, typer.Option(envvar=DEPLOY_TARGET_ENV, help="deploy-svc's gRPC address, host:port.")
+    ] = DEFAULT_DEPLOY_TARGET,
     as_json: JsonFlag = False,
 ) -> None:
-    """Connect to job-svc at --target, dataset-svc at --dataset-target and registry-svc at
-    --registry-target with --token; on a dev stack, MODELYARD_TOKEN_SIGNING_KEY (the token issuer's key)
-    mints one."""
+    """Connect to job-svc at --target, dataset-svc at --dataset-target, registry-svc at
+    --registry-target and deploy-svc at --deploy-target with --token; on a dev stack,
+    MODELYARD_TOKEN_SIGNING_KEY (the token issuer's key) mints one."""
     try:
         tls = TlsSettings()  # MODELYARD_TLS_CA_FILE and friends: see modelyard_cli.connection
     except ValidationError as error:
         fail(*(f"error: {problem['msg'].removeprefix('Value error, ')}" for problem in error.errors()))
     connection = ConnectionOptions(
         target, bearer, os.environ.get(SECRET_ENV), as_subject, org, dataset_target=dataset_target, tls=tls,
-        registry_target=registry_target,
+        registry_target=registry_target, deploy_target=deploy_target,
     )  # fmt: skip
     ctx.obj = CliState(connection, as_json)
 
@@ -135,9 +151,26 @@ models_app.command("rollback")(models.rollback)
 models_app.command("renumber")(models.renumber)
 models_app.command("download")(model_download.download)
 models_app.command("verify")(model_download.verify)
+edge_app.command("list")(edge.list_servers)
+edge_app.command("show")(edge.show)
+fleet_app.command("status")(edge.fleet_status)
+deploy_app.command("start")(deploy.start)
+deploy_app.command("status")(deploy.status)
+deploy_app.command("list")(deploy.list_rollouts)
+deploy_app.command("cancel")(deploy.cancel)
+deploy_app.command("retry")(deploy.retry)
+deploy_app.command("rollback")(deploy.rollback)
+deploy_app.command("deployments")(deploy.deployments)
+app.command(
+    "edge-agent",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+)(edge_agent.edge_agent)
 
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(trainers_app, name="trainers")
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(models_app, name="models")
+app.add_typer(edge_app, name="edge")
+app.add_typer(deploy_app, name="deploy")
+app.add_typer(fleet_app, name="fleet")
 app.add_typer(token_app, name="token")

@@ -1,0 +1,1 @@
+"""Storage, notifications and clients of other services, behind plain Python interfaces."""

@@ -1,0 +1,1 @@
+"""gRPC: servicers, proto conversion, the access policy and server streams."""

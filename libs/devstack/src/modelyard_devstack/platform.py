@@ -1,18 +1,20 @@
 """The Modelyard services as child processes: every service and the trainer workers.
 
-`platform(infra, workdir)` starts dataset-svc, job-svc, trainer-svc's API process and registry-svc,
-waits until each reports SERVING on gRPC health, and yields a `Platform` that starts (and kills)
-trainer workers and waits until job-svc has heard from them. Tests, `make demo` and the benchmarks share it.
+`platform(infra, workdir)` starts dataset-svc, job-svc, trainer-svc's API process, registry-svc and
+deploy-svc, waits until each reports SERVING on gRPC health, and yields a `Platform` that starts (and
+kills) trainer workers and edge agents and waits until job-svc has heard from the workers. Tests,
+`make demo` and the benchmarks share it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import importlib.util
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +22,8 @@ from subprocess import Popen
 
 import grpc
 
-from modelyard.v1 import jobs_pb2, jobs_pb2_grpc
-from modelyard_devstack.processes import eventually, free_port, spawn, stop_pid, wait_until
+from modelyard.v1 import deploy_pb2, deploy_pb2_grpc, jobs_pb2, jobs_pb2_grpc
+from modelyard_devstack.processes import eventually, free_port, kill_pid, spawn, stop_pid, wait_until
 from modelyard_devstack.stack import Infra
 from modelyard_events.signing import Ed25519Key, HeadSigner
 from modelyard_grpc import TlsSettings, TokenIssuer, mint_token, wait_until_serving
@@ -37,8 +39,29 @@ _WITHHELD_FROM_WORKERS = frozenset(
         "MODELYARD_REGISTRY_SIGNING_KEY",
     }
 )
-_SOURCES = ("dataset", "job", "trainer", "registry")
+_SOURCES = ("dataset", "job", "trainer", "registry", "deploy")
 _SERVICE_TOKEN_TTL_S = 12 * 3600.0
+# Agents heartbeat often on a dev platform, so tests and the demo see a server online (and drift
+# settle) within seconds; a fleet keeps deploy-svc's default.
+_DEV_HEARTBEAT_INTERVAL_S = 2.0
+_EDGE_AGENT_PREFIX = "edge-agent-"
+_WORKER_PREFIXES = ("trainer-", _EDGE_AGENT_PREFIX)
+
+
+@dataclass(frozen=True)
+class EdgeAgent:
+    """An edge agent process started by `Platform.start_edge_agent`, and how it was started (so that a
+    test can start it again on the same home: a restarted agent resumes where the killed one stopped)."""
+
+    server_id: str
+    org_id: str
+    environment: str
+    home: Path
+    token_file: Path
+    process_name: str
+    args: tuple[str, ...]
+    log: Path
+    env: Mapping[str, str] = field(repr=False)
 
 
 @dataclass
@@ -56,6 +79,7 @@ class Platform:
     registry_target: str = ""
     registry_url: str = ""  # registry-svc's signed-download endpoint
     registry_key: Ed25519Key | None = None  # signs artifact manifests and URLs; edges pin its public key
+    deploy_target: str = ""  # deploy-svc's gRPC address ("" when deploy-svc is not installed)
     processes: dict[str, Popen[bytes]] = field(default_factory=dict)
     # how each service was started (module, args, target, env), so a test can restart it
     started: dict[str, tuple[str, list[str], str, dict[str, str]]] = field(default_factory=dict)
@@ -66,14 +90,18 @@ class Platform:
         """A bearer token for this platform's services (signed by its issuer key, valid one hour)."""
         return mint_token(self.issuer, subject, org_id, list(roles), 3600)
 
-    def token_file(self, subject: str, roles: tuple[str, ...], audience: tuple[str, ...]) -> Path:
+    def token_file(
+        self, subject: str, roles: tuple[str, ...], audience: tuple[str, ...], org_id: str | None = None
+    ) -> Path:
         """Write a process's own token where MODELYARD_TOKEN_FILE will point (valid 12 hours).
 
-        What an issuer does for services and workers: they hold no signing key, only this file.
+        What an issuer does for services and workers: they hold no signing key, only this file. A token
+        of an organization (an edge server's) is kept under that organization's folder.
         """
-        path = self.workdir / "tokens" / f"{subject}.token"
+        folder = self.workdir / "tokens" / (org_id or "")
+        path = folder / f"{subject}.token"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(mint_token(self.issuer, subject, None, list(roles), _SERVICE_TOKEN_TTL_S, audience))
+        path.write_text(mint_token(self.issuer, subject, org_id, list(roles), _SERVICE_TOKEN_TTL_S, audience))
         path.chmod(0o600)
         return path
 
@@ -103,6 +131,93 @@ class Platform:
             return await _lists_trainer(self.channel(self.job_target, self.token(("auditor",))), trainer_id)
 
         await eventually(alive, timeout_s, f"trainer {trainer_id} heartbeating to job-svc")
+
+    def start_edge_agent(
+        self,
+        server_id: str,
+        org_id: str,
+        *,
+        environment: str = "production",
+        extra_args: Sequence[str] = (),
+        home: Path | None = None,
+        registry_public_keys: Sequence[str] | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> EdgeAgent:
+        """Start `yard edge-agent` playing edge server `server_id` of `org_id` (it registers itself;
+        await deploy-svc listing it before relying on it).
+
+        It gets an edge token (subject `server_id`, role edge, for deploy-svc and registry-svc only) and
+        pins the registry's public key, or `registry_public_keys` instead (a wrongly pinned agent, which
+        must refuse every artifact). No database URL, no signing key. Its models live under `home`
+        (default: workdir/edge/<org>/<server>), which a restart keeps.
+        """
+        if not self.deploy_target:
+            raise RuntimeError(
+                "deploy-svc is not running on this platform (modelyard_deploy is not installed)"
+            )
+        pinned = (
+            list(registry_public_keys)
+            if registry_public_keys is not None
+            else [self._registry_key().public_text()]
+        )
+        agent_home = home or self.workdir / "edge" / org_id / server_id
+        agent_home.mkdir(parents=True, exist_ok=True)
+        token = self.token_file(server_id, ("edge",), ("deploy-svc", "registry-svc"), org_id=org_id)
+        agent_env = {
+            **{name: value for name, value in self.base_env.items() if name not in _WITHHELD_FROM_WORKERS},
+            "MODELYARD_TOKEN_FILE": str(token),
+            "MODELYARD_REGISTRY_PUBLIC_KEYS": json.dumps(pinned),
+            **(env or {}),
+        }
+        args = (
+            "--server-id", server_id, "--environment", environment, "--home", str(agent_home),
+            "--deploy-target", self.deploy_target, "--registry-target", self.registry_target, *extra_args,
+        )  # fmt: skip
+        name = f"{_EDGE_AGENT_PREFIX}{org_id}-{server_id}"
+        agent = EdgeAgent(
+            server_id, org_id, environment, agent_home, token, name, args, self.log_of(name), agent_env
+        )
+        return self._start_agent(agent)
+
+    def restart_edge_agent(self, agent: EdgeAgent) -> EdgeAgent:
+        """Start a stopped (or killed) agent again as it was started, on the same home."""
+        if agent.process_name in self.processes:
+            self.stop_edge_agent(agent)
+        return self._start_agent(agent)
+
+    def stop_edge_agent(self, agent: EdgeAgent, kill: bool = False) -> None:
+        """Stop an agent: SIGTERM (it may finish its step), or with `kill` SIGKILL at once (a crash
+        mid-download, which a restarted agent must resume)."""
+        process = self.processes.pop(agent.process_name)
+        if kill:
+            kill_pid(process.pid)
+        else:
+            stop_pid(process.pid)
+
+    async def edge_agent_online(self, agent: EdgeAgent, timeout_s: float = _READY_TIMEOUT_S) -> None:
+        """Return once deploy-svc lists the agent's server online; RuntimeError with its log if it exited."""
+        process = self.processes[agent.process_name]
+
+        async def online() -> bool:
+            _check_running(process, agent.log)
+            token = self.token(("super_admin",), agent.org_id)
+            return await _edge_online(self.channel(self.deploy_target, token), agent)
+
+        await eventually(online, timeout_s, f"edge agent {agent.server_id} registered with deploy-svc")
+
+    def edge_agent_running(self, agent: EdgeAgent) -> bool:
+        """Whether the agent's process is still running (it exits on bad settings, with its log)."""
+        process = self.processes.get(agent.process_name)
+        return process is not None and process.poll() is None
+
+    def _start_agent(self, agent: EdgeAgent) -> EdgeAgent:
+        self._start(agent.process_name, ["edge-agent", *agent.args], "modelyard_cli", agent.env)
+        return agent
+
+    def _registry_key(self) -> Ed25519Key:
+        if self.registry_key is None:
+            raise RuntimeError("this platform has no registry key (registry-svc was not started by it)")
+        return self.registry_key
 
     @property
     def tls(self) -> TlsSettings:
@@ -166,7 +281,7 @@ def platform(
     """dataset-svc, job-svc, trainer-svc and registry-svc running against `infra` for the block; all
     stopped afterwards."""
     job_port, trainer_port, dataset_port = free_port(), free_port(), free_port()
-    registry_port, registry_http_port = free_port(), free_port()
+    registry_port, registry_http_port, deploy_port = free_port(), free_port(), free_port()
     registry_key = Ed25519Key.generate()
     issuer = TokenIssuer.generate()
     # A key per service, made for this platform: each process gets only its own service's key,
@@ -190,6 +305,9 @@ def platform(
         "MODELYARD_REGISTRY_HTTP_BIND": "127.0.0.1",
         "MODELYARD_REGISTRY_PUBLIC_URL": f"http://127.0.0.1:{registry_http_port}",
         "MODELYARD_REGISTRY_PUBLIC_KEYS": json.dumps([registry_key.public_text()]),
+        "MODELYARD_DEPLOY_GRPC_PORT": str(deploy_port),
+        "MODELYARD_DEPLOY_TARGET": f"127.0.0.1:{deploy_port}",
+        "MODELYARD_EDGE_HEARTBEAT_INTERVAL_S": str(_DEV_HEARTBEAT_INTERVAL_S),
         "MODELYARD_ARTIFACT_ROOTS": json.dumps([str(workdir / "runs")]),
         "MODELYARD_BLOB_ROOT": str(workdir / "blobs"),
         "MODELYARD_TRAINER_ROOT": str(workdir / "runs"),
@@ -212,15 +330,19 @@ def platform(
         f"127.0.0.1:{registry_port}",
         f"http://127.0.0.1:{registry_http_port}",
         registry_key,
+        f"127.0.0.1:{deploy_port}" if _deploy_svc_installed() else "",
     )
+    services = [
+        ("dataset-svc", "modelyard_dataset", [], running.dataset_target, "dataset"),
+        ("trainer-svc", "modelyard_trainer", ["serve"], running.trainer_target, "trainer"),
+        ("job-svc", "modelyard_job", [], running.job_target, "job"),
+        ("registry-svc", "modelyard_registry", [], running.registry_target, "registry"),
+    ]
+    if running.deploy_target:
+        services.append(("deploy-svc", "modelyard_deploy", [], running.deploy_target, "deploy"))
     with ExitStack() as stack:
         stack.callback(_stop_all, running)
-        for name, module, args, target, source in (
-            ("dataset-svc", "modelyard_dataset", [], running.dataset_target, "dataset"),
-            ("trainer-svc", "modelyard_trainer", ["serve"], running.trainer_target, "trainer"),
-            ("job-svc", "modelyard_job", [], running.job_target, "job"),
-            ("registry-svc", "modelyard_registry", [], running.registry_target, "registry"),
-        ):
+        for name, module, args, target, source in services:
             env = running.signing_env(source)
             if name == "job-svc":  # it calls dataset-svc (GetVersion), trainer-svc and registry-svc
                 callees = ("dataset-svc", "trainer-svc", "registry-svc")
@@ -230,14 +352,23 @@ def platform(
                 env["MODELYARD_TOKEN_FILE"] = str(own)
                 env["MODELYARD_BLOB_ROOT"] = str(workdir / "registry-blobs")
                 env["MODELYARD_REGISTRY_SIGNING_KEY"] = registry_key.private_text()
+            if name == "deploy-svc":  # it reads registry-svc's log and lists job-svc's jobs
+                own = running.token_file("deploy-svc", ("auditor",), ("registry-svc", "job-svc"))
+                env["MODELYARD_TOKEN_FILE"] = str(own)
             running.start_service(name, module, args, target, env)
         yield running
 
 
 def _stop_all(running: Platform) -> None:
-    # Workers first (they heartbeat to job-svc), then the services.
-    for name in sorted(running.processes, key=lambda n: not n.startswith("trainer-")):
+    # Workers and agents first (they heartbeat to job-svc and deploy-svc), then the services.
+    for name in sorted(running.processes, key=lambda n: not n.startswith(_WORKER_PREFIXES)):
         running.stop(name)
+
+
+def _deploy_svc_installed() -> bool:
+    """Whether deploy-svc can be started (`python -m modelyard_deploy`); while it is being written, the
+    other services' platform still starts without it."""
+    return importlib.util.find_spec("modelyard_deploy.__main__") is not None
 
 
 def _check_running(process: Popen[bytes], log_path: Path) -> None:
@@ -258,6 +389,17 @@ async def _answers_serving(open_channel: Callable[[], grpc.aio.Channel]) -> bool
         except (TimeoutError, grpc.aio.AioRpcError):
             return False
     return True
+
+
+async def _edge_online(ch: grpc.aio.Channel, agent: EdgeAgent) -> bool:
+    async with ch:
+        try:
+            detail = await deploy_pb2_grpc.DeployServiceStub(ch).GetEdgeServer(
+                deploy_pb2.EdgeServerRef(server_id=agent.server_id, org_id=agent.org_id), timeout=2.0
+            )
+        except grpc.aio.AioRpcError:
+            return False
+    return bool(detail.server.online)
 
 
 async def _lists_trainer(ch: grpc.aio.Channel, trainer_id: str) -> bool:

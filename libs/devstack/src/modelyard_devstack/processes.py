@@ -98,6 +98,19 @@ def stop_pid(pid: int, timeout_s: float = 10.0) -> None:
             time.sleep(0.02)
 
 
+def kill_pid(pid: int, timeout_s: float = 10.0) -> None:
+    """SIGKILL a process (and its session) at once, as a crash or a pulled plug would, and reap it."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    except PermissionError:
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.02)
+
+
 def _alive(pid: int) -> bool:
     try:
         reaped, _ = os.waitpid(pid, os.WNOHANG)

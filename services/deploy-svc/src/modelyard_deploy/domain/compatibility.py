@@ -86,11 +86,11 @@ def _edge_version(version: KnownVersion, server: ServerFacts) -> str | None:
     if minimum is None:
         return f"the version's minimum edge version {version.min_edge_version!r} is not a version number"
     if actual is None:
-        return f"edge version {server.edge_version!r} is not a version number; upgrade the agent"
+        return f"edge version {server.edge_version!r} is not a version number (upgrade the agent)"
     if actual < minimum:
         return (
-            f"edge version {server.edge_version} is below the version's minimum {version.min_edge_version}; "
-            "upgrade the agent"
+            f"edge version {server.edge_version} is below the version's minimum {version.min_edge_version} "
+            "(upgrade the agent)"
         )
     return None
 

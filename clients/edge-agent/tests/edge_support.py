@@ -151,7 +151,9 @@ class FakeEdgeService(deploy_pb2_grpc.EdgeServiceServicer):
         return deploy_pb2.RegisterEdgeResponse(heartbeat_interval_s=0.2)
 
     async def Heartbeat(self, request: Any, context: Any) -> deploy_pb2.EdgeHeartbeatResponse:  # noqa: N802
-        self.heartbeats.append(request)
+        async with self.changed:
+            self.heartbeats.append(request)
+            self.changed.notify_all()
         return deploy_pb2.EdgeHeartbeatResponse(
             heartbeat_interval_s=0.2, cancelled_deployment_ids=sorted(self.cancelled)
         )

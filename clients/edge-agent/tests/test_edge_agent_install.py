@@ -1,0 +1,259 @@
+"""The agent against in-process fakes of deploy-svc's EdgeService and registry-svc (real gRPC servers,
+the registry's real download endpoint): phases reported, failures that keep the running model,
+resume after an interruption, cancellation, reconnects, the local rollback."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from edge_support import MODULE, OTHER_KEY, Cloud, Version, agent_config, cloud, model_bytes, version
+
+from modelyard.v1 import deploy_pb2
+from modelyard_edge.agent import EdgeAgent
+from modelyard_edge.versions import VersionsHome
+
+COMPLETED = deploy_pb2.DEPLOYMENT_STATUS_COMPLETED
+FAILED = deploy_pb2.DEPLOYMENT_STATUS_FAILED
+DOWNLOADING = deploy_pb2.DEPLOYMENT_STATUS_DOWNLOADING
+INSTALLING_PHASES = ["verifying", "unpacking", "loading", "health_check", "switching"]
+
+
+@asynccontextmanager
+async def running(fakes: Cloud, home: Path, **overrides: Any) -> AsyncIterator[EdgeAgent]:
+    agent = EdgeAgent(agent_config(home, fakes.deploy_port, fakes.registry_port, **overrides))
+    stop = asyncio.Event()
+    task = asyncio.create_task(agent.run(stop))
+    try:
+        await asyncio.wait_for(agent.registered.wait(), 10)
+        yield agent
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+def serving(agent: EdgeAgent) -> dict[str, str]:
+    return {module: model.version_id for module, model in agent.running().items()}
+
+
+async def deploy(
+    fakes: Cloud, registered: Version, deployment_id: str, **fields: Any
+) -> deploy_pb2.ProgressReport:
+    fakes.edge.assignments.put_nowait(registered.assignment(deployment_id, **fields))
+    return await fakes.edge.outcome(deployment_id)
+
+
+async def test_an_assignment_is_installed_phase_by_phase_and_served(tmp_path: Path) -> None:
+    v1 = version("v1", model_bytes(1))
+    async with cloud(tmp_path) as fakes, running(fakes, tmp_path / "home") as agent:
+        fakes.registry.add(v1)
+        outcome = await deploy(fakes, v1, "d1")
+        assert outcome.status == COMPLETED, outcome.error_message
+        assert outcome.health.passed
+        assert outcome.health.new.version_id == "v1"
+        assert not outcome.health.HasField("old")
+        reports = fakes.edge.reports_of("d1")
+        assert reports[0].status == DOWNLOADING
+        assert reports[0].phase == "downloading"
+        installing = [r.phase for r in reports if r.status == deploy_pb2.DEPLOYMENT_STATUS_INSTALLING]
+        assert installing == INSTALLING_PHASES
+        assert all(r.server_id == "edge-1" and r.attempt == 1 for r in reports)
+        assert fakes.registry.requests[0].audience == "edge-1"
+        assert serving(agent) == {MODULE: "v1"}
+        assert os.readlink(tmp_path / "home" / "modules" / MODULE / "active") == "../../versions/v1"
+        assert await agent.predict(MODULE, [[10.0, 5.0, 3.0]]) in (["cat"], ["dog"], ["horse"])
+        registration = fakes.edge.registrations[0]
+        assert (registration.server_id, registration.platform, registration.environment) == (
+            "edge-1",
+            "linux/amd64",
+            "production",
+        )
+        await fakes.edge.wait_for(lambda: any(hb.running for hb in fakes.edge.heartbeats), 10)
+        beat = next(hb for hb in fakes.edge.heartbeats if hb.running)
+        assert [(m.ai_module, m.version_id) for m in beat.running] == [(MODULE, "v1")]
+        assert beat.free_disk_bytes > 0
+
+
+async def test_a_second_version_is_gated_against_the_first_and_keeps_it_as_previous(tmp_path: Path) -> None:
+    v1, v2 = version("v1", model_bytes(1)), version("v2", model_bytes(2), semantic_version="1.1.0")
+    async with cloud(tmp_path) as fakes, running(fakes, tmp_path / "home") as agent:
+        fakes.registry.add(v1)
+        fakes.registry.add(v2)
+        assert (await deploy(fakes, v1, "d1")).status == COMPLETED
+        outcome = await deploy(fakes, v2, "d2")
+        assert outcome.status == COMPLETED, outcome.error_message
+        assert outcome.health.old.version_id == "v1"
+        assert outcome.health.compared_classes == 3
+        assert serving(agent) == {MODULE: "v2"}
+        home = VersionsHome(tmp_path / "home")
+        assert (home.active_version(MODULE), home.previous_version(MODULE)) == ("v2", "v1")
+        # the instant local rollback: v1 is on disk, verified again, not downloaded
+        downloads = len(fakes.registry.requests)
+        outcome = await deploy(fakes, v1, "d3", kind="rollback")
+        assert outcome.status == COMPLETED, outcome.error_message
+        assert len(fakes.registry.requests) == downloads
+        assert fakes.edge.phases_of("d3")[0] == "verifying"
+        assert serving(agent) == {MODULE: "v1"}
+        assert (home.active_version(MODULE), home.previous_version(MODULE)) == ("v1", "v2")
+
+
+async def test_a_health_regression_fails_with_the_figures_and_keeps_the_running_model(tmp_path: Path) -> None:
+    v1, v2 = version("v1", model_bytes(1, always=0)), version("v2", model_bytes(2, always=1))
+    async with cloud(tmp_path) as fakes, running(fakes, tmp_path / "home") as agent:
+        fakes.registry.add(v1)
+        fakes.registry.add(v2)
+        assert (await deploy(fakes, v1, "d1")).status == COMPLETED
+        limits = deploy_pb2.HealthLimits(min_agreement=0.8)
+        outcome = await deploy(fakes, v2, "d2", health=limits)
+        assert outcome.status == FAILED
+        assert not outcome.retryable
+        assert outcome.phase == "health_check"
+        assert outcome.error_message == (
+            "health gate: agreement with version v1 is 0.0% on 3 shared classes, below the minimum of 80.0%"
+        )
+        assert not outcome.health.passed
+        assert outcome.health.agreement == 0.0
+        assert outcome.health.probes == 32
+        assert outcome.health.old.load_time_ms > 0
+        assert serving(agent) == {MODULE: "v1"}
+        assert VersionsHome(tmp_path / "home").active_version(MODULE) == "v1"
+
+
+class TestVerificationFailures:
+    async def test_a_bad_hash_fails_retryably_and_removes_the_part(self, tmp_path: Path) -> None:
+        v1, v2 = version("v1", model_bytes(1)), version("v2", model_bytes(2))
+        async with cloud(tmp_path) as fakes, running(fakes, tmp_path / "home") as agent:
+            fakes.registry.add(v1)
+            tampered = bytearray(v2.data)
+            tampered[-100] ^= 0xFF
+            fakes.registry.add(v2, serve_bytes=bytes(tampered))
+            assert (await deploy(fakes, v1, "d1")).status == COMPLETED
+            outcome = await deploy(fakes, v2, "d2")
+            assert outcome.status == FAILED
+            assert outcome.retryable
+            assert outcome.error_message.startswith("artifact SHA-256 is ")
+            assert outcome.error_message.endswith(f", expected {v2.sha256}")
+            assert list((tmp_path / "home" / "downloads").iterdir()) == []
+            assert serving(agent) == {MODULE: "v1"}
+
+    async def test_a_manifest_signed_by_another_key_is_refused_before_downloading(
+        self, tmp_path: Path
+    ) -> None:
+        v1, v2 = version("v1", model_bytes(1)), version("v2", model_bytes(2), key=OTHER_KEY)
+        async with cloud(tmp_path) as fakes, running(fakes, tmp_path / "home") as agent:
+            fakes.registry.add(v1)
+            fakes.registry.add(v2)
+            assert (await deploy(fakes, v1, "d1")).status == COMPLETED
+            served = len(fakes.ranges)
+            outcome = await deploy(fakes, v2, "d2")
+            assert outcome.status == FAILED
+            assert not outcome.retryable
+            assert outcome.phase == "verifying"
+            assert "not pinned here" in outcome.error_message
+            assert len(fakes.ranges) == served  # not a byte fetched
+            assert serving(agent) == {MODULE: "v1"}
+
+    async def test_a_manifest_for_another_version_is_refused(self, tmp_path: Path) -> None:
+        v1, v2 = version("v1", model_bytes(1)), version("v2", model_bytes(2), manifest_version_id="v7")
+        async with cloud(tmp_path) as fakes, running(fakes, tmp_path / "home") as agent:
+            fakes.registry.add(v1)
+            fakes.registry.add(v2)
+            assert (await deploy(fakes, v1, "d1")).status == COMPLETED
+            outcome = await deploy(fakes, v2, "d2")
+            assert outcome.status == FAILED
+            assert not outcome.retryable
+            assert "vouches for version v7" in outcome.error_message
+            assert serving(agent) == {MODULE: "v1"}
+
+
+async def test_a_download_left_on_disk_is_resumed_with_range(tmp_path: Path) -> None:
+    v1 = version("v1", model_bytes(1, hidden=256))
+    have = len(v1.data) // 2
+    downloads = tmp_path / "home" / "downloads"
+    downloads.mkdir(parents=True)
+    (downloads / f"{v1.sha256}.part").write_bytes(v1.data[:have])
+    async with cloud(tmp_path) as fakes, running(fakes, tmp_path / "home") as agent:
+        fakes.registry.add(v1)
+        outcome = await deploy(fakes, v1, "d1")
+        assert outcome.status == COMPLETED, outcome.error_message
+        first = fakes.edge.reports_of("d1")[0]
+        assert (first.status, first.phase, first.progress_percent) == (
+            DOWNLOADING,
+            "resuming",
+            have * 100 // len(v1.data),
+        )
+        assert fakes.ranges == [f"bytes={have}-"]
+        assert serving(agent) == {MODULE: "v1"}
+
+
+async def test_a_slow_download_reports_percent_and_a_cancel_aborts_it(tmp_path: Path) -> None:
+    v1 = version("v1", model_bytes(1, hidden=2048))  # about 40 KB
+    rate = len(v1.data) / 4  # four seconds
+    async with (
+        cloud(tmp_path) as fakes,
+        running(fakes, tmp_path / "home", max_download_bytes_per_s=rate) as agent,
+    ):
+        fakes.registry.add(v1)
+        fakes.edge.assignments.put_nowait(v1.assignment("d1"))
+
+        def moved() -> bool:
+            return any(r.progress_percent >= 10 for r in fakes.edge.reports_of("d1"))
+
+        await fakes.edge.wait_for(moved, 10)
+        fakes.edge.assignments.put_nowait(
+            deploy_pb2.Assignment(deployment_id="d1", attempt=1, cancelled=True)
+        )
+        await asyncio.sleep(0.5)
+        assert agent.running() == {}
+        reports = fakes.edge.reports_of("d1")
+        assert all(r.status == DOWNLOADING for r in reports)
+        percents = [r.progress_percent for r in reports]
+        assert percents == sorted(percents)
+        assert len(percents) >= 3
+        assert all(b - a >= 5 for a, b in itertools.pairwise(percents))  # not a report per read
+        assert (tmp_path / "home" / "downloads" / f"{v1.sha256}.part").exists()  # kept for a retry
+
+
+async def test_the_same_assignment_twice_is_installed_once(tmp_path: Path) -> None:
+    v1 = version("v1", model_bytes(1))
+    async with cloud(tmp_path) as fakes, running(fakes, tmp_path / "home"):
+        fakes.registry.add(v1)
+        fakes.edge.assignments.put_nowait(v1.assignment("d1"))
+        assert (await deploy(fakes, v1, "d1")).status == COMPLETED
+        await asyncio.sleep(0.3)
+        assert [r.status for r in fakes.edge.reports_of("d1")].count(COMPLETED) == 1
+        assert len(fakes.registry.requests) == 1
+
+
+async def test_a_broken_stream_is_reconnected(tmp_path: Path) -> None:
+    v1 = version("v1", model_bytes(1))
+    async with cloud(tmp_path) as fakes:
+        fakes.edge.break_streams = 2
+        fakes.registry.add(v1)
+        async with running(fakes, tmp_path / "home") as agent:
+            assert (await deploy(fakes, v1, "d1")).status == COMPLETED
+            assert agent.reconnects == 2
+            assert fakes.edge.streams == 3
+
+
+async def test_a_cancellation_in_a_heartbeat_answer_aborts_the_install(tmp_path: Path) -> None:
+    v1 = version("v1", model_bytes(1, hidden=2048))
+    rate = len(v1.data) / 10
+    async with (
+        cloud(tmp_path) as fakes,
+        running(fakes, tmp_path / "home", max_download_bytes_per_s=rate) as agent,
+    ):
+        fakes.registry.add(v1)
+        fakes.edge.assignments.put_nowait(v1.assignment("d1"))
+        await fakes.edge.wait_for(lambda: bool(fakes.edge.reports_of("d1")), 10)
+        fakes.edge.cancelled.add("d1")
+        beats = len(fakes.edge.heartbeats)
+        await fakes.edge.wait_for(lambda: len(fakes.edge.heartbeats) > beats + 1, 10)
+        await asyncio.sleep(0.2)
+        assert not any(r.status in (COMPLETED, FAILED) for r in fakes.edge.reports_of("d1"))
+        assert agent.running() == {}

@@ -7,7 +7,9 @@ Then, driven with the `yard` CLI, scikit-learn's digits become a dataset version
 in dataset-svc (upload, two annotators, review, publish, readiness), and job-svc,
 trainer-svc and a trainer worker train on that version for real; registry-svc registers the model,
 has it evaluated, refuses a self-approval and a failing gate, approves it as a second admin,
-releases it, and the downloaded artifact is verified against its signed manifest.
+releases it, and the downloaded artifact is verified against its signed manifest. Last, deploy-svc rolls
+it out to three edge agents in two waves, an agent refuses a tampered artifact, and a rollout halts and
+rolls back.
 """
 
 from __future__ import annotations

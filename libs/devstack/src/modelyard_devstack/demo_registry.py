@@ -33,8 +33,8 @@ Yard = Callable[..., int]
 
 def walk_registry(
     running: Platform, org: str, yard: Yard, train_smoke_run: Callable[[], None], workdir: Path
-) -> None:
-    """Evaluate, approve (after two refusals), release, download and verify the demo's model."""
+) -> str:
+    """Evaluate, approve (after two refusals), release, download and verify the demo's model; its id."""
     print(
         f"\n6. Model registry: registry-svc on {running.registry_target}, "
         f"signed downloads on {running.registry_url}"
@@ -66,6 +66,18 @@ def walk_registry(
     Path(f"{tampered}.manifest.json").write_bytes(Path(f"{artifact}.manifest.json").read_bytes())
     print("\n   one flipped bit in a copy, and verify refuses it:")
     yard("models", "verify", str(tampered), check=False)
+    return good.version_id
+
+
+def release_retrained(running: Platform, org: str, yard: Yard, train_run: Callable[[], None]) -> str:
+    """Train the module again, then evaluate, approve and release the new version; its id."""
+    known = {v.version_id for v in asyncio.run(_versions(running, org, 1))}
+    train_run()
+    newer = next(v for v in asyncio.run(_versions(running, org, len(known) + 1)) if v.version_id not in known)
+    _evaluate(running, yard, newer.version_id)
+    yard("models", "approve", newer.version_id, subject="demo-approver")
+    yard("models", "release", newer.version_id, "--notes", "retrained digits reader")
+    return newer.version_id
 
 
 def _evaluate(running: Platform, yard: Yard, version_id: str) -> None:

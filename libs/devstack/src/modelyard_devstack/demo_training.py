@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 from modelyard.v1 import jobs_pb2, jobs_pb2_grpc
-from modelyard_devstack.demo_registry import gates_env, walk_registry
+from modelyard_devstack.demo_deploy import walk_edge
+from modelyard_devstack.demo_registry import gates_env, release_retrained, walk_registry
 from modelyard_devstack.platform import Platform, platform
 from modelyard_devstack.stack import Infra
 from modelyard_grpc import channel
@@ -73,13 +74,23 @@ def walk_training(servers: Infra) -> None:
             accuracy = asyncio.run(_final_accuracy(running))
             print(f"\n   final validation accuracy {accuracy:.1%} on the version's val split (chance: 10%)")
             smoke_run = functools.partial(_smoke_run, running, uri)
-            walk_registry(running, _ORG, functools.partial(_yard, running), smoke_run, workdir)
+            yard = functools.partial(_yard, running)
+            released = walk_registry(running, _ORG, yard, smoke_run, workdir)
+            retrain = functools.partial(_retrain_run, running, uri)
+            walk_edge(running, _ORG, yard, released, lambda: release_retrained(running, _ORG, yard, retrain))
 
 
 def _smoke_run(running: Platform, uri: str) -> None:
     """One epoch at a learning rate far too small to learn: a version the gates should refuse."""
     params = ["--param", "epochs=1", "--param", "lr=0.00001"]
     _yard(running, "jobs", "submit", "--name", "smoke run", "--module", "digit-reader",
+          "--family", "image_classifier", "--dataset", uri, *params, "--org", _ORG, "--watch")  # fmt: skip
+
+
+def _retrain_run(running: Platform, uri: str) -> None:
+    """The module trained again (fewer epochs): the next version, a good one, to roll out and back."""
+    params = ["--param", "epochs=3"]
+    _yard(running, "jobs", "submit", "--name", "retrain", "--module", "digit-reader",
           "--family", "image_classifier", "--dataset", uri, *params, "--org", _ORG, "--watch")  # fmt: skip
 
 
@@ -171,6 +182,7 @@ def _yard_env(running: Platform, subject: str) -> dict[str, str]:
         "MODELYARD_JOB_SVC_TARGET": running.job_target,
         "MODELYARD_DATASET_SVC_TARGET": running.dataset_target,
         "MODELYARD_REGISTRY_SVC_TARGET": running.registry_target,
+        "MODELYARD_DEPLOY_TARGET": running.deploy_target,
         "MODELYARD_REGISTRY_PUBLIC_KEYS": running.base_env["MODELYARD_REGISTRY_PUBLIC_KEYS"],
         "MODELYARD_TOKEN": running.token(org_id=_ORG, subject=subject),
     }

@@ -69,3 +69,11 @@ class EdgeLiveness:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(text(sql), {"org": org_id})).mappings()
             return {(r["org_id"], r["server_id"]): EdgeHeartbeat(**r) for r in rows}
+
+    async def last_heartbeat_times(self) -> dict[tuple[str, str], datetime]:
+        """(org, server) → when it last spoke (what the conductor needs to notice silence)."""
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                text(f"SELECT org_id, server_id, last_at FROM {self.schema}.edge_heartbeats")
+            )
+            return {(str(r[0]), str(r[1])): r[2] for r in rows}

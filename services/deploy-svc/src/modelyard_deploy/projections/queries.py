@@ -110,8 +110,8 @@ class DeployViewReader:
         sql = f"SELECT rollout_id FROM {self._s}.rollouts WHERE finished_at IS NULL ORDER BY position"
         return [str(r["rollout_id"]) for r in await self._all(sql, {})]
 
-    async def caught_up(self, wait_s: float = 2.0) -> bool:
-        """True when the views have applied every event of deploy-svc's own log (waits up to `wait_s`)."""
+    async def caught_up(self, wait_s: float = 0.0) -> bool:
+        """True when the views have applied every event of deploy-svc's own log (waiting up to `wait_s`)."""
         head = await self._log.head_position()
         deadline = time.monotonic() + wait_s
         while True:
@@ -266,6 +266,18 @@ class DeployViewReader:
             params,
         )
         return [DeploymentRow.from_mapping(r) for r in due], (later or {}).get("at")
+
+    async def running_models(self, org_id: str, server_id: str) -> dict[str, str] | None:
+        """Module → version id the server serves; None when it is not registered (one light query)."""
+        rows = await self._all(
+            f"""SELECT r.ai_module, r.version_id FROM {self._s}.edge_servers e
+            LEFT JOIN {self._s}.edge_running r ON r.org_id = e.org_id AND r.server_id = e.server_id
+            WHERE e.org_id = :org AND e.server_id = :server""",
+            {"org": org_id, "server": server_id},
+        )
+        if not rows:
+            return None
+        return {str(r["ai_module"]): str(r["version_id"]) for r in rows if r["ai_module"] is not None}
 
     async def cancelled_among(self, org_id: str, server_id: str, deployment_ids: Sequence[str]) -> list[str]:
         """Which of `deployment_ids` (of this server) are cancelled."""

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from modelyard_deploy.projections.rollout_rows import apply_rollout_event
-from modelyard_deploy.projections.tables import announce, create_deploy_tables
+from modelyard_deploy.projections.tables import announce, create_deploy_tables, rollout_key
 from modelyard_events.db import checked_schema
 from modelyard_events.envelope import DomainEvent, EventEnvelope
 from modelyard_events.schemas.deploy import (
@@ -32,7 +32,7 @@ from modelyard_events.schemas.deploy import (
 
 DEPLOY_SOURCE = "deploy"
 _ACTIVE = ("downloading", "installing")
-_ENDED = ("completed", "failed", "cancelled")
+PROGRESS = "progress"  # the notice kind of a deployment that only advanced within its install
 
 
 @dataclass
@@ -162,9 +162,12 @@ async def _follow_deployment(
     ).first()
     if row is None:
         return []
-    changes = [(edge_server_stream_id(str(row[0]), str(row[1])), "deployment")]
+    # An agent's step within an install changes nothing anyone waits on (assignments, waves).
+    moving = isinstance(event, DeploymentProgressed) and event.status in _ACTIVE
+    kind = PROGRESS if moving else "deployment"
+    changes = [(edge_server_stream_id(str(row[0]), str(row[1])), kind)]
     if row[2] is not None:
-        changes.append((f"rollout:{row[2]}", "deployment"))
+        changes.append((rollout_key(str(row[2])), kind))
     return changes
 
 

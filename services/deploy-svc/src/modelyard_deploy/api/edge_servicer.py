@@ -1,0 +1,165 @@
+"""EdgeService: what an edge agent calls, as its own server (the policy confines the server id).
+
+The organization is always the token's: an edge token names the server's organization, and a
+token without one is refused (INVALID_ARGUMENT), whoever holds it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from typing import Any
+
+from grpc import aio
+from typing_extensions import override
+
+from modelyard.v1 import deploy_pb2, deploy_pb2_grpc
+from modelyard_deploy.adapters.liveness import EdgeHeartbeat, EdgeLiveness
+from modelyard_deploy.api.assignments import assignments
+from modelyard_deploy.api.convert import (
+    STATUS_FROM_PROTO,
+    deployment_row,
+    deployment_to_proto,
+    health_report_from_proto,
+    running_from_proto,
+    server_to_proto,
+)
+from modelyard_deploy.app.commands import DeployCommands
+from modelyard_deploy.domain.deployment_reports import AGENT_STATUSES, AgentReport
+from modelyard_deploy.domain.edge_server import EdgeFacts, EdgeServer
+from modelyard_deploy.projections.queries import DeployViewReader
+from modelyard_deploy.projections.rows import ModelOnServer, ServerRow
+from modelyard_events.domain_errors import InvalidArgument, InvalidFields, NotFound
+from modelyard_events.notifications import ViewChanges
+from modelyard_events.schemas.bounds import checked_identifier
+from modelyard_events.schemas.deploy import RunningModel
+from modelyard_grpc import caller_of, current_principal
+
+Context = aio.ServicerContext[Any, Any]
+DEFAULT_ENVIRONMENT = "production"
+_SEMVER = re.compile(r"^\d{1,9}\.\d{1,9}\.\d{1,9}([-+][0-9A-Za-z.+-]{1,40})?$")
+
+
+class EdgeServicer(deploy_pb2_grpc.EdgeServiceServicer):
+    """modelyard.v1.EdgeService over DeployCommands, the views, liveness and change notices."""
+
+    def __init__(
+        self,
+        commands: DeployCommands,
+        reader: DeployViewReader,
+        liveness: EdgeLiveness,
+        changes: ViewChanges,
+        clock: Callable[[], datetime],
+        heartbeat_interval_s: float,
+    ) -> None:
+        self._commands, self._reader, self._liveness = commands, reader, liveness
+        self._changes, self._clock, self._interval_s = changes, clock, heartbeat_interval_s
+
+    @override
+    async def Register(
+        self, request: deploy_pb2.RegisterEdgeRequest, context: Context
+    ) -> deploy_pb2.RegisterEdgeResponse:
+        org_id = _org_id()
+        facts = EdgeFacts(
+            server_id=request.server_id,
+            environment=request.environment or DEFAULT_ENVIRONMENT,
+            platform=request.platform,
+            edge_version=_edge_version(request.edge_version),
+            hostname=request.hostname,
+        )
+        running = running_from_proto(request.running)
+        server = await self._commands.register_edge(org_id, facts, caller_of(context), running)
+        now = self._clock()
+        await self._liveness.record(EdgeHeartbeat(org_id, server.server_id, now, 0, ""))
+        return deploy_pb2.RegisterEdgeResponse(
+            server=server_to_proto(_server_row(server, running, now)), heartbeat_interval_s=self._interval_s
+        )
+
+    @override
+    async def Heartbeat(
+        self, request: deploy_pb2.EdgeHeartbeat, context: Context
+    ) -> deploy_pb2.EdgeHeartbeatResponse:
+        org_id, server_id = _org_id(), request.server_id
+        active = checked_identifier(request.active_deployment_id, "active_deployment_id") or ""
+        running = running_from_proto(request.running)
+        known = await self._reader.running_models(org_id, server_id)
+        if known is None:
+            raise NotFound(f"edge server {server_id} is not registered; call Register first")
+        await self._liveness.record(
+            EdgeHeartbeat(org_id, server_id, self._clock(), max(request.free_disk_bytes, 0), active)
+        )
+        if {m.ai_module: m.version_id for m in running} != known:
+            await self._commands.report_running(org_id, server_id, running, caller_of(context))
+        cancelled = await self._reader.cancelled_among(org_id, server_id, [active] if active else [])
+        return deploy_pb2.EdgeHeartbeatResponse(
+            heartbeat_interval_s=self._interval_s, cancelled_deployment_ids=cancelled
+        )
+
+    @override
+    async def StreamAssignments(
+        self, request: deploy_pb2.AssignmentsRequest, context: Context
+    ) -> AsyncIterator[deploy_pb2.Assignment]:
+        org_id = _org_id()
+        server_id = request.server_id
+        if await self._reader.running_models(org_id, server_id) is None:
+            raise NotFound(f"edge server {server_id} is not registered; call Register first")
+        async for assignment in assignments(self._reader, self._changes, org_id, server_id, self._clock):
+            yield assignment
+
+    @override
+    async def ReportProgress(
+        self, request: deploy_pb2.ProgressReport, context: Context
+    ) -> deploy_pb2.ProgressAck:
+        org_id = _org_id()
+        status = STATUS_FROM_PROTO.get(request.status)
+        if status not in AGENT_STATUSES:
+            raise InvalidArgument("status", "an agent reports DOWNLOADING, INSTALLING, COMPLETED or FAILED")
+        agent = AgentReport(
+            attempt=request.attempt,
+            status=status,  # type: ignore[arg-type]  # one of AGENT_STATUSES, checked above
+            phase=request.phase,
+            percent=request.progress_percent,
+            error=request.error_message,
+            retryable=request.retryable,
+            health=health_report_from_proto(request.health) if request.HasField("health") else None,
+        )
+        deployment_id = checked_identifier(request.deployment_id, "deployment_id") or ""
+        deployment, cancelled = await self._commands.report_progress(
+            org_id, request.server_id, deployment_id, agent, caller_of(context)
+        )
+        return deploy_pb2.ProgressAck(
+            cancelled=cancelled, deployment=deployment_to_proto(deployment_row(deployment))
+        )
+
+
+def _org_id() -> str:
+    org_id = current_principal().org_id
+    if not org_id:
+        raise InvalidArgument(
+            "org_id", "an edge agent's token must name its server's organization (mint it with --org)"
+        )
+    return org_id
+
+
+def _edge_version(value: str) -> str:
+    if not _SEMVER.fullmatch(value):
+        raise InvalidFields({"edge_version": f"a semantic version like 1.4.2; got {value[:40]!r}"})
+    return value
+
+
+def _server_row(server: EdgeServer, running: list[RunningModel], now: datetime) -> ServerRow:
+    """The server as just registered (the views may not have applied it yet)."""
+    numbers = {m.version_id: m.semantic_version for m in running}
+    return ServerRow(
+        org_id=server.org_id,
+        server_id=server.server_id,
+        environment=server.environment,
+        platform=server.platform,
+        edge_version=server.edge_version,
+        hostname=server.hostname,
+        registered_at=server.registered_at,
+        running=[ModelOnServer(m, v, numbers.get(v, "")) for m, v in sorted(server.running.items())],
+        last_heartbeat_at=now,
+        online=True,
+    )

@@ -191,6 +191,28 @@ async def test_a_download_left_on_disk_is_resumed_with_range(tmp_path: Path) -> 
         assert serving(agent) == {MODULE: "v1"}
 
 
+async def test_an_agent_stopped_mid_download_resumes_after_restart(tmp_path: Path) -> None:
+    v1 = version("v1", model_bytes(1, hidden=2048))
+    part = tmp_path / "home" / "downloads" / f"{v1.sha256}.part"
+    async with cloud(tmp_path) as fakes:
+        fakes.registry.add(v1)
+        slow = len(v1.data) / 4
+        async with running(fakes, tmp_path / "home", max_download_bytes_per_s=slow):
+            fakes.edge.assignments.put_nowait(v1.assignment("d1"))
+            await fakes.edge.wait_for(
+                lambda: any(r.progress_percent >= 20 for r in fakes.edge.reports_of("d1"))
+            )
+        have = part.stat().st_size
+        assert 0 < have < len(v1.data)
+        async with running(fakes, tmp_path / "home") as agent:
+            outcome = await deploy(fakes, v1, "d1")  # deploy-svc sends it again to the returning agent
+            assert outcome.status == COMPLETED, outcome.error_message
+            resumed = [r for r in fakes.edge.reports_of("d1") if r.phase == "resuming"]
+            assert [r.progress_percent for r in resumed] == [have * 100 // len(v1.data)]
+            assert fakes.ranges == [None, f"bytes={have}-"]
+            assert serving(agent) == {MODULE: "v1"}
+
+
 async def test_a_slow_download_reports_percent_and_a_cancel_aborts_it(tmp_path: Path) -> None:
     v1 = version("v1", model_bytes(1, hidden=2048))  # about 40 KB
     rate = len(v1.data) / 4  # four seconds

@@ -176,23 +176,29 @@ class EdgeAgent:
         while True:
             await asyncio.sleep(self._heartbeat_s)
             try:
-                answer: deploy_pb2.EdgeHeartbeatResponse = await edge.Heartbeat(
-                    self._heartbeat(), timeout=self.config.call_timeout_s
-                )
-            except aio.AioRpcError as error:
-                log.warning(
-                    "server %s: heartbeat not taken (%s: %s)",
-                    self.config.server_id,
-                    error.code().name,
-                    error.details(),
-                )
-                if error.code() == grpc.StatusCode.NOT_FOUND:  # deploy-svc lost us: register again
-                    await self._register(edge, asyncio.Event())
-                continue
-            if answer.heartbeat_interval_s > 0:
-                self._heartbeat_s = answer.heartbeat_interval_s
-            for deployment_id in answer.cancelled_deployment_ids:
-                await self._cancel(deployment_id, "a heartbeat answer")
+                await self._beat(edge)
+            except Exception:  # a heartbeat must never end the agent
+                log.exception("server %s: heartbeat failed", self.config.server_id)
+
+    async def _beat(self, edge: deploy_pb2_grpc.EdgeServiceStub) -> None:
+        try:
+            answer: deploy_pb2.EdgeHeartbeatResponse = await edge.Heartbeat(
+                self._heartbeat(), timeout=self.config.call_timeout_s
+            )
+        except aio.AioRpcError as error:
+            log.warning(
+                "server %s: heartbeat not taken (%s: %s)",
+                self.config.server_id,
+                error.code().name,
+                error.details(),
+            )
+            if error.code() == grpc.StatusCode.NOT_FOUND:  # deploy-svc lost us: register again
+                await self._register(edge, asyncio.Event())
+            return
+        if answer.heartbeat_interval_s > 0:
+            self._heartbeat_s = answer.heartbeat_interval_s
+        for deployment_id in answer.cancelled_deployment_ids:
+            await self._cancel(deployment_id, "a heartbeat answer")
 
     def _heartbeat(self) -> deploy_pb2.EdgeHeartbeat:
         return deploy_pb2.EdgeHeartbeat(
@@ -249,6 +255,10 @@ class EdgeAgent:
             self._current = (assignment.deployment_id, task)
             try:
                 await asyncio.wait([task])
+            except asyncio.CancelledError:  # the agent stops: the install stops with it
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+                raise
             finally:
                 self._current = None
             if not task.cancelled() and (error := task.exception()) is not None:

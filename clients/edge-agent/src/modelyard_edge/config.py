@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import platform as platform_module
 import socket
 from dataclasses import dataclass
@@ -50,12 +51,14 @@ class AgentConfig:
         return self.hostname or socket.gethostname()
 
 
+@functools.cache
 def detect_platform() -> str:
     """This machine as deploy-svc names platforms: `<os>/<architecture>`, e.g. linux/amd64."""
     machine = platform_module.machine().lower()
     return f"{platform_module.system().lower()}/{_ARCHITECTURES.get(machine, machine)}"
 
 
+@functools.cache
 def edge_version() -> str:
     """The agent's own version (the package's), which deploy-svc compares with a version's minimum."""
     try:

@@ -7,16 +7,19 @@ what they appended themselves.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
+import modelyard_events.store.memory as memory_store
 from modelyard_deploy.app.commands import DeployCommands
 from modelyard_deploy.app.ports import DeploymentLine, KnownVersion, ServerFacts
 from modelyard_deploy.domain.deployment import Deployment, DeploymentSpec
 from modelyard_deploy.domain.edge_server import EdgeFacts, EdgeServer
 from modelyard_deploy.domain.rollout import Rollout
 from modelyard_events.caller import Caller
-from modelyard_events.envelope import Actor
+from modelyard_events.envelope import Actor, CommandContext, DomainEvent, EventEnvelope
 from modelyard_events.schemas.deploy import (
     DEPLOYMENT_STREAM,
     EDGE_SERVER_STREAM,
@@ -26,8 +29,8 @@ from modelyard_events.schemas.deploy import (
 )
 from modelyard_events.store.memory import InMemoryEventStore
 
-# The in-memory store stamps events with the wall clock; tests start their clock there and move it on.
 NOW = datetime.now(UTC).replace(microsecond=0)
+_PREPARE_APPEND = vars(memory_store)["prepare_append"]
 ORG = "acme"
 MODULE = "digits"
 SHA = "a" * 64
@@ -101,6 +104,30 @@ class Clock:
         return self.now
 
 
+class ClockedStore(InMemoryEventStore):
+    """The in-memory store stamping events with the test's clock (the deployment's updated_at, the
+    rollout's created_at), so the conductor's silence and deadline checks see one timeline."""
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    async def append(
+        self,
+        stream_type: str,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[DomainEvent],
+        context: CommandContext,
+    ) -> list[EventEnvelope]:
+        # The store prepares the rows before its first await, so the stamp is this call's clock.
+        vars(memory_store)["prepare_append"] = partial(_PREPARE_APPEND, now=self.clock())
+        try:
+            return await super().append(stream_type, stream_id, expected_version, events, context)
+        finally:
+            vars(memory_store)["prepare_append"] = _PREPARE_APPEND
+
+
 @dataclass
 class StoreReads:
     """DeployReads over the in-memory store's log (plus the registry's versions the test sets)."""
@@ -147,6 +174,10 @@ class StoreReads:
 
     async def caught_up(self) -> bool:
         return True
+
+    async def every_deployment(self) -> list[DeploymentLine]:
+        """Every deployment, oldest first (for the tests' own look-ups)."""
+        return [_line(d) for d in await self._deployments()]
 
     async def _streams(self, stream_type: str) -> dict[str, list]:  # type: ignore[type-arg]
         streams: dict[str, list] = {}  # type: ignore[type-arg]
@@ -214,11 +245,11 @@ class World:
 
 def world(*versions: KnownVersion) -> World:
     """A fresh store with the given versions known (default: v1 and v2 released)."""
-    store = InMemoryEventStore()
+    clock = Clock()
+    store = ClockedStore(clock)
     reads = StoreReads(
         store, {v.version_id: v for v in versions or (known_version("v1"), known_version("v2"))}
     )
-    clock = Clock()
     return World(store, reads, clock, DeployCommands(store, reads, clock))
 
 

@@ -122,6 +122,7 @@ async def test_a_health_regression_fails_with_the_figures_and_keeps_the_running_
         assert outcome.health.old.load_time_ms > 0
         assert serving(agent) == {MODULE: "v1"}
         assert VersionsHome(tmp_path / "home").active_version(MODULE) == "v1"
+        assert not (tmp_path / "home" / "versions" / "v2").exists()  # a version that failed is not kept
 
 
 class TestVerificationFailures:

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable, MutableMapping
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,15 +149,13 @@ class ProgressReporter:
 
 @dataclass
 class _DownloadProgress:
-    """Decides when a download's progress is worth a report (every 5 points or every 2 s)."""
+    """Decides when a download's progress is worth a report: 5 points more than the last one, or
+    any progress 2 s after it (a slow link still shows it moves)."""
 
-    size: int
-    reported_percent: int
-    reported_at: float
-    on_disk: int = 0
-    due: asyncio.Event | None = None
-
-    def __post_init__(self) -> None:
+    def __init__(self, size: int, reported_percent: int) -> None:
+        self.size, self.reported_percent = size, reported_percent
+        self.reported_at = time.monotonic()
+        self.on_disk = 0
         self.due = asyncio.Event()
 
     @property
@@ -167,12 +165,12 @@ class _DownloadProgress:
     def update(self, on_disk: int, _total: int | None) -> None:
         self.on_disk = on_disk
         late = time.monotonic() - self.reported_at >= REPORT_EVERY_S
-        if self.percent >= self.reported_percent + PERCENT_STEP or (late and self.percent > 0):
-            assert self.due is not None
+        if self.percent >= self.reported_percent + PERCENT_STEP or (
+            late and self.percent > self.reported_percent
+        ):
             self.due.set()
 
     def reported(self) -> int:
-        assert self.due is not None
         self.due.clear()
         self.reported_percent, self.reported_at = self.percent, time.monotonic()
         return self.reported_percent
@@ -191,11 +189,9 @@ class Installer:
         registry: registry_pb2_grpc.RegistryServiceStub,
         http: aiohttp.ClientSession,
         served: MutableMapping[str, ServedModel],
-        on_switch: Callable[[ServedModel], None] | None = None,
     ) -> None:
         self._config, self._home, self._verifier = config, home, verifier
         self._edge, self._registry, self._http, self._served = edge, registry, http, served
-        self._on_switch = on_switch
 
     async def install(self, assignment: deploy_pb2.Assignment) -> None:
         """Carry out one assignment and report its outcome (a cancellation reports nothing: deploy-svc
@@ -246,14 +242,18 @@ class Installer:
         if running is not None and running.version_id == version_id == active:
             return reporter.completed(None, "already_active")
         await reporter.progress(INSTALLING, "loading", 100)
-        served = await self._load(installed)
-        await reporter.progress(INSTALLING, "health_check", 100)
-        verdict = await self._health_check(assignment, served)
+        try:
+            served = await self._load(installed)
+            await reporter.progress(INSTALLING, "health_check", 100)
+            verdict = await self._health_check(assignment, served)
+        except InstallFailed:  # a version that cannot run here is not kept (unless active or previous)
+            await asyncio.to_thread(self._home.remove_version, version_id)
+            raise
         await reporter.progress(INSTALLING, "switching", 100)
-        replaced = await asyncio.to_thread(self._home.switch, assignment.ai_module, version_id)
-        self._served[assignment.ai_module] = served
-        if self._on_switch is not None:
-            self._on_switch(served)
+        # once the switch starts it finishes, on disk and in memory alike, even if the install is
+        # aborted meanwhile: the agent never serves one version while `active` names another
+        commit = asyncio.ensure_future(self._switch(served))
+        replaced = await asyncio.shield(commit)
         log.info(
             "server %s: module %s now runs version %s (previous: %s)",
             self._config.server_id,
@@ -262,6 +262,11 @@ class Installer:
             replaced or "none",
         )
         return reporter.completed(verdict)
+
+    async def _switch(self, served: ServedModel) -> str | None:
+        replaced = await asyncio.to_thread(self._home.switch, served.ai_module, served.version_id)
+        self._served[served.ai_module] = served
+        return replaced
 
     async def _local_copy(self, assignment: deploy_pb2.Assignment) -> InstalledVersion | None:
         """The version from the versions folder, verified again; None when absent or damaged (then it
@@ -352,7 +357,7 @@ class Installer:
     async def _fetch(
         self, url: str, sha256: str, size: int, reporter: ProgressReporter, first_percent: int
     ) -> Path:
-        state = _DownloadProgress(size, first_percent, time.monotonic())
+        state = _DownloadProgress(size, first_percent)
         token = _current(self._config.token)
         download = asyncio.create_task(
             download_artifact(
@@ -369,7 +374,6 @@ class Installer:
         )
         try:
             while not download.done():
-                assert state.due is not None
                 due = asyncio.create_task(state.due.wait())
                 await asyncio.wait({download, due}, return_when=asyncio.FIRST_COMPLETED)
                 due.cancel()

@@ -27,9 +27,7 @@ from modelyard_artifacts.testing import FolderBlobs
 from modelyard_edge.config import AgentConfig
 from modelyard_events.schemas.hyperparameters import validate_hyperparameters
 from modelyard_events.signing import Ed25519Key
-from modelyard_inference.artifact import ArtifactConfig, artifact_payload
-from modelyard_inference.networks import build_model
-from modelyard_inference.scaling import TabularScaling
+from modelyard_inference import ArtifactConfig, TabularScaling, artifact_payload, build_model
 
 REGISTRY_KEY = Ed25519Key.generate()
 OTHER_KEY = Ed25519Key.generate()

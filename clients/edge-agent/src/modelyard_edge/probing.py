@@ -15,9 +15,15 @@ import numpy.typing as npt
 
 from modelyard_edge.health import Figures, HealthVerdict, Limits, agreement_of, judge_health
 from modelyard_edge.versions import InstalledVersion
-from modelyard_inference.errors import ProbeInputError
-from modelyard_inference.probes import probe_inputs, read_probe_inputs
-from modelyard_inference.serving import LoadedModel, ProbeRun, load_model, measure_on_probes
+from modelyard_inference import (
+    LoadedModel,
+    ProbeInputError,
+    ProbeRun,
+    load_model,
+    measure_on_probes,
+    probe_inputs,
+    read_probe_inputs,
+)
 
 PROBE_COUNT = 32
 PROBE_SEED = 0

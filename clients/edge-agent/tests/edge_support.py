@@ -139,6 +139,7 @@ class FakeEdgeService(deploy_pb2_grpc.EdgeServiceServicer):
         self.heartbeats: list[deploy_pb2.EdgeHeartbeat] = []
         self.reports: list[deploy_pb2.ProgressReport] = []
         self.cancelled: set[str] = set()
+        self.heartbeats_cancel = True  # False: only progress answers carry cancellations
         self.streams = 0
         self.break_streams = 0  # this many stream opens fail with UNAVAILABLE
         self.assignments: asyncio.Queue[deploy_pb2.Assignment] = asyncio.Queue()
@@ -153,7 +154,8 @@ class FakeEdgeService(deploy_pb2_grpc.EdgeServiceServicer):
             self.heartbeats.append(request)
             self.changed.notify_all()
         return deploy_pb2.EdgeHeartbeatResponse(
-            heartbeat_interval_s=0.2, cancelled_deployment_ids=sorted(self.cancelled)
+            heartbeat_interval_s=0.2,
+            cancelled_deployment_ids=sorted(self.cancelled) if self.heartbeats_cancel else [],
         )
 
     async def StreamAssignments(self, request: Any, context: Any) -> AsyncIterator[deploy_pb2.Assignment]:  # noqa: N802

@@ -21,6 +21,8 @@ from modelyard_edge.versions import VersionsHome
 COMPLETED = deploy_pb2.DEPLOYMENT_STATUS_COMPLETED
 FAILED = deploy_pb2.DEPLOYMENT_STATUS_FAILED
 DOWNLOADING = deploy_pb2.DEPLOYMENT_STATUS_DOWNLOADING
+# Timings on a shared test machine are noisy: tests of anything but the gate do not judge them.
+LENIENT = deploy_pb2.HealthLimits(load_time_slack_ms=60_000, latency_slack_ms=10_000)
 INSTALLING_PHASES = ["verifying", "unpacking", "loading", "health_check", "switching"]
 
 
@@ -108,7 +110,9 @@ async def test_a_health_regression_fails_with_the_figures_and_keeps_the_running_
         fakes.registry.add(v1)
         fakes.registry.add(v2)
         assert (await deploy(fakes, v1, "d1")).status == COMPLETED
-        limits = deploy_pb2.HealthLimits(min_agreement=0.8)
+        limits = deploy_pb2.HealthLimits(
+            min_agreement=0.8, load_time_slack_ms=60_000, latency_slack_ms=10_000
+        )
         outcome = await deploy(fakes, v2, "d2", health=limits)
         assert outcome.status == FAILED
         assert not outcome.retryable
@@ -280,3 +284,34 @@ async def test_a_cancellation_in_a_heartbeat_answer_aborts_the_install(tmp_path:
         await asyncio.sleep(0.2)
         assert not any(r.status in (COMPLETED, FAILED) for r in fakes.edge.reports_of("d1"))
         assert agent.running() == {}
+
+
+async def test_a_progress_answer_saying_cancelled_stops_the_install(tmp_path: Path) -> None:
+    v1 = version("v1", model_bytes(1, hidden=2048))
+    async with cloud(tmp_path) as fakes:
+        fakes.edge.heartbeats_cancel = False
+        fakes.registry.add(v1)
+        slow = len(v1.data) / 4
+        async with running(fakes, tmp_path / "home", max_download_bytes_per_s=slow) as agent:
+            fakes.edge.assignments.put_nowait(v1.assignment("d1"))
+            await fakes.edge.wait_for(lambda: bool(fakes.edge.reports_of("d1")))
+            fakes.edge.cancelled.add("d1")
+            reports = len(fakes.edge.reports_of("d1"))
+            await asyncio.sleep(1.5)  # the download would report every 5 points (0.2 s) were it going on
+            assert len(fakes.edge.reports_of("d1")) == reports + 1  # the one answered "cancelled"
+            assert agent.running() == {}
+
+
+async def test_a_damaged_local_copy_is_downloaded_again(tmp_path: Path) -> None:
+    v1, v2 = version("v1", model_bytes(1)), version("v2", model_bytes(2))
+    async with cloud(tmp_path) as fakes, running(fakes, tmp_path / "home") as agent:
+        fakes.registry.add(v1)
+        fakes.registry.add(v2)
+        assert (await deploy(fakes, v1, "d1")).status == COMPLETED
+        assert (await deploy(fakes, v2, "d2")).status == COMPLETED
+        (tmp_path / "home" / "versions" / "v1" / "model.pt").write_bytes(b"rotten")
+        outcome = await deploy(fakes, v1, "d3", kind="rollback")
+        assert outcome.status == COMPLETED, outcome.error_message
+        assert [r.version_id for r in fakes.registry.requests] == ["v1", "v2", "v1"]
+        assert serving(agent) == {MODULE: "v1"}
+        assert (tmp_path / "home" / "versions" / "v1" / "model.pt").read_bytes() == v1.data

@@ -79,6 +79,13 @@ class TestWaves:
         assert last.rollouts_finished == 1
         assert (await fleet.rollout(rollout.rollout_id)).state == "completed"
 
+    async def test_a_wave_larger_than_one_batch_gets_every_deployment_in_one_pass(self, fleet: Fleet) -> None:
+        servers = [f"edge-{i:03}" for i in range(70)]
+        await register_fleet(fleet.w, *servers)
+        await fleet.start(*servers, wave_sizes=[70])
+        assert (await fleet.conductor.run_pass()).deployments_created == 70
+        assert {line.server_id for line in await fleet.w.reads.every_deployment()} == set(servers)
+
     async def test_a_scheduled_rollout_waits_for_its_time(self, fleet: Fleet) -> None:
         await register_fleet(fleet.w, "edge-1")
         await fleet.start("edge-1", scheduled_at=fleet.w.clock.now + timedelta(minutes=5))

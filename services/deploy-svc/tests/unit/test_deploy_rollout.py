@@ -10,9 +10,10 @@ from deploy_builders import MODULE, NOW, ORG, SHA
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modelyard_deploy.domain import rollout as rollouts
+from modelyard_deploy.domain import rollout_decisions as rollouts
 from modelyard_deploy.domain.deployment import Outcome
-from modelyard_deploy.domain.rollout import Rollout, RolloutSpec, next_step, wave_members
+from modelyard_deploy.domain.rollout import Rollout, RolloutSpec, wave_members
+from modelyard_deploy.domain.rollout_decisions import next_step
 from modelyard_events.domain_errors import IllegalTransition, InvalidFields
 from modelyard_events.envelope import DomainEvent
 from modelyard_events.schemas.deploy import (

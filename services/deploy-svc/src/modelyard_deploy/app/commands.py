@@ -6,26 +6,25 @@ the domain decides again; the same holds for the conductor, which acts through t
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol, Self, TypeVar
 
+from modelyard_deploy.app.decisions import A, AggregateStream, decide_and_append
 from modelyard_deploy.app.ports import DeployReads
-from modelyard_deploy.app.rollout_request import RolloutRequest
+from modelyard_deploy.app.release_rollbacks import release_rollback_id, release_rollback_spec
+from modelyard_deploy.app.rollout_request import RolloutRequest, rollout_spec
 from modelyard_deploy.app.targets import check_compatible, deployable_version, target_servers
 from modelyard_deploy.domain import deployment as deployments
 from modelyard_deploy.domain import edge_server as edges
-from modelyard_deploy.domain import rollout as rollouts
+from modelyard_deploy.domain import rollout_decisions as rollouts
 from modelyard_deploy.domain.deployment import Deployment, DeploymentSpec, Outcome
 from modelyard_deploy.domain.deployment_reports import AgentReport, report
 from modelyard_deploy.domain.edge_server import EdgeFacts, EdgeServer
-from modelyard_deploy.domain.rollout import Rollout, RolloutSpec
+from modelyard_deploy.domain.rollout import Rollout, RolloutSpec, wave_members
 from modelyard_deploy.domain.rollout_deployments import rollback_deployment_id
 from modelyard_events.caller import Caller
 from modelyard_events.domain_errors import IllegalTransition, NotFound
-from modelyard_events.envelope import DomainEvent, EventEnvelope
+from modelyard_events.envelope import DomainEvent
 from modelyard_events.errors import ConcurrencyConflict
 from modelyard_events.schemas.bounds import truncate_text
 from modelyard_events.schemas.deploy import (
@@ -39,30 +38,12 @@ from modelyard_events.schemas.deploy import (
 from modelyard_events.schemas.registry import ModelReleased
 from modelyard_events.store.ports import EventStore
 
-_RETRIES = 5
-_RELEASE_ROLLBACKS = uuid.UUID("0b7f3f0e-2c51-4b8e-9d0a-5f3c2a1e7d64")
+_RETRIES = 5  # registering: another append to the server's stream meanwhile
 
 
 def utc_now() -> datetime:
     """The service clock (tests pass their own)."""
     return datetime.now(UTC)
-
-
-class _Aggregate(Protocol):
-    @property
-    def stream_version(self) -> int: ...
-    @property
-    def org_id(self) -> str: ...
-    def apply_envelopes(self, envelopes: Sequence[EventEnvelope]) -> Self: ...
-
-
-A = TypeVar("A", bound=_Aggregate)
-
-
-@dataclass(frozen=True)
-class _Stream:
-    stream_type: str
-    stream_id: str
 
 
 class DeployCommands:
@@ -103,28 +84,9 @@ class DeployCommands:
         org_id = request.org_id or version.org_id
         servers, environment = await target_servers(self._reads, request, version, org_id)
         check_compatible(version, servers)
-        spec = RolloutSpec(
-            rollout_id=request.rollout_id or str(uuid.uuid4()),
-            org_id=org_id,
-            version_id=version.version_id,
-            ai_module=version.ai_module,
-            semantic_version=version.semantic_version,
-            artifact_sha256=version.artifact_sha256,
-            artifact_size_bytes=version.artifact_size_bytes,
-            server_ids=[s.server_id for s in servers],
-            scheduled_at=request.scheduled_at or self._clock(),
-            deadline_s=request.deadline_s,
-            max_retries=request.max_retries,
-            backoff_base_s=request.backoff_base_s,
-            health=request.health,
-            started_by=caller.actor.subject,
-            failure_threshold=request.failure_threshold,
-            rollback_on_failure=request.rollback_on_failure,
-            wave_sizes=request.wave_sizes,
-            environment=environment,
-            kind=request.kind,
-            reason=truncate_text(request.reason),
-            release_rollback_of=request.release_rollback_of,
+        server_ids = [s.server_id for s in servers]
+        spec = rollout_spec(
+            request, version, org_id, server_ids, environment, caller.actor.subject, self._clock()
         )
         return await self._create_rollout(spec, caller)
 
@@ -142,39 +104,14 @@ class DeployCommands:
         replaced = event.replaces_version_id
         if not event.rollback or not replaced:
             return None
-        rollout_id = str(uuid.uuid5(_RELEASE_ROLLBACKS, envelope_id))
+        rollout_id = release_rollback_id(envelope_id)
         with contextlib.suppress(NotFound):
             return await self.load_rollout(rollout_id)
         serving = await self._reads.servers_serving(event.org_id, event.ai_module, replaced)
         servers = [s.server_id for s in serving if s.environment == event.environment]
         if not servers:
             return None
-        defaults = RolloutRequest(version_id=event.version_id)
-        spec = RolloutSpec(
-            rollout_id=rollout_id,
-            org_id=event.org_id,
-            version_id=event.version_id,
-            ai_module=event.ai_module,
-            semantic_version=event.semantic_version,
-            artifact_sha256=event.artifact_sha256,
-            artifact_size_bytes=event.artifact_size_bytes,
-            server_ids=servers,
-            scheduled_at=self._clock(),
-            deadline_s=defaults.deadline_s,
-            max_retries=defaults.max_retries,
-            backoff_base_s=defaults.backoff_base_s,
-            health=defaults.health,
-            started_by=event.released_by,
-            failure_threshold=defaults.failure_threshold,
-            rollback_on_failure=False,
-            environment=event.environment,
-            kind="rollback",
-            reason=truncate_text(
-                f"release rollback in {event.environment}: {event.ai_module} {event.semantic_version} "
-                f"replaces {replaced}. {event.release_notes}".strip()
-            ),
-            release_rollback_of=replaced,
-        )
+        spec = release_rollback_spec(event, rollout_id, servers, self._clock())
         return await self._create_rollout(spec, caller)
 
     async def cancel_rollout(self, rollout_id: str, reason: str, caller: Caller) -> Rollout:
@@ -184,7 +121,7 @@ class DeployCommands:
         candidates = await self._rollout_deployments(rollout)
         outcomes = {d.server_id: d.outcome for d in candidates if d.wave is not None}
         cancelled = await self._decide(
-            _Stream(ROLLOUT_STREAM, rollout_id),
+            AggregateStream(ROLLOUT_STREAM, rollout_id),
             self.load_rollout,
             lambda r: rollouts.cancel_rollout(r, reason, outcomes),
             caller,
@@ -199,7 +136,7 @@ class DeployCommands:
         """Ask to put the servers the rollout changed back to their previous version (the conductor
         creates the rollback deployments)."""
         return await self._decide(
-            _Stream(ROLLOUT_STREAM, rollout_id),
+            AggregateStream(ROLLOUT_STREAM, rollout_id),
             self.load_rollout,
             lambda r: rollouts.request_rollback(r, reason),
             caller,
@@ -214,7 +151,7 @@ class DeployCommands:
     ) -> Rollout:
         """The conductor's step: next_step on fresh state (see domain.rollout.next_step)."""
         return await self._decide(
-            _Stream(ROLLOUT_STREAM, rollout_id),
+            AggregateStream(ROLLOUT_STREAM, rollout_id),
             self.load_rollout,
             lambda r: rollouts.next_step(r, outcomes, self._clock(), rollback_outcomes),
             caller,
@@ -237,7 +174,7 @@ class DeployCommands:
     async def cancel_deployment(self, deployment_id: str, reason: str, caller: Caller) -> Deployment:
         """Cancel a deployment that has not completed, even while its agent is offline."""
         return await self._decide(
-            _Stream(DEPLOYMENT_STREAM, deployment_id),
+            AggregateStream(DEPLOYMENT_STREAM, deployment_id),
             self.load_deployment,
             lambda d: deployments.cancel(d, reason),
             caller,
@@ -257,7 +194,7 @@ class DeployCommands:
             return deployments.retry(d, False, reason, self._clock(), span)
 
         return await self._decide(
-            _Stream(DEPLOYMENT_STREAM, deployment_id), self.load_deployment, decide, caller
+            AggregateStream(DEPLOYMENT_STREAM, deployment_id), self.load_deployment, decide, caller
         )
 
     async def retry_due_deployment(self, deployment_id: str, caller: Caller) -> Deployment:
@@ -268,7 +205,7 @@ class DeployCommands:
             return deployments.retry(d, True, truncate_text(why), self._clock(), 0)
 
         return await self._decide(
-            _Stream(DEPLOYMENT_STREAM, deployment_id), self.load_deployment, decide, caller
+            AggregateStream(DEPLOYMENT_STREAM, deployment_id), self.load_deployment, decide, caller
         )
 
     async def fail_deployment(
@@ -276,7 +213,7 @@ class DeployCommands:
     ) -> Deployment:
         """The conductor fails an unfinished deployment (deadline passed, agent silent)."""
         return await self._decide(
-            _Stream(DEPLOYMENT_STREAM, deployment_id),
+            AggregateStream(DEPLOYMENT_STREAM, deployment_id),
             self.load_deployment,
             lambda d: deployments.fail(d, reason, self._clock(), retryable),
             caller,
@@ -288,7 +225,7 @@ class DeployCommands:
         """(the deployment, whether it was cancelled) after an agent's report. A deployment of another
         server or organization is NotFound, worded as for one that does not exist. On completed, the
         server's stream records that it now serves the version."""
-        stream = _Stream(DEPLOYMENT_STREAM, deployment_id)
+        stream = AggregateStream(DEPLOYMENT_STREAM, deployment_id)
 
         async def load_own(deployment_id: str) -> Deployment:
             with contextlib.suppress(NotFound):
@@ -358,7 +295,7 @@ class DeployCommands:
             return server
 
         return await self._decide(
-            _Stream(EDGE_SERVER_STREAM, edge_server_stream_id(org_id, server_id)),
+            AggregateStream(EDGE_SERVER_STREAM, edge_server_stream_id(org_id, server_id)),
             load,
             lambda s: list(edges.report_running(s, running, self._clock(), deployment_id)),
             caller,
@@ -368,30 +305,12 @@ class DeployCommands:
 
     async def _decide(
         self,
-        stream: _Stream,
+        stream: AggregateStream,
         load: Callable[[str], Awaitable[A]],
         decide: Callable[[A], Sequence[DomainEvent]],
         caller: Caller,
     ) -> A:
-        for attempt in range(1, _RETRIES + 1):
-            aggregate = await load(stream.stream_id)
-            events = decide(aggregate)
-            if not events:
-                return aggregate
-            try:
-                recorded = await self._store.append(
-                    stream.stream_type,
-                    stream.stream_id,
-                    aggregate.stream_version,
-                    events,
-                    caller.context_for(aggregate.org_id),
-                )
-            except ConcurrencyConflict:
-                if attempt == _RETRIES:
-                    raise
-                continue
-            return aggregate.apply_envelopes(recorded)
-        raise AssertionError("unreachable")
+        return await decide_and_append(self._store, stream, load, decide, caller)
 
     async def _create_rollout(self, spec: RolloutSpec, caller: Caller) -> Rollout:
         events = rollouts.start_rollout(spec)
@@ -429,7 +348,7 @@ class DeployCommands:
         ids = [
             wave_deployment_id(rollout.rollout_id, wave, server)
             for wave in range(rollout.current_wave + 1)
-            for server in rollouts.wave_members(rollout, wave)
+            for server in wave_members(rollout, wave)
         ]
         ids += [rollback_deployment_id(rollout.rollout_id, s) for s in rollout.targets]
         found = await self._store.read_streams(ids)

@@ -28,7 +28,7 @@ from modelyard_deploy.app.commands import DeployCommands
 from modelyard_deploy.app.deployment_sweep import DeploymentSweep
 from modelyard_deploy.app.pass_lock import PassLock
 from modelyard_deploy.app.ports import DeploymentLine, DeployReads, KnownVersion
-from modelyard_deploy.domain.deployment import Outcome
+from modelyard_deploy.domain.deployment import Deployment, Outcome
 from modelyard_deploy.domain.rollout import Rollout, wave_members
 from modelyard_deploy.domain.rollout_deployments import rollback_deployment, wave_deployment
 from modelyard_events.caller import Caller
@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 CONDUCTOR = Caller(Actor(subject="deploy-svc/conductor", roles=("system",)))
 LastHeartbeats = Callable[[], Awaitable[Mapping[tuple[str, str], datetime]]]
 _STEPS_PER_PASS = 4  # a rollout may start, halt and begin rolling back within one pass
+_CREATES_AT_ONCE = 64
 
 
 @dataclass
@@ -171,16 +172,24 @@ class Conductor:
             await self._create_rollbacks(rollout, progress, result)
 
     async def _create_wave(self, rollout: Rollout, progress: _RolloutProgress, result: PassResult) -> None:
+        """Create the current wave's missing deployments, a batch at a time: concurrent appends share
+        the store's round trips, which is what lets one pass start a wave of a thousand servers."""
         wave = rollout.current_wave
-        for server_id in wave_members(rollout, wave):
-            if server_id in progress.outcomes:
-                continue
-            server = await self._reads.server(rollout.org_id, server_id)
-            previous = server.running.get(rollout.ai_module) if server else None
-            spec = wave_deployment(rollout, wave, server_id, previous)
-            deployment, created = await self._commands.create_deployment(spec, CONDUCTOR)
-            progress.outcomes[server_id] = deployment.outcome
-            result.deployments_created += created
+        missing = [s for s in wave_members(rollout, wave) if s not in progress.outcomes]
+        for first in range(0, len(missing), _CREATES_AT_ONCE):
+            batch = missing[first : first + _CREATES_AT_ONCE]
+            made = await asyncio.gather(*(self._create_wave_deployment(rollout, wave, s) for s in batch))
+            for server_id, (deployment, created) in zip(batch, made, strict=True):
+                progress.outcomes[server_id] = deployment.outcome
+                result.deployments_created += created
+
+    async def _create_wave_deployment(
+        self, rollout: Rollout, wave: int, server_id: str
+    ) -> tuple[Deployment, bool]:
+        server = await self._reads.server(rollout.org_id, server_id)
+        previous = server.running.get(rollout.ai_module) if server else None
+        spec = wave_deployment(rollout, wave, server_id, previous)
+        return await self._commands.create_deployment(spec, CONDUCTOR)
 
     async def _cancel_open_wave_deployments(
         self, rollout: Rollout, progress: _RolloutProgress, result: PassResult

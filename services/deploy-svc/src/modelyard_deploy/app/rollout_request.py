@@ -3,10 +3,14 @@ deploy.proto (docs/deploy.md)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from modelyard_deploy.app.ports import KnownVersion
+from modelyard_deploy.domain.rollout import RolloutSpec
+from modelyard_events.schemas.bounds import truncate_text
 from modelyard_events.schemas.deploy import HealthLimits, RolloutKind
 
 DEFAULT_DEADLINE_S = 3600
@@ -41,3 +45,38 @@ class RolloutRequest:
     kind: RolloutKind = "deploy"
     release_rollback_of: str | None = None
     rollout_id: str | None = None
+
+
+def rollout_spec(
+    request: RolloutRequest,
+    version: KnownVersion,
+    org_id: str,
+    server_ids: Sequence[str],
+    environment: str | None,
+    started_by: str,
+    now: datetime,
+) -> RolloutSpec:
+    """The rollout the request asks for, once its version and servers were checked."""
+    return RolloutSpec(
+        rollout_id=request.rollout_id or str(uuid.uuid4()),
+        org_id=org_id,
+        version_id=version.version_id,
+        ai_module=version.ai_module,
+        semantic_version=version.semantic_version,
+        artifact_sha256=version.artifact_sha256,
+        artifact_size_bytes=version.artifact_size_bytes,
+        server_ids=server_ids,
+        scheduled_at=request.scheduled_at or now,
+        deadline_s=request.deadline_s,
+        max_retries=request.max_retries,
+        backoff_base_s=request.backoff_base_s,
+        health=request.health,
+        started_by=started_by,
+        failure_threshold=request.failure_threshold,
+        rollback_on_failure=request.rollback_on_failure,
+        wave_sizes=request.wave_sizes,
+        environment=environment,
+        kind=request.kind,
+        reason=truncate_text(request.reason),
+        release_rollback_of=request.release_rollback_of,
+    )

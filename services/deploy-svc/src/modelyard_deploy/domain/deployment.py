@@ -205,8 +205,6 @@ def create_deployment(spec: DeploymentSpec) -> list[DomainEvent]:
         problems["max_retries"] = f"must be between 0 and 100; got {spec.max_retries}"
     if spec.backoff_base_s <= 0:
         problems["backoff_base_s"] = f"must be positive; got {spec.backoff_base_s}"
-    if spec.previous_version_id == spec.version_id and spec.kind == "rollback":
-        problems["previous_version_id"] = "a rollback must install another version than the one it undoes"
     if problems:
         raise InvalidFields(problems)
     fields = {name: getattr(spec, name) for name in DeploymentSpec.__dataclass_fields__}

@@ -136,6 +136,7 @@ class FakeEdgeService(deploy_pb2_grpc.EdgeServiceServicer):
 
     def __init__(self) -> None:
         self.registrations: list[deploy_pb2.RegisterEdgeRequest] = []
+        self.tokens: dict[str, set[str]] = {}  # server id → the bearer tokens its calls carried
         self.heartbeats: list[deploy_pb2.EdgeHeartbeat] = []
         self.reports: list[deploy_pb2.ProgressReport] = []
         self.cancelled: set[str] = set()
@@ -147,6 +148,7 @@ class FakeEdgeService(deploy_pb2_grpc.EdgeServiceServicer):
 
     async def Register(self, request: Any, context: Any) -> deploy_pb2.RegisterEdgeResponse:  # noqa: N802
         self.registrations.append(request)
+        self._saw_token(request.server_id, context)
         return deploy_pb2.RegisterEdgeResponse(heartbeat_interval_s=0.2)
 
     async def Heartbeat(self, request: Any, context: Any) -> deploy_pb2.EdgeHeartbeatResponse:  # noqa: N802
@@ -167,10 +169,15 @@ class FakeEdgeService(deploy_pb2_grpc.EdgeServiceServicer):
             yield await self.assignments.get()
 
     async def ReportProgress(self, request: Any, context: Any) -> deploy_pb2.ProgressAck:  # noqa: N802
+        self._saw_token(request.server_id, context)
         async with self.changed:
             self.reports.append(request)
             self.changed.notify_all()
         return deploy_pb2.ProgressAck(cancelled=request.deployment_id in self.cancelled)
+
+    def _saw_token(self, server_id: str, context: Any) -> None:
+        tokens = [value for key, value in context.invocation_metadata() if key == "authorization"]
+        self.tokens.setdefault(server_id, set()).update(tokens)
 
     def reports_of(self, deployment_id: str) -> list[deploy_pb2.ProgressReport]:
         return [report for report in self.reports if report.deployment_id == deployment_id]
@@ -201,6 +208,7 @@ class FakeRegistry(registry_pb2_grpc.RegistryServiceServicer):
         self.blobs, self._base_url = blobs, base_url
         self.versions: dict[str, Version] = {}
         self.requests: list[registry_pb2.DownloadUrlRequest] = []
+        self.tokens: list[str] = []
         self.signer = UrlSigner(REGISTRY_KEY)
 
     def add(self, registered: Version, serve_bytes: bytes | None = None) -> None:
@@ -211,6 +219,7 @@ class FakeRegistry(registry_pb2_grpc.RegistryServiceServicer):
 
     async def GetDownloadUrl(self, request: Any, context: Any) -> registry_pb2.DownloadUrl:  # noqa: N802
         self.requests.append(request)
+        self.tokens.extend(value for key, value in context.invocation_metadata() if key == "authorization")
         registered = self.versions.get(request.version_id)
         if registered is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no version {request.version_id}")

@@ -8,11 +8,13 @@ import asyncio
 import itertools
 import os
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from edge_support import MODULE, OTHER_KEY, Cloud, Version, agent_config, cloud, model_bytes, version
+from grpc import aio
 
 from modelyard.v1 import deploy_pb2
 from modelyard_edge.agent import EdgeAgent
@@ -66,6 +68,8 @@ async def test_an_assignment_is_installed_phase_by_phase_and_served(tmp_path: Pa
         assert installing == INSTALLING_PHASES
         assert all(r.server_id == "edge-1" and r.attempt == 1 for r in reports)
         assert fakes.registry.requests[0].audience == "edge-1"
+        assert fakes.registry.tokens == ["Bearer edge-token"]
+        assert fakes.edge.tokens == {"edge-1": {"Bearer edge-token"}}
         assert serving(agent) == {MODULE: "v1"}
         assert os.readlink(tmp_path / "home" / "modules" / MODULE / "active") == "../../versions/v1"
         assert await agent.predict(MODULE, [[10.0, 5.0, 3.0]]) in (["cat"], ["dog"], ["horse"])
@@ -315,3 +319,36 @@ async def test_a_damaged_local_copy_is_downloaded_again(tmp_path: Path) -> None:
         assert [r.version_id for r in fakes.registry.requests] == ["v1", "v2", "v1"]
         assert serving(agent) == {MODULE: "v1"}
         assert (tmp_path / "home" / "versions" / "v1" / "model.pt").read_bytes() == v1.data
+
+
+async def test_agents_sharing_channels_and_a_session_each_call_as_themselves(tmp_path: Path) -> None:
+    async with cloud(tmp_path) as fakes, AsyncExitStack() as stack:
+        deploy_channel = await stack.enter_async_context(
+            aio.insecure_channel(f"127.0.0.1:{fakes.deploy_port}")
+        )
+        registry_channel = await stack.enter_async_context(
+            aio.insecure_channel(f"127.0.0.1:{fakes.registry_port}")
+        )
+        http = await stack.enter_async_context(aiohttp.ClientSession())
+        stop = asyncio.Event()
+        agents = [
+            EdgeAgent(
+                agent_config(
+                    tmp_path / name,
+                    fakes.deploy_port,
+                    fakes.registry_port,
+                    server_id=name,
+                    token=f"token-{name}",
+                ),
+                deploy_channel=deploy_channel,
+                registry_channel=registry_channel,
+                http_session=http,
+            )
+            for name in ("edge-a", "edge-b")
+        ]
+        tasks = [asyncio.create_task(agent.run(stop)) for agent in agents]
+        await asyncio.wait_for(asyncio.gather(*(agent.registered.wait() for agent in agents)), 10)
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), 10)
+        assert fakes.edge.tokens == {"edge-a": {"Bearer token-edge-a"}, "edge-b": {"Bearer token-edge-b"}}
+        assert not http.closed  # what was given is the caller's to close

@@ -25,7 +25,7 @@ from grpc import aio
 from modelyard.v1 import deploy_pb2, deploy_pb2_grpc, registry_pb2_grpc
 from modelyard_artifacts.download import https_context
 from modelyard_artifacts.manifest import ManifestVerifier
-from modelyard_edge.config import AgentConfig, edge_version
+from modelyard_edge.config import AgentConfig, bearer_metadata, edge_version
 from modelyard_edge.installer import Installer
 from modelyard_edge.messages import running_to_proto
 from modelyard_edge.probing import ServedModel, load_version
@@ -43,7 +43,8 @@ class UnknownModule(LookupError):
 
 class EdgeAgent:
     """One edge server. Channels and the HTTP session may be given (shared by many agents in one
-    process); the agent closes only what it opened itself."""
+    process): give channels that add no token, since every call carries the agent's own; the agent
+    closes only what it opened itself."""
 
     def __init__(
         self,
@@ -137,7 +138,7 @@ class EdgeAgent:
         while not stop.is_set():
             try:
                 answer: deploy_pb2.RegisterEdgeResponse = await edge.Register(
-                    self._registration(), timeout=self.config.call_timeout_s
+                    self._registration(), timeout=self.config.call_timeout_s, metadata=self._auth()
                 )
             except aio.AioRpcError as error:
                 log.warning(
@@ -183,7 +184,7 @@ class EdgeAgent:
     async def _beat(self, edge: deploy_pb2_grpc.EdgeServiceStub) -> None:
         try:
             answer: deploy_pb2.EdgeHeartbeatResponse = await edge.Heartbeat(
-                self._heartbeat(), timeout=self.config.call_timeout_s
+                self._heartbeat(), timeout=self.config.call_timeout_s, metadata=self._auth()
             )
         except aio.AioRpcError as error:
             log.warning(
@@ -216,7 +217,7 @@ class EdgeAgent:
         request = deploy_pb2.AssignmentsRequest(server_id=self.config.server_id)
         while True:
             try:
-                async for assignment in edge.StreamAssignments(request):
+                async for assignment in edge.StreamAssignments(request, metadata=self._auth()):
                     wait = self.config.reconnect_initial_s  # the link works again: start backoff over
                     await self._take(assignment)
                 reason = "deploy-svc ended the assignment stream"
@@ -284,6 +285,9 @@ class EdgeAgent:
         current[1].cancel()
         await asyncio.gather(current[1], return_exceptions=True)
 
+    def _auth(self) -> tuple[tuple[str, str]]:
+        return bearer_metadata(self.config.token)
+
     @asynccontextmanager
     async def _connections(
         self,
@@ -294,14 +298,10 @@ class EdgeAgent:
             tls = self.config.tls or TlsSettings.from_environ({})
             deploy = self._given_deploy
             if deploy is None:
-                deploy = await stack.enter_async_context(
-                    tls.grpc_channel(self.config.deploy_target, self.config.token)
-                )
+                deploy = await stack.enter_async_context(tls.grpc_channel(self.config.deploy_target))
             registry = self._given_registry
             if registry is None:
-                registry = await stack.enter_async_context(
-                    tls.grpc_channel(self.config.registry_target, self.config.token)
-                )
+                registry = await stack.enter_async_context(tls.grpc_channel(self.config.registry_target))
             http = self._given_http
             if http is None:
                 connector = aiohttp.TCPConnector(ssl=https_context(self.config.ca_file) or True)

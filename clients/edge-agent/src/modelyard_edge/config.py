@@ -52,6 +52,13 @@ class AgentConfig:
 
 
 @functools.cache
+def bearer_metadata(token: TokenSource) -> tuple[tuple[str, str]]:
+    """The agent's token as per-call metadata: its channels carry no token of their own, so one channel
+    can serve many agents (a benchmark runs hundreds in one process), each calling as itself."""
+    return (("authorization", f"Bearer {token() if callable(token) else token}"),)
+
+
+@functools.cache
 def detect_platform() -> str:
     """This machine as deploy-svc names platforms: `<os>/<architecture>`, e.g. linux/amd64."""
     machine = platform_module.machine().lower()

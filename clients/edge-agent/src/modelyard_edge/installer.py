@@ -30,7 +30,7 @@ from modelyard_artifacts.manifest import (
     ManifestVerifier,
     SignedManifest,
 )
-from modelyard_edge.config import AgentConfig
+from modelyard_edge.config import AgentConfig, bearer_metadata
 from modelyard_edge.health import HealthVerdict
 from modelyard_edge.messages import health_to_proto, limits_from_proto
 from modelyard_edge.probing import ServedModel, health_gate, load_version
@@ -82,10 +82,11 @@ class ProgressReporter:
         stub: deploy_pb2_grpc.EdgeServiceStub,
         server_id: str,
         assignment: deploy_pb2.Assignment,
+        token: TokenSource,
         timeout_s: float,
         retry_max_s: float = 30.0,
     ) -> None:
-        self._stub, self._server_id, self._assignment = stub, server_id, assignment
+        self._stub, self._server_id, self._assignment, self._token = stub, server_id, assignment, token
         self._timeout_s, self._retry_max_s = timeout_s, retry_max_s
 
     async def progress(self, status: int, phase: str, percent: int) -> None:
@@ -143,7 +144,9 @@ class ProgressReporter:
         )
 
     async def _send(self, report: deploy_pb2.ProgressReport) -> deploy_pb2.ProgressAck:
-        ack: deploy_pb2.ProgressAck = await self._stub.ReportProgress(report, timeout=self._timeout_s)
+        ack: deploy_pb2.ProgressAck = await self._stub.ReportProgress(
+            report, timeout=self._timeout_s, metadata=bearer_metadata(self._token)
+        )
         return ack
 
 
@@ -197,7 +200,7 @@ class Installer:
         """Carry out one assignment and report its outcome (a cancellation reports nothing: deploy-svc
         already knows). Raises only CancelledError (the agent aborting it)."""
         reporter = ProgressReporter(
-            self._edge, self._config.server_id, assignment, self._config.call_timeout_s
+            self._edge, self._config.server_id, assignment, self._config.token, self._config.call_timeout_s
         )
         what = (
             f"server {self._config.server_id}: deployment {assignment.deployment_id} (version "
@@ -313,7 +316,7 @@ class Installer:
         )
         try:
             answer: registry_pb2.DownloadUrl = await self._registry.GetDownloadUrl(
-                request, timeout=self._config.call_timeout_s
+                request, timeout=self._config.call_timeout_s, metadata=bearer_metadata(self._config.token)
             )
         except aio.AioRpcError as error:
             raise InstallFailed(
@@ -358,14 +361,13 @@ class Installer:
         self, url: str, sha256: str, size: int, reporter: ProgressReporter, first_percent: int
     ) -> Path:
         state = _DownloadProgress(size, first_percent)
-        token = _current(self._config.token)
         download = asyncio.create_task(
             download_artifact(
                 url,
                 self._home.download_target(sha256),
                 expected_sha256=sha256,
                 expected_size=size,
-                headers={"Authorization": f"Bearer {token}"},
+                headers={"Authorization": bearer_metadata(self._config.token)[0][1]},
                 progress=state.update,
                 stall_timeout_s=self._config.download_stall_timeout_s,
                 session=self._http,
@@ -459,7 +461,3 @@ def _mismatch_text(mismatch: ArtifactMismatch) -> str:
 
 def _rpc_text(error: aio.AioRpcError) -> str:
     return f"{error.code().name}: {error.details()}"
-
-
-def _current(token: TokenSource) -> str:
-    return token() if callable(token) else token

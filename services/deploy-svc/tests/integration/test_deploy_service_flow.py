@@ -1,0 +1,226 @@
+"""deploy-svc in this process on the real PostgreSQL and broker, fed by a stand-in registry log.
+
+The stand-in is a real event store signed with a registry key, relayed to the registry's topic and
+served over EventLog.ReadEvents, so deploy-svc learns of released versions exactly as from
+registry-svc, without training a model. Agents are played by gRPC calls: a rollout to two servers
+goes canary first, each server streams its assignment and reports it done, and the fleet view
+follows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import grpc
+import pytest
+
+from modelyard.v1 import deploy_pb2, deploy_pb2_grpc, events_pb2_grpc
+from modelyard_deploy.bootstrap import running_deploy_service
+from modelyard_deploy.config import DeploySettings
+from modelyard_devstack import Infra
+from modelyard_devstack.processes import eventually
+from modelyard_events.db import create_engine
+from modelyard_events.envelope import Actor, CommandContext, DomainEvent
+from modelyard_events.relay import Relay
+from modelyard_events.schemas.registry import ModelReleased, ModelVersionRegistered
+from modelyard_events.signing import HeadSigner
+from modelyard_events.store.postgres import PostgresEventStore
+from modelyard_events.topics import events_topic
+from modelyard_grpc import EventLogServicer, TokenIssuer, channel, mint_token, serving
+
+pytestmark = pytest.mark.integration
+SHA = "cd" * 32
+ORG = "acme"
+COMPLETED = deploy_pb2.DEPLOYMENT_STATUS_COMPLETED
+
+
+@dataclass
+class _Deploy:
+    target: str
+    issuer: TokenIssuer
+    registry: PostgresEventStore
+
+    def token(self, roles: tuple[str, ...] = ("super_admin",), subject: str = "carol") -> str:
+        return mint_token(self.issuer, subject, ORG, list(roles), 600)
+
+    async def registry_says(self, *events: DomainEvent, stream: str) -> None:
+        context = CommandContext(actor=Actor(subject="registry-svc"), org_id=ORG)
+        await self.registry.append("model_module", stream, 0, list(events), context)
+
+
+@pytest.fixture
+async def deploy(stack: Infra, tmp_path: Path) -> AsyncIterator[_Deploy]:
+    suffix = uuid.uuid4().hex[:8]
+    namespace = f"flow-{suffix}"
+    issuer, deploy_key, registry_key = TokenIssuer.generate(), HeadSigner.generate(), HeadSigner.generate()
+    token_file = tmp_path / "deploy-svc.token"
+    token_file.write_text(mint_token(issuer, "deploy-svc", None, ["auditor"], 3600))
+    engine = create_engine(stack.database_url)
+    registry = PostgresEventStore(engine, f"reg_{suffix}", signer=registry_key)
+    await registry.create_schema()
+    stop = asyncio.Event()
+    relay = Relay(
+        registry, stack.database_url, stack.kafka_bootstrap_servers, events_topic("registry", namespace)
+    )
+    relay_task = asyncio.create_task(relay.run(stop))
+    registrations = [(events_pb2_grpc.add_EventLogServicer_to_server, EventLogServicer(registry))]
+    async with serving(registrations, service_names=("modelyard.v1.EventLog",)) as registry_server:
+        settings = DeploySettings(
+            database_url=stack.database_url,
+            kafka_bootstrap_servers=stack.kafka_bootstrap_servers,
+            token_public_keys=json.dumps([issuer.public_text()]),
+            token_file=token_file,
+            event_signing_key=deploy_key.private_text(),
+            event_public_keys=json.dumps(
+                {"deploy": [deploy_key.public_text()], "registry": [registry_key.public_text()]}
+            ),
+            registry_svc_target=f"127.0.0.1:{registry_server.port}",
+            job_svc_target="127.0.0.1:1",  # no job-svc: the mobile status says so
+            deploy_grpc_port=0,
+            store_schema=f"deploy_{suffix}",
+            views_schema=f"deploy_views_{suffix}",
+            reactions_schema=f"deploy_reactions_{suffix}",
+            live_schema=f"deploy_live_{suffix}",
+            topic_namespace=namespace,
+            edge_heartbeat_interval_s=1.0,
+            deploy_sweep_every_s=0.2,
+        )
+        async with running_deploy_service(settings, stop) as port:
+            yield _Deploy(f"127.0.0.1:{port}", issuer, registry)
+    stop.set()
+    await relay_task
+    await registry.close()
+    await engine.dispose()
+
+
+def _registered(version_id: str) -> ModelVersionRegistered:
+    return ModelVersionRegistered.model_validate(
+        {
+            "version_id": version_id,
+            "org_id": ORG,
+            "ai_module": "reader",
+            "semantic_version": "1.0.0",
+            "bump": None,
+            "bump_reason": "first",
+            "name": "reader",
+            "training_job_id": "job-1",
+            "created_by": "dev",
+            "artifact_uri": "blob://artifact",
+            "artifact_sha256": SHA,
+            "artifact_size_bytes": 1234,
+            "config": {
+                "family": "image_classifier",
+                "input_shape": [1, 8, 8],
+                "preprocessing": "image",
+                "config_uri": "blob://config",
+                "input_schema_sha256": SHA,
+                "config_sha256": SHA,
+            },
+            "training_metrics": {},
+            "dataset_uri": "dataset://digits/1",
+            "min_edge_version": "1.0.0",
+            "supported_platforms": ["linux/amd64"],
+        }
+    )
+
+
+def _released(version_id: str) -> ModelReleased:
+    return ModelReleased(
+        version_id=version_id,
+        org_id=ORG,
+        ai_module="reader",
+        semantic_version="1.0.0",
+        environment="production",
+        released_by="carol",
+        released_at=datetime.now(UTC),
+        release_notes="",
+        artifact_sha256=SHA,
+        artifact_size_bytes=1234,
+    )
+
+
+async def _agent_installs(deploy: _Deploy, server_id: str) -> deploy_pb2.Assignment:
+    """Play an agent: take the first assignment, report it downloading, installing, completed."""
+    async with channel(deploy.target, deploy.token(("edge",), server_id)) as ch:
+        edge = deploy_pb2_grpc.EdgeServiceStub(ch)
+        stream = edge.StreamAssignments(deploy_pb2.AssignmentsRequest(server_id=server_id))
+        assignment: deploy_pb2.Assignment = await asyncio.wait_for(stream.read(), 30)
+        stream.cancel()
+        steps = (
+            (deploy_pb2.DEPLOYMENT_STATUS_DOWNLOADING, "downloading", 50),
+            (deploy_pb2.DEPLOYMENT_STATUS_INSTALLING, "verifying", 100),
+            (COMPLETED, "switching", 100),
+        )
+        for status, phase, percent in steps:
+            await edge.ReportProgress(
+                deploy_pb2.ProgressReport(
+                    server_id=server_id,
+                    deployment_id=assignment.deployment_id,
+                    attempt=assignment.attempt,
+                    status=status,
+                    phase=phase,
+                    progress_percent=percent,
+                )
+            )
+        return assignment
+
+
+async def test_a_released_version_reaches_two_servers_canary_first(deploy: _Deploy) -> None:
+    await deploy.registry_says(_registered("v1"), _released("v1"), stream="acme/reader")
+    for server_id in ("edge-a", "edge-b"):
+        async with channel(deploy.target, deploy.token(("edge",), server_id)) as ch:
+            await deploy_pb2_grpc.EdgeServiceStub(ch).Register(
+                deploy_pb2.RegisterEdgeRequest(
+                    server_id=server_id, platform="linux/amd64", edge_version="1.1.0"
+                )
+            )
+    async with channel(deploy.target, deploy.token()) as ch:
+        operator = deploy_pb2_grpc.DeployServiceStub(ch)
+
+        started: list[deploy_pb2.Rollout] = []
+
+        async def known() -> bool:
+            try:
+                started.append(
+                    await operator.StartRollout(
+                        deploy_pb2.StartRolloutRequest(version_id="v1", server_ids=["edge-a", "edge-b"])
+                    )
+                )
+            except grpc.aio.AioRpcError:  # the views have not seen the release or the servers yet
+                return False
+            return True
+
+        await eventually(known, 30, "deploy-svc knowing the released version and both servers")
+        rollouts = started
+        assert [w.size for w in rollouts[0].waves] == [1, 1]
+        canary = await _agent_installs(deploy, "edge-a")
+        assert (canary.version_id, canary.artifact_sha256, canary.attempt) == ("v1", SHA, 1)
+        second = await _agent_installs(deploy, "edge-b")
+        assert second.version_id == "v1"
+
+        async def finished() -> bool:
+            rollout: deploy_pb2.Rollout = await operator.GetRollout(
+                deploy_pb2.RolloutRef(rollout_id=rollouts[0].rollout_id)
+            )
+            return rollout.state == deploy_pb2.ROLLOUT_STATE_COMPLETED
+
+        await eventually(finished, 30, "the rollout completed")
+        rollout = await operator.GetRollout(deploy_pb2.RolloutRef(rollout_id=rollouts[0].rollout_id))
+        assert [(w.completed, w.passed) for w in rollout.waves] == [(1, True), (1, True)]
+
+        async def converged() -> bool:
+            servers = (await operator.ListEdgeServers(deploy_pb2.ListEdgeServersRequest(org_id=ORG))).servers
+            return all([m.version_id for m in s.running] == ["v1"] and not s.drift for s in servers)
+
+        await eventually(converged, 30, "both servers running v1 without drift")
+        history = await operator.ListDeployments(deploy_pb2.ListDeploymentsRequest(org_id=ORG))
+        assert {d.status for d in history.deployments} == {COMPLETED}
+        status = await operator.GetMobileStatus(deploy_pb2.MobileStatusRequest(org_id=ORG))
+        assert status.jobs_error
+        assert sorted(e.server_id for e in status.edges) == ["edge-a", "edge-b"]

@@ -140,6 +140,7 @@ class FakeEdgeService(deploy_pb2_grpc.EdgeServiceServicer):
         self.heartbeats: list[deploy_pb2.EdgeHeartbeat] = []
         self.reports: list[deploy_pb2.ProgressReport] = []
         self.cancelled: set[str] = set()
+        self.fail_heartbeats = False  # answer heartbeats UNAVAILABLE (the stream stays open)
         self.heartbeats_cancel = True  # False: only progress answers carry cancellations
         self.streams = 0
         self.break_streams = 0  # this many stream opens fail with UNAVAILABLE
@@ -152,6 +153,8 @@ class FakeEdgeService(deploy_pb2_grpc.EdgeServiceServicer):
         return deploy_pb2.RegisterEdgeResponse(heartbeat_interval_s=0.2)
 
     async def Heartbeat(self, request: Any, context: Any) -> deploy_pb2.EdgeHeartbeatResponse:  # noqa: N802
+        if self.fail_heartbeats:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "heartbeats lost")
         async with self.changed:
             self.heartbeats.append(request)
             self.changed.notify_all()
@@ -161,7 +164,9 @@ class FakeEdgeService(deploy_pb2_grpc.EdgeServiceServicer):
         )
 
     async def StreamAssignments(self, request: Any, context: Any) -> AsyncIterator[deploy_pb2.Assignment]:  # noqa: N802
-        self.streams += 1
+        async with self.changed:
+            self.streams += 1
+            self.changed.notify_all()
         if self.break_streams:
             self.break_streams -= 1
             await context.abort(grpc.StatusCode.UNAVAILABLE, "deploy-svc restarting")

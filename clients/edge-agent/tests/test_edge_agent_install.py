@@ -272,6 +272,19 @@ async def test_a_broken_stream_is_reconnected(tmp_path: Path) -> None:
             assert fakes.edge.streams == 3
 
 
+async def test_failing_heartbeats_reopen_a_stream_that_may_be_dead(tmp_path: Path) -> None:
+    v1 = version("v1", model_bytes(1))
+    async with cloud(tmp_path) as fakes, running(fakes, tmp_path / "home") as agent:
+        fakes.registry.add(v1)
+        await asyncio.sleep(0.1)
+        assert (fakes.edge.streams, agent.reconnects) == (1, 0)
+        fakes.edge.fail_heartbeats = True
+        await fakes.edge.wait_for(lambda: fakes.edge.streams >= 2, 10)
+        fakes.edge.fail_heartbeats = False
+        assert agent.reconnects >= 1
+        assert (await deploy(fakes, v1, "d1")).status == COMPLETED  # the new stream works
+
+
 async def test_a_cancellation_in_a_heartbeat_answer_aborts_the_install(tmp_path: Path) -> None:
     v1 = version("v1", model_bytes(1, hidden=2048))
     rate = len(v1.data) / 10

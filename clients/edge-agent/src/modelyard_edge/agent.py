@@ -35,6 +35,7 @@ from modelyard_grpc.tls import TlsSettings
 log = logging.getLogger(__name__)
 
 DEFAULT_HEARTBEAT_S = 10.0
+DEAD_STREAM_AFTER_FAILED_BEATS = 2  # heartbeats failing in a row: the stream's link is likely dead too
 
 
 class UnknownModule(LookupError):
@@ -70,6 +71,8 @@ class EdgeAgent:
         self._heartbeat_s = DEFAULT_HEARTBEAT_S
         self.registered = asyncio.Event()
         self.reconnects = 0
+        self._stream: Any = None  # the assignment stream's call while it is open
+        self._failed_beats = 0
 
     # ---- serving ----
 
@@ -195,7 +198,13 @@ class EdgeAgent:
             )
             if error.code() == grpc.StatusCode.NOT_FOUND:  # deploy-svc lost us: register again
                 await self._register(edge, asyncio.Event())
+            elif error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                self._failed_beats += 1
+                if self._failed_beats >= DEAD_STREAM_AFTER_FAILED_BEATS and self._stream is not None:
+                    self._failed_beats = 0
+                    self._stream.cancel()  # a stream on a half-open link would wait forever
             return
+        self._failed_beats = 0
         if answer.heartbeat_interval_s > 0:
             self._heartbeat_s = answer.heartbeat_interval_s
         for deployment_id in answer.cancelled_deployment_ids:
@@ -212,20 +221,35 @@ class EdgeAgent:
         )
 
     async def _assignments(self, edge: deploy_pb2_grpc.EdgeServiceStub) -> None:
-        """Follow the assignment stream forever, reconnecting with capped exponential backoff."""
+        """Follow the assignment stream forever, reconnecting with capped exponential backoff (from the
+        start again after a stream that lived a while, or brought an assignment)."""
         wait = self.config.reconnect_initial_s
         request = deploy_pb2.AssignmentsRequest(server_id=self.config.server_id)
+        loop = asyncio.get_running_loop()
         while True:
+            opened = loop.time()
+            call = edge.StreamAssignments(request, metadata=self._auth())
+            self._stream = call
             try:
-                async for assignment in edge.StreamAssignments(request, metadata=self._auth()):
+                async for assignment in call:
                     wait = self.config.reconnect_initial_s  # the link works again: start backoff over
                     await self._take(assignment)
                 reason = "deploy-svc ended the assignment stream"
             except aio.AioRpcError as error:
                 reason = f"the assignment stream broke ({error.code().name}: {error.details()})"
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # the agent stops
+                reason = "heartbeats fail, so the assignment stream is presumed dead (a half-open link)"
             except Exception as error:  # never give up on the stream; say what happened
                 log.exception("server %s: the assignment stream failed", self.config.server_id)
                 reason = f"the assignment stream failed ({type(error).__name__}: {error})"
+            finally:
+                self._stream = None
+                call.cancel()
+            if loop.time() - opened >= self.config.reconnect_max_s:
+                wait = self.config.reconnect_initial_s
             self.reconnects += 1
             log.warning(
                 "server %s: %s; reconnecting in %.1f s (reconnect #%d)",

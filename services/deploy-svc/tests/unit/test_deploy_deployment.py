@@ -140,6 +140,13 @@ class TestFailuresAndBackoff:
         assert backoff_s("d", 10, 1) == pytest.approx(2 * backoff_s("d", 10, 0))
         assert backoff_s("d", 10, 30) <= MAX_BACKOFF_S * 1.1
 
+    def test_servers_failing_together_retry_at_different_times(self) -> None:
+        retry_times = set()
+        for i in range(20):
+            failed = moved(created(deployment_id=f"d-{i}"), "failed", error="registry unreachable")
+            retry_times.add(failed.retry_at)
+        assert len(retry_times) == 20
+
     def test_the_jitter_differs_between_deployments_but_not_between_calls(self) -> None:
         shares = {jitter_share(f"deployment-{i}") for i in range(50)}
         assert len(shares) == 50

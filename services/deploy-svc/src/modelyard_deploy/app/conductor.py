@@ -3,11 +3,11 @@
 A pass (one at a time across replicas, and only once the views have applied all of deploy-svc's log):
 
 1. each unfinished rollout: start its wave when due and create that wave's deployments; decide
-   `next_step` from their outcomes (next wave, halt, finish); when it rolls back, cancel the halted
-   wave's unfinished deployments and create, for every server the rollout completed, a deployment of
-   the version it ran before;
-2. each open deployment: cancel it when its rollout was cancelled or halted, or its version was
-   deprecated; fail it past its deadline or when its agent has gone silent mid-install; retry a failure
+   `next_step` from their outcomes (next wave, halt, finish); when it rolls back, create, for every
+   server the rollout completed, a deployment of the version it ran before;
+2. each open deployment: cancel it when its rollout was cancelled or halted (so a halted wave's
+   unfinished deployments end in the pass that halted it), or its version was deprecated; fail it
+   past its deadline or when its agent has gone silent mid-install; retry a failure
    whose backoff is over.
 
 Nothing a pass decides depends on memory of an earlier pass: deployment ids derive from (rollout, wave,
@@ -32,7 +32,7 @@ from modelyard_deploy.domain.deployment import Deployment, Outcome
 from modelyard_deploy.domain.rollout import Rollout, wave_members
 from modelyard_deploy.domain.rollout_deployments import rollback_deployment, wave_deployment
 from modelyard_events.caller import Caller
-from modelyard_events.domain_errors import DomainError, IllegalTransition, NotFound
+from modelyard_events.domain_errors import DomainError
 from modelyard_events.envelope import Actor
 from modelyard_events.errors import ConcurrencyConflict
 from modelyard_events.schemas.deploy import wave_deployment_id
@@ -148,8 +148,6 @@ class Conductor:
                 return
             result.waves_started += after.current_wave != rollout.current_wave
             result.rollouts_finished += after.finished
-            if after.state == "halted":
-                await self._cancel_open_wave_deployments(after, progress, result)
             rollout = after
             if after.finished:
                 return
@@ -168,7 +166,6 @@ class Conductor:
         if rollout.state == "running":
             await self._create_wave(rollout, progress, result)
         elif rollout.state == "rolling_back":
-            await self._cancel_open_wave_deployments(rollout, progress, result)
             await self._create_rollbacks(rollout, progress, result)
 
     async def _create_wave(self, rollout: Rollout, progress: _RolloutProgress, result: PassResult) -> None:
@@ -190,17 +187,6 @@ class Conductor:
         previous = server.running.get(rollout.ai_module) if server else None
         spec = wave_deployment(rollout, wave, server_id, previous)
         return await self._commands.create_deployment(spec, CONDUCTOR)
-
-    async def _cancel_open_wave_deployments(
-        self, rollout: Rollout, progress: _RolloutProgress, result: PassResult
-    ) -> None:
-        why = f"{rollout.describe()} halted: {rollout.halt_reason or rollout.rollback_reason}"
-        for server_id, outcome in list(progress.outcomes.items()):
-            if outcome != "open":
-                continue
-            line = progress.lines.get(server_id)
-            wave = line.wave if line and line.wave is not None else rollout.wave_of(server_id)
-            progress.outcomes[server_id] = await self._cancel(_wave_id(rollout, wave, server_id), why, result)
 
     async def _create_rollbacks(
         self, rollout: Rollout, progress: _RolloutProgress, result: PassResult
@@ -244,17 +230,6 @@ class Conductor:
             return None
         deployment = await self._commands.load_deployment(_wave_id(rollout, wave, server_id))
         return deployment.previous_version_id
-
-    async def _cancel(self, deployment_id: str, reason: str, result: PassResult) -> Outcome:
-        """Cancel and return the outcome after (it may have finished meanwhile, or never been created)."""
-        try:
-            deployment = await self._commands.cancel_deployment(deployment_id, reason, CONDUCTOR)
-            result.cancelled += 1
-        except IllegalTransition:
-            deployment = await self._commands.load_deployment(deployment_id)
-        except NotFound:
-            return "cancelled"  # never created: nothing will run it
-        return deployment.outcome
 
 
 def _wave_id(rollout: Rollout, wave: int | None, server_id: str) -> str:

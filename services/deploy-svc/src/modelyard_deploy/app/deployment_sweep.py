@@ -18,7 +18,7 @@ from modelyard_deploy.app.commands import DeployCommands
 from modelyard_deploy.app.ports import DeploymentLine, DeployReads, KnownVersion
 from modelyard_deploy.domain.rollout import Rollout
 from modelyard_events.caller import Caller
-from modelyard_events.domain_errors import DomainError, NotFound
+from modelyard_events.domain_errors import DomainError, IllegalTransition, NotFound
 from modelyard_events.errors import ConcurrencyConflict
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,8 @@ class DeploymentSweep:
         for line in await self._reads.open_deployments():
             try:
                 await self._tend(line, heartbeats)
+            except IllegalTransition as moved_on:  # it finished after the views' snapshot: nothing to do
+                log.info("conductor: deployment %s moved on: %s", line.deployment_id, moved_on.message)
             except (DomainError, ConcurrencyConflict):
                 log.exception("conductor: deployment %s not tended this pass", line.deployment_id)
         return self.counts

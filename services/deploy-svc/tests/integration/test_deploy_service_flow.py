@@ -99,13 +99,13 @@ async def deploy(stack: Infra, tmp_path: Path) -> AsyncIterator[_Deploy]:
     await engine.dispose()
 
 
-def _registered(version_id: str) -> ModelVersionRegistered:
+def _registered(version_id: str, semver: str = "1.0.0") -> ModelVersionRegistered:
     return ModelVersionRegistered.model_validate(
         {
             "version_id": version_id,
             "org_id": ORG,
             "ai_module": "reader",
-            "semantic_version": "1.0.0",
+            "semantic_version": semver,
             "bump": None,
             "bump_reason": "first",
             "name": "reader",
@@ -130,12 +130,16 @@ def _registered(version_id: str) -> ModelVersionRegistered:
     )
 
 
-def _released(version_id: str) -> ModelReleased:
+def _released(
+    version_id: str, semver: str = "1.0.0", replaces: str | None = None, rollback: bool = False
+) -> ModelReleased:
     return ModelReleased(
         version_id=version_id,
         org_id=ORG,
         ai_module="reader",
-        semantic_version="1.0.0",
+        semantic_version=semver,
+        replaces_version_id=replaces,
+        rollback=rollback,
         environment="production",
         released_by="carol",
         released_at=datetime.now(UTC),
@@ -145,12 +149,22 @@ def _released(version_id: str) -> ModelReleased:
     )
 
 
-async def _agent_installs(deploy: _Deploy, server_id: str) -> deploy_pb2.Assignment:
-    """Play an agent: take the first assignment, report it downloading, installing, completed."""
+async def _register(deploy: _Deploy, server_id: str) -> None:
+    async with channel(deploy.target, deploy.token(("edge",), server_id)) as ch:
+        await deploy_pb2_grpc.EdgeServiceStub(ch).Register(
+            deploy_pb2.RegisterEdgeRequest(server_id=server_id, platform="linux/amd64", edge_version="1.1.0")
+        )
+
+
+async def _agent_installs(deploy: _Deploy, server_id: str, version_id: str = "") -> deploy_pb2.Assignment:
+    """Play an agent: take the first assignment (of `version_id`, when given), report it downloading,
+    installing, completed."""
     async with channel(deploy.target, deploy.token(("edge",), server_id)) as ch:
         edge = deploy_pb2_grpc.EdgeServiceStub(ch)
         stream = edge.StreamAssignments(deploy_pb2.AssignmentsRequest(server_id=server_id))
         assignment: deploy_pb2.Assignment = await asyncio.wait_for(stream.read(), 30)
+        while version_id and assignment.version_id != version_id:  # one it finished, while the views lag
+            assignment = await asyncio.wait_for(stream.read(), 30)
         stream.cancel()
         steps = (
             (deploy_pb2.DEPLOYMENT_STATUS_DOWNLOADING, "downloading", 50),
@@ -224,3 +238,40 @@ async def test_a_released_version_reaches_two_servers_canary_first(deploy: _Depl
         status = await operator.GetMobileStatus(deploy_pb2.MobileStatusRequest(org_id=ORG))
         assert status.jobs_error
         assert sorted(e.server_id for e in status.edges) == ["edge-a", "edge-b"]
+
+
+async def test_the_registrys_release_rollback_rolls_the_servers_back(deploy: _Deploy) -> None:
+    await deploy.registry_says(
+        _registered("v1"),
+        _registered("v2", "1.1.0"),
+        _released("v1"),
+        _released("v2", "1.1.0", replaces="v1"),
+        stream="acme/reader",
+    )
+    await _register(deploy, "edge-c")
+    async with channel(deploy.target, deploy.token()) as ch:
+        operator = deploy_pb2_grpc.DeployServiceStub(ch)
+
+        async def started() -> bool:
+            try:
+                await operator.StartRollout(
+                    deploy_pb2.StartRolloutRequest(version_id="v2", server_ids=["edge-c"])
+                )
+            except grpc.aio.AioRpcError:  # the views have not seen the release or the server yet
+                return False
+            return True
+
+        await eventually(started, 30, "a rollout of v2")
+        assert (await _agent_installs(deploy, "edge-c")).version_id == "v2"
+        rollback = _released("v1", replaces="v2", rollback=True)
+        await deploy.registry_says(rollback, stream="acme/reader-rollback")
+        back = await _agent_installs(deploy, "edge-c", "v1")
+        assert (back.version_id, back.kind) == ("v1", "rollback")
+
+        async def rolled_back() -> bool:
+            rollouts = (await operator.ListRollouts(deploy_pb2.ListRolloutsRequest(org_id=ORG))).rollouts
+            return any(
+                r.kind == "rollback" and r.state == deploy_pb2.ROLLOUT_STATE_COMPLETED for r in rollouts
+            )
+
+        await eventually(rolled_back, 30, "the release rollback's rollout completed")

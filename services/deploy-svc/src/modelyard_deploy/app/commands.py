@@ -126,7 +126,7 @@ class DeployCommands:
             lambda r: rollouts.cancel_rollout(r, reason, outcomes),
             caller,
         )
-        why = f"{rollout.describe()} was cancelled: {reason}"
+        why = f"{rollout.describe()} was cancelled" + (f": {reason}" if reason else "")
         for deployment in candidates:
             if deployment.outcome == "open":
                 await self._cancel_quietly(deployment.deployment_id, why, caller)

@@ -141,6 +141,7 @@ class FakeEdgeService(deploy_pb2_grpc.EdgeServiceServicer):
         self.reports: list[deploy_pb2.ProgressReport] = []
         self.cancelled: set[str] = set()
         self.fail_heartbeats = False  # answer heartbeats UNAVAILABLE (the stream stays open)
+        self.over: dict[str, str] = {}  # deployments failed at deploy-svc (a deadline), with the reason
         self.heartbeats_cancel = True  # False: only progress answers carry cancellations
         self.streams = 0
         self.break_streams = 0  # this many stream opens fail with UNAVAILABLE
@@ -178,7 +179,11 @@ class FakeEdgeService(deploy_pb2_grpc.EdgeServiceServicer):
         async with self.changed:
             self.reports.append(request)
             self.changed.notify_all()
-        return deploy_pb2.ProgressAck(cancelled=request.deployment_id in self.cancelled)
+        ack = deploy_pb2.ProgressAck(cancelled=request.deployment_id in self.cancelled)
+        if request.deployment_id in self.over:
+            ack.deployment.status = deploy_pb2.DEPLOYMENT_STATUS_FAILED
+            ack.deployment.error_message = self.over[request.deployment_id]
+        return ack
 
     def _saw_token(self, server_id: str, context: Any) -> None:
         tokens = [value for key, value in context.invocation_metadata() if key == "authorization"]

@@ -319,6 +319,21 @@ async def test_a_progress_answer_saying_cancelled_stops_the_install(tmp_path: Pa
             assert agent.running() == {}
 
 
+async def test_an_install_that_deploy_svc_failed_meanwhile_stops(tmp_path: Path) -> None:
+    v1 = version("v1", model_bytes(1, hidden=2048))
+    async with cloud(tmp_path) as fakes:
+        fakes.registry.add(v1)
+        slow = len(v1.data) / 4
+        async with running(fakes, tmp_path / "home", max_download_bytes_per_s=slow) as agent:
+            fakes.edge.assignments.put_nowait(v1.assignment("d1"))
+            await fakes.edge.wait_for(lambda: bool(fakes.edge.reports_of("d1")))
+            fakes.edge.over["d1"] = "no progress before the deadline"
+            reports = len(fakes.edge.reports_of("d1"))
+            await asyncio.sleep(1.5)
+            assert len(fakes.edge.reports_of("d1")) == reports + 1
+            assert agent.running() == {}
+
+
 async def test_a_damaged_local_copy_is_downloaded_again(tmp_path: Path) -> None:
     v1, v2 = version("v1", model_bytes(1)), version("v2", model_bytes(2))
     async with cloud(tmp_path) as fakes, running(fakes, tmp_path / "home") as agent:

@@ -56,6 +56,11 @@ _TRANSIENT = frozenset(
         grpc.StatusCode.ABORTED,
     }
 )
+# answers to a progress report that mean the install is no longer wanted
+_NOT_EXPECTED = frozenset(
+    {grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.PERMISSION_DENIED}
+)
+_OVER = frozenset({FAILED, deploy_pb2.DEPLOYMENT_STATUS_CANCELLED})
 _SHA256_IN_TEXT = re.compile(r"SHA-256 ([0-9a-f]{64})")
 
 
@@ -90,14 +95,24 @@ class ProgressReporter:
         self._timeout_s, self._retry_max_s = timeout_s, retry_max_s
 
     async def progress(self, status: int, phase: str, percent: int) -> None:
-        """Report a phase; DeploymentCancelled when deploy-svc says the deployment was cancelled."""
+        """Report a phase; DeploymentCancelled when deploy-svc says the deployment was cancelled or
+        is over (failed: its deadline passed), or refuses progress for it."""
         try:
             ack = await self._send(self._report(status, phase, percent))
         except aio.AioRpcError as error:
+            if error.code() in _NOT_EXPECTED:
+                raise DeploymentCancelled(
+                    f"deploy-svc no longer takes progress for {self._what}: {_rpc_text(error)}"
+                ) from None
             log.warning("%s: progress %s not reported: %s", self._what, phase, _rpc_text(error))
             return
         if ack.cancelled:
             raise DeploymentCancelled(f"{self._what} was cancelled (answer to progress {phase})")
+        if ack.HasField("deployment") and ack.deployment.status in _OVER:
+            raise DeploymentCancelled(
+                f"{self._what} is {deploy_pb2.DeploymentStatus.Name(ack.deployment.status)} at deploy-svc "
+                f"({ack.deployment.error_message or 'no reason given'})"
+            )
 
     async def final(self, report: deploy_pb2.ProgressReport) -> None:
         """Report the outcome until deploy-svc takes it (transient errors are retried forever)."""
@@ -209,8 +224,8 @@ class Installer:
         log.info("%s: attempt %d starts (%s)", what, assignment.attempt, assignment.kind or "deploy")
         try:
             outcome = await self._install(assignment, reporter)
-        except DeploymentCancelled:
-            log.info("%s: cancelled by deploy-svc; the running model stays", what)
+        except DeploymentCancelled as stopped:
+            log.info("%s: stopped, the running model stays: %s", what, stopped)
             return
         except InstallFailed as failure:
             log.warning("%s failed in phase %s: %s", what, failure.phase, failure.message)

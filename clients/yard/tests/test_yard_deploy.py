@@ -179,6 +179,20 @@ class TestStatus:
         assert "  edge-1: failed 0%: health gate: p95 3.1x > 1.5x" in result.stdout
         assert "  edge-2 (rollback): pending 0%" in result.stdout
 
+    def test_a_rollback_asked_after_the_rollout_finished_is_followed_to_its_end(
+        self, deploy_yard: Yard, deploy_svc: FakeDeploySvc
+    ) -> None:
+        rolling_back = _completed_rollout()
+        rolling_back.state = deploy_pb2.ROLLOUT_STATE_ROLLING_BACK  # finished_at stays from the completion
+        rolled_back = _completed_rollout()
+        rolled_back.state = deploy_pb2.ROLLOUT_STATE_ROLLED_BACK
+        back = deployment("edge-1", COMPLETED, kind="rollback", deployment_id="dep-back", version_id="mv-1")
+        deploy_svc.rollout_steps = [(rolling_back, []), (rolled_back, [back])]
+        result = deploy_yard("deploy", "status", "ro-1", "--watch", *FAST)
+        assert result.exit_code == 1, result.output
+        assert len(deploy_svc.requests("GetRollout")) == 2
+        assert "  edge-1 (rollback): completed 0%" in result.stdout
+
     def test_watch_as_json_prints_a_line_per_change(
         self, deploy_yard: Yard, deploy_svc: FakeDeploySvc
     ) -> None:

@@ -56,11 +56,14 @@ class RolloutView(Protocol):
 
 
 def is_finished(rollout: deploy_pb2.Rollout) -> bool:
-    """True once the rollout has ended: finished_at is set, or its state cannot change any more. A halt
-    that rolls back is not the end: the rollback's deployments still run."""
-    if rollout.HasField("finished_at") or rollout.state in _UNAMBIGUOUSLY_FINISHED:
+    """True once the rollout has ended. Running, scheduled or rolling back (a halt that rolls back, or
+    a rollback asked of a rollout that had finished) is not the end; a halt is, unless it is still to
+    roll back."""
+    if rollout.state in _UNAMBIGUOUSLY_FINISHED:
         return True
-    return rollout.state == deploy_pb2.ROLLOUT_STATE_HALTED and not rollout.rollback_on_failure
+    if rollout.state == deploy_pb2.ROLLOUT_STATE_HALTED:
+        return rollout.HasField("finished_at") or not rollout.rollback_on_failure
+    return False
 
 
 def watch_rollout(

@@ -63,10 +63,13 @@ class TestAgentReports:
     def test_pending_may_fail_at_once(self) -> None:
         assert moved(created(), "failed", error="disk full").status == "failed"
 
-    def test_going_back_from_installing_to_downloading_is_refused_naming_what_is_allowed(self) -> None:
-        d = moved(created(), "installing")
-        with pytest.raises(IllegalTransition, match=r"installing.*may report installing, completed, failed"):
-            report(d, AgentReport(1, "downloading", "downloading", 50), NOW)
+    def test_an_agent_restarted_while_installing_may_download_again(self) -> None:
+        d = moved(moved(created(), "installing", 0, "verifying"), "downloading", 100, "resuming")
+        assert (d.status, d.phase) == ("downloading", "resuming")
+
+    def test_a_refusal_names_what_the_agent_may_report_next(self) -> None:
+        with pytest.raises(IllegalTransition, match="may report downloading, installing, failed next"):
+            report(created(), AgentReport(1, "completed"), NOW)
 
     def test_pending_cannot_jump_to_completed(self) -> None:
         with pytest.raises(IllegalTransition, match="is pending"):

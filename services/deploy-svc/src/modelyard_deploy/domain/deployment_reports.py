@@ -18,11 +18,13 @@ from modelyard_events.schemas.bounds import truncate_text
 from modelyard_events.schemas.deploy import DeploymentProgressed, DeploymentStatus, HealthReport
 
 PERCENT_STEP = 5
-# Status now → statuses an agent may report next (a cache hit skips downloading).
+# Status now → statuses an agent may report next. A cache hit skips downloading; an agent restarted
+# while installing goes over its (resumed) download again before it installs, and must not be refused
+# for it: it would stop, heartbeating, and the deployment would wait for its deadline.
 AGENT_MOVES: dict[DeploymentStatus, frozenset[DeploymentStatus]] = {
     "pending": frozenset({"downloading", "installing", "failed"}),
     "downloading": frozenset({"downloading", "installing", "failed"}),
-    "installing": frozenset({"installing", "completed", "failed"}),
+    "installing": frozenset({"downloading", "installing", "completed", "failed"}),
 }
 AGENT_STATUSES = frozenset({"downloading", "installing", "completed", "failed"})
 

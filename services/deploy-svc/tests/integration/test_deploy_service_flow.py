@@ -275,3 +275,105 @@ async def test_the_registrys_release_rollback_rolls_the_servers_back(deploy: _De
             )
 
         await eventually(rolled_back, 30, "the release rollback's rollout completed")
+
+
+async def test_a_canary_failing_for_good_halts_the_rollout_before_the_next_wave(deploy: _Deploy) -> None:
+    await deploy.registry_says(_registered("v1"), _released("v1"), stream="acme/reader")
+    for server_id in ("edge-d", "edge-e"):
+        await _register(deploy, server_id)
+    async with channel(deploy.target, deploy.token()) as ch:
+        operator = deploy_pb2_grpc.DeployServiceStub(ch)
+        started: list[deploy_pb2.Rollout] = []
+
+        async def start() -> bool:
+            request = deploy_pb2.StartRolloutRequest(version_id="v1", server_ids=["edge-d", "edge-e"])
+            try:
+                started.append(await operator.StartRollout(request))
+            except grpc.aio.AioRpcError:  # the views have not seen the release or the servers yet
+                return False
+            return True
+
+        await eventually(start, 30, "a rollout of v1")
+        async with channel(deploy.target, deploy.token(("edge",), "edge-d")) as edge_ch:
+            edge = deploy_pb2_grpc.EdgeServiceStub(edge_ch)
+            stream = edge.StreamAssignments(deploy_pb2.AssignmentsRequest(server_id="edge-d"))
+            canary: deploy_pb2.Assignment = await asyncio.wait_for(stream.read(), 30)
+            stream.cancel()
+            ack = await edge.ReportProgress(
+                deploy_pb2.ProgressReport(
+                    server_id="edge-d",
+                    deployment_id=canary.deployment_id,
+                    attempt=canary.attempt,
+                    status=deploy_pb2.DEPLOYMENT_STATUS_FAILED,
+                    phase="verifying",
+                    error_message="the manifest's signature is not the registry's",
+                    retryable=False,
+                )
+            )
+        assert ack.deployment.status == deploy_pb2.DEPLOYMENT_STATUS_FAILED
+        assert not ack.deployment.HasField("next_retry_at")
+
+        async def halted() -> bool:
+            rollout: deploy_pb2.Rollout = await operator.GetRollout(
+                deploy_pb2.RolloutRef(rollout_id=started[0].rollout_id)
+            )
+            return rollout.state == deploy_pb2.ROLLOUT_STATE_HALTED
+
+        await eventually(halted, 30, "the rollout halted after its canary")
+        rollout = await operator.GetRollout(deploy_pb2.RolloutRef(rollout_id=started[0].rollout_id))
+        assert rollout.halt_reason  # says why, for the operator
+        assert [(w.failed, w.started) for w in rollout.waves] == [(1, True), (0, False)]
+        second = await operator.ListDeployments(
+            deploy_pb2.ListDeploymentsRequest(org_id=ORG, server_id="edge-e")
+        )
+        assert list(second.deployments) == []
+        failed = await operator.GetDeployment(deploy_pb2.DeploymentRef(deployment_id=canary.deployment_id))
+        assert failed.error_message == "the manifest's signature is not the registry's"
+
+
+async def test_a_deployment_cancelled_while_its_agent_is_away_is_never_handed_out(deploy: _Deploy) -> None:
+    await deploy.registry_says(_registered("v1"), _released("v1"), stream="acme/reader")
+    await _register(deploy, "edge-f")
+    async with channel(deploy.target, deploy.token()) as ch:
+        operator = deploy_pb2_grpc.DeployServiceStub(ch)
+        started: list[deploy_pb2.Rollout] = []
+
+        async def start() -> bool:
+            request = deploy_pb2.StartRolloutRequest(version_id="v1", server_ids=["edge-f"])
+            try:
+                started.append(await operator.StartRollout(request))
+            except grpc.aio.AioRpcError:
+                return False
+            return True
+
+        await eventually(start, 30, "a rollout of v1")
+        found: list[deploy_pb2.Deployment] = []
+
+        async def created() -> bool:
+            page = await operator.ListDeployments(
+                deploy_pb2.ListDeploymentsRequest(org_id=ORG, server_id="edge-f")
+            )
+            found[:] = page.deployments
+            return bool(found)
+
+        await eventually(created, 30, "the rollout's deployment to edge-f")
+        cancelled = await operator.CancelDeployment(
+            deploy_pb2.DeploymentCommand(deployment_id=found[0].deployment_id, reason="not today")
+        )
+        assert cancelled.status == deploy_pb2.DEPLOYMENT_STATUS_CANCELLED
+
+        async def visible() -> bool:
+            row = await operator.GetDeployment(deploy_pb2.DeploymentRef(deployment_id=found[0].deployment_id))
+            return bool(row.status == deploy_pb2.DEPLOYMENT_STATUS_CANCELLED)
+
+        await eventually(visible, 30, "the cancel in the views")
+    async with channel(deploy.target, deploy.token(("edge",), "edge-f")) as edge_ch:
+        edge = deploy_pb2_grpc.EdgeServiceStub(edge_ch)
+        beat = await edge.Heartbeat(
+            deploy_pb2.EdgeHeartbeat(server_id="edge-f", active_deployment_id=found[0].deployment_id)
+        )
+        assert list(beat.cancelled_deployment_ids) == [found[0].deployment_id]
+        stream = edge.StreamAssignments(deploy_pb2.AssignmentsRequest(server_id="edge-f"))
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(stream.read(), 1.0)
+        stream.cancel()

@@ -82,7 +82,7 @@ class Version:
         return deploy_pb2.Assignment(
             deployment_id=deployment_id,
             version_id=self.version_id,
-            ai_module=MODULE,
+            ai_module=fields.pop("ai_module", MODULE),
             semantic_version=self.semantic_version,
             artifact_sha256=self.sha256,
             artifact_size_bytes=len(self.data),

@@ -179,6 +179,16 @@ class TestVerificationFailures:
             assert "vouches for version v7" in outcome.error_message
             assert serving(agent) == {MODULE: "v1"}
 
+    async def test_a_manifest_of_another_module_is_refused(self, tmp_path: Path) -> None:
+        v1 = version("v1", model_bytes(1))
+        async with cloud(tmp_path) as fakes, running(fakes, tmp_path / "home") as agent:
+            fakes.registry.add(v1)
+            outcome = await deploy(fakes, v1, "d1", ai_module="counter")
+            assert outcome.status == FAILED
+            assert not outcome.retryable
+            assert outcome.error_message.endswith(f"in module {MODULE}, not the assignment's counter")
+            assert agent.running() == {}
+
 
 async def test_a_download_left_on_disk_is_resumed_with_range(tmp_path: Path) -> None:
     v1 = version("v1", model_bytes(1, hidden=256))

@@ -454,6 +454,7 @@ class Installer:
 
 
 def _check_names(manifest: ArtifactManifest, assignment: deploy_pb2.Assignment) -> None:
+    """The signed manifest must vouch for exactly the assignment's version, module, SHA-256 and size."""
     signed = (manifest.version_id, manifest.artifact_sha256, manifest.artifact_size_bytes)
     expected = (assignment.version_id, assignment.artifact_sha256, assignment.artifact_size_bytes)
     if signed != expected:
@@ -461,6 +462,13 @@ def _check_names(manifest: ArtifactManifest, assignment: deploy_pb2.Assignment) 
             f"the signed manifest vouches for version {signed[0]}, SHA-256 {signed[1]} "
             f"({signed[2]:,} bytes), not the assignment's {expected[0]}, {expected[1]} "
             f"({expected[2]:,} bytes)",
+            retryable=False,
+            phase="verifying",
+        )
+    if manifest.ai_module != assignment.ai_module:
+        raise InstallFailed(
+            f"the signed manifest puts version {manifest.version_id} in module {manifest.ai_module}, not "
+            f"the assignment's {assignment.ai_module}",
             retryable=False,
             phase="verifying",
         )

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import numpy as np
 from edge_support import MODULE, OTHER_KEY, Cloud, Version, agent_config, cloud, model_bytes, version
 from grpc import aio
 
@@ -131,6 +132,22 @@ async def test_a_health_regression_fails_with_the_figures_and_keeps_the_running_
         assert serving(agent) == {MODULE: "v1"}
         assert VersionsHome(tmp_path / "home").active_version(MODULE) == "v1"
         assert not (tmp_path / "home" / "versions" / "v2").exists()  # a version that failed is not kept
+
+
+async def test_the_operators_probe_inputs_are_the_ones_run(tmp_path: Path) -> None:
+    probes = tmp_path / "probes.npy"
+    np.save(
+        probes,
+        np.asarray([[10.0, 5.0, 3.0], [11.0, 6.0, 2.5], [9.0, 4.0, 3.5], [12.0, 5.0, 3.0], [8.0, 5.5, 3.1]]),
+    )
+    v1, v2 = version("v1", model_bytes(1)), version("v2", model_bytes(2))
+    async with cloud(tmp_path) as fakes, running(fakes, tmp_path / "home", probe_inputs=probes):
+        fakes.registry.add(v1)
+        fakes.registry.add(v2)
+        assert (await deploy(fakes, v1, "d1")).status == COMPLETED
+        outcome = await deploy(fakes, v2, "d2")
+        assert outcome.status == COMPLETED, outcome.error_message
+        assert outcome.health.probes == 5
 
 
 class TestVerificationFailures:

@@ -66,3 +66,11 @@ def test_without_a_token_the_agent_does_not_start(
     monkeypatch.setenv("MODELYARD_REGISTRY_PUBLIC_KEYS", json.dumps([REGISTRY_KEY.public_text()]))
     assert main(["--server-id", "e"]) == 2
     assert "no edge token" in capsys.readouterr().err
+
+
+def test_probe_inputs_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="--probe-inputs: no such file"):
+        config_from(
+            build_parser().parse_args(["--server-id", "e", f"--probe-inputs={tmp_path / 'absent.npy'}"]),
+            KEYS_ENV,
+        )

@@ -84,6 +84,8 @@ def config_from(options: argparse.Namespace, environ: Mapping[str, str] | None =
     rate = options.max_download_bytes_per_s
     if rate is not None and rate <= 0:
         raise UsageError(f"--max-download-bytes-per-s must be positive, not {rate}")
+    if options.probe_inputs is not None and not options.probe_inputs.is_file():
+        raise UsageError(f"--probe-inputs: no such file {options.probe_inputs}")
     tls = TlsSettings.from_environ(env)
     if options.ca_file is not None:
         tls = TlsSettings.model_validate({**tls.model_dump(), "tls_ca_file": options.ca_file})

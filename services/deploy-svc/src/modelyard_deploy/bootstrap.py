@@ -82,6 +82,7 @@ async def running_deploy_service(settings: DeploySettings, stop: asyncio.Event) 
         security=settings.kafka_security,
     )
     changes = ViewChanges(settings.database_url, changes_channel(settings.views_schema))
+    wake = asyncio.Event()  # set: the conductor passes now instead of at its next sweep
     conductor = Conductor(
         reader,
         commands,
@@ -90,11 +91,10 @@ async def running_deploy_service(settings: DeploySettings, stop: asyncio.Event) 
         settings.edge_silence_timeout_s,
         liveness.last_heartbeat_times,
     )
-    wake = asyncio.Event()
     servicers = [
         (
             deploy_pb2_grpc.add_DeployServiceServicer_to_server,
-            DeployServicer(commands, reader, store, JobStatusClient(job_channel), utc_now),
+            DeployServicer(commands, reader, store, JobStatusClient(job_channel), utc_now, wake.set),
         ),
         (
             deploy_pb2_grpc.add_EdgeServiceServicer_to_server,

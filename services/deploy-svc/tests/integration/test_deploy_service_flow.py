@@ -347,16 +347,13 @@ async def test_a_deployment_cancelled_while_its_agent_is_away_is_never_handed_ou
             return True
 
         await eventually(start, 30, "a rollout of v1")
-        found: list[deploy_pb2.Deployment] = []
-
-        async def created() -> bool:
-            page = await operator.ListDeployments(
-                deploy_pb2.ListDeploymentsRequest(org_id=ORG, server_id="edge-f")
-            )
-            found[:] = page.deployments
-            return bool(found)
-
-        await eventually(created, 30, "the rollout's deployment to edge-f")
+        # A rollout due now is answered once its first wave exists: no waiting for the conductor.
+        page = await operator.ListDeployments(
+            deploy_pb2.ListDeploymentsRequest(rollout_id=started[0].rollout_id)
+        )
+        found = list(page.deployments)
+        assert [(d.server_id, d.status) for d in found] == [("edge-f", deploy_pb2.DEPLOYMENT_STATUS_PENDING)]
+        assert started[0].state == deploy_pb2.ROLLOUT_STATE_RUNNING
         cancelled = await operator.CancelDeployment(
             deploy_pb2.DeploymentCommand(deployment_id=found[0].deployment_id, reason="not today")
         )

@@ -2,11 +2,14 @@
 
 Replies to commands are built from the aggregate the command just decided (a deployment) or from
 the views once they have applied the command (a rollout, whose per-wave counts come from its
-deployments), so an operator never sees the state from before the command.
+deployments), so an operator never sees the state from before the command. A rollout due now is
+answered once its first wave's deployments exist (the conductor is woken for it; at most
+FIRST_WAVE_WAIT_S), so the reply and an immediate ListDeployments show them.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -42,6 +45,8 @@ from modelyard_grpc import (
 )
 
 Context = aio.ServicerContext[Any, Any]
+FIRST_WAVE_WAIT_S = 5.0
+_POLL_S = 0.05
 
 
 class DeployServicer(deploy_pb2_grpc.DeployServiceServicer):
@@ -54,8 +59,10 @@ class DeployServicer(deploy_pb2_grpc.DeployServiceServicer):
         log: EventSource,
         jobs: JobStatusClient,
         clock: Callable[[], datetime],
+        wake_conductor: Callable[[], None] = lambda: None,
     ) -> None:
         self._commands, self._reader, self._log, self._jobs, self._clock = commands, reader, log, jobs, clock
+        self._wake_conductor = wake_conductor
 
     # ---- rollouts ----
 
@@ -64,6 +71,8 @@ class DeployServicer(deploy_pb2_grpc.DeployServiceServicer):
         self, request: deploy_pb2.StartRolloutRequest, context: Context
     ) -> deploy_pb2.Rollout:
         rollout = await self._commands.start_rollout(rollout_request(request), caller_of(context))
+        if rollout.scheduled_at <= self._clock() and await self._first_wave_created(rollout):
+            rollout = await self._commands.load_rollout(rollout.rollout_id)
         return await self._rollout_reply(rollout)
 
     @override
@@ -210,6 +219,16 @@ class DeployServicer(deploy_pb2_grpc.DeployServiceServicer):
         self, request: events_pb2.ReadEventsRequest, context: Context
     ) -> events_pb2.ReadEventsResponse:
         return await read_events(self._log, request)
+
+    async def _first_wave_created(self, rollout: Rollout) -> bool:
+        """Wake the conductor and wait (bounded) until the views show the first wave's deployments."""
+        self._wake_conductor()
+        deadline = asyncio.get_running_loop().time() + FIRST_WAVE_WAIT_S
+        while asyncio.get_running_loop().time() < deadline:
+            if len(await self._reader.rollout_deployments(rollout.rollout_id)) >= rollout.wave_sizes[0]:
+                return True
+            await asyncio.sleep(_POLL_S)
+        return False
 
     async def _rollout_reply(self, rollout: Rollout) -> deploy_pb2.Rollout:
         """The rollout as the views have it once caught up; the aggregate's own state otherwise."""

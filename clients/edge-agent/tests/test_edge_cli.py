@@ -74,3 +74,10 @@ def test_probe_inputs_must_exist(tmp_path: Path) -> None:
             build_parser().parse_args(["--server-id", "e", f"--probe-inputs={tmp_path / 'absent.npy'}"]),
             KEYS_ENV,
         )
+
+
+def test_a_key_that_is_not_one_is_refused_at_start() -> None:
+    with pytest.raises(UsageError, match="a pinned registry public key is not one"):
+        config_from(
+            build_parser().parse_args(["--server-id", "e", "--registry-public-key", "nope"]), KEYS_ENV
+        )

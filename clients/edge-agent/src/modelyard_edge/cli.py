@@ -18,6 +18,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from modelyard_artifacts.manifest import ManifestVerifier
 from modelyard_edge.agent import EdgeAgent
 from modelyard_edge.config import (
     DEFAULT_DEPLOY_TARGET,
@@ -81,6 +82,10 @@ def config_from(options: argparse.Namespace, environ: Mapping[str, str] | None =
             f"no registry public key is pinned: pass --registry-public-key or set {PUBLIC_KEYS_ENV}; "
             "an edge installs only what the registry signed"
         )
+    try:
+        ManifestVerifier.from_texts(keys)
+    except ValueError as error:
+        raise UsageError(f"a pinned registry public key is not one: {error}") from None
     rate = options.max_download_bytes_per_s
     if rate is not None and rate <= 0:
         raise UsageError(f"--max-download-bytes-per-s must be positive, not {rate}")

@@ -127,3 +127,16 @@ async def test_a_restarted_agent_does_not_serve_an_altered_active_version(tmp_pa
     agent = EdgeAgent(_config(tmp_path))
     await agent.load_active()
     assert agent.running() == {}
+
+
+async def test_a_restarted_agent_falls_back_to_the_previous_version(tmp_path: Path) -> None:
+    home = VersionsHome(tmp_path)
+    install(home, "v1")
+    home.switch(MODULE, "v1")
+    install(home, "v2", seed=2)
+    home.switch(MODULE, "v2")
+    (tmp_path / "versions" / "v2" / MODEL_FILE).write_bytes(b"rotten")
+    agent = EdgeAgent(_config(tmp_path))
+    await agent.load_active()
+    assert {module: model.version_id for module, model in agent.running().items()} == {MODULE: "v1"}
+    assert (home.active_version(MODULE), home.previous_version(MODULE)) == ("v1", "v2")

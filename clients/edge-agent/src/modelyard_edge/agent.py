@@ -88,24 +88,39 @@ class EdgeAgent:
         return await asyncio.to_thread(model.predict, inputs)
 
     async def load_active(self) -> None:
-        """Load every module's active version, verified again (hash and signature) before use; a
-        version that fails is not served (logged), the others are."""
+        """Load every module's active version, verified again (hash and signature) before use. When it
+        fails, the module's previous version is used instead, if it verifies (and becomes active);
+        otherwise the module is not served (logged)."""
         for ai_module, version_id in (await asyncio.to_thread(self.home.active_modules)).items():
-            try:
-                installed = await asyncio.to_thread(self.home.verify, version_id, self._verifier)
-                self._served[ai_module] = await asyncio.to_thread(load_version, installed, self.config.device)
-            except (VersionRefused, ValueError, RuntimeError, OSError) as error:
-                log.error(
-                    "server %s: not serving module %s: its active version %s cannot be used: %s",
+            served = await self._verified(ai_module, version_id, "active")
+            previous = self.home.previous_version(ai_module)
+            if served is None and previous is not None:
+                served = await self._verified(ai_module, previous, "previous")
+                if served is not None:
+                    await asyncio.to_thread(self.home.switch, ai_module, previous)
+            if served is not None:
+                self._served[ai_module] = served
+                log.info(
+                    "server %s: serving module %s with version %s",
                     self.config.server_id,
                     ai_module,
-                    version_id,
-                    error,
+                    served.version_id,
                 )
-                continue
-            log.info(
-                "server %s: serving module %s with version %s", self.config.server_id, ai_module, version_id
+
+    async def _verified(self, ai_module: str, version_id: str, which: str) -> ServedModel | None:
+        try:
+            installed = await asyncio.to_thread(self.home.verify, version_id, self._verifier)
+            return await asyncio.to_thread(load_version, installed, self.config.device)
+        except (VersionRefused, ValueError, RuntimeError, OSError) as error:
+            log.error(
+                "server %s: module %s: its %s version %s cannot be used: %s",
+                self.config.server_id,
+                ai_module,
+                which,
+                version_id,
+                error,
             )
+            return None
 
     # ---- the agent's life ----
 

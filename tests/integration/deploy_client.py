@@ -50,7 +50,7 @@ class DeployClient:
     async def deployments(self, rollout_id: str) -> list[deploy_pb2.Deployment]:
         """Every deployment of a rollout."""
         reply = await self.stub.ListDeployments(
-            deploy_pb2.ListDeploymentsRequest(rollout_id=rollout_id, page_size=500)
+            deploy_pb2.ListDeploymentsRequest(rollout_id=rollout_id, page_size=200)
         )
         return list(reply.deployments)
 
@@ -94,7 +94,7 @@ class DeployClient:
 
         async def online() -> bool:
             reply = await self.stub.ListEdgeServers(
-                deploy_pb2.ListEdgeServersRequest(org_id=org_id, page_size=500)
+                deploy_pb2.ListEdgeServersRequest(org_id=org_id, page_size=200)
             )
             return any(s.server_id == server_id and s.online for s in reply.servers)
 

@@ -75,6 +75,13 @@ async def _installed(deploy: DeployClient, fleet: Fleet, servers: list[str], ver
     assert done.state == deploy_pb2.ROLLOUT_STATE_COMPLETED, done
 
 
+def _stop(services: Platform, agents: list[object]) -> None:
+    """Stop the agents still running (a test may have stopped some already)."""
+    for agent in agents:
+        if agent.process_name in services.processes:  # type: ignore[attr-defined]
+            services.stop_edge_agent(agent)  # type: ignore[arg-type]
+
+
 def _running(detail: deploy_pb2.EdgeServerDetail) -> dict[str, str]:
     return {m.ai_module: m.version_id for m in detail.server.running}
 
@@ -118,8 +125,7 @@ async def test_a_release_reaches_three_agents_in_two_waves_canary_first(
         assert phases[-1] == "completed"
         assert {"verifying", "health_check", "switching"} <= set(phases)
     finally:
-        for agent in agents:
-            services.stop_edge_agent(agent)
+        _stop(services, agents)
 
 
 async def test_a_corrupted_download_fails_on_its_hash_and_is_retried(
@@ -154,8 +160,7 @@ async def test_a_corrupted_download_fails_on_its_hash_and_is_retried(
         assert failed.deployment_id == done.deployment_id
     finally:
         blob.write_bytes(original)
-        for agent in agents:
-            services.stop_edge_agent(agent)
+        _stop(services, agents)
 
 
 async def test_an_artifact_signed_by_another_key_is_refused_and_not_retried(
@@ -174,8 +179,7 @@ async def test_an_artifact_signed_by_another_key_is_refused_and_not_retried(
         assert "signature" in deployment.error_message
         assert _running(await deploy.server(fleet.org, server)) == {}  # it installed nothing
     finally:
-        for agent in agents:
-            services.stop_edge_agent(agent)
+        _stop(services, agents)
 
 
 async def test_an_agent_killed_mid_download_resumes_where_it_stopped(
@@ -207,7 +211,7 @@ async def test_an_agent_killed_mid_download_resumes_where_it_stopped(
         assert resumed, "no report says the download resumed"
         assert resumed[0]["progress_percent"] >= 20, resumed
     finally:
-        services.stop_edge_agent(agent)
+        _stop(services, [agent])
 
 
 async def test_a_wave_over_its_threshold_halts_and_rolls_the_completed_servers_back(
@@ -238,8 +242,7 @@ async def test_a_wave_over_its_threshold_halts_and_rolls_the_completed_servers_b
         assert {d.server_id for d in rollbacks} == set(servers[:2])
         assert all(d.status == COMPLETED and d.version_id == fleet.v1.version_id for d in rollbacks)
     finally:
-        for agent in agents:
-            services.stop_edge_agent(agent)
+        _stop(services, agents)
 
 
 async def test_a_health_gate_regression_fails_the_deployment_and_keeps_the_old_model(
@@ -261,8 +264,7 @@ async def test_a_health_gate_regression_fails_the_deployment_and_keeps_the_old_m
         assert any("p95" in reason for reason in deployment.health.reasons)
         assert _running(await deploy.server(fleet.org, server))["edge-reader"] == fleet.v1.version_id
     finally:
-        for agent in agents:
-            services.stop_edge_agent(agent)
+        _stop(services, agents)
 
 
 async def test_cancel_reaches_an_offline_agent_when_it_returns(
@@ -293,7 +295,7 @@ async def test_cancel_reaches_an_offline_agent_when_it_returns(
         )
         assert refused.code() == grpc.StatusCode.FAILED_PRECONDITION
     finally:
-        services.stop_edge_agent(agent)
+        _stop(services, [agent])
 
 
 async def test_the_deadline_moves_a_silent_deployment_to_failed(
@@ -353,8 +355,7 @@ async def test_only_released_versions_deploy(
             assert error.code() == grpc.StatusCode.FAILED_PRECONDITION, (status, error.details())
             assert status in (error.details() or ""), error.details()
     finally:
-        for agent in agents:
-            services.stop_edge_agent(agent)
+        _stop(services, agents)
 
 
 async def test_an_edge_token_sees_only_its_own_server(

@@ -195,11 +195,11 @@ class FakeEdgeService(deploy_pb2_grpc.EdgeServiceServicer):
     def phases_of(self, deployment_id: str) -> list[str]:
         return [report.phase for report in self.reports_of(deployment_id)]
 
-    async def wait_for(self, condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
+    async def wait_for(self, condition: Callable[[], bool], timeout_s: float = 120.0) -> None:
         async with self.changed:
             await asyncio.wait_for(self.changed.wait_for(condition), timeout_s)
 
-    async def outcome(self, deployment_id: str, timeout_s: float = 30.0) -> deploy_pb2.ProgressReport:
+    async def outcome(self, deployment_id: str, timeout_s: float = 120.0) -> deploy_pb2.ProgressReport:
         """The deployment's COMPLETED or FAILED report, once it arrives."""
         final = (deploy_pb2.DEPLOYMENT_STATUS_COMPLETED, deploy_pb2.DEPLOYMENT_STATUS_FAILED)
 

@@ -108,7 +108,7 @@ class TestStart:
         ]
         result = deploy_yard("deploy", "start", "mv-2", "--server", "edge-1", "--wait", *FAST)
         assert result.exit_code == 0, result.output
-        assert "  edge-1: downloading downloading 40%" in result.stdout
+        assert "  edge-1: downloading 40%" in result.stdout
         assert "  edge-1: completed switching 100%" in result.stdout
 
 
@@ -154,7 +154,7 @@ class TestStatus:
         changes = [line for line in result.stdout.splitlines() if line.startswith("  edge-1:")]
         assert changes == [
             "  edge-1: pending 0%",
-            "  edge-1: downloading downloading 10%",
+            "  edge-1: downloading 10%",
             "  edge-1: completed 100%",
         ]
 
@@ -178,6 +178,17 @@ class TestStatus:
         assert f"halted: {halt}" in result.stdout
         assert "  edge-1: failed 0%: health gate: p95 3.1x > 1.5x" in result.stdout
         assert "  edge-2 (rollback): pending 0%" in result.stdout
+
+    def test_the_reason_a_completed_rollout_ended_is_its_outcome_not_a_halt(
+        self, deploy_yard: Yard, deploy_svc: FakeDeploySvc
+    ) -> None:
+        done = _completed_rollout()
+        done.halt_reason = "every wave passed; 3 of 3 servers completed"
+        deploy_svc.rollout_steps = [(done, [])]
+        result = deploy_yard("deploy", "status", "ro-1", "--watch", *FAST)
+        assert result.exit_code == 0, result.output
+        assert "outcome: every wave passed; 3 of 3 servers completed" in result.stdout
+        assert "halted" not in result.stdout
 
     def test_a_rollback_asked_after_the_rollout_finished_is_followed_to_its_end(
         self, deploy_yard: Yard, deploy_svc: FakeDeploySvc

@@ -177,7 +177,10 @@ def _export_digits(folder: Path) -> tuple[Path, Path]:
 
 
 def _yard_env(running: Platform, subject: str) -> dict[str, str]:
+    # Piped (a log, CI), rich would wrap yard's tables to 80 columns: the fleet's are wider.
+    width = {} if sys.stdout.isatty() or "COLUMNS" in os.environ else {"COLUMNS": "160"}
     return {
+        **width,
         **os.environ,
         "MODELYARD_JOB_SVC_TARGET": running.job_target,
         "MODELYARD_DATASET_SVC_TARGET": running.dataset_target,

@@ -163,8 +163,7 @@ def start(
     if not wait:
         _show_rollout(out, rollout)
         return
-    out.hint(rollout_line(rollout))
-    watch_rollout(ctx, rollout.rollout_id, out, interval)
+    watch_rollout(ctx, rollout.rollout_id, out, interval)  # its first line is the rollout's
 
 
 def status(

@@ -214,8 +214,9 @@ class JsonChanges(ChangeLines):
 
 def _change_line(d: deploy_pb2.Deployment) -> str:
     who = f"{d.server_id} (rollback)" if d.kind == "rollback" else d.server_id
-    line = f"  {who}: {deployment_status_name(d.status)}"
-    if d.phase:
+    status = deployment_status_name(d.status)
+    line = f"  {who}: {status}"
+    if d.phase and d.phase != status:
         line += f" {d.phase}"
     line += f" {d.progress_percent}%"
     if d.retry_count:

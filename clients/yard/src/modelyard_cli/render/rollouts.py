@@ -13,10 +13,17 @@ from modelyard_cli.render.deploy_values import deployment_status_name, rollout_s
 from modelyard_cli.render.edge import grid
 from modelyard_cli.render.values import cells, format_percent, format_time, present
 
-ROLLOUT_COLUMNS = ("rollout", "version", "kind", "state", "servers", "wave", "started by", "created", "halt")
+ROLLOUT_COLUMNS = ("rollout", "version", "kind", "state", "servers", "wave", "started by", "created", "why")
 SERVER_COLUMNS = ("server", "wave", "status", "phase", "progress", "", "retries", "error")
 WAVE_COLUMNS = ("wave", "size", "completed", "failed", "cancelled", "in progress", "verdict")
 BAR_WIDTH = 24
+_HALTING_STATES = frozenset(
+    {
+        deploy_pb2.ROLLOUT_STATE_HALTED,
+        deploy_pb2.ROLLOUT_STATE_ROLLING_BACK,
+        deploy_pb2.ROLLOUT_STATE_ROLLED_BACK,
+    }
+)
 _BAR_STYLE = {
     deploy_pb2.DEPLOYMENT_STATUS_COMPLETED: "green",
     deploy_pb2.DEPLOYMENT_STATUS_FAILED: "red",
@@ -25,7 +32,7 @@ _BAR_STYLE = {
 
 
 def rollouts_table(rollouts: Iterable[deploy_pb2.Rollout]) -> Table:
-    """One row per rollout: its version, state, size, current wave, who started it and why it halted."""
+    """One row per rollout: its version, state, size, current wave, who started it and why it ended."""
     table = Table(*ROLLOUT_COLUMNS, title="rollouts")
     for r in rollouts:
         table.add_row(
@@ -50,7 +57,7 @@ def version_text(rollout: deploy_pb2.Rollout) -> str:
 
 
 def rollout_line(rollout: deploy_pb2.Rollout) -> str:
-    """One line after a command: id, version, state, servers and waves, and why it halted."""
+    """One line after a command: id, version, state, servers and waves, and why it ended."""
     sizes = ",".join(str(w.size) for w in rollout.waves) or "-"
     line = (
         f"{rollout.rollout_id}  {version_text(rollout)}  {rollout_state_name(rollout.state)}"
@@ -59,8 +66,17 @@ def rollout_line(rollout: deploy_pb2.Rollout) -> str:
     if rollout.scheduled_at.seconds:
         line += f"  scheduled {format_time(rollout.scheduled_at)}"
     if rollout.halt_reason:
-        line += f"  halted: {rollout.halt_reason}"
+        line += f"  {ending_label(rollout)}: {rollout.halt_reason}"
     return line
+
+
+def ending_label(rollout: deploy_pb2.Rollout) -> str:
+    """What the rollout's reason explains: why it halted, was cancelled, or how it ended."""
+    if rollout.state == deploy_pb2.ROLLOUT_STATE_CANCELLED:
+        return "cancelled"
+    if rollout.state in _HALTING_STATES:
+        return "halted"
+    return "outcome"
 
 
 def rollout_view(rollout: deploy_pb2.Rollout, deployments: Sequence[deploy_pb2.Deployment]) -> Group:
@@ -79,7 +95,7 @@ def rollout_view(rollout: deploy_pb2.Rollout, deployments: Sequence[deploy_pb2.D
         ("reason", rollout.reason),
     ]
     if rollout.halt_reason:
-        rows.append(("halted", rollout.halt_reason))
+        rows.append((ending_label(rollout), rollout.halt_reason))
     parts: list[RenderableType] = [grid(rows), waves_table(rollout.waves), servers_progress(deployments)]
     return Group(*parts)
 

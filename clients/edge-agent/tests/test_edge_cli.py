@@ -31,7 +31,7 @@ def test_defaults() -> None:
 def test_options_win_over_the_environment(tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text("file-token\n")
-    env = {**KEYS_ENV, "MODELYARD_DEPLOY_TARGET": "deploy:1", "MODELYARD_REGISTRY_TARGET": "registry:2"}
+    env = {**KEYS_ENV, "MODELYARD_DEPLOY_TARGET": "deploy:1", "MODELYARD_REGISTRY_SVC_TARGET": "registry:2"}
     options = build_parser().parse_args(
         [
             "--server-id=edge-7",

@@ -1,6 +1,6 @@
 """`yard edge-agent` / `python -m modelyard_edge`: run one edge server's agent until SIGINT or SIGTERM.
 
-Options win over the environment: the targets (MODELYARD_DEPLOY_TARGET, MODELYARD_REGISTRY_TARGET),
+Options win over the environment: the targets (MODELYARD_DEPLOY_TARGET, MODELYARD_REGISTRY_SVC_TARGET),
 the edge token (MODELYARD_TOKEN, or MODELYARD_TOKEN_FILE, read again whenever it changes), the
 pinned registry keys (MODELYARD_REGISTRY_PUBLIC_KEYS: a JSON list, as trainers read it) and TLS
 (MODELYARD_TLS_*, as every Modelyard client; `--ca-file` sets the CA for gRPC and downloads alike).
@@ -33,7 +33,7 @@ from modelyard_grpc.tls import TlsSettings
 from modelyard_grpc.tokens import FileToken
 
 DEPLOY_TARGET_ENV = "MODELYARD_DEPLOY_TARGET"
-REGISTRY_TARGET_ENV = "MODELYARD_REGISTRY_TARGET"
+REGISTRY_TARGET_ENV = "MODELYARD_REGISTRY_SVC_TARGET"
 TOKEN_ENV = "MODELYARD_TOKEN"
 TOKEN_FILE_ENV = "MODELYARD_TOKEN_FILE"
 PUBLIC_KEYS_ENV = "MODELYARD_REGISTRY_PUBLIC_KEYS"

@@ -67,7 +67,9 @@ async def apply_rollout_event(
         await _update(s, event.rollout_id, "state = :state, halt_reason = :why", params, envelope, conn)
     elif isinstance(event, RolloutRollbackRequested):
         why = {"why": event.reason}
-        await _update(s, event.rollout_id, "state = 'rolling_back', halt_reason = :why", why, envelope, conn)
+        # A finished rollout asked to roll back is unfinished again until its rollback ends.
+        state = "state = 'rolling_back', finished_at = NULL, halt_reason = :why"
+        await _update(s, event.rollout_id, state, why, envelope, conn)
     elif isinstance(event, RolloutCancelled):
         why = {"why": event.reason}
         await _update(s, event.rollout_id, "state = 'cancelled', halt_reason = :why", why, envelope, conn)
@@ -76,8 +78,8 @@ async def apply_rollout_event(
         await _update(
             s,
             event.rollout_id,
-            "state = :state, finished_at = :at, "
-            "halt_reason = CASE WHEN halt_reason = '' THEN :why ELSE halt_reason END",
+            "state = :state, finished_at = :at, halt_reason = "
+            "CASE WHEN halt_reason = '' AND :state <> 'completed' THEN :why ELSE halt_reason END",
             outcome,
             envelope,
             conn,

@@ -51,6 +51,7 @@ def known_version(version_id: str = "v2", **changes: object) -> KnownVersion:
         artifact_size_bytes=1000,
         min_edge_version="1.0.0",
         supported_platforms=("linux/amd64", "linux/arm64"),
+        released_to=("production",),
     )
     return replace(version, **changes)  # type: ignore[arg-type]
 

@@ -120,6 +120,16 @@ class TestWhichServersCanRunAVersion:
         assert "released to production" in refusal
         assert "release it to staging" in refusal
 
+    def test_an_earlier_release_stays_deployable_where_it_was_released(self) -> None:
+        replaced = known_version("v1", environments=(), released_to=("production",))
+        assert server_refusal(replaced, server_facts()) is None
+
+    def test_an_earlier_release_of_another_environment_is_not(self) -> None:
+        staging_only = known_version("v1", environments=(), released_to=("staging",))
+        refusal = server_refusal(staging_only, server_facts())
+        assert refusal is not None
+        assert "released to staging" in refusal
+
     def test_every_reason_is_given_at_once(self) -> None:
         refusal = server_refusal(known_version(), server_facts(edge_version="0.9.0", platform="win"))
         assert refusal is not None

@@ -29,6 +29,7 @@ class KnownVersion:
     artifact_size_bytes: int
     min_edge_version: str
     supported_platforms: tuple[str, ...]
+    released_to: tuple[str, ...] = ()  # every environment it was ever released to
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,8 @@ class KnownVersion(Protocol):
     @property
     def environments(self) -> tuple[str, ...]: ...
     @property
+    def released_to(self) -> tuple[str, ...]: ...
+    @property
     def min_edge_version(self) -> str: ...
     @property
     def supported_platforms(self) -> tuple[str, ...]: ...
@@ -105,9 +107,11 @@ def _platform(version: KnownVersion, server: ServerFacts) -> str | None:
 
 
 def _environment(version: KnownVersion, server: ServerFacts) -> str | None:
-    if server.environment in version.environments:
+    """A version deploys to the environments it was released to, the current release or an earlier
+    one (going back to the previous version is how the seed rolls back)."""
+    if server.environment in version.released_to or server.environment in version.environments:
         return None
-    where = ", ".join(version.environments) or "no environment"
+    where = ", ".join(version.released_to) or "no environment"
     return (
         f"environment {server.environment}: the version is released to {where}; "
         f"release it to {server.environment} first"

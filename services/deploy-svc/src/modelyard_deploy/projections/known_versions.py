@@ -2,7 +2,9 @@
 
 Enough to decide a deployment without calling registry-svc: the status (only released, never
 deprecated, versions deploy), the environments where a version is the current release (one per
-module and environment), the artifact's hash and size, and what an edge server must be to run it.
+module and environment) and every environment it was ever released to (an earlier release stays
+deployable there: the seed's rollback procedure deploys the previous version), the artifact's hash
+and size, and what an edge server must be to run it.
 """
 
 from __future__ import annotations
@@ -114,7 +116,8 @@ async def _release(s: str, event: ModelReleased, at: object, conn: AsyncConnecti
         s,
         event.version_id,
         "status = 'released', environments = CASE WHEN :env = ANY(environments) THEN environments "
-        "ELSE array_append(environments, :env) END",
+        "ELSE array_append(environments, :env) END, released_to = CASE WHEN :env = ANY(released_to) "
+        "THEN released_to ELSE array_append(released_to, :env) END",
         {"env": event.environment},
         at,
         conn,

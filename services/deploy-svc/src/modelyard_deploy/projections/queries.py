@@ -69,6 +69,7 @@ class DeployViewReader:
             semantic_version=row["semantic_version"],
             status=row["status"],
             environments=tuple(row["environments"]),
+            released_to=tuple(row["released_to"]),
             artifact_sha256=row["artifact_sha256"],
             artifact_size_bytes=int(row["artifact_size_bytes"]),
             min_edge_version=row["min_edge_version"],

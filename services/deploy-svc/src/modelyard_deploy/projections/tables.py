@@ -65,7 +65,8 @@ _REGISTRY_DDL = (
     version_id text PRIMARY KEY, org_id text NOT NULL, ai_module text NOT NULL,
     semantic_version text NOT NULL, status text NOT NULL, environments text[] NOT NULL,
     artifact_sha256 text NOT NULL, artifact_size_bytes bigint NOT NULL, min_edge_version text NOT NULL,
-    supported_platforms text[] NOT NULL, updated_at timestamptz NOT NULL)""",
+    supported_platforms text[] NOT NULL, updated_at timestamptz NOT NULL,
+    released_to text[] NOT NULL DEFAULT CAST(ARRAY[] AS text[]))""",
     "CREATE INDEX IF NOT EXISTS known_versions_by_module ON {s}.known_versions (org_id, ai_module)",
 )
 

@@ -11,7 +11,7 @@ PROTOS := $(shell find proto -name '*.proto' 2>/dev/null)
 STATE := .modelyard/infra
 
 .DEFAULT_GOAL := help
-.PHONY: help venv protos lint format typecheck test unit integration demo infra-up infra-down bench bench-events bench-training bench-datasets bench-registry catalog clean
+.PHONY: help venv protos lint format typecheck test unit integration demo infra-up infra-down bench bench-events bench-training bench-datasets bench-registry bench-deploy catalog clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -55,7 +55,7 @@ infra-up: $(STAMP) ## Start embedded PostgreSQL and Tansu in the background; pri
 infra-down: $(STAMP) ## Stop what infra-up started
 	$(PY) -m modelyard_devstack down --state-dir $(STATE)
 
-bench: bench-events bench-training bench-datasets bench-registry ## Every benchmark; results in bench/results/
+bench: bench-events bench-training bench-datasets bench-registry bench-deploy ## Every benchmark; results in bench/results/
 
 bench-events: $(STAMP) ## Event store vs the eventsourcing library, read-all vs raw SELECT
 	$(PY) bench/events_bench.py
@@ -72,6 +72,10 @@ bench-datasets: $(STAMP) protos ## Dataset upload via dataset-svc vs copying the
 bench-registry: $(STAMP) protos ## Completed run → version registered (p50/p99); signed download vs a static file server
 	$(PY) bench/registry_bench.py $(REGISTRY_ARGS)
 	$(PY) bench/registry_download_bench.py $(DOWNLOAD_ARGS)
+
+bench-deploy: $(STAMP) protos ## Rollout to 1,000 edge agents (DEPLOY_ARGS="--quick"); agent download vs a static server
+	$(PY) bench/deploy_bench.py $(DEPLOY_ARGS)
+	$(PY) bench/deploy_download_bench.py $(EDGE_DOWNLOAD_ARGS)
 
 catalog: $(STAMP) ## Regenerate docs/event-catalog.md from the event classes
 	$(PY) -m modelyard_events.catalog_doc > docs/event-catalog.md

@@ -23,10 +23,16 @@ class Fleet:
 
 
 async def released(
-    services: Platform, jobs: JobClient, registry: RegistryClient, org: str, uri: str, module: str = MODULE
+    services: Platform,
+    jobs: JobClient,
+    registry: RegistryClient,
+    org: str,
+    uri: str,
+    module: str = MODULE,
+    **hyperparameters: object,
 ) -> registry_pb2.ModelVersion:
     """Trained and evaluated by "dev", approved and released to production by "carol"."""
-    version = await train_version(jobs, registry, org, uri, module=module)
+    version = await train_version(jobs, registry, org, uri, module=module, **hyperparameters)
     await evaluated(registry, version.version_id)
     ref = registry_pb2.VersionCommand(version_id=version.version_id)
     async with RegistryClient.connect(services.registry_target, services.token(subject="carol")) as carol:

@@ -17,10 +17,11 @@ async def train_version(
     uri: str,
     module: str = "digit-reader",
     epochs: int = 1,
+    **hyperparameters: object,
 ) -> registry_pb2.ModelVersion:
     """A one-epoch digits job of `module`, completed and registered (created by subject "dev")."""
     values = struct_pb2.Struct()
-    values.update({"epochs": epochs})
+    values.update({"epochs": epochs, **hyperparameters})
     job = await jobs.jobs.CreateJob(
         jobs_pb2.CreateJobRequest(
             name=f"{module} test", ai_module=module, family="image_classifier", dataset_uri=uri,

@@ -12,6 +12,7 @@ import pytest
 
 from modelyard.v1 import deploy_pb2, registry_pb2
 from modelyard_devstack.platform import Platform
+from modelyard_devstack.processes import eventually
 from modelyard_events.signing import Ed25519Key
 from tests.integration.deploy_client import (
     CANCELLED,
@@ -176,7 +177,7 @@ async def test_an_artifact_signed_by_another_key_is_refused_and_not_retried(
         (deployment,) = await deploy.deployments(rollout.rollout_id)
         assert deployment.status == FAILED
         assert deployment.retry_count == 0
-        assert "signature" in deployment.error_message
+        assert "signed by key" in deployment.error_message
         assert _running(await deploy.server(fleet.org, server)) == {}  # it installed nothing
     finally:
         _stop(services, agents)
@@ -209,7 +210,8 @@ async def test_an_agent_killed_mid_download_resumes_where_it_stopped(
             if e.type == "DeploymentProgressed" and json.loads(e.data_json)["phase"] == "resuming"
         ]
         assert resumed, "no report says the download resumed"
-        assert resumed[0]["progress_percent"] >= 20, resumed
+        # From the bytes on disk: what the killed agent had written (its last buffer may be lost).
+        assert 0 < resumed[0]["progress_percent"] < 100, resumed
     finally:
         _stop(services, [agent])
 
@@ -221,21 +223,22 @@ async def test_a_wave_over_its_threshold_halts_and_rolls_the_completed_servers_b
     agents = await _agents(services, deploy, fleet.org, servers)
     try:
         await _installed(deploy, fleet, servers, fleet.v1.version_id)
-        services.stop_edge_agent(agents[2])  # the third goes offline: its deployment will miss its deadline
+        # The third now trusts another registry key: it will refuse v2 (and the wave it is in).
+        services.stop_edge_agent(agents[2])
+        stranger = Ed25519Key.generate().public_text()
+        agents[2:] = await _agents(services, deploy, fleet.org, servers[2:], registry_public_keys=[stranger])
         rollout = await deploy.rollout(
             fleet.v2.version_id,
             servers,
-            wave_sizes=[1, 2],
+            wave_sizes=[2, 1],
             failure_threshold=0.25,
             rollback_on_failure=True,
-            deadline_s=15,
             reason="v2 to the fleet",
         )
         done = await deploy.wait_rollout(rollout.rollout_id, timeout_s=180)
         assert done.state == deploy_pb2.ROLLOUT_STATE_ROLLED_BACK, done
-        assert done.waves[1].failed == 1
-        assert not done.waves[1].passed
-        assert "0.5" in done.halt_reason or "50" in done.halt_reason
+        assert [(w.completed, w.failed, w.passed) for w in done.waves] == [(2, 0, True), (0, 1, False)]
+        assert "1" in done.halt_reason, done.halt_reason
         for server in servers[:2]:
             assert _running(await deploy.server(fleet.org, server))["edge-reader"] == fleet.v1.version_id
         rollbacks = [d for d in await deploy.deployments(rollout.rollout_id) if d.kind == "rollback"]
@@ -246,22 +249,31 @@ async def test_a_wave_over_its_threshold_halts_and_rolls_the_completed_servers_b
 
 
 async def test_a_health_gate_regression_fails_the_deployment_and_keeps_the_old_model(
-    services: Platform, deploy: DeployClient, fleet: Fleet
+    services: Platform,
+    deploy: DeployClient,
+    fleet: Fleet,
+    digits_uri: str,
+    trainers: Trainers,
+    jobs: JobClient,
 ) -> None:
     (server,) = _servers("gate", 1)
+    await trainers.start(f"t-gate-{server}")
+    async with RegistryClient.connect(services.registry_target, services.token()) as registry:
+        # Eight times the filters of the others: a model far slower to load and to run.
+        heavy = await released(services, jobs, registry, fleet.org, digits_uri, channels=256)
     agents = await _agents(services, deploy, fleet.org, [server])
     try:
         await _installed(deploy, fleet, [server], fleet.v1.version_id)
-        # No model is 1,000 times faster than another: this limit cannot be met.
-        limits = deploy_pb2.HealthLimits(max_p95_latency_ratio=0.001, latency_slack_ms=0.0)
-        rollout = await deploy.rollout(fleet.v2.version_id, [server], health=limits, max_retries=3)
+        limits = deploy_pb2.HealthLimits(max_p95_latency_ratio=1.5, latency_slack_ms=0.5)
+        rollout = await deploy.rollout(heavy.version_id, [server], health=limits, max_retries=3)
         await deploy.wait_rollout(rollout.rollout_id)
         (deployment,) = await deploy.deployments(rollout.rollout_id)
         assert deployment.status == FAILED
         assert deployment.retry_count == 0
         assert not deployment.health.passed
         assert deployment.health.old.version_id == fleet.v1.version_id
-        assert any("p95" in reason for reason in deployment.health.reasons)
+        assert deployment.health.new.latency_p95_ms > 1.5 * deployment.health.old.latency_p95_ms
+        assert any("p95" in reason for reason in deployment.health.reasons), deployment.health.reasons
         assert _running(await deploy.server(fleet.org, server))["edge-reader"] == fleet.v1.version_id
     finally:
         _stop(services, agents)
@@ -321,6 +333,21 @@ async def _refused(call: object) -> grpc.aio.AioRpcError:
     raise AssertionError("the call was not refused")
 
 
+async def _refusal_naming(
+    deploy: DeployClient, version_id: str, server: str, status: str
+) -> grpc.aio.AioRpcError:
+    """The refusal of a rollout of `version_id`, once it names `status` (deploy-svc's view of the
+    registry may be a moment behind the registry itself)."""
+    seen: list[grpc.aio.AioRpcError] = []
+
+    async def names_it() -> bool:
+        seen[:] = [await _refused(deploy.rollout(version_id, [server]))]
+        return status in (seen[0].details() or "")
+
+    await eventually(names_it, 60, f"a refusal naming {status}")
+    return seen[0]
+
+
 async def test_only_released_versions_deploy(
     services: Platform,
     deploy: DeployClient,
@@ -344,16 +371,8 @@ async def test_only_released_versions_deploy(
                     registry_pb2.VersionCommand(version_id=deprecated.version_id, reason="superseded")
                 )
         for version, status in ((draft, "draft"), (approved, "approved"), (deprecated, "deprecated")):
-
-            async def refusal(version_id: str = version.version_id) -> grpc.aio.AioRpcError:
-                return await _refused(deploy.rollout(version_id, [server]))
-
-            error = await refusal()
-            if status == "deprecated" and error.code() == grpc.StatusCode.NOT_FOUND:
-                await asyncio.sleep(1)  # deploy-svc's view of the registry may be a moment behind
-                error = await refusal()
-            assert error.code() == grpc.StatusCode.FAILED_PRECONDITION, (status, error.details())
-            assert status in (error.details() or ""), error.details()
+            error = await _refusal_naming(deploy, version.version_id, server, status)
+            assert error.code() == grpc.StatusCode.FAILED_PRECONDITION, error.details()
     finally:
         _stop(services, agents)
 
@@ -393,3 +412,51 @@ async def test_an_edge_token_sees_only_its_own_server(
         assert error.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED)
     still = await deploy.stub.GetDeployment(deploy_pb2.DeploymentRef(deployment_id=deployment.deployment_id))
     assert still.status == PENDING
+
+
+async def test_an_operator_rolls_a_finished_rollout_back(
+    services: Platform, deploy: DeployClient, fleet: Fleet
+) -> None:
+    servers = _servers("undo", 2)
+    agents = await _agents(services, deploy, fleet.org, servers)
+    try:
+        await _installed(deploy, fleet, servers, fleet.v1.version_id)
+        rollout = await deploy.rollout(fleet.v2.version_id, servers, wave_sizes=[2], reason="v2")
+        assert (await deploy.wait_rollout(rollout.rollout_id)).state == deploy_pb2.ROLLOUT_STATE_COMPLETED
+        await deploy.stub.RollbackRollout(
+            deploy_pb2.RolloutCommand(rollout_id=rollout.rollout_id, reason="v2 misreads sevens")
+        )
+        done = await deploy.wait_rollout(rollout.rollout_id, {deploy_pb2.ROLLOUT_STATE_ROLLED_BACK})
+        assert done.halt_reason == "v2 misreads sevens"
+        for server in servers:
+            assert _running(await deploy.server(fleet.org, server))["edge-reader"] == fleet.v1.version_id
+    finally:
+        _stop(services, agents)
+
+
+async def test_a_release_rollback_in_the_registry_rolls_the_fleet_back(
+    services: Platform, deploy: DeployClient, fleet: Fleet
+) -> None:
+    """Last in this module: it deprecates v2."""
+    servers = _servers("release", 2)
+    agents = await _agents(services, deploy, fleet.org, servers)
+    try:
+        await _installed(deploy, fleet, servers, fleet.v2.version_id)
+        async with RegistryClient.connect(services.registry_target, services.token(subject="carol")) as carol:
+            await carol.stub.RollbackVersion(
+                registry_pb2.RollbackRequest(
+                    target_version_id=fleet.v1.version_id, environment="production", reason="v2 regressed"
+                )
+            )
+
+        async def back_on_v1() -> bool:
+            running = [_running(await deploy.server(fleet.org, s)).get("edge-reader") for s in servers]
+            return running == [fleet.v1.version_id] * len(servers)
+
+        await eventually(back_on_v1, 120, "the fleet back on v1 after the registry's rollback")
+        rollouts = await deploy.stub.ListRollouts(
+            deploy_pb2.ListRolloutsRequest(org_id=fleet.org, version_id=fleet.v1.version_id, page_size=50)
+        )
+        assert any(r.kind == "rollback" for r in rollouts.rollouts)
+    finally:
+        _stop(services, agents)

@@ -281,6 +281,8 @@ class TestReleaseRollbacks:
         assert (rollout.kind, rollout.version_id, rollout.release_rollback_of) == ("rollback", "v1", "v2")
         assert rollout.targets == ("edge-1", "edge-2")
         assert rollout.started_by == "rita"
+        # Every server goes back at once and none halts the others (an offline one must not).
+        assert (rollout.wave_sizes, rollout.failure_threshold) == ((2,), 1.0)
 
     async def test_a_redelivered_release_rollback_decides_nothing_twice(self) -> None:
         w = world()

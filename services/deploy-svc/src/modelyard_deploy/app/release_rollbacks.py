@@ -1,8 +1,11 @@
 """The registry's release rollback (ModelReleased with rollback) as a rollout of kind "rollback".
 
 Its id derives from the registry event's id, so a redelivered event names the same rollout and decides
-nothing twice. It takes the defaults of an operator's rollout, without rolling itself back on failure
-(undoing an undo would put the fleet back on the version the registry just withdrew).
+nothing twice. It takes the defaults of an operator's rollout except three: one wave, since every
+server must leave the withdrawn version and a canary that is offline would hold the rest back until
+its deadline; no halt (a failure ratio of 1.0: a server that fails is retried and shown failed, the
+others still go back); and no rolling itself back on failure (undoing an undo would put the fleet
+back on the version the registry just withdrew).
 """
 
 from __future__ import annotations
@@ -48,7 +51,8 @@ def release_rollback_spec(
         backoff_base_s=defaults.backoff_base_s,
         health=defaults.health,
         started_by=event.released_by,
-        failure_threshold=defaults.failure_threshold,
+        failure_threshold=1.0,
+        wave_sizes=[len(server_ids)],
         rollback_on_failure=False,
         environment=event.environment,
         kind="rollback",

@@ -15,11 +15,13 @@ MODULE = "edge-reader"
 
 @dataclass(frozen=True)
 class Fleet:
-    """An organization with two released versions of MODULE (v1 older than v2) in production."""
+    """An organization with three released versions of MODULE in production, in this order: v1, v2 and
+    `heavy` (eight times the filters: far slower to load and run; the current release)."""
 
     org: str
     v1: registry_pb2.ModelVersion
     v2: registry_pb2.ModelVersion
+    heavy: registry_pb2.ModelVersion
 
 
 async def released(

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 async def fleet(services: Platform, digits_uri: str) -> AsyncIterator[Fleet]:
-    """Two released versions of one module in a fresh organization (trained once for the module)."""
+    """Three released versions of one module in a fresh organization (trained once for the module)."""
     org = f"org-{uuid.uuid4().hex[:8]}"
     async with (
         JobClient.connect(services.job_target, services.token()) as jobs,
@@ -44,9 +44,10 @@ async def fleet(services: Platform, digits_uri: str) -> AsyncIterator[Fleet]:
         try:
             v1 = await released(services, jobs, registry, org, digits_uri)
             v2 = await released(services, jobs, registry, org, digits_uri)
+            heavy = await released(services, jobs, registry, org, digits_uri, channels=256)
         finally:
             await trainers.stop_all()
-    return Fleet(org, v1, v2)
+    return Fleet(org, v1, v2, heavy)
 
 
 @pytest.fixture
@@ -249,18 +250,10 @@ async def test_a_wave_over_its_threshold_halts_and_rolls_the_completed_servers_b
 
 
 async def test_a_health_gate_regression_fails_the_deployment_and_keeps_the_old_model(
-    services: Platform,
-    deploy: DeployClient,
-    fleet: Fleet,
-    digits_uri: str,
-    trainers: Trainers,
-    jobs: JobClient,
+    services: Platform, deploy: DeployClient, fleet: Fleet
 ) -> None:
     (server,) = _servers("gate", 1)
-    await trainers.start(f"t-gate-{server}")
-    async with RegistryClient.connect(services.registry_target, services.token()) as registry:
-        # Eight times the filters of the others: a model far slower to load and to run.
-        heavy = await released(services, jobs, registry, fleet.org, digits_uri, channels=256)
+    heavy = fleet.heavy  # eight times the filters of v1: far slower to load and to run
     agents = await _agents(services, deploy, fleet.org, [server])
     try:
         await _installed(deploy, fleet, [server], fleet.v1.version_id)
@@ -437,25 +430,25 @@ async def test_an_operator_rolls_a_finished_rollout_back(
 async def test_a_release_rollback_in_the_registry_rolls_the_fleet_back(
     services: Platform, deploy: DeployClient, fleet: Fleet
 ) -> None:
-    """Last in this module: it deprecates v2."""
+    """Last in this module: it deprecates the current release, `heavy`."""
     servers = _servers("release", 2)
     agents = await _agents(services, deploy, fleet.org, servers)
     try:
-        await _installed(deploy, fleet, servers, fleet.v2.version_id)
+        await _installed(deploy, fleet, servers, fleet.heavy.version_id)
         async with RegistryClient.connect(services.registry_target, services.token(subject="carol")) as carol:
             await carol.stub.RollbackVersion(
                 registry_pb2.RollbackRequest(
-                    target_version_id=fleet.v1.version_id, environment="production", reason="v2 regressed"
+                    target_version_id=fleet.v2.version_id, environment="production", reason="too slow"
                 )
             )
 
-        async def back_on_v1() -> bool:
+        async def back_on_v2() -> bool:
             running = [_running(await deploy.server(fleet.org, s)).get("edge-reader") for s in servers]
-            return running == [fleet.v1.version_id] * len(servers)
+            return running == [fleet.v2.version_id] * len(servers)
 
-        await eventually(back_on_v1, 120, "the fleet back on v1 after the registry's rollback")
+        await eventually(back_on_v2, 120, "the fleet back on v2 after the registry's rollback")
         rollouts = await deploy.stub.ListRollouts(
-            deploy_pb2.ListRolloutsRequest(org_id=fleet.org, version_id=fleet.v1.version_id, page_size=50)
+            deploy_pb2.ListRolloutsRequest(org_id=fleet.org, version_id=fleet.v2.version_id, page_size=50)
         )
         assert any(r.kind == "rollback" for r in rollouts.rollouts)
     finally:

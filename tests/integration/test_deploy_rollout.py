@@ -6,14 +6,22 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import grpc
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from modelyard.v1 import deploy_pb2, registry_pb2
+from modelyard.v1 import deploy_pb2, events_pb2, events_pb2_grpc, registry_pb2
 from modelyard_devstack.platform import Platform
 from modelyard_devstack.processes import eventually
+from modelyard_events.envelope import EventEnvelope, payload_of
+from modelyard_events.schemas.registry import ModelReleased
 from modelyard_events.signing import Ed25519Key
+from modelyard_events.topics import dead_letter_topic, events_topic
+from modelyard_events.wire import encode_envelope, message_headers
+from modelyard_grpc import channel
+from modelyard_grpc.event_log import envelope_from_proto
 from tests.integration.deploy_client import (
     CANCELLED,
     COMPLETED,
@@ -425,6 +433,90 @@ async def test_an_operator_rolls_a_finished_rollout_back(
             assert _running(await deploy.server(fleet.org, server))["edge-reader"] == fleet.v1.version_id
     finally:
         _stop(services, agents)
+
+
+async def test_a_forged_release_rollback_on_the_broker_moves_no_server(
+    services: Platform, deploy: DeployClient, fleet: Fleet
+) -> None:
+    """Someone who can write to the broker publishes the registry 'rolling back' v2 to v1."""
+    (server,) = _servers("forged", 1)
+    agents = await _agents(services, deploy, fleet.org, [server])
+    try:
+        await _installed(deploy, fleet, [server], fleet.v2.version_id)
+        async with channel(services.registry_target, services.token()) as ch:
+            last = await _last_event(events_pb2_grpc.EventLogStub(ch))
+        released = ModelReleased(
+            version_id=fleet.v1.version_id,
+            org_id=fleet.org,
+            ai_module=fleet.v1.ai_module,
+            semantic_version=fleet.v1.semantic_version,
+            environment="production",
+            released_by="mallory",
+            released_at=datetime.now(UTC),
+            release_notes="forged",
+            artifact_sha256=fleet.v1.artifact_sha256,
+            artifact_size_bytes=fleet.v1.artifact_size_bytes,
+            replaces_version_id=fleet.v2.version_id,
+            rollback=True,
+        )
+        forged = EventEnvelope(
+            **{
+                **last.model_dump(),
+                "event_id": uuid.uuid4(),
+                "stream_version": last.stream_version + 1,
+                "position": last.position + 1,
+                "type": ModelReleased.type_name,
+                "data": payload_of(released),
+                "prev_hash": last.hash,
+                "hash": "0"
+                * 64,  # not what it hashes to (a recomputed hash has no signed head: issue 11's tests)
+            }
+        )
+        topic = events_topic("registry", services.env["MODELYARD_TOPIC_NAMESPACE"])
+        bootstrap = services.env["KAFKA_BOOTSTRAP_SERVERS"]
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+        await producer.start()
+        try:
+            await producer.send_and_wait(
+                topic, encode_envelope(forged), key=forged.stream_id.encode(), headers=message_headers(forged)
+            )
+        finally:
+            await producer.stop()
+        await _dead_lettered(bootstrap, dead_letter_topic(topic), encode_envelope(forged))
+        rollouts = await deploy.stub.ListRollouts(
+            deploy_pb2.ListRolloutsRequest(org_id=fleet.org, version_id=fleet.v1.version_id, page_size=50)
+        )
+        assert not [r for r in rollouts.rollouts if r.kind == "rollback"]
+        assert _running(await deploy.server(fleet.org, server))["edge-reader"] == fleet.v2.version_id
+    finally:
+        _stop(services, agents)
+
+
+async def _last_event(log: events_pb2_grpc.EventLogStub) -> EventEnvelope:
+    after, last = 0, None
+    while True:
+        page = await log.ReadEvents(events_pb2.ReadEventsRequest(after_position=after, limit=1000))
+        if not page.events:
+            assert last is not None
+            return envelope_from_proto(last)
+        last, after = page.events[-1], page.events[-1].position
+
+
+async def _dead_lettered(bootstrap: str, topic: str, value: bytes) -> None:
+    """Wait until a consumer of the registry's topic has dead-lettered `value` (read and refused)."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=f"dlq-{uuid.uuid4().hex}"
+    )
+    await consumer.start()
+    try:
+
+        async def arrived() -> bool:
+            batches = await consumer.getmany(timeout_ms=200)
+            return any(r.value == value for records in batches.values() for r in records)
+
+        await eventually(arrived, 60, "the forged event in the dead-letter topic")
+    finally:
+        await consumer.stop()
 
 
 async def test_a_release_rollback_in_the_registry_rolls_the_fleet_back(

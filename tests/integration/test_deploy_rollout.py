@@ -36,7 +36,9 @@ from tests.integration.registry_client import RegistryClient
 from tests.integration.registry_flow import approved_version, train_version
 from tests.integration.trainers import Trainers
 
-pytestmark = pytest.mark.integration
+# The module's fixture trains three versions before the first test: more than the default 300 s
+# may pass on a loaded 2-core machine.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope="module")
@@ -472,8 +474,8 @@ async def test_a_forged_release_rollback_on_the_broker_moves_no_server(
                 * 64,  # not what it hashes to (a recomputed hash has no signed head: issue 11's tests)
             }
         )
-        topic = events_topic("registry", services.env["MODELYARD_TOPIC_NAMESPACE"])
-        bootstrap = services.env["KAFKA_BOOTSTRAP_SERVERS"]
+        topic = events_topic("registry", services.base_env["MODELYARD_TOPIC_NAMESPACE"])
+        bootstrap = services.base_env["KAFKA_BOOTSTRAP_SERVERS"]
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
         await producer.start()
         try:

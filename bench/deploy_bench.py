@@ -175,8 +175,11 @@ def _delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
     return {key: after.get(key, 0) - before.get(key, 0) for key in sorted(set(after) | set(before))}
 
 
-async def run(running: Platform, args: argparse.Namespace, dataset_uri: str, tmp: Path) -> dict[str, Any]:
-    """Every phase; the results document."""
+async def run(
+    running: Platform, args: argparse.Namespace, dataset_uri: str, tmp: Path, document: dict[str, Any]
+) -> None:
+    """Every phase, each added to `document["phases"]` and saved (write_results) as soon as measured,
+    so a run stopped halfway keeps what it measured."""
     _progress("training, evaluating and approving three versions")
     trainer = "bench-trainer"
     running.spawn_trainer(trainer)
@@ -184,32 +187,47 @@ async def run(running: Platform, args: argparse.Namespace, dataset_uri: str, tmp
     versions = [await approved_version(running, ORG, dataset_uri, seed) for seed in (1, 2, 3)]
     running.stop(f"trainer-{trainer}")
     _progress(f"approved {', '.join(v.semantic_version for v in versions)}")
+    document["versions"] = [describe(v) for v in versions]
+    phases: list[dict[str, Any]] = document["phases"]
+
+    def measured(phase: dict[str, Any]) -> None:
+        phases.append(phase)
+        write_results(document)
+
     admin_token = running.token(org_id=None)
     async with running.channel(running.deploy_target, admin_token) as ch:
         deploy = deploy_pb2_grpc.DeployServiceStub(ch)
-        phases = [await _idle(running, args.idle_s)]
+        measured(await _idle(running, args.idle_s))
         fleet, registration = await _start_fleet(running, args, tmp)
-        phases.append(registration)
+        measured(registration)
         try:
-            phases.append(await _steady(running, fleet, args.steady_s))
-            plans = [
-                ("v1, first install, one wave", versions[0], [args.agents]),
-                ("v2, upgrade, canary then the rest", versions[1], [args.canary, args.agents - args.canary]),
-                ("v3, upgrade, one wave", versions[2], [args.agents]),
-            ]
-            for name, version_, waves in plans:
+            measured(await _steady(running, fleet, args.steady_s))
+            for name, version_, waves in _plans(versions, args):
                 try:
-                    phases.append(await _rollout(running, fleet, deploy, name, version_, waves, args.agents))
+                    measured(
+                        await _rollout(
+                            running, fleet, deploy, name, version_, waves, args.agents, args.rollout_timeout_s
+                        )
+                    )
                 except (grpc.aio.AioRpcError, TimeoutError, RuntimeError) as error:  # keep what was measured
                     _progress(f"rollout {name} broke: {error!r}")
-                    phases.append({"phase": f"rollout: {name}", "error": repr(error)[:2000]})
+                    measured({"phase": f"rollout: {name}", "error": repr(error)[:2000]})
         finally:
-            final = await fleet.stop()
-    return {
-        "versions": [describe(v) for v in versions],
-        "phases": phases,
-        "agents_final": final,
-    }
+            document["agents_final"] = await fleet.stop()
+
+
+def _plans(
+    versions: list[registry_pb2.ModelVersion], args: argparse.Namespace
+) -> list[tuple[str, registry_pb2.ModelVersion, list[int]]]:
+    """v1 a first install in staged waves (a canary, then waves of --wave-size), v2 an upgrade in one
+    wave, v3 an upgrade as a canary then all the rest."""
+    rest = args.agents - args.canary
+    staged = [args.canary] + [min(args.wave_size, rest - i) for i in range(0, rest, args.wave_size)]
+    return [
+        (f"v1, first install, canary then waves of {args.wave_size}", versions[0], staged),
+        ("v2, upgrade, one wave", versions[1], [args.agents]),
+        ("v3, upgrade, canary then the rest", versions[2], [args.canary, rest]),
+    ]
 
 
 async def _idle(running: Platform, seconds: float) -> dict[str, Any]:
@@ -288,6 +306,7 @@ async def _rollout(
     version_: registry_pb2.ModelVersion,
     waves: list[int],
     agents: int,
+    timeout_s: float,
 ) -> dict[str, Any]:
     _progress(f"rollout {name}: releasing {version_.semantic_version}, then waves {waves}")
     await release(running, version_.version_id)
@@ -310,14 +329,26 @@ async def _rollout(
     await phase.begin()
     started = time.perf_counter()
     rollout, attempts = await _start(deploy, request)
+    ref = deploy_pb2.RolloutRef(rollout_id=rollout.rollout_id)
+    timed_out = False
     while rollout.state not in ROLLOUT_DONE:
+        if time.perf_counter() - started > timeout_s:
+            timed_out = True
+            break
         await asyncio.sleep(POLL_S)
-        rollout = await deploy.GetRollout(deploy_pb2.RolloutRef(rollout_id=rollout.rollout_id))
+        try:
+            rollout = await deploy.GetRollout(ref, timeout=30)
+        except grpc.aio.AioRpcError as error:  # an overloaded deploy-svc: ask again
+            _progress(f"GetRollout: {error.code().name}")
     client_s = time.perf_counter() - started
     result = await phase.end()
+    if timed_out:  # measured as it stands, then cancelled so that the next rollout starts clean
+        _progress(f"rollout {name}: not finished after {timeout_s:.0f} s; cancelling it")
+        await _cancel(deploy, rollout.rollout_id)
     deployments = await _deployments(deploy, rollout.rollout_id)
     result.update(_converged(rollout, deployments, waves, agents, client_s))
     result["start_attempts"] = attempts
+    result["timed_out_after_s"] = timeout_s if timed_out else None
     _progress(
         f"rollout {name}: {deploy_pb2.RolloutState.Name(rollout.state)}, converged in "
         f"{result.get('converged_s')} s, deploy-svc {result['cpu_s'].get('deploy-svc', 0):.1f} CPU s"
@@ -343,6 +374,21 @@ async def _start(
     raise TimeoutError(f"deploy-svc refused StartRollout of {request.version_id} for 2 minutes")
 
 
+async def _cancel(deploy: deploy_pb2_grpc.DeployServiceStub, rollout_id: str) -> None:
+    for _ in range(10):
+        try:
+            await deploy.CancelRollout(
+                deploy_pb2.RolloutCommand(rollout_id=rollout_id, reason="deploy benchmark: timed out"),
+                timeout=60,
+            )
+            return
+        except grpc.aio.AioRpcError as error:
+            _progress(f"CancelRollout: {error.code().name}: {(error.details() or '')[:200]}")
+            if error.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
+                return
+        await asyncio.sleep(5)
+
+
 async def _deployments(
     deploy: deploy_pb2_grpc.DeployServiceStub, rollout_id: str
 ) -> list[deploy_pb2.Deployment]:
@@ -350,7 +396,8 @@ async def _deployments(
     token = ""
     while True:
         page = await deploy.ListDeployments(
-            deploy_pb2.ListDeploymentsRequest(rollout_id=rollout_id, page_size=200, page_token=token)
+            deploy_pb2.ListDeploymentsRequest(rollout_id=rollout_id, page_size=200, page_token=token),
+            timeout=120,
         )
         found.extend(page.deployments)
         token = page.next_page_token
@@ -376,6 +423,8 @@ def _converged(
         "deployments": len(deployments),
         "completed": len(done),
         "failed": sum(d.status == FAILED for d in deployments),
+        "statuses": dict(Counter(deploy_pb2.DeploymentStatus.Name(d.status) for d in deployments)),
+        "errors": dict(Counter(d.error_message[:120] for d in deployments if d.error_message).most_common(5)),
         "retries": sum(d.retry_count for d in deployments),
         "client_wall_s": round(client_s, 2),
         "all_converged": len(done) == agents,
@@ -389,6 +438,9 @@ def _converged(
             "p95": round(percentile(per_server, 95), 2),
             "max": round(per_server[-1], 2),
             "mean": round(statistics.fmean(per_server), 2),
+        }
+        result["completed_by_s"] = {  # how the fleet filled up: servers completed by each time
+            str(t): sum(x <= t for x in per_server) for t in (30, 60, 120, 180, 300, 450, 600, 900)
         }
         result["per_wave"] = [_wave(w, created, deployments) for w in range(len(waves))]
     return result
@@ -430,13 +482,34 @@ def main() -> None:
     parser.add_argument("--steady-s", type=float, default=30.0)
     parser.add_argument("--idle-s", type=float, default=15.0)
     parser.add_argument("--start-spread-s", type=float, default=10.0)
+    parser.add_argument("--wave-size", type=int, default=200, help="v1's waves after its canary")
+    parser.add_argument(
+        "--rollout-timeout-s", type=float, default=480.0, help="measure a rollout as it stands after this"
+    )
     parser.add_argument("--keep", type=Path, help="copy the platform's and agents' logs here")
     args = parser.parse_args()
     if args.quick:
-        args.agents, args.processes, args.steady_s, args.idle_s = 100, 2, 15.0, 10.0
+        args.agents, args.processes, args.steady_s, args.idle_s, args.wave_size = 100, 2, 15.0, 10.0, 30
     if args.heartbeat_s is None:
         args.heartbeat_s = 2.0 if args.quick else 10.0
     load_at_start = os.getloadavg()
+    document: dict[str, Any] = {
+        "parameters": {
+            "agents": args.agents,
+            "processes": args.processes,
+            "canary": args.canary,
+            "wave_size": args.wave_size,
+            "heartbeat_interval_s": args.heartbeat_s,
+            "steady_s": args.steady_s,
+            "idle_s": args.idle_s,
+            "start_spread_s": args.start_spread_s,
+            "rollout_timeout_s": args.rollout_timeout_s,
+            "quick": args.quick,
+        },
+        "machine": _machine(load_at_start),
+        "versions": [],
+        "phases": [],
+    }
     env = {"MODELYARD_EDGE_HEARTBEAT_INTERVAL_S": str(args.heartbeat_s)}
     with tempfile.TemporaryDirectory(prefix="modelyard-deploy-bench-") as tmp_name, infra() as servers:
         tmp = Path(tmp_name)
@@ -445,22 +518,11 @@ def main() -> None:
             with platform(servers, tmp / "platform", lease_ttl_s=10.0, env=env) as running:
                 if not running.deploy_target:
                     raise SystemExit("deploy-svc is not installed (modelyard_deploy has no __main__)")
-                document = asyncio.run(run(running, args, dataset_uri, tmp))
+                asyncio.run(run(running, args, dataset_uri, tmp, document))
         finally:
             if args.keep:
                 shutil.copytree(tmp / "platform" / "logs", args.keep / "platform", dirs_exist_ok=True)
                 shutil.copytree(tmp / "logs", args.keep / "agents", dirs_exist_ok=True)
-    document["parameters"] = {
-        "agents": args.agents,
-        "processes": args.processes,
-        "canary": args.canary,
-        "heartbeat_interval_s": args.heartbeat_s,
-        "steady_s": args.steady_s,
-        "idle_s": args.idle_s,
-        "start_spread_s": args.start_spread_s,
-        "quick": args.quick,
-    }
-    document["machine"] = _machine(load_at_start)
     print(write_results(document))
 
 
@@ -482,6 +544,8 @@ def write_results(document: dict[str, Any]) -> str:
     from deploy_report import markdown
 
     RESULTS.mkdir(exist_ok=True)
+    document["machine"]["load_1min_end"] = round(os.getloadavg()[0], 2)
+    document["machine"]["date"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     (RESULTS / "deploy.json").write_text(json.dumps(document, indent=2) + "\n")
     text = markdown(document)
     (RESULTS / "deploy.md").write_text(text)

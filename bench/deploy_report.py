@@ -15,15 +15,16 @@ AGENTS = "edge agents"
 def markdown(document: dict[str, Any]) -> str:
     host, parameters = document["machine"], document["parameters"]
     phases = {phase["phase"]: phase for phase in document["phases"]}
-    idle = phases["idle (no agents)"]
-    steady = phases["steady (heartbeats only)"]
-    registration = phases["registration"]
+    none: dict[str, Any] = {"wall_s": 0.0, "cpu_s": {}, "heartbeats": 0, "agents": 0}  # not measured (yet)
+    idle = phases.get("idle (no agents)", {**none, "phase": "idle (no agents)"})
+    steady = phases.get("steady (heartbeats only)", {**none, "phase": "steady (heartbeats only)"})
+    registration = phases.get("registration", {**none, "phase": "registration"})
     broken = [phase for phase in document["phases"] if "error" in phase]
     rollouts = [p for p in document["phases"] if p["phase"].startswith("rollout") and "error" not in p]
-    idle_rate = _cpu(idle, DEPLOY) / idle["wall_s"]
+    idle_rate = _cpu(idle, DEPLOY) / idle["wall_s"] if idle["wall_s"] else 0.0
     heartbeats = steady["heartbeats"]
     net_heartbeat = (_cpu(steady, DEPLOY) - idle_rate * steady["wall_s"]) / heartbeats if heartbeats else 0.0
-    size = document["versions"][0]["artifact_size_bytes"]
+    size = document["versions"][0]["artifact_size_bytes"] if document["versions"] else 0
     lines = [
         "# Rollout to a fleet of real edge agents: convergence and deploy-svc CPU",
         "",
@@ -38,22 +39,28 @@ def markdown(document: dict[str, Any]) -> str:
         "",
         "## Rollouts",
         "",
-        "Converged: deploy-svc's rollout `created_at` → the last deployment's `completed_at`; per-server "
-        "figures from the same clock. Client wall: StartRollout sent → the rollout's end state seen "
-        "(polled every 0.5 s). Finished: the rollout's own `finished_at` (its conductor closes the last wave "
-        "once deploy-svc's views have caught up with its log).",
+        "Converged: deploy-svc's rollout `created_at` → the last deployment's `completed_at`, when every "
+        "server completed; p50 / p95 of the servers that completed, on the same clock. Client wall: "
+        "StartRollout sent → the rollout's end state seen (polled every 0.5 s), or the time limit. "
+        "Finished: the rollout's own `finished_at` (its conductor closes the last wave once deploy-svc's "
+        "views have caught up with its log).",
         "",
-        "| rollout | waves | state | completed | failed | retries | converged s | p50 s | p95 s | "
+        "| rollout | waves | state | completed | failed | other | retries | converged s | p50 s | p95 s | "
         "finished s | client wall s |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for phase in rollouts:
         times = phase.get("server_completion_s", {})
+        state = phase["state"].removeprefix("ROLLOUT_STATE_").lower()
+        if phase.get("timed_out_after_s"):
+            state = f"{state} at {phase['timed_out_after_s']:.0f} s: measured, then cancelled"
+        other = phase["deployments"] - phase["completed"] - phase["failed"]
+        converged = phase.get("converged_s", "–") if phase["all_converged"] else "not converged"
         lines.append(
             f"| {phase['phase'].removeprefix('rollout: ')} | {' + '.join(str(w) for w in phase['waves'])} | "
-            f"{phase['state'].removeprefix('ROLLOUT_STATE_').lower()} | {phase['completed']:,} / "
-            f"{phase['servers']:,} | {phase['failed']} | {phase['retries']} | "
-            f"{phase.get('converged_s', '–')} | {times.get('p50', '–')} | {times.get('p95', '–')} | "
+            f"{state} | {phase['completed']:,} / {phase['servers']:,} | {phase['failed']} | {other} | "
+            f"{phase['retries']} | "
+            f"{converged} | {times.get('p50', '–')} | {times.get('p95', '–')} | "
             f"{phase.get('rollout_finished_s', '–')} | {phase['client_wall_s']} |"
         )
     lines += [
@@ -65,13 +72,7 @@ def markdown(document: dict[str, Any]) -> str:
         "| phase | wall s | deploy-svc CPU s | per unit | net of idle (and heartbeats) | "
         "agents' CPU per unit |",
         "|---|---:|---:|---|---|---:|",
-        _row(
-            registration,
-            registration["agents"],
-            "registration",
-            idle_rate,
-            0.0,
-        ),
+        _row(registration, registration["agents"], "registration", idle_rate, 0.0),
         _row(steady, heartbeats, "heartbeat", idle_rate, 0.0),
     ]
     for phase in rollouts:
@@ -80,13 +81,20 @@ def markdown(document: dict[str, Any]) -> str:
     lines += [
         "",
         f"Steady phase: {heartbeats:,} heartbeats in {steady['wall_s']:.0f} s "
-        f"({heartbeats / steady['wall_s']:,.0f} a second) from {parameters['agents']:,} agents.",
+        f"({heartbeats / max(steady['wall_s'], 1e-9):,.0f} a second) from {parameters['agents']:,} agents.",
         "",
         "## CPU seconds by process, per phase",
         "",
     ]
     lines += _by_role([p for p in document["phases"] if "error" not in p], parameters["agents"])
     lines += [f"\n**{p['phase']} broke**: {p['error']}" for p in broken]
+    for phase in rollouts:
+        if phase.get("completed_by_s"):
+            filled = ", ".join(f"{n:,} by {t} s" for t, n in phase["completed_by_s"].items())
+            lines.append(f"\n{phase['phase']}: servers completed {filled}.")
+        if phase.get("errors"):
+            errors = "; ".join(f"{n} × {text!r}" for text, n in phase["errors"].items())
+            lines.append(f"Deployment errors ({phase['phase']}): {errors}.")
     lines.append("")
     return "\n".join(lines)
 

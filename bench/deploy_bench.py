@@ -15,8 +15,10 @@ and the benchmark measures, one phase after another:
    deploy-svc CPU per heartbeat served;
 4. three rollouts to every server of the environment, each a real install on every agent (signed
    URL, download, SHA-256, signed manifest, unpack, PyTorch load, health gate on probe inputs,
-   atomic switch): v1 as a first install in one wave; v2 in waves (a canary of `--canary`, then the
-   rest); v3 in one wave (v2 and v3 both replace a running model, so their health gates load both).
+   atomic switch): v1 as a first install in staged waves (a canary of `--canary`, then waves of
+   `--wave-size`); v2 in one wave; v3 as a canary, then the rest (v2 and v3 replace a running model,
+   so their health gates load both). A rollout not finished after `--rollout-timeout-s` is measured
+   as it stands and cancelled, so that the next one starts clean.
    The gate measures and reports, but its limits are set out of reach: latencies measured while
    hundreds of agents share two CPUs are noise, and the bench measures the rollout's machinery.
 

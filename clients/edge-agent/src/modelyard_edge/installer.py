@@ -54,6 +54,8 @@ _TRANSIENT = frozenset(
         grpc.StatusCode.UNKNOWN,
         grpc.StatusCode.INTERNAL,
         grpc.StatusCode.ABORTED,
+        # A call cut off on its way (a channel reset under load) says nothing about the report.
+        grpc.StatusCode.CANCELLED,
     }
 )
 # answers to a progress report that mean the install is no longer wanted

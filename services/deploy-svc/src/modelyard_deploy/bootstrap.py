@@ -45,7 +45,8 @@ _NOT_FOR_THE_CONDUCTOR = frozenset({PROGRESS, "server", "running"})
 @asynccontextmanager
 async def running_deploy_service(settings: DeploySettings, stop: asyncio.Event) -> AsyncIterator[int]:
     """Start every part of deploy-svc; yield its gRPC port; on exit stop them all cleanly."""
-    engine = create_engine(settings.database_url, pool_size=10)
+    # Hundreds of agents report at once; the 1,000-agent bench exhausted a pool of 10 (bench/README.md).
+    engine = create_engine(settings.database_url, pool_size=20)
     store = PostgresEventStore(engine, settings.store_schema, signer=settings.head_signer())
     await store.create_schema()
     await store.sign_tail()

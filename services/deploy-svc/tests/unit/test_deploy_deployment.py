@@ -68,12 +68,15 @@ class TestAgentReports:
         assert (d.status, d.phase) == ("downloading", "resuming")
 
     def test_a_refusal_names_what_the_agent_may_report_next(self) -> None:
-        with pytest.raises(IllegalTransition, match="may report downloading, installing, failed next"):
-            report(created(), AgentReport(1, "completed"), NOW)
+        done = moved(moved(created(), "installing", 0, "verifying"), "completed", 100, "completed")
+        with pytest.raises(IllegalTransition, match="takes no further reports for this attempt"):
+            report(done, AgentReport(1, "downloading", "downloading", 10), NOW)
 
-    def test_pending_cannot_jump_to_completed(self) -> None:
-        with pytest.raises(IllegalTransition, match="is pending"):
-            report(created(), AgentReport(1, "completed"), NOW)
+    def test_a_completion_whose_earlier_reports_were_lost_is_taken(self) -> None:
+        # Under load the agent's downloading and installing reports may time out; its final word
+        # still counts, so a finished install does not wait for its deadline.
+        assert moved(created(), "completed", 100, "completed").status == "completed"
+        assert moved(moved(created(), "downloading", 40), "completed", 100, "completed").status == "completed"
 
     def test_progress_is_recorded_only_in_steps_of_five_points_or_at_100(self) -> None:
         d = moved(created(), "downloading", 10)

@@ -21,9 +21,11 @@ PERCENT_STEP = 5
 # Status now → statuses an agent may report next. A cache hit skips downloading; an agent restarted
 # while installing goes over its (resumed) download again before it installs, and must not be refused
 # for it: it would stop, heartbeating, and the deployment would wait for its deadline.
+# An agent's final word may come after earlier reports were lost (a call that timed out under load):
+# "completed" is taken from any unfinished status, so a finished install never waits for its deadline.
 AGENT_MOVES: dict[DeploymentStatus, frozenset[DeploymentStatus]] = {
-    "pending": frozenset({"downloading", "installing", "failed"}),
-    "downloading": frozenset({"downloading", "installing", "failed"}),
+    "pending": frozenset({"downloading", "installing", "completed", "failed"}),
+    "downloading": frozenset({"downloading", "installing", "completed", "failed"}),
     "installing": frozenset({"downloading", "installing", "completed", "failed"}),
 }
 AGENT_STATUSES = frozenset({"downloading", "installing", "completed", "failed"})

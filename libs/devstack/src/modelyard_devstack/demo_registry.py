@@ -25,7 +25,7 @@ DEMO_GATES = {
     "digit-reader": [
         {"metric": "f1", "min": 0.9},
         {"metric": "min_class_recall", "min": 0.8},
-        {"metric": "latency_p95_ms", "max": 50},
+        {"metric": "latency_p95_ms", "max": 250},  # per sample; loose: a loaded 2-core box measured 302
     ]
 }
 Yard = Callable[..., int]

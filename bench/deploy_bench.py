@@ -37,7 +37,6 @@ import asyncio
 import json
 import multiprocessing
 import os
-import platform as platform_module
 import shutil
 import statistics
 import sys
@@ -46,13 +45,13 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib.metadata import version
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
 import grpc
+from bench_host import machine
 from deploy_agents import AgentSpec, WorkerPlan, run_worker
 from deploy_cpu import CpuSnapshot, snapshot
 from deploy_release import ENVIRONMENT, approved_version, describe, release
@@ -508,7 +507,7 @@ def main() -> None:
             "rollout_timeout_s": args.rollout_timeout_s,
             "quick": args.quick,
         },
-        "machine": _machine(load_at_start),
+        "machine": machine(load_at_start, "grpcio", "torch"),
         "versions": [],
         "phases": [],
     }
@@ -526,19 +525,6 @@ def main() -> None:
                 shutil.copytree(tmp / "platform" / "logs", args.keep / "platform", dirs_exist_ok=True)
                 shutil.copytree(tmp / "logs", args.keep / "agents", dirs_exist_ok=True)
     print(write_results(document))
-
-
-def _machine(load_at_start: tuple[float, float, float]) -> dict[str, Any]:
-    return {
-        "cpus": os.cpu_count(),
-        "processor": platform_module.processor() or platform_module.machine(),
-        "python": platform_module.python_version(),
-        "grpcio": version("grpcio"),
-        "torch": version("torch"),
-        "load_1min_start": round(load_at_start[0], 2),
-        "load_1min_end": round(os.getloadavg()[0], 2),
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-    }
 
 
 def write_results(document: dict[str, Any]) -> str:

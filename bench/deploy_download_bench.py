@@ -32,7 +32,6 @@ import hashlib
 import json
 import multiprocessing
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -40,13 +39,13 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from importlib.metadata import version
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp import web
+from bench_host import machine, write_random_file
 from deploy_agent_download import AGENT_DOWNLOAD_SOURCE, agent_download
 
 from modelyard_artifacts.http_server import download_app, serve_downloads
@@ -84,11 +83,11 @@ def main() -> None:
     load_at_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="deploy-download-bench-") as tmp:
         folder = Path(tmp)
-        sha256 = _write_random_file(folder / "static" / "artifact.bin", size)
+        sha256 = write_random_file(folder / "static" / "artifact.bin", size)
         FolderBlobs(folder / "blobs").adopt(folder / "static" / "artifact.bin", sha256)
         runs_s = _measure_with_server(folder, sha256, key, size, args.runs)
     parameters = {"file_bytes": size, "runs": args.runs, "agent_download": AGENT_DOWNLOAD_SOURCE}
-    print(_write_results(_machine(load_at_start), parameters, runs_s))
+    print(_write_results(machine(load_at_start, "aiohttp"), parameters, runs_s))
 
 
 def _measure_with_server(
@@ -223,29 +222,6 @@ def _check_status(url: str, status: int) -> None:
 def _check_size(url: str, received: int, size: int) -> None:
     if received != size:
         raise SystemExit(f"{url} sent {received:,} bytes, not {size:,}")
-
-
-def _write_random_file(path: Path, size: int) -> str:
-    path.parent.mkdir(parents=True)
-    digest = hashlib.sha256()
-    with path.open("wb") as file:
-        for offset in range(0, size, READ_BYTES):
-            chunk = os.urandom(min(READ_BYTES, size - offset))
-            digest.update(chunk)
-            file.write(chunk)
-    return digest.hexdigest()
-
-
-def _machine(load_at_start: tuple[float, float, float]) -> dict[str, Any]:
-    return {
-        "cpus": os.cpu_count(),
-        "processor": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
-        "aiohttp": version("aiohttp"),
-        "load_1min_start": round(load_at_start[0], 2),
-        "load_1min_end": round(os.getloadavg()[0], 2),
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-    }
 
 
 def _write_results(host: dict[str, Any], parameters: dict[str, Any], runs_s: dict[str, list[float]]) -> str:

@@ -17,23 +17,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import json
 import multiprocessing
 import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
-from importlib.metadata import version
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp import web
+from bench_host import machine, write_random_file
 
 from modelyard_artifacts.http_server import download_app, serve_downloads
 from modelyard_artifacts.signed_urls import UrlSigner, UrlVerifier
@@ -61,11 +59,11 @@ def main() -> None:
     load_at_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="registry-download-bench-") as tmp:
         folder = Path(tmp)
-        sha256 = _write_random_file(folder / "static" / "artifact.bin", size)
+        sha256 = write_random_file(folder / "static" / "artifact.bin", size)
         blobs = FolderBlobs(folder / "blobs")
         blobs.adopt(folder / "static" / "artifact.bin", sha256)
         runs_s = _measure_with_server(folder, sha256, key, size, args.runs)
-    host = _machine(load_at_start)
+    host = machine(load_at_start, "aiohttp")
     print(_write_results(host, {"file_bytes": size, "runs": args.runs, "read_bytes": READ_BYTES}, runs_s))
 
 
@@ -147,29 +145,6 @@ async def _download(http: aiohttp.ClientSession, url: str, headers: dict[str, st
     if received != size:
         raise SystemExit(f"{url.split('?')[0]} sent {received:,} bytes, not {size:,}")
     return seconds
-
-
-def _write_random_file(path: Path, size: int) -> str:
-    path.parent.mkdir(parents=True)
-    digest = hashlib.sha256()
-    with path.open("wb") as file:
-        for offset in range(0, size, READ_BYTES):
-            chunk = os.urandom(min(READ_BYTES, size - offset))
-            digest.update(chunk)
-            file.write(chunk)
-    return digest.hexdigest()
-
-
-def _machine(load_at_start: tuple[float, float, float]) -> dict[str, Any]:
-    return {
-        "cpus": os.cpu_count(),
-        "processor": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
-        "aiohttp": version("aiohttp"),
-        "load_1min_start": round(load_at_start[0], 2),
-        "load_1min_end": round(os.getloadavg()[0], 2),
-        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-    }
 
 
 def _write_results(host: dict[str, Any], parameters: dict[str, Any], runs_s: dict[str, list[float]]) -> str:

@@ -34,6 +34,7 @@ OTHER_KEY = Ed25519Key.generate()
 MODULE = "sorter"
 FEATURES = ["length", "width", "weight"]
 ANIMALS = ["cat", "dog", "horse"]
+LENIENT = deploy_pb2.HealthLimits(load_time_slack_ms=60_000, latency_slack_ms=10_000)
 
 
 def model_bytes(seed: int = 0, *, always: int | None = None, hidden: int = 8) -> bytes:
@@ -88,6 +89,8 @@ class Version:
             artifact_size_bytes=len(self.data),
             attempt=attempt,
             kind=fields.pop("kind", "deploy"),
+            # Timings on a loaded 2-core machine are noise: only the tests about the gate tighten it.
+            health=fields.pop("health", LENIENT),
             **fields,
         )
 

@@ -10,6 +10,7 @@ from modelyard.v1 import deploy_pb2, deploy_pb2_grpc, events_pb2, events_pb2_grp
 from modelyard_devstack.processes import eventually
 from modelyard_grpc import channel
 
+LENIENT = deploy_pb2.HealthLimits(load_time_slack_ms=60_000, latency_slack_ms=10_000)
 COMPLETED = deploy_pb2.DEPLOYMENT_STATUS_COMPLETED
 FAILED = deploy_pb2.DEPLOYMENT_STATUS_FAILED
 CANCELLED = deploy_pb2.DEPLOYMENT_STATUS_CANCELLED
@@ -43,7 +44,13 @@ class DeployClient:
             )
 
     async def rollout(self, version_id: str, servers: list[str], **options: object) -> deploy_pb2.Rollout:
-        """Start a rollout of `version_id` to `servers` (options: StartRolloutRequest fields)."""
+        """Start a rollout of `version_id` to `servers` (options: StartRolloutRequest fields).
+
+        Health limits are lenient unless given: p95 latency over a few dozen probes is noise on a
+        busy 2-core machine (98 ms against 8.6 ms was seen once), and only the gate's own test
+        is about the gate.
+        """
+        options.setdefault("health", LENIENT)
         request = deploy_pb2.StartRolloutRequest(version_id=version_id, server_ids=servers, **options)  # type: ignore[arg-type]
         return await self.stub.StartRollout(request)
 

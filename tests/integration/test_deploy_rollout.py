@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -300,8 +299,13 @@ async def test_cancel_reaches_an_offline_agent_when_it_returns(
     assert cancelled.status == CANCELLED
     (agent,) = await _agents(services, deploy, fleet.org, [server])
     try:
-        await asyncio.sleep(3)  # time enough to install, were it still assigned
-        assert _running(await deploy.server(fleet.org, server)) == {}
+        # A later deployment completing shows the returned agent has read its assignments; the
+        # cancelled one was not among them: it replaced no model.
+        later = await deploy.rollout(fleet.v2.version_id, [server], reason="after the cancel")
+        assert (await deploy.wait_rollout(later.rollout_id)).state == deploy_pb2.ROLLOUT_STATE_COMPLETED
+        (installed,) = await deploy.deployments(later.rollout_id)
+        assert not installed.health.HasField("old")
+        assert _running(await deploy.server(fleet.org, server)) == {"edge-reader": fleet.v2.version_id}
         after = await deploy.stub.GetDeployment(
             deploy_pb2.DeploymentRef(deployment_id=deployment.deployment_id)
         )

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import platform
 from datetime import UTC, datetime
 from importlib.metadata import version
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
+
+from aiohttp import web
+
+from modelyard_artifacts.http_server import download_app, serve_downloads
+from modelyard_artifacts.signed_urls import UrlVerifier
+from modelyard_artifacts.testing import FolderBlobs
 
 READ_BYTES = 1 << 20
 
@@ -36,3 +44,31 @@ def write_random_file(path: Path, size: int) -> str:
             digest.update(chunk)
             file.write(chunk)
     return digest.hexdigest()
+
+
+def serve_signed_and_plain(
+    folder: Path, public_key: str, audience: str, authorization: str, conn: Connection
+) -> None:
+    """A server process for the download benchmarks: the registry's signed download endpoint over
+    `folder/blobs` (a request bearing `authorization` is `audience`) and aiohttp's `web.static`
+    over `folder/static`, both on free ports of 127.0.0.1; sends (signed port, plain port) on `conn`
+    and serves until it receives anything."""
+
+    async def authenticate(header: str | None) -> str | None:
+        return audience if header == authorization else None
+
+    async def serve() -> None:
+        signed = download_app(
+            FolderBlobs(folder / "blobs"), UrlVerifier.from_texts([public_key]), authenticate
+        )
+        plain = web.Application()
+        plain.router.add_static("/files", folder / "static")
+        async with serve_downloads(signed, "127.0.0.1", 0) as signed_port:
+            runner = web.AppRunner(plain, access_log=None)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", 0).start()
+            conn.send((signed_port, runner.addresses[0][1]))
+            await asyncio.to_thread(conn.recv)
+            await runner.cleanup()
+
+    asyncio.run(serve())

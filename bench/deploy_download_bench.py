@@ -39,17 +39,14 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
-from bench_host import machine, write_random_file
+from bench_host import machine, serve_signed_and_plain, write_random_file
 from deploy_agent_download import AGENT_DOWNLOAD_SOURCE, agent_download
 
-from modelyard_artifacts.http_server import download_app, serve_downloads
-from modelyard_artifacts.signed_urls import UrlSigner, UrlVerifier
+from modelyard_artifacts.signed_urls import UrlSigner
 from modelyard_artifacts.testing import FolderBlobs
 from modelyard_events.signing import Ed25519Key
 
@@ -96,7 +93,8 @@ def _measure_with_server(
     """Start the server process, download from every side, stop it."""
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
-    server = context.Process(target=_serve, args=(folder, key.public_text(), theirs), daemon=True)
+    server_args = (folder, key.public_text(), AUDIENCE, f"Bearer {TOKEN}", theirs)
+    server = context.Process(target=serve_signed_and_plain, args=server_args, daemon=True)
     server.start()
     try:
         if not ours.poll(60):
@@ -113,29 +111,6 @@ def _measure_with_server(
         server.join(10)
         if server.is_alive():
             server.kill()
-
-
-def _serve(folder: Path, public_key: str, conn: Connection) -> None:
-    """The server process: both servers on free ports of 127.0.0.1 until told to stop."""
-
-    async def authenticate(authorization: str | None) -> str | None:
-        return AUDIENCE if authorization == f"Bearer {TOKEN}" else None
-
-    async def serve() -> None:
-        signed = download_app(
-            FolderBlobs(folder / "blobs"), UrlVerifier.from_texts([public_key]), authenticate
-        )
-        plain = web.Application()
-        plain.router.add_static("/files", folder / "static")
-        async with serve_downloads(signed, "127.0.0.1", 0) as signed_port:
-            runner = web.AppRunner(plain, access_log=None)
-            await runner.setup()
-            await web.TCPSite(runner, "127.0.0.1", 0).start()
-            conn.send((signed_port, runner.addresses[0][1]))
-            await asyncio.to_thread(conn.recv)
-            await runner.cleanup()
-
-    asyncio.run(serve())
 
 
 async def _measure(

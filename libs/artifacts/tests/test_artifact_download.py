@@ -152,6 +152,29 @@ class TestResuming:
         assert (tmp_path / "model.bin").read_bytes() == DATA
         assert server.requests == ["bytes=1234-"]
 
+    async def test_a_damaged_part_left_by_an_earlier_run_is_caught_by_the_sha256(
+        self, serve: Serve, tmp_path: Path
+    ) -> None:
+        # the digest of a resumed download covers the bytes already on disk, read back, not trusted
+        url, server = await serve([])
+        (tmp_path / "model.bin.part").write_bytes(b"X" + DATA[1:1234])
+        with pytest.raises(ArtifactMismatch, match=f"expected SHA-256 {SHA}"):
+            await _download(url, tmp_path / "model.bin", server)
+        assert _left_in(tmp_path) == []
+
+    async def test_a_complete_part_left_by_an_earlier_run_is_checked_not_fetched(
+        self, serve: Serve, tmp_path: Path
+    ) -> None:
+        url, server = await serve([])
+        (tmp_path / "model.bin.part").write_bytes(DATA[:-1] + b"X")
+        with pytest.raises(ArtifactMismatch, match=f"expected SHA-256 {SHA}"):
+            await _download(url, tmp_path / "model.bin", server)
+        assert server.requests == []
+        (tmp_path / "model.bin.part").write_bytes(DATA)
+        await _download(url, tmp_path / "model.bin", server)
+        assert (tmp_path / "model.bin").read_bytes() == DATA
+        assert server.requests == []
+
     async def test_server_errors_are_retried(self, serve: Serve, tmp_path: Path) -> None:
         url, server = await serve([503, 500, 429])
         await _download(url, tmp_path / "model.bin", server)

@@ -15,6 +15,7 @@ import time
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import aiohttp
 import grpc
@@ -78,6 +79,12 @@ class InstallFailed(Exception):
     ) -> None:
         super().__init__(message)
         self.message, self.retryable, self.phase, self.health = message, retryable, phase, health
+
+
+class PhaseReporter(Protocol):
+    """Where the download step sends its progress (ProgressReporter: to deploy-svc)."""
+
+    async def progress(self, status: int, phase: str, percent: int) -> None: ...
 
 
 class ProgressReporter:
@@ -320,7 +327,7 @@ class Installer:
                 f"{on_disk:,}",
             )
         await reporter.progress(DOWNLOADING, "resuming" if on_disk else "downloading", first)
-        target = await self._fetch(answer.url, sha256, size, reporter, first)
+        target = await self.download_step(answer.url, sha256, size, reporter, first)
         await reporter.progress(INSTALLING, "verifying", 100)
         # download_artifact checked the bytes against the SHA-256 and size the signed manifest names
         await reporter.progress(INSTALLING, "unpacking", 100)
@@ -374,9 +381,13 @@ class Installer:
         _check_names(manifest, assignment)
         return signed_json, manifest
 
-    async def _fetch(
-        self, url: str, sha256: str, size: int, reporter: ProgressReporter, first_percent: int
+    async def download_step(
+        self, url: str, sha256: str, size: int, reporter: PhaseReporter, first_percent: int
     ) -> Path:
+        """Download `url` into the home's downloads folder, resuming a `.part`, checked against
+        `sha256` and `size`; reports DOWNLOADING with the percent every 5 points, starting after
+        `first_percent`. The file's path, or InstallFailed (retryable). Public so that the download
+        benchmark times exactly this step."""
         state = _DownloadProgress(size, first_percent)
         download = asyncio.create_task(
             download_artifact(

@@ -22,11 +22,14 @@ from aiohttp import hdrs
 from yarl import URL
 
 from modelyard_artifacts.integrity import ArtifactMismatch, check_file
+from modelyard_artifacts.running_digest import RunningDigest
+from modelyard_artifacts.writeback import start_writeback
 
 Progress = Callable[[int, int | None], None]  # (bytes on disk, total bytes when known)
 
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 _READ_BYTES = 1 << 20
+_WRITEBACK_BYTES = 8 << 20  # how much lands before the kernel is asked to start writing it back
 _MAX_BACKOFF_S = 30.0
 _RETRIED_STATUSES = frozenset({408, 425, 429})
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-\d+/(?:\d+|\*)")
@@ -100,7 +103,8 @@ async def download_artifact(
             http, url, where, part, headers, expected_size, progress, timeout, rate_limit_bytes_per_s
         )
         await _retrying(transfer, where, attempts, backoff_s)
-    await asyncio.to_thread(_install, part, dest, expected_sha256, expected_size, where)
+    sha256_of_part = await transfer.sha256_of_part()
+    await asyncio.to_thread(_install, part, dest, expected_sha256, expected_size, where, sha256_of_part)
     return dest
 
 
@@ -138,6 +142,13 @@ class _Transfer:
         self.expected_size, self.progress, self.timeout = expected_size, progress, timeout
         self.rate_limit_bytes_per_s = rate_limit_bytes_per_s
         self.received = 0
+        self.digest: RunningDigest | None = None  # of the `.part`'s bytes, when this run wrote them
+
+    async def sha256_of_part(self) -> str | None:
+        """The SHA-256 of the whole `.part` when this run hashed every byte of it (None: read it)."""
+        if self.digest is None or not self.part.exists() or self.digest.fed != self.part.stat().st_size:
+            return None
+        return await self.digest.hexdigest()
 
     async def fetch(self) -> None:
         """One try: ask for the bytes the `.part` lacks and append them; returns at the body's end."""
@@ -171,10 +182,13 @@ class _Transfer:
         raise DownloadRefused(self.where, status, await _reason(response))
 
     async def _append(self, response: aiohttp.ClientResponse, start: int, total: int | None) -> None:
+        if self.digest is None or self.digest.fed != start:
+            self.digest = await RunningDigest.of_prefix(self.part, start)
+        digest = self.digest
         with self.part.open("r+b" if start else "wb") as file:
             file.seek(start)
             file.truncate()
-            on_disk = start
+            on_disk = written_back = start
             pace = _Pace(self.rate_limit_bytes_per_s)
             async for chunk in response.content.iter_chunked(pace.read_bytes):
                 file.write(chunk)
@@ -183,6 +197,11 @@ class _Transfer:
                 if self.expected_size is not None and on_disk > self.expected_size:
                     self.part.unlink(missing_ok=True)
                     raise ArtifactMismatch(self.where, f"{self.expected_size:,} bytes", "more than that")
+                await digest.feed(chunk)
+                if on_disk - written_back >= _WRITEBACK_BYTES:
+                    file.flush()
+                    start_writeback(file.fileno(), written_back, on_disk - written_back)
+                    written_back = on_disk
                 if self.progress is not None:
                     self.progress(on_disk, total)
                 await pace.after(len(chunk))
@@ -235,10 +254,17 @@ def https_context(ca_file: Path | None) -> ssl.SSLContext | None:
     return context
 
 
-def _install(part: Path, dest: Path, expected_sha256: str, expected_size: int | None, where: str) -> None:
+def _install(
+    part: Path,
+    dest: Path,
+    expected_sha256: str,
+    expected_size: int | None,
+    where: str,
+    sha256_of_part: str | None,
+) -> None:
     """Check the `.part`, make it durable and rename it to `dest` (blocking: runs in a thread)."""
     try:
-        check_file(part, expected_sha256, expected_size, what=where)
+        check_file(part, expected_sha256, expected_size, what=where, sha256_of_file=sha256_of_part)
     except ArtifactMismatch:
         part.unlink(missing_ok=True)
         raise

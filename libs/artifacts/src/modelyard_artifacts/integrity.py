@@ -39,15 +39,26 @@ def file_digest(path: Path) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def check_file(path: Path, expected_sha256: str, expected_size: int | None, *, what: str = "") -> None:
+def check_file(
+    path: Path,
+    expected_sha256: str,
+    expected_size: int | None,
+    *,
+    what: str = "",
+    sha256_of_file: str | None = None,
+) -> None:
     """Return when the file at `path` has that size (when given) and SHA-256; ArtifactMismatch, naming
     `what` (default: the path), otherwise.
 
     The size is compared first, from the file system, so a truncated file is refused without reading it.
+    `sha256_of_file`, when the caller hashed the bytes as it wrote them, spares reading the file again.
     """
     what = what or str(path)
     if expected_size is not None and (size := path.stat().st_size) != expected_size:
         raise ArtifactMismatch(what, f"{expected_size:,} bytes", f"{size:,} bytes")
-    size, sha256 = file_digest(path)
+    if sha256_of_file is None:
+        size, sha256 = file_digest(path)
+    else:
+        size, sha256 = path.stat().st_size, sha256_of_file
     if sha256 != expected_sha256:
         raise ArtifactMismatch(what, f"SHA-256 {expected_sha256}", f"SHA-256 {sha256} ({size:,} bytes)")

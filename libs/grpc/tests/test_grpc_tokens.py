@@ -97,6 +97,25 @@ class TestRefusals:
         with pytest.raises(TokenError):
             verifier_for(leeway_s=0).verify(token)
 
+    def test_a_token_verified_once_is_refused_once_it_has_expired(self) -> None:
+        # verified tokens are remembered (a fleet heartbeats with the same token); the expiry is not
+        verifier = verifier_for(leeway_s=0)
+        token = mint_token(TEST_ISSUER, "alice", None, ["super_admin"], ttl_s=1)
+        assert verifier.verify(token).subject == "alice"
+        assert verifier.verify(token).subject == "alice"
+        time.sleep(1.1)
+        with pytest.raises(TokenError) as refused:
+            verifier.verify(token)
+        assert refused.value.problem is TokenProblem.EXPIRED
+
+    def test_a_refused_token_stays_refused(self) -> None:
+        verifier = verifier_for()
+        forged = jwt.encode(
+            _claims(), OTHER_ISSUER.private_key, algorithm="EdDSA", headers={"kid": TEST_ISSUER.key_id}
+        )
+        for _ in range(2):
+            assert _problem(forged, verifier) is TokenProblem.BAD_SIGNATURE
+
     def test_a_token_from_an_issuer_this_service_does_not_pin_is_refused(self) -> None:
         token = mint_token(OTHER_ISSUER, "alice", None, ["super_admin"], ttl_s=60)
         assert _problem(token) is TokenProblem.BAD_SIGNATURE

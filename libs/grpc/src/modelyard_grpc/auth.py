@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -148,6 +149,9 @@ def mint_token(
     return jwt.encode(claims, issuer.private_key, algorithm=ALGORITHM, headers={"kid": issuer.key_id})
 
 
+_VERIFIED_TOKENS_KEPT = 50_000  # about 25 MB at most; the least recently used go first
+
+
 class TokenVerifier:
     """What one service accepts: tokens signed by a pinned key, for it, within the maximum lifetime."""
 
@@ -163,6 +167,10 @@ class TokenVerifier:
         if not self._keys:
             raise SigningKeyError("no token public key is pinned (MODELYARD_TOKEN_PUBLIC_KEYS)")
         self.audience, self._max_lifetime_s, self._leeway_s = audience, max_lifetime_s, leeway_s
+        # token → (its principal, its `exp`): a token verified once is the same bytes under the same
+        # pinned keys next time, so a fleet heartbeating with the same token costs one signature
+        # check per token, not per call. Only the expiry is looked at again.
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
 
     @classmethod
     def from_config(cls, text: str, audience: str, **limits: float) -> TokenVerifier:
@@ -184,6 +192,13 @@ class TokenVerifier:
         """
         if not token:
             raise TokenError(TokenProblem.MISSING, "no bearer token in the `authorization` metadata")
+        cached = self._verified.get(token)
+        if cached is not None and time.time() < cached[1] + self._leeway_s:
+            self._verified.move_to_end(token)
+            return cached[0]
+        return self._verify_anew(token)
+
+    def _verify_anew(self, token: str) -> Principal:
         key = self._key_of(token)
         try:
             claims = jwt.decode(
@@ -206,7 +221,11 @@ class TokenVerifier:
         except jwt.InvalidTokenError as error:
             raise TokenError(TokenProblem.MALFORMED, str(error)) from error
         self._check_lifetime(claims)
-        return _principal_from(claims)
+        principal = _principal_from(claims)
+        self._verified[token] = (principal, float(claims["exp"]))
+        if len(self._verified) > _VERIFIED_TOKENS_KEPT:
+            self._verified.popitem(last=False)
+        return principal
 
     def _key_of(self, token: str) -> Ed25519PublicKey:
         try:

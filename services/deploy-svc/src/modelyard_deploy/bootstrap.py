@@ -110,6 +110,7 @@ async def running_deploy_service(settings: DeploySettings, stop: asyncio.Event) 
         await runner.create_tables()
     tasks = [
         asyncio.create_task(relay.run(stop), name="relay"),
+        asyncio.create_task(liveness.run(stop), name="edge-liveness"),
         asyncio.create_task(changes.run(stop), name="view-changes"),
         asyncio.create_task(_wake_on_changes(changes, wake, stop), name="conductor-wake"),
         asyncio.create_task(conductor.run(stop, wake, settings.deploy_sweep_every_s), name="conductor"),

@@ -374,3 +374,27 @@ async def test_a_deployment_cancelled_while_its_agent_is_away_is_never_handed_ou
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(stream.read(), 1.0)
         stream.cancel()
+
+
+async def test_a_heartbeat_from_an_upgraded_agent_updates_the_servers_facts(deploy: _Deploy) -> None:
+    await _register(deploy, "edge-h")  # linux/amd64, edge 1.1.0
+    async with channel(deploy.target, deploy.token(("edge",), "edge-h")) as edge_ch:
+        edge = deploy_pb2_grpc.EdgeServiceStub(edge_ch)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await edge.Heartbeat(deploy_pb2.EdgeHeartbeat(server_id="edge-h", edge_version="two"))
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "edge_version" in (refused.value.details() or "")
+        await edge.Heartbeat(
+            deploy_pb2.EdgeHeartbeat(server_id="edge-h", platform="linux/arm64", edge_version="1.2.0")
+        )
+    async with channel(deploy.target, deploy.token()) as ch:
+        operator = deploy_pb2_grpc.DeployServiceStub(ch)
+
+        async def upgraded() -> bool:
+            try:
+                found = await operator.GetEdgeServer(deploy_pb2.EdgeServerRef(server_id="edge-h", org_id=ORG))
+            except grpc.aio.AioRpcError:  # not in the views yet
+                return False
+            return (found.server.platform, found.server.edge_version) == ("linux/arm64", "1.2.0")
+
+        await eventually(upgraded, 30, "the agent's new platform and edge version in the views")

@@ -327,3 +327,23 @@ async def test_a_change_is_announced_to_the_servers_subscribers(views: _Views, d
     finally:
         stop.set()
         await task
+
+
+async def test_heartbeats_noted_are_written_together_and_a_late_one_never_wins(views: _Views) -> None:
+    old, new = NOW - timedelta(seconds=20), NOW - timedelta(seconds=2)
+    views.liveness.note(EdgeHeartbeat("acme", "edge-1", new, 10, "d1"))
+    views.liveness.note(EdgeHeartbeat("acme", "edge-1", old, 20, ""))  # arrived late: dropped
+    views.liveness.note(EdgeHeartbeat("acme", "edge-2", old, 30, ""))
+    views.liveness.note(EdgeHeartbeat("globex", "edge-1", old, 40, ""))
+    # noted beats count before they are written (the conductor judges silence on them)
+    assert (await views.liveness.last_heartbeat_times())[("acme", "edge-1")] == new
+    assert set(await views.liveness.last_heartbeats("acme")) == {("acme", "edge-1"), ("acme", "edge-2")}
+    await views.liveness.flush()
+    views.liveness.note(EdgeHeartbeat("acme", "edge-2", old - timedelta(seconds=1), 50, ""))
+    await views.liveness.flush()  # older than the stored row: the row stays
+    stored = await views.liveness.last_heartbeats()
+    assert {key: (b.last_at, b.free_disk_bytes, b.active_deployment_id) for key, b in stored.items()} == {
+        ("acme", "edge-1"): (new, 10, "d1"),
+        ("acme", "edge-2"): (old, 30, ""),
+        ("globex", "edge-1"): (old, 40, ""),
+    }

@@ -6,8 +6,11 @@ token without one is refused (INVALID_ARGUMENT), whoever holds it.
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +42,29 @@ from modelyard_grpc import caller_of, current_principal
 Context = aio.ServicerContext[Any, Any]
 DEFAULT_ENVIRONMENT = "production"
 _SEMVER = re.compile(r"^\d{1,9}\.\d{1,9}\.\d{1,9}([-+][0-9A-Za-z.+-]{1,40})?$")
+# A heartbeat saying what the last one said is not compared with the views again before this long:
+# the views only change what a server runs through its own reports, and a check a minute catches
+# anything else (a view rebuilt, another replica's record) without a query per heartbeat.
+RECHECK_S = 60.0
+_MAX_REMEMBERED = 200_000
+
+
+@dataclass(frozen=True)
+class _Said:
+    """What a server's heartbeat said, and when this replica last checked it against the views."""
+
+    running: dict[str, str]
+    platform: str
+    edge_version: str
+    checked_at: float
+
+    def same_as(self, earlier: _Said | None) -> bool:
+        return (
+            earlier is not None
+            and self.checked_at - earlier.checked_at < RECHECK_S
+            and (self.running, self.platform, self.edge_version)
+            == (earlier.running, earlier.platform, earlier.edge_version)
+        )
 
 
 class EdgeServicer(deploy_pb2_grpc.EdgeServiceServicer):
@@ -55,6 +81,7 @@ class EdgeServicer(deploy_pb2_grpc.EdgeServiceServicer):
     ) -> None:
         self._commands, self._reader, self._liveness = commands, reader, liveness
         self._changes, self._clock, self._interval_s = changes, clock, heartbeat_interval_s
+        self._said: dict[tuple[str, str], _Said] = {}  # (org, server) → its last heartbeat, checked
 
     @override
     async def Register(
@@ -83,16 +110,56 @@ class EdgeServicer(deploy_pb2_grpc.EdgeServiceServicer):
         org_id, server_id = _org_id(), request.server_id
         active = checked_identifier(request.active_deployment_id, "active_deployment_id") or ""
         running = running_from_proto(request.running)
-        known = await self._running(org_id, server_id)
-        await self._liveness.record(
+        said = _Said(
+            {m.ai_module: m.version_id for m in running},
+            request.platform,
+            request.edge_version,
+            time.monotonic(),
+        )
+        key = (org_id, server_id)
+        if not said.same_as(self._said.get(key)):
+            await self._reconcile(org_id, server_id, running, said, context)
+            if len(self._said) >= _MAX_REMEMBERED:
+                self._said.clear()
+            self._said[key] = said
+        self._liveness.note(
             EdgeHeartbeat(org_id, server_id, self._clock(), max(request.free_disk_bytes, 0), active)
         )
-        if {m.ai_module: m.version_id for m in running} != known:
-            await self._commands.report_running(org_id, server_id, running, caller_of(context))
         cancelled = await self._reader.cancelled_among(org_id, server_id, [active] if active else [])
         return deploy_pb2.EdgeHeartbeatResponse(
             heartbeat_interval_s=self._interval_s, cancelled_deployment_ids=cancelled
         )
+
+    async def _reconcile(
+        self, org_id: str, server_id: str, running: list[RunningModel], said: _Said, context: Context
+    ) -> None:
+        """Record what the heartbeat says where it differs from what deploy-svc knows: the models it
+        serves (EdgeModelSwitched), its platform or edge version (registered again: an agent upgraded
+        or moved to other hardware keeps heartbeating); NotFound for a server never registered."""
+        facts, known = await self._facts(org_id, server_id)
+        if said.running != known:
+            await self._commands.report_running(org_id, server_id, running, caller_of(context))
+        changed = {
+            name: value
+            for name, value in (("platform", said.platform), ("edge_version", said.edge_version))
+            if value and value != getattr(facts, name)
+        }
+        if changed:
+            if "edge_version" in changed:
+                _edge_version(changed["edge_version"])
+            updated = dataclasses.replace(facts, **changed)
+            await self._commands.register_edge(org_id, updated, caller_of(context))
+
+    async def _facts(self, org_id: str, server_id: str) -> tuple[EdgeFacts, dict[str, str]]:
+        """The server's facts and what it runs: from the views (one query), or from its stream when the
+        views do not show it yet; NotFound when it never registered."""
+        found = await self._reader.edge_facts(org_id, server_id)
+        if found is not None:
+            return found
+        server = await self._commands.load_edge_server(org_id, server_id)
+        if server is None:
+            raise NotFound(f"edge server {server_id} is not registered; call Register first")
+        return server.facts, dict(server.running)
 
     @override
     async def StreamAssignments(

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from modelyard_deploy.app.ports import DeploymentLine, KnownVersion, ServerFacts
+from modelyard_deploy.domain.edge_server import EdgeFacts
 from modelyard_deploy.projections.fleet import complete_servers, drift_condition
 from modelyard_deploy.projections.rows import (
     MAX_PAGE_SIZE,
@@ -267,6 +268,24 @@ class DeployViewReader:
             params,
         )
         return [DeploymentRow.from_mapping(r) for r in due], (later or {}).get("at")
+
+    async def edge_facts(self, org_id: str, server_id: str) -> tuple[EdgeFacts, dict[str, str]] | None:
+        """The server's registered facts and what it serves (module → version id); None when the views
+        do not show it (never registered, or registered a moment ago). One query."""
+        rows = await self._all(
+            f"""SELECT e.environment, e.platform, e.edge_version, e.hostname, r.ai_module, r.version_id
+            FROM {self._s}.edge_servers e LEFT JOIN {self._s}.edge_running r
+            ON r.org_id = e.org_id AND r.server_id = e.server_id
+            WHERE e.org_id = :org AND e.server_id = :server""",
+            {"org": org_id, "server": server_id},
+        )
+        if not rows:
+            return None
+        first = rows[0]
+        facts = EdgeFacts(
+            server_id, first["environment"], first["platform"], first["edge_version"], first["hostname"]
+        )
+        return facts, {str(r["ai_module"]): str(r["version_id"]) for r in rows if r["ai_module"] is not None}
 
     async def running_models(self, org_id: str, server_id: str) -> dict[str, str] | None:
         """Module → version id the server serves; None when it is not registered (one light query)."""

@@ -347,3 +347,12 @@ async def test_heartbeats_noted_are_written_together_and_a_late_one_never_wins(v
         ("acme", "edge-2"): (old, 30, ""),
         ("globex", "edge-1"): (old, 40, ""),
     }
+
+
+async def test_the_mobile_fleet_lists_servers_up_to_its_limit_and_counts_the_rest(views: _Views) -> None:
+    await views.apply(*(_server(f"edge-{n}") for n in (3, 1, 2)))
+    servers, left_out = await views.reader.fleet("acme", limit=2)
+    assert ([s.server_id for s in servers], left_out) == (["edge-1", "edge-2"], 1)
+    servers, left_out = await views.reader.fleet("acme")
+    assert ([s.server_id for s in servers], left_out) == (["edge-1", "edge-2", "edge-3"], 0)
+    assert await views.reader.fleet("globex") == ([], 0)

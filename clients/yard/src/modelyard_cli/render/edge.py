@@ -125,6 +125,9 @@ def mobile_status_view(status: deploy_pb2.MobileStatus) -> Group:
             )
         )  # fmt: skip
     parts: list[RenderableType] = [jobs, edges, Text(f"as of {format_time(status.as_of)}")]
+    if status.edges_left_out:
+        more = f"{status.edges_left_out:,} more edge servers not listed: yard edge list pages them"
+        parts.insert(2, Text(more))
     if status.jobs_error:
         parts.insert(1, Text(f"training jobs could not be read: {status.jobs_error}"))
     return Group(*parts)

@@ -77,11 +77,15 @@ class DeployServicer(deploy_pb2_grpc.DeployServiceServicer):
 
     @override
     async def GetRollout(self, request: deploy_pb2.RolloutRef, context: Context) -> deploy_pb2.Rollout:
-        row = await self._reader.rollout(_required(request.rollout_id, "rollout_id"))
-        if row is None:
-            raise NotFound(
-                f"rollout {request.rollout_id[:80]!r} does not exist; list them with yard deploy status"
-            )
+        rollout_id = _required(request.rollout_id, "rollout_id")
+        row = await self._reader.rollout(rollout_id)
+        if row is None:  # started a moment ago, not in the views yet: its own stream says where it is
+            try:
+                row = rollout_row(await self._commands.load_rollout(rollout_id))
+            except NotFound:
+                raise NotFound(
+                    f"rollout {rollout_id!r} does not exist; list them with yard deploy status"
+                ) from None
         require_org_access(current_principal(), row.org_id)
         return rollout_to_proto(row)
 
@@ -200,8 +204,9 @@ class DeployServicer(deploy_pb2_grpc.DeployServiceServicer):
         self, request: deploy_pb2.MobileStatusRequest, context: Context
     ) -> deploy_pb2.MobileStatus:
         org_id = _org_of(request.org_id)
+        servers, left_out = await self._reader.fleet(org_id)
         status = deploy_pb2.MobileStatus(
-            edges=[edge_line(s) for s in await self._reader.fleet(org_id)], as_of=timestamp(self._clock())
+            edges=[edge_line(s) for s in servers], edges_left_out=left_out, as_of=timestamp(self._clock())
         )
         try:
             jobs = await self._jobs.jobs(org_id)

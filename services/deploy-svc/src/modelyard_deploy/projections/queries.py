@@ -19,7 +19,6 @@ from modelyard_deploy.app.ports import DeploymentLine, KnownVersion, ServerFacts
 from modelyard_deploy.domain.edge_server import EdgeFacts
 from modelyard_deploy.projections.fleet import complete_servers, drift_condition
 from modelyard_deploy.projections.rows import (
-    MAX_PAGE_SIZE,
     DeploymentRow,
     Page,
     RolloutRow,
@@ -38,6 +37,11 @@ _OPEN = (
     "({p}status IN ('pending', 'downloading', 'installing') "
     "OR ({p}status = 'failed' AND {p}retry_at IS NOT NULL))"
 )
+
+
+# The mobile status lists an organization's fleet in one answer: about 100 bytes a server, so this
+# many stay far below gRPC's message limit; beyond them the answer says how many it left out.
+MOBILE_MAX_EDGES = 10_000
 
 
 class DeployViewReader:
@@ -213,9 +217,31 @@ class DeployViewReader:
             ).mappings()
             return server, [DeploymentRow.from_mapping(r) for r in history]
 
-    async def fleet(self, org_id: str) -> list[ServerRow]:
-        """The first MAX_PAGE_SIZE servers of an organization by id, for the mobile status."""
-        return (await self.servers_page(org_id=org_id, page_size=MAX_PAGE_SIZE)).rows
+    async def fleet(self, org_id: str, limit: int = MOBILE_MAX_EDGES) -> tuple[list[ServerRow], int]:
+        """An organization's servers by id, at most `limit` (the mobile status lists the whole fleet in
+        one answer), and how many more there are."""
+        async with self.engine.connect() as conn:
+            found = (
+                (
+                    await conn.execute(
+                        text(
+                            f"SELECT e.* FROM {self._s}.edge_servers e WHERE e.org_id = :org "
+                            "ORDER BY e.server_id LIMIT :limit"
+                        ),
+                        {"org": org_id, "limit": limit + 1},
+                    )
+                )
+                .mappings()
+                .all()
+            )
+            left_out = 0
+            if len(found) > limit:
+                found = found[:limit]
+                total = await conn.scalar(
+                    text(f"SELECT count(*) FROM {self._s}.edge_servers WHERE org_id = :org"), {"org": org_id}
+                )
+                left_out = int(total or 0) - limit
+            return await self._complete(conn, found), left_out
 
     async def rollout(self, rollout_id: str) -> RolloutRow | None:
         """One rollout with each wave's progress counted from its deployments."""

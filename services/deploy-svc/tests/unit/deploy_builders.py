@@ -173,7 +173,7 @@ class StoreReads:
     async def unfinished_rollout_ids(self) -> list[str]:
         return [r.rollout_id for r in await self._rollouts() if not r.finished]
 
-    async def caught_up(self) -> bool:
+    async def caught_up(self, wait_s: float = 0.0) -> bool:
         return True
 
     async def every_deployment(self) -> list[DeploymentLine]:

@@ -237,7 +237,7 @@ class TestOnePassAtATime:
         assert (await fleet.w.reads.open_deployments()) == []
 
     async def test_with_views_behind_the_log_a_pass_does_nothing(self, fleet: Fleet) -> None:
-        async def behind() -> bool:
+        async def behind(wait_s: float = 0.0) -> bool:
             return False
 
         fleet.w.reads.caught_up = behind  # type: ignore[method-assign]

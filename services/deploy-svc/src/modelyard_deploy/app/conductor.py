@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -126,13 +125,12 @@ class Conductor:
             return result
 
     async def _caught_up(self) -> bool:
-        deadline = time.monotonic() + self._caught_up_timeout_s
-        while not await self._reads.caught_up():
-            if time.monotonic() > deadline:
-                log.info("conductor: views behind the log; skipping this pass")
-                return False
-            await asyncio.sleep(0.005)  # the views apply within milliseconds; bounded by the deadline
-        return True
+        # The views must hold what the log held as the pass begins, not chase a head that a busy fleet
+        # moves every few milliseconds (that skipped passes, and so waves, for seconds at a time).
+        if await self._reads.caught_up(self._caught_up_timeout_s):
+            return True
+        log.info("conductor: views behind the log; skipping this pass")
+        return False
 
     # ---- rollouts ----
 

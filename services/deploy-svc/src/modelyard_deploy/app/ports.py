@@ -97,6 +97,7 @@ class DeployReads(Protocol):
         """Rollouts that have not finished (scheduled, running, rolling back), oldest first."""
         ...
 
-    async def caught_up(self) -> bool:
-        """True when the views have applied every event of deploy-svc's own log."""
+    async def caught_up(self, wait_s: float = 0.0) -> bool:
+        """True once the views have applied every event deploy-svc's log held when asked (waiting up
+        to `wait_s` for them: a log that keeps growing meanwhile does not move the mark)."""
         ...

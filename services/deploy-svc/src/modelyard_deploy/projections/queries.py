@@ -117,7 +117,8 @@ class DeployViewReader:
         return [str(r["rollout_id"]) for r in await self._all(sql, {})]
 
     async def caught_up(self, wait_s: float = 0.0) -> bool:
-        """True when the views have applied every event of deploy-svc's own log (waiting up to `wait_s`)."""
+        """True once the views have applied every event deploy-svc's log held when asked (waiting up to
+        `wait_s`; events appended meanwhile are not waited for)."""
         head = await self._log.head_position()
         deadline = time.monotonic() + wait_s
         while True:

@@ -101,7 +101,8 @@ async def test_a_release_reaches_three_agents_in_two_waves_canary_first(
     services: Platform, deploy: DeployClient, fleet: Fleet
 ) -> None:
     servers = _servers("edge", 3)
-    agents = await _agents(services, deploy, fleet.org, servers)
+    every_phase = ["--report-gap-s", "0"]  # by default phases shorter than a second are not reported
+    agents = await _agents(services, deploy, fleet.org, servers, extra_args=every_phase)
     try:
         rollout = await deploy.rollout(
             fleet.v1.version_id, servers, wave_sizes=[1, 2], reason="first rollout"

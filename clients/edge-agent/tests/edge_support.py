@@ -129,6 +129,7 @@ def agent_config(home: Path, deploy_port: int, registry_port: int, **overrides: 
         "reconnect_initial_s": 0.05,
         "reconnect_max_s": 0.2,
         "call_timeout_s": 5.0,
+        "report_gap_s": 0.0,  # every phase reported, so tests can follow them
     }
     settings.update(overrides)
     return AgentConfig(**settings)

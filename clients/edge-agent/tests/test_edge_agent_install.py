@@ -19,6 +19,7 @@ from grpc import aio
 
 from modelyard.v1 import deploy_pb2
 from modelyard_edge.agent import EdgeAgent
+from modelyard_edge.installer import ProgressReporter
 from modelyard_edge.versions import VersionsHome
 
 COMPLETED = deploy_pb2.DEPLOYMENT_STATUS_COMPLETED
@@ -50,6 +51,50 @@ async def deploy(
 ) -> deploy_pb2.ProgressReport:
     fakes.edge.assignments.put_nowait(registered.assignment(deployment_id, **fields))
     return await fakes.edge.outcome(deployment_id)
+
+
+async def test_phases_shorter_than_the_report_gap_are_held_and_a_status_change_is_not(
+    tmp_path: Path,
+) -> None:
+    v1 = version("v1", model_bytes(1))
+    async with cloud(tmp_path) as fakes, running(fakes, tmp_path / "home", report_gap_s=30.0):
+        fakes.registry.add(v1)
+        outcome = await deploy(fakes, v1, "d1")
+        assert outcome.status == COMPLETED, outcome.error_message
+        # downloading, then installing (a new status: sent at once), then the outcome; the phases
+        # in between (unpacking, loading, ...) came within the gap and were dropped for the outcome
+        reports = [(r.status, r.phase) for r in fakes.edge.reports_of("d1")]
+        assert reports == [
+            (DOWNLOADING, "downloading"),
+            (deploy_pb2.DEPLOYMENT_STATUS_INSTALLING, "verifying"),
+            (COMPLETED, "completed"),
+        ]
+
+
+async def test_a_held_phase_is_sent_once_the_gap_is_over(tmp_path: Path) -> None:
+    reports: list[tuple[int, str]] = []
+
+    class _Stub:
+        async def ReportProgress(  # noqa: N802  (the gRPC stub's name)
+            self, report: deploy_pb2.ProgressReport, **_: Any
+        ) -> deploy_pb2.ProgressAck:
+            reports.append((report.status, report.phase))
+            return deploy_pb2.ProgressAck()
+
+    installing = deploy_pb2.DEPLOYMENT_STATUS_INSTALLING
+    assignment = deploy_pb2.Assignment(deployment_id="d1", attempt=1)
+    reporter = ProgressReporter(_Stub(), "edge-1", assignment, "t", 5.0, gap_s=0.5)  # type: ignore[arg-type]
+    await reporter.progress(installing, "verifying", 100)
+    await reporter.progress(installing, "unpacking", 100)  # held, then replaced
+    await reporter.progress(installing, "loading", 100)  # held: a long phase
+    assert reports == [(installing, "verifying")]
+    await asyncio.sleep(0.7)
+    assert reports == [(installing, "verifying"), (installing, "loading")]
+    await reporter.progress(installing, "health_check", 100)  # within 0.5 s of "loading": held
+    await reporter.final(deploy_pb2.ProgressReport(status=COMPLETED, phase="completed"))
+    assert reports[-1] == (COMPLETED, "completed")
+    await asyncio.sleep(0.7)  # the held one is dropped, never sent after the outcome
+    assert reports == [(installing, "verifying"), (installing, "loading"), (COMPLETED, "completed")]
 
 
 async def test_an_assignment_is_installed_phase_by_phase_and_served(tmp_path: Path) -> None:

@@ -66,6 +66,12 @@ def build_parser(prog: str = "yard edge-agent") -> argparse.ArgumentParser:
     parser.add_argument("--probe-inputs", type=Path, help="probe inputs for the health gate (.npy, .jsonl)")
     parser.add_argument("--max-download-bytes-per-s", type=float, help="cap the download rate (a slow link)")
     parser.add_argument("--ca-file", type=Path, help="CA of the services and download URLs (TLS)")
+    parser.add_argument(
+        "--report-gap-s",
+        type=float,
+        default=1.0,
+        help="hold a phase reported within this many seconds of the last report of its status (1.0)",
+    )
     parser.add_argument("--log-level", default="INFO", help="default: INFO")
     parser.add_argument("--version", action="version", version=f"modelyard edge agent {edge_version()}")
     return parser
@@ -105,6 +111,7 @@ def config_from(options: argparse.Namespace, environ: Mapping[str, str] | None =
         platform=options.platform,
         probe_inputs=options.probe_inputs,
         max_download_bytes_per_s=rate,
+        report_gap_s=max(options.report_gap_s, 0.0),
         ca_file=tls.tls_ca_file,
         tls=tls,
     )

@@ -38,6 +38,7 @@ class AgentConfig:
     tls: TlsSettings | None = None  # gRPC over TLS; None = plaintext
     device: str = "cpu"
     call_timeout_s: float = 30.0
+    report_gap_s: float = 1.0  # a phase reported within this of the last report of its status is held
     download_stall_timeout_s: float = 30.0
     reconnect_initial_s: float = 0.5
     reconnect_max_s: float = 30.0

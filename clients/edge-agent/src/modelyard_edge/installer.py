@@ -89,7 +89,13 @@ class PhaseReporter(Protocol):
 
 class ProgressReporter:
     """ReportProgress for one assignment. Progress reports are tried once (the next one follows);
-    the final one (COMPLETED / FAILED) is retried with backoff until deploy-svc takes it."""
+    the final one (COMPLETED / FAILED) is retried with backoff until deploy-svc takes it.
+
+    A report of the same status less than `gap_s` after the last one sent is held, and sent when the
+    gap is over unless a newer one replaced it: a phase that lasts milliseconds (unpacking a small
+    model) is not worth an event in deploy-svc's log for each of a thousand servers, and one that
+    lasts longer is still shown. A change of status, and the outcome, are sent at once.
+    """
 
     def __init__(
         self,
@@ -99,13 +105,51 @@ class ProgressReporter:
         token: TokenSource,
         timeout_s: float,
         retry_max_s: float = 30.0,
+        gap_s: float = 0.0,
     ) -> None:
         self._stub, self._server_id, self._assignment, self._token = stub, server_id, assignment, token
-        self._timeout_s, self._retry_max_s = timeout_s, retry_max_s
+        self._timeout_s, self._retry_max_s, self._gap_s = timeout_s, retry_max_s, gap_s
+        self._sending = asyncio.Lock()  # one report at a time, in order
+        self._last: tuple[int, float] | None = None  # (status, when) of the last report sent
+        self._held: tuple[int, str, int] | None = None
+        self._flusher: asyncio.Task[None] | None = None
+        self._stopped: DeploymentCancelled | None = None  # what a held report's answer said
 
     async def progress(self, status: int, phase: str, percent: int) -> None:
-        """Report a phase; DeploymentCancelled when deploy-svc says the deployment was cancelled or
-        is over (failed: its deadline passed), or refuses progress for it."""
+        """Report a phase (or hold it, see above); DeploymentCancelled when deploy-svc says the
+        deployment was cancelled or is over (failed: its deadline passed), or refuses progress for it."""
+        if self._stopped is not None:
+            raise self._stopped
+        now = time.monotonic()
+        if self._last is not None and self._last[0] == status and now - self._last[1] < self._gap_s:
+            self._held = (status, phase, percent)
+            if self._flusher is None or self._flusher.done():
+                wait = self._last[1] + self._gap_s - now
+                self._flusher = asyncio.create_task(self._send_held_after(wait))
+            return
+        self._held = None
+        async with self._sending:
+            await self._progress_now(status, phase, percent)
+
+    def close(self) -> None:
+        """Drop a held report (the install is over or aborted)."""
+        self._held = None
+        if self._flusher is not None:
+            self._flusher.cancel()
+
+    async def _send_held_after(self, wait_s: float) -> None:
+        await asyncio.sleep(wait_s)
+        async with self._sending:
+            held, self._held = self._held, None
+            if held is None:
+                return
+            try:
+                await self._progress_now(*held)
+            except DeploymentCancelled as stop:
+                self._stopped = stop
+
+    async def _progress_now(self, status: int, phase: str, percent: int) -> None:
+        self._last = (status, time.monotonic())
         try:
             ack = await self._send(self._report(status, phase, percent))
         except aio.AioRpcError as error:
@@ -125,6 +169,11 @@ class ProgressReporter:
 
     async def final(self, report: deploy_pb2.ProgressReport) -> None:
         """Report the outcome until deploy-svc takes it (transient errors are retried forever)."""
+        self.close()
+        async with self._sending:  # after a held report being sent, never before it
+            await self._final(report)
+
+    async def _final(self, report: deploy_pb2.ProgressReport) -> None:
         wait = 0.5
         while True:
             try:
@@ -224,7 +273,12 @@ class Installer:
         """Carry out one assignment and report its outcome (a cancellation reports nothing: deploy-svc
         already knows). Raises only CancelledError (the agent aborting it)."""
         reporter = ProgressReporter(
-            self._edge, self._config.server_id, assignment, self._config.token, self._config.call_timeout_s
+            self._edge,
+            self._config.server_id,
+            assignment,
+            self._config.token,
+            self._config.call_timeout_s,
+            gap_s=self._config.report_gap_s,
         )
         what = (
             f"server {self._config.server_id}: deployment {assignment.deployment_id} (version "
@@ -234,6 +288,7 @@ class Installer:
         try:
             outcome = await self._install(assignment, reporter)
         except DeploymentCancelled as stopped:
+            reporter.close()
             log.info("%s: stopped, the running model stays: %s", what, stopped)
             return
         except InstallFailed as failure:
@@ -241,6 +296,7 @@ class Installer:
             await reporter.final(reporter.failed(failure))
             return
         except asyncio.CancelledError:
+            reporter.close()
             log.info("%s: aborted; the running model stays", what)
             raise
         except Exception as error:  # a fault of this host (disk full, permissions): say so, keep serving

@@ -167,7 +167,7 @@ class EdgeServicer(deploy_pb2_grpc.EdgeServiceServicer):
     ) -> AsyncIterator[deploy_pb2.Assignment]:
         org_id = _org_id()
         server_id = request.server_id
-        await self._running(org_id, server_id)
+        await self._facts(org_id, server_id)  # NotFound for a server that never registered
         async for assignment in assignments(self._reader, self._changes, org_id, server_id, self._clock):
             yield assignment
 
@@ -195,17 +195,6 @@ class EdgeServicer(deploy_pb2_grpc.EdgeServiceServicer):
         return deploy_pb2.ProgressAck(
             cancelled=cancelled, deployment=deployment_to_proto(deployment_row(deployment))
         )
-
-    async def _running(self, org_id: str, server_id: str) -> dict[str, str]:
-        """What the server runs; NotFound when it never registered. The views answer first (one query);
-        a server they do not show yet (registered a moment ago) is read from its stream."""
-        known = await self._reader.running_models(org_id, server_id)
-        if known is not None:
-            return known
-        server = await self._commands.load_edge_server(org_id, server_id)
-        if server is None:
-            raise NotFound(f"edge server {server_id} is not registered; call Register first")
-        return dict(server.running)
 
 
 def _org_id() -> str:

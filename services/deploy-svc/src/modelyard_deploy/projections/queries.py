@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from modelyard_deploy.app.ports import DeploymentLine, KnownVersion, ServerFacts
@@ -191,18 +191,8 @@ class DeployViewReader:
     ) -> tuple[ServerRow, list[DeploymentRow]] | None:
         """One server and its last HISTORY_LENGTH deployments, newest first; None when not registered."""
         async with self.engine.connect() as conn:
-            found = (
-                (
-                    await conn.execute(
-                        text(
-                            f"SELECT e.* FROM {self._s}.edge_servers e "
-                            "WHERE e.org_id = :org AND e.server_id = :server"
-                        ),
-                        {"org": org_id, "server": server_id},
-                    )
-                )
-                .mappings()
-                .all()
+            found = await self._edge_servers(
+                conn, "e.org_id = :org AND e.server_id = :server", {"org": org_id, "server": server_id}
             )
             if not found:
                 return None
@@ -222,18 +212,8 @@ class DeployViewReader:
         """An organization's servers by id, at most `limit` (the mobile status lists the whole fleet in
         one answer), and how many more there are."""
         async with self.engine.connect() as conn:
-            found = (
-                (
-                    await conn.execute(
-                        text(
-                            f"SELECT e.* FROM {self._s}.edge_servers e WHERE e.org_id = :org "
-                            "ORDER BY e.server_id LIMIT :limit"
-                        ),
-                        {"org": org_id, "limit": limit + 1},
-                    )
-                )
-                .mappings()
-                .all()
+            found = await self._edge_servers(
+                conn, "e.org_id = :org ORDER BY e.server_id LIMIT :limit", {"org": org_id, "limit": limit + 1}
             )
             left_out = 0
             if len(found) > limit:
@@ -314,18 +294,6 @@ class DeployViewReader:
         )
         return facts, {str(r["ai_module"]): str(r["version_id"]) for r in rows if r["ai_module"] is not None}
 
-    async def running_models(self, org_id: str, server_id: str) -> dict[str, str] | None:
-        """Module → version id the server serves; None when it is not registered (one light query)."""
-        rows = await self._all(
-            f"""SELECT r.ai_module, r.version_id FROM {self._s}.edge_servers e
-            LEFT JOIN {self._s}.edge_running r ON r.org_id = e.org_id AND r.server_id = e.server_id
-            WHERE e.org_id = :org AND e.server_id = :server""",
-            {"org": org_id, "server": server_id},
-        )
-        if not rows:
-            return None
-        return {str(r["ai_module"]): str(r["version_id"]) for r in rows if r["ai_module"] is not None}
-
     async def cancelled_among(self, org_id: str, server_id: str, deployment_ids: Sequence[str]) -> list[str]:
         """Which of `deployment_ids` (of this server) are cancelled."""
         if not deployment_ids:
@@ -338,6 +306,12 @@ class DeployViewReader:
         return [str(r["deployment_id"]) for r in rows]
 
     # ---- helpers ----
+
+    async def _edge_servers(
+        self, conn: AsyncConnection, condition: str, params: dict[str, Any]
+    ) -> list[RowMapping]:
+        sql = f"SELECT e.* FROM {self._s}.edge_servers e WHERE {condition}"
+        return list((await conn.execute(text(sql), params)).mappings().all())
 
     async def _facts(self, where: str, params: dict[str, Any]) -> list[ServerFacts]:
         async with self.engine.connect() as conn:

@@ -73,12 +73,15 @@ async def test_phases_shorter_than_the_report_gap_are_held_and_a_status_change_i
 
 async def test_a_held_phase_is_sent_once_the_gap_is_over(tmp_path: Path) -> None:
     reports: list[tuple[int, str]] = []
+    second = asyncio.Event()
 
     class _Stub:
         async def ReportProgress(  # noqa: N802  (the gRPC stub's name)
             self, report: deploy_pb2.ProgressReport, **_: Any
         ) -> deploy_pb2.ProgressAck:
             reports.append((report.status, report.phase))
+            if len(reports) == 2:
+                second.set()
             return deploy_pb2.ProgressAck()
 
     installing = deploy_pb2.DEPLOYMENT_STATUS_INSTALLING
@@ -88,12 +91,12 @@ async def test_a_held_phase_is_sent_once_the_gap_is_over(tmp_path: Path) -> None
     await reporter.progress(installing, "unpacking", 100)  # held, then replaced
     await reporter.progress(installing, "loading", 100)  # held: a long phase
     assert reports == [(installing, "verifying")]
-    await asyncio.sleep(0.7)
+    await asyncio.wait_for(second.wait(), 5)
     assert reports == [(installing, "verifying"), (installing, "loading")]
     await reporter.progress(installing, "health_check", 100)  # within 0.5 s of "loading": held
     await reporter.final(deploy_pb2.ProgressReport(status=COMPLETED, phase="completed"))
     assert reports[-1] == (COMPLETED, "completed")
-    await asyncio.sleep(0.7)  # the held one is dropped, never sent after the outcome
+    await asyncio.sleep(0.7)  # a window past the gap: the held one is dropped, never sent after the outcome
     assert reports == [(installing, "verifying"), (installing, "loading"), (COMPLETED, "completed")]
 
 

@@ -41,9 +41,15 @@ async def test_a_registered_edge_is_listed_online_with_what_it_runs(
 
         async def listed() -> bool:
             page = await deploy.ListEdgeServers(deploy_pb2.ListEdgeServersRequest(org_id=fresh_org))
-            return [s.server_id for s in page.servers] == ["smoke-edge-1"] and bool(page.servers[0].running)
+            servers = page.servers
+            # heartbeats are written together every 0.25 s: the free disk shows once that one is
+            return (
+                [s.server_id for s in servers] == ["smoke-edge-1"]
+                and bool(servers[0].running)
+                and (servers[0].free_disk_bytes == 5_000_000)
+            )
 
-        await eventually(listed, 30, "the edge server in the fleet view")
+        await eventually(listed, 30, "the edge server in the fleet view, with its heartbeat")
         detail = await deploy.GetEdgeServer(deploy_pb2.EdgeServerRef(server_id="smoke-edge-1"))
         assert detail.server.online
         assert detail.server.free_disk_bytes == 5_000_000

@@ -39,8 +39,3 @@ def start_writeback(fd: int, offset: int, length: int) -> None:
     fsync that follows reports any that matter)."""
     if _sync_file_range is not None and length > 0:
         _sync_file_range(fd, offset, length, _SYNC_FILE_RANGE_WRITE)
-
-
-def writeback_available() -> bool:
-    """Whether `start_writeback` does anything on this system."""
-    return _sync_file_range is not None

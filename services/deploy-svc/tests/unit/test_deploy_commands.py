@@ -295,6 +295,21 @@ class TestReleaseRollbacks:
         assert again.rollout_id == first.rollout_id
         assert await w.store.head_position() == head
 
+    async def test_with_views_behind_the_log_it_raises_a_transient_error_and_writes_nothing(self) -> None:
+        # The runner retries a TimeoutError after a backoff; choosing servers from stale views could
+        # miss one whose deployment of the replaced version completed a moment ago, for good.
+        w = world()
+        await register_fleet(w, "edge-1", running="v2")
+
+        async def behind(wait_s: float = 0.0) -> bool:
+            return False
+
+        w.reads.caught_up = behind  # type: ignore[method-assign]
+        head = await w.store.head_position()
+        with pytest.raises(TimeoutError, match="views are more than 10 s behind"):
+            await w.commands.start_release_rollback(released(), "evt-1", OPERATOR)
+        assert await w.store.head_position() == head
+
     async def test_nothing_happens_when_no_server_serves_the_replaced_version_or_it_is_no_rollback(
         self,
     ) -> None:

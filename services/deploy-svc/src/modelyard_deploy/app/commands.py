@@ -39,6 +39,7 @@ from modelyard_events.schemas.registry import ModelReleased
 from modelyard_events.store.ports import EventStore
 
 _RETRIES = 5  # registering: another append to the server's stream meanwhile
+_VIEWS_WAIT_S = 10.0  # a release rollback waits this long for the views before it is retried
 
 
 def utc_now() -> datetime:
@@ -107,6 +108,12 @@ class DeployCommands:
         rollout_id = release_rollback_id(envelope_id)
         with contextlib.suppress(NotFound):
             return await self.load_rollout(rollout_id)
+        # The servers are chosen from the views, which another runner writes: they must first hold
+        # everything this log held now (a deployment completed just before the registry's event is
+        # in the log, its switch perhaps not yet in the views). TimeoutError is transient to the
+        # runner: the event is tried again after a backoff, never skipped.
+        if not await self._reads.caught_up(_VIEWS_WAIT_S):
+            raise TimeoutError(f"deploy-svc's views are more than {_VIEWS_WAIT_S:.0f} s behind its log")
         serving = await self._reads.servers_serving(event.org_id, event.ai_module, replaced)
         servers = [s.server_id for s in serving if s.environment == event.environment]
         if not servers:

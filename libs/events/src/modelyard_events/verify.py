@@ -1,14 +1,17 @@
-"""`verify`: walk a store's hash chain and its signed heads; name the first position that does not hold."""
+"""`verify`: walk a store's hash chain and its signed heads; name the first position that does not hold.
+
+The checks themselves are `chain_check.ChainChecker`'s (shared with `yard audit verify`, which reads
+the same log through ReadEvents); this module feeds it the store's rows, a page at a time.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from modelyard_events.envelope import GENESIS_HASH
+from modelyard_events.chain_check import ChainChecker
 from modelyard_events.hashing import RowHasher
-from modelyard_events.signing import ForgedEvent, HeadVerifier, SignedHead
+from modelyard_events.signing import HeadVerifier, SignedHead
 from modelyard_events.store.postgres import PostgresEventStore
 
 _PAGE = 5000
@@ -47,56 +50,17 @@ async def verify_chain(
     last verified head are not covered by any signature.
     """
     head = await store.head_position()
-    expected_position, prev_hash, checked, signed_through = 1, GENESIS_HASH, 0, 0
-    hasher = RowHasher()
+    checker = ChainChecker(RowHasher().hash, keys)
     heads = _SignedHeads(store, keys)
-    while rows := await store.read_rows(expected_position - 1, _PAGE):
-        signed = await heads.between(expected_position - 1, rows[-1].position)
-        for row in rows:
-            if problem := _check_row(row, expected_position, prev_hash, hasher):
-                return ChainReport(checked, head, expected_position, problem, signed_through)
-            if problem := _check_signed(row, signed.get(row.position), keys):
-                # The altered event is one of those this head covers beyond the last good one.
-                where = f"{problem} (an event in {signed_through + 1}..{row.position} was altered)"
-                return ChainReport(checked, head, signed_through + 1, where, signed_through)
-            if row.position in signed:
-                signed_through = row.position
-            prev_hash, expected_position, checked = row.hash, expected_position + 1, checked + 1
+    while rows := await store.read_rows(checker.last_position, _PAGE):
+        if checker.feed(rows, await heads.between(checker.last_position, rows[-1].position)):
+            break
         if progress:
-            progress(checked, head)
-    if checked < head:
-        problem = f"the log ends at {checked} but its head is {head}"
-        return ChainReport(checked, head, checked + 1, problem, signed_through)
-    if keys is not None and signed_through < checked:
-        problem = (
-            f"events {signed_through + 1}..{checked} are not covered by a signed head: they were "
-            "appended without the service's key (or a crash left them unsigned and the service "
-            "has not started since)"
-        )
-        return ChainReport(checked, head, signed_through + 1, problem, signed_through)
-    return ChainReport(checked, head, signed_through=signed_through)
-
-
-def _check_row(row: Any, expected_position: int, prev_hash: str, hasher: RowHasher) -> str:
-    if row.position != expected_position:
-        return f"position {expected_position} is missing (next row is {row.position})"
-    if row.prev_hash != prev_hash:
-        return "prev_hash does not name the previous event: rows deleted, swapped or re-ordered"
-    if hasher.hash(row) != row.hash:
-        return "the stored hash does not match the row's content: the row was edited"
-    return ""
-
-
-def _check_signed(row: Any, head: SignedHead | None, keys: HeadVerifier | None) -> str:
-    if head is None or keys is None:
-        return ""
-    if head.hash != row.hash:
-        return "the event differs from the one its service signed: the log was rewritten"
-    try:
-        keys.check(head)
-    except ForgedEvent as error:
-        return f"{error}: a signature was forged or the key is not pinned"
-    return ""
+            progress(checker.checked, head)
+    broken = checker.finish(head)
+    if broken is None:
+        return ChainReport(checker.checked, head, signed_through=checker.signed_through)
+    return ChainReport(checker.checked, head, broken.position, broken.reason, checker.signed_through)
 
 
 class _SignedHeads:
@@ -105,9 +69,8 @@ class _SignedHeads:
     def __init__(self, store: PostgresEventStore, keys: HeadVerifier | None) -> None:
         self._store, self._keys = store, keys
 
-    async def between(self, after_position: int, through: int) -> dict[int, SignedHead]:
+    async def between(self, after_position: int, through: int) -> list[SignedHead]:
         if self._keys is None:
-            return {}
+            return []
         async with self._store.engine.connect() as conn:
-            heads = await self._store.signatures.heads_between(conn, after_position, through)
-        return {head.position: head for head in heads}
+            return await self._store.signatures.heads_between(conn, after_position, through)

@@ -11,7 +11,7 @@ PROTOS := $(shell find proto -name '*.proto' 2>/dev/null)
 STATE := .modelyard/infra
 
 .DEFAULT_GOAL := help
-.PHONY: help venv protos lint format typecheck test unit integration demo infra-up infra-down bench bench-events bench-training bench-datasets bench-registry bench-deploy catalog clean
+.PHONY: help venv protos lint format typecheck test unit integration demo infra-up infra-down bench bench-events bench-training bench-datasets bench-registry bench-deploy bench-audit catalog clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -55,7 +55,7 @@ infra-up: $(STAMP) ## Start embedded PostgreSQL and Tansu in the background; pri
 infra-down: $(STAMP) ## Stop what infra-up started
 	$(PY) -m modelyard_devstack down --state-dir $(STATE)
 
-bench: bench-events bench-training bench-datasets bench-registry bench-deploy ## Every benchmark; results in bench/results/
+bench: bench-events bench-training bench-datasets bench-registry bench-deploy bench-audit ## Every benchmark; results in bench/results/
 
 bench-events: $(STAMP) ## Event store vs the eventsourcing library, read-all vs raw SELECT
 	$(PY) bench/events_bench.py
@@ -76,6 +76,9 @@ bench-registry: $(STAMP) protos ## Completed run → version registered (p50/p99
 bench-deploy: $(STAMP) protos ## Rollout to 1,000 edge agents (DEPLOY_ARGS="--quick"); agent download vs a static server
 	$(PY) bench/deploy_bench.py $(DEPLOY_ARGS)
 	$(PY) bench/deploy_download_bench.py $(EDGE_DOWNLOAD_ARGS)
+
+bench-audit: $(STAMP) protos ## Verify and replay of 1M events vs a raw read, peak memory at 100k vs 1M (AUDIT_ARGS="--quick")
+	$(PY) bench/audit_bench.py $(AUDIT_ARGS)
 
 catalog: $(STAMP) ## Regenerate docs/event-catalog.md from the event classes
 	$(PY) -m modelyard_events.catalog_doc > docs/event-catalog.md

@@ -344,8 +344,8 @@ def platform(
         stack.callback(_stop_all, running)
         for name, module, args, target, source in services:
             env = running.signing_env(source)
-            if name == "job-svc":  # it calls dataset-svc (GetVersion), trainer-svc and registry-svc
-                callees = ("dataset-svc", "trainer-svc", "registry-svc")
+            if name == "job-svc":  # it calls dataset-svc (GetVersion), trainer-svc, registry-svc, deploy-svc
+                callees = ("dataset-svc", "trainer-svc", "registry-svc", "deploy-svc")
                 env["MODELYARD_TOKEN_FILE"] = str(running.token_file("job-svc", ("auditor",), callees))
             if name == "registry-svc":  # it reads job-svc's log; it keeps its own blobs and signing key
                 own = running.token_file("registry-svc", ("auditor",), ("job-svc",))

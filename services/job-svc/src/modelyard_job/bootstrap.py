@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from modelyard.v1 import (
+    audit_pb2,
+    audit_pb2_grpc,
     datasets_pb2_grpc,
     events_pb2,
     events_pb2_grpc,
@@ -29,6 +31,7 @@ from modelyard_grpc import (
 from modelyard_job.app import JobCommands, utc_now
 from modelyard_job.app.dispatcher import Dispatcher, DispatcherParts
 from modelyard_job.app.trainers import TrainerFleet
+from modelyard_job.audit_api import AuditServicer
 from modelyard_job.config import JobSettings
 from modelyard_job.consumers import job_runners
 from modelyard_job.dataset_client import GrpcVersionLookup
@@ -38,6 +41,7 @@ from modelyard_job.job_reads import JobReads
 from modelyard_job.liveness import Liveness
 from modelyard_job.notifications import ViewChanges
 from modelyard_job.policy import JOB_POLICY
+from modelyard_job.projections.audit_views import DATASET_SOURCE, DEPLOY_SOURCE
 from modelyard_job.projections.queries import JobViewReader
 from modelyard_job.projections.tables import changes_channel
 from modelyard_job.projections.views import JOB_SOURCE, REGISTRY_SOURCE, TRAINER_SOURCE
@@ -49,12 +53,14 @@ SERVICE_NAMES = (
     "modelyard.v1.QueryService",
     "modelyard.v1.TrainerService",
     "modelyard.v1.EventLog",
+    "modelyard.v1.AuditService",
 )
 SERVICES = [
     jobs_pb2.DESCRIPTOR.services_by_name["JobService"],
     jobs_pb2.DESCRIPTOR.services_by_name["QueryService"],
     jobs_pb2.DESCRIPTOR.services_by_name["TrainerService"],
     events_pb2.DESCRIPTOR.services_by_name["EventLog"],
+    audit_pb2.DESCRIPTOR.services_by_name["AuditService"],
 ]
 
 
@@ -68,7 +74,7 @@ async def running_job_service(settings: JobSettings, stop: asyncio.Event) -> Asy
     liveness = Liveness(engine, settings.live_schema)
     await liveness.create_tables()
     # job-svc's own token (subject job-svc, role auditor) for GetVersion and ReadEvents of
-    # dataset-svc, trainer-svc and registry-svc: written and renewed by the token issuer in
+    # dataset-svc, trainer-svc, registry-svc and deploy-svc: written and renewed by the token issuer in
     # MODELYARD_TOKEN_FILE; job-svc holds no signing key.
     token = settings.own_token()
     dataset_channel = settings.grpc_channel(settings.dataset_svc_target, token)
@@ -94,6 +100,10 @@ async def running_job_service(settings: JobSettings, stop: asyncio.Event) -> Asy
     trainer_channel = settings.grpc_channel(settings.trainer_svc_target, token)
     trainer_log = GrpcEventSource(events_pb2_grpc.EventLogStub(trainer_channel))
     registry_log = GrpcEventSource(events_pb2_grpc.EventLogStub(registry_channel))
+    # The audit view and lineage read every service's log: dataset-svc's and deploy-svc's too.
+    dataset_log = GrpcEventSource(events_pb2_grpc.EventLogStub(dataset_channel))
+    deploy_channel = settings.grpc_channel(settings.deploy_svc_target, token)
+    deploy_log = GrpcEventSource(events_pb2_grpc.EventLogStub(deploy_channel))
     runners = job_runners(
         engine,
         job_log=(store, settings.keys_for(JOB_SOURCE)),
@@ -105,8 +115,12 @@ async def running_job_service(settings: JobSettings, stop: asyncio.Event) -> Asy
         bootstrap_servers=settings.kafka_bootstrap_servers,
         topic_namespace=settings.topic_namespace,
         kafka_security=settings.kafka_security,
+        dataset_log=(dataset_log, settings.keys_for(DATASET_SOURCE)),
+        deploy_log=(deploy_log, settings.keys_for(DEPLOY_SOURCE)),
     )
     views = runners.views
+    audit = runners.audit
+    assert audit is not None  # given the five logs, job_runners builds it
     parts = DispatcherParts(engine, store, reader, views.projection.name, liveness, fleet, commands)
     dispatcher = Dispatcher(
         parts, settings.lease_ttl, utc_now, sweep_every_s=min(settings.lease_ttl_s / 4, 1.0)
@@ -129,19 +143,21 @@ async def running_job_service(settings: JobSettings, stop: asyncio.Event) -> Asy
             TrainerServicer(fleet, settings.lease_ttl, dispatcher.wake.set),
         ),
         (events_pb2_grpc.add_EventLogServicer_to_server, EventLogServicer(store)),
+        (audit_pb2_grpc.add_AuditServiceServicer_to_server, AuditServicer(engine, settings.views_schema)),
     ]
     auth = AuthInterceptor(
         settings.token_verifier(), JOB_POLICY, plan_of=lambda org: settings.plan_of(org).key
     )
     # One after the other: the two reactions share a schema, and PostgreSQL's CREATE … IF NOT EXISTS
     # is not safe against a concurrent twin (a runner whose tables fail to create does not run).
-    for runner in (views, runners.reports, runners.evaluations):
+    for runner in (views, runners.reports, runners.evaluations, audit):
         await runner.create_tables()
     tasks = [
         asyncio.create_task(relay.run(stop), name="relay"),
         asyncio.create_task(views.run(stop), name="views"),
         asyncio.create_task(runners.reports.run(stop), name="report-reaction"),
         asyncio.create_task(runners.evaluations.run(stop), name="evaluation-reaction"),
+        asyncio.create_task(audit.run(stop), name="audit-views"),
         asyncio.create_task(changes.run(stop), name="view-changes"),
         asyncio.create_task(_wake_on_changes(changes, dispatcher, stop), name="dispatch-wakeups"),
         asyncio.create_task(dispatcher.run(stop), name="dispatcher"),
@@ -163,6 +179,7 @@ async def running_job_service(settings: JobSettings, stop: asyncio.Event) -> Asy
         await asyncio.gather(*tasks, return_exceptions=True)
         await trainer_channel.close()
         await registry_channel.close()
+        await deploy_channel.close()
         await dataset_channel.close()
         await store.close()
         await engine.dispose()

@@ -31,6 +31,11 @@ class JobSettings(GrpcSettings, PlanChoice, EventTrustSettings):
     dataset_svc_target: str = "127.0.0.1:50053"  # dataset-svc's GetVersion: CreateJob checks versions
     # registry-svc: GetVersion (a fine-tuning job's base) and ReadEvents (gaps in its topic)
     registry_svc_target: str = "127.0.0.1:50054"
+    # deploy-svc's ReadEvents: the audit view and lineage heal gaps in its topic from it
+    deploy_svc_target: str = Field(
+        default="127.0.0.1:50056",
+        validation_alias=AliasChoices("MODELYARD_DEPLOY_SVC_TARGET", "MODELYARD_DEPLOY_TARGET"),
+    )
     store_schema: str = "job"
     views_schema: str = "job_views"
     live_schema: str = "job_live"

@@ -1,5 +1,6 @@
 """Kafka in: the trainers' reports become job transitions, the registry's evaluation requests become
-evaluation jobs; all three logs feed the views.
+evaluation jobs; all three logs feed the views, and all five (with dataset-svc's and deploy-svc's)
+feed the audit view and the lineage graph.
 
 All run on ProjectionRunner (ordered per source, gaps healed from the source's ReadEvents, offsets
 committed after the effect). The reactions are idempotent by the aggregate itself: a redelivered or
@@ -33,6 +34,7 @@ from modelyard_events.store.ports import EventSource
 from modelyard_events.topics import events_topic
 from modelyard_grpc import DependencyFailed, DependencyUnavailable
 from modelyard_job.app.commands import JobCommands
+from modelyard_job.projections.audit_views import AUDIT_EVENTS, DATASET_SOURCE, DEPLOY_SOURCE, AuditViews
 from modelyard_job.projections.views import JOB_SOURCE, REGISTRY_SOURCE, TRAINER_SOURCE, JobViews
 
 VIEW_EVENTS = EventRegistry.combined(JOB_EVENTS, TRAINER_EVENTS, REGISTRY_EVENTS)
@@ -100,6 +102,7 @@ class JobRunners:
     views: ProjectionRunner
     reports: ProjectionRunner
     evaluations: ProjectionRunner
+    audit: ProjectionRunner | None = None  # the audit view and lineage, when the five logs are given
 
 
 def job_runners(
@@ -114,11 +117,15 @@ def job_runners(
     bootstrap_servers: str,
     topic_namespace: str,
     kafka_security: KafkaSecurity | None = None,
+    dataset_log: tuple[EventSource, HeadVerifier] | None = None,
+    deploy_log: tuple[EventSource, HeadVerifier] | None = None,
 ) -> JobRunners:
     """The views over the three logs, the report reaction over the trainers' log and the evaluation
     request reaction over the registry's.
 
-    Each log comes with the public keys pinned for its source.
+    Each log comes with the public keys pinned for its source. With dataset-svc's and deploy-svc's
+    logs too, a fourth runner projects all five into the audit view and the lineage graph (its own
+    consumer group: a slow audit insert never delays the views the dispatcher waits on).
     """
     jobs = SourceTopic(JOB_SOURCE, events_topic("job", topic_namespace), *job_log)
     trainers = SourceTopic(TRAINER_SOURCE, events_topic("trainer", topic_namespace), *trainer_log)
@@ -150,4 +157,17 @@ def job_runners(
         group_id=f"job-svc.{reactions_schema}.registry",
         security=kafka_security,
     )
-    return JobRunners(views, reaction, evaluations)
+    audit = None
+    if dataset_log is not None and deploy_log is not None:
+        datasets = SourceTopic(DATASET_SOURCE, events_topic("dataset", topic_namespace), *dataset_log)
+        deploys = SourceTopic(DEPLOY_SOURCE, events_topic("deploy", topic_namespace), *deploy_log)
+        audit = ProjectionRunner(
+            engine,
+            AuditViews(views_schema),
+            AUDIT_EVENTS,
+            [datasets, jobs, trainers, registry, deploys],
+            bootstrap_servers,
+            group_id=f"job-svc.{views_schema}.audit",
+            security=kafka_security,
+        )
+    return JobRunners(views, reaction, evaluations, audit)

@@ -6,6 +6,7 @@ from modelyard_grpc import EVENT_LOG_RULES, AccessPolicy, Role, command, read
 
 _JOBS = "/modelyard.v1.JobService/"
 _QUERIES = "/modelyard.v1.QueryService/"
+_AUDIT = "/modelyard.v1.AuditService/"
 _READERS = (Role.ORG_ADMIN, Role.AUDITOR)
 
 JOB_POLICY = AccessPolicy(
@@ -26,6 +27,13 @@ JOB_POLICY = AccessPolicy(
         _QUERIES + "ListTrainers": read(Role.AUDITOR),
         # Trainer workers heartbeat as themselves only.
         "/modelyard.v1.TrainerService/Heartbeat": command(Role.TRAINER, subject_field="trainer_id"),
+        # The audit view and lineage (reads only; there is no command in AuditService): auditors across
+        # organizations, org_admin confined to its own through the request's org_id (an empty one is
+        # filled with its own, another is refused with PERMISSION_DENIED).
+        **{
+            _AUDIT + m: read(*_READERS, org_field="org_id")
+            for m in ("SearchAudit", "FollowCorrelation", "GetLineage")
+        },
         **EVENT_LOG_RULES,
     }
 )

@@ -24,3 +24,13 @@ def test_trainers_may_only_heartbeat_as_themselves() -> None:
     assert rule is not None
     assert rule.subject_field == "trainer_id"
     assert JOB_POLICY.rule_for("/modelyard.v1.JobService/GetJob").allowed_roles.isdisjoint({Role.TRAINER})  # type: ignore[union-attr]
+
+
+def test_the_audit_views_are_reads_confined_to_the_org_admins_own_organization() -> None:
+    for method in ("SearchAudit", "FollowCorrelation", "GetLineage"):
+        rule = JOB_POLICY.rule_for(f"/modelyard.v1.AuditService/{method}")
+
+        assert rule is not None
+        assert rule.access == "read"  # no role changes anything through the audit service
+        assert rule.allowed_roles == {Role.SUPER_ADMIN, Role.ORG_ADMIN, Role.AUDITOR}
+        assert rule.org_field == "org_id"

@@ -146,6 +146,10 @@ class BlobStore(Protocol):
         """
         ...
 
+    async def delete(self, sha256: str) -> None:
+        """Remove the blob; nothing when it is absent (idempotent). The caller knows nothing names it."""
+        ...
+
     def local_path(self, sha256: str) -> Path | None:
         """Where the blob's file would be when this store keeps blobs as local files (so an HTTP
         server can sendfile it), None when it does not (S3). Does no I/O: the file may be absent."""

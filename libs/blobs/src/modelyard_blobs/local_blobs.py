@@ -102,6 +102,10 @@ class LocalFolderBlobStore:
         except FileNotFoundError:
             raise blob_not_found(sha256, self.describe()) from None
 
+    async def delete(self, sha256: str) -> None:
+        """Unlink the blob's file (absent: nothing to do)."""
+        await asyncio.to_thread(self.path_of(sha256).unlink, missing_ok=True)
+
     async def chunks(
         self,
         sha256: str,

@@ -107,6 +107,10 @@ class S3BlobStore:
         finally:
             body.close()
 
+    async def delete(self, sha256: str) -> None:
+        """Delete the object (S3 answers success for an absent key too)."""
+        await asyncio.to_thread(self._client.delete_object, Bucket=self.bucket, Key=self.key_of(sha256))
+
     async def chunks(
         self,
         sha256: str,

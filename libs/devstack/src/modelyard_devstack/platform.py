@@ -344,6 +344,9 @@ def platform(
         stack.callback(_stop_all, running)
         for name, module, args, target, source in services:
             env = running.signing_env(source)
+            if name == "dataset-svc":  # it reads job-svc's and registry-svc's logs (which versions were used)
+                own = running.token_file("dataset-svc", ("auditor",), ("job-svc", "registry-svc"))
+                env["MODELYARD_TOKEN_FILE"] = str(own)
             if name == "job-svc":  # it calls dataset-svc (GetVersion), trainer-svc, registry-svc, deploy-svc
                 callees = ("dataset-svc", "trainer-svc", "registry-svc", "deploy-svc")
                 env["MODELYARD_TOKEN_FILE"] = str(running.token_file("job-svc", ("auditor",), callees))

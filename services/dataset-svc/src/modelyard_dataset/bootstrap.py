@@ -11,12 +11,15 @@ from modelyard.v1 import datasets_pb2, datasets_pb2_grpc, events_pb2, events_pb2
 from modelyard_blobs.factory import open_blob_store
 from modelyard_blobs.staging import Staging
 from modelyard_dataset.app.commands import DatasetCommands
+from modelyard_dataset.app.lifecycle import DatasetLifecycle
 from modelyard_dataset.app.receiving import UploadReceiver
 from modelyard_dataset.config import DatasetSettings
+from modelyard_dataset.consumers import JOB_SOURCE, REGISTRY_SOURCE, version_uses_runner
 from modelyard_dataset.freshness import ViewsFreshness
 from modelyard_dataset.grpc_api import DatasetServicer
 from modelyard_dataset.policy import DATASET_POLICY
 from modelyard_dataset.projections.queries import DatasetViewReader
+from modelyard_dataset.projections.uses import DeletionReads
 from modelyard_dataset.projections.views import DatasetViews
 from modelyard_events.consumer import ProjectionRunner, SourceTopic
 from modelyard_events.db import create_engine
@@ -24,7 +27,7 @@ from modelyard_events.relay import Relay
 from modelyard_events.schemas.datasets import DATASET_EVENTS
 from modelyard_events.store.postgres import PostgresEventStore
 from modelyard_events.topics import events_topic
-from modelyard_grpc import AuthInterceptor, EventLogServicer, serving
+from modelyard_grpc import AuthInterceptor, EventLogServicer, GrpcEventSource, serving
 
 log = logging.getLogger(__name__)
 _ABANDONED_AFTER_S = 24 * 3600
@@ -58,6 +61,23 @@ async def running_dataset_service(settings: DatasetSettings, stop: asyncio.Event
         group_id=f"dataset-svc.{settings.views_schema}",
         security=settings.kafka_security,
     )
+    # Which versions jobs and models used (deletions consult it): job-svc's and the registry's logs,
+    # read with this service's own token when a gap must be healed through their ReadEvents.
+    job_channel = settings.grpc_channel(settings.job_svc_target, settings.own_token())
+    registry_channel = settings.grpc_channel(settings.registry_svc_target, settings.own_token())
+    uses = version_uses_runner(
+        engine,
+        job_log=(GrpcEventSource(events_pb2_grpc.EventLogStub(job_channel)), settings.keys_for(JOB_SOURCE)),
+        registry_log=(
+            GrpcEventSource(events_pb2_grpc.EventLogStub(registry_channel)),
+            settings.keys_for(REGISTRY_SOURCE),
+        ),
+        views_schema=settings.views_schema,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        topic_namespace=settings.topic_namespace,
+        kafka_security=settings.kafka_security,
+    )
+    lifecycle = DatasetLifecycle(store, blobs, commands.load, DeletionReads(engine, settings.views_schema))
     relay = Relay(
         store,
         settings.database_url,
@@ -71,7 +91,7 @@ async def running_dataset_service(settings: DatasetSettings, stop: asyncio.Event
     servicers = [
         (
             datasets_pb2_grpc.add_DatasetServiceServicer_to_server,
-            DatasetServicer(commands, receiver, blobs, (engine, reader), store, freshness),
+            DatasetServicer(commands, receiver, blobs, (engine, reader), store, freshness, lifecycle),
         ),
         (events_pb2_grpc.add_EventLogServicer_to_server, EventLogServicer(store)),
     ]
@@ -79,9 +99,11 @@ async def running_dataset_service(settings: DatasetSettings, stop: asyncio.Event
         settings.token_verifier(), DATASET_POLICY, plan_of=lambda org: settings.plan_of(org).key
     )
     await views.create_tables()
+    await uses.create_tables()  # after the views: they share a schema (CREATE … IF NOT EXISTS races)
     tasks = [
         asyncio.create_task(relay.run(stop), name="relay"),
         asyncio.create_task(views.run(stop), name="views"),
+        asyncio.create_task(uses.run(stop), name="version-uses"),
     ]
     try:
         async with serving(
@@ -100,5 +122,7 @@ async def running_dataset_service(settings: DatasetSettings, stop: asyncio.Event
     finally:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await job_channel.close()
+        await registry_channel.close()
         await store.close()
         await engine.dispose()

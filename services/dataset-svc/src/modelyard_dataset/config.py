@@ -28,6 +28,10 @@ class DatasetSettings(GrpcSettings, PlanChoice, EventTrustSettings, BlobStoreCho
     )
     kafka_security: KafkaSecurity = Field(default_factory=KafkaSecurity)  # MODELYARD_KAFKA_* (SASL/SSL)
     dataset_grpc_port: int = Field(default=50053, ge=0, le=65535)
+    # The uses consumer heals gaps in job-svc's and the registry's topics through their ReadEvents,
+    # with this service's own token (MODELYARD_TOKEN_FILE, role auditor).
+    job_svc_target: str = "127.0.0.1:50051"
+    registry_svc_target: str = "127.0.0.1:50054"
     store_schema: str = "dataset"
     views_schema: str = "dataset_views"
     topic_namespace: str = "modelyard"

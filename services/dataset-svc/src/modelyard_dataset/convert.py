@@ -73,6 +73,13 @@ def annotation_to_proto(annotation: AnnotationData | dict[str, Any]) -> datasets
     )
 
 
+STATUS_OF = {
+    "draft": datasets_pb2.DATASET_STATUS_DRAFT,
+    "active": datasets_pb2.DATASET_STATUS_ACTIVE,
+    "archived": datasets_pb2.DATASET_STATUS_ARCHIVED,
+}
+
+
 def dataset_to_proto(
     dataset: Dataset, counts: dict[str, int] | None, created_at: datetime | None
 ) -> datasets_pb2.Dataset:
@@ -96,6 +103,8 @@ def dataset_to_proto(
         latest_version=dataset.latest_version,
         created_by=dataset.created_by,
         stream_version=dataset.version,
+        description=dataset.description,
+        status=STATUS_OF.get(dataset.status, datasets_pb2.DATASET_STATUS_UNSPECIFIED),
     )
     if created_at is not None:
         message.created_at.CopyFrom(timestamp(created_at))
@@ -122,6 +131,8 @@ def dataset_row_to_proto(row: Any) -> datasets_pb2.Dataset:
         latest_version=row.latest_version,
         created_by=row.created_by,
         created_at=timestamp(row.created_at),
+        description=row.description,
+        status=STATUS_OF.get(row.status, datasets_pb2.DATASET_STATUS_UNSPECIFIED),
     )
 
 

@@ -13,6 +13,7 @@ from typing_extensions import override
 from modelyard.v1 import datasets_pb2, datasets_pb2_grpc, events_pb2
 from modelyard_blobs.blobs import BlobStore
 from modelyard_dataset.app.commands import DatasetCommands, NewDataset
+from modelyard_dataset.app.lifecycle import DatasetLifecycle, Deletion
 from modelyard_dataset.app.receiving import FileOpened, UploadOpened, UploadPart, UploadReceiver
 from modelyard_dataset.convert import (
     ENVIRONMENTS,
@@ -33,7 +34,7 @@ from modelyard_dataset.domain.storage import StorageRoom
 from modelyard_dataset.domain.versions import VersionRequest
 from modelyard_dataset.freshness import ViewsFreshness
 from modelyard_dataset.projections.queries import DatasetViewReader
-from modelyard_events.domain_errors import InvalidArgument, QuotaExceeded
+from modelyard_events.domain_errors import InvalidArgument, NotFound, QuotaExceeded
 from modelyard_events.schemas.datasets import DatasetVersionPublished
 from modelyard_events.schemas.downloads import CHUNK_BYTES, MAX_MANIFEST_MESSAGE_BYTES
 from modelyard_events.schemas.manifest import parse_manifest
@@ -57,10 +58,19 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
         reads: tuple[Any, DatasetViewReader],
         log: EventSource,
         freshness: ViewsFreshness,
+        lifecycle: DatasetLifecycle | None = None,
     ) -> None:
         self._commands, self._receiver, self._blobs, self._log = commands, receiver, blobs, log
         self._engine, self._reader = reads
         self._fresh = freshness
+        self._lifecycle = lifecycle
+
+    @property
+    def lifecycle(self) -> DatasetLifecycle:
+        """The lifecycle use cases (always given where the service is assembled)."""
+        if self._lifecycle is None:
+            raise RuntimeError("this DatasetServicer was built without the dataset lifecycle")
+        return self._lifecycle
 
     @override
     async def CreateDataset(
@@ -155,6 +165,8 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
         sample_id = _required(request.sample_id, "sample_id")
         org_id, _ = await self._commands.load.org_and_task(dataset_of_sample(sample_id))
         require_org_access(current_principal(), org_id)
+        # NotFound for a deleted dataset or sample (their events stay, their reads end).
+        (await self._commands.load.dataset(dataset_of_sample(sample_id))).sample(sample_id)
         _, sample = await self._commands.load.sample(sample_id)
         return sample_to_proto(sample, await self._file_of(sample))
 
@@ -173,6 +185,8 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
         after = _decode_token(request.page_token)
         await self._fresh.wait()
         async with self._engine.connect() as conn:
+            if not await self._reader.counts(conn, [request.dataset_id]):  # deleted (the views caught up)
+                raise NotFound(f"dataset {request.dataset_id} was deleted")
             rows = await self._reader.samples_page(conn, request.dataset_id, states, size + 1, after)
         page, more = rows[:size], len(rows) > size
         token = _encode_token(page[-1].sample_id) if more else ""
@@ -261,11 +275,15 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
     async def DownloadSamples(
         self, request: datasets_pb2.DownloadSamplesRequest, context: Context
     ) -> AsyncIterator[datasets_pb2.SampleChunk]:
-        published = await self._published_version(request)
+        dataset = await self._visible_dataset(request.dataset_id, trainers_too=True)
+        published = dataset.published(request.version)
         manifest = parse_manifest(
             await self._blobs.read(published.manifest_sha256), published.manifest_sha256
         )
+        gone = {deleted.sha256 for deleted in dataset.deleted_samples.values()}
         for sample in samples_to_send(manifest, request.sha256):
+            if sample.sha256 in gone:
+                continue  # deleted since the version was published (a version no job or model used)
             sha, first, pending = sample.sha256, True, b""
             async for chunk in self._blobs.chunks(sha, CHUNK_BYTES):
                 if pending:
@@ -273,6 +291,45 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
                     first = False
                 pending = chunk
             yield datasets_pb2.SampleChunk(sha256=sha if first else "", data=pending, last=True)
+
+    @override
+    async def UpdateDataset(
+        self, request: datasets_pb2.UpdateDatasetRequest, context: Context
+    ) -> datasets_pb2.Dataset:
+        dataset_id = await self._authorized(request.dataset_id)
+        dataset = await self.lifecycle.describe(dataset_id, request.description, caller_of(context))
+        return dataset_to_proto(dataset, None, None)
+
+    @override
+    async def ArchiveDataset(
+        self, request: datasets_pb2.DatasetLifecycleRequest, context: Context
+    ) -> datasets_pb2.Dataset:
+        dataset_id = await self._authorized(request.dataset_id)
+        dataset = await self.lifecycle.archive(dataset_id, request.reason, caller_of(context))
+        return dataset_to_proto(dataset, None, None)
+
+    @override
+    async def UnarchiveDataset(
+        self, request: datasets_pb2.DatasetLifecycleRequest, context: Context
+    ) -> datasets_pb2.Dataset:
+        dataset_id = await self._authorized(request.dataset_id)
+        dataset = await self.lifecycle.unarchive(dataset_id, request.reason, caller_of(context))
+        return dataset_to_proto(dataset, None, None)
+
+    @override
+    async def DeleteSample(
+        self, request: datasets_pb2.DeleteSampleRequest, context: Context
+    ) -> datasets_pb2.DeletionResponse:
+        sample_id = _required(request.sample_id, "sample_id")
+        await self._authorized(dataset_of_sample(sample_id))
+        return _deletion(await self.lifecycle.delete_sample(sample_id, request.reason, caller_of(context)))
+
+    @override
+    async def DeleteDataset(
+        self, request: datasets_pb2.DeleteDatasetRequest, context: Context
+    ) -> datasets_pb2.DeletionResponse:
+        dataset_id = await self._authorized(request.dataset_id)
+        return _deletion(await self.lifecycle.delete_dataset(dataset_id, request.reason, caller_of(context)))
 
     @override
     async def ReadEvents(
@@ -331,6 +388,15 @@ async def _parts(requests: AsyncIterator[datasets_pb2.UploadSamplesRequest]) -> 
             yield request.chunk
         else:
             raise InvalidArgument("part", "each message must carry `start`, `file` or `chunk`")
+
+
+def _deletion(done: Deletion) -> datasets_pb2.DeletionResponse:
+    return datasets_pb2.DeletionResponse(
+        dataset_id=done.dataset_id,
+        samples_deleted=done.samples,
+        bytes_freed=done.bytes_freed,
+        org_bytes_used=done.org_bytes_used,
+    )
 
 
 def _required(value: str, field: str) -> str:

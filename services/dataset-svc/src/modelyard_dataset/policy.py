@@ -6,7 +6,19 @@ from modelyard_grpc import EVENT_LOG_RULES, AccessPolicy, Role, command, read
 
 _DATASETS = "/modelyard.v1.DatasetService/"
 _READERS = (Role.ORG_ADMIN, Role.AUDITOR)
-_COMMANDS = ("CreateDataset", "UploadSamples", "LabelSamples", "ReviewSample", "PublishVersion")
+_COMMANDS = (
+    "CreateDataset",
+    "UploadSamples",
+    "LabelSamples",
+    "ReviewSample",
+    "PublishVersion",
+    # The lifecycle: operators (super_admin) only; org_admin and auditor change nothing.
+    "UpdateDataset",
+    "ArchiveDataset",
+    "UnarchiveDataset",
+    "DeleteSample",
+    "DeleteDataset",
+)
 
 DATASET_POLICY = AccessPolicy(
     {

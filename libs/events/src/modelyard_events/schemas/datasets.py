@@ -4,6 +4,10 @@ Streams: "dataset" (id `ds-…`: creation, uploaded samples, published versions)
 `<dataset_id>:<sha256 prefix>`: labels and reviews, so two reviewers race on one sample's version and
 never on the whole dataset) and "dataset_storage" (id `storage:<org_id>`: bytes charged to the plan).
 A sample's id is derived from its content, so the same bytes in one dataset are one sample.
+
+The lifecycle (description, archive, deletion) is recorded on the "dataset" stream: a deletion
+removes files and gives bytes back (DatasetStorageFreed on the ledger), but its events stay, so the
+chain still verifies and the audit shows who deleted what and why.
 """
 
 from __future__ import annotations
@@ -224,6 +228,75 @@ class DatasetVersionPublished(DomainEvent):
     request_id: Identifier | None = None
 
 
+class DatasetDescriptionChanged(DomainEvent):
+    """An operator changed what the dataset says it is for."""
+
+    type_name = "DatasetDescriptionChanged"
+    dataset_id: Identifier
+    description: Reason
+    changed_by: Identifier
+
+
+class DatasetArchived(DomainEvent):
+    """The dataset became read-only: no upload, label, review or publish until it is unarchived."""
+
+    type_name = "DatasetArchived"
+    dataset_id: Identifier
+    archived_by: Identifier
+    reason: Reason = Field(min_length=1)
+
+
+class DatasetUnarchived(DomainEvent):
+    """The dataset is writable again."""
+
+    type_name = "DatasetUnarchived"
+    dataset_id: Identifier
+    unarchived_by: Identifier
+    reason: Reason = Field(min_length=1)
+
+
+class SampleDeleted(DomainEvent):
+    """A sample left the dataset: its file is removed and its bytes given back to the plan.
+
+    Only a sample that no published version used by a job or a model holds can be deleted.
+    """
+
+    type_name = "SampleDeleted"
+    dataset_id: Identifier
+    sample_id: Identifier
+    sha256: Sha256Hex
+    size_bytes: int = Field(ge=0)
+    deleted_by: Identifier
+    reason: Reason = Field(min_length=1)
+
+
+class DatasetDeleted(DomainEvent):
+    """The whole dataset was deleted: its files removed, its bytes given back; reads say so."""
+
+    type_name = "DatasetDeleted"
+    dataset_id: Identifier
+    org_id: Identifier
+    samples: int = Field(ge=0)
+    size_bytes: int = Field(ge=0)
+    deleted_by: Identifier
+    reason: Reason = Field(min_length=1)
+
+
+class DatasetStorageFreed(DomainEvent):
+    """Bytes of deleted samples were given back to the organization's plan.
+
+    `deletion` names what was deleted (`<sample_id>` or `<dataset_id>`), so a deletion retried after
+    a crash between the dataset's append and the ledger's frees its bytes once.
+    """
+
+    type_name = "DatasetStorageFreed"
+    org_id: Identifier
+    dataset_id: Identifier
+    deletion: Identifier
+    size_bytes: int = Field(ge=0)
+    total_bytes: int = Field(ge=0)
+
+
 DATASET_EVENTS = EventRegistry(
     [
         DatasetCreated,
@@ -236,5 +309,11 @@ DATASET_EVENTS = EventRegistry(
         SampleApproved,
         SampleRejected,
         DatasetVersionPublished,
+        DatasetDescriptionChanged,
+        DatasetArchived,
+        DatasetUnarchived,
+        SampleDeleted,
+        DatasetDeleted,
+        DatasetStorageFreed,
     ]
 )

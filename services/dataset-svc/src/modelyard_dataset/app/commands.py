@@ -167,6 +167,7 @@ class DatasetCommands:
     ) -> list[tuple[Sample, AddedSample]]:
         """Record the caller's label of each sample; every label is checked before any is recorded."""
         dataset = await self.load.dataset(dataset_id)
+        dataset.check_writable("label its samples")
         checked = self._checked_labels(dataset, labels)
         context = caller.context_for(dataset.org_id)
         current = await self.load.samples(dataset, [sample_id for sample_id, _ in checked])
@@ -195,6 +196,10 @@ class DatasetCommands:
         (ABORTED) tells this reviewer to look again, since their decision was about another state.
         """
         org_id, sample = await self.load.sample(sample_id)
+        # The dataset's own events say whether it is archived or the sample deleted (one more read).
+        dataset = await self.load.dataset(sample.dataset_id)
+        dataset.check_writable("review its samples")
+        dataset.sample(sample_id)
         if sample.version != expected_version:
             raise ConcurrencyConflict(sample_id, expected_version, sample.version)
         reviewer = caller.actor.subject

@@ -19,17 +19,19 @@ class DatasetLoader:
         self.store = store
         self._tasks: dict[str, tuple[str, str]] = {}  # dataset id → (org, task): fixed at creation
 
-    async def dataset(self, dataset_id: str) -> Dataset:
-        """The dataset (NotFound when it does not exist)."""
+    async def dataset(self, dataset_id: str, *, deleted_too: bool = False) -> Dataset:
+        """The dataset (NotFound when it does not exist, or was deleted unless `deleted_too`)."""
         stored = await self.store.read_stream(dataset_id)
         dataset = Dataset.rebuild(dataset_id, (DATASET_EVENTS.decode(e) for e in stored))
         self._tasks[dataset_id] = (dataset.org_id, dataset.label_schema.task)
+        if not deleted_too:
+            dataset.check_live()
         return dataset
 
     async def org_and_task(self, dataset_id: str) -> tuple[str, str]:
         """A dataset's organization and label task (immutable, so cached after the first load)."""
         if dataset_id not in self._tasks:
-            await self.dataset(dataset_id)
+            await self.dataset(dataset_id, deleted_too=True)  # the caller's own load says it is deleted
         return self._tasks[dataset_id]
 
     async def sample(self, sample_id: str) -> tuple[str, Sample]:

@@ -37,14 +37,14 @@ class StorageCharges:
         found: list[DatasetUploads] = []
         dataset_ids = sorted({c.dataset_id for c in ledger.abandoned(now)} - {current})
         for dataset_id in dataset_ids[:_FENCES_PER_UPLOAD]:
-            other = await self._load.dataset(dataset_id)
+            other = await self._load.dataset(dataset_id, deleted_too=True)
             abandoned = ledger.to_fence(other.uploads, now)
             if abandoned is not None:
                 with contextlib.suppress(ConcurrencyConflict):  # it moved anyway: decided either way
                     await self._store.append(
                         DATASET_STREAM, dataset_id, other.version, other.abandon_upload(abandoned), context
                     )
-                other = await self._load.dataset(dataset_id)
+                other = await self._load.dataset(dataset_id, deleted_too=True)
             found.append(other.uploads)
         return found
 
@@ -54,7 +54,8 @@ class StorageCharges:
         """Release the upload's open charge after its samples failed to be recorded."""
         # Give the charge back; if even that fails, the log says so (the next upload reconciles it).
         for _ in range(_RETRIES):
-            ledger, dataset = await self._load.ledger(org_id), await self._load.dataset(dataset_id)
+            ledger = await self._load.ledger(org_id)
+            dataset = await self._load.dataset(dataset_id, deleted_too=True)
             reason = f"the upload's samples were not recorded: {type(error).__name__}"
             released = ledger.give_back(dataset.uploads, upload, reason)
             if not released:

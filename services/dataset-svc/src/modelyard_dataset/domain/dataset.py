@@ -2,32 +2,55 @@
 
 Commands check the rules and return events; `apply` folds an event and never fails. Samples are keyed by
 content hash, so a file whose bytes the dataset already holds is a duplicate, not a second sample.
+
+Lifecycle (docs/datasets.md, "Lifecycle"):
+
+- status **draft** from creation until its first published version, then **active**; both are
+  writable (upload, label, review, publish, description, sample deletion).
+- `archive` (super_admin, with a reason) makes it **archived**: read-only. Uploads, labels,
+  reviews, publishing, description changes and sample deletions are refused (FAILED_PRECONDITION
+  naming the dataset and saying it is archived); reads and downloads go on, so jobs keep training on
+  its versions. `unarchive` (with a reason) returns it to draft or active, as its versions say.
+- `delete_sample` / `delete` (super_admin, with a reason) are refused while a published version that
+  a job or a model used holds the sample (any sample, for the whole dataset), naming that version and
+  its users; otherwise the samples leave the dataset (the files are removed and the bytes given back
+  by the application layer). An archived dataset may be deleted as a whole, not sample by sample.
+- A **deleted** dataset refuses everything and reads as NOT_FOUND; its events stay in the log.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 from modelyard_dataset.domain.identity import check_dataset_fields, sample_id_for
 from modelyard_dataset.domain.label_schema import checked_label_schema
 from modelyard_dataset.domain.storage import DatasetUploads
+from modelyard_dataset.domain.uses import UsedVersion, used_holding
 from modelyard_events.domain_errors import IllegalTransition, InvalidArgument, InvalidFields, NotFound
 from modelyard_events.envelope import DomainEvent
-from modelyard_events.schemas.bounds import identifier_problems
+from modelyard_events.schemas.bounds import REASON_MAX_CHARS, identifier_problems
 from modelyard_events.schemas.datasets import (
     SAMPLES_PER_EVENT,
     AddedSample,
+    DatasetArchived,
     DatasetCreated,
+    DatasetDeleted,
+    DatasetDescriptionChanged,
+    DatasetUnarchived,
     DatasetUploadAbandoned,
     DatasetVersionPublished,
     LabelSchemaData,
+    SampleDeleted,
     SamplesAdded,
 )
 
 # What each label task can label: classes and boxes are drawn on pictures (video frames included);
 # a schema without labels (task none) holds any file, tables above all.
 MEDIA_FOR_TASK = {"classification": ("image/", "video/"), "detection": ("image/", "video/"), "none": ("",)}
+DESCRIPTION_MAX_CHARS = REASON_MAX_CHARS
+DatasetStatus = Literal["draft", "active", "archived", "deleted"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +93,10 @@ class Dataset:
     publish_requests: Mapping[str, int] = field(default_factory=dict)  # request id → version
     # (upload id, the dataset version its SamplesAdded was appended at): what settles a storage charge
     recorded_uploads: frozenset[tuple[str, int]] = frozenset()
+    description: str = ""
+    archived: DatasetArchived | None = None
+    deleted: DatasetDeleted | None = None
+    deleted_samples: Mapping[str, SampleDeleted] = field(default_factory=dict)  # by sample id
 
     @classmethod
     def rebuild(cls, dataset_id: str, events: Iterable[DomainEvent]) -> Dataset:
@@ -82,6 +109,10 @@ class Dataset:
                 samples.update((s.sample_id, s) for s in event.samples)
                 uploads.add((event.upload_id, dataset.version))
                 dataset = replace(dataset, version=dataset.version + 1)
+            elif isinstance(event, SampleDeleted):
+                samples.pop(event.sample_id, None)
+                deleted = {**dataset.deleted_samples, event.sample_id: event}
+                dataset = replace(dataset, version=dataset.version + 1, deleted_samples=deleted)
             else:
                 dataset = dataset.apply(event)
         if dataset.version == 0:
@@ -129,8 +160,10 @@ class Dataset:
     def plan_upload(self, files: Sequence[IncomingFile]) -> UploadPlan:
         """Which files are new samples and which repeat bytes already here (or earlier in this upload).
 
-        InvalidFields when a file is of a kind this dataset's label task cannot label.
+        InvalidFields when a file is of a kind this dataset's label task cannot label;
+        IllegalTransition when the dataset is archived or deleted.
         """
+        self.check_writable("upload samples to it")
         self._check_media(files)
         added: dict[str, AddedSample] = {}
         outcome: list[tuple[IncomingFile, str, bool]] = []
@@ -170,6 +203,121 @@ class Dataset:
         """DatasetUploadAbandoned: appended at this version, it makes an upload's SamplesAdded that
         expected this version fail, so the storage ledger may release that upload's charge."""
         return [DatasetUploadAbandoned(dataset_id=self.dataset_id, upload_id=upload_id)]
+
+    # ---- lifecycle ------------------------------------------------------------------------------
+
+    @property
+    def status(self) -> DatasetStatus:
+        """draft until its first published version, then active; archived and deleted as recorded."""
+        if self.deleted is not None:
+            return "deleted"
+        if self.archived is not None:
+            return "archived"
+        return "active" if self.versions else "draft"
+
+    def check_live(self) -> None:
+        """NotFound when the dataset was deleted (its events stay; its reads and commands end)."""
+        if self.deleted is not None:
+            raise NotFound(
+                f"dataset {self.dataset_id} was deleted by {self.deleted.deleted_by}: {self.deleted.reason}"
+            )
+
+    def check_writable(self, action: str) -> None:
+        """IllegalTransition (FAILED_PRECONDITION) when the dataset is archived; NotFound when deleted."""
+        self.check_live()
+        if self.archived is not None:
+            raise IllegalTransition(
+                f"dataset {self.dataset_id} ({self.name}) is archived, so it is read-only: cannot "
+                f"{action} (archived by {self.archived.archived_by}: {self.archived.reason}). "
+                f"Unarchive it first: yard datasets unarchive {self.dataset_id} --reason …"
+            )
+
+    def describe(self, description: str, changed_by: str) -> list[DomainEvent]:
+        """DatasetDescriptionChanged; nothing when the description is already this one."""
+        self.check_writable("change its description")
+        text = description.strip()
+        if len(text) > DESCRIPTION_MAX_CHARS:
+            raise InvalidArgument(
+                "description", f"must be at most {DESCRIPTION_MAX_CHARS} characters; got {len(text)}"
+            )
+        if text == self.description:
+            return []
+        return [
+            DatasetDescriptionChanged(dataset_id=self.dataset_id, description=text, changed_by=changed_by)
+        ]
+
+    def archive(self, archived_by: str, reason: str) -> list[DomainEvent]:
+        """DatasetArchived; IllegalTransition when it is archived already."""
+        self.check_live()
+        text = _checked_reason(reason, "archived")
+        if self.archived is not None:
+            raise IllegalTransition(
+                f"dataset {self.dataset_id} is archived already (by {self.archived.archived_by}: "
+                f"{self.archived.reason})"
+            )
+        return [DatasetArchived(dataset_id=self.dataset_id, archived_by=archived_by, reason=text)]
+
+    def unarchive(self, unarchived_by: str, reason: str) -> list[DomainEvent]:
+        """DatasetUnarchived; IllegalTransition when it is not archived."""
+        self.check_live()
+        text = _checked_reason(reason, "unarchived")
+        if self.archived is None:
+            raise IllegalTransition(f"dataset {self.dataset_id} is not archived (it is {self.status})")
+        return [DatasetUnarchived(dataset_id=self.dataset_id, unarchived_by=unarchived_by, reason=text)]
+
+    def delete_sample(
+        self, sample_id: str, used: Sequence[UsedVersion], deleted_by: str, reason: str
+    ) -> list[DomainEvent]:
+        """SampleDeleted; nothing when it was deleted already (a retry: the caller finishes the
+        give-back); IllegalTransition naming the versions and their users when a used version holds
+        it, or when the dataset is archived; NotFound for a sample this dataset never held."""
+        text = _checked_reason(reason, "deleted")
+        if sample_id in self.deleted_samples:
+            self.check_live()
+            return []
+        self.check_writable("delete its samples")
+        sample = self.sample(sample_id)
+        holding = used_holding(sample_id, used)
+        if holding:
+            raise IllegalTransition(
+                f"sample {sample_id} of dataset {self.dataset_id} is in "
+                f"{'; '.join(u.describe() for u in holding)}; a sample a job or a model was made from "
+                "stays for the lineage. Nothing was deleted (archive the dataset to stop its use instead)"
+            )
+        return [
+            SampleDeleted(
+                dataset_id=self.dataset_id,
+                sample_id=sample_id,
+                sha256=sample.sha256,
+                size_bytes=sample.size_bytes,
+                deleted_by=deleted_by,
+                reason=text,
+            )
+        ]
+
+    def delete(self, used: Sequence[UsedVersion], deleted_by: str, reason: str) -> list[DomainEvent]:
+        """DatasetDeleted; nothing when it was deleted already (a retry); IllegalTransition naming every
+        version a job or a model used (each holds samples that must stay)."""
+        text = _checked_reason(reason, "deleted")
+        if self.deleted is not None:
+            return []
+        holding = sorted((u for u in used if u.users), key=lambda u: u.version)
+        if holding:
+            raise IllegalTransition(
+                f"dataset {self.dataset_id} has {'; '.join(u.describe() for u in holding)}; the samples "
+                "of a version a job or a model was made from stay for the lineage. Nothing was deleted "
+                f"(archive it instead: yard datasets archive {self.dataset_id} --reason …)"
+            )
+        return [
+            DatasetDeleted(
+                dataset_id=self.dataset_id,
+                org_id=self.org_id,
+                samples=len(self.samples),
+                size_bytes=self.size_bytes,
+                deleted_by=deleted_by,
+                reason=text,
+            )
+        ]
 
     @property
     def uploads(self) -> DatasetUploads:
@@ -237,4 +385,29 @@ class Dataset:
             if event.request_id:
                 requests[event.request_id] = event.version
             return replace(moved, versions={**self.versions, event.version: event}, publish_requests=requests)
-        return moved
+        return moved._lifecycle(event)
+
+    def _lifecycle(self, event: DomainEvent) -> Dataset:
+        if isinstance(event, DatasetDescriptionChanged):
+            return replace(self, description=event.description)
+        if isinstance(event, DatasetArchived):
+            return replace(self, archived=event)
+        if isinstance(event, DatasetUnarchived):
+            return replace(self, archived=None)
+        if isinstance(event, SampleDeleted):
+            samples = {k: v for k, v in self.samples.items() if k != event.sample_id}
+            return replace(
+                self, samples=samples, deleted_samples={**self.deleted_samples, event.sample_id: event}
+            )
+        if isinstance(event, DatasetDeleted):
+            return replace(self, deleted=event)
+        return self
+
+
+def _checked_reason(reason: str, what: str) -> str:
+    text = reason.strip()
+    if not text:
+        raise InvalidArgument("reason", f"say why it is {what} (the reason is kept in the audit log)")
+    if len(text) > REASON_MAX_CHARS:
+        raise InvalidArgument("reason", f"must be at most {REASON_MAX_CHARS} characters; got {len(text)}")
+    return text

@@ -9,7 +9,8 @@ The charge and the upload's SamplesAdded are two appends (the store appends to o
 so a charge stays *open* until the ledger learns its fate from the dataset (`reconcile`): settled when
 the dataset recorded the upload's samples at the version the charge names, released when the dataset
 moved past that version without them (that append can never succeed any more). A retry of an upload
-whose open charge is still undecided is not charged again (`charge`). Docs: docs/datasets.md.
+whose open charge is still undecided is not charged again (`charge`). A deletion gives its bytes back
+once (`free`, keyed by what was deleted). Docs: docs/datasets.md.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from modelyard_events.envelope import DomainEvent
 from modelyard_events.plans import Plan, human_bytes
 from modelyard_events.schemas.datasets import (
     DatasetStorageCharged,
+    DatasetStorageFreed,
     DatasetStorageReleased,
     DatasetStorageSettled,
 )
@@ -80,6 +82,7 @@ class StorageLedger:
     version: int = 0
     total_bytes: int = 0
     open_charges: Mapping[tuple[str, str], OpenCharge] = field(default_factory=dict)  # (dataset, upload)
+    freed: frozenset[tuple[str, str]] = frozenset()  # (dataset, deletion) whose bytes were given back
 
     @classmethod
     def rebuild(cls, org_id: str, events: Iterable[DomainEvent]) -> StorageLedger:
@@ -173,6 +176,21 @@ class StorageLedger:
             return []
         return self._released(charge, reason)
 
+    def free(self, dataset_id: str, deletion: str, size_bytes: int) -> list[DomainEvent]:
+        """DatasetStorageFreed giving a deletion's bytes back; nothing when it was given back already
+        (a deletion retried after its ledger append failed frees once)."""
+        if (dataset_id, deletion) in self.freed or size_bytes <= 0:
+            return []
+        return [
+            DatasetStorageFreed(
+                org_id=self.org_id,
+                dataset_id=dataset_id,
+                deletion=deletion,
+                size_bytes=size_bytes,
+                total_bytes=max(0, self.total_bytes - size_bytes),
+            )
+        ]
+
     def room_left(self, plan: Plan) -> StorageRoom:
         """What the organization may still store; QuotaExceeded when it is already at its plan's limit
         (nothing more fits)."""
@@ -216,6 +234,10 @@ class StorageLedger:
             )
             return replace(
                 moved, open_charges={**self.open_charges, (event.dataset_id, event.upload_id): charge}
+            )
+        if isinstance(event, DatasetStorageFreed):
+            return replace(
+                moved, total_bytes=event.total_bytes, freed=self.freed | {(event.dataset_id, event.deletion)}
             )
         if isinstance(event, DatasetStorageReleased):
             moved = replace(moved, total_bytes=event.total_bytes)

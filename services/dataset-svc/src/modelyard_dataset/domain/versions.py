@@ -94,7 +94,9 @@ def freeze_version(
     policy: ReadinessPolicy,
     published_by: str,
 ) -> FrozenVersion:
-    """The next version of `dataset` from its verified samples; IllegalTransition when there are none."""
+    """The next version of `dataset` from its verified samples; IllegalTransition when there are none
+    or the dataset is archived."""
+    dataset.check_writable("publish a version of it")
     checked_identifier(request.request_id, "request_id")
     checked_identifier(request.family, "family")
     chosen = verified_samples(samples)

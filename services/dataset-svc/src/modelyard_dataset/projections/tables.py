@@ -20,6 +20,9 @@ async def create_view_tables(conn: AsyncConnection, schema: str) -> None:
             unlabeled bigint NOT NULL DEFAULT 0, labeled bigint NOT NULL DEFAULT 0,
             verified bigint NOT NULL DEFAULT 0, rejected bigint NOT NULL DEFAULT 0,
             latest_version int NOT NULL DEFAULT 0)""",
+        # The lifecycle's columns (a views schema made before them gets them added).
+        f"ALTER TABLE {schema}.datasets ADD COLUMN IF NOT EXISTS description text NOT NULL DEFAULT ''",
+        f"ALTER TABLE {schema}.datasets ADD COLUMN IF NOT EXISTS status text NOT NULL DEFAULT 'draft'",
         f"CREATE INDEX IF NOT EXISTS datasets_by_org ON {schema}.datasets (org_id, ai_module, environment)",
         f"""CREATE TABLE IF NOT EXISTS {schema}.samples (
             sample_id text PRIMARY KEY, dataset_id text NOT NULL, filename text NOT NULL,
@@ -30,6 +33,7 @@ async def create_view_tables(conn: AsyncConnection, schema: str) -> None:
             version bigint NOT NULL DEFAULT 0)""",
         f"CREATE INDEX IF NOT EXISTS samples_by_state ON {schema}.samples (dataset_id, state, sample_id)",
         f"CREATE INDEX IF NOT EXISTS samples_by_id ON {schema}.samples (dataset_id, sample_id)",
+        f"CREATE INDEX IF NOT EXISTS samples_by_sha256 ON {schema}.samples (sha256)",
         f"""CREATE TABLE IF NOT EXISTS {schema}.versions (
             dataset_id text NOT NULL, version int NOT NULL, manifest_sha256 text NOT NULL,
             samples bigint NOT NULL, size_bytes bigint NOT NULL, ready boolean NOT NULL,

@@ -21,9 +21,14 @@ from modelyard_dataset.projections.tables import STATES, create_view_tables
 from modelyard_events.consumer.projection import Decoded
 from modelyard_events.envelope import DomainEvent, EventEnvelope
 from modelyard_events.schemas.datasets import (
+    DatasetArchived,
     DatasetCreated,
+    DatasetDeleted,
+    DatasetDescriptionChanged,
+    DatasetUnarchived,
     DatasetVersionPublished,
     SampleApproved,
+    SampleDeleted,
     SampleLabeled,
     SampleRejected,
     SamplesAdded,
@@ -61,6 +66,8 @@ class DatasetViews:
                 await self._added(event, conn)
             elif isinstance(event, DatasetVersionPublished):
                 await self._published(event, envelope, conn)
+            else:
+                await self._lifecycle(event, conn)
         if run:
             await self._apply_samples(run, conn)
 
@@ -105,6 +112,46 @@ class DatasetViews:
             {"n": len(sizes), "b": sum(sizes), "id": event.dataset_id},
         )
 
+    async def _lifecycle(self, event: DomainEvent, conn: AsyncConnection) -> None:
+        s = self.schema
+        if isinstance(event, DatasetDescriptionChanged):
+            await conn.execute(
+                text(f"UPDATE {s}.datasets SET description = :text WHERE dataset_id = :id"),
+                {"text": event.description, "id": event.dataset_id},
+            )
+        elif isinstance(event, DatasetArchived | DatasetUnarchived):
+            status = (
+                "'archived'"
+                if isinstance(event, DatasetArchived)
+                else "CASE WHEN latest_version > 0 THEN 'active' ELSE 'draft' END"
+            )
+            await conn.execute(
+                text(f"UPDATE {s}.datasets SET status = {status} WHERE dataset_id = :id"),
+                {"id": event.dataset_id},
+            )
+        elif isinstance(event, SampleDeleted):
+            # The row leaves listings; the counts lose it in the state it was in.
+            deleted = (
+                await conn.execute(
+                    text(f"DELETE FROM {s}.samples WHERE sample_id = :id RETURNING state, size_bytes"),
+                    {"id": event.sample_id},
+                )
+            ).first()
+            if deleted is not None:
+                state = deleted.state if deleted.state in STATES else "unlabeled"
+                await conn.execute(
+                    text(
+                        f"UPDATE {s}.datasets SET samples = samples - 1, bytes = bytes - :b, "
+                        f"{state} = {state} - 1 WHERE dataset_id = :id"
+                    ),
+                    {"b": deleted.size_bytes, "id": event.dataset_id},
+                )
+        elif isinstance(event, DatasetDeleted):
+            for table in ("samples", "versions", "datasets"):
+                await conn.execute(
+                    text(f"DELETE FROM {s}.{table} WHERE dataset_id = :id"), {"id": event.dataset_id}
+                )
+
     async def _apply_samples(
         self, run: list[tuple[SampleEvent, EventEnvelope]], conn: AsyncConnection
     ) -> None:
@@ -119,6 +166,8 @@ class DatasetViews:
         before = {row.sample_id: SampleRow.from_db(row) for row in selected}
         after = dict(before)
         for event, envelope in run:
+            if event.sample_id not in after:
+                continue  # a label that raced its sample's deletion: the sample is gone from the views
             after[event.sample_id] = fold(after[event.sample_id], event, envelope.stream_version)
         await conn.execute(
             text(
@@ -173,7 +222,8 @@ class DatasetViews:
         )
         await conn.execute(
             text(
-                f"UPDATE {self.schema}.datasets SET latest_version = GREATEST(latest_version, :v) "
+                f"UPDATE {self.schema}.datasets SET latest_version = GREATEST(latest_version, :v), "
+                "status = CASE WHEN status = 'archived' THEN status ELSE 'active' END "
                 "WHERE dataset_id = :id"
             ),
             {"v": event.version, "id": event.dataset_id},

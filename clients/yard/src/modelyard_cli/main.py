@@ -28,6 +28,7 @@ from modelyard_cli.commands import (
     trainers,
     watch,
 )
+from modelyard_cli.commands.audit import audit_app
 from modelyard_cli.commands.options import JsonFlag
 from modelyard_cli.connection import (
     DATASET_TARGET_ENV,
@@ -174,3 +175,4 @@ app.add_typer(edge_app, name="edge")
 app.add_typer(deploy_app, name="deploy")
 app.add_typer(fleet_app, name="fleet")
 app.add_typer(token_app, name="token")
+app.add_typer(audit_app, name="audit")

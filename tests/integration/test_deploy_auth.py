@@ -18,6 +18,7 @@ SERVICES = [
     deploy_pb2.DESCRIPTOR.services_by_name["DeployService"],
     deploy_pb2.DESCRIPTOR.services_by_name["EdgeService"],
     events_pb2.DESCRIPTOR.services_by_name["EventLog"],
+    events_pb2.DESCRIPTOR.services_by_name["ProjectionAudit"],
 ]
 METHODS = [method for service in SERVICES for method in service.methods]
 OPERATOR_COMMANDS = [

@@ -21,6 +21,7 @@ pytestmark = pytest.mark.integration
 SERVICES = [
     registry_pb2.DESCRIPTOR.services_by_name["RegistryService"],
     events_pb2.DESCRIPTOR.services_by_name["EventLog"],
+    events_pb2.DESCRIPTOR.services_by_name["ProjectionAudit"],
 ]
 METHODS = [method for service in SERVICES for method in service.methods]
 COMMANDS = [

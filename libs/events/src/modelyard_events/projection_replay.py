@@ -85,6 +85,23 @@ class ReplayReport:
 Progress = Callable[[str], Awaitable[None]]
 
 
+def target_of(
+    runner: ProjectionRunner,
+    build: Callable[[str], Projection],
+    not_from_the_log: Mapping[str, str] | None = None,
+) -> ReplayTarget:
+    """The replay of a live runner's projection: same name, schema, registry and sources."""
+    projection = runner.projection
+    return ReplayTarget(
+        projection.name,
+        projection.schema,
+        build,
+        runner.registry,
+        runner.sources,
+        dict(not_from_the_log or {}),
+    )
+
+
 async def replay_and_compare(
     engine: AsyncEngine,
     target: ReplayTarget,

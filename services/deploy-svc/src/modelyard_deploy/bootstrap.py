@@ -8,6 +8,8 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from modelyard.v1 import deploy_pb2, deploy_pb2_grpc, events_pb2, events_pb2_grpc
 from modelyard_deploy.adapters.job_client import JobStatusClient
 from modelyard_deploy.adapters.liveness import EdgeLiveness
@@ -18,20 +20,27 @@ from modelyard_deploy.app.commands import DeployCommands, utc_now
 from modelyard_deploy.app.conductor import Conductor
 from modelyard_deploy.app.pass_lock import advisory_pass_lock
 from modelyard_deploy.config import DeploySettings
-from modelyard_deploy.consumers import deploy_runners
-from modelyard_deploy.projections.known_versions import REGISTRY_SOURCE
+from modelyard_deploy.consumers import DeployRunners, deploy_runners
+from modelyard_deploy.projections.known_versions import REGISTRY_SOURCE, KnownVersions
 from modelyard_deploy.projections.queries import DeployViewReader
 from modelyard_deploy.projections.tables import changes_channel
-from modelyard_deploy.projections.views import DEPLOY_SOURCE, PROGRESS
+from modelyard_deploy.projections.views import DEPLOY_SOURCE, PROGRESS, DeployViews
 from modelyard_events.db import create_engine
 from modelyard_events.notifications import ViewChanges
+from modelyard_events.projection_replay import target_of
 from modelyard_events.relay import Relay
 from modelyard_events.store.postgres import PostgresEventStore
 from modelyard_events.topics import events_topic
 from modelyard_grpc import AuthInterceptor, EventLogServicer, GrpcEventSource, serving
+from modelyard_grpc.projection_audit import ProjectionAuditServicer
 
 log = logging.getLogger(__name__)
-SERVICE_NAMES = ("modelyard.v1.DeployService", "modelyard.v1.EdgeService", "modelyard.v1.EventLog")
+SERVICE_NAMES = (
+    "modelyard.v1.DeployService",
+    "modelyard.v1.EdgeService",
+    "modelyard.v1.EventLog",
+    "modelyard.v1.ProjectionAudit",
+)
 SERVICES = [
     deploy_pb2.DESCRIPTOR.services_by_name["DeployService"],
     deploy_pb2.DESCRIPTOR.services_by_name["EdgeService"],
@@ -102,6 +111,7 @@ async def running_deploy_service(settings: DeploySettings, stop: asyncio.Event) 
             EdgeServicer(commands, reader, liveness, changes, utc_now, settings.edge_heartbeat_interval_s),
         ),
         (events_pb2_grpc.add_EventLogServicer_to_server, EventLogServicer(store)),
+        (events_pb2_grpc.add_ProjectionAuditServicer_to_server, _projection_audit(engine, runners)),
     ]
     auth = AuthInterceptor(
         settings.token_verifier(), DEPLOY_POLICY, plan_of=lambda org: settings.plan_of(org).key
@@ -145,3 +155,11 @@ async def _wake_on_changes(changes: ViewChanges, wake: asyncio.Event, stop: asyn
                 _, kind = await asyncio.wait_for(notices.get(), 1.0)
                 if kind not in _NOT_FOR_THE_CONDUCTOR:
                     wake.set()
+
+
+def _projection_audit(engine: AsyncEngine, runners: DeployRunners) -> ProjectionAuditServicer:
+    # The read models replay; the release-rollback reaction does not (its effect is an append).
+    # Heartbeats are written beside the views, not from the log: their table is not rebuilt.
+    return ProjectionAuditServicer(
+        engine, [target_of(runners.views, DeployViews), target_of(runners.known_versions, KnownVersions)]
+    )

@@ -14,10 +14,12 @@ from modelyard_artifacts.manifest import ManifestSigner
 from modelyard_artifacts.signed_urls import UrlSigner, UrlVerifier
 from modelyard_blobs import open_blob_store
 from modelyard_events.db import create_engine
+from modelyard_events.projection_replay import target_of
 from modelyard_events.relay import Relay
 from modelyard_events.store.postgres import PostgresEventStore
 from modelyard_events.topics import events_topic
 from modelyard_grpc import AuthInterceptor, EventLogServicer, GrpcEventSource, serving
+from modelyard_grpc.projection_audit import ProjectionAuditServicer
 from modelyard_registry.app.artifact_intake import ArtifactIntake
 from modelyard_registry.app.commands import RegistryCommands, RegistryDefaults, utc_now
 from modelyard_registry.config import RegistrySettings
@@ -26,10 +28,10 @@ from modelyard_registry.downloads import bearer_subject
 from modelyard_registry.grpc_api import RegistryServicer
 from modelyard_registry.policy import REGISTRY_POLICY
 from modelyard_registry.projections.queries import RegistryViewReader
-from modelyard_registry.projections.views import REGISTRY_SOURCE
+from modelyard_registry.projections.views import REGISTRY_SOURCE, RegistryViews
 
 log = logging.getLogger(__name__)
-SERVICE_NAMES = ("modelyard.v1.RegistryService", "modelyard.v1.EventLog")
+SERVICE_NAMES = ("modelyard.v1.RegistryService", "modelyard.v1.EventLog", "modelyard.v1.ProjectionAudit")
 SERVICES = [
     registry_pb2.DESCRIPTOR.services_by_name["RegistryService"],
     events_pb2.DESCRIPTOR.services_by_name["EventLog"],
@@ -101,6 +103,11 @@ async def running_registry_service(
     servicers = [
         (registry_pb2_grpc.add_RegistryServiceServicer_to_server, servicer),
         (events_pb2_grpc.add_EventLogServicer_to_server, EventLogServicer(store)),
+        # The views replay for auditors; the job-events reaction does not (its effect is an append).
+        (
+            events_pb2_grpc.add_ProjectionAuditServicer_to_server,
+            ProjectionAuditServicer(engine, [target_of(views, RegistryViews)]),
+        ),
     ]
     auth = AuthInterceptor(verifier, REGISTRY_POLICY, plan_of=lambda org: settings.plan_of(org).key)
     await views.create_tables()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from modelyard_grpc import EVENT_LOG_RULES, AccessPolicy, Role, command, read
+from modelyard_grpc.projection_audit import PROJECTION_AUDIT_RULES
 
 _REGISTRY = "/modelyard.v1.RegistryService/"
 _READERS = (Role.ORG_ADMIN, Role.AUDITOR)
@@ -28,5 +29,6 @@ REGISTRY_POLICY = AccessPolicy(
         _REGISTRY + "GetDownloadUrl": read(*_READERS, Role.EDGE, Role.TRAINER, scoped_in_servicer=True),
         _REGISTRY + "ReadEvents": read(Role.AUDITOR),
         **EVENT_LOG_RULES,
+        **PROJECTION_AUDIT_RULES,
     }
 )

@@ -90,6 +90,11 @@ class ProjectionRunner:
         self.caught_up = 0  # events applied from the source reader because Kafka did not bring them
         self.halted: dict[str, str] = {}  # source → why its own log could not be applied
 
+    @property
+    def sources(self) -> list[SourceTopic]:
+        """The sources this runner follows (an audit replay rebuilds from the same ones)."""
+        return list(self._by_topic.values())
+
     async def create_tables(self) -> None:
         """Create the checkpoint table and the projection's own tables."""
         async with self.engine.begin() as conn:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from modelyard_grpc import EVENT_LOG_RULES, AccessPolicy, Role, command, read
+from modelyard_grpc.projection_audit import PROJECTION_AUDIT_RULES
 
 _DEPLOY = "/modelyard.v1.DeployService/"
 _EDGE = "/modelyard.v1.EdgeService/"
@@ -37,5 +38,6 @@ DEPLOY_POLICY = AccessPolicy(
         },
         _EDGE + "StreamAssignments": read(Role.EDGE, subject_field="server_id"),
         **EVENT_LOG_RULES,
+        **PROJECTION_AUDIT_RULES,
     }
 )

@@ -1,0 +1,85 @@
+"""`ProjectionAudit/ReplayProjections` on the running services: an auditor gets every read model
+rebuilt and compared (identical on an honest stack); an edited read model is found; org_admins,
+operators and edges are refused; an unknown read model is named."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from sqlalchemy import text
+
+from modelyard.v1 import events_pb2, events_pb2_grpc
+from modelyard_devstack.platform import Platform
+from modelyard_events.db import create_engine
+from modelyard_grpc import channel
+
+
+async def _replay(
+    target: str, token: str, *projections: str
+) -> tuple[list[str], list[events_pb2.ProjectionReplayResult]]:
+    lines: list[str] = []
+    results: list[events_pb2.ProjectionReplayResult] = []
+    async with channel(target, token) as ch:
+        request = events_pb2.ReplayRequest(projections=list(projections))
+        async for message in events_pb2_grpc.ProjectionAuditStub(ch).ReplayProjections(request, timeout=300):
+            if message.HasField("result"):
+                results.append(message.result)
+            else:
+                lines.append(message.line)
+    return lines, results
+
+
+@pytest.mark.parametrize("service", ["registry", "deploy"])
+async def test_an_auditor_replays_every_read_model_identical(services: Platform, service: str) -> None:
+    target = services.registry_target if service == "registry" else services.deploy_target
+    lines, results = await _replay(target, services.token(("auditor",), subject="auditor-1"))
+    expected = {"registry": ["registry_views"], "deploy": ["deploy_known_versions", "deploy_views"]}[service]
+    assert [r.projection for r in results] == expected
+    for result in results:
+        assert result.identical, result
+        assert result.tables
+        assert all(t.only_live == t.only_replayed == 0 for t in result.tables)
+    assert any("rebuilding into" in line for line in lines)
+
+
+async def test_a_row_slipped_into_a_live_view_is_found_and_named(services: Platform) -> None:
+    auditor = services.token(("auditor",), subject="auditor-1")
+    engine = create_engine(services.infra.database_url)
+    forged = "forged-version-1"
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO registry_views.model_versions VALUES (:v, 'acme', 'reader', 9, 9, 9, "
+                    "'released', 'no-such-job', now(), now(), 0)"
+                ),
+                {"v": forged},
+            )
+        _, results = await _replay(services.registry_target, auditor, "registry_views")
+        (result,) = results
+        assert not result.identical
+        (table,) = [t for t in result.tables if t.table == "model_versions"]
+        assert (table.only_live, table.only_replayed) == (1, 0)
+        assert f'"version_id":"{forged}"' in table.only_live_examples[0]
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("DELETE FROM registry_views.model_versions WHERE version_id = :v"), {"v": forged}
+            )
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("roles", [("org_admin",), ("operator",), ("edge",), ("trainer",)])
+async def test_only_auditors_and_super_admins_replay(services: Platform, roles: tuple[str, ...]) -> None:
+    token = services.token(roles, org_id="acme", subject="someone")
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await _replay(services.registry_target, token)
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_an_unknown_read_model_is_named_with_the_ones_there_are(services: Platform) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await _replay(services.deploy_target, services.token(("auditor",)), "deploy_reactions")
+    assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "'deploy_reactions'" in (refused.value.details() or "")
+    assert "deploy_known_versions, deploy_views" in (refused.value.details() or "")

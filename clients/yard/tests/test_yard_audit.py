@@ -437,3 +437,30 @@ def test_the_offline_hash_is_the_store_hash_byte_for_byte(served: ServedLog, off
         message = envelope_to_proto(envelope)
         assert offline.event_hash(served_fields(message)) == envelope.hash == envelope_hash(envelope)
         assert served_hash(message) == envelope.hash
+
+
+def test_the_worked_example_of_docs_audit_md_hashes_as_documented(offline: ModuleType) -> None:
+    example = {
+        "event_id": "0190f6c2-8d2a-7b3e-9c1d-2f4a5b6c7d8e",
+        "stream_type": "dataset",
+        "stream_id": "ds-1",
+        "stream_version": 1,
+        "position": 1,
+        "type": "DatasetCreated",
+        "schema_version": 1,
+        "occurred_at": "2026-12-02T16:00:00.123456Z",
+        "actor": {"subject": "zoë", "roles": ["super_admin"]},
+        "org_id": "acme",
+        "correlation_id": "c-1",
+        "causation_id": None,
+        "data_json": '{"module":"digits","name":"Caméras"}',
+        "prev_hash": "0" * 64,
+        "hash": "",
+    }
+    documented = "9e1f0d1ce92042c089168a01a491ee53307b3217ed380bdd6afe3adb60030aff"
+    assert documented in (ROOT / "docs" / "audit.md").read_text()
+    assert offline.event_hash(example) == documented
+    envelope = EventEnvelope.model_validate(
+        {**{k: v for k, v in example.items() if k != "data_json"}, "data": json.loads(example["data_json"])}
+    )
+    assert envelope_hash(envelope) == documented

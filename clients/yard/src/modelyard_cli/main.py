@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from modelyard_cli.commands import (
     control,
     dataset_labels,
+    dataset_lifecycle,
     dataset_review,
     dataset_upload,
     datasets,
@@ -141,6 +142,11 @@ datasets_app.command("label")(dataset_labels.label)
 datasets_app.command("review")(dataset_review.review)
 datasets_app.command("publish")(datasets.publish)
 datasets_app.command("readiness")(datasets.readiness)
+datasets_app.command("describe")(dataset_lifecycle.describe)
+datasets_app.command("archive")(dataset_lifecycle.archive)
+datasets_app.command("unarchive")(dataset_lifecycle.unarchive)
+datasets_app.command("delete")(dataset_lifecycle.delete)
+datasets_app.command("delete-sample")(dataset_lifecycle.delete_sample)
 models_app.command("list")(models.list_versions)
 models_app.command("show")(models.show)
 models_app.command("evaluate")(models.evaluate)

@@ -12,6 +12,7 @@ import typer
 from pydantic import ValidationError
 
 from modelyard_cli.commands import (
+    audit_views,
     control,
     dataset_labels,
     dataset_lifecycle,
@@ -181,4 +182,5 @@ app.add_typer(edge_app, name="edge")
 app.add_typer(deploy_app, name="deploy")
 app.add_typer(fleet_app, name="fleet")
 app.add_typer(token_app, name="token")
+audit_views.register(audit_app, app)  # yard audit events / trail, yard lineage
 app.add_typer(audit_app, name="audit")

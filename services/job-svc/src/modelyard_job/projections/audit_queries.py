@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -171,9 +171,26 @@ SELECT kind, id, min(depth) AS depth FROM walk GROUP BY kind, id"""
 
 
 async def node(conn: AsyncConnection, schema: str, kind: str, node_id: str) -> NodeRow | None:
-    """One node as stored, without its acts, or None when the graph has no such node."""
-    found = await nodes(conn, schema, [(kind, node_id)], with_acts=False)
-    return found[0] if found else None
+    """One node as stored, without its acts, or None when the graph has no such node (not even an
+    edge names it: a job whose dataset version's log is behind is still a start)."""
+    named = (
+        await conn.execute(
+            text(
+                f"(SELECT org_id FROM {schema}.lineage_nodes WHERE kind = :kind AND id = :id)"
+                f" UNION ALL (SELECT org_id FROM {schema}.lineage_edges"
+                " WHERE down_kind = :kind AND down_id = :id LIMIT 1)"
+                f" UNION ALL (SELECT org_id FROM {schema}.lineage_edges"
+                " WHERE up_kind = :kind AND up_id = :id LIMIT 1)"
+            ),
+            {"kind": kind, "id": node_id},
+        )
+    ).all()
+    if not named:
+        return None
+    (found,) = await nodes(conn, schema, [(kind, node_id)], with_acts=False)
+    # Only named by an edge so far: the edge's organization is the node's.
+    org = found.org_id or next((r.org_id for r in named if r.org_id), None)
+    return replace(found, org_id=org)
 
 
 async def walk(

@@ -4,6 +4,10 @@ operators and edges are refused; an unknown read model is named."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
+
 import grpc
 import pytest
 from sqlalchemy import text
@@ -83,3 +87,63 @@ async def test_an_unknown_read_model_is_named_with_the_ones_there_are(services: 
     assert refused.value.code() == grpc.StatusCode.NOT_FOUND
     assert "'deploy_reactions'" in (refused.value.details() or "")
     assert "deploy_known_versions, deploy_views" in (refused.value.details() or "")
+
+
+async def _yard(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "modelyard_cli",
+        *args,
+        env={**clean, "COLUMNS": "200", **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_yard_audit_replay_says_identical_or_names_the_difference(services: Platform) -> None:
+    env = {
+        "MODELYARD_REGISTRY_SVC_TARGET": services.registry_target,
+        "MODELYARD_DEPLOY_TARGET": services.deploy_target,
+        "MODELYARD_TOKEN": services.token(("auditor",), subject="auditor-1"),
+    }
+    code, out, err = await _yard(env, "audit", "replay", "--service", "registry-svc", "--service", "deploy")
+    assert code == 0, (out, err)
+    assert "registry-svc registry_views: identical" in out
+    assert "deploy-svc deploy_views: identical" in out
+    assert "every read model replayed identical" in out
+    assert "registry-svc: registry_views: rebuilding into" in out  # progress streams as it goes
+
+    engine = create_engine(services.infra.database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO registry_views.model_versions VALUES ('forged-2', 'acme', 'reader', "
+                    "9, 9, 9, 'released', 'no-such-job', now(), now(), 0)"
+                )
+            )
+        code, out, err = await _yard(env, "audit", "replay", "--service", "registry-svc")
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("DELETE FROM registry_views.model_versions WHERE version_id = 'forged-2'")
+            )
+        await engine.dispose()
+    assert code == 1, (out, err)
+    assert "registry-svc registry_views: DIFFERS" in out
+    assert "model_versions: 1 rows only in the live view, 0 only in the replay" in out
+    assert '"version_id":"forged-2"' in out
+    assert "replayed read models differ from the live ones: registry_views" in err
+
+    operator = {**env, "MODELYARD_TOKEN": services.token(("operator",), org_id="acme")}
+    code, out, err = await _yard(operator, "audit", "replay", "--service", "registry-svc")
+    assert code == 2, (out, err)
+    assert "registry-svc refused the token: PERMISSION_DENIED" in err
+    code, _, err = await _yard(env, "audit", "replay", "--service", "trainer-svc")
+    assert code == 2
+    assert "trainer-svc keeps no read model to replay" in err

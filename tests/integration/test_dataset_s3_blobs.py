@@ -58,6 +58,10 @@ def s3_dataset_svc(services: Platform, s3_endpoint: str) -> Iterator[str]:
         "MODELYARD_S3_REGION": "us-east-1",
         "MODELYARD_BLOB_ROOT": str(services.workdir / f"s3-staging-{suffix}"),
         **services.signing_env("dataset"),
+        # Its own token: it reads job-svc's and registry-svc's logs (which versions were used).
+        "MODELYARD_TOKEN_FILE": str(
+            services.token_file("dataset-svc", ("auditor",), ("job-svc", "registry-svc"))
+        ),
     }
     target = f"127.0.0.1:{port}"
     services.start_service("dataset-svc-s3", "modelyard_dataset", [], target, env)

@@ -3,7 +3,7 @@
 Commands check the rules and return events; `apply` folds an event and never fails. Samples are keyed by
 content hash, so a file whose bytes the dataset already holds is a duplicate, not a second sample.
 
-Lifecycle (docs/datasets.md, "Lifecycle"):
+Lifecycle (the one place it is written down; the RPCs and `yard datasets archive` etc. follow it):
 
 - status **draft** from creation until its first published version, then **active**; both are
   writable (upload, label, review, publish, description, sample deletion).

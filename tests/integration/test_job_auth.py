@@ -6,7 +6,7 @@ import grpc
 import pytest
 from google.protobuf.descriptor import MethodDescriptor
 
-from modelyard.v1 import events_pb2, jobs_pb2
+from modelyard.v1 import audit_pb2, events_pb2, jobs_pb2
 from modelyard_devstack.platform import Platform
 from modelyard_grpc import channel, mint_token
 from modelyard_grpc.testing import OTHER_ISSUER
@@ -16,7 +16,10 @@ pytestmark = pytest.mark.integration
 
 SERVICES = [
     jobs_pb2.DESCRIPTOR.services_by_name[name] for name in ("JobService", "QueryService", "TrainerService")
-] + [events_pb2.DESCRIPTOR.services_by_name["EventLog"]]
+] + [
+    events_pb2.DESCRIPTOR.services_by_name["EventLog"],
+    audit_pb2.DESCRIPTOR.services_by_name["AuditService"],
+]
 METHODS = [method for service in SERVICES for method in service.methods]
 
 

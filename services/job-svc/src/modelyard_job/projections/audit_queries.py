@@ -240,7 +240,7 @@ async def nodes(
             text(
                 f"SELECT a.kind, a.id, act, subject, at, detail FROM {schema}.lineage_acts a JOIN"
                 " unnest(CAST(:kinds AS text[]), CAST(:ids AS text[])) AS k(kind, id)"
-                " ON a.kind = k.kind AND a.id = k.id ORDER BY a.at, a.seq"
+                " ON a.kind = k.kind AND a.id = k.id ORDER BY a.at, a.source, a.position, a.n"
             ),
             params,
         ):

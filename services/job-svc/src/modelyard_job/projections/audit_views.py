@@ -103,9 +103,12 @@ _DDL = (
         down_kind text NOT NULL, down_id text NOT NULL, up_kind text NOT NULL, up_id text NOT NULL,
         relation text NOT NULL, org_id text, PRIMARY KEY (down_kind, down_id, up_kind, up_id))""",
     "CREATE INDEX IF NOT EXISTS lineage_edges_up ON {s}.lineage_edges (up_kind, up_id)",
+    # Keyed by the event that did it (source, position, n-th act of that event): a rebuild into a
+    # fresh schema holds the very same rows, and a replayed event adds nothing.
     """CREATE TABLE IF NOT EXISTS {s}.lineage_acts (
-        kind text NOT NULL, id text NOT NULL, seq bigserial, act text NOT NULL, subject text NOT NULL,
-        at timestamptz NOT NULL, detail text NOT NULL, PRIMARY KEY (kind, id, seq))""",
+        kind text NOT NULL, id text NOT NULL, source text NOT NULL, position bigint NOT NULL, n int NOT NULL,
+        act text NOT NULL, subject text NOT NULL, at timestamptz NOT NULL, detail text NOT NULL,
+        PRIMARY KEY (kind, id, source, position, n))""",
 )
 
 _INSERT_AUDIT = """
@@ -137,8 +140,9 @@ _INSERT_EDGE = """
 INSERT INTO {s}.lineage_edges VALUES (:down_kind, :down_id, :up_kind, :up_id, :relation, :org_id)
 ON CONFLICT DO NOTHING"""
 _INSERT_ACT = """
-INSERT INTO {s}.lineage_acts (kind, id, act, subject, at, detail)
-VALUES (:kind, :id, :act, :subject, :at, :detail)"""
+INSERT INTO {s}.lineage_acts (kind, id, source, position, n, act, subject, at, detail)
+VALUES (:kind, :id, :source, :position, :n, :act, :subject, :at, :detail)
+ON CONFLICT DO NOTHING"""
 _REVIEW = """
 INSERT INTO {s}.lineage_nodes (kind, id, dataset_id, review_state) VALUES ('sample', :id, :dataset_id, :state)
 ON CONFLICT (kind, id) DO UPDATE SET review_state = EXCLUDED.review_state,
@@ -167,19 +171,21 @@ class AuditViews:
     async def apply(self, event: DomainEvent, envelope: EventEnvelope, conn: AsyncConnection) -> None:
         """One event: its audit row and what it adds to the graph."""
         await self._insert_audit([audit_row(source_of(envelope), envelope)], conn)
-        await self._apply_lineage(lineage_change(event, envelope), conn)
+        await self._apply_lineage(lineage_change(event, envelope), envelope, conn)
 
     async def apply_batch(self, events: Sequence[Decoded], conn: AsyncConnection) -> None:
         """A run of events: the audit rows in one statement, the few graph changes in order."""
         await self._insert_audit([audit_row(source_of(envelope), envelope) for _, envelope in events], conn)
         for event, envelope in events:
-            await self._apply_lineage(lineage_change(event, envelope), conn)
+            await self._apply_lineage(lineage_change(event, envelope), envelope, conn)
 
     async def _insert_audit(self, rows: list[AuditRow], conn: AsyncConnection) -> None:
         payload = [{**row.as_params(), "occurred_at": row.occurred_at.isoformat()} for row in rows]
         await conn.execute(text(_INSERT_AUDIT.format(s=self.schema)), {"rows": json.dumps(payload)})
 
-    async def _apply_lineage(self, change: LineageChange, conn: AsyncConnection) -> None:
+    async def _apply_lineage(
+        self, change: LineageChange, envelope: EventEnvelope, conn: AsyncConnection
+    ) -> None:
         if not change:
             return
         s = self.schema
@@ -236,11 +242,14 @@ class AuditViews:
                     {
                         "kind": a.kind,
                         "id": a.id,
+                        "source": source_of(envelope),
+                        "position": envelope.position,
+                        "n": n,
                         "act": a.act,
                         "subject": a.subject,
                         "at": a.at,
                         "detail": a.detail,
                     }
-                    for a in change.acts
+                    for n, a in enumerate(change.acts)
                 ],
             )

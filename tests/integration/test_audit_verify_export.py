@@ -5,12 +5,14 @@ of the running platform; exports checked by tools/verify_export.py in a process 
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import os
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -126,14 +128,35 @@ async def test_an_exported_range_verifies_offline_and_an_edited_one_does_not(
     assert checked.code == 0, checked
     assert checked.out.startswith("verified: ")
 
-    edited = tmp_path / "edited.jsonl"
-    at = next(i for i, r in enumerate(lines) if r["kind"] == "event" and r["event"]["position"] == 5)
-    lines[at]["event"]["data_json"] = lines[at]["event"]["data_json"].replace(":1", ":100")
-    edited.write_text("".join(json.dumps(r) + "\n" for r in lines))
-    refused = await _offline(edited, keys_file)
-    assert refused.code == 1, refused
-    assert f"line {at + 1}:" in refused.err
-    assert "edited" in refused.err
+    # Where heads fall depends on how appends were batched: find the lines by what they hold.
+    def event_line(position: int, records: list[dict[str, Any]]) -> int:
+        return next(
+            i for i, r in enumerate(records) if r["kind"] == "event" and r["event"]["position"] == position
+        )
+
+    at, first_head = event_line(5, lines), next(i for i, r in enumerate(lines) if r["kind"] == "head")
+    for edit in ("data", "deleted", "reordered", "signature"):
+        records = copy.deepcopy(lines)
+        if edit == "data":
+            records[at]["event"]["data_json"] = records[at]["event"]["data_json"].replace(":1", ":100")
+            bad, why = at, "edited"
+        elif edit == "deleted":  # the event and the head that signs it, if one does
+            del records[at : at + (2 if records[at + 1]["kind"] == "head" else 1)]
+            bad, why = event_line(6, records), "position 6 where 5 should be"
+        elif edit == "reordered":
+            later = event_line(6, records)
+            records[at], records[later] = records[later], records[at]
+            bad, why = at, "position 6 where 5 should be"
+        else:
+            signature = records[first_head]["signature"]
+            records[first_head]["signature"] = ("B" if signature[0] == "A" else "A") + signature[1:]
+            bad, why = first_head, "does not verify"
+        edited = tmp_path / f"{edit}.jsonl"
+        edited.write_text("".join(json.dumps(r) + "\n" for r in records))
+        refused = await _offline(edited, keys_file)
+        assert refused.code == 1, (edit, refused)
+        assert refused.err.startswith(f"NOT verified: line {bad + 1}:"), (edit, refused)
+        assert why in refused.err, (edit, refused)
 
 
 @pytest.mark.parametrize(("roles", "org"), [(("operator",), None), (("org_admin",), "org-1")])

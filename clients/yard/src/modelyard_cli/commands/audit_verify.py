@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from modelyard.v1 import events_pb2
 from modelyard_cli.commands.audit_log import AuditError, LogReader, heads_of, served_hash
-from modelyard_events.chain_check import ChainBreak, ChainChecker
+from modelyard_events.chain_check import BreakKind, ChainBreak, ChainChecker
 from modelyard_events.signing import HeadVerifier
 
 # A log read to its end may still have events committed a moment ago whose signature is on its way
@@ -78,7 +78,7 @@ async def verify_log(
 
 def _verdict(reader: LogReader, checker: ChainChecker[events_pb2.EventEnvelope], head: int) -> LogVerdict:
     broken = checker.broken
-    if broken is not None and broken.kind == "short":
+    if broken is not None and broken.kind is BreakKind.SHORT:
         broken = ChainBreak(
             broken.position,
             broken.kind,

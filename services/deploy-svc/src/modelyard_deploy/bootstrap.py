@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -16,6 +16,7 @@ from modelyard_deploy.adapters.liveness import EdgeLiveness
 from modelyard_deploy.api.deploy_servicer import DeployServicer
 from modelyard_deploy.api.edge_servicer import EdgeServicer
 from modelyard_deploy.api.policy import DEPLOY_POLICY
+from modelyard_deploy.app.as_of import fleet_as_of
 from modelyard_deploy.app.commands import DeployCommands, utc_now
 from modelyard_deploy.app.conductor import Conductor
 from modelyard_deploy.app.pass_lock import advisory_pass_lock
@@ -25,6 +26,7 @@ from modelyard_deploy.projections.known_versions import REGISTRY_SOURCE, KnownVe
 from modelyard_deploy.projections.queries import DeployViewReader
 from modelyard_deploy.projections.tables import changes_channel
 from modelyard_deploy.projections.views import DEPLOY_SOURCE, PROGRESS, DeployViews
+from modelyard_events.as_of import AsOfReader
 from modelyard_events.db import create_engine
 from modelyard_events.notifications import ViewChanges
 from modelyard_events.projection_replay import target_of
@@ -111,7 +113,10 @@ async def running_deploy_service(settings: DeploySettings, stop: asyncio.Event) 
             EdgeServicer(commands, reader, liveness, changes, utc_now, settings.edge_heartbeat_interval_s),
         ),
         (events_pb2_grpc.add_EventLogServicer_to_server, EventLogServicer(store)),
-        (events_pb2_grpc.add_ProjectionAuditServicer_to_server, _projection_audit(engine, runners)),
+        (
+            events_pb2_grpc.add_ProjectionAuditServicer_to_server,
+            _projection_audit(engine, runners, {"fleet": fleet_as_of(store, reader.server_ids)}),
+        ),
     ]
     auth = AuthInterceptor(
         settings.token_verifier(), DEPLOY_POLICY, plan_of=lambda org: settings.plan_of(org).key
@@ -157,9 +162,13 @@ async def _wake_on_changes(changes: ViewChanges, wake: asyncio.Event, stop: asyn
                     wake.set()
 
 
-def _projection_audit(engine: AsyncEngine, runners: DeployRunners) -> ProjectionAuditServicer:
+def _projection_audit(
+    engine: AsyncEngine, runners: DeployRunners, as_of: Mapping[str, AsOfReader]
+) -> ProjectionAuditServicer:
     # The read models replay; the release-rollback reaction does not (its effect is an append).
     # Heartbeats are written beside the views, not from the log: their table is not rebuilt.
     return ProjectionAuditServicer(
-        engine, [target_of(runners.views, DeployViews), target_of(runners.known_versions, KnownVersions)]
+        engine,
+        [target_of(runners.views, DeployViews), target_of(runners.known_versions, KnownVersions)],
+        as_of,
     )

@@ -21,6 +21,7 @@ from modelyard_events.topics import events_topic
 from modelyard_grpc import AuthInterceptor, EventLogServicer, GrpcEventSource, serving
 from modelyard_grpc.projection_audit import ProjectionAuditServicer
 from modelyard_registry.app.artifact_intake import ArtifactIntake
+from modelyard_registry.app.as_of import model_version_as_of
 from modelyard_registry.app.commands import RegistryCommands, RegistryDefaults, utc_now
 from modelyard_registry.config import RegistrySettings
 from modelyard_registry.consumers import JOB_SOURCE, registry_runners
@@ -106,7 +107,11 @@ async def running_registry_service(
         # The views replay for auditors; the job-events reaction does not (its effect is an append).
         (
             events_pb2_grpc.add_ProjectionAuditServicer_to_server,
-            ProjectionAuditServicer(engine, [target_of(views, RegistryViews)]),
+            ProjectionAuditServicer(
+                engine,
+                [target_of(views, RegistryViews)],
+                {"model_version": model_version_as_of(store, reader.locate)},
+            ),
         ),
     ]
     auth = AuthInterceptor(verifier, REGISTRY_POLICY, plan_of=lambda org: settings.plan_of(org).key)

@@ -208,6 +208,11 @@ class DeployViewReader:
             ).mappings()
             return server, [DeploymentRow.from_mapping(r) for r in history]
 
+    async def server_ids(self, org_id: str, limit: int = MOBILE_MAX_EDGES) -> list[str]:
+        """An organization's registered servers' ids, in order, at most `limit`."""
+        sql = f"SELECT server_id FROM {self._s}.edge_servers WHERE org_id = :org ORDER BY server_id LIMIT :n"
+        return [str(r["server_id"]) for r in await self._all(sql, {"org": org_id, "n": limit})]
+
     async def fleet(self, org_id: str, limit: int = MOBILE_MAX_EDGES) -> tuple[list[ServerRow], int]:
         """An organization's servers by id, at most `limit` (the mobile status lists the whole fleet in
         one answer), and how many more there are."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 
 from modelyard_dataset.domain.dataset import Dataset
@@ -11,6 +12,9 @@ from modelyard_dataset.domain.storage import StorageLedger
 from modelyard_events.schemas.datasets import DATASET_EVENTS
 from modelyard_events.store.ports import EventStore
 
+# Bounded by the samples they hold (a dataset of 100k samples is tens of MB in memory), not by count.
+_CACHED_SAMPLES = 200_000
+
 
 class DatasetLoader:
     """Loads datasets, samples and storage ledgers; caches what never changes (a dataset's task)."""
@@ -18,15 +22,32 @@ class DatasetLoader:
     def __init__(self, store: EventStore) -> None:
         self.store = store
         self._tasks: dict[str, tuple[str, str]] = {}  # dataset id → (org, task): fixed at creation
+        # The datasets loaded last, each at the version it was read at: a stream only grows, so the
+        # next load reads only the events after it (a review checks its dataset's state on every call).
+        self._recent: OrderedDict[str, Dataset] = OrderedDict()
 
     async def dataset(self, dataset_id: str, *, deleted_too: bool = False) -> Dataset:
         """The dataset (NotFound when it does not exist, or was deleted unless `deleted_too`)."""
-        stored = await self.store.read_stream(dataset_id)
-        dataset = Dataset.rebuild(dataset_id, (DATASET_EVENTS.decode(e) for e in stored))
+        cached = self._recent.get(dataset_id)
+        if cached is None:
+            stored = await self.store.read_stream(dataset_id)
+            dataset = Dataset.rebuild(dataset_id, (DATASET_EVENTS.decode(e) for e in stored))
+        else:
+            newer = await self.store.read_stream(dataset_id, cached.version)
+            dataset = cached.apply_all(DATASET_EVENTS.decode(e) for e in newer)
+        self._remember(dataset)
         self._tasks[dataset_id] = (dataset.org_id, dataset.label_schema.task)
         if not deleted_too:
             dataset.check_live()
         return dataset
+
+    def _remember(self, dataset: Dataset) -> None:
+        self._recent[dataset.dataset_id] = dataset
+        self._recent.move_to_end(dataset.dataset_id)
+        held = sum(len(d.samples) for d in self._recent.values())
+        while len(self._recent) > 1 and held > _CACHED_SAMPLES:  # the one just loaded always stays
+            _, oldest = self._recent.popitem(last=False)
+            held -= len(oldest.samples)
 
     async def org_and_task(self, dataset_id: str) -> tuple[str, str]:
         """A dataset's organization and label task (immutable, so cached after the first load)."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -113,3 +115,42 @@ async def test_bad_requests_say_what_to_fix(services: Platform) -> None:
     code, details = await _code(services, auditor, "model_version", "no-such-version", datetime.now(UTC))
     assert code == "NOT_FOUND"
     assert "no-such-version" in details
+
+
+async def test_yard_audit_as_of_prints_the_fleet_and_names_a_bad_time(services: Platform) -> None:
+    org = f"org-{uuid.uuid4().hex[:8]}"
+    await _register(services, org, "edge-1", "1.0.0")
+    auditor = services.token(("auditor",), subject="auditor-1")
+    env = {"MODELYARD_DEPLOY_TARGET": services.deploy_target, "MODELYARD_TOKEN": auditor}
+    at = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+    for _ in range(100):  # the server list comes from the views, a moment behind the log
+        code, out, err = await _yard(env, "audit", "as-of", "fleet", org, "--at", at)
+        if code == 0:
+            break
+        await asyncio.sleep(0.1)
+    assert code == 0, (out, err)
+    assert f"fleet {org} at " in out
+    assert '"server_id": "edge-1"' in out
+    assert '"edge_version": "1.0.0"' in out
+    code, _, err = await _yard(env, "audit", "as-of", "fleet", org, "--at", "yesterday")
+    assert code == 2
+    assert "--at 'yesterday' is not an ISO 8601 time" in err
+    code, _, err = await _yard(env, "audit", "as-of", "rollout", org, "--at", at)
+    assert code == 2
+    assert "no kind 'rollout': choose from job, model-version, dataset, fleet" in err
+
+
+async def _yard(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "modelyard_cli",
+        *args,
+        env={**clean, "COLUMNS": "200", **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()

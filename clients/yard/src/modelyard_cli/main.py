@@ -31,6 +31,7 @@ from modelyard_cli.commands import (
     watch,
 )
 from modelyard_cli.commands.audit import audit_app
+from modelyard_cli.commands.audit_as_of import as_of as audit_as_of
 from modelyard_cli.commands.audit_replay import replay as audit_replay
 from modelyard_cli.commands.options import JsonFlag
 from modelyard_cli.connection import (
@@ -185,4 +186,5 @@ app.add_typer(fleet_app, name="fleet")
 app.add_typer(token_app, name="token")
 audit_views.register(audit_app, app)  # yard audit events / trail, yard lineage
 audit_app.command("replay")(audit_replay)
+audit_app.command("as-of")(audit_as_of)
 app.add_typer(audit_app, name="audit")

@@ -167,6 +167,12 @@ async def test_an_archived_dataset_refuses_uploads_until_it_is_unarchived(
         datasets_pb2.DatasetLifecycleRequest(dataset_id=dataset.dataset_id, reason="season over")
     )
     assert archived.status == datasets_pb2.DATASET_STATUS_ARCHIVED
+
+    async def listed_archived() -> bool:
+        listed = await datasets.stub.ListDatasets(datasets_pb2.ListDatasetsRequest(org_id=fresh_org))
+        return [d.status for d in listed.datasets] == [datasets_pb2.DATASET_STATUS_ARCHIVED]
+
+    await eventually(listed_archived, 30.0, "the views list the dataset as archived")
     files = [(n, d) for n, d, _ in digit_files(1, [0])]
 
     error = await refusal(datasets.upload(dataset.dataset_id, files))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from modelyard.v1 import datasets_pb2
 from modelyard_blobs.local_blobs import LocalFolderBlobStore
 from modelyard_blobs.staging import Staging
 from modelyard_dataset.app.commands import AcceptedFile, DatasetCommands, NewDataset
@@ -19,12 +20,14 @@ from modelyard_dataset.domain.dataset import IncomingFile
 from modelyard_dataset.domain.readiness import ReadinessPolicy
 from modelyard_dataset.domain.uses import VersionUser
 from modelyard_dataset.domain.versions import VersionRequest
+from modelyard_dataset.grpc_api import DatasetServicer
 from modelyard_events.caller import Caller
 from modelyard_events.domain_errors import IllegalTransition, NotFound
 from modelyard_events.envelope import Actor
 from modelyard_events.plans import plan_named
 from modelyard_events.schemas.datasets import AnnotationData
 from modelyard_events.store.memory import InMemoryEventStore
+from modelyard_grpc import Principal, Role, acting_as
 
 CALLER = Caller(Actor(subject="ops", roles=("super_admin",)), "corr-1")
 PLAN = replace(plan_named("enterprise"), dataset_bytes=10_000)
@@ -177,3 +180,24 @@ async def test_the_loader_reads_only_new_events_and_agrees_with_a_fresh_rebuild(
     fresh = await DatasetLoader(loader.store).dataset(world.dataset_id)
     assert cached == fresh
     assert (cached.description, len(cached.samples), len(cached.deleted_samples)) == ("camera 4", 2, 1)
+
+
+async def test_a_deleted_sample_of_an_unused_version_is_left_out_of_its_downloads(world: World) -> None:
+    uploaded = await world.commands.upload(world.dataset_id, None, world.files(b"m" * 30, b"n" * 40), CALLER)
+    first, second = uploaded.plan.added
+    for sample in (first, second):
+        await world.commands.label(
+            world.dataset_id, [(sample.sample_id, AnnotationData(class_name="cat"))], CALLER
+        )
+        await world.commands.review(sample.sample_id, True, "", 1, CALLER)
+    await world.commands.publish(
+        world.dataset_id, VersionRequest(seed=1, train_fraction=0.8, val_fraction=0.1), CALLER
+    )
+    await world.lifecycle.delete_sample(first.sample_id, "a face is visible", CALLER)
+    servicer = DatasetServicer(world.commands, None, world.blobs, (None, None), None, None, world.lifecycle)  # type: ignore[arg-type]
+    request = datasets_pb2.DownloadSamplesRequest(dataset_id=world.dataset_id, version=1)
+
+    with acting_as(Principal(subject="trainer-a", org_id=None, roles=frozenset({Role.TRAINER}))):
+        chunks = [chunk async for chunk in servicer.DownloadSamples(request, None)]  # type: ignore[arg-type]
+
+    assert [c.sha256 for c in chunks if c.sha256] == [second.sha256]

@@ -33,11 +33,19 @@ async def _replay(
     return lines, results
 
 
-@pytest.mark.parametrize("service", ["registry", "deploy"])
+@pytest.mark.parametrize("service", ["registry", "deploy", "job"])
 async def test_an_auditor_replays_every_read_model_identical(services: Platform, service: str) -> None:
-    target = services.registry_target if service == "registry" else services.deploy_target
-    lines, results = await _replay(target, services.token(("auditor",), subject="auditor-1"))
-    expected = {"registry": ["registry_views"], "deploy": ["deploy_known_versions", "deploy_views"]}[service]
+    targets = {
+        "registry": services.registry_target,
+        "deploy": services.deploy_target,
+        "job": services.job_target,
+    }
+    lines, results = await _replay(targets[service], services.token(("auditor",), subject="auditor-1"))
+    expected = {
+        "registry": ["registry_views"],
+        "deploy": ["deploy_known_versions", "deploy_views"],
+        "job": ["audit_views", "job_views"],
+    }[service]
     assert [r.projection for r in results] == expected
     for result in results:
         assert result.identical, result

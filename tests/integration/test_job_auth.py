@@ -19,6 +19,7 @@ SERVICES = [
 ] + [
     events_pb2.DESCRIPTOR.services_by_name["EventLog"],
     audit_pb2.DESCRIPTOR.services_by_name["AuditService"],
+    events_pb2.DESCRIPTOR.services_by_name["ProjectionAudit"],
 ]
 METHODS = [method for service in SERVICES for method in service.methods]
 

@@ -19,6 +19,7 @@ from modelyard.v1 import (
     registry_pb2_grpc,
 )
 from modelyard_events.db import create_engine
+from modelyard_events.projection_replay import target_of
 from modelyard_events.relay import Relay
 from modelyard_events.store.postgres import PostgresEventStore
 from modelyard_events.topics import events_topic
@@ -28,7 +29,9 @@ from modelyard_grpc import (
     GrpcEventSource,
     serving,
 )
+from modelyard_grpc.projection_audit import ProjectionAuditServicer
 from modelyard_job.app import JobCommands, utc_now
+from modelyard_job.app.as_of import job_as_of
 from modelyard_job.app.dispatcher import Dispatcher, DispatcherParts
 from modelyard_job.app.trainers import TrainerFleet
 from modelyard_job.audit_api import AuditServicer
@@ -41,10 +44,10 @@ from modelyard_job.job_reads import JobReads
 from modelyard_job.liveness import Liveness
 from modelyard_job.notifications import ViewChanges
 from modelyard_job.policy import JOB_POLICY
-from modelyard_job.projections.audit_views import DATASET_SOURCE, DEPLOY_SOURCE
+from modelyard_job.projections.audit_views import DATASET_SOURCE, DEPLOY_SOURCE, AuditViews
 from modelyard_job.projections.queries import JobViewReader
 from modelyard_job.projections.tables import changes_channel
-from modelyard_job.projections.views import JOB_SOURCE, REGISTRY_SOURCE, TRAINER_SOURCE
+from modelyard_job.projections.views import JOB_SOURCE, REGISTRY_SOURCE, TRAINER_SOURCE, JobViews
 from modelyard_job.registry_client import GrpcModelVersionLookup
 
 log = logging.getLogger(__name__)
@@ -54,6 +57,7 @@ SERVICE_NAMES = (
     "modelyard.v1.TrainerService",
     "modelyard.v1.EventLog",
     "modelyard.v1.AuditService",
+    "modelyard.v1.ProjectionAudit",
 )
 SERVICES = [
     jobs_pb2.DESCRIPTOR.services_by_name["JobService"],
@@ -61,6 +65,7 @@ SERVICES = [
     jobs_pb2.DESCRIPTOR.services_by_name["TrainerService"],
     events_pb2.DESCRIPTOR.services_by_name["EventLog"],
     audit_pb2.DESCRIPTOR.services_by_name["AuditService"],
+    events_pb2.DESCRIPTOR.services_by_name["ProjectionAudit"],
 ]
 
 
@@ -144,6 +149,16 @@ async def running_job_service(settings: JobSettings, stop: asyncio.Event) -> Asy
         ),
         (events_pb2_grpc.add_EventLogServicer_to_server, EventLogServicer(store)),
         (audit_pb2_grpc.add_AuditServiceServicer_to_server, AuditServicer(engine, settings.views_schema)),
+        # Both read models replay for auditors; the report and evaluation reactions do not (their
+        # effect is an append).
+        (
+            events_pb2_grpc.add_ProjectionAuditServicer_to_server,
+            ProjectionAuditServicer(
+                engine,
+                [target_of(views, JobViews), target_of(audit, AuditViews)],
+                {"job": job_as_of(store)},
+            ),
+        ),
     ]
     auth = AuthInterceptor(
         settings.token_verifier(), JOB_POLICY, plan_of=lambda org: settings.plan_of(org).key

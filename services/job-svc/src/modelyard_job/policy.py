@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from modelyard_grpc import EVENT_LOG_RULES, AccessPolicy, Role, command, read
+from modelyard_grpc.projection_audit import PROJECTION_AUDIT_RULES
 
 _JOBS = "/modelyard.v1.JobService/"
 _QUERIES = "/modelyard.v1.QueryService/"
@@ -35,5 +36,6 @@ JOB_POLICY = AccessPolicy(
             for m in ("SearchAudit", "FollowCorrelation", "GetLineage")
         },
         **EVENT_LOG_RULES,
+        **PROJECTION_AUDIT_RULES,
     }
 )

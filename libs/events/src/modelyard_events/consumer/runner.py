@@ -207,15 +207,68 @@ class ProjectionRunner:
         A source whose log does not verify is left where it is; the others are caught up, then
         SourceTampered names the first one that did not verify.
         """
+        sources = [s for s in self._by_topic.values() if topics is None or s.topic in topics]
+        if len(sources) > 1:
+            await self._catch_up_interleaved(sources)
+            return
         tampered: SourceTampered | None = None
-        for source in self._by_topic.values():
-            if topics is not None and source.topic not in topics:
-                continue
+        for source in sources:
             try:
                 await self._catch_up_source(source)
             except SourceTampered as error:
                 self._halt(source, error)
                 tampered = tampered or error
+        if tampered is not None:
+            raise tampered
+
+    async def _catch_up_interleaved(self, sources: list[SourceTopic]) -> None:
+        """Catch several sources up together, in the order their events were recorded.
+
+        One source after the other would apply, say, every trainer report before the job events
+        they follow, and a projection joining them (a report updates its job's row) would lose
+        them: a rebuild would then differ from the live read model. So each transaction locks every
+        source's checkpoint (in the runner's one order, as live application does) and merges their
+        signed, verified pages by `occurred_at`, never reordering a source's own events.
+        """
+        tampered: SourceTampered | None = None
+        active = list(sources)
+        while active:
+            async with self.engine.begin() as conn:
+                cursors = [_Cursor(s, *await self._lock(conn, s)) for s in active]
+                applied = 0
+                while applied < _CATCH_UP_PAGE * len(cursors):
+                    for cursor in [c for c in cursors if not c.buffer and not c.done]:
+                        try:
+                            await cursor.fill()
+                        except SourceTampered as error:
+                            self._halt(cursor.source, error)
+                            tampered = tampered or error
+                            cursor.done, cursor.halted = True, True
+                    run = next_run(cursors)
+                    if not run:
+                        break
+                    cursor, envelopes = run
+                    await self._apply_in_order(conn, cursor.source, envelopes)
+                    cursor.position, cursor.last_hash = envelopes[-1].position, envelopes[-1].hash
+                    cursor.moved = True
+                    applied += len(envelopes)
+                for cursor in cursors:
+                    if cursor.moved:
+                        await save_checkpoint(
+                            conn,
+                            self.projection.schema,
+                            self.projection.name,
+                            cursor.source.name,
+                            cursor.position,
+                            cursor.last_hash,
+                        )
+            self.caught_up += applied
+            for cursor in cursors:
+                if cursor.done and not cursor.buffer and not cursor.halted:
+                    self.halted.pop(cursor.source.name, None)
+            active = [c.source for c in cursors if not (c.done and not c.buffer)]
+            if applied == 0:
+                break
         if tampered is not None:
             raise tampered
 
@@ -358,3 +411,49 @@ class ProjectionRunner:
         if self._dlq is None:
             return  # a rebuild without Kafka: counted and logged, reported by the caller
         await self._dlq.send_and_wait(dead_letter_topic(topic), value or b"", headers=headers)
+
+
+class _Cursor:
+    """One source's place in an interleaved catch-up: the verified events read and not yet applied."""
+
+    def __init__(self, source: SourceTopic, position: int, last_hash: str) -> None:
+        self.source, self.position, self.last_hash = source, position, last_hash
+        self.buffer: list[EventEnvelope] = []
+        self.done = self.halted = self.moved = False
+        self._read_to, self._read_hash = position, last_hash
+
+    async def fill(self) -> None:
+        """Read and verify the source's next signed page; `done` when it has nothing more signed."""
+        try:
+            signed = await self.source.source.read_signed(self._read_to, _CATCH_UP_PAGE)
+        except MalformedEvent as error:  # what its ReadEvents served does not even hash
+            raise SourceTampered(f"{self.source.name}: {error}; the log was altered (run verify)") from error
+        if not signed.events:
+            self.done = True
+            return
+        page = verified_page(
+            self.source.name, signed.events, signed.heads, self._read_to, self._read_hash, self.source.keys
+        )
+        self.buffer = page
+        self._read_to, self._read_hash = page[-1].position, page[-1].hash
+
+
+def next_run(cursors: list[_Cursor]) -> tuple[_Cursor, list[EventEnvelope]] | None:
+    """The source whose next event was recorded first, with its events recorded before the next
+    event of any other source (ties: the source listed first goes first); None when nothing is
+    buffered, or when a source with more to read has nothing buffered (its next event may be the
+    earliest)."""
+    if any(not c.buffer and not c.done for c in cursors):
+        return None
+    waiting = [(c.buffer[0].occurred_at, index, c) for index, c in enumerate(cursors) if c.buffer]
+    if not waiting:
+        return None
+    _, first_index, first = min(waiting, key=lambda w: (w[0], w[1]))
+    bound = min(((at, index) for at, index, c in waiting if c is not first), default=None)
+    count = 0
+    for envelope in first.buffer:
+        if bound is not None and (envelope.occurred_at, first_index) > bound:
+            break
+        count += 1
+    run, first.buffer = first.buffer[:count], first.buffer[count:]
+    return first, run

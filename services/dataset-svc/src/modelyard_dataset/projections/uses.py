@@ -44,7 +44,10 @@ class VersionUses:
             await conn.execute(
                 text(
                     f"INSERT INTO {checked_schema(self.schema)}.dataset_version_uses VALUES "
-                    "(:d, :v, :kind, :user, :org, :at) ON CONFLICT DO NOTHING"
+                    "(:d, :v, :kind, :user, :org, :at) ON CONFLICT (dataset_id, version, user_kind, user_id) "
+                    # An evaluation job is named by the registry's request and by job-svc's JobCreated,
+                    # whichever log is read first: the earlier time wins, so every rebuild agrees.
+                    "DO UPDATE SET used_at = LEAST(dataset_version_uses.used_at, EXCLUDED.used_at)"
                 ),
                 {
                     "d": use.dataset_id,

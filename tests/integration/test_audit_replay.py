@@ -33,22 +33,29 @@ async def _replay(
     return lines, results
 
 
-@pytest.mark.parametrize("service", ["registry", "deploy", "job"])
+@pytest.mark.parametrize("service", ["registry", "deploy", "job", "dataset"])
 async def test_an_auditor_replays_every_read_model_identical(services: Platform, service: str) -> None:
     targets = {
         "registry": services.registry_target,
         "deploy": services.deploy_target,
         "job": services.job_target,
+        "dataset": services.dataset_target,
     }
     lines, results = await _replay(targets[service], services.token(("auditor",), subject="auditor-1"))
     expected = {
         "registry": ["registry_views"],
         "deploy": ["deploy_known_versions", "deploy_views"],
         "job": ["audit_views", "job_views"],
+        "dataset": ["dataset_version_uses", "dataset_views"],
     }[service]
     assert [r.projection for r in results] == expected
     for result in results:
-        assert result.identical, result
+        differing = [
+            f"{t.table}: live {list(t.only_live_examples)} replayed {list(t.only_replayed_examples)}"
+            for t in result.tables
+            if t.only_live or t.only_replayed
+        ]
+        assert result.identical, "\n".join([result.projection, result.problem, *differing])
         assert result.tables
         assert all(t.only_live == t.only_replayed == 0 for t in result.tables)
     assert any("rebuilding into" in line for line in lines)

@@ -17,6 +17,7 @@ pytestmark = pytest.mark.integration
 SERVICES = [
     datasets_pb2.DESCRIPTOR.services_by_name["DatasetService"],
     events_pb2.DESCRIPTOR.services_by_name["EventLog"],
+    events_pb2.DESCRIPTOR.services_by_name["ProjectionAudit"],
 ]
 METHODS = [method for service in SERVICES for method in service.methods]
 COMMANDS = {"CreateDataset", "UploadSamples", "LabelSamples", "ReviewSample", "PublishVersion"}

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from modelyard.v1 import datasets_pb2, datasets_pb2_grpc, events_pb2, events_pb2_grpc
 from modelyard_blobs.factory import open_blob_store
 from modelyard_blobs.staging import Staging
+from modelyard_dataset.app.as_of import dataset_as_of
 from modelyard_dataset.app.commands import DatasetCommands
 from modelyard_dataset.app.lifecycle import DatasetLifecycle
 from modelyard_dataset.app.receiving import UploadReceiver
@@ -19,19 +20,21 @@ from modelyard_dataset.freshness import ViewsFreshness
 from modelyard_dataset.grpc_api import DatasetServicer
 from modelyard_dataset.policy import DATASET_POLICY
 from modelyard_dataset.projections.queries import DatasetViewReader
-from modelyard_dataset.projections.uses import DeletionReads
+from modelyard_dataset.projections.uses import DeletionReads, VersionUses
 from modelyard_dataset.projections.views import DatasetViews
 from modelyard_events.consumer import ProjectionRunner, SourceTopic
 from modelyard_events.db import create_engine
+from modelyard_events.projection_replay import target_of
 from modelyard_events.relay import Relay
 from modelyard_events.schemas.datasets import DATASET_EVENTS
 from modelyard_events.store.postgres import PostgresEventStore
 from modelyard_events.topics import events_topic
 from modelyard_grpc import AuthInterceptor, EventLogServicer, GrpcEventSource, serving
+from modelyard_grpc.projection_audit import ProjectionAuditServicer
 
 log = logging.getLogger(__name__)
 _ABANDONED_AFTER_S = 24 * 3600
-SERVICE_NAMES = ("modelyard.v1.DatasetService", "modelyard.v1.EventLog")
+SERVICE_NAMES = ("modelyard.v1.DatasetService", "modelyard.v1.EventLog", "modelyard.v1.ProjectionAudit")
 SERVICES = [
     datasets_pb2.DESCRIPTOR.services_by_name["DatasetService"],
     events_pb2.DESCRIPTOR.services_by_name["EventLog"],
@@ -94,6 +97,14 @@ async def running_dataset_service(settings: DatasetSettings, stop: asyncio.Event
             DatasetServicer(commands, receiver, blobs, (engine, reader), store, freshness, lifecycle),
         ),
         (events_pb2_grpc.add_EventLogServicer_to_server, EventLogServicer(store)),
+        (
+            events_pb2_grpc.add_ProjectionAuditServicer_to_server,
+            ProjectionAuditServicer(
+                engine,
+                [target_of(views, DatasetViews), target_of(uses, VersionUses)],
+                {"dataset": dataset_as_of(store)},
+            ),
+        ),
     ]
     auth = AuthInterceptor(
         settings.token_verifier(), DATASET_POLICY, plan_of=lambda org: settings.plan_of(org).key

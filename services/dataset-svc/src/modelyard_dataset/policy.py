@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from modelyard_grpc import EVENT_LOG_RULES, AccessPolicy, Role, command, read
+from modelyard_grpc.projection_audit import PROJECTION_AUDIT_RULES
 
 _DATASETS = "/modelyard.v1.DatasetService/"
 _READERS = (Role.ORG_ADMIN, Role.AUDITOR)
@@ -37,5 +38,6 @@ DATASET_POLICY = AccessPolicy(
         },
         _DATASETS + "ReadEvents": read(Role.AUDITOR),
         **EVENT_LOG_RULES,
+        **PROJECTION_AUDIT_RULES,
     }
 )

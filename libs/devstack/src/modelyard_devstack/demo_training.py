@@ -19,9 +19,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from modelyard.v1 import jobs_pb2, jobs_pb2_grpc
+from modelyard_devstack.demo_audit import walk_audit
 from modelyard_devstack.demo_deploy import walk_edge
 from modelyard_devstack.demo_registry import gates_env, release_retrained, walk_registry
 from modelyard_devstack.platform import Platform, platform
@@ -75,9 +77,12 @@ def walk_training(servers: Infra) -> None:
             print(f"\n   final validation accuracy {accuracy:.1%} on the version's val split (chance: 10%)")
             smoke_run = functools.partial(_smoke_run, running, uri)
             yard = functools.partial(_yard, running)
+            before_approval = datetime.now(UTC)
             released = walk_registry(running, _ORG, yard, smoke_run, workdir)
             retrain = functools.partial(_retrain_run, running, uri)
             walk_edge(running, _ORG, yard, released, lambda: release_retrained(running, _ORG, yard, retrain))
+            auditor = functools.partial(_yard, running, subject="demo-auditor", roles=("auditor",))
+            walk_audit(auditor, released, before_approval)
 
 
 def _smoke_run(running: Platform, uri: str) -> None:
@@ -176,7 +181,7 @@ def _export_digits(folder: Path) -> tuple[Path, Path]:
     return images, labels
 
 
-def _yard_env(running: Platform, subject: str) -> dict[str, str]:
+def _yard_env(running: Platform, subject: str, roles: tuple[str, ...] = ("super_admin",)) -> dict[str, str]:
     # Piped (a log, CI), rich would wrap yard's tables to 80 columns: the fleet's are wider.
     width = {} if sys.stdout.isatty() or "COLUMNS" in os.environ else {"COLUMNS": "160"}
     return {
@@ -187,7 +192,9 @@ def _yard_env(running: Platform, subject: str) -> dict[str, str]:
         "MODELYARD_REGISTRY_SVC_TARGET": running.registry_target,
         "MODELYARD_DEPLOY_TARGET": running.deploy_target,
         "MODELYARD_REGISTRY_PUBLIC_KEYS": running.base_env["MODELYARD_REGISTRY_PUBLIC_KEYS"],
-        "MODELYARD_TOKEN": running.token(org_id=_ORG, subject=subject),
+        "MODELYARD_TRAINER_SVC_TARGET": running.trainer_target,
+        "MODELYARD_EVENT_PUBLIC_KEYS": running.base_env["MODELYARD_EVENT_PUBLIC_KEYS"],  # what auditors pin
+        "MODELYARD_TOKEN": running.token(roles, org_id=None if "auditor" in roles else _ORG, subject=subject),
     }
 
 
@@ -195,9 +202,15 @@ def _yard_path() -> str:
     return shutil.which("yard", path=str(Path(sys.executable).parent)) or "yard"
 
 
-def _yard(running: Platform, *args: str, check: bool = True, subject: str = "demo-operator") -> int:
+def _yard(
+    running: Platform,
+    *args: str,
+    check: bool = True,
+    subject: str = "demo-operator",
+    roles: tuple[str, ...] = ("super_admin",),
+) -> int:
     print(f"\n   $ yard {' '.join(_quoted(a) for a in args)}")
-    completed = subprocess.run([_yard_path(), *args], env=_yard_env(running, subject), check=False)
+    completed = subprocess.run([_yard_path(), *args], env=_yard_env(running, subject, roles), check=False)
     if check and completed.returncode != 0:
         raise SystemExit(f"yard {' '.join(args)} exited {completed.returncode}")
     return completed.returncode

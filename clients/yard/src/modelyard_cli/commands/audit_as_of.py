@@ -70,7 +70,8 @@ def as_of(
         f"{kind} {entity_id} at {instant.isoformat()} (organization {state.org_id or '-'}; "
         f"{state.events_applied} events, the last at {last})"
     )
-    out.lines(json.dumps(document, indent=2, ensure_ascii=False).splitlines())
+    # One line per field, its value as compact JSON: a version's config lists every class name.
+    out.lines([f"  {key}: {json.dumps(value, ensure_ascii=False)}" for key, value in document.items()])
 
 
 def _instant(text: str) -> datetime:

@@ -50,7 +50,7 @@ def replay(
         fail(*error.lines)
     token = command_token(ctx)
     connection = cli_state(ctx).connection
-    results: list[events_pb2.ProjectionReplayResult] = []
+    results: list[events_pb2.ProjectionReplayResult] = []  # one per read model
     errors: list[str] = []
     for log_service in services:
         target = target_of(log_service, connection, "")
@@ -68,7 +68,8 @@ def replay(
             exit_code=DIFFERENT_EXIT_CODE,
         )
     if not out.as_json:
-        out.show(f"every read model replayed identical ({len(results)} of {len(services)} services)")
+        models = f"{len(results)} read models"
+        out.show(f"every read model replayed identical ({models} of {len(services)} services)")
 
 
 def _replaying(name: str) -> LogService:

@@ -45,7 +45,7 @@ async def test_an_auditor_replays_every_read_model_identical(services: Platform,
     expected = {
         "registry": ["registry_views"],
         "deploy": ["deploy_known_versions", "deploy_views"],
-        "job": ["audit_views", "job_views"],
+        "job": ["audit_views", "job_views", "usage_views"],
         "dataset": ["dataset_version_uses", "dataset_views"],
     }[service]
     assert [r.projection for r in results] == expected

@@ -10,6 +10,7 @@ check who did what and the files' SHA-256, not the customers' data.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,11 +21,15 @@ from typing_extensions import override
 
 from modelyard.v1 import audit_pb2, audit_pb2_grpc
 from modelyard_events.domain_errors import InvalidArgument, NotFound, PermissionDenied
+from modelyard_events.plans import Plan
+from modelyard_events.schemas.bounds import checked_identifier
 from modelyard_grpc import Role, current_principal
 from modelyard_grpc.values import timestamp
+from modelyard_job.domain.plans import month_of
 from modelyard_job.projections import audit_queries as q
 from modelyard_job.projections.audit_rows import AuditRow
 from modelyard_job.projections.lineage_rows import NODE_KINDS, sample_file_uri
+from modelyard_job.projections.usage_views import read_usage
 
 Context = aio.ServicerContext[Any, Any]
 DEFAULT_AUDIT_PAGE = 100
@@ -103,8 +108,43 @@ def node_to_proto(row: q.NodeRow, with_files: bool) -> audit_pb2.LineageNode:
 class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     """modelyard.v1.AuditService over the audit and lineage tables in `schema`."""
 
-    def __init__(self, engine: AsyncEngine, schema: str) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        schema: str,
+        plan_of: Callable[[str], Plan],
+        clock: Callable[[], datetime],
+    ) -> None:
         self._engine, self._schema = engine, schema
+        self._plan_of, self._clock = plan_of, clock
+
+    @override
+    async def GetUsage(self, request: audit_pb2.UsageRequest, context: Context) -> audit_pb2.Usage:
+        # The interceptor filled an org_admin's own organization in; the unscoped roles must name one.
+        org_id = checked_identifier(request.org_id, "org_id")
+        if org_id is None:
+            raise InvalidArgument("org_id", "name the organization whose usage to show")
+        plan = self._plan_of(org_id)
+        month = month_of(self._clock().astimezone(UTC).date())  # the month job-svc's quota counts
+        async with self._engine.connect() as conn:
+            usage = await read_usage(conn, self._schema, org_id, month)
+        return audit_pb2.Usage(
+            org_id=org_id,
+            plan_key=plan.key,
+            plan_name=plan.name,
+            month=month,
+            jobs_this_month=usage.jobs_this_month,
+            jobs_limit=plan.training_jobs_per_month,
+            dataset_bytes=usage.dataset_bytes,
+            dataset_bytes_limit=plan.dataset_bytes,
+            modules=[
+                audit_pb2.ModuleUsage(
+                    ai_module=module, active_models=active, limit=plan.active_models_per_module
+                )
+                for module, active in usage.active_models.items()
+            ],
+            active_models_limit=plan.active_models_per_module,
+        )
 
     @override
     async def SearchAudit(

@@ -47,6 +47,7 @@ from modelyard_job.policy import JOB_POLICY
 from modelyard_job.projections.audit_views import DATASET_SOURCE, DEPLOY_SOURCE, AuditViews
 from modelyard_job.projections.queries import JobViewReader
 from modelyard_job.projections.tables import changes_channel
+from modelyard_job.projections.usage_views import UsageViews
 from modelyard_job.projections.views import JOB_SOURCE, REGISTRY_SOURCE, TRAINER_SOURCE, JobViews
 from modelyard_job.registry_client import GrpcModelVersionLookup
 
@@ -125,7 +126,9 @@ async def running_job_service(settings: JobSettings, stop: asyncio.Event) -> Asy
     )
     views = runners.views
     audit = runners.audit
-    assert audit is not None  # given the five logs, job_runners builds it
+    usage = runners.usage
+    assert audit is not None  # given the five logs, job_runners builds both the audit …
+    assert usage is not None  # … and the usage runner
     parts = DispatcherParts(engine, store, reader, views.projection.name, liveness, fleet, commands)
     dispatcher = Dispatcher(
         parts, settings.lease_ttl, utc_now, sweep_every_s=min(settings.lease_ttl_s / 4, 1.0)
@@ -148,14 +151,21 @@ async def running_job_service(settings: JobSettings, stop: asyncio.Event) -> Asy
             TrainerServicer(fleet, settings.lease_ttl, dispatcher.wake.set),
         ),
         (events_pb2_grpc.add_EventLogServicer_to_server, EventLogServicer(store)),
-        (audit_pb2_grpc.add_AuditServiceServicer_to_server, AuditServicer(engine, settings.views_schema)),
-        # Both read models replay for auditors; the report and evaluation reactions do not (their
+        (
+            audit_pb2_grpc.add_AuditServiceServicer_to_server,
+            AuditServicer(engine, settings.views_schema, settings.plan_of, utc_now),
+        ),
+        # The three read models replay for auditors; the report and evaluation reactions do not (their
         # effect is an append).
         (
             events_pb2_grpc.add_ProjectionAuditServicer_to_server,
             ProjectionAuditServicer(
                 engine,
-                [target_of(views, JobViews), target_of(audit, AuditViews)],
+                [
+                    target_of(views, JobViews),
+                    target_of(audit, AuditViews),
+                    target_of(usage, UsageViews),
+                ],
                 {"job": job_as_of(store)},
             ),
         ),
@@ -165,7 +175,7 @@ async def running_job_service(settings: JobSettings, stop: asyncio.Event) -> Asy
     )
     # One after the other: the two reactions share a schema, and PostgreSQL's CREATE … IF NOT EXISTS
     # is not safe against a concurrent twin (a runner whose tables fail to create does not run).
-    for runner in (views, runners.reports, runners.evaluations, audit):
+    for runner in (views, runners.reports, runners.evaluations, audit, usage):
         await runner.create_tables()
     tasks = [
         asyncio.create_task(relay.run(stop), name="relay"),
@@ -173,6 +183,7 @@ async def running_job_service(settings: JobSettings, stop: asyncio.Event) -> Asy
         asyncio.create_task(runners.reports.run(stop), name="report-reaction"),
         asyncio.create_task(runners.evaluations.run(stop), name="evaluation-reaction"),
         asyncio.create_task(audit.run(stop), name="audit-views"),
+        asyncio.create_task(usage.run(stop), name="usage-views"),
         asyncio.create_task(changes.run(stop), name="view-changes"),
         asyncio.create_task(_wake_on_changes(changes, dispatcher, stop), name="dispatch-wakeups"),
         asyncio.create_task(dispatcher.run(stop), name="dispatcher"),

@@ -35,6 +35,7 @@ from modelyard_events.topics import events_topic
 from modelyard_grpc import DependencyFailed, DependencyUnavailable
 from modelyard_job.app.commands import JobCommands
 from modelyard_job.projections.audit_views import AUDIT_EVENTS, DATASET_SOURCE, DEPLOY_SOURCE, AuditViews
+from modelyard_job.projections.usage_views import USAGE_EVENTS, UsageViews
 from modelyard_job.projections.views import JOB_SOURCE, REGISTRY_SOURCE, TRAINER_SOURCE, JobViews
 
 VIEW_EVENTS = EventRegistry.combined(JOB_EVENTS, TRAINER_EVENTS, REGISTRY_EVENTS)
@@ -103,6 +104,7 @@ class JobRunners:
     reports: ProjectionRunner
     evaluations: ProjectionRunner
     audit: ProjectionRunner | None = None  # the audit view and lineage, when the five logs are given
+    usage: ProjectionRunner | None = None  # each organization's usage, when dataset-svc's log is given
 
 
 def job_runners(
@@ -125,7 +127,9 @@ def job_runners(
 
     Each log comes with the public keys pinned for its source. With dataset-svc's and deploy-svc's
     logs too, a fourth runner projects all five into the audit view and the lineage graph (its own
-    consumer group: a slow audit insert never delays the views the dispatcher waits on).
+    consumer group: a slow audit insert never delays the views the dispatcher waits on). With
+    dataset-svc's log, a fifth projects the job, dataset and registry logs into each organization's
+    usage (its own consumer group too).
     """
     jobs = SourceTopic(JOB_SOURCE, events_topic("job", topic_namespace), *job_log)
     trainers = SourceTopic(TRAINER_SOURCE, events_topic("trainer", topic_namespace), *trainer_log)
@@ -157,7 +161,18 @@ def job_runners(
         group_id=f"job-svc.{reactions_schema}.registry",
         security=kafka_security,
     )
-    audit = None
+    audit = usage = None
+    if dataset_log is not None:
+        datasets = SourceTopic(DATASET_SOURCE, events_topic("dataset", topic_namespace), *dataset_log)
+        usage = ProjectionRunner(
+            engine,
+            UsageViews(views_schema),
+            USAGE_EVENTS,
+            [datasets, jobs, registry],
+            bootstrap_servers,
+            group_id=f"job-svc.{views_schema}.usage",
+            security=kafka_security,
+        )
     if dataset_log is not None and deploy_log is not None:
         datasets = SourceTopic(DATASET_SOURCE, events_topic("dataset", topic_namespace), *dataset_log)
         deploys = SourceTopic(DEPLOY_SOURCE, events_topic("deploy", topic_namespace), *deploy_log)
@@ -170,4 +185,4 @@ def job_runners(
             group_id=f"job-svc.{views_schema}.audit",
             security=kafka_security,
         )
-    return JobRunners(views, reaction, evaluations, audit)
+    return JobRunners(views, reaction, evaluations, audit, usage)

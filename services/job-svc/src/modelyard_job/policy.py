@@ -35,6 +35,9 @@ JOB_POLICY = AccessPolicy(
             _AUDIT + m: read(*_READERS, org_field="org_id")
             for m in ("SearchAudit", "FollowCorrelation", "GetLineage")
         },
+        # Usage next to the plan's limits: the same readers, the same confinement (there is no
+        # operator role: super_admin is the operator, and reads everything).
+        _AUDIT + "GetUsage": read(*_READERS, org_field="org_id"),
         **EVENT_LOG_RULES,
         **PROJECTION_AUDIT_RULES,
     }

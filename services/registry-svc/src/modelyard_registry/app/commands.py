@@ -186,8 +186,9 @@ class RegistryCommands:
         by = caller.actor.subject
 
         def decide(module: ModelModule) -> list[DomainEvent]:
-            limit = self._plan_of(module.org_id).active_models_per_module
-            return module.release(version_id, environment, notes, by, self._clock(), limit)
+            plan = self._plan_of(module.org_id)
+            limit = plan.active_models_per_module
+            return module.release(version_id, environment, notes, by, self._clock(), limit, plan.name)
 
         return await self._decide(version_id, decide, caller)
 

@@ -291,8 +291,10 @@ class ModelModule:
         by: str,
         now: datetime,
         active_limit: int | None,
+        plan_name: str = "organization's",
     ) -> list[DomainEvent]:
-        """The version becomes the current release of `environment` (approved or released before)."""
+        """The version becomes the current release of `environment` (approved or released before);
+        `active_limit` is the limit of the plan named `plan_name` (named in the refusal)."""
         version = self._for(version_id, "release")
         _check_environment(environment)
         if not notes.strip():
@@ -318,8 +320,8 @@ class ModelModule:
         if version.status == "approved" and active_limit is not None and len(self.active()) >= active_limit:
             raise QuotaExceeded(
                 f"module {self.ai_module} already has {len(self.active())} active versions "
-                f"(released, not deprecated): the plan's limit is {active_limit} active models per module; "
-                "deprecate one first"
+                f"(released, not deprecated): the {plan_name} plan's limit is {active_limit} "
+                "active models per module; deprecate one first"
             )
         return [self._released(version, environment, notes, by, now, current, rollback=False)]
 

@@ -7,6 +7,7 @@ ReadEvents to `read_events`); another service catches up from it through
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC
@@ -191,7 +192,7 @@ class GrpcEventSource:
             page.events.extend(self._decoded(message) for message in response.events)
             page.heads.extend(head_from_proto(head) for head in response.heads)
             if not response.events or (page.heads and page.heads[-1].position == page.events[-1].position):
-                return page
+                return dataclasses.replace(page, hashes_checked=self._verify_hashes)  # checked as decoded
             after_position = page.events[-1].position
 
     async def head_position(self) -> int:

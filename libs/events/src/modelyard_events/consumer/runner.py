@@ -331,7 +331,15 @@ class ProjectionRunner:
                 raise SourceTampered(f"{source.name}: {error}; the log was altered (run verify)") from error
             if not signed.events:
                 break
-            page = verified_page(source.name, signed.events, signed.heads, position, last_hash, source.keys)
+            page = verified_page(
+                source.name,
+                signed.events,
+                signed.heads,
+                position,
+                last_hash,
+                source.keys,
+                hashes_checked=signed.hashes_checked,
+            )
             for envelope in page:
                 position, last_hash = envelope.position, envelope.hash
                 delivered = arrived.pop(envelope.position, None)
@@ -432,7 +440,13 @@ class _Cursor:
             self.done = True
             return
         page = verified_page(
-            self.source.name, signed.events, signed.heads, self._read_to, self._read_hash, self.source.keys
+            self.source.name,
+            signed.events,
+            signed.heads,
+            self._read_to,
+            self._read_hash,
+            self.source.keys,
+            hashes_checked=signed.hashes_checked,
         )
         self.buffer = page
         self._read_to, self._read_hash = page[-1].position, page[-1].hash

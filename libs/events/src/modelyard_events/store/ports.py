@@ -16,6 +16,10 @@ class SignedPage:
 
     events: list[EventEnvelope]
     heads: list[SignedHead]
+    # True when the reader itself recomputed every event's hash from what it read (the store from
+    # its rows' stored text, a ReadEvents client from each message) and all matched: a consumer
+    # then need not recompute them again.
+    hashes_checked: bool = False
 
 
 class EventSource(Protocol):

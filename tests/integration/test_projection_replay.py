@@ -125,3 +125,15 @@ async def test_the_replay_waits_for_a_live_side_that_is_behind_and_gives_up_with
     assert report.identical, report
     assert report.positions == {"counters": 22}
     assert await _schemas_like(engine, unique_schema) == []
+
+
+async def test_the_store_flags_a_page_whose_hashes_it_recomputed_and_not_one_with_an_edited_row(
+    engine: AsyncEngine, store: PostgresEventStore, unique_schema: str
+) -> None:
+    await _log(store, counters=1, increments=3)
+    assert (await store.read_signed(0, 100)).hashes_checked
+    async with engine.begin() as conn:  # same meaning, other bytes: the stored text is what was hashed
+        await conn.execute(text(f"UPDATE {unique_schema}.events SET data = ' ' || data WHERE position = 2"))
+    page = await store.read_signed(0, 100)
+    assert not page.hashes_checked
+    assert [e.position for e in page.events] == [1, 2, 3, 4]  # served as stored, for an auditor to see

@@ -28,6 +28,7 @@ from modelyard_cli.commands import (
     reads,
     token,
     trainers,
+    usage,
     watch,
 )
 from modelyard_cli.commands.audit import audit_app
@@ -188,3 +189,4 @@ audit_views.register(audit_app, app)  # yard audit events / trail, yard lineage
 audit_app.command("replay")(audit_replay)
 audit_app.command("as-of")(audit_as_of)
 app.add_typer(audit_app, name="audit")
+app.command("usage")(usage.usage)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -99,3 +101,21 @@ async def application_counts(engine: AsyncEngine, schema: str) -> tuple[int, int
             await conn.execute(text(f"SELECT count(*), coalesce(max(times), 0) FROM {schema}.applications"))
         ).one()
     return int(row[0]), int(row[1])
+
+
+async def run_yard(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    """Run the `yard` CLI in a process of its own with only `env`'s MODELYARD_ settings (none of the
+    caller's), 200 columns wide; (exit code, stdout, stderr)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "modelyard_cli",
+        *args,
+        env={**clean, "COLUMNS": "200", **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -17,6 +15,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from modelyard.v1 import deploy_pb2, deploy_pb2_grpc, events_pb2, events_pb2_grpc
 from modelyard_devstack.platform import Platform
 from modelyard_grpc import channel
+from tests.integration.support import run_yard
 
 
 def _at(instant: datetime) -> Timestamp:
@@ -124,7 +123,7 @@ async def test_yard_audit_as_of_prints_the_fleet_and_names_a_bad_time(services: 
     env = {"MODELYARD_DEPLOY_TARGET": services.deploy_target, "MODELYARD_TOKEN": auditor}
     at = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
     for _ in range(100):  # the server list comes from the views, a moment behind the log
-        code, out, err = await _yard(env, "audit", "as-of", "fleet", org, "--at", at)
+        code, out, err = await run_yard(env, "audit", "as-of", "fleet", org, "--at", at)
         if code == 0:
             break
         await asyncio.sleep(0.1)
@@ -133,25 +132,9 @@ async def test_yard_audit_as_of_prints_the_fleet_and_names_a_bad_time(services: 
     assert '  servers: [{' in out
     assert '"server_id": "edge-1"' in out
     assert '"edge_version": "1.0.0"' in out
-    code, _, err = await _yard(env, "audit", "as-of", "fleet", org, "--at", "yesterday")
+    code, _, err = await run_yard(env, "audit", "as-of", "fleet", org, "--at", "yesterday")
     assert code == 2
     assert "--at 'yesterday' is not an ISO 8601 time" in err
-    code, _, err = await _yard(env, "audit", "as-of", "rollout", org, "--at", at)
+    code, _, err = await run_yard(env, "audit", "as-of", "rollout", org, "--at", at)
     assert code == 2
     assert "no kind 'rollout': choose from job, model-version, dataset, fleet" in err
-
-
-async def _yard(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "modelyard_cli",
-        *args,
-        env={**clean, "COLUMNS": "200", **env},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()

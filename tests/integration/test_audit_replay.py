@@ -4,10 +4,6 @@ operators and edges are refused; an unknown read model is named."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
-
 import grpc
 import pytest
 from sqlalchemy import text
@@ -16,6 +12,7 @@ from modelyard.v1 import events_pb2, events_pb2_grpc
 from modelyard_devstack.platform import Platform
 from modelyard_events.db import create_engine
 from modelyard_grpc import channel
+from tests.integration.support import run_yard
 
 
 async def _replay(
@@ -104,20 +101,6 @@ async def test_an_unknown_read_model_is_named_with_the_ones_there_are(services: 
     assert "deploy_known_versions, deploy_views" in (refused.value.details() or "")
 
 
-async def _yard(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "modelyard_cli",
-        *args,
-        env={**clean, "COLUMNS": "200", **env},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
 
 
 async def test_yard_audit_replay_says_identical_or_names_the_difference(services: Platform) -> None:
@@ -126,7 +109,8 @@ async def test_yard_audit_replay_says_identical_or_names_the_difference(services
         "MODELYARD_DEPLOY_TARGET": services.deploy_target,
         "MODELYARD_TOKEN": services.token(("auditor",), subject="auditor-1"),
     }
-    code, out, err = await _yard(env, "audit", "replay", "--service", "registry-svc", "--service", "deploy")
+    both = ("--service", "registry-svc", "--service", "deploy")
+    code, out, err = await run_yard(env, "audit", "replay", *both)
     assert code == 0, (out, err)
     assert "registry-svc registry_views: identical" in out
     assert "deploy-svc deploy_views: identical" in out
@@ -142,7 +126,7 @@ async def test_yard_audit_replay_says_identical_or_names_the_difference(services
                     "9, 9, 9, 'released', 'no-such-job', now(), now(), 0)"
                 )
             )
-        code, out, err = await _yard(env, "audit", "replay", "--service", "registry-svc")
+        code, out, err = await run_yard(env, "audit", "replay", "--service", "registry-svc")
     finally:
         async with engine.begin() as conn:
             await conn.execute(
@@ -156,9 +140,9 @@ async def test_yard_audit_replay_says_identical_or_names_the_difference(services
     assert "replayed read models differ from the live ones: registry_views" in err
 
     operator = {**env, "MODELYARD_TOKEN": services.token(("operator",), org_id="acme")}
-    code, out, err = await _yard(operator, "audit", "replay", "--service", "registry-svc")
+    code, out, err = await run_yard(operator, "audit", "replay", "--service", "registry-svc")
     assert code == 2, (out, err)
     assert "registry-svc refused the token: PERMISSION_DENIED" in err
-    code, _, err = await _yard(env, "audit", "replay", "--service", "trainer-svc")
+    code, _, err = await run_yard(env, "audit", "replay", "--service", "trainer-svc")
     assert code == 2
     assert "trainer-svc keeps no read model to replay" in err

@@ -38,6 +38,7 @@ SERVICE_NAMES = ("modelyard.v1.DatasetService", "modelyard.v1.EventLog", "modely
 SERVICES = [
     datasets_pb2.DESCRIPTOR.services_by_name["DatasetService"],
     events_pb2.DESCRIPTOR.services_by_name["EventLog"],
+    events_pb2.DESCRIPTOR.services_by_name["ProjectionAudit"],
 ]
 
 

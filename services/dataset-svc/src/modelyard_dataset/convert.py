@@ -160,7 +160,26 @@ def sample_to_proto(sample: Sample, added: Any) -> datasets_pb2.Sample:
         message.consensus.CopyFrom(annotation_to_proto(chosen))
     message.filename, message.sha256 = added.filename, added.sha256
     message.size_bytes, message.media_type = added.size_bytes, added.media_type
+    provenance_into(message, added)
     return message
+
+
+def provenance_into(message: datasets_pb2.Sample, source: Any) -> None:
+    """Copy a sample's provenance (an AddedSample's, or a views row's: metadata may be JSON text)."""
+    camera, captured, metadata = source.source_camera_id, source.captured_at, source.metadata
+    if camera:
+        message.source_camera_id = camera
+    if captured is not None:
+        message.captured_at.CopyFrom(timestamp(captured))
+    if isinstance(metadata, str):
+        metadata = json.loads(metadata)
+    if metadata:
+        message.metadata.update(metadata)
+
+
+def sample_file_url(dataset_id: str, sha256: str) -> str:
+    """The locator of a sample's file (DownloadSamples serves it by sha256 from a published version)."""
+    return f"dataset://{dataset_id}/files/{sha256}"
 
 
 def sample_row_to_proto(row: Any) -> datasets_pb2.Sample:
@@ -186,6 +205,7 @@ def sample_row_to_proto(row: Any) -> datasets_pb2.Sample:
     )
     if row.consensus is not None:
         message.consensus.CopyFrom(annotation_to_proto(row.consensus))
+    provenance_into(message, row)
     return message
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from grpc import aio
@@ -22,6 +22,7 @@ from modelyard_dataset.convert import (
     dataset_row_to_proto,
     dataset_to_proto,
     readiness_to_proto,
+    sample_file_url,
     sample_row_to_proto,
     sample_to_proto,
     version_to_proto,
@@ -33,6 +34,7 @@ from modelyard_dataset.domain.sample import Sample
 from modelyard_dataset.domain.storage import StorageRoom
 from modelyard_dataset.domain.versions import VersionRequest
 from modelyard_dataset.freshness import ViewsFreshness
+from modelyard_dataset.policy import DATASET_POLICY
 from modelyard_dataset.projections.queries import DatasetViewReader
 from modelyard_events.domain_errors import InvalidArgument, NotFound, QuotaExceeded
 from modelyard_events.schemas.datasets import DatasetVersionPublished
@@ -40,6 +42,7 @@ from modelyard_events.schemas.downloads import CHUNK_BYTES, MAX_MANIFEST_MESSAGE
 from modelyard_events.schemas.manifest import parse_manifest
 from modelyard_events.store.ports import EventSource
 from modelyard_grpc import Role, caller_of, current_principal, read_events, require_org_access
+from modelyard_grpc.policy import roles_refusal
 from modelyard_grpc.values import LABEL_TASKS
 
 Context = aio.ServicerContext[Any, Any]
@@ -168,7 +171,7 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
         # NotFound for a deleted dataset or sample (their events stay, their reads end).
         (await self._commands.load.dataset(dataset_of_sample(sample_id))).sample(sample_id)
         _, sample = await self._commands.load.sample(sample_id)
-        return sample_to_proto(sample, await self._file_of(sample))
+        return _with_file_urls([sample_to_proto(sample, await self._file_of(sample))])[0]
 
     @override
     async def ListSamples(
@@ -191,7 +194,7 @@ class DatasetServicer(datasets_pb2_grpc.DatasetServiceServicer):
         page, more = rows[:size], len(rows) > size
         token = _encode_token(page[-1].sample_id) if more else ""
         return datasets_pb2.ListSamplesResponse(
-            samples=[sample_row_to_proto(row) for row in page], next_page_token=token
+            samples=_with_file_urls([sample_row_to_proto(row) for row in page]), next_page_token=token
         )
 
     @override
@@ -383,11 +386,29 @@ async def _parts(requests: AsyncIterator[datasets_pb2.UploadSamplesRequest]) -> 
         if kind == "start":
             yield UploadOpened(request.start.dataset_id, request.start.upload_id or None, request.start.files)
         elif kind == "file":
-            yield FileOpened(request.file.filename, request.file.size_bytes or None)
+            header = request.file
+            captured = header.captured_at.ToDatetime(tzinfo=UTC) if header.HasField("captured_at") else None
+            yield FileOpened(
+                header.filename,
+                header.size_bytes or None,
+                source_camera_id=header.source_camera_id or None,
+                captured_at=captured,
+                metadata=dict(header.metadata) or None,
+            )
         elif kind == "chunk":
             yield request.chunk
         else:
             raise InvalidArgument("part", "each message must carry `start`, `file` or `chunk`")
+
+
+def _with_file_urls(samples: list[datasets_pb2.Sample]) -> list[datasets_pb2.Sample]:
+    # The file's locator only for callers whose role may download the dataset's files (the policy's
+    # DownloadSamples rule); the organization was already checked by the read itself.
+    method = "/modelyard.v1.DatasetService/DownloadSamples"
+    if roles_refusal(method, DATASET_POLICY.rule_for(method), current_principal()) is None:
+        for sample in samples:
+            sample.file_url = sample_file_url(sample.dataset_id, sample.sha256)
+    return samples
 
 
 def _deletion(done: Deletion) -> datasets_pb2.DeletionResponse:

@@ -12,14 +12,15 @@ chain still verifies and the audit shows who deleted what and why.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from modelyard_events.canonical import canonical_json
 from modelyard_events.envelope import DomainEvent
 from modelyard_events.registry import EventRegistry
-from modelyard_events.schemas.bounds import Detail, Identifier, Name, Reason, Sha256Hex
+from modelyard_events.schemas.bounds import Detail, Identifier, JsonCap, Name, Reason, Sha256Hex
 
 DATASET_STREAM = "dataset"
 SAMPLE_STREAM = "sample"
@@ -35,7 +36,49 @@ MAX_BOXES = 500
 MAX_READINESS_CHECKS = 16
 SAMPLES_PER_EVENT = 64
 FILENAME_MAX_CHARS = 255
+# A sample's provenance (the seeds' training_samples columns). 64 samples share one SamplesAdded, so a
+# sample's share of the event's budget is small: the metadata's canonical JSON is capped as a whole.
+CAMERA_ID_MAX_CHARS = 48  # a UUID (the seeds' type) or a short name
+METADATA_MAX_KEYS = 16
+METADATA_KEY_MAX_CHARS = 64
+METADATA_VALUE_MAX_CHARS = 256
+METADATA_MAX_BYTES = 512
+CAPTURED_AT_MAX_SKEW = timedelta(minutes=5)
+CameraId = Annotated[
+    str, Field(min_length=1, max_length=CAMERA_ID_MAX_CHARS, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+]
+MetadataKey = Annotated[str, Field(min_length=1, max_length=METADATA_KEY_MAX_CHARS)]
+MetadataValue = Annotated[str, Field(max_length=METADATA_VALUE_MAX_CHARS)]
+SampleMetadata = Annotated[
+    dict[MetadataKey, MetadataValue],
+    # The key count is checked with the bytes: a MaxLen here would hide the JsonCap from size_bound.
+    AfterValidator(lambda value: _metadata_within_bounds(value)),
+    JsonCap(METADATA_MAX_BYTES),
+]
 ClassName = Annotated[str, Field(max_length=MAX_CLASS_NAME_CHARS)]
+
+
+def metadata_bytes(metadata: dict[str, str]) -> int:
+    """The UTF-8 bytes of a sample's metadata as an event stores it (canonical JSON)."""
+    return len(canonical_json(metadata).encode())
+
+
+def _metadata_within_bounds(value: dict[str, str]) -> dict[str, str]:
+    if len(value) > METADATA_MAX_KEYS:
+        raise ValueError(f"holds {len(value)} keys; at most {METADATA_MAX_KEYS} are allowed")
+    size = metadata_bytes(value)
+    if size > METADATA_MAX_BYTES:
+        raise ValueError(f"holds {size:,} bytes of JSON; at most {METADATA_MAX_BYTES:,} are allowed")
+    return value
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:  # a naive time means nothing in a log read from anywhere
+        raise ValueError("must carry a time zone (UTC recommended)")
+    return value
+
+
+CapturedAt = Annotated[datetime, AfterValidator(_aware)]
 # The label task each model family trains from (tabular families read their target from a column).
 FAMILY_LABEL_TASKS: dict[str, LabelTask] = {
     "image_classifier": "classification",
@@ -73,13 +116,22 @@ class AnnotationData(_Value):
 
 
 class AddedSample(_Value):
-    """A stored file that became a sample."""
+    """A stored file that became a sample, with the provenance its uploader gave (optional).
+
+    The provenance fields came later: samples recorded before them decode with None, and their stored
+    payload (which the hash covers) is never rewritten. `captured_at` is checked against the clock by
+    dataset-svc when the file arrives (a few minutes of skew allowed), not here: an event decodes the
+    same at any later time.
+    """
 
     sample_id: Identifier
     filename: str = Field(max_length=FILENAME_MAX_CHARS)
     sha256: Sha256Hex
     size_bytes: int = Field(gt=0)
     media_type: Name
+    source_camera_id: CameraId | None = None
+    captured_at: CapturedAt | None = None
+    metadata: SampleMetadata | None = None
 
 
 class ReadinessCheckData(_Value):

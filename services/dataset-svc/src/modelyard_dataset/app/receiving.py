@@ -14,10 +14,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from modelyard_blobs.staging import Staging, StagingWriter
 from modelyard_dataset.app.commands import AcceptedFile
 from modelyard_dataset.domain.dataset import IncomingFile
+from modelyard_dataset.domain.provenance import NO_PROVENANCE, Provenance, checked_provenance
 from modelyard_dataset.domain.storage import StorageRoom
 from modelyard_dataset.inspection import check_filename, inspect_file
 from modelyard_events.domain_errors import InvalidArgument, InvalidFields
@@ -43,6 +45,9 @@ class FileOpened:
 
     filename: str
     size_bytes: int | None
+    source_camera_id: str | None = None
+    captured_at: datetime | None = None
+    metadata: dict[str, str] | None = None
 
 
 UploadPart = UploadOpened | FileOpened | bytes
@@ -67,6 +72,7 @@ class _OpenFile:
     filename: str
     declared_size: int | None
     writer: StagingWriter
+    provenance: Provenance = NO_PROVENANCE
 
 
 @dataclass
@@ -88,8 +94,10 @@ class _Room:
 class UploadReceiver:
     """Stages the files of one upload call, then inspects them (off the event loop)."""
 
-    def __init__(self, staging: Staging, max_file_bytes: int) -> None:
-        self._staging, self._max_file_bytes = staging, max_file_bytes
+    def __init__(
+        self, staging: Staging, max_file_bytes: int, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
+        self._staging, self._max_file_bytes, self._clock = staging, max_file_bytes, clock
 
     async def receive(
         self, parts: AsyncIterator[UploadPart], authorize: Callable[[str], Awaitable[StorageRoom | None]]
@@ -159,12 +167,15 @@ class UploadReceiver:
             )
         if len(writers) >= MAX_FILES_PER_UPLOAD:
             raise InvalidArgument("files", f"send at most {MAX_FILES_PER_UPLOAD} files per upload call")
+        provenance = checked_provenance(
+            part.filename, part.source_camera_id, part.captured_at, part.metadata, self._clock()
+        )
         if part.size_bytes is not None:  # an announced size that cannot fit is refused before its bytes
             room.check(part.size_bytes)
         if writers:
             writers[-1].writer.seal()  # its bytes are all in: one open file per upload
         names.add(part.filename)
-        writers.append(_OpenFile(part.filename, part.size_bytes, self._staging.new_file()))
+        writers.append(_OpenFile(part.filename, part.size_bytes, self._staging.new_file(), provenance))
 
     async def _write(self, chunk: bytes, writers: list[_OpenFile], room: _Room) -> None:
         if not writers:
@@ -206,6 +217,8 @@ def _inspect_all(writers: list[_OpenFile]) -> tuple[list[AcceptedFile], dict[str
         except InvalidArgument as error:
             problems[field_name] = error.problems.get(field_name, error.message)
             continue
-        incoming = IncomingFile(opened.filename, staged.sha256, staged.size_bytes, inspected.media_type)
+        incoming = IncomingFile(
+            opened.filename, staged.sha256, staged.size_bytes, inspected.media_type, opened.provenance
+        )
         accepted.append(AcceptedFile(incoming, staged))
     return accepted, problems

@@ -26,6 +26,7 @@ from typing import Literal
 
 from modelyard_dataset.domain.identity import check_dataset_fields, sample_id_for
 from modelyard_dataset.domain.label_schema import checked_label_schema
+from modelyard_dataset.domain.provenance import NO_PROVENANCE, Provenance
 from modelyard_dataset.domain.storage import DatasetUploads
 from modelyard_dataset.domain.uses import UsedVersion, used_holding
 from modelyard_events.domain_errors import IllegalTransition, InvalidArgument, InvalidFields, NotFound
@@ -61,6 +62,7 @@ class IncomingFile:
     sha256: str
     size_bytes: int
     media_type: str
+    provenance: Provenance = NO_PROVENANCE  # already checked (domain.provenance)
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,10 @@ class Dataset:
                     sha256=file.sha256,
                     size_bytes=file.size_bytes,
                     media_type=file.media_type,
+                    # A duplicate keeps the provenance its first upload gave: a sample is recorded once.
+                    source_camera_id=file.provenance.source_camera_id,
+                    captured_at=file.provenance.captured_at,
+                    metadata=file.provenance.metadata,
                 )
             outcome.append((file, sample_id, duplicate))
         return UploadPlan(list(added.values()), outcome)

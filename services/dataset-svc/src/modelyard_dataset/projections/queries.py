@@ -60,10 +60,11 @@ class DatasetViewReader:
         return list(rows)
 
     async def sample_files(self, conn: AsyncConnection, sample_ids: Sequence[str]) -> dict[str, Any]:
-        """The file facts (filename, sha256, size_bytes, media_type) of samples the views have seen."""
+        """The file facts (filename, sha256, size_bytes, media_type, provenance) of samples in the views."""
         rows = await conn.execute(
             text(
-                f"SELECT sample_id, filename, sha256, size_bytes, media_type FROM {self.schema}.samples "
+                f"SELECT sample_id, filename, sha256, size_bytes, media_type, source_camera_id, captured_at, "
+                f"metadata FROM {self.schema}.samples "
                 "WHERE sample_id = ANY(:ids)"
             ),
             {"ids": list(sample_ids)},

@@ -31,6 +31,10 @@ async def create_view_tables(conn: AsyncConnection, schema: str) -> None:
             agreement double precision NOT NULL DEFAULT 0, quality double precision NOT NULL DEFAULT 0,
             reviewed_by text NOT NULL DEFAULT '', review_reason text NOT NULL DEFAULT '',
             version bigint NOT NULL DEFAULT 0)""",
+        # Provenance came later: a table made before it gains the columns (its rows had none to give).
+        f"ALTER TABLE {schema}.samples ADD COLUMN IF NOT EXISTS source_camera_id text",
+        f"ALTER TABLE {schema}.samples ADD COLUMN IF NOT EXISTS captured_at timestamptz",
+        f"ALTER TABLE {schema}.samples ADD COLUMN IF NOT EXISTS metadata jsonb",
         f"CREATE INDEX IF NOT EXISTS samples_by_state ON {schema}.samples (dataset_id, state, sample_id)",
         f"CREATE INDEX IF NOT EXISTS samples_by_id ON {schema}.samples (dataset_id, sample_id)",
         f"CREATE INDEX IF NOT EXISTS samples_by_sha256 ON {schema}.samples (sha256)",

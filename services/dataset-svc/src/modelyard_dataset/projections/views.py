@@ -92,13 +92,15 @@ class DatasetViews:
         )
 
     async def _added(self, event: SamplesAdded, conn: AsyncConnection) -> None:
-        rows = [s.model_dump() | {"dataset_id": event.dataset_id} for s in event.samples]
+        rows = [s.model_dump(mode="json") | {"dataset_id": event.dataset_id} for s in event.samples]
         inserted = await conn.execute(
             text(
                 f"INSERT INTO {self.schema}.samples (sample_id, dataset_id, filename, sha256, size_bytes, "
-                "media_type, state) SELECT r.sample_id, r.dataset_id, r.filename, r.sha256, r.size_bytes, "
-                "r.media_type, 'unlabeled' FROM json_to_recordset(CAST(:rows AS json)) AS r(sample_id text, "
-                "dataset_id text, filename text, sha256 text, size_bytes bigint, media_type text) "
+                "media_type, state, source_camera_id, captured_at, metadata) SELECT r.sample_id, "
+                "r.dataset_id, r.filename, r.sha256, r.size_bytes, r.media_type, 'unlabeled', "
+                "r.source_camera_id, r.captured_at, r.metadata FROM json_to_recordset(CAST(:rows AS json)) "
+                "AS r(sample_id text, dataset_id text, filename text, sha256 text, size_bytes bigint, "
+                "media_type text, source_camera_id text, captured_at timestamptz, metadata jsonb) "
                 "ON CONFLICT (sample_id) DO NOTHING RETURNING size_bytes"
             ),
             {"rows": json.dumps(rows)},

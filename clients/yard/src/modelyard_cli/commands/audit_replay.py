@@ -121,8 +121,8 @@ def _report(out: Output, service: LogService, result: events_pb2.ProjectionRepla
             for label, rows in (("live", table.only_live_examples), ("replay", table.only_replayed_examples)):
                 for row in rows:
                     out.show(f"    {label}: {row}")
-    for table, why in sorted(result.skipped.items()):
-        out.show(f"  {table}: not compared ({why})")
+    for name, why in sorted(result.skipped.items()):
+        out.show(f"  {name}: not compared ({why})")
 
 
 def _as_dict(result: events_pb2.ProjectionReplayResult) -> dict[str, Any]:

@@ -129,7 +129,7 @@ async def test_yard_audit_as_of_prints_the_fleet_and_names_a_bad_time(services: 
         await asyncio.sleep(0.1)
     assert code == 0, (out, err)
     assert f"fleet {org} at " in out
-    assert '  servers: [{' in out
+    assert "  servers: [{" in out
     assert '"server_id": "edge-1"' in out
     assert '"edge_version": "1.0.0"' in out
     code, _, err = await run_yard(env, "audit", "as-of", "fleet", org, "--at", "yesterday")

@@ -101,8 +101,6 @@ async def test_an_unknown_read_model_is_named_with_the_ones_there_are(services: 
     assert "deploy_known_versions, deploy_views" in (refused.value.details() or "")
 
 
-
-
 async def test_yard_audit_replay_says_identical_or_names_the_difference(services: Platform) -> None:
     env = {
         "MODELYARD_REGISTRY_SVC_TARGET": services.registry_target,

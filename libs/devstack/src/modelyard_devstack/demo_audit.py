@@ -15,7 +15,9 @@ from datetime import datetime
 AuditorYard = Callable[..., int]
 
 
-def walk_audit(yard_as_auditor: AuditorYard, released_version_id: str, before_approval: datetime) -> None:
+def walk_audit(
+    yard_as_auditor: AuditorYard, org: str, released_version_id: str, before_approval: datetime
+) -> None:
     """Lineage, the audit view, time travel, verify and replay (see the module's docstring)."""
     print("\n8. Lineage and audit, as an auditor (a token with the auditor role, no database access)")
     print("\n   where the model on edge-1 comes from (first page; --all follows every sample):")
@@ -26,6 +28,8 @@ def walk_audit(yard_as_auditor: AuditorYard, released_version_id: str, before_ap
     print("\n   the version as the registry's log said it was before it was approved:")
     at = before_approval.isoformat()
     yard_as_auditor("audit", "as-of", "model-version", released_version_id, "--at", at)
+    print("\n   what the organization uses of its plan, projected from the logs:")
+    yard_as_auditor("usage", "--org", org)
     print("\n   every service's log: each hash recomputed, each link and signed head checked")
     yard_as_auditor("audit", "verify")
     print("\n   every read model rebuilt from the logs, compared row by row with the live one")

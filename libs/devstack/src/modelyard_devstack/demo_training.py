@@ -82,7 +82,7 @@ def walk_training(servers: Infra) -> None:
             retrain = functools.partial(_retrain_run, running, uri)
             walk_edge(running, _ORG, yard, released, lambda: release_retrained(running, _ORG, yard, retrain))
             auditor = functools.partial(_yard, running, subject="demo-auditor", roles=("auditor",))
-            walk_audit(auditor, released, before_approval)
+            walk_audit(auditor, _ORG, released, before_approval)
 
 
 def _smoke_run(running: Platform, uri: str) -> None:

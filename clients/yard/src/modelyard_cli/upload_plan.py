@@ -5,14 +5,21 @@ are skipped, and so is a symlink whose target lies outside the folder being walk
 symlinked folder, so a walk never loops). A file named on the command line is taken as it is.
 A sample is named by its file's base name, so two files of one upload with the same base name are
 refused, as are empty files (a sample holds at least one byte).
+
+A provenance sheet (`--provenance FILE.csv`) gives files their source camera, capture time and free
+metadata. It is read and checked whole before anything is sent; every problem names its line.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import os
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 
 SHOWN_PROBLEMS = 5
@@ -23,12 +30,22 @@ class UploadPlanError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class FileProvenance:
+    """Where a file came from, as a provenance sheet's row gives it (each part optional)."""
+
+    source_camera_id: str | None = None
+    captured_at: datetime | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class UploadFile:
-    """One file to send: where it is, the sample name it travels under, and its size."""
+    """One file to send: where it is, the sample name it travels under, its size and provenance."""
 
     path: Path
     filename: str
     size_bytes: int
+    provenance: FileProvenance | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +84,90 @@ def plan_upload(paths: Sequence[Path]) -> UploadPlan:
     _check_names(files)
     _check_sizes(files)
     return UploadPlan(files, skipped)
+
+
+def with_provenance(plan: UploadPlan, sheet: Path) -> UploadPlan:
+    """The plan with each file's row of the provenance sheet; UploadPlanError naming the bad lines."""
+    rows = read_provenance_sheet(sheet, {f.filename for f in plan.files})
+    return replace(plan, files=[replace(f, provenance=rows.get(f.filename)) for f in plan.files])
+
+
+SHEET_COLUMNS = ("filename", "source_camera_id", "captured_at", "metadata")
+
+
+def read_provenance_sheet(path: Path, filenames: set[str]) -> dict[str, FileProvenance]:
+    """Each named file's provenance from a CSV sheet with the columns SHEET_COLUMNS (a header row
+    first; empty cells mean "not given"); UploadPlanError naming every bad line (the first few).
+
+    `captured_at` is ISO 8601 with a time zone (2026-03-14T09:26:53Z); `metadata` a JSON object of
+    strings. A row must name a file of this upload (a base name), at most once.
+    """
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's BOM is not part of the header
+    except (OSError, UnicodeDecodeError) as error:
+        raise UploadPlanError(f"cannot read the provenance sheet {path}: {error}") from error
+    reader = csv.reader(io.StringIO(text, newline=""))  # a quoted cell may span lines
+    header = [cell.strip() for cell in next(reader, [])]
+    if header[: len(SHEET_COLUMNS)] != list(SHEET_COLUMNS) or len(header) != len(SHEET_COLUMNS):
+        raise UploadPlanError(
+            f"{path}, line 1: the header must be {','.join(SHEET_COLUMNS)}; "
+            f"got {','.join(header) or 'nothing'}"
+        )
+    rows: dict[str, FileProvenance] = {}
+    problems: list[str] = []
+    for cells in reader:
+        line = reader.line_num
+        if not any(cell.strip() for cell in cells):
+            continue  # a blank line
+        try:
+            name, provenance = _sheet_row(cells, filenames, rows)
+        except ValueError as error:
+            problems.append(f"line {line}: {error}")
+            continue
+        rows[name] = provenance
+    if problems:
+        shown = "; ".join(problems[:SHOWN_PROBLEMS])
+        raise UploadPlanError(f"{path}: {shown}{_more(len(problems))}. Fix the sheet; nothing was sent.")
+    return rows
+
+
+def _sheet_row(
+    cells: list[str], filenames: set[str], seen: dict[str, FileProvenance]
+) -> tuple[str, FileProvenance]:
+    if len(cells) != len(SHEET_COLUMNS):
+        raise ValueError(
+            f"has {len(cells)} cells; a row holds {len(SHEET_COLUMNS)} (quote a JSON object that has commas)"
+        )
+    name, camera, captured, metadata = (cell.strip() for cell in cells)
+    if name not in filenames:
+        raise ValueError(f"{name or '(no file name)'} is not a file of this upload (give its base name)")
+    if name in seen:
+        raise ValueError(f"{name} has a row already; give each file one row")
+    return name, FileProvenance(camera or None, _captured_at(captured), _metadata(metadata))
+
+
+def _captured_at(cell: str) -> datetime | None:
+    if not cell:
+        return None
+    try:
+        moment = datetime.fromisoformat(cell)
+    except ValueError:
+        raise ValueError(f"captured_at {cell!r} is not an ISO 8601 time (2026-03-14T09:26:53Z)") from None
+    if moment.tzinfo is None:
+        raise ValueError(f"captured_at {cell!r} has no time zone; add Z or +hh:mm")
+    return moment
+
+
+def _metadata(cell: str) -> dict[str, str]:
+    if not cell:
+        return {}
+    try:
+        value = json.loads(cell)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"metadata is not JSON ({error.msg} at column {error.colno})") from None
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ValueError('metadata must be a JSON object of strings, e.g. {"site": "dock 3"}')
+    return value
 
 
 def _walk(root: Path) -> tuple[list[Path], list[Path]]:

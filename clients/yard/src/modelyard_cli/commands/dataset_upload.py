@@ -27,7 +27,14 @@ from modelyard_cli.invocation import call_dataset_svc, cli_state, output_for
 from modelyard_cli.output import ERROR_EXIT_CODE, Output, fail, message_dict
 from modelyard_cli.render.datasets import upload_summary
 from modelyard_cli.rpc_errors import describe_rpc_error
-from modelyard_cli.upload_plan import UploadFile, UploadPlan, UploadPlanError, plan_upload
+from modelyard_cli.upload_plan import (
+    FileProvenance,
+    UploadFile,
+    UploadPlan,
+    UploadPlanError,
+    plan_upload,
+    with_provenance,
+)
 
 CHUNK_BYTES = 1024 * 1024
 
@@ -58,11 +65,21 @@ def upload(
     upload_id_prefix: Annotated[
         str | None, typer.Option(help="Upload ids are <prefix>-<batch>; reuse one to repeat an upload.")
     ] = None,
+    provenance: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE.csv",
+            help="Provenance sheet: filename,source_camera_id,captured_at,metadata (a JSON object), "
+            "one row per file; checked before anything is sent.",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Upload files as samples, in batches, with a progress bar; exit code 2 when a batch is refused."""
     try:
         plan = plan_upload(paths)
+        if provenance is not None:
+            plan = with_provenance(plan, provenance)
     except UploadPlanError as error:
         fail(f"error: {error}")
     out = output_for(ctx, as_json)
@@ -119,6 +136,8 @@ async def upload_requests(
     yield datasets_pb2.UploadSamplesRequest(start=start)
     for upload_file in files:
         header = datasets_pb2.UploadFile(filename=upload_file.filename, size_bytes=upload_file.size_bytes)
+        if upload_file.provenance is not None:
+            _with_provenance(header, upload_file.provenance)
         yield datasets_pb2.UploadSamplesRequest(file=header)
         try:
             async for chunk in file_chunks(upload_file.path):
@@ -128,6 +147,14 @@ async def upload_requests(
             unreadable.append(error)
             raise
         meter.file_sent()
+
+
+def _with_provenance(header: datasets_pb2.UploadFile, provenance: FileProvenance) -> None:
+    if provenance.source_camera_id:
+        header.source_camera_id = provenance.source_camera_id
+    if provenance.captured_at is not None:
+        header.captured_at.FromDatetime(provenance.captured_at)
+    header.metadata.update(provenance.metadata)
 
 
 async def file_chunks(path: Path) -> AsyncIterator[bytes]:

@@ -7,10 +7,12 @@ NOT_READY_EXIT_CODE (3) when it is not, so scripts can gate on it.
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.table import Table
 
 from modelyard.v1 import datasets_pb2
 from modelyard_cli.commands.options import DatasetId, JsonFlag, RequestId
@@ -33,6 +35,7 @@ from modelyard_cli.render.datasets import (
     version_details,
 )
 from modelyard_cli.render.samples import samples_table
+from modelyard_cli.render.values import MISSING, cells, format_time, present
 
 NOT_READY_EXIT_CODE = 3
 
@@ -137,6 +140,31 @@ def show(
         out.show(version_details(version))
     if samples is not None:
         out.show(samples_table(listed, title=f"{samples.value} samples"))
+        provenance = provenance_table(listed)
+        if provenance is not None:
+            out.show(provenance)
+
+
+def provenance_table(samples: list[datasets_pb2.Sample]) -> Table | None:
+    """Where the listed samples came from (camera, capture time, metadata, file); None when none says."""
+    given = [s for s in samples if s.source_camera_id or s.HasField("captured_at") or s.metadata]
+    if not given:
+        return None
+    table = Table("id", "camera", "captured", "metadata", "file", title="provenance")
+    for sample in given:
+        metadata = (
+            json.dumps(dict(sample.metadata), sort_keys=True, ensure_ascii=False) if sample.metadata else ""
+        )
+        table.add_row(
+            *cells(
+                sample.sample_id,
+                sample.source_camera_id or MISSING,
+                format_time(present(sample, "captured_at")),
+                metadata if sample.metadata else MISSING,
+                sample.file_url or MISSING,
+            )
+        )
+    return table
 
 
 async def fetch_overview(

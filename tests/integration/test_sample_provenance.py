@@ -4,13 +4,14 @@ oversized or future provenance refused per file and field before anything is sto
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from modelyard.v1 import datasets_pb2, datasets_pb2_grpc
+from modelyard.v1 import audit_pb2, audit_pb2_grpc, datasets_pb2, datasets_pb2_grpc
 from modelyard_devstack.platform import Platform
 from modelyard_devstack.processes import eventually
 from modelyard_grpc import channel
@@ -108,6 +109,38 @@ async def test_provenance_is_stored_per_sample_and_read_back(
         await get_as("org-someone-else")
     assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert fresh_org not in (refused.value.details() or "")
+
+
+async def test_the_lineage_of_a_sample_shows_its_provenance(
+    services: Platform, datasets: DatasetClient, fresh_org: str
+) -> None:
+    dataset = await datasets.create(fresh_org, ["0", "1"])
+    ((name, data, _),) = digit_files(1, [1])
+    header = _header(
+        name, data, source_camera_id="cam-9", captured_at=_at(CAPTURED), metadata={"site": "gate"}
+    )
+    uploaded = await datasets.stub.UploadSamples(iter(_requests(dataset.dataset_id, [(name, data, header)])))
+    sample_id = uploaded.samples[0].sample_id
+    seen: list[audit_pb2.LineageNode] = []
+
+    async with channel(services.job_target, services.token(subject="root")) as ch:
+        stub = audit_pb2_grpc.AuditServiceStub(ch)
+
+        async def projected() -> bool:
+            try:
+                page = await stub.GetLineage(audit_pb2.GetLineageRequest(kind="sample", id=sample_id))
+            except grpc.aio.AioRpcError as error:
+                if error.code() == grpc.StatusCode.NOT_FOUND:  # job-svc has not consumed the upload yet
+                    return False
+                raise
+            seen[:] = [page.start]
+            return True
+
+        await eventually(projected, 60.0, "the sample in job-svc's lineage")
+    shown = seen[0].sample
+    assert (shown.source_camera_id, shown.captured_at.ToDatetime(tzinfo=UTC)) == ("cam-9", CAPTURED)
+    assert json.loads(shown.metadata_json) == {"site": "gate"}
+    assert shown.file_uri == f"dataset://{dataset.dataset_id}/files/{uploaded.samples[0].sha256}"
 
 
 @pytest.mark.parametrize(

@@ -118,7 +118,8 @@ def _build_dataset(running: Platform, images: Path, labels: Path) -> str:
     )
     dataset_id = str(created["dataset_id"])
     print(f"   created {dataset_id}: classification into 0 … 9, environment dev")
-    _yard(running, "datasets", "upload", dataset_id, str(images))
+    sheet = _provenance_sheet(images)
+    _yard(running, "datasets", "upload", dataset_id, str(images), "--provenance", str(sheet))
     _yard(running, "datasets", "label", dataset_id, "--labels", str(labels), subject="annotator-ada")
     second = _second_opinion(labels)
     print(f"\n   a second annotator labels the first {_SECOND_OPINIONS} digits and misreads a few:")
@@ -179,6 +180,14 @@ def _export_digits(folder: Path) -> tuple[Path, Path]:
     labels = folder / "labels.csv"
     shutil.move(images / "labels.csv", labels)  # a label sheet, not a sample
     return images, labels
+
+
+def _provenance_sheet(images: Path) -> Path:
+    """Which of two scanners each digit came from (the seeds' source camera column), for the lineage."""
+    sheet = images.parent / "provenance.csv"
+    rows = [f"{png.name},scanner-{n % 2 + 1},," for n, png in enumerate(sorted(images.glob("*.png")))]
+    sheet.write_text("filename,source_camera_id,captured_at,metadata\n" + "\n".join(rows) + "\n")
+    return sheet
 
 
 def _yard_env(running: Platform, subject: str, roles: tuple[str, ...] = ("super_admin",)) -> dict[str, str]:

@@ -34,7 +34,7 @@ from modelyard_dataset.domain.sample import Sample
 from modelyard_dataset.domain.storage import StorageRoom
 from modelyard_dataset.domain.versions import VersionRequest
 from modelyard_dataset.freshness import ViewsFreshness
-from modelyard_dataset.policy import DATASET_POLICY
+from modelyard_dataset.policy import may_download_files
 from modelyard_dataset.projections.queries import DatasetViewReader
 from modelyard_events.domain_errors import InvalidArgument, NotFound, QuotaExceeded
 from modelyard_events.schemas.datasets import DatasetVersionPublished
@@ -42,7 +42,6 @@ from modelyard_events.schemas.downloads import CHUNK_BYTES, MAX_MANIFEST_MESSAGE
 from modelyard_events.schemas.manifest import parse_manifest
 from modelyard_events.store.ports import EventSource
 from modelyard_grpc import Role, caller_of, current_principal, read_events, require_org_access
-from modelyard_grpc.policy import roles_refusal
 from modelyard_grpc.values import LABEL_TASKS
 
 Context = aio.ServicerContext[Any, Any]
@@ -402,10 +401,8 @@ async def _parts(requests: AsyncIterator[datasets_pb2.UploadSamplesRequest]) -> 
 
 
 def _with_file_urls(samples: list[datasets_pb2.Sample]) -> list[datasets_pb2.Sample]:
-    # The file's locator only for callers whose role may download the dataset's files (the policy's
-    # DownloadSamples rule); the organization was already checked by the read itself.
-    method = "/modelyard.v1.DatasetService/DownloadSamples"
-    if roles_refusal(method, DATASET_POLICY.rule_for(method), current_principal()) is None:
+    # The file's locator only for callers whose role may download the dataset's files.
+    if may_download_files(current_principal()):
         for sample in samples:
             sample.file_url = sample_file_url(sample.dataset_id, sample.sha256)
     return samples

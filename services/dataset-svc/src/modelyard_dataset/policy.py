@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from modelyard_grpc import EVENT_LOG_RULES, AccessPolicy, Role, command, read
+from modelyard_grpc import EVENT_LOG_RULES, AccessPolicy, Principal, Role, command, read
+from modelyard_grpc.policy import roles_refusal
 from modelyard_grpc.projection_audit import PROJECTION_AUDIT_RULES
 
 _DATASETS = "/modelyard.v1.DatasetService/"
@@ -41,3 +42,12 @@ DATASET_POLICY = AccessPolicy(
         **PROJECTION_AUDIT_RULES,
     }
 )
+
+
+_DOWNLOAD = _DATASETS + "DownloadSamples"
+
+
+def may_download_files(principal: Principal) -> bool:
+    """Whether the caller's roles may download a dataset's files (DownloadSamples' rule): a sample's
+    file URL is shown only to them. The organization is checked by the read that shows it."""
+    return roles_refusal(_DOWNLOAD, DATASET_POLICY.rule_for(_DOWNLOAD), principal) is None

@@ -16,6 +16,7 @@ from modelyard_blobs.staging import Staging
 from modelyard_dataset.app.receiving import FileOpened, UploadOpened, UploadPart, UploadReceiver
 from modelyard_dataset.domain.dataset import Dataset
 from modelyard_dataset.domain.provenance import Provenance, checked_provenance
+from modelyard_dataset.policy import may_download_files
 from modelyard_events.domain_errors import InvalidArgument
 from modelyard_events.schemas.datasets import (
     DATASET_EVENTS,
@@ -26,6 +27,7 @@ from modelyard_events.schemas.datasets import (
     SamplesAdded,
 )
 from modelyard_events.schemas.size_bound import PAYLOAD_BOUND_BYTES, payload_bound_bytes
+from modelyard_grpc import Principal, Role
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 
@@ -139,3 +141,18 @@ async def test_a_bad_header_is_refused_before_its_bytes_and_leaves_nothing_stage
         await receive.receive(parts(UploadOpened("ds-1", None, 1), header, b"never staged"), allow)
     assert "files.a.png.captured_at" in refused.value.problems
     assert [p for p in root.rglob("*") if p.is_file()] == []
+
+
+@pytest.mark.parametrize(
+    ("roles", "shown"),
+    [
+        ({Role.SUPER_ADMIN}, True),
+        ({Role.ORG_ADMIN}, True),
+        ({Role.AUDITOR}, True),
+        ({Role.TRAINER}, True),
+        ({Role.EDGE}, False),
+        (set(), False),
+    ],
+)
+def test_the_file_url_is_for_roles_that_may_download_the_files(roles: set[Role], shown: bool) -> None:
+    assert may_download_files(Principal("someone", "org-1", frozenset(roles))) is shown

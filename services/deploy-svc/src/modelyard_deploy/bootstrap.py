@@ -47,6 +47,7 @@ SERVICES = [
     deploy_pb2.DESCRIPTOR.services_by_name["DeployService"],
     deploy_pb2.DESCRIPTOR.services_by_name["EdgeService"],
     events_pb2.DESCRIPTOR.services_by_name["EventLog"],
+    events_pb2.DESCRIPTOR.services_by_name["ProjectionAudit"],
 ]
 ONLINE_HEARTBEATS = 3  # a server is online while its last heartbeat is within this many intervals
 # Notices that never change what the conductor decides (a server's facts, an install's progress).

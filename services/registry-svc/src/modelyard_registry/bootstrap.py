@@ -36,6 +36,7 @@ SERVICE_NAMES = ("modelyard.v1.RegistryService", "modelyard.v1.EventLog", "model
 SERVICES = [
     registry_pb2.DESCRIPTOR.services_by_name["RegistryService"],
     events_pb2.DESCRIPTOR.services_by_name["EventLog"],
+    events_pb2.DESCRIPTOR.services_by_name["ProjectionAudit"],
 ]
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 _SCHEMA_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 
@@ -60,3 +62,11 @@ def checked_schema(name: str) -> str:
     if not _SCHEMA_NAME.match(name):
         raise ValueError(f"schema name {name!r} must match {_SCHEMA_NAME.pattern}")
     return name
+
+
+async def create_schema_tables(conn: AsyncConnection, schema: str, statements: Iterable[str]) -> None:
+    """Create `schema` and run each DDL statement in it (`{s}` in a statement names the schema)."""
+    s = checked_schema(schema)
+    await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {s}"))
+    for statement in statements:
+        await conn.execute(text(statement.format(s=s)))

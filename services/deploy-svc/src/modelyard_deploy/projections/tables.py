@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from modelyard_events.db import checked_schema
+from modelyard_events.db import checked_schema, create_schema_tables
 from modelyard_events.notifications import notice_payload
 
 _DEPLOY_DDL = (
@@ -73,19 +73,12 @@ _REGISTRY_DDL = (
 
 async def create_deploy_tables(conn: AsyncConnection, schema: str) -> None:
     """Create the schema and DeployViews' tables if missing."""
-    await _create(conn, schema, _DEPLOY_DDL)
+    await create_schema_tables(conn, schema, _DEPLOY_DDL)
 
 
 async def create_registry_tables(conn: AsyncConnection, schema: str) -> None:
     """Create the schema and KnownVersions' table if missing."""
-    await _create(conn, schema, _REGISTRY_DDL)
-
-
-async def _create(conn: AsyncConnection, schema: str, statements: tuple[str, ...]) -> None:
-    s = checked_schema(schema)
-    await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {s}"))
-    for statement in statements:
-        await conn.execute(text(statement.format(s=s)))
+    await create_schema_tables(conn, schema, _REGISTRY_DDL)
 
 
 def changes_channel(schema: str) -> str:

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from modelyard_events.consumer.projection import Decoded
-from modelyard_events.db import checked_schema
+from modelyard_events.db import create_schema_tables
 from modelyard_events.envelope import DomainEvent, EventEnvelope
 from modelyard_events.registry import EventRegistry
 from modelyard_events.schemas.datasets import DATASET_EVENTS, DATASET_STREAM, SAMPLE_STREAM, STORAGE_STREAM
@@ -163,10 +163,7 @@ class AuditViews:
 
     async def create_tables(self, conn: AsyncConnection) -> None:
         """Create the audit and lineage tables if missing."""
-        s = checked_schema(self.schema)
-        await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {s}"))
-        for statement in _DDL:
-            await conn.execute(text(statement.format(s=s)))
+        await create_schema_tables(conn, self.schema, _DDL)
 
     async def apply(self, event: DomainEvent, envelope: EventEnvelope, conn: AsyncConnection) -> None:
         """One event: its audit row and what it adds to the graph."""

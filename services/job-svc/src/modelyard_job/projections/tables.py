@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from modelyard_events.db import checked_schema
+from modelyard_events.db import checked_schema, create_schema_tables
 
 _DDL = (
     """CREATE TABLE IF NOT EXISTS {s}.jobs (
@@ -52,10 +51,7 @@ _DDL = (
 
 async def create_view_tables(conn: AsyncConnection, schema: str) -> None:
     """Create the schema and every read-model table in it if missing."""
-    s = checked_schema(schema)
-    await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {s}"))
-    for statement in _DDL:
-        await conn.execute(text(statement.format(s=s)))
+    await create_schema_tables(conn, schema, _DDL)
 
 
 def changes_channel(schema: str) -> str:

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from modelyard_events.consumer.projection import Decoded
-from modelyard_events.db import checked_schema
+from modelyard_events.db import checked_schema, create_schema_tables
 from modelyard_events.envelope import DomainEvent, EventEnvelope
 from modelyard_events.registry import EventRegistry
 from modelyard_events.schemas.datasets import DATASET_EVENTS
@@ -59,10 +59,7 @@ class UsageViews:
 
     async def create_tables(self, conn: AsyncConnection) -> None:
         """Create the usage tables if missing."""
-        s = checked_schema(self.schema)
-        await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {s}"))
-        for statement in _DDL:
-            await conn.execute(text(statement.format(s=s)))
+        await create_schema_tables(conn, self.schema, _DDL)
 
     async def apply(self, event: DomainEvent, envelope: EventEnvelope, conn: AsyncConnection) -> None:
         """One event's change, if usage counts it."""

@@ -7,9 +7,9 @@ from datetime import datetime
 
 from modelyard_events.as_of import AsOfReader, AsOfResult, plain, recorded_by
 from modelyard_events.domain_errors import NotFound
-from modelyard_events.schemas.registry import REGISTRY_EVENTS, module_stream_id
+from modelyard_events.schemas.registry import module_stream_id
 from modelyard_events.store.ports import EventStore
-from modelyard_registry.domain.module import ModelModule
+from modelyard_registry.app.commands import module_from_log
 
 Locate = Callable[[str], Awaitable[tuple[str, str]]]
 
@@ -20,7 +20,7 @@ def model_version_as_of(store: EventStore, locate: Locate) -> AsOfReader:
     async def read(version_id: str, at: datetime) -> AsOfResult | None:
         org_id, ai_module = await locate(version_id)  # NotFound for a version the registry never had
         stored = recorded_by(await store.read_stream(module_stream_id(org_id, ai_module)), at)
-        module = ModelModule.rebuild(org_id, ai_module, (REGISTRY_EVENTS.decode(e) for e in stored))
+        module = module_from_log(org_id, ai_module, stored)
         try:
             version = module.get(version_id)
         except NotFound:

@@ -8,14 +8,14 @@ to another version of the module is retried on fresh state, since the aggregate 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from modelyard_artifacts.manifest import ArtifactManifest, ManifestSigner
 from modelyard_events.caller import Caller
 from modelyard_events.domain_errors import InvalidArgument
-from modelyard_events.envelope import DomainEvent
+from modelyard_events.envelope import DomainEvent, EventEnvelope
 from modelyard_events.errors import ConcurrencyConflict
 from modelyard_events.plans import Plan
 from modelyard_events.schemas.bounds import URI_MAX_CHARS
@@ -58,6 +58,14 @@ class RegistryDefaults:
     supported_platforms: tuple[str, ...] = ("linux/amd64", "linux/arm64")
 
 
+def module_from_log(org_id: str, ai_module: str, stored: Sequence[EventEnvelope]) -> ModelModule:
+    """The module its stored events make, each version knowing when its registration was recorded."""
+    module = ModelModule.rebuild(org_id, ai_module, (REGISTRY_EVENTS.decode(e) for e in stored))
+    return module.with_registration_times(
+        {e.data["version_id"]: e.occurred_at for e in stored if e.type == "ModelVersionRegistered"}
+    )
+
+
 class RegistryCommands:
     """Every state change of a model version goes through here (gRPC and the job-event reaction)."""
 
@@ -79,10 +87,8 @@ class RegistryCommands:
 
     async def load_module(self, org_id: str, ai_module: str) -> ModelModule:
         """The module as its stored events say it is (empty when it has none)."""
-        stored = await self._store.read_stream(module_stream_id(org_id, ai_module))
-        module = ModelModule.rebuild(org_id, ai_module, (REGISTRY_EVENTS.decode(e) for e in stored))
-        return module.with_registration_times(
-            {e.data["version_id"]: e.occurred_at for e in stored if e.type == "ModelVersionRegistered"}
+        return module_from_log(
+            org_id, ai_module, await self._store.read_stream(module_stream_id(org_id, ai_module))
         )
 
     async def load(self, version_id: str) -> tuple[ModelModule, VersionState]:

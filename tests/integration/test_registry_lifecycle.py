@@ -112,8 +112,16 @@ async def test_a_version_goes_from_draft_through_evaluation_and_four_eyes_approv
         assert list(released.environments) == ["production"]
         assert released.release_notes == "first digits reader"
         assert released.HasField("released_at")
-    events = await registry.stub.ReadEvents(events_pb2.ReadEventsRequest(after_position=0, limit=1000))
-    mine = [e.type for e in events.events if e.stream_id == f"{fresh_org}/digit-reader"]
+    mine: list[str] = []
+
+    async def all_five_served() -> bool:
+        # ReadEvents serves signed events only, and a head is signed a few milliseconds after its
+        # append: the release may not be served the instant ReleaseVersion returns.
+        events = await registry.stub.ReadEvents(events_pb2.ReadEventsRequest(after_position=0, limit=1000))
+        mine[:] = [e.type for e in events.events if e.stream_id == f"{fresh_org}/digit-reader"]
+        return len(mine) >= 5
+
+    await eventually(all_five_served, 15, "the release served by ReadEvents")
     assert mine == [
         "ModelVersionRegistered",
         "ModelEvaluationRequested",

@@ -3,7 +3,6 @@ after an agent upgraded; who may ask (an org_admin for its own organization only
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -14,6 +13,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from modelyard.v1 import deploy_pb2, deploy_pb2_grpc, events_pb2, events_pb2_grpc
 from modelyard_devstack.platform import Platform
+from modelyard_devstack.processes import eventually
 from modelyard_grpc import channel
 from tests.integration.support import run_yard
 
@@ -76,10 +76,8 @@ async def test_the_fleet_as_of_before_and_after_an_agent_upgraded(services: Plat
         except grpc.aio.AioRpcError:  # NOT_FOUND until the views list a server of the organization
             return False
 
-    for _ in range(100):  # the server list comes from the views, a moment behind the log
-        if await both_listed():
-            break
-        await asyncio.sleep(0.1)
+    # The server list comes from the views, a moment behind the log.
+    await eventually(both_listed, 30, "both servers listed by the views")
     assert await fleet(after_first) == {"edge-old": "1.0.0"}
     assert await fleet(datetime.now(UTC)) == {"edge-old": "1.2.0", "edge-new": "1.2.0"}
     now = await _as_of(services, auditor, "fleet", org, datetime.now(UTC))
@@ -122,11 +120,14 @@ async def test_yard_audit_as_of_prints_the_fleet_and_names_a_bad_time(services: 
     auditor = services.token(("auditor",), subject="auditor-1")
     env = {"MODELYARD_DEPLOY_TARGET": services.deploy_target, "MODELYARD_TOKEN": auditor}
     at = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
-    for _ in range(100):  # the server list comes from the views, a moment behind the log
-        code, out, err = await run_yard(env, "audit", "as-of", "fleet", org, "--at", at)
-        if code == 0:
-            break
-        await asyncio.sleep(0.1)
+    ran: list[tuple[int, str, str]] = []
+
+    async def shown() -> bool:  # the server list comes from the views, a moment behind the log
+        ran[:] = [await run_yard(env, "audit", "as-of", "fleet", org, "--at", at)]
+        return ran[0][0] == 0
+
+    await eventually(shown, 60, "the fleet shown by yard audit as-of")
+    code, out, err = ran[0]
     assert code == 0, (out, err)
     assert f"fleet {org} at " in out
     assert "  servers: [{" in out

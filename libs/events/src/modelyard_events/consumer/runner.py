@@ -325,21 +325,10 @@ class ProjectionRunner:
         """
         arrived = arrived or {}
         while position < through:
-            try:
-                signed = await source.source.read_signed(position, min(_CATCH_UP_PAGE, through - position))
-            except MalformedEvent as error:  # what its ReadEvents served does not even hash
-                raise SourceTampered(f"{source.name}: {error}; the log was altered (run verify)") from error
-            if not signed.events:
+            limit = min(_CATCH_UP_PAGE, through - position)
+            page = await read_verified_page(source, position, last_hash, limit)
+            if not page:
                 break
-            page = verified_page(
-                source.name,
-                signed.events,
-                signed.heads,
-                position,
-                last_hash,
-                source.keys,
-                hashes_checked=signed.hashes_checked,
-            )
             for envelope in page:
                 position, last_hash = envelope.position, envelope.hash
                 delivered = arrived.pop(envelope.position, None)
@@ -421,6 +410,28 @@ class ProjectionRunner:
         await self._dlq.send_and_wait(dead_letter_topic(topic), value or b"", headers=headers)
 
 
+async def read_verified_page(
+    source: SourceTopic, position: int, last_hash: str, limit: int
+) -> list[EventEnvelope]:
+    """The source's next signed page after (position, last_hash), checked whole (hashes, links, a
+    head signed with a pinned key); [] when nothing more is signed; SourceTampered otherwise."""
+    try:
+        signed = await source.source.read_signed(position, limit)
+    except MalformedEvent as error:  # what its ReadEvents served does not even hash
+        raise SourceTampered(f"{source.name}: {error}; the log was altered (run verify)") from error
+    if not signed.events:
+        return []
+    return verified_page(
+        source.name,
+        signed.events,
+        signed.heads,
+        position,
+        last_hash,
+        source.keys,
+        hashes_checked=signed.hashes_checked,
+    )
+
+
 class _Cursor:
     """One source's place in an interleaved catch-up: the verified events read and not yet applied."""
 
@@ -432,22 +443,10 @@ class _Cursor:
 
     async def fill(self) -> None:
         """Read and verify the source's next signed page; `done` when it has nothing more signed."""
-        try:
-            signed = await self.source.source.read_signed(self._read_to, _CATCH_UP_PAGE)
-        except MalformedEvent as error:  # what its ReadEvents served does not even hash
-            raise SourceTampered(f"{self.source.name}: {error}; the log was altered (run verify)") from error
-        if not signed.events:
+        page = await read_verified_page(self.source, self._read_to, self._read_hash, _CATCH_UP_PAGE)
+        if not page:
             self.done = True
             return
-        page = verified_page(
-            self.source.name,
-            signed.events,
-            signed.heads,
-            self._read_to,
-            self._read_hash,
-            self.source.keys,
-            hashes_checked=signed.hashes_checked,
-        )
         self.buffer = page
         self._read_to, self._read_hash = page[-1].position, page[-1].hash
 

@@ -34,12 +34,12 @@ from modelyard_grpc.projection_audit import ProjectionAuditServicer
 
 log = logging.getLogger(__name__)
 _ABANDONED_AFTER_S = 24 * 3600
-SERVICE_NAMES = ("modelyard.v1.DatasetService", "modelyard.v1.EventLog", "modelyard.v1.ProjectionAudit")
 SERVICES = [
     datasets_pb2.DESCRIPTOR.services_by_name["DatasetService"],
     events_pb2.DESCRIPTOR.services_by_name["EventLog"],
     events_pb2.DESCRIPTOR.services_by_name["ProjectionAudit"],
 ]
+SERVICE_NAMES = tuple(service.full_name for service in SERVICES)  # health and reflection
 
 
 @asynccontextmanager

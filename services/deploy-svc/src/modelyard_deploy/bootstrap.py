@@ -37,18 +37,13 @@ from modelyard_grpc import AuthInterceptor, EventLogServicer, GrpcEventSource, s
 from modelyard_grpc.projection_audit import ProjectionAuditServicer
 
 log = logging.getLogger(__name__)
-SERVICE_NAMES = (
-    "modelyard.v1.DeployService",
-    "modelyard.v1.EdgeService",
-    "modelyard.v1.EventLog",
-    "modelyard.v1.ProjectionAudit",
-)
 SERVICES = [
     deploy_pb2.DESCRIPTOR.services_by_name["DeployService"],
     deploy_pb2.DESCRIPTOR.services_by_name["EdgeService"],
     events_pb2.DESCRIPTOR.services_by_name["EventLog"],
     events_pb2.DESCRIPTOR.services_by_name["ProjectionAudit"],
 ]
+SERVICE_NAMES = tuple(service.full_name for service in SERVICES)  # health and reflection
 ONLINE_HEARTBEATS = 3  # a server is online while its last heartbeat is within this many intervals
 # Notices that never change what the conductor decides (a server's facts, an install's progress).
 _NOT_FOR_THE_CONDUCTOR = frozenset({PROGRESS, "server", "running"})

@@ -52,14 +52,6 @@ from modelyard_job.projections.views import JOB_SOURCE, REGISTRY_SOURCE, TRAINER
 from modelyard_job.registry_client import GrpcModelVersionLookup
 
 log = logging.getLogger(__name__)
-SERVICE_NAMES = (
-    "modelyard.v1.JobService",
-    "modelyard.v1.QueryService",
-    "modelyard.v1.TrainerService",
-    "modelyard.v1.EventLog",
-    "modelyard.v1.AuditService",
-    "modelyard.v1.ProjectionAudit",
-)
 SERVICES = [
     jobs_pb2.DESCRIPTOR.services_by_name["JobService"],
     jobs_pb2.DESCRIPTOR.services_by_name["QueryService"],
@@ -68,6 +60,7 @@ SERVICES = [
     audit_pb2.DESCRIPTOR.services_by_name["AuditService"],
     events_pb2.DESCRIPTOR.services_by_name["ProjectionAudit"],
 ]
+SERVICE_NAMES = tuple(service.full_name for service in SERVICES)  # health and reflection
 
 
 @asynccontextmanager

@@ -32,12 +32,12 @@ from modelyard_registry.projections.queries import RegistryViewReader
 from modelyard_registry.projections.views import REGISTRY_SOURCE, RegistryViews
 
 log = logging.getLogger(__name__)
-SERVICE_NAMES = ("modelyard.v1.RegistryService", "modelyard.v1.EventLog", "modelyard.v1.ProjectionAudit")
 SERVICES = [
     registry_pb2.DESCRIPTOR.services_by_name["RegistryService"],
     events_pb2.DESCRIPTOR.services_by_name["EventLog"],
     events_pb2.DESCRIPTOR.services_by_name["ProjectionAudit"],
 ]
+SERVICE_NAMES = tuple(service.full_name for service in SERVICES)  # health and reflection
 
 
 @dataclass(frozen=True)

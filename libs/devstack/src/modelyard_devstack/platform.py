@@ -262,6 +262,15 @@ class Platform:
         """Where a process logs."""
         return self.workdir / "logs" / f"{name}.log"
 
+    def log_tails(self, lines: int = 12) -> str:
+        """The load average and the last lines of every log here, for a failed test's report."""
+        parts = [f"load average (1, 5, 15 min): {os.getloadavg()}"]
+        for log in sorted((self.workdir / "logs").glob("*.log")):
+            tail = log.read_text(errors="replace").splitlines()[-lines:]
+            parts.append(f"--- {log.stem} ({'running' if log.stem in self.processes else 'stopped'})")
+            parts.extend(line[:300] for line in tail)
+        return "\n".join(parts)
+
     def _start(self, name: str, args: list[str], module: str, env: Mapping[str, str]) -> Popen[bytes]:
         self.log_of(name).parent.mkdir(parents=True, exist_ok=True)
         process = spawn([sys.executable, "-m", module, *args], self.log_of(name), env=env)

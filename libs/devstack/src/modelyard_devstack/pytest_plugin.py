@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import psutil
 import pytest
@@ -35,3 +36,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         names = ", ".join(f"{c.pid} {' '.join(c.cmdline()[:3])}" for c in leftovers)
         print(f"\nprocesses left running after the tests: {names}")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """On a failed test that ran services, attach the machine's load and the tail of each service's
+    log: a timeout under load in CI is otherwise a bare "timed out" with nothing to diagnose."""
+    report = yield
+    if report.failed and call.when == "call":
+        for value in getattr(item, "funcargs", {}).values():
+            describe = getattr(value, "log_tails", None)
+            if callable(describe):
+                report.sections.append(("service logs", describe()))
+    return report

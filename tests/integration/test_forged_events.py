@@ -4,7 +4,6 @@ Each test rebuilds an attack from the security review of issue 11 on the real Po
 """
 
 import uuid
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -158,7 +157,7 @@ async def _rewrite_suffix(engine: AsyncEngine, store: PostgresEventStore, from_p
     for index, row in enumerate(rows):
         data = row.data.replace('"amount":', '"amount":9') if index == 0 else row.data
         fields: dict[str, Any] = {**row._asdict(), "data": data, "prev_hash": previous}
-        previous = hasher.hash(SimpleNamespace(**fields))
+        previous = hasher.hash(tuple(fields.values()))  # in COLUMNS order, as read
         changes.append({"p": row.position, "d": data, "pv": fields["prev_hash"], "h": previous})
     async with engine.begin() as conn:
         await conn.execute(

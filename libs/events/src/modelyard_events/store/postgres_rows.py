@@ -7,6 +7,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from pydantic_core import from_json
+
 from modelyard_events.envelope import Actor, EventEnvelope, trusted_envelope
 from modelyard_events.store.pending import AppendRequest, PendingEvent
 
@@ -17,25 +19,30 @@ COLUMNS = (
 )
 
 
-def envelope_from_row(row: Any) -> EventEnvelope:
-    """Build an envelope from a trusted events-table row, skipping validation."""
+def envelope_from_row(row: Sequence[Any]) -> EventEnvelope:
+    """Build an envelope from a trusted events-table row (columns in COLUMNS order), skipping
+    validation; the row is unpacked by position (a read builds one envelope per event)."""
+    (
+        position, event_id, stream_type, stream_id, stream_version, type_name, schema_version,
+        occurred_at, actor, org_id, correlation_id, causation_id, data, prev_hash, hash_,
+    ) = row  # fmt: skip
     return trusted_envelope(
         {
-            "event_id": row.event_id,
-            "stream_type": row.stream_type,
-            "stream_id": row.stream_id,
-            "stream_version": row.stream_version,
-            "position": row.position,
-            "type": row.type,
-            "schema_version": row.schema_version,
-            "occurred_at": row.occurred_at,
-            "actor": _actor(row.actor),
-            "org_id": row.org_id,
-            "correlation_id": row.correlation_id,
-            "causation_id": row.causation_id,
-            "data": json.loads(row.data),
-            "prev_hash": row.prev_hash,
-            "hash": row.hash,
+            "event_id": event_id,
+            "stream_type": stream_type,
+            "stream_id": stream_id,
+            "stream_version": stream_version,
+            "position": position,
+            "type": type_name,
+            "schema_version": schema_version,
+            "occurred_at": occurred_at,
+            "actor": _actor(actor),
+            "org_id": org_id,
+            "correlation_id": correlation_id,
+            "causation_id": causation_id,
+            "data": from_json(data),  # pydantic-core's parser: a third of json.loads's time
+            "prev_hash": prev_hash,
+            "hash": hash_,
         }
     )
 

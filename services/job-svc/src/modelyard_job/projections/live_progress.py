@@ -40,15 +40,28 @@ class LiveProgress:
 
 
 def fold_live_progress(reports: Iterable[LiveReport]) -> list[LiveProgress]:
-    """One LiveProgress per dispatch, equal to applying `reports` in order."""
-    folded: dict[tuple[str, int, str], LiveProgress] = {}
+    """One LiveProgress per dispatch, equal to applying `reports` in order.
+
+    Per dispatch it keeps only what the sequence leaves behind (the last report, the last
+    progress report's ETA, the highest epoch ended) and builds one value at the end: a replay
+    folds a million reports, and a value per report cost more than the rest of the fold.
+    """
+    last: dict[tuple[str, int, str], LiveReport] = {}
+    eta: dict[tuple[str, int, str], float | None] = {}
+    done: dict[tuple[str, int, str], int] = {}
     for report in reports:
         key = (report.job_id, report.attempt, report.dispatch_id)
-        folded[key] = _after(folded.get(key), report)
-    return list(folded.values())
+        last[key] = report
+        if isinstance(report, TrainingProgressed):
+            eta[key] = report.eta_s
+        else:
+            done[key] = max(done.get(key, report.epoch), report.epoch)
+    return [_folded(report, key in eta, eta.get(key), done.get(key)) for key, report in last.items()]
 
 
-def _after(before: LiveProgress | None, report: LiveReport) -> LiveProgress:
+def _folded(
+    report: LiveReport, eta_reported: bool, eta_s: float | None, epochs_done: int | None
+) -> LiveProgress:
     if isinstance(report, TrainingProgressed):
         return LiveProgress(
             report.job_id,
@@ -62,9 +75,8 @@ def _after(before: LiveProgress | None, report: LiveReport) -> LiveProgress:
             progress_steps_per_epoch=report.steps_total,
             eta_s=report.eta_s,
             eta_reported=True,
-            epochs_done=before.epochs_done if before else None,
+            epochs_done=epochs_done,
         )
-    done = before.epochs_done if before else None
     return LiveProgress(
         report.job_id,
         report.attempt,
@@ -75,7 +87,7 @@ def _after(before: LiveProgress | None, report: LiveReport) -> LiveProgress:
         samples_per_s=report.samples_per_s,
         progress_steps=report.epoch,
         progress_steps_per_epoch=1,
-        eta_s=before.eta_s if before else None,
-        eta_reported=before.eta_reported if before else False,
-        epochs_done=report.epoch if done is None else max(done, report.epoch),
+        eta_s=eta_s,
+        eta_reported=eta_reported,
+        epochs_done=epochs_done,
     )

@@ -47,6 +47,8 @@ from modelyard_events.wire import decode_message, encode_envelope
 
 log = logging.getLogger(__name__)
 _CATCH_UP_PAGE = 1000
+# Events caught up per transaction: ten pages (one commit and head query per 10,000 events).
+_CATCH_UP_SPAN = 10 * _CATCH_UP_PAGE
 _POLL_RECORDS = 1000
 
 
@@ -279,7 +281,7 @@ class ProjectionRunner:
                 head = await source.source.head_position()
                 if head <= position:
                     break
-                through = min(head, position + _CATCH_UP_PAGE)
+                through = min(head, position + _CATCH_UP_SPAN)
                 if (await self._catch_up_through(conn, source, position, last_hash, through))[0] <= position:
                     break  # nothing signed after position yet
         self.halted.pop(source.name, None)
@@ -324,19 +326,13 @@ class ProjectionRunner:
         source's head, are dead-lettered.
         """
         arrived = arrived or {}
-        while position < through:
-            limit = min(_CATCH_UP_PAGE, through - position)
-            page = await read_verified_page(source, position, last_hash, limit)
-            if not page:
-                break
-            for envelope in page:
-                position, last_hash = envelope.position, envelope.hash
-                delivered = arrived.pop(envelope.position, None)
-                if delivered is not None and delivered.hash != envelope.hash:
-                    problem = f"differs from {source.name}'s event at position {envelope.position}"
-                    await self._dead_letter(source.topic, encode_envelope(delivered), MalformedEvent(problem))
-            await self._apply_in_order(conn, source, page)
-            self.caught_up += len(page)
+        pages = _Prefetch(source, position, last_hash, through)
+        try:
+            while page := await pages.next():
+                await self._apply_page(conn, source, page, arrived)
+                position, last_hash = page[-1].position, page[-1].hash
+        finally:
+            await pages.close()
         for delivered in arrived.values():
             problem = f"position {delivered.position} is not in {source.name}'s log"
             await self._dead_letter(source.topic, encode_envelope(delivered), MalformedEvent(problem))
@@ -344,6 +340,21 @@ class ProjectionRunner:
             conn, self.projection.schema, self.projection.name, source.name, position, last_hash
         )
         return position, last_hash
+
+    async def _apply_page(
+        self,
+        conn: AsyncConnection,
+        source: SourceTopic,
+        page: list[EventEnvelope],
+        arrived: dict[int, EventEnvelope],
+    ) -> None:
+        for envelope in page:
+            delivered = arrived.pop(envelope.position, None)
+            if delivered is not None and delivered.hash != envelope.hash:
+                problem = f"differs from {source.name}'s event at position {envelope.position}"
+                await self._dead_letter(source.topic, encode_envelope(delivered), MalformedEvent(problem))
+        await self._apply_in_order(conn, source, page)
+        self.caught_up += len(page)
 
     async def _apply_in_order(
         self, conn: AsyncConnection, source: SourceTopic, envelopes: list[EventEnvelope]
@@ -430,6 +441,43 @@ async def read_verified_page(
         source.keys,
         hashes_checked=signed.hashes_checked,
     )
+
+
+class _Prefetch:
+    """A source's verified pages up to `through`, the next one read while the current is applied.
+
+    Reading a page waits on the source (the database or a service's ReadEvents) for as long as
+    applying one waits on the projection's; reading ahead overlaps the two. At most one page is
+    read ahead, so memory stays bounded; a page that does not verify raises when it is taken, as
+    it would have when read in turn.
+    """
+
+    def __init__(self, source: SourceTopic, position: int, last_hash: str, through: int) -> None:
+        self._source, self._through = source, through
+        self._ahead: asyncio.Task[list[EventEnvelope]] | None = self._read(position, last_hash)
+
+    def _read(self, position: int, last_hash: str) -> asyncio.Task[list[EventEnvelope]] | None:
+        if position >= self._through:
+            return None
+        limit = min(_CATCH_UP_PAGE, self._through - position)
+        return asyncio.ensure_future(read_verified_page(self._source, position, last_hash, limit))
+
+    async def next(self) -> list[EventEnvelope]:
+        """The next page ([] at `through` or when nothing more is signed); the one after it starts."""
+        if self._ahead is None:
+            return []
+        page, self._ahead = await self._ahead, None
+        if page:
+            self._ahead = self._read(page[-1].position, page[-1].hash)
+        return page
+
+    async def close(self) -> None:
+        """Drop a page read ahead and not taken (the caller stopped early or failed)."""
+        if self._ahead is not None:
+            self._ahead.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._ahead
+            self._ahead = None
 
 
 class _Cursor:

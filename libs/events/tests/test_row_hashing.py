@@ -31,7 +31,9 @@ async def _log() -> list[EventEnvelope]:
     store = InMemoryEventStore(signer=TEST_SIGNER)
     alice = CommandContext(actor=Actor(subject="alice", roles=("operator",)), org_id="org-1")
     bob = CommandContext(actor=Actor(subject="bob", roles=()), org_id=None, causation_id="c-1")
-    await store.append("counter", "c-1", 0, [CounterOpened(name="a"), CounterIncremented(amount=2, note="ünïcode")], alice)
+    await store.append(
+        "counter", "c-1", 0, [CounterOpened(name="a"), CounterIncremented(amount=2, note="ünïcode")], alice
+    )
     await store.append("counter", "c-2", 0, [CounterOpened(name='é "quoted"')], bob)
     await store.append("counter", "c-1", 2, [CounterIncremented(amount=3)], alice)
     return await store.read_all()

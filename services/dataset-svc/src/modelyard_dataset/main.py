@@ -8,6 +8,7 @@ import signal
 
 from modelyard_dataset.bootstrap import running_dataset_service
 from modelyard_dataset.config import DatasetSettings
+from modelyard_grpc.heap import freeze_startup_heap
 from modelyard_grpc.settings import exit_on_bad_settings
 
 
@@ -17,6 +18,7 @@ async def serve(settings: DatasetSettings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     async with running_dataset_service(settings, stop):
+        freeze_startup_heap()
         await stop.wait()
 
 

@@ -8,6 +8,7 @@ import signal
 
 from modelyard_deploy.bootstrap import running_deploy_service
 from modelyard_deploy.config import DeploySettings
+from modelyard_grpc.heap import freeze_startup_heap
 from modelyard_grpc.settings import exit_on_bad_settings
 
 
@@ -17,6 +18,7 @@ async def serve(settings: DeploySettings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     async with running_deploy_service(settings, stop):
+        freeze_startup_heap()
         await stop.wait()
 
 

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 
+from modelyard_grpc.heap import freeze_startup_heap
 from modelyard_grpc.settings import exit_on_bad_settings
 from modelyard_job.bootstrap import running_job_service
 from modelyard_job.config import JobSettings
@@ -17,6 +18,7 @@ async def serve(settings: JobSettings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     async with running_job_service(settings, stop):
+        freeze_startup_heap()
         await stop.wait()
 
 

@@ -21,6 +21,7 @@ from modelyard_events.db import create_engine
 from modelyard_events.relay import Relay
 from modelyard_events.store.postgres import PostgresEventStore
 from modelyard_events.topics import events_topic
+from modelyard_grpc.heap import freeze_startup_heap
 from modelyard_grpc.settings import settings_problems
 from modelyard_trainer.config import TrainerSettings
 from modelyard_trainer.grpc_api import serving_api
@@ -47,6 +48,7 @@ async def serve(settings: TrainerSettings, stop: asyncio.Event) -> None:
         )
         relaying = asyncio.create_task(relay.run(stop), name="relay")
         async with serving_api(settings, store):
+            freeze_startup_heap()
             await stop.wait()
     finally:
         stop.set()

@@ -348,7 +348,7 @@ class ProjectionRunner:
         page: list[EventEnvelope],
         arrived: dict[int, EventEnvelope],
     ) -> None:
-        for envelope in page:
+        for envelope in page if arrived else ():
             delivered = arrived.pop(envelope.position, None)
             if delivered is not None and delivered.hash != envelope.hash:
                 problem = f"differs from {source.name}'s event at position {envelope.position}"

@@ -91,14 +91,18 @@ class JobViews:
         if not run:
             return
         await apply_live_reports(self.schema, run, conn)
-        await record_in_timeline(
-            self.schema, TRAINER_SOURCE, [(report.job_id, report, envelope) for report, envelope in run], conn
-        )
-        changes = [
+        # Only epoch reports enter the timeline (progress reports are what the row shows).
+        epochs = [
+            (report.job_id, report, envelope)
+            for report, envelope in run
+            if isinstance(report, EpochCompleted)
+        ]
+        await record_in_timeline(self.schema, TRAINER_SOURCE, epochs, conn)
+        changes = dict.fromkeys(
             (report.job_id, "epoch" if isinstance(report, EpochCompleted) else "progress")
             for report, _ in run
-        ]
-        await self._announce(conn, list(dict.fromkeys(changes)))
+        )
+        await self._announce(conn, list(changes))
 
     async def _announce(self, conn: AsyncConnection, changes: list[tuple[str, str]]) -> None:
         """Notify (job_id, kind) pairs on commit ("" for changes that are not about one job)."""

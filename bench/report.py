@@ -18,15 +18,15 @@ class Comparison:
     peer_name: str
     ours: Measurement
     peer: Measurement
-    target_ratio: float
+    target_ratio: float | None  # None: shown beside the others, no target set
 
     @property
     def ratio(self) -> float:
         return self.ours.events_per_s / self.peer.events_per_s
 
     @property
-    def met(self) -> bool:
-        return self.ratio >= self.target_ratio
+    def met(self) -> bool | None:
+        return None if self.target_ratio is None else self.ratio >= self.target_ratio
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -47,9 +47,11 @@ def markdown_table(comparisons: list[Comparison]) -> str:
         "|---|---:|---:|---:|---:|:---:|",
     ]
     for c in comparisons:
+        target = "—" if c.target_ratio is None else f"≥ {c.target_ratio}×"
+        met = "—" if c.met is None else "yes" if c.met else "NO"
         lines.append(
             f"| {c.row} (vs {c.peer_name}) | {c.ours.events_per_s:,.0f} | {c.peer.events_per_s:,.0f} "
-            f"| {c.ratio:.2f}× | ≥ {c.target_ratio}× | {'yes' if c.met else 'NO'} |"
+            f"| {c.ratio:.2f}× | {target} | {met} |"
         )
     return "\n".join(lines) + "\n"
 

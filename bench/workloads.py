@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import psycopg
 from eventsourcing.persistence import StoredEvent
@@ -146,6 +147,80 @@ def _peer_writers(recorder: PostgresApplicationRecorder, row: AppendRow) -> None
 
     with ThreadPoolExecutor(row.writers) as pool:
         for future in [pool.submit(write) for _ in range(row.writers)]:
+            future.result()
+
+
+_RAW_DDL = """
+CREATE SCHEMA IF NOT EXISTS {s};
+CREATE TABLE {s}.events (
+    position        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    event_id        uuid NOT NULL UNIQUE,
+    stream_type     text NOT NULL,
+    stream_id       text NOT NULL,
+    stream_version  bigint NOT NULL,
+    type            text NOT NULL,
+    schema_version  integer NOT NULL,
+    occurred_at     timestamptz NOT NULL,
+    actor           jsonb NOT NULL,
+    org_id          text,
+    correlation_id  text NOT NULL,
+    causation_id    text,
+    data            text NOT NULL,
+    prev_hash       text NOT NULL,
+    hash            text NOT NULL,
+    UNIQUE (stream_id, stream_version)
+);
+CREATE INDEX events_type_position ON {s}.events (type, position);
+"""
+_RAW_COLUMNS = (
+    "event_id, stream_type, stream_id, stream_version, type, schema_version, occurred_at, actor, "
+    "org_id, correlation_id, causation_id, data, prev_hash, hash"
+)
+_RAW_ACTOR = canonical_json(TEST_CONTEXT.actor.model_dump(mode="json"))
+_RAW_HASH = "0" * 64
+
+
+def raw_append(url: str, schema: str, row: AppendRow, warmup: AppendRow) -> Measurement:
+    """The floor: psycopg writing rows of our table's shape (same columns, keys and index) with no
+    chain, lock or signature: one INSERT and COMMIT per single-event append, one COPY and COMMIT
+    per batch. Threads with a connection each, as the eventsourcing peer runs."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(_RAW_DDL.format(s=schema))
+    _raw_writers(url, schema, warmup, "warmup")
+    checkpoint(url)
+    started = time.perf_counter()
+    _raw_writers(url, schema, row, "timed")
+    return Measurement(row.events_written, _since(started))
+
+
+def _raw_writers(url: str, schema: str, row: AppendRow, tag: str) -> None:
+    insert = f"INSERT INTO {schema}.events ({_RAW_COLUMNS}) VALUES ({', '.join(['%s'] * 14)})"
+    copy = f"COPY {schema}.events ({_RAW_COLUMNS}) FROM STDIN"
+
+    def values(stream_id: str, version: int) -> tuple[object, ...]:
+        # Serialized per event, as both stores do, so the floor pays for the payload too.
+        data = _serialized(EVENT).decode()
+        now = datetime.now(UTC)
+        return (
+            uuid.uuid4(), "counter", stream_id, version, "CounterIncremented", 1, now, _RAW_ACTOR,
+            "org-1", "c-1", None, data, _RAW_HASH, _RAW_HASH,
+        )  # fmt: skip
+
+    def write(stream_id: str) -> None:
+        with psycopg.connect(url) as conn:
+            for n in range(row.appends_per_writer):
+                first = n * row.events_per_append + 1
+                versions = range(first, first + row.events_per_append)
+                if row.events_per_append == 1:
+                    conn.execute(insert, values(stream_id, first))
+                else:
+                    with conn.cursor().copy(copy) as rows:
+                        for version in versions:
+                            rows.write_row(values(stream_id, version))
+                conn.commit()
+
+    with ThreadPoolExecutor(row.writers) as pool:
+        for future in [pool.submit(write, f"{tag}-{n}") for n in range(row.writers)]:
             future.result()
 
 

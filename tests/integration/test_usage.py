@@ -62,7 +62,8 @@ async def test_a_created_job_and_uploaded_bytes_show_next_to_the_plans_limits(
         usage = await _usage(services, auditor, fresh_org)
         return usage.jobs_this_month == 1 and usage.dataset_bytes == stored
 
-    await eventually(both_counted, what="the job and the upload in the usage view")
+    # 120 s like the job waits: it timed out at 60 s once, late in a CI run on a loaded machine.
+    await eventually(both_counted, 120, "the job and the upload in the usage view")
     usage = await _usage(services, auditor, fresh_org)
     assert (usage.org_id, usage.plan_key, usage.plan_name) == (fresh_org, "enterprise", "Enterprise")
     assert usage.month == datetime.now(UTC).strftime("%Y-%m")

@@ -84,7 +84,8 @@ async def test_a_trainer_worker_reports_a_job_to_trainer_svc_over_tls(
         async with tls_services.channel(tls_services.job_target, tls_services.token()) as ch:
             jobs = JobClient(jobs_pb2_grpc.JobServiceStub(ch), jobs_pb2_grpc.QueryServiceStub(ch))
             job = await jobs.create(f"org-{uuid.uuid4().hex[:8]}", digits, epochs=1)
-            done = await jobs.wait_for(job.job_id, jobs_pb2.JOB_STATE_COMPLETED)
+            # A first epoch over TLS, late in the suite: 120 s ran out once in a loaded CI run.
+            done = await jobs.wait_for(job.job_id, jobs_pb2.JOB_STATE_COMPLETED, timeout_s=240)
     finally:
         tls_services.stop(f"trainer-{trainer_id}")
     assert done.epochs_done == 1

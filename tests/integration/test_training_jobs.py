@@ -52,6 +52,13 @@ async def test_a_digits_job_trains_to_completion_with_real_accuracy(
     assert [t for t in types if t.startswith("Job")][-1] == "JobCompleted"
     assert "TrainingStarted" in types
     assert "JobStarted" in types
+    # The facts a console shows: when it started and ended, how long it ran, where it stood.
+    started, ended = done.started_at.ToDatetime(), done.completed_at.ToDatetime()
+    assert done.created_at.ToDatetime() <= started < ended
+    assert done.elapsed_s == (ended - started).total_seconds()
+    assert (done.epoch, done.step, done.steps_per_epoch) == (3, done.steps_per_epoch, done.steps_per_epoch)
+    assert (done.steps_per_epoch > 0, done.loss > 0, done.samples_per_s > 0) == (True, True, True)
+    assert done.device == "cpu"
     listed = await jobs.jobs.ListJobs(jobs_pb2.ListJobsRequest(org_id=fresh_org))
     assert [(j.job_id, j.last_epoch.epoch) for j in listed.jobs] == [(job.job_id, 3)]
     assert listed.jobs[0].last_epoch == done.last_epoch
@@ -90,10 +97,18 @@ async def test_a_running_job_is_cancelled_within_a_step(
         job.job_id, lambda j: j.state == RUNNING and j.epochs_done >= 1, "training under way"
     )
 
+    ref = jobs_pb2.JobRef(job_id=job.job_id)
+    first, second = await jobs.jobs.GetJob(ref), await jobs.jobs.GetJob(ref)
+    assert 0 < first.elapsed_s < second.elapsed_s  # while it runs, elapsed runs to the time of the read
+    assert (first.HasField("completed_at"), first.step >= 1, first.HasField("loss")) == (False, True, True)
+
     await jobs.jobs.CancelJob(jobs_pb2.JobCommand(job_id=job.job_id, reason="wrong dataset"))
     cancelled = await jobs.wait_for(job.job_id, CANCELLED)
 
     assert cancelled.epochs_done < 12
+    assert (cancelled.HasField("started_at"), cancelled.HasField("completed_at")) == (True, True)
+    later = await jobs.jobs.GetJob(ref)
+    assert later.elapsed_s == cancelled.elapsed_s  # ended: elapsed stops at completed_at
     types = await jobs.event_types(job.job_id)
     assert types[-2:] == ["TrainingCancelled", "JobCancelled"] or types[-1] == "JobCancelled"
     assert "JobCancelRequested" in types

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2
@@ -34,8 +35,10 @@ def dict_from_struct(message: struct_pb2.Struct) -> dict[str, Any]:
     return {key: _whole(value) for key, value in json_format.MessageToDict(message).items()}
 
 
-def job_to_proto(row: JobRow, last_epoch: EpochRow | None = None) -> jobs_pb2.Job:
-    """The Job message of a views row."""
+def job_to_proto(
+    row: JobRow, last_epoch: EpochRow | None = None, now: datetime | None = None
+) -> jobs_pb2.Job:
+    """The Job message of a views row; an unfinished job's elapsed time runs to `now` (default: now)."""
     job = jobs_pb2.Job(
         job_id=row.job_id,
         org_id=row.org_id,
@@ -55,7 +58,16 @@ def job_to_proto(row: JobRow, last_epoch: EpochRow | None = None) -> jobs_pb2.Jo
         version=row.version,
         kind=row.kind,
         description=row.description,
+        epoch=row.epoch,
+        step=row.step,
+        steps_per_epoch=row.steps_per_epoch,
     )
+    if row.started_at is not None:
+        job.started_at.CopyFrom(timestamp(row.started_at))
+        end = row.completed_at or now or datetime.now(UTC)
+        job.elapsed_s = max((end - row.started_at).total_seconds(), 0.0)
+    if row.completed_at is not None:
+        job.completed_at.CopyFrom(timestamp(row.completed_at))
     optional = {
         "trainer_id": row.trainer_id,
         "queue_position": row.queue_position,
@@ -67,6 +79,9 @@ def job_to_proto(row: JobRow, last_epoch: EpochRow | None = None) -> jobs_pb2.Jo
         "base_version_id": row.base_version_id,
         "output_version_id": row.output_version_id,
         "model_version_id": row.model_version_id,
+        "loss": row.loss,
+        "samples_per_s": row.samples_per_s,
+        "device": row.device,
     }
     for field, value in optional.items():
         if value is not None:

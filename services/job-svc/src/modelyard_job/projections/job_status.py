@@ -24,7 +24,7 @@ from modelyard_events.schemas.jobs import (
     JobRetried,
     JobStarted,
 )
-from modelyard_job.domain.transitions import STATE_AFTER
+from modelyard_job.domain.transitions import STATE_AFTER, TERMINAL_STATES
 
 Columns = dict[str, Any]
 
@@ -40,6 +40,8 @@ async def apply_job_event(
     state = STATE_AFTER.get(type(event))
     if state is not None:
         changes["state"] = state.value
+        # Ended when it reaches a terminal state; a retry out of one clears it again.
+        changes["completed_at"] = envelope.occurred_at if state in TERMINAL_STATES else None
     columns = _COLUMNS.get(type(event))
     if columns is not None:
         changes.update(columns(event, envelope))
@@ -75,7 +77,10 @@ async def _insert(schema: str, event: JobCreated, envelope: EventEnvelope, conn:
 
 
 # Columns whose new value is an SQL expression over the old one (never move backwards).
-_EXPRESSIONS = {"epochs_done": "GREATEST(epochs_done, :epochs_done)"}
+_EXPRESSIONS = {
+    "epochs_done": "GREATEST(epochs_done, :epochs_done)",
+    "started_at": "COALESCE(started_at, :started_at)",  # the first start: elapsed counts from it
+}
 _NO_LEASE: Columns = {"trainer_id": None, "dispatch_id": None, "lease_expires_at": None, "started": False}
 
 
@@ -117,7 +122,7 @@ def _evaluated(event: JobEvaluationCompleted, envelope: EventEnvelope) -> Column
 _COLUMNS: dict[type[DomainEvent], Callable[[Any, EventEnvelope], Columns]] = {
     JobQueued: _queued,
     JobDispatched: _dispatched,
-    JobStarted: lambda e, _: {"started": True, "device": e.device},
+    JobStarted: lambda e, envelope: {"started": True, "device": e.device, "started_at": envelope.occurred_at},
     JobPriorityChanged: lambda e, _: {"priority": e.priority},
     JobCheckpointRecorded: lambda e, _: {"checkpoint_uri": e.checkpoint_uri, "epochs_done": e.epochs_done},
     JobPaused: lambda e, _: {**_NO_LEASE, "checkpoint_uri": e.checkpoint_uri, "eta_s": None},

@@ -54,6 +54,8 @@ class JobRow:
     model_version_id: str | None = None  # evaluation: the version it measures
     evaluation_id: str | None = None
     output_version_id: str | None = None  # training: the version the registry made of it
+    started_at: datetime | None = None  # the first time a trainer started it
+    completed_at: datetime | None = None  # when it reached completed, failed or cancelled
 
     def queue_entry(self) -> QueueEntry:
         """The job as the scheduler sees it (without a queued_at, its last update stands in)."""

@@ -27,6 +27,9 @@ _DDL = (
         f"ALTER TABLE {{s}}.jobs ADD COLUMN IF NOT EXISTS {column} text"
         for column in ("base_version_id", "model_version_id", "evaluation_id", "output_version_id")
     ),
+    # When training first started and when the job ended (issue 15: started, completed, elapsed).
+    "ALTER TABLE {s}.jobs ADD COLUMN IF NOT EXISTS started_at timestamptz",
+    "ALTER TABLE {s}.jobs ADD COLUMN IF NOT EXISTS completed_at timestamptz",
     "CREATE INDEX IF NOT EXISTS jobs_by_state ON {s}.jobs (state, queued_at)",
     "CREATE INDEX IF NOT EXISTS jobs_by_org ON {s}.jobs (org_id, created_at DESC, job_id DESC)",
     "CREATE INDEX IF NOT EXISTS jobs_by_created ON {s}.jobs (created_at DESC, job_id DESC)",

@@ -6,7 +6,7 @@ import io
 import re
 
 from rich.console import Console, RenderableType
-from yard_fakes import epoch, event, job
+from yard_fakes import UPDATED_AT, epoch, event, job
 
 from modelyard.v1 import jobs_pb2
 from modelyard_cli.render.jobs import (
@@ -99,6 +99,23 @@ class TestJobTables:
         assert not {"kind", "description", "base version", "output version", "evaluates version"} & set(
             details
         )
+
+    def test_details_of_a_running_job_show_its_start_elapsed_time_and_position(self) -> None:
+        running = job(
+            state=jobs_pb2.JOB_STATE_RUNNING, started_at=UPDATED_AT, elapsed_s=125.0, epoch=2, step=17,
+            steps_per_epoch=40, loss=0.25, samples_per_s=1500.0, device="cpu",
+        )  # fmt: skip
+        details = details_of(text_of(job_details(running)))
+        assert details["started"] == format_time(UPDATED_AT)
+        assert details["elapsed"] == format_duration(125.0)
+        assert details["position"].startswith("epoch 2, step 17/40, loss 0.25")
+        assert details["position"].endswith("on cpu")
+        assert "ended" not in details
+
+    def test_details_of_a_queued_job_have_no_position_and_no_start(self) -> None:
+        details = details_of(text_of(job_details(job())))
+        assert "position" not in details
+        assert (details["started"], details["elapsed"]) == (format_time(None), format_duration(None))
 
     def test_metrics_table_shows_each_epoch_and_the_tasks_other_metrics(self) -> None:
         regression = epoch(2, metrics={"val_mae": 0.125, "val_r2": 0.9}, gpu_utilization_pct=73.0)

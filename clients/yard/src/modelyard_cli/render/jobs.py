@@ -90,6 +90,12 @@ def _detail_rows(job: jobs_pb2.Job) -> list[tuple[str, object]]:
             "progress",
             f"{format_percent(present(job, 'progress'))}, ETA {format_duration(present(job, 'eta_s'))}",
         ),
+        *_when_set(("position", _position(job))),
+        ("started", format_time(present(job, "started_at"))),
+        ("elapsed", format_duration(present(job, "elapsed_s"))),
+        *_when_set(
+            ("ended", format_time(present(job, "completed_at")) if job.HasField("completed_at") else "")
+        ),
         ("artifact", present(job, "artifact_uri")),
         ("sha256", present(job, "artifact_sha256")),
         *_when_set(("output version", present(job, "output_version_id"))),
@@ -97,6 +103,20 @@ def _detail_rows(job: jobs_pb2.Job) -> list[tuple[str, object]]:
         ("created", f"{format_time(present(job, 'created_at'))} by {job.created_by or '-'}"),
         ("updated", format_time(present(job, "updated_at"))),
     ]
+
+
+def _position(job: jobs_pb2.Job) -> str:
+    """Where training stands: epoch and step, the last loss and speed, the device ("" before it starts)."""
+    if job.epoch == 0:
+        return ""
+    parts = [f"epoch {job.epoch}, step {job.step}/{job.steps_per_epoch}"]
+    if job.HasField("loss"):
+        parts.append(f"loss {format_metric(job.loss)}")
+    if job.HasField("samples_per_s"):
+        parts.append(format_rate(job.samples_per_s))
+    if job.HasField("device"):
+        parts.append(f"on {job.device}")
+    return ", ".join(parts)
 
 
 def _when_set(*rows: tuple[str, object]) -> list[tuple[str, object]]:

@@ -119,6 +119,29 @@ class TestList:
         document = json.loads(yard("jobs", "list", "--all", "--json").stdout)
         assert [j["job_id"] for j in document["jobs"]] == ["job-1", "job-2"]
 
+    def test_active_asks_for_every_unfinished_state_and_shows_where_training_stands(
+        self, yard: Yard, job_svc: FakeJobSvc
+    ) -> None:
+        running = job(
+            "job-7", state=jobs_pb2.JOB_STATE_RUNNING, epoch=2, epochs_total=3, step=5, steps_per_epoch=40,
+            loss=0.5, samples_per_s=1200.0, elapsed_s=90.0, eta_s=30.0, trainer_id="t-1",
+        )  # fmt: skip
+        job_svc.job_pages = [[running]]
+        result = yard("jobs", "active", "--org", "acme")
+        assert result.exit_code == 0, result.output
+        (request,) = job_svc.requests("ListJobs")
+        unfinished = ["PENDING", "QUEUED", "RUNNING", "PAUSED"]
+        assert list(request.states) == [jobs_pb2.JobState.Value(f"JOB_STATE_{s}") for s in unfinished]
+        assert request.org_id == "acme"
+        assert "2/3 step 5/40" in result.stdout
+        assert "1m 30s" in result.stdout  # elapsed
+
+    def test_active_with_nothing_unfinished_says_so(self, yard: Yard, job_svc: FakeJobSvc) -> None:
+        job_svc.job_pages = [[]]
+        result = yard("jobs", "active")
+        assert result.exit_code == 0, result.output
+        assert "no unfinished jobs" in result.stderr
+
     def test_an_unknown_state_is_a_usage_error(self, yard: Yard, job_svc: FakeJobSvc) -> None:
         result = yard("jobs", "list", "--state", "sleeping")
         assert result.exit_code == 2
@@ -151,12 +174,32 @@ class TestCommands:
     def test_sends_the_job_reason_and_expected_version(
         self, yard: Yard, job_svc: FakeJobSvc, command: str, rpc: str
     ) -> None:
-        result = yard("jobs", command, "job-1", "--reason", "wrong data", "--expected-version", "7")
+        confirmed = ["--yes"] if command == "cancel" else []
+        result = yard(
+            "jobs", command, "job-1", "--reason", "wrong data", "--expected-version", "7", *confirmed
+        )
         assert result.exit_code == 0, result.output
         assert [c.method for c in job_svc.calls] == [rpc]
         request = job_svc.calls[0].request
         assert (request.job_id, request.reason, request.expected_version) == ("job-1", "wrong data", 7)
         assert result.stdout.startswith("job-1  queued")
+
+    def test_cancel_shows_the_job_and_asks_first(self, yard: Yard, job_svc: FakeJobSvc) -> None:
+        result = yard("jobs", "cancel", "job-1", "--reason", "wrong data", input="y\n")
+        assert result.exit_code == 0, result.output
+        assert [c.method for c in job_svc.calls] == ["GetJob", "CancelJob"]
+        assert "Cancel job job-1?" in result.output
+
+    def test_cancel_answered_no_sends_nothing(self, yard: Yard, job_svc: FakeJobSvc) -> None:
+        result = yard("jobs", "cancel", "job-1", input="n\n")
+        assert result.exit_code == 1
+        assert [c.method for c in job_svc.calls] == ["GetJob"]
+        assert "job job-1 not cancelled" in result.output
+
+    def test_cancel_without_a_terminal_to_ask_sends_nothing(self, yard: Yard, job_svc: FakeJobSvc) -> None:
+        result = yard("jobs", "cancel", "job-1", input="")
+        assert result.exit_code != 0
+        assert "CancelJob" not in [c.method for c in job_svc.calls]
 
     def test_priority_sets_the_new_priority(self, yard: Yard, job_svc: FakeJobSvc) -> None:
         job_svc.job = job(priority=90)

@@ -127,6 +127,7 @@ def main(
 
 jobs_app.command("submit")(jobs.submit)
 jobs_app.command("list")(jobs.list_jobs)
+jobs_app.command("active")(jobs.active)
 jobs_app.command("show")(reads.show)
 jobs_app.command("watch")(watch.watch)
 jobs_app.command("queue")(reads.queue)

@@ -10,7 +10,7 @@ import typer
 from modelyard.v1 import jobs_pb2
 from modelyard_cli.commands.options import ExpectedVersion, JobId, JsonFlag, Reason
 from modelyard_cli.invocation import call_job_svc, output_for
-from modelyard_cli.output import message_dict
+from modelyard_cli.output import fail, message_dict
 from modelyard_cli.render.jobs import job_line
 
 JobCommandFn = Callable[[typer.Context, str, str, int, bool], None]
@@ -33,9 +33,25 @@ def _job_command(rpc: str, summary: str) -> JobCommandFn:
     return command
 
 
-cancel = _job_command(
-    "CancelJob", "Cancel a queued, running or paused job (a running one stops before its next step)."
-)
+def cancel(
+    ctx: typer.Context,
+    job_id: JobId,
+    reason: Reason = "",
+    expected_version: ExpectedVersion = 0,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Cancel a queued, running or paused job (a running one stops before its next step); asks first,
+    showing the job, unless --yes."""
+    if not yes:
+        job: jobs_pb2.Job = call_job_svc(ctx, lambda svc: svc.jobs.GetJob(jobs_pb2.JobRef(job_id=job_id)))
+        output_for(ctx, as_json).progress_console.print(job_line(job), markup=False)  # stderr beside JSON
+        if not typer.confirm(f"Cancel job {job_id}? Its training stops and cannot be resumed", err=True):
+            fail(f"job {job_id} not cancelled", exit_code=1)
+    request = jobs_pb2.JobCommand(job_id=job_id, reason=reason, expected_version=expected_version)
+    _send(ctx, "CancelJob", request, as_json)
+
+
 pause = _job_command("PauseJob", "Pause a job (a running one checkpoints mid-epoch and frees its slot).")
 resume = _job_command("ResumeJob", "Resume a paused job: it queues again and goes on from its checkpoint.")
 retry = _job_command("RetryJob", "Retry a failed or cancelled job: a new attempt from scratch.")

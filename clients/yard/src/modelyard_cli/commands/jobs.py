@@ -15,6 +15,7 @@ from modelyard_cli.hyperparameters import BadHyperparameter, hyperparameters
 from modelyard_cli.invocation import call_job_svc, output_for
 from modelyard_cli.output import fail, message_dict
 from modelyard_cli.render.jobs import (
+    active_table,
     job_line,
     jobs_table,
 )
@@ -111,6 +112,29 @@ def list_jobs(
     out.show(jobs_table(jobs.jobs))
     if jobs.next_page_token:
         out.hint(f"showing the first {len(jobs.jobs)} jobs; --all or a larger --limit for more")
+
+
+ACTIVE_STATES = ("pending", "queued", "running", "paused")
+
+
+def active(
+    ctx: typer.Context,
+    org: OrgFilter = None,
+    module: Annotated[str | None, typer.Option(help="Only jobs of this AI module.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Every unfinished job (pending, queued, running, paused) with its progress, epoch and step, last
+    loss and speed, elapsed time and ETA."""
+    states = [parse_state(s) for s in ACTIVE_STATES]
+    request = jobs_pb2.ListJobsRequest(states=states, org_id=org or "", ai_module=module or "")
+    jobs: jobs_pb2.ListJobsResponse = call_job_svc(ctx, lambda svc: fetch_jobs(svc, request, None))
+    out = output_for(ctx, as_json)
+    if out.as_json:
+        out.document(message_dict(jobs))
+    elif not jobs.jobs:
+        out.hint("no unfinished jobs")
+    else:
+        out.show(active_table(jobs.jobs))
 
 
 async def fetch_jobs(

@@ -45,6 +45,44 @@ def jobs_table(jobs: Iterable[jobs_pb2.Job], title: str | None = None) -> Table:
     return table
 
 
+ACTIVE_COLUMNS = (
+    "id",
+    "name",
+    "org",
+    "state",
+    "progress",
+    "epoch",
+    "loss",
+    "speed",
+    "elapsed",
+    "ETA",
+    "trainer",
+)
+
+
+def active_table(jobs: Iterable[jobs_pb2.Job]) -> Table:
+    """Unfinished jobs as an operator watches them: progress, where training stands, time spent and left."""
+    table = Table(*ACTIVE_COLUMNS, title="active jobs")
+    for job in jobs:
+        epoch = f"{job.epoch}/{job.epochs_total} step {job.step}/{job.steps_per_epoch}" if job.epoch else None
+        table.add_row(
+            *cells(
+                job.job_id,
+                job.name,
+                job.org_id,
+                state_name(job.state),
+                format_percent(present(job, "progress")),
+                epoch,
+                format_metric(present(job, "loss")),
+                format_rate(present(job, "samples_per_s")),
+                format_duration(present(job, "elapsed_s")),
+                format_duration(present(job, "eta_s")),
+                present(job, "trainer_id"),
+            )
+        )
+    return table
+
+
 def queue_table(entries: Iterable[jobs_pb2.QueueEntry]) -> Table:
     """The queue in dispatch order: position, job, organization, priority, attempt, waiting since."""
     table = Table("position", "id", "name", "org", "priority", "attempt", "queued since", title="queue")

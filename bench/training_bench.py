@@ -78,6 +78,9 @@ class EpochClock:
         self.train_s = 0.0
         self.train_samples = 0
 
+    def phase(self, phase: str, message: str) -> None:
+        pass
+
     def started(self, info: StartInfo) -> None:
         self.train_samples = info.train_samples
 

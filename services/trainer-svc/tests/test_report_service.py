@@ -12,6 +12,7 @@ from modelyard.v1 import trainer_pb2
 from modelyard_events.canonical import canonical_json
 from modelyard_events.domain_errors import DomainError, InvalidArgument, PermissionDenied
 from modelyard_events.envelope import Actor, CommandContext, payload_of
+from modelyard_events.schemas.bounds import DETAIL_MAX_CHARS
 from modelyard_events.schemas.training import (
     RUN_STREAM,
     TrainingCancelled,
@@ -237,6 +238,20 @@ class TestRefusals:
             "reports[0].data_json.job_id",
             "reports[0].data_json.smuggled",
         }
+
+    async def test_a_phase_report_with_an_unknown_phase_is_refused_and_a_long_message_is_cut(
+        self, service: Service
+    ) -> None:
+        fields = payload_of(cancelled())
+        unknown = json.dumps(fields | {"phase": "mining_bitcoin", "message": "x"})
+        refusal = await service.refused(raw_request(("TrainingPhaseChanged", unknown)))
+        assert isinstance(refusal, InvalidArgument)
+        assert refusal.problems.keys() == {"reports[0].data_json.phase"}
+
+        long = json.dumps(fields | {"phase": "loading_data", "message": "y" * 100_000})
+        await service.append(raw_request(("TrainingPhaseChanged", long)))
+        (stored,) = await service.store.read_stream("dsp-1")
+        assert len(stored.data["message"]) <= DETAIL_MAX_CHARS
 
     async def test_more_reports_than_one_append_holds_are_refused(self, service: Service) -> None:
         reports = [cancelled()] * (MAX_REPORTS_PER_APPEND + 1)

@@ -67,8 +67,9 @@ async def test_a_dispatch_of_a_published_version_trains_on_the_versions_split_an
 async def test_a_dispatch_of_an_unknown_version_fails_with_the_fetchs_reason(tmp_path: Path) -> None:
     reports = await _run_to_the_end(tmp_path, "dataset://ds-1/9")
 
-    assert [r["type"] for r in reports] == ["TrainingFailed"]
-    assert "dataset://ds-1/9 is not a published version" in str(reports[0]["reason"])
+    assert [r["type"] for r in reports] == ["TrainingPhaseChanged", "TrainingFailed"]
+    assert reports[0]["phase"] == "fetching"
+    assert "dataset://ds-1/9 is not a published version" in str(reports[1]["reason"])
 
 
 def test_the_dataset_svc_target_and_cache_come_from_the_settings(

@@ -177,6 +177,7 @@ def test_run_training_raises_the_data_error_before_any_report(
     with pytest.raises(TrainingDataError, match=r"line 3: column 'x1' is 'oops'"):
         run_training(spec, observer, TrainingControl())
     assert observer.starts == []
+    assert [phase for phase, _ in observer.phases] == ["loading_data"]  # where it stopped
 
 
 def test_hyperparameters_of_another_family_are_refused(digits_npz: Path, make_spec: SpecFactory) -> None:

@@ -34,6 +34,11 @@ def test_start_report_describes_the_split_and_the_device(
     run_training(spec, observer, TrainingControl())
 
     (info,) = observer.starts
+    # Before its first step it said what it was doing: loading the data, then building the model.
+    assert observer.phases == [
+        ("loading_data", "loading the image_classifier data into memory"),
+        ("building_model", "building the model on cpu"),
+    ]
     assert (info.train_samples, info.val_samples) == (1797 - 449, 449)
     assert info.steps_per_epoch == 14  # ceil(1348 / 100)
     assert (info.device, info.amp, info.start_epoch, info.start_step, info.epochs_total) == (

@@ -65,6 +65,7 @@ def test_paused_run_resumes_mid_epoch_to_the_same_weights_and_losses(
     assert isinstance(resumed, Completed)
     (start,) = second.starts
     assert (start.start_epoch, start.start_step) == (2, 7)
+    assert second.phases[-1] == ("building_model", "building the model on cpu and restoring its checkpoint")
     assert [r.epoch for r, _ in second.epochs] == [2, 3]  # epoch 1 is not repeated
     interrupted_losses = [
         loss for r, _ in first.epochs + second.epochs for loss in (r.train_loss, r.val_loss)

@@ -87,9 +87,12 @@ class Worker:
         return [TRAINER_EVENTS.decode(e) for e in await self.store.read_stream(dispatch_id)]
 
     async def failure_of(self, dispatch_id: str) -> str:
-        reports = await self.reports(dispatch_id)
-        assert [r.type_name for r in reports] == ["TrainingFailed"]
-        return str(reports[0].reason)
+        *phases, failed = await self.reports(dispatch_id)
+        # It says what it was doing (fetching first, then maybe loading) before saying why it failed.
+        assert [p.phase for p in phases][:1] == ["fetching"]
+        assert {p.type_name for p in phases} == {"TrainingPhaseChanged"}
+        assert failed.type_name == "TrainingFailed"
+        return str(failed.reason)
 
 
 @pytest.fixture
@@ -127,8 +130,12 @@ async def test_an_evaluation_dispatch_reports_the_versions_figures_on_the_valida
 
     reports = await worker.reports(worker.start(model, "evaluation", dataset))
 
-    assert [r.type_name for r in reports] == ["TrainingStarted", "EvaluationCompleted"]
-    assert (reports[0].device, reports[0].epochs_total) == ("cpu", 0)
+    assert [r.type_name for r in reports] == [
+        "TrainingPhaseChanged",
+        "TrainingStarted",
+        "EvaluationCompleted",
+    ]
+    assert (reports[1].device, reports[1].epochs_total) == ("cpu", 0)
     evaluated = reports[-1]
     assert isinstance(evaluated, EvaluationCompleted)
     figures = evaluated.report
@@ -173,7 +180,7 @@ async def test_a_cancel_before_the_evaluation_ends_it_without_figures(
 
     reports = await worker.reports(dispatch_id)
 
-    assert [r.type_name for r in reports] == ["TrainingStarted", "TrainingCancelled"]
+    assert [r.type_name for r in reports] == ["TrainingPhaseChanged", "TrainingStarted", "TrainingCancelled"]
 
 
 async def test_a_fine_tuning_dispatch_with_a_signed_base_starts_from_its_weights(

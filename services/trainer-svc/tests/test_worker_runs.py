@@ -68,6 +68,7 @@ async def test_a_run_reports_its_start_each_epoch_and_checkpoint_then_completion
     types = [t for t in await worker.until_finished(dispatch_id) if t != "TrainingProgressed"]
 
     assert types == [
+        *["TrainingPhaseChanged"] * 3,  # fetching, loading the data, building the model
         "TrainingStarted",
         *["EpochCompleted", "CheckpointSaved"] * 2,
         "TrainingCompleted",

@@ -19,11 +19,15 @@ class RecordingObserver:
     """Keeps every report; `on_progress` / `on_epoch` hooks let a test act from the training thread."""
 
     def __init__(self) -> None:
+        self.phases: list[tuple[str, str]] = []
         self.starts: list[StartInfo] = []
         self.progress: list[Progress] = []
         self.epochs: list[tuple[EpochResult, CheckpointInfo]] = []
         self.on_progress: Callable[[Progress], None] = lambda progress: None
         self.on_epoch: Callable[[EpochResult], None] = lambda result: None
+
+    def phase(self, phase: str, message: str) -> None:
+        self.phases.append((phase, message))
 
     def started(self, info: StartInfo) -> None:
         self.starts.append(info)

@@ -8,11 +8,13 @@ the job's current lease.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from modelyard_events.envelope import DomainEvent
 from modelyard_events.registry import EventRegistry
-from modelyard_events.schemas.bounds import Identifier, Name, Reason, Sha256Hex, Uri
+from modelyard_events.schemas.bounds import Detail, Identifier, Name, Reason, Sha256Hex, Uri
 from modelyard_events.schemas.jobs import MAX_METRICS
 from modelyard_events.schemas.registry import EvaluationReport
 
@@ -40,6 +42,19 @@ class TrainingStarted(TrainingReport):
     steps_per_epoch: int
     train_samples: int
     val_samples: int
+
+
+RunPhase = Literal["fetching", "loading_data", "building_model"]
+"""What a run does before its first step: fetching its dataset (and model) version, loading the data
+into memory, building the model (or restoring a checkpoint or the base version's weights)."""
+
+
+class TrainingPhaseChanged(TrainingReport):
+    """A run moved to another phase before its first step; `message` says what it does, for a human."""
+
+    type_name = "TrainingPhaseChanged"
+    phase: RunPhase
+    message: Detail
 
 
 class TrainingProgressed(TrainingReport):
@@ -123,6 +138,7 @@ class TrainingCancelled(TrainingReport):
 
 TRAINER_EVENTS = EventRegistry(
     [
+        TrainingPhaseChanged,
         TrainingStarted,
         TrainingProgressed,
         EpochCompleted,

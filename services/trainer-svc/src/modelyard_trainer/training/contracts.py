@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Protocol
 
 from modelyard_events.schemas.hyperparameters import CommonHyperparameters
+from modelyard_events.schemas.training import RunPhase
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,9 @@ Outcome = Completed | Paused | Cancelled
 
 class TrainingObserver(Protocol):
     """Receives reports from the training thread; must return quickly (it blocks the next step)."""
+
+    def phase(self, phase: RunPhase, message: str) -> None:
+        """Called as the run moves through its phases before `started` (loading data, building the model)."""
 
     def started(self, info: StartInfo) -> None:
         """Called once, before the first step."""

@@ -57,7 +57,9 @@ def run_training(spec: TrainingSpec, observer: TrainingObserver, control: Traini
     """
     _check(spec)
     device = resolve_device(spec.device)
+    observer.phase("loading_data", f"loading the {spec.family} data into memory")
     data = load_training_data(spec.family, spec.dataset_uri, spec.hyperparameters, spec.memory_budget_bytes)
+    observer.phase("building_model", _building_message(spec, device))
     run = _Run.prepare(spec, data, device)
     point = _starting_point(spec, run, data)
     observer.started(run.start_info(point))
@@ -69,6 +71,14 @@ def run_training(spec: TrainingSpec, observer: TrainingObserver, control: Traini
                 f"out of {device.type} memory at batch_size {spec.hyperparameters.batch_size}; "
                 f"lower batch_size (or channels / hidden_layers): {error}"
             ) from None
+
+
+def _building_message(spec: TrainingSpec, device: torch.device) -> str:
+    if spec.resume_from is not None:
+        return f"building the model on {device.type} and restoring its checkpoint"
+    if spec.base_artifact is not None:
+        return f"building the model on {device.type} from the base version's weights"
+    return f"building the model on {device.type}"
 
 
 def _starting_point(spec: TrainingSpec, run: _Run, data: TrainingData) -> ResumePoint:

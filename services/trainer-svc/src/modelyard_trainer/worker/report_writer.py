@@ -16,7 +16,7 @@ from typing import Protocol
 
 from modelyard_events.envelope import CommandContext
 from modelyard_events.errors import ConcurrencyConflict, EventStoreError
-from modelyard_events.schemas.training import RUN_STREAM, TrainingReport
+from modelyard_events.schemas.training import RUN_STREAM, RunPhase, TrainingPhaseChanged, TrainingReport
 from modelyard_trainer.report_wire import report_batches
 from modelyard_trainer.reports import (
     RunIdentity,
@@ -58,6 +58,10 @@ class QueuedReports:
 
     def __init__(self, run: RunIdentity, loop: asyncio.AbstractEventLoop, queue: ReportQueue) -> None:
         self.run, self._loop, self._queue = run, loop, queue
+
+    def phase(self, phase: RunPhase, message: str) -> None:
+        """Queue `TrainingPhaseChanged`."""
+        self.put([TrainingPhaseChanged(**self.run.fields(), phase=phase, message=message)])
 
     def started(self, info: StartInfo) -> None:
         """Queue `TrainingStarted`."""

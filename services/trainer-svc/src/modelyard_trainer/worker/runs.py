@@ -120,6 +120,7 @@ class Runs:
     ) -> None:
         try:
             refuse_local_files(dispatch.dataset_uri, self._settings.allow_file_datasets)
+            observer.phase("fetching", _fetching_message(dispatch))
             artifact = await self._model_artifact(dispatch)  # first: a refused base fails before any data
             dataset_uri = await self._training_uri(dispatch.dataset_uri)
         except Exception as error:
@@ -169,6 +170,13 @@ class Runs:
             last = run.writer.result()
             log.info("run ended: dispatch %s, %s", dispatch_id, last.type_name if last else "no report")
         self._on_finished(dispatch_id)
+
+
+def _fetching_message(dispatch: JobDispatched) -> str:
+    what = f"dataset {dispatch.dataset_uri}"
+    if dispatch.model_input is not None:
+        what = f"model version {dispatch.model_input.version_id} and {what}"
+    return f"fetching {what}"
 
 
 def train(

@@ -52,6 +52,10 @@ async def test_a_digits_job_trains_to_completion_with_real_accuracy(
     assert [t for t in types if t.startswith("Job")][-1] == "JobCompleted"
     assert "TrainingStarted" in types
     assert "JobStarted" in types
+    # Before its first step the run said what it was doing, in order; finished, it has no phase.
+    first_start = types.index("TrainingStarted")
+    assert [t for t in types[:first_start] if t.startswith("Training")] == ["TrainingPhaseChanged"] * 3
+    assert (done.HasField("phase"), done.HasField("phase_message")) == (False, False)
     # The facts a console shows: when it started and ended, how long it ran, where it stood.
     started, ended = done.started_at.ToDatetime(), done.completed_at.ToDatetime()
     assert done.created_at.ToDatetime() <= started < ended
@@ -101,6 +105,8 @@ async def test_a_running_job_is_cancelled_within_a_step(
     first, second = await jobs.jobs.GetJob(ref), await jobs.jobs.GetJob(ref)
     assert 0 < first.elapsed_s < second.elapsed_s  # while it runs, elapsed runs to the time of the read
     assert (first.HasField("completed_at"), first.step >= 1, first.HasField("loss")) == (False, True, True)
+    assert first.phase == "training"
+    assert first.phase_message.startswith("training on cpu from epoch 1 of ")
 
     await jobs.jobs.CancelJob(jobs_pb2.JobCommand(job_id=job.job_id, reason="wrong dataset"))
     cancelled = await jobs.wait_for(job.job_id, CANCELLED)

@@ -112,6 +112,14 @@ class TestJobTables:
         assert details["position"].endswith("on cpu")
         assert "ended" not in details
 
+    def test_details_of_a_starting_job_say_what_its_run_is_doing(self) -> None:
+        starting = job(
+            state=jobs_pb2.JOB_STATE_RUNNING, phase="loading_data", phase_message="loading the data"
+        )
+        details = details_of(text_of(job_details(starting)))
+        assert details["phase"] == "loading_data: loading the data"
+        assert "position" not in details
+
     def test_details_of_a_queued_job_have_no_position_and_no_start(self) -> None:
         details = details_of(text_of(job_details(job())))
         assert "position" not in details

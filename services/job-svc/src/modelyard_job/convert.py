@@ -82,6 +82,8 @@ def job_to_proto(
         "loss": row.loss,
         "samples_per_s": row.samples_per_s,
         "device": row.device,
+        "phase": row.phase,
+        "phase_message": row.phase_message,
     }
     for field, value in optional.items():
         if value is not None:

@@ -64,7 +64,12 @@ def active_table(jobs: Iterable[jobs_pb2.Job]) -> Table:
     """Unfinished jobs as an operator watches them: progress, where training stands, time spent and left."""
     table = Table(*ACTIVE_COLUMNS, title="active jobs")
     for job in jobs:
-        epoch = f"{job.epoch}/{job.epochs_total} step {job.step}/{job.steps_per_epoch}" if job.epoch else None
+        # Before its first step, what the run is doing (fetching, loading the data …) stands in.
+        epoch = (
+            f"{job.epoch}/{job.epochs_total} step {job.step}/{job.steps_per_epoch}"
+            if job.epoch
+            else present(job, "phase_message")
+        )
         table.add_row(
             *cells(
                 job.job_id,
@@ -128,6 +133,7 @@ def _detail_rows(job: jobs_pb2.Job) -> list[tuple[str, object]]:
             "progress",
             f"{format_percent(present(job, 'progress'))}, ETA {format_duration(present(job, 'eta_s'))}",
         ),
+        *_when_set(("phase", f"{job.phase}: {job.phase_message}" if job.HasField("phase") else "")),
         *_when_set(("position", _position(job))),
         ("started", format_time(present(job, "started_at"))),
         ("elapsed", format_duration(present(job, "elapsed_s"))),

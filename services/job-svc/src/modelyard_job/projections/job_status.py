@@ -42,6 +42,7 @@ async def apply_job_event(
         changes["state"] = state.value
         # Ended when it reaches a terminal state; a retry out of one clears it again.
         changes["completed_at"] = envelope.occurred_at if state in TERMINAL_STATES else None
+        changes["phase"] = changes["phase_message"] = None  # a run's phase lasts while it is dispatched
     columns = _COLUMNS.get(type(event))
     if columns is not None:
         changes.update(columns(event, envelope))
@@ -90,6 +91,8 @@ def _queued(event: JobQueued, envelope: EventEnvelope) -> Columns:
 
 def _dispatched(event: JobDispatched, envelope: EventEnvelope) -> Columns:
     return {
+        "phase": "dispatched",
+        "phase_message": f"sent to trainer {event.trainer_id}",
         "trainer_id": event.trainer_id,
         "dispatch_id": event.dispatch_id,
         "lease_expires_at": event.lease_expires_at,

@@ -56,6 +56,8 @@ class JobRow:
     output_version_id: str | None = None  # training: the version the registry made of it
     started_at: datetime | None = None  # the first time a trainer started it
     completed_at: datetime | None = None  # when it reached completed, failed or cancelled
+    phase: str | None = None  # while dispatched: dispatched, fetching, loading_data, building_model, training
+    phase_message: str | None = None  # what that phase is doing, for a human
 
     def queue_entry(self) -> QueueEntry:
         """The job as the scheduler sees it (without a queued_at, its last update stands in)."""

@@ -30,6 +30,9 @@ _DDL = (
     # When training first started and when the job ended (issue 15: started, completed, elapsed).
     "ALTER TABLE {s}.jobs ADD COLUMN IF NOT EXISTS started_at timestamptz",
     "ALTER TABLE {s}.jobs ADD COLUMN IF NOT EXISTS completed_at timestamptz",
+    # What a dispatched run is doing before and as it trains (fetching, loading_data, training …).
+    "ALTER TABLE {s}.jobs ADD COLUMN IF NOT EXISTS phase text",
+    "ALTER TABLE {s}.jobs ADD COLUMN IF NOT EXISTS phase_message text",
     "CREATE INDEX IF NOT EXISTS jobs_by_state ON {s}.jobs (state, queued_at)",
     "CREATE INDEX IF NOT EXISTS jobs_by_org ON {s}.jobs (org_id, created_at DESC, job_id DESC)",
     "CREATE INDEX IF NOT EXISTS jobs_by_created ON {s}.jobs (created_at DESC, job_id DESC)",

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from modelyard_events.envelope import EventEnvelope
-from modelyard_events.schemas.training import EpochCompleted, TrainingStarted
+from modelyard_events.schemas.training import EpochCompleted, TrainingPhaseChanged, TrainingStarted
 from modelyard_job.projections.live_progress import LiveReport, fold_live_progress
 
 _INSERT_EPOCHS = """
@@ -48,6 +48,7 @@ async def apply_training_started(schema: str, event: TrainingStarted, conn: Asyn
     await conn.execute(
         text(
             f"UPDATE {schema}.jobs SET epochs_total = :total, steps_per_epoch = :steps, device = :device, "
+            "phase = 'training', phase_message = :message, "
             "epochs_done = GREATEST(epochs_done, :done), epoch = :epoch, step = :step, "
             "progress = (:done * :steps + :step)::float8 / GREATEST(:total * :steps, 1) "
             "WHERE job_id = :job_id AND attempt = :attempt AND dispatch_id = :dispatch_id"
@@ -62,6 +63,34 @@ async def apply_training_started(schema: str, event: TrainingStarted, conn: Asyn
             "done": done,
             "epoch": event.start_epoch,
             "step": event.start_step,
+            "message": _training_message(event),
+        },
+    )
+
+
+def _training_message(event: TrainingStarted) -> str:
+    where = (
+        f"epoch {event.start_epoch}, step {event.start_step}"
+        if event.start_step
+        else f"epoch {event.start_epoch}"
+    )
+    resumed = " (resumed)" if event.start_epoch > 1 or event.start_step else ""
+    return f"training on {event.device} from {where} of {event.epochs_total}{resumed}"
+
+
+async def apply_training_phase(schema: str, event: TrainingPhaseChanged, conn: AsyncConnection) -> None:
+    """The phase a dispatched run reports before its first step (only while that dispatch is current)."""
+    await conn.execute(
+        text(
+            f"UPDATE {schema}.jobs SET phase = :phase, phase_message = :message "
+            "WHERE job_id = :job_id AND attempt = :attempt AND dispatch_id = :dispatch_id"
+        ),
+        {
+            "job_id": event.job_id,
+            "attempt": event.attempt,
+            "dispatch_id": event.dispatch_id,
+            "phase": event.phase,
+            "message": event.message,
         },
     )
 

@@ -19,14 +19,24 @@ from modelyard_events.consumer.projection import Decoded
 from modelyard_events.envelope import DomainEvent, EventEnvelope
 from modelyard_events.schemas.jobs import JOB_STREAM, JobQueued
 from modelyard_events.schemas.registry import MODULE_STREAM
-from modelyard_events.schemas.training import RUN_STREAM, EpochCompleted, TrainingReport, TrainingStarted
+from modelyard_events.schemas.training import (
+    RUN_STREAM,
+    EpochCompleted,
+    TrainingPhaseChanged,
+    TrainingReport,
+    TrainingStarted,
+)
 from modelyard_job.projections.job_status import apply_job_event
 from modelyard_job.projections.live_progress import LIVE_REPORTS, LiveReport
 from modelyard_job.projections.model_versions import apply_registry_event, job_of
 from modelyard_job.projections.tables import changes_channel, create_view_tables
 from modelyard_job.projections.timeline import record_in_timeline
 from modelyard_job.projections.trainers import apply_trainer_event
-from modelyard_job.projections.training_reports import apply_live_reports, apply_training_started
+from modelyard_job.projections.training_reports import (
+    apply_live_reports,
+    apply_training_phase,
+    apply_training_started,
+)
 
 JOB_SOURCE = "job"
 TRAINER_SOURCE = "trainer"
@@ -57,8 +67,10 @@ class JobViews:
         elif envelope.stream_type == RUN_STREAM and isinstance(event, TrainingReport):
             if isinstance(event, TrainingStarted):
                 await apply_training_started(self.schema, event, conn)
+            elif isinstance(event, TrainingPhaseChanged):
+                await apply_training_phase(self.schema, event, conn)
             await record_in_timeline(self.schema, TRAINER_SOURCE, [(event.job_id, event, envelope)], conn)
-            kind = "progress" if isinstance(event, TrainingStarted) else "report"
+            kind = "progress" if isinstance(event, TrainingStarted | TrainingPhaseChanged) else "report"
             await self._announce(conn, [(event.job_id, kind)])
         elif envelope.stream_type == MODULE_STREAM:
             await self._apply_registry_event(event, envelope, conn)

@@ -150,28 +150,6 @@ def _peer_writers(recorder: PostgresApplicationRecorder, row: AppendRow) -> None
             future.result()
 
 
-_RAW_DDL = """
-CREATE SCHEMA IF NOT EXISTS {s};
-CREATE TABLE {s}.events (
-    position        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    event_id        uuid NOT NULL UNIQUE,
-    stream_type     text NOT NULL,
-    stream_id       text NOT NULL,
-    stream_version  bigint NOT NULL,
-    type            text NOT NULL,
-    schema_version  integer NOT NULL,
-    occurred_at     timestamptz NOT NULL,
-    actor           jsonb NOT NULL,
-    org_id          text,
-    correlation_id  text NOT NULL,
-    causation_id    text,
-    data            text NOT NULL,
-    prev_hash       text NOT NULL,
-    hash            text NOT NULL,
-    UNIQUE (stream_id, stream_version)
-);
-CREATE INDEX events_type_position ON {s}.events (type, position);
-"""
 _RAW_COLUMNS = (
     "event_id, stream_type, stream_id, stream_version, type, schema_version, occurred_at, actor, "
     "org_id, correlation_id, causation_id, data, prev_hash, hash"
@@ -181,16 +159,29 @@ _RAW_HASH = "0" * 64
 
 
 def raw_append(url: str, schema: str, row: AppendRow, warmup: AppendRow) -> Measurement:
-    """The floor: psycopg writing rows of our table's shape (same columns, keys and index) with no
-    chain, lock or signature: one INSERT and COMMIT per single-event append, one COPY and COMMIT
-    per batch. Threads with a connection each, as the eventsourcing peer runs."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(_RAW_DDL.format(s=schema))
+    """The floor: psycopg writing rows into our store's own events table (same columns, keys and
+    index; positions from an identity column) with no chain, lock or signature: one INSERT and
+    COMMIT per single-event append, one COPY and COMMIT per batch. Threads with a connection each,
+    as the eventsourcing peer runs."""
+    asyncio.run(_raw_table(url, schema))
     _raw_writers(url, schema, warmup, "warmup")
     checkpoint(url)
     started = time.perf_counter()
     _raw_writers(url, schema, row, "timed")
     return Measurement(row.events_written, _since(started))
+
+
+async def _raw_table(url: str, schema: str) -> None:
+    """Our store's own events table (its DDL: columns, keys, index), positions from an identity."""
+    engine = create_engine(url)
+    try:
+        await PostgresEventStore(engine, schema).create_schema()
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql(
+                f"ALTER TABLE {schema}.events ALTER COLUMN position ADD GENERATED ALWAYS AS IDENTITY"
+            )
+    finally:
+        await engine.dispose()
 
 
 def _raw_writers(url: str, schema: str, row: AppendRow, tag: str) -> None:

@@ -473,11 +473,13 @@ class _Prefetch:
 
     async def close(self) -> None:
         """Drop a page read ahead and not taken (the caller stopped early or failed)."""
-        if self._ahead is not None:
-            self._ahead.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._ahead
-            self._ahead = None
+        ahead, self._ahead = self._ahead, None
+        if ahead is None:
+            return
+        ahead.cancel()
+        await asyncio.wait([ahead])  # never raises the read's error, and lets our own cancel through
+        if not ahead.cancelled():
+            ahead.exception()  # retrieved: a read that failed first is not reported as never awaited
 
 
 class _Cursor:

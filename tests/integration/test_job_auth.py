@@ -6,10 +6,11 @@ import grpc
 import pytest
 from google.protobuf.descriptor import MethodDescriptor
 
-from modelyard.v1 import audit_pb2, events_pb2, jobs_pb2
+from modelyard.v1 import audit_pb2, datasets_pb2, events_pb2, jobs_pb2
 from modelyard_devstack.platform import Platform
 from modelyard_grpc import channel, mint_token
 from modelyard_grpc.testing import OTHER_ISSUER
+from tests.integration.dataset_client import DatasetClient, digit_files
 from tests.integration.rpc_matrix import call, method_id
 
 pytestmark = pytest.mark.integration
@@ -104,3 +105,38 @@ async def test_an_org_admin_reads_only_its_own_organization_on_enterprise(servic
     assert await list_jobs("acme", "") == grpc.StatusCode.OK  # filled in with its own organization
     assert await list_jobs("acme", "globex") == grpc.StatusCode.PERMISSION_DENIED
     assert await list_jobs("smallco", "smallco") == grpc.StatusCode.PERMISSION_DENIED  # Professional plan
+
+
+async def test_an_estimate_is_confined_to_the_callers_organization_and_its_datasets(
+    services: Platform, datasets: DatasetClient, fresh_org: str
+) -> None:
+    from modelyard.v1 import jobs_pb2_grpc
+
+    async def estimate(org_of_token: str, org_asked: str, uri: str) -> tuple[grpc.StatusCode, str, int]:
+        token = services.token(("org_admin",), org_id=org_of_token)
+        request = jobs_pb2.CreateJobRequest(
+            org_id=org_asked, ai_module="digit-reader", family="image_classifier", dataset_uri=uri
+        )
+        async with channel(services.job_target, token) as ch:
+            try:
+                reply = await jobs_pb2_grpc.QueryServiceStub(ch).EstimateJob(request)
+            except grpc.aio.AioRpcError as error:
+                return error.code(), error.details() or "", 0
+        return grpc.StatusCode.OK, reply.explanation, reply.train_samples
+
+    dataset = await datasets.build(fresh_org, digit_files(5, [0, 1]), ["0", "1"])
+    version = await datasets.stub.PublishVersion(
+        datasets_pb2.PublishVersionRequest(dataset_id=dataset.dataset_id)
+    )
+    code, explanation, train_samples = await estimate(fresh_org, fresh_org, version.uri)
+    assert (code, train_samples) == (grpc.StatusCode.OK, version.split.train)
+    assert "no completed training run of digit-reader" in explanation  # this organization has none yet
+    # Another organization asks about it: neither its own org_id nor this dataset's size is its to learn.
+    assert (await estimate("acme", fresh_org, version.uri))[0] == grpc.StatusCode.PERMISSION_DENIED
+    code, details, _ = await estimate("acme", "acme", version.uri)
+    assert code == grpc.StatusCode.PERMISSION_DENIED
+    assert "not in your organization" in details
+    # A request CreateJob would refuse is refused the same way, the field named.
+    code, details, _ = await estimate(fresh_org, fresh_org, "ftp://nowhere")
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "dataset_uri" in details

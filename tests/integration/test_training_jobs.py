@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 
 import psutil
 import pytest
+from google.protobuf import struct_pb2
 
 from modelyard.v1 import jobs_pb2
 from modelyard_devstack.processes import eventually
@@ -65,6 +66,22 @@ async def test_a_digits_job_trains_to_completion_with_real_accuracy(
     assert done.device == "cpu"
     listed = await jobs.jobs.ListJobs(jobs_pb2.ListJobsRequest(org_id=fresh_org))
     assert [(j.job_id, j.last_epoch.epoch) for j in listed.jobs] == [(job.job_id, 3)]
+    # The next run of the module is estimated from this one: twice the epochs, on the same device.
+    values = struct_pb2.Struct()
+    values.update({"epochs": 6})
+    estimate = await jobs.queries.EstimateJob(
+        jobs_pb2.CreateJobRequest(
+            org_id=fresh_org,
+            ai_module="digit-reader",
+            family="image_classifier",
+            dataset_uri=digits_uri,
+            hyperparameters=values,
+        )
+    )
+    (cpu,) = estimate.devices
+    assert (estimate.epochs, cpu.device, cpu.runs, cpu.scaled_to_dataset) == (6, "cpu", 1, False)
+    assert done.elapsed_s < cpu.duration_s < 2 * done.elapsed_s + 1  # 3 more epochs than it ran
+    assert "from the last 1 completed run(s) of digit-reader" in estimate.explanation
     assert listed.jobs[0].last_epoch == done.last_epoch
     # It trained and reported without database credentials or a signing key (trainer-svc appended).
     assert not {"DATABASE_URL", "MODELYARD_EVENT_SIGNING_KEY"} & psutil.Process(worker.pid).environ().keys()

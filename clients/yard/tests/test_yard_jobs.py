@@ -34,6 +34,37 @@ class TestSubmit:
         )
         assert request.dataset_uri == "file:///data/digits.npz"
 
+    def test_estimate_asks_for_an_estimate_and_submits_nothing(self, yard: Yard, job_svc: FakeJobSvc) -> None:
+        job_svc.estimate = jobs_pb2.JobEstimate(
+            epochs=3,
+            devices=[
+                jobs_pb2.DeviceEstimate(
+                    device="cpu",
+                    runs=2,
+                    samples_per_s=1500.0,
+                    epoch_s=20.0,
+                    duration_s=75.0,
+                    cost=0.5,
+                    price_per_device_hour=24.0,
+                    scaled_to_dataset=True,
+                )
+            ],
+            explanation="from the last 2 completed run(s) of digits",
+        )
+        result = yard(*SUBMIT, *DATASET, "-p", "epochs=3", "--estimate")
+        assert result.exit_code == 0, result.output
+        assert [c.method for c in job_svc.calls] == ["EstimateJob"]
+        assert job_svc.requests("EstimateJob")[0].hyperparameters.fields["epochs"].number_value == 3
+        assert "1m 15s" in result.stdout
+        assert "0.50 (24/h)" in result.stdout
+        assert "from the last 2 completed run(s)" in result.stderr
+
+    def test_estimate_without_past_runs_says_why(self, yard: Yard, job_svc: FakeJobSvc) -> None:
+        job_svc.estimate = jobs_pb2.JobEstimate(epochs=3, explanation="no completed training run yet")
+        result = yard(*SUBMIT, *DATASET, "--estimate")
+        assert result.exit_code == 0, result.output
+        assert "no completed training run yet" in result.stderr
+
     def test_params_file_is_read_and_params_override_it(
         self, yard: Yard, job_svc: FakeJobSvc, tmp_path: Path
     ) -> None:

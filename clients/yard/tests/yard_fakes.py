@@ -105,6 +105,7 @@ class FakeJobSvc:
     events: list[events_pb2.EventEnvelope] = field(default_factory=lambda: [event(1, "JobCreated")])
     queue: list[jobs_pb2.QueueEntry] = field(default_factory=list)
     trainers: list[jobs_pb2.Trainer] = field(default_factory=list)
+    estimate: jobs_pb2.JobEstimate = field(default_factory=jobs_pb2.JobEstimate)
     refusals: dict[str, grpc.Status] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
 
@@ -187,6 +188,11 @@ class FakeQueryService(jobs_pb2_grpc.QueryServiceServicer):
     def GetQueue(self, request: jobs_pb2.GetQueueRequest, context: grpc.ServicerContext) -> Any:
         self.fake.record("GetQueue", request, context)
         return jobs_pb2.GetQueueResponse(entries=self.fake.queue)
+
+    @override
+    def EstimateJob(self, request: jobs_pb2.CreateJobRequest, context: grpc.ServicerContext) -> Any:
+        self.fake.record("EstimateJob", request, context)
+        return self.fake.estimate
 
     @override
     def GetMetricsHistory(self, request: jobs_pb2.JobRef, context: grpc.ServicerContext) -> Any:

@@ -137,7 +137,9 @@ async def running_job_service(settings: JobSettings, stop: asyncio.Event) -> Asy
         (jobs_pb2_grpc.add_JobServiceServicer_to_server, JobServicer(commands, reads, store, changes)),
         (
             jobs_pb2_grpc.add_QueryServiceServicer_to_server,
-            QueryServicer(reads, liveness, settings.lease_ttl, utc_now),
+            QueryServicer(
+                reads, liveness, settings.lease_ttl, utc_now, versions, settings.price_per_device_hour
+            ),
         ),
         (
             jobs_pb2_grpc.add_TrainerServiceServicer_to_server,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Annotated
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
@@ -48,6 +49,9 @@ class JobSettings(GrpcSettings, PlanChoice, EventTrustSettings):
     allow_file_datasets: bool = False
     # The queue priority of the evaluation runs the registry asks for (they have no CreateJob request).
     evaluation_priority: int = Field(default=50, ge=0, le=100)
+    # EstimateJob's prices: kind of device → price per device-hour, e.g. {"cpu": 0.05, "cuda": 2.5}
+    # (MODELYARD_PRICE_PER_DEVICE_HOUR, JSON); a kind without a price gets a duration and no cost.
+    price_per_device_hour: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
 
     @property
     def lease_ttl(self) -> timedelta:

@@ -42,6 +42,7 @@ class GrpcVersionLookup:
             task=LABEL_TASKS.get(reply.label_schema.task, "unspecified"),
             ready=reply.readiness.ready,
             failed_checks=failed,
+            train_samples=reply.split.train,
         )
 
 

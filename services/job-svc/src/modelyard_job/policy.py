@@ -22,6 +22,8 @@ JOB_POLICY = AccessPolicy(
         _JOBS + "ReadEvents": read(Role.AUDITOR),
         _QUERIES + "GetQueue": read(*_READERS, org_field="org_id"),
         _QUERIES + "ListActiveJobs": read(*_READERS, org_field="org_id"),
+        # An estimate creates nothing: the readers of the organization's jobs may ask (its past runs).
+        _QUERIES + "EstimateJob": read(*_READERS, org_field="org_id"),
         _QUERIES + "GetMetricsHistory": read(*_READERS, scoped_in_servicer=True),
         _QUERIES + "GetJobEvents": read(*_READERS, scoped_in_servicer=True),
         # The trainer fleet spans organizations: not an org_admin's view.

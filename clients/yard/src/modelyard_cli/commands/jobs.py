@@ -16,6 +16,7 @@ from modelyard_cli.invocation import call_job_svc, output_for
 from modelyard_cli.output import fail, message_dict
 from modelyard_cli.render.jobs import (
     active_table,
+    estimate_table,
     job_line,
     jobs_table,
 )
@@ -60,10 +61,16 @@ def submit(
         str | None, typer.Option(help="What the job is for (at most 2,000 characters).", show_default=False)
     ] = None,
     watch: Annotated[bool, typer.Option("--watch", help="Then watch the job until it finishes.")] = False,
+    estimate: Annotated[
+        bool,
+        typer.Option(
+            "--estimate", help="Print how long it would take and cost (EstimateJob); submit nothing."
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Submit a training job (CreateJob), or fine-tune a model version with --base-version, and print
-    its id and state."""
+    its id and state; with --estimate, only estimate it from the module's past runs."""
     try:
         params = hyperparameters(param or [], params_file)
     except BadHyperparameter as error:
@@ -73,6 +80,9 @@ def submit(
         priority=priority, org_id=org or "", request_id=request_id or "",
         base_version_id=base_version or "", description=description or "",
     )  # fmt: skip
+    if estimate:
+        _show_estimate(ctx, request, as_json)
+        return
     job: jobs_pb2.Job = call_job_svc(ctx, lambda svc: svc.jobs.CreateJob(request))
     out = output_for(ctx, as_json)
     if out.as_json and watch:
@@ -112,6 +122,17 @@ def list_jobs(
     out.show(jobs_table(jobs.jobs))
     if jobs.next_page_token:
         out.hint(f"showing the first {len(jobs.jobs)} jobs; --all or a larger --limit for more")
+
+
+def _show_estimate(ctx: typer.Context, request: jobs_pb2.CreateJobRequest, as_json: bool) -> None:
+    found: jobs_pb2.JobEstimate = call_job_svc(ctx, lambda svc: svc.queries.EstimateJob(request))
+    out = output_for(ctx, as_json)
+    if out.as_json:
+        out.document(message_dict(found))
+        return
+    if found.devices:
+        out.show(estimate_table(found))
+    out.hint(found.explanation)
 
 
 ACTIVE_STATES = ("pending", "queued", "running", "paused")

@@ -45,6 +45,27 @@ def jobs_table(jobs: Iterable[jobs_pb2.Job], title: str | None = None) -> Table:
     return table
 
 
+def estimate_table(estimate: jobs_pb2.JobEstimate) -> Table:
+    """One row per kind of device: past runs, their speed, time per epoch, the whole run, its cost."""
+    table = Table(
+        "device", "past runs", "speed", "per epoch", f"{estimate.epochs} epochs, start to end", "cost"
+    )
+    table.title = "estimate"
+    for device in estimate.devices:
+        cost = f"{device.cost:,.2f} ({device.price_per_device_hour:g}/h)" if device.HasField("cost") else None
+        table.add_row(
+            *cells(
+                device.device,
+                device.runs,
+                format_rate(device.samples_per_s),
+                format_duration(device.epoch_s),
+                format_duration(device.duration_s),
+                cost,
+            )
+        )
+    return table
+
+
 ACTIVE_COLUMNS = (
     "id",
     "name",

@@ -25,6 +25,7 @@ class VersionFacts:
     task: str
     ready: bool
     failed_checks: list[str]
+    train_samples: int | None = None  # the training split's size (estimates scale by it)
 
 
 class VersionLookup(Protocol):

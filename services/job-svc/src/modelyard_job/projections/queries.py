@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from modelyard_events.envelope import EventEnvelope
 from modelyard_events.wire import decode_envelope
 from modelyard_job.domain import order_queue
+from modelyard_job.domain.estimates import PastRun
 from modelyard_job.liveness import Heartbeat
 from modelyard_job.projections.rows import EpochRow, JobRow, TrainerRow
 
@@ -114,6 +115,37 @@ class JobViewReader:
             "epochs": [row.epochs_done for row in done],
         }
         return {row["job_id"]: EpochRow(**row) for row in (await conn.execute(sql, keys)).mappings()}
+
+    async def past_runs(
+        self, conn: AsyncConnection, org_id: str, ai_module: str, family: str, limit: int = 20
+    ) -> list[PastRun]:
+        """The organization's last `limit` completed training runs of a module and family, measured
+        from their final attempt's epochs (evaluations and runs without epochs left out)."""
+        sql = text(
+            f"SELECT j.job_id, j.device, j.train_samples, "
+            "percentile_cont(0.5) WITHIN GROUP (ORDER BY e.duration_s) AS epoch_s, "
+            "percentile_cont(0.5) WITHIN GROUP (ORDER BY e.samples_per_s) AS samples_per_s, "
+            "GREATEST(extract(epoch FROM j.completed_at - j.started_at) - sum(e.duration_s), 0) "
+            "AS outside_epochs_s "
+            f"FROM {self.schema}.jobs AS j JOIN {self.schema}.epoch_metrics AS e "
+            "ON e.job_id = j.job_id AND e.attempt = j.attempt "
+            "WHERE j.org_id = :org AND j.ai_module = :module AND j.family = :family AND j.kind = 'training' "
+            "AND j.state = 'completed' AND j.device IS NOT NULL AND j.train_samples > 0 "
+            "AND j.started_at IS NOT NULL AND j.completed_at IS NOT NULL "
+            "GROUP BY j.job_id ORDER BY j.completed_at DESC LIMIT :limit"
+        )
+        params = {"org": org_id, "module": ai_module, "family": family, "limit": limit}
+        return [
+            PastRun(
+                job_id=r.job_id,
+                device=r.device,
+                train_samples=int(r.train_samples),
+                epoch_s=float(r.epoch_s),
+                samples_per_s=float(r.samples_per_s),
+                outside_epochs_s=float(r.outside_epochs_s),
+            )
+            for r in (await conn.execute(sql, params)).all()
+        ]
 
     async def timeline(self, conn: AsyncConnection, job_id: str) -> list[EventEnvelope]:
         """The job's events from both logs, in the order they happened."""

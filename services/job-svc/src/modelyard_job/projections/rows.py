@@ -58,6 +58,7 @@ class JobRow:
     completed_at: datetime | None = None  # when it reached completed, failed or cancelled
     phase: str | None = None  # while dispatched: dispatched, fetching, loading_data, building_model, training
     phase_message: str | None = None  # what that phase is doing, for a human
+    train_samples: int | None = None  # the current attempt's training split (TrainingStarted)
 
     def queue_entry(self) -> QueueEntry:
         """The job as the scheduler sees it (without a queued_at, its last update stands in)."""

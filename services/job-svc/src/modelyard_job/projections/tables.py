@@ -33,6 +33,8 @@ _DDL = (
     # What a dispatched run is doing before and as it trains (fetching, loading_data, training …).
     "ALTER TABLE {s}.jobs ADD COLUMN IF NOT EXISTS phase text",
     "ALTER TABLE {s}.jobs ADD COLUMN IF NOT EXISTS phase_message text",
+    # How many samples the current attempt trains on (TrainingStarted): estimates scale by it.
+    "ALTER TABLE {s}.jobs ADD COLUMN IF NOT EXISTS train_samples int",
     "CREATE INDEX IF NOT EXISTS jobs_by_state ON {s}.jobs (state, queued_at)",
     "CREATE INDEX IF NOT EXISTS jobs_by_org ON {s}.jobs (org_id, created_at DESC, job_id DESC)",
     "CREATE INDEX IF NOT EXISTS jobs_by_created ON {s}.jobs (created_at DESC, job_id DESC)",

@@ -48,7 +48,7 @@ async def apply_training_started(schema: str, event: TrainingStarted, conn: Asyn
     await conn.execute(
         text(
             f"UPDATE {schema}.jobs SET epochs_total = :total, steps_per_epoch = :steps, device = :device, "
-            "phase = 'training', phase_message = :message, "
+            "phase = 'training', phase_message = :message, train_samples = :train_samples, "
             "epochs_done = GREATEST(epochs_done, :done), epoch = :epoch, step = :step, "
             "progress = (:done * :steps + :step)::float8 / GREATEST(:total * :steps, 1) "
             "WHERE job_id = :job_id AND attempt = :attempt AND dispatch_id = :dispatch_id"
@@ -64,6 +64,7 @@ async def apply_training_started(schema: str, event: TrainingStarted, conn: Asyn
             "epoch": event.start_epoch,
             "step": event.start_step,
             "message": _training_message(event),
+            "train_samples": event.train_samples,
         },
     )
 

@@ -9,6 +9,7 @@ from google.protobuf import json_format, struct_pb2
 
 from modelyard.v1 import jobs_pb2
 from modelyard_grpc.values import timestamp
+from modelyard_job.app.estimates import JobEstimate
 from modelyard_job.projections.rows import EpochRow, JobRow, TrainerRow
 
 
@@ -132,3 +133,25 @@ def _whole(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         return int(value)
     return value
+
+
+def estimate_to_proto(found: JobEstimate) -> jobs_pb2.JobEstimate:
+    """The JobEstimate message of an estimate."""
+    reply = jobs_pb2.JobEstimate(epochs=found.epochs, explanation=found.explanation)
+    if found.train_samples is not None:
+        reply.train_samples = found.train_samples
+    for device in found.devices:
+        message = jobs_pb2.DeviceEstimate(
+            device=device.device,
+            runs=device.runs,
+            samples_per_s=device.samples_per_s,
+            epoch_s=device.epoch_s,
+            duration_s=device.duration_s,
+            scaled_to_dataset=device.scaled_to_dataset,
+        )
+        if device.cost is not None:
+            message.cost = device.cost
+        if device.price_per_device_hour is not None:
+            message.price_per_device_hour = device.price_per_device_hour
+        reply.devices.append(message)
+    return reply

@@ -42,22 +42,7 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
 
     @override
     async def CreateJob(self, request: jobs_pb2.CreateJobRequest, context: Context) -> jobs_pb2.Job:
-        org_id = checked_identifier(request.org_id or current_principal().org_id, "org_id")
-        if not org_id:
-            raise InvalidArgument("org_id", "your token names no organization; say which one the job is for")
-        new = NewJob(
-            org_id=org_id,
-            name=request.name,
-            ai_module=request.ai_module,
-            family=request.family,
-            dataset_uri=request.dataset_uri,
-            hyperparameters=dict_from_struct(request.hyperparameters),
-            priority=request.priority if request.HasField("priority") else DEFAULT_PRIORITY,
-            request_id=checked_identifier(request.request_id, "request_id"),
-            base_version_id=checked_identifier(request.base_version_id, "base_version_id"),
-            description=request.description,
-        )
-        job = await self._commands.create(new, caller_of(context))
+        job = await self._commands.create(new_job_of(request), caller_of(context))
         return await self._reads.after_command(job)
 
     @override
@@ -125,3 +110,23 @@ class JobServicer(jobs_pb2_grpc.JobServiceServicer):
         self, request: events_pb2.ReadEventsRequest, context: Context
     ) -> events_pb2.ReadEventsResponse:
         return await read_events(self._log, request)
+
+
+def new_job_of(request: jobs_pb2.CreateJobRequest) -> NewJob:
+    """The job a CreateJob request asks for (EstimateJob reads the same request); the organization
+    defaults to the caller's, InvalidArgument when neither names one."""
+    org_id = checked_identifier(request.org_id or current_principal().org_id, "org_id")
+    if not org_id:
+        raise InvalidArgument("org_id", "your token names no organization; say which one the job is for")
+    return NewJob(
+        org_id=org_id,
+        name=request.name,
+        ai_module=request.ai_module,
+        family=request.family,
+        dataset_uri=request.dataset_uri,
+        hyperparameters=dict_from_struct(request.hyperparameters),
+        priority=request.priority if request.HasField("priority") else DEFAULT_PRIORITY,
+        request_id=checked_identifier(request.request_id, "request_id"),
+        base_version_id=checked_identifier(request.base_version_id, "base_version_id"),
+        description=request.description,
+    )

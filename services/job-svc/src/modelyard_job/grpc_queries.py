@@ -10,14 +10,14 @@ from grpc import aio
 from typing_extensions import override
 
 from modelyard.v1 import jobs_pb2, jobs_pb2_grpc
-from modelyard_events.domain_errors import InvalidArgument, InvalidFields
-from modelyard_events.schemas.bounds import checked_identifier
-from modelyard_grpc import current_principal, envelope_to_proto
+from modelyard_events.domain_errors import InvalidFields
+from modelyard_grpc import envelope_to_proto
 from modelyard_job.app.dataset_gate import VersionLookup
-from modelyard_job.app.estimates import EstimateRequest, estimate
+from modelyard_job.app.estimates import estimate
 from modelyard_job.app.trainers import TrainerFleet
-from modelyard_job.convert import dict_from_struct, epoch_to_proto, trainer_to_proto
+from modelyard_job.convert import epoch_to_proto, estimate_to_proto, trainer_to_proto
 from modelyard_job.domain.heartbeats import heartbeat_problems
+from modelyard_job.grpc_api import new_job_of
 from modelyard_job.job_reads import JobReads
 from modelyard_job.liveness import Liveness
 from modelyard_job.projections.queries import trainer_rows
@@ -42,36 +42,9 @@ class QueryServicer(jobs_pb2_grpc.QueryServiceServicer):
 
     @override
     async def EstimateJob(self, request: jobs_pb2.CreateJobRequest, context: Context) -> jobs_pb2.JobEstimate:
-        org_id = checked_identifier(request.org_id or current_principal().org_id, "org_id")
-        if not org_id:
-            raise InvalidArgument("org_id", "your token names no organization; say which one the job is for")
-        wanted = EstimateRequest(
-            org_id=org_id,
-            name=request.name,
-            ai_module=request.ai_module,
-            family=request.family,
-            dataset_uri=request.dataset_uri,
-            hyperparameters=dict_from_struct(request.hyperparameters),
-        )
+        wanted = new_job_of(request)
         found = await estimate(wanted, self._reads.engine, self._reads.reader, self._versions, self._prices)
-        reply = jobs_pb2.JobEstimate(epochs=found.epochs, explanation=found.explanation)
-        if found.train_samples is not None:
-            reply.train_samples = found.train_samples
-        for device in found.devices:
-            message = jobs_pb2.DeviceEstimate(
-                device=device.device,
-                runs=device.runs,
-                samples_per_s=device.samples_per_s,
-                epoch_s=device.epoch_s,
-                duration_s=device.duration_s,
-                scaled_to_dataset=device.scaled_to_dataset,
-            )
-            if device.cost is not None:
-                message.cost = device.cost
-            if device.price_per_device_hour is not None:
-                message.price_per_device_hour = device.price_per_device_hour
-            reply.devices.append(message)
-        return reply
+        return estimate_to_proto(found)
 
     @override
     async def GetQueue(

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from modelyard_events.domain_errors import PermissionDenied
+from modelyard_job.app.commands import NewJob
 from modelyard_job.app.dataset_gate import VersionLookup, parse_version_uri
 from modelyard_job.domain.estimates import DeviceEstimate, estimate_job
 from modelyard_job.domain.job_spec import validated_job_spec
 from modelyard_job.projections.queries import JobViewReader
-
-DEFAULT_PRIORITY = 50
 
 
 @dataclass(frozen=True)
@@ -28,20 +26,8 @@ class JobEstimate:
     explanation: str
 
 
-@dataclass(frozen=True)
-class EstimateRequest:
-    """The fields of a CreateJob request that an estimate needs."""
-
-    org_id: str
-    name: str
-    ai_module: str
-    family: str
-    dataset_uri: str
-    hyperparameters: dict[str, Any]
-
-
 async def estimate(
-    request: EstimateRequest,
+    request: NewJob,
     engine: AsyncEngine,
     reader: JobViewReader,
     versions: VersionLookup | None,
@@ -50,12 +36,13 @@ async def estimate(
     """The estimate, or InvalidJobSpec for a request CreateJob would refuse, PermissionDenied for a
     dataset version of another organization, NotFound for one that does not exist."""
     filled = validated_job_spec(
-        name=request.name or "estimate",
+        name=request.name or "estimate",  # a name is for people; an estimate needs none
         ai_module=request.ai_module,
         family=request.family,
         hyperparameters=request.hyperparameters,
         dataset_uri=request.dataset_uri,
-        priority=DEFAULT_PRIORITY,
+        priority=request.priority,
+        description=request.description,
     )
     epochs = int(filled["epochs"])
     train_samples = await _train_samples(request, versions)
@@ -67,7 +54,7 @@ async def estimate(
     )
 
 
-async def _train_samples(request: EstimateRequest, versions: VersionLookup | None) -> int | None:
+async def _train_samples(request: NewJob, versions: VersionLookup | None) -> int | None:
     parsed = parse_version_uri(request.dataset_uri, allow_file_datasets=True)  # a file's size is unknown
     if parsed is None or versions is None:
         return None
@@ -78,9 +65,7 @@ async def _train_samples(request: EstimateRequest, versions: VersionLookup | Non
     return facts.train_samples
 
 
-def _explanation(
-    request: EstimateRequest, runs: int, train_samples: int | None, devices: list[DeviceEstimate]
-) -> str:
+def _explanation(request: NewJob, runs: int, train_samples: int | None, devices: list[DeviceEstimate]) -> str:
     subject = f"{request.ai_module} ({request.family}) in {request.org_id}"
     if not devices:
         return f"no completed training run of {subject} to go by yet; the first run will give one"

@@ -80,8 +80,9 @@ bench-deploy: $(STAMP) protos ## Rollout to 1,000 edge agents (DEPLOY_ARGS="--qu
 bench-audit: $(STAMP) protos ## Verify and replay of 1M events vs a raw read, peak memory at 100k vs 1M (AUDIT_ARGS="--quick")
 	$(PY) bench/audit_bench.py $(AUDIT_ARGS)
 
-catalog: $(STAMP) ## Regenerate docs/event-catalog.md from the event classes
+catalog: $(STAMP) ## Regenerate docs/event-catalog.md and docs/asyncapi.json from the event classes
 	$(PY) -m modelyard_events.catalog_doc > docs/event-catalog.md
+	$(PY) -m modelyard_events.asyncapi_doc > docs/asyncapi.json
 
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -36,10 +36,8 @@ def dict_from_struct(message: struct_pb2.Struct) -> dict[str, Any]:
     return {key: _whole(value) for key, value in json_format.MessageToDict(message).items()}
 
 
-def job_to_proto(
-    row: JobRow, last_epoch: EpochRow | None = None, now: datetime | None = None
-) -> jobs_pb2.Job:
-    """The Job message of a views row; an unfinished job's elapsed time runs to `now` (default: now)."""
+def job_to_proto(row: JobRow, last_epoch: EpochRow | None = None) -> jobs_pb2.Job:
+    """The Job message of a views row; an unfinished job's elapsed time runs to the time of the read."""
     job = jobs_pb2.Job(
         job_id=row.job_id,
         org_id=row.org_id,
@@ -65,7 +63,7 @@ def job_to_proto(
     )
     if row.started_at is not None:
         job.started_at.CopyFrom(timestamp(row.started_at))
-        end = row.completed_at or now or datetime.now(UTC)
+        end = row.completed_at or datetime.now(UTC)
         job.elapsed_s = max((end - row.started_at).total_seconds(), 0.0)
     if row.completed_at is not None:
         job.completed_at.CopyFrom(timestamp(row.completed_at))

@@ -11,7 +11,7 @@ from modelyard_job.domain.estimates import PastRun, device_kind, estimate_job
 def _run(
     device: str, train_samples: int, epoch_s: float, outside_s: float = 10.0, speed: float = 100.0
 ) -> PastRun:
-    return PastRun("job", device, train_samples, epoch_s, speed, outside_s)
+    return PastRun(device, train_samples, epoch_s, speed, outside_s)
 
 
 def test_without_past_runs_there_is_no_estimate() -> None:

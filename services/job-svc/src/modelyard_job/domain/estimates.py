@@ -20,7 +20,6 @@ from dataclasses import dataclass
 class PastRun:
     """One completed training run, as the views measured it."""
 
-    job_id: str
     device: str  # as the trainer reported it: cpu, cuda, cuda:1 …
     train_samples: int
     epoch_s: float  # the median of its epochs' durations
@@ -55,12 +54,11 @@ def estimate_job(
     for run in runs:
         if run.train_samples > 0 and run.epoch_s > 0:
             by_kind[device_kind(run.device)].append(run)
+    scale_to = train_samples if train_samples else None  # an unknown or empty split scales nothing
     estimates = []
     for kind, kind_runs in by_kind.items():
-        scaled = train_samples is not None and train_samples > 0
         epoch_s = statistics.median(
-            r.epoch_s * (train_samples / r.train_samples) if scaled and train_samples else r.epoch_s
-            for r in kind_runs
+            r.epoch_s * scale_to / r.train_samples if scale_to else r.epoch_s for r in kind_runs
         )
         duration = statistics.median(r.outside_epochs_s for r in kind_runs) + epochs * epoch_s
         price = prices.get(kind)
@@ -73,7 +71,7 @@ def estimate_job(
                 duration_s=duration,
                 cost=None if price is None else duration / 3600 * price,
                 price_per_device_hour=price,
-                scaled_to_dataset=scaled,
+                scaled_to_dataset=scale_to is not None,
             )
         )
     return sorted(estimates, key=lambda e: e.duration_s)

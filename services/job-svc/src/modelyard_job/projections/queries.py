@@ -137,7 +137,6 @@ class JobViewReader:
         params = {"org": org_id, "module": ai_module, "family": family, "limit": limit}
         return [
             PastRun(
-                job_id=r.job_id,
                 device=r.device,
                 train_samples=int(r.train_samples),
                 epoch_s=float(r.epoch_s),

@@ -30,31 +30,34 @@ async def test_pages_come_in_order_up_to_through_and_then_none() -> None:
 
 
 class _SlowStore(InMemoryEventStore):
-    """A source whose second read never answers until cancelled."""
+    """A source whose second read never answers until cancelled; events say when it hangs and ends."""
 
-    reads = 0
-    cancelled = False
+    def __init__(self) -> None:
+        super().__init__(signer=TEST_SIGNER)
+        self.reads = 0
+        self.hanging, self.cancelled = asyncio.Event(), asyncio.Event()
 
     async def read_signed(self, after_position: int = 0, limit: int = 1000):  # type: ignore[no-untyped-def]
-        type(self).reads += 1
-        if type(self).reads > 1:
+        self.reads += 1
+        if self.reads > 1:
+            self.hanging.set()
             try:
-                await asyncio.sleep(3600)
+                await asyncio.Event().wait()  # nothing ever sets it: only a cancel ends this read
             except asyncio.CancelledError:
-                type(self).cancelled = True
+                self.cancelled.set()
                 raise
         return await super().read_signed(after_position, limit)
 
 
 async def test_a_read_ahead_still_in_flight_is_cancelled_when_the_caller_stops() -> None:
-    store = _SlowStore(signer=TEST_SIGNER)
+    store = _SlowStore()
     for n in range(11):
         await store.append("counter", "c", n * 100, [CounterIncremented(amount=1)] * 100, TEST_CONTEXT)
     pages = _Prefetch(SourceTopic("counter", "t", store, TEST_KEYS), 0, GENESIS, through=1100)
 
     first = await pages.next()  # a page of 1,000 arrives; the read of the next one hangs
-    await asyncio.sleep(0)
+    await asyncio.wait_for(store.hanging.wait(), timeout=5)
     await pages.close()
 
     assert [e.position for e in first] == list(range(1, 1001))
-    assert _SlowStore.cancelled
+    assert store.cancelled.is_set()

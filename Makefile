@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
-PACKAGES := libs/events libs/devstack libs/grpc libs/artifacts libs/blobs libs/inference services/dataset-svc services/job-svc services/trainer-svc services/registry-svc services/deploy-svc clients/edge-agent clients/yard
+PACKAGES := libs/events libs/devstack libs/grpc libs/artifacts libs/blobs libs/inference services/dataset-svc services/job-svc services/trainer-svc services/registry-svc services/deploy-svc clients/edge-agent clients/yard clients/console
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 PROTOS := $(shell find proto -name '*.proto' 2>/dev/null)
 STATE := .modelyard/infra
@@ -42,6 +42,14 @@ typecheck: lint
 
 test: lint ## The whole suite: lint, unit and integration tests on the embedded stack
 	$(PY) -m pytest
+
+# The console's browser tests (tests/integration/test_console.py) drive Debian's Chromium; as root
+# (CI, the dev container) it is installed here, else the test says how and skips.
+.PHONY: browser
+browser: ## Install headless Chromium from Debian's packages for the console's browser tests
+	@command -v chromium >/dev/null || { if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y --no-install-recommends chromium; else echo "chromium is missing: sudo apt-get install chromium (the console's browser test skips without it)"; fi; }
+
+test: browser
 
 unit: $(STAMP) ## Fast unit tests only (no servers)
 	$(PY) -m pytest -m "not integration"

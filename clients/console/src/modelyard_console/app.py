@@ -1,0 +1,74 @@
+"""The console's composition root: settings in, a Starlette app out; nothing happens at import."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+from modelyard_console.csrf import CsrfRefused
+from modelyard_console.gateway import Gateway, Refusal
+from modelyard_console.routes import dashboard, history, job_actions, jobs, queue, signin
+from modelyard_console.security_headers import SecurityHeaders
+from modelyard_console.sessions import SessionStore
+from modelyard_console.settings import ConsoleSettings
+from modelyard_console.web import (
+    STATIC_DIR,
+    Console,
+    NotSignedIn,
+    current_session,
+    go,
+    make_templates,
+    render,
+)
+
+# A refused call shown as a page answers with the HTTP status closest to the gRPC one.
+_HTTP_STATUS = {"PERMISSION_DENIED": 403, "UNAUTHENTICATED": 401, "NOT_FOUND": 404, "UNAVAILABLE": 503}
+
+
+def build_app(settings: ConsoleSettings, gateway: Gateway | None = None) -> Starlette:
+    """The console for `settings`; `gateway` replaces the gRPC one (tests)."""
+    routes = [
+        *signin.routes,
+        *dashboard.routes,
+        *queue.routes,
+        *job_actions.routes,
+        *jobs.routes,
+        *history.routes,
+        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={NotSignedIn: _to_sign_in, CsrfRefused: _csrf_refused, Refusal: _refused_page},
+    )
+    app.add_middleware(SecurityHeaders)
+    app.state.console = Console(
+        settings, SessionStore(), gateway or Gateway(settings.targets, settings.tls), make_templates()
+    )
+    return app
+
+
+async def _to_sign_in(request: Request, error: Exception) -> Response:
+    response = go("/signin")
+    if request.headers.get("HX-Request"):
+        response.headers["HX-Redirect"] = "/signin"
+    return response
+
+
+async def _csrf_refused(request: Request, error: Exception) -> Response:
+    return render(request, "refused.html", current_session(request), 403, status="CSRF", message=str(error))
+
+
+async def _refused_page(request: Request, error: Exception) -> Response:
+    assert isinstance(error, Refusal)
+    status_code = _HTTP_STATUS.get(error.status, 409)
+    return render(
+        request,
+        "refused.html",
+        current_session(request),
+        status_code,
+        status=error.status,
+        message=error.message,
+    )

@@ -1,0 +1,40 @@
+"""Status badges: an icon and a word for every state, so a state never rests on colour alone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Badge:
+    """How a state looks: `icon` (decorative, hidden from screen readers), `word` (what it says) and
+    `tone` (the CSS class that colours it)."""
+
+    icon: str
+    word: str
+    tone: str
+
+
+_BADGES = {
+    "pending": Badge("…", "pending", "waiting"),
+    "queued": Badge("⏳", "queued", "waiting"),
+    "running": Badge("▶", "running", "active"),
+    "paused": Badge("⏸", "paused", "waiting"),
+    "completed": Badge("✔", "completed", "good"),
+    "failed": Badge("✖", "failed", "bad"),
+    "cancelled": Badge("⊘", "cancelled", "neutral"),
+    # model versions and deployments
+    "draft": Badge("✎", "draft", "neutral"),
+    "testing": Badge("🔬", "testing", "waiting"),
+    "approved": Badge("✔", "approved", "good"),
+    "released": Badge("🚀", "released", "good"),
+    "deprecated": Badge("⊘", "deprecated", "neutral"),
+    "rejected": Badge("✖", "rejected", "bad"),
+    "alive": Badge("●", "alive", "good"),
+    "lost": Badge("○", "lost", "bad"),
+}
+
+
+def badge_for(state: str) -> Badge:
+    """The badge of `state` (a job, version or trainer state, lower case); unknown states get a `?`."""
+    return _BADGES.get(state, Badge("?", state or "unknown", "neutral"))

@@ -1,0 +1,84 @@
+// The console's own script: ticking elapsed times and uPlot charts. Loaded as a file (the CSP allows
+// no inline script); every number it shows comes from the console's endpoints.
+(function () {
+  "use strict";
+
+  var PALETTE = ["#1f5fbf", "#c2410c", "#15803d", "#7e22ce", "#a16207", "#0f766e", "#be123c", "#334155"];
+  var CHART_REFRESH_MS = 2000;
+  var plots = new WeakMap();
+
+  function formatDuration(seconds) {
+    var whole = Math.max(0, Math.round(seconds));
+    var hours = Math.floor(whole / 3600);
+    var minutes = Math.floor((whole % 3600) / 60);
+    var secs = whole % 60;
+    var pad = function (n) { return (n < 10 ? "0" : "") + n; };
+    if (hours) { return hours + "h " + pad(minutes) + "m"; }
+    return minutes ? minutes + "m " + pad(secs) + "s" : secs + "s";
+  }
+
+  function tickElapsed() {
+    document.querySelectorAll("time[data-ticking='true'][data-started-at]").forEach(function (el) {
+      var started = Date.parse(el.getAttribute("data-started-at"));
+      if (!isNaN(started)) { el.textContent = formatDuration((Date.now() - started) / 1000); }
+    });
+  }
+
+  function seriesOptions(series, index) {
+    // Validation curves are dashed, so train and validation differ by more than colour.
+    var dashed = /val /.test(series.label) && /loss/.test(series.label);
+    return {
+      label: series.label,
+      stroke: PALETTE[index % PALETTE.length],
+      width: 2,
+      dash: dashed ? [6, 4] : undefined,
+      spanGaps: true,
+      points: { show: true, size: 5 },
+    };
+  }
+
+  function draw(el, chart) {
+    var data = [chart.x].concat(chart.series.map(function (s) { return s.values; }));
+    var old = plots.get(el);
+    el.setAttribute("data-points", String(chart.x.length));
+    if (old && old.series.length === chart.series.length + 1) {
+      old.setData(data);
+      return;
+    }
+    if (old) { old.destroy(); }
+    var options = {
+      width: Math.max(320, el.clientWidth || 600),
+      height: 260,
+      scales: { x: { time: false } },
+      axes: [{ label: "epoch" }, {}],
+      series: [{ label: "epoch" }].concat(chart.series.map(seriesOptions)),
+    };
+    plots.set(el, new uPlot(options, data, el));
+  }
+
+  function loadChart(el) {
+    return fetch(el.getAttribute("data-chart-url"), { credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (body) {
+        if (body && body[el.getAttribute("data-chart-key")]) { draw(el, body[el.getAttribute("data-chart-key")]); }
+      })
+      .catch(function () { /* the next refresh tries again */ });
+  }
+
+  function refreshLiveCharts() {
+    var live = document.querySelectorAll(".chart[data-live='true']");
+    if (!live.length) { return; }
+    var finished = document.querySelector(".job-live[data-finished='true']");
+    live.forEach(function (el) {
+      loadChart(el);
+      if (finished) { el.setAttribute("data-live", "false"); }  // one last read after the job finished
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll(".chart[data-chart-url]").forEach(loadChart);
+    tickElapsed();
+    setInterval(tickElapsed, 1000);
+    setInterval(refreshLiveCharts, CHART_REFRESH_MS);
+  });
+})();

@@ -1,0 +1,111 @@
+"""An in-memory job-svc behind the console's gateway interface, and tokens for the tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from modelyard.v1 import jobs_pb2
+from modelyard_cli.connection import JobSvc
+from modelyard_console.gateway import Refusal
+from modelyard_grpc import TokenIssuer, mint_token
+
+ISSUER = TokenIssuer.generate()
+
+
+def token_for(
+    subject: str = "ada", org_id: str | None = "acme", roles: tuple[str, ...] = ("super_admin",)
+) -> str:
+    """A real Modelyard token (the console reads its claims; the fake services accept anything)."""
+    return mint_token(ISSUER, subject, org_id, list(roles), 600)
+
+
+def a_job(job_id: str = "j-1", state: int = jobs_pb2.JOB_STATE_QUEUED, **fields: Any) -> jobs_pb2.Job:
+    """A job as GetJob returns it."""
+    return jobs_pb2.Job(
+        job_id=job_id, org_id="acme", name=f"digits {job_id}", ai_module="digit-reader", state=state,
+        epochs_total=3, priority=50, **fields,
+    )  # fmt: skip
+
+
+class FakeJobService:
+    """JobService and QueryService over a dict of jobs; `refuse[rpc]` makes that RPC refuse."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, jobs_pb2.Job] = {}
+        self.calls: list[tuple[str, Any]] = []
+        self.refuse: dict[str, Refusal] = {}
+        self.tokens: list[str] = []
+        self.epochs: dict[str, list[jobs_pb2.EpochMetrics]] = {}
+
+    def _called(self, rpc: str, request: Any) -> None:
+        self.calls.append((rpc, request))
+        if rpc in self.refuse:
+            raise self.refuse[rpc]
+
+    async def GetJob(self, ref: jobs_pb2.JobRef) -> jobs_pb2.Job:  # noqa: N802 (the RPC's name)
+        self._called("GetJob", ref)
+        if ref.job_id not in self.jobs:
+            raise Refusal("NOT_FOUND", f"no job {ref.job_id}")
+        return self.jobs[ref.job_id]
+
+    async def ListJobs(self, request: jobs_pb2.ListJobsRequest) -> jobs_pb2.ListJobsResponse:  # noqa: N802
+        self._called("ListJobs", request)
+        wanted = set(request.states)
+        return jobs_pb2.ListJobsResponse(
+            jobs=[j for j in self.jobs.values() if not wanted or j.state in wanted]
+        )
+
+    async def GetQueue(self, request: jobs_pb2.GetQueueRequest) -> jobs_pb2.GetQueueResponse:  # noqa: N802
+        self._called("GetQueue", request)
+        queued = [j for j in self.jobs.values() if j.state == jobs_pb2.JOB_STATE_QUEUED]
+        return jobs_pb2.GetQueueResponse(
+            entries=[jobs_pb2.QueueEntry(position=n, job=j) for n, j in enumerate(queued, 1)]
+        )
+
+    async def ListTrainers(self, request: jobs_pb2.ListTrainersRequest) -> jobs_pb2.ListTrainersResponse:  # noqa: N802
+        self._called("ListTrainers", request)
+        trainer = jobs_pb2.Trainer(trainer_id="t-1", slots_total=2, slots_free=1, alive=True)
+        return jobs_pb2.ListTrainersResponse(trainers=[trainer])
+
+    async def GetMetricsHistory(self, ref: jobs_pb2.JobRef) -> jobs_pb2.MetricsHistoryResponse:  # noqa: N802
+        self._called("GetMetricsHistory", ref)
+        return jobs_pb2.MetricsHistoryResponse(job_id=ref.job_id, epochs=self.epochs.get(ref.job_id, []))
+
+    async def GetJobEvents(self, ref: jobs_pb2.JobRef) -> jobs_pb2.JobEventsResponse:  # noqa: N802
+        self._called("GetJobEvents", ref)
+        return jobs_pb2.JobEventsResponse()
+
+    async def _command(self, rpc: str, command: jobs_pb2.JobCommand, state: int) -> jobs_pb2.Job:
+        self._called(rpc, command)
+        job = self.jobs[command.job_id]
+        job.state = state
+        return job
+
+    async def CancelJob(self, command: jobs_pb2.JobCommand) -> jobs_pb2.Job:  # noqa: N802
+        return await self._command("CancelJob", command, jobs_pb2.JOB_STATE_CANCELLED)
+
+    async def PauseJob(self, command: jobs_pb2.JobCommand) -> jobs_pb2.Job:  # noqa: N802
+        return await self._command("PauseJob", command, jobs_pb2.JOB_STATE_PAUSED)
+
+    async def ResumeJob(self, command: jobs_pb2.JobCommand) -> jobs_pb2.Job:  # noqa: N802
+        return await self._command("ResumeJob", command, jobs_pb2.JOB_STATE_QUEUED)
+
+    async def SetPriority(self, request: jobs_pb2.SetPriorityRequest) -> jobs_pb2.Job:  # noqa: N802
+        self._called("SetPriority", request)
+        job = self.jobs[request.job_id]
+        job.priority = request.priority
+        return job
+
+
+class FakeGateway:
+    """The console's gateway with job-svc replaced by `service`; records the tokens calls carry."""
+
+    def __init__(self, service: FakeJobService) -> None:
+        self.service = service
+
+    @asynccontextmanager
+    async def jobs(self, token: str) -> AsyncIterator[JobSvc]:
+        self.service.tokens.append(token)
+        yield JobSvc(jobs=self.service, queries=self.service)

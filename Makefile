@@ -11,10 +11,10 @@ PROTOS := $(shell find proto -name '*.proto' 2>/dev/null)
 STATE := .modelyard/infra
 
 .DEFAULT_GOAL := help
-.PHONY: help venv protos lint format typecheck test unit integration demo infra-up infra-down bench bench-events bench-training bench-datasets bench-registry bench-deploy bench-audit catalog clean
+.PHONY: help venv protos lint format typecheck k8s-check test unit integration demo infra-up infra-down bench bench-events bench-training bench-datasets bench-registry bench-deploy bench-audit catalog clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 $(STAMP): constraints.txt requirements-dev.txt $(PYPROJECTS)
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -40,7 +40,10 @@ lint: protos ## ruff lint + format check, mypy --strict on libs/
 
 typecheck: lint
 
-test: lint ## The whole suite: lint, unit and integration tests on the embedded stack
+k8s-check: $(STAMP) ## Render deploy/k8s (kustomize); check it offline: Kubernetes and CRD schemas, pod rules
+	$(PY) -m tools.k8s_check deploy/k8s
+
+test: lint k8s-check ## The whole suite: lint, manifests, unit and integration tests on the embedded stack
 	$(PY) -m pytest
 
 # The console's browser tests (tests/integration/test_console.py) drive Debian's Chromium; as root

@@ -88,8 +88,42 @@ async def test_a_digits_job_trains_to_completion_with_real_accuracy(
     assert cpu.duration_s == pytest.approx(outside + 6 * statistics.median(durations), rel=1e-6)
     assert "from the last 1 completed run(s) of digit-reader" in estimate.explanation
     assert listed.jobs[0].last_epoch == done.last_epoch
+    await _its_logs_say_what_the_run_did(jobs, job.job_id)
     # It trained and reported without database credentials or a signing key (trainer-svc appended).
     assert not {"DATABASE_URL", "MODELYARD_EVENT_SIGNING_KEY"} & psutil.Process(worker.pid).environ().keys()
+
+
+async def _its_logs_say_what_the_run_did(jobs: JobClient, job_id: str) -> None:
+    """The trainer's own lines, paged (two at a time here) and followed to the end."""
+    lines: list[jobs_pb2.JobLogLine] = []
+    request = jobs_pb2.JobLogsRequest(job_id=job_id, page_size=2)
+    while True:
+        page = await jobs.queries.GetJobLogs(request)
+        lines += page.lines
+        if not page.more:
+            break
+        request.after_cursor = page.next_cursor
+    messages = [line.message for line in lines]
+    assert messages[0].startswith(f"training of job {job_id}, attempt 1, on trainer t-complete")
+    assert any(m.startswith("loaded ") for m in messages)
+    assert [m.split(":")[0] for m in messages if m.startswith("epoch ")] == [
+        "epoch 1/3",
+        "epoch 2/3",
+        "epoch 3/3",
+    ]
+    assert messages[-1].startswith("artifact written: ")
+    assert {(line.attempt, line.trainer_id, line.level) for line in lines} == {(1, "t-complete", "INFO")}
+    assert [line.cursor for line in lines] == sorted({line.cursor for line in lines})
+    # Followed from the third line: the rest, then the end (the job has finished).
+    followed = [
+        page
+        async for page in jobs.queries.FollowJobLogs(
+            jobs_pb2.JobLogsRequest(job_id=job_id, after_cursor=lines[1].cursor)
+        )
+    ]
+    assert [line.message for page in followed for line in page.lines] == messages[2:]
+    assert followed[-1].job_finished
+    assert not followed[-1].lines
 
 
 async def test_a_paused_job_resumes_from_its_checkpoint_without_repeating_epochs(

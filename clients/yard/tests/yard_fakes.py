@@ -76,6 +76,23 @@ def failed_story(job_id: str = "job-1") -> list[jobs_pb2.JobUpdate]:
     return finished_story(job_id, jobs_pb2.JOB_STATE_FAILED, failure_reason="CUDA out of memory")
 
 
+def log_page(*messages: str, first_cursor: int = 32, more: bool = False) -> jobs_pb2.JobLogsResponse:
+    """A page of INFO lines of attempt 1, one trainer-log position (32 cursors) apart."""
+    lines = [
+        jobs_pb2.JobLogLine(
+            cursor=first_cursor + 32 * i,
+            attempt=1,
+            at=Timestamp(seconds=UPDATED_AT.seconds + i),
+            level="INFO",
+            logger="modelyard_trainer.training.engine",
+            message=message,
+            trainer_id="trainer-a",
+        )
+        for i, message in enumerate(messages)
+    ]
+    return jobs_pb2.JobLogsResponse(lines=lines, next_cursor=lines[-1].cursor if lines else 0, more=more)
+
+
 def event(version: int, type_: str, subject: str = "ada") -> events_pb2.EventEnvelope:
     """A recorded event of job-1."""
     return events_pb2.EventEnvelope(
@@ -106,6 +123,8 @@ class FakeJobSvc:
     queue: list[jobs_pb2.QueueEntry] = field(default_factory=list)
     trainers: list[jobs_pb2.Trainer] = field(default_factory=list)
     estimate: jobs_pb2.JobEstimate = field(default_factory=jobs_pb2.JobEstimate)
+    log_pages: list[jobs_pb2.JobLogsResponse] = field(default_factory=list)  # GetJobLogs's, by page
+    followed_logs: list[jobs_pb2.JobLogsResponse] = field(default_factory=list)  # what FollowJobLogs streams
     refusals: dict[str, grpc.Status] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
 
@@ -203,6 +222,18 @@ class FakeQueryService(jobs_pb2_grpc.QueryServiceServicer):
     def GetJobEvents(self, request: jobs_pb2.JobRef, context: grpc.ServicerContext) -> Any:
         self.fake.record("GetJobEvents", request, context)
         return jobs_pb2.JobEventsResponse(events=self.fake.events)
+
+    @override
+    def GetJobLogs(self, request: jobs_pb2.JobLogsRequest, context: grpc.ServicerContext) -> Any:
+        self.fake.record("GetJobLogs", request, context)
+        pages = self.fake.log_pages
+        after = [page for page in pages if not page.lines or page.lines[0].cursor > request.after_cursor]
+        return after[0] if after else jobs_pb2.JobLogsResponse(next_cursor=request.after_cursor)
+
+    @override
+    def FollowJobLogs(self, request: jobs_pb2.JobLogsRequest, context: grpc.ServicerContext) -> Iterator[Any]:
+        self.fake.record("FollowJobLogs", request, context)
+        yield from self.fake.followed_logs
 
     @override
     def ListTrainers(self, request: jobs_pb2.ListTrainersRequest, context: grpc.ServicerContext) -> Any:

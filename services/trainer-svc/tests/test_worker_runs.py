@@ -43,7 +43,9 @@ class Worker:
         return dispatch.dispatch_id
 
     async def types(self, dispatch_id: str) -> list[str]:
-        return [envelope.type for envelope in await self.store.read_stream(dispatch_id)]
+        # The run's log lines are tested on their own (test_worker_run_logs.py).
+        envelopes = await self.store.read_stream(dispatch_id)
+        return [envelope.type for envelope in envelopes if envelope.type != "TrainingLogged"]
 
     async def until_finished(self, dispatch_id: str) -> list[str]:
         async def finished() -> bool:

@@ -22,6 +22,7 @@ from modelyard_cli.commands import (
     deploy,
     edge,
     edge_agent,
+    job_logs,
     jobs,
     model_download,
     models,
@@ -130,6 +131,7 @@ jobs_app.command("list")(jobs.list_jobs)
 jobs_app.command("active")(jobs.active)
 jobs_app.command("show")(reads.show)
 jobs_app.command("watch")(watch.watch)
+jobs_app.command("logs")(job_logs.logs)
 jobs_app.command("queue")(reads.queue)
 jobs_app.command("cancel")(control.cancel)
 jobs_app.command("pause")(control.pause)

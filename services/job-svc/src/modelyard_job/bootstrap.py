@@ -138,7 +138,13 @@ async def running_job_service(settings: JobSettings, stop: asyncio.Event) -> Asy
         (
             jobs_pb2_grpc.add_QueryServiceServicer_to_server,
             QueryServicer(
-                reads, liveness, settings.lease_ttl, utc_now, versions, settings.price_per_device_hour
+                reads,
+                changes,
+                liveness,
+                settings.lease_ttl,
+                utc_now,
+                versions,
+                settings.price_per_device_hour,
             ),
         ),
         (

@@ -26,6 +26,7 @@ from modelyard_events.schemas.registry import REGISTRY_EVENTS, ModelEvaluationRe
 from modelyard_events.schemas.training import (
     TRAINER_EVENTS,
     EpochCompleted,
+    TrainingLogged,
     TrainingPhaseChanged,
     TrainingProgressed,
     TrainingReport,
@@ -40,9 +41,9 @@ from modelyard_job.projections.usage_views import USAGE_EVENTS, UsageViews
 from modelyard_job.projections.views import JOB_SOURCE, REGISTRY_SOURCE, TRAINER_SOURCE, JobViews
 
 VIEW_EVENTS = EventRegistry.combined(JOB_EVENTS, TRAINER_EVENTS, REGISTRY_EVENTS)
-# Progress, epoch and phase reports never change a job (the views take them straight from the
+# Progress, epoch, phase and log reports never change a job (the views take them straight from the
 # trainer's log), so the reaction does not even load the job for them: they are most of the traffic.
-_NEVER_DECIDE = (TrainingProgressed, EpochCompleted, TrainingPhaseChanged)
+_NEVER_DECIDE = (TrainingProgressed, EpochCompleted, TrainingPhaseChanged, TrainingLogged)
 
 
 @dataclass

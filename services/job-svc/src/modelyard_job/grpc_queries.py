@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,8 +18,10 @@ from modelyard_job.app.trainers import TrainerFleet
 from modelyard_job.convert import epoch_to_proto, estimate_to_proto, trainer_to_proto
 from modelyard_job.domain.heartbeats import heartbeat_problems
 from modelyard_job.grpc_api import new_job_of
+from modelyard_job.job_logs import follow_job_logs, job_logs_page
 from modelyard_job.job_reads import JobReads
 from modelyard_job.liveness import Liveness
+from modelyard_job.notifications import ViewChanges
 from modelyard_job.projections.queries import trainer_rows
 
 Context = aio.ServicerContext[Any, Any]
@@ -31,13 +33,15 @@ class QueryServicer(jobs_pb2_grpc.QueryServiceServicer):
     def __init__(
         self,
         reads: JobReads,
+        changes: ViewChanges,
         liveness: Liveness,
         lease_ttl: timedelta,
         clock: Callable[[], datetime],
         versions: VersionLookup | None = None,
         prices: Mapping[str, float] | None = None,
     ) -> None:
-        self._reads, self._liveness, self._ttl, self._clock = reads, liveness, lease_ttl, clock
+        self._reads, self._changes, self._liveness, self._ttl = reads, changes, liveness, lease_ttl
+        self._clock = clock
         self._versions, self._prices = versions, dict(prices or {})
 
     @override
@@ -67,6 +71,19 @@ class QueryServicer(jobs_pb2_grpc.QueryServiceServicer):
         async with self._reads.engine.connect() as conn:
             epochs = await self._reads.reader.epochs(conn, row.job_id)
         return jobs_pb2.MetricsHistoryResponse(job_id=row.job_id, epochs=[epoch_to_proto(e) for e in epochs])
+
+    @override
+    async def GetJobLogs(
+        self, request: jobs_pb2.JobLogsRequest, context: Context
+    ) -> jobs_pb2.JobLogsResponse:
+        return await job_logs_page(self._reads, request)
+
+    @override
+    async def FollowJobLogs(
+        self, request: jobs_pb2.JobLogsRequest, context: Context
+    ) -> AsyncIterator[jobs_pb2.JobLogsResponse]:
+        async for page in follow_job_logs(self._reads, self._changes, request):
+            yield page
 
     @override
     async def GetJobEvents(self, request: jobs_pb2.JobRef, context: Context) -> jobs_pb2.JobEventsResponse:

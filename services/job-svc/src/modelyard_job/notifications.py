@@ -18,7 +18,7 @@ JOB_KEY_FIELD = "job_id"
 class ViewChanges(_SharedViewChanges):
     """ViewChanges over the views' channel, whose notices name a job_id and a kind.
 
-    Kinds: queued, state, progress, epoch, report or trainer ("" job for trainers).
+    Kinds: queued, state, progress, epoch, report, logs or trainer ("" job for trainers).
     """
 
     def __init__(self, database_url: str, channel: str) -> None:

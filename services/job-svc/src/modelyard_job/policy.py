@@ -26,6 +26,8 @@ JOB_POLICY = AccessPolicy(
         _QUERIES + "EstimateJob": read(*_READERS, org_field="org_id"),
         _QUERIES + "GetMetricsHistory": read(*_READERS, scoped_in_servicer=True),
         _QUERIES + "GetJobEvents": read(*_READERS, scoped_in_servicer=True),
+        _QUERIES + "GetJobLogs": read(*_READERS, scoped_in_servicer=True),
+        _QUERIES + "FollowJobLogs": read(*_READERS, scoped_in_servicer=True),
         # The trainer fleet spans organizations: not an org_admin's view.
         _QUERIES + "ListTrainers": read(Role.AUDITOR),
         # Trainer workers heartbeat as themselves only.

@@ -8,9 +8,10 @@ the job's current lease.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from modelyard_events.envelope import DomainEvent
 from modelyard_events.registry import EventRegistry
@@ -55,6 +56,31 @@ class TrainingPhaseChanged(TrainingReport):
     type_name = "TrainingPhaseChanged"
     phase: RunPhase
     message: Detail
+
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+MAX_LOG_LINES_PER_EVENT = 20
+"""Lines of one `TrainingLogged` (20 lines of the longest text stay far below an event's size bound)."""
+
+
+class LogLine(BaseModel):
+    """One line the trainer logged while running a dispatch (a traceback is one line's text)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    at: datetime
+    level: LogLevel
+    logger: Name
+    message: Reason
+
+
+class TrainingLogged(TrainingReport):
+    """Lines the trainer logged for this run, in order; `dropped` lines before them were not kept
+    (a run keeps a bounded number of lines per attempt)."""
+
+    type_name = "TrainingLogged"
+    lines: list[LogLine] = Field(min_length=1, max_length=MAX_LOG_LINES_PER_EVENT)
+    dropped: int = Field(default=0, ge=0)
 
 
 class TrainingProgressed(TrainingReport):
@@ -139,6 +165,7 @@ class TrainingCancelled(TrainingReport):
 TRAINER_EVENTS = EventRegistry(
     [
         TrainingPhaseChanged,
+        TrainingLogged,
         TrainingStarted,
         TrainingProgressed,
         EpochCompleted,

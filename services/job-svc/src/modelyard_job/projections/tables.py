@@ -54,6 +54,11 @@ _DDL = (
     # The registry version each training job became (ModelVersionRegistered), in whichever order the
     # registry's and job-svc's logs are applied.
     "CREATE TABLE IF NOT EXISTS {s}.job_outputs (job_id text PRIMARY KEY, version_id text NOT NULL)",
+    # The lines trainers logged per run (training_logs.py): `cursor` orders them as the trainers' log does.
+    """CREATE TABLE IF NOT EXISTS {s}.job_logs (
+        job_id text NOT NULL, cursor bigint NOT NULL, attempt int NOT NULL, dispatch_id text NOT NULL,
+        trainer_id text NOT NULL, at timestamptz NOT NULL, level text NOT NULL, logger text NOT NULL,
+        message text NOT NULL, PRIMARY KEY (job_id, cursor))""",
 )
 
 

@@ -1,8 +1,8 @@
 """JobViews: the one projection job-svc runs over its own log, the trainers' log and the registry's.
 
-Job status, queue, per-epoch metrics, job timelines and trainers are updated in the runner's
-transaction (exactly once per event), and each change is announced with pg_notify on commit, so
-WatchJob streams and the dispatcher on any replica wake without polling. Runs of progress and epoch
+Job status, queue, per-epoch metrics, job timelines, the runs' log lines and trainers are updated
+in the runner's transaction (exactly once per event), and each change is announced with pg_notify on
+commit, so WatchJob streams and the dispatcher on any replica wake without polling. Runs of progress and epoch
 reports, most of the traffic, are applied a run at a time (`apply_batch`).
 """
 
@@ -22,6 +22,7 @@ from modelyard_events.schemas.registry import MODULE_STREAM
 from modelyard_events.schemas.training import (
     RUN_STREAM,
     EpochCompleted,
+    TrainingLogged,
     TrainingPhaseChanged,
     TrainingReport,
     TrainingStarted,
@@ -32,6 +33,7 @@ from modelyard_job.projections.model_versions import apply_registry_event, job_o
 from modelyard_job.projections.tables import changes_channel, create_view_tables
 from modelyard_job.projections.timeline import record_in_timeline
 from modelyard_job.projections.trainers import apply_trainer_event
+from modelyard_job.projections.training_logs import apply_training_logged
 from modelyard_job.projections.training_reports import (
     apply_live_reports,
     apply_training_phase,
@@ -64,6 +66,9 @@ class JobViews:
             await self._announce(conn, [(envelope.stream_id, kind)])
         elif envelope.stream_type == RUN_STREAM and isinstance(event, LIVE_REPORTS):
             await self._apply_live_run([(event, envelope)], conn)
+        elif envelope.stream_type == RUN_STREAM and isinstance(event, TrainingLogged):
+            await apply_training_logged(self.schema, event, envelope, conn)  # lines stay out of the timeline
+            await self._announce(conn, [(event.job_id, "logs")])
         elif envelope.stream_type == RUN_STREAM and isinstance(event, TrainingReport):
             if isinstance(event, TrainingStarted):
                 await apply_training_started(self.schema, event, conn)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import time
@@ -44,6 +45,8 @@ from modelyard_trainer.training.optimizer_steps import OptimizerSteps
 from modelyard_trainer.training.preprocessing import TabularScaling
 from modelyard_trainer.training.progress import ProgressMeter
 
+log = logging.getLogger(__name__)  # a run's lines: the worker keeps them with its reports (`yard jobs logs`)
+
 
 def run_training(spec: TrainingSpec, observer: TrainingObserver, control: TrainingControl) -> Outcome:
     """Train `spec` to completion, or until `control` asks to pause or cancel.
@@ -59,10 +62,26 @@ def run_training(spec: TrainingSpec, observer: TrainingObserver, control: Traini
     device = resolve_device(spec.device)
     observer.phase("loading_data", f"loading the {spec.family} data into memory")
     data = load_training_data(spec.family, spec.dataset_uri, spec.hyperparameters, spec.memory_budget_bytes)
+    log.info(
+        "loaded %d training and %d validation samples of %s", len(data.train_y), len(data.val_y), spec.family
+    )
     observer.phase("building_model", _building_message(spec, device))
     run = _Run.prepare(spec, data, device)
     point = _starting_point(spec, run, data)
-    observer.started(run.start_info(point))
+    info = run.start_info(point)
+    log.info(
+        "model %s: %d parameters on %s%s; %d epochs of %d steps (batch size %d), from epoch %d step %d",
+        type(run.steps.model).__name__,
+        sum(p.numel() for p in run.steps.model.parameters()),
+        info.device,
+        " with mixed precision" if info.amp else "",
+        info.epochs_total,
+        info.steps_per_epoch,
+        spec.hyperparameters.batch_size,
+        info.start_epoch,
+        info.start_step,
+    )
+    observer.started(info)
     with GpuMonitor(device) as gpu:
         try:
             return run.train(point, observer, control, gpu)
@@ -71,6 +90,14 @@ def run_training(spec: TrainingSpec, observer: TrainingObserver, control: Traini
                 f"out of {device.type} memory at batch_size {spec.hyperparameters.batch_size}; "
                 f"lower batch_size (or channels / hidden_layers): {error}"
             ) from None
+
+
+def _epoch_line(result: EpochResult, epochs: int) -> str:
+    accuracy = "" if result.val_accuracy is None else f", val_accuracy {result.val_accuracy:.4f}"
+    return (
+        f"epoch {result.epoch}/{epochs}: train_loss {result.train_loss:.4f}, val_loss {result.val_loss:.4f}"
+        f"{accuracy}, {result.samples_per_s:,.0f} samples/s, {result.duration_s:.1f} s"
+    )
 
 
 def _building_message(spec: TrainingSpec, device: torch.device) -> str:
@@ -84,9 +111,17 @@ def _building_message(spec: TrainingSpec, device: torch.device) -> str:
 def _starting_point(spec: TrainingSpec, run: _Run, data: TrainingData) -> ResumePoint:
     """The checkpoint's position when resuming; else the start, with the base's weights when fine-tuning."""
     if spec.resume_from is not None:
-        return run.resume(spec.resume_from)
+        point = run.resume(spec.resume_from)
+        log.info(
+            "resumed from checkpoint %s: %d epochs done, step %d",
+            spec.resume_from.name,
+            point.epochs_done,
+            point.step,
+        )
+        return point
     if spec.base_artifact is not None:
         load_base_weights(spec.base_artifact, run.steps.model, spec.family, data, spec.hyperparameters)
+        log.info("starting from the base version's weights (%s)", spec.base_artifact.name)
     return ResumePoint(0, 0)
 
 
@@ -181,14 +216,24 @@ class _Run:
             started = time.monotonic()
             stop = self._steps(epoch_index, point, observer, control, meter, gpu)
             if stop.reason == "cancel":
+                log.info("cancelled before step %d of epoch %d", stop.step + 1, epoch_index + 1)
                 return Cancelled()
             if stop.reason == "pause":
                 if saved is not None and stop.step == 0:
+                    log.info("paused after epoch %d (checkpoint %s)", epoch_index, saved.path.name)
                     return Paused(saved)  # paused right after an epoch: its checkpoint is this position
                 at = ResumePoint(epoch_index, stop.step, stop.loss_sum, stop.samples, metrics)
-                return Paused(self._checkpoint(at))
+                paused = self._checkpoint(at)
+                log.info(
+                    "paused at epoch %d, step %d (checkpoint %s)",
+                    epoch_index + 1,
+                    stop.step,
+                    paused.path.name,
+                )
+                return Paused(paused)
             result, metrics = self._validate(epoch_index, stop, started, gpu)
             saved = self._checkpoint(ResumePoint(epoch_index + 1, 0, metrics=metrics))
+            log.info("%s", _epoch_line(result, self.hp.epochs))
             observer.epoch_completed(result, saved)
             point = ResumePoint(epoch_index + 1, 0)
         artifact = write_artifact(
@@ -198,6 +243,12 @@ class _Run:
             self.data,
             self.steps.model,
             metrics,
+        )
+        log.info(
+            "artifact written: %s, %d bytes, sha256 %s",
+            artifact.path.name,
+            artifact.size_bytes,
+            artifact.sha256,
         )
         return Completed(
             artifact.path,

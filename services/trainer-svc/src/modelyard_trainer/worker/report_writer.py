@@ -12,11 +12,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Protocol
 
 from modelyard_events.envelope import CommandContext
 from modelyard_events.errors import ConcurrencyConflict, EventStoreError
-from modelyard_events.schemas.training import RUN_STREAM, RunPhase, TrainingPhaseChanged, TrainingReport
+from modelyard_events.schemas.training import (
+    RUN_STREAM,
+    LogLine,
+    RunPhase,
+    TrainingPhaseChanged,
+    TrainingReport,
+)
 from modelyard_trainer.report_wire import report_batches
 from modelyard_trainer.reports import (
     RunIdentity,
@@ -25,6 +32,7 @@ from modelyard_trainer.reports import (
     started_report,
 )
 from modelyard_trainer.training import CheckpointInfo, EpochResult, Progress, StartInfo
+from modelyard_trainer.worker.run_logs import RunLines, merged_logs
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +66,11 @@ class QueuedReports:
 
     def __init__(self, run: RunIdentity, loop: asyncio.AbstractEventLoop, queue: ReportQueue) -> None:
         self.run, self._loop, self._queue = run, loop, queue
+        self.lines = RunLines(self.put, self.run.fields)
+
+    def log_line(self, line: LogLine) -> None:
+        """Queue a line the run logged (`TrainingLogged`), within the run's cap of lines."""
+        self.lines.offer(line)
 
     def phase(self, phase: RunPhase, message: str) -> None:
         """Queue `TrainingPhaseChanged`."""
@@ -80,7 +93,10 @@ class QueuedReports:
         self._loop.call_soon_threadsafe(self._queue.put_nowait, reports)
 
     def close(self) -> None:
-        """No report follows (from any thread)."""
+        """No report follows (from any thread); first, how many lines were not kept, if any."""
+        final = self.lines.final_reports(datetime.now(UTC))
+        if final:
+            self.put(final)
         self._loop.call_soon_threadsafe(self._queue.put_nowait, None)
 
 
@@ -89,7 +105,8 @@ async def write_reports(
 ) -> TrainingReport | None:
     """Append the queue's reports to stream (RUN_STREAM, dispatch_id) until None; return the last.
 
-    What waits in the queue goes in as few appends as trainer-svc's bounds allow (`report_batches`).
+    What waits in the queue goes in as few appends as trainer-svc's bounds allow (`report_batches`),
+    consecutive log lines merged into few reports (`merged_logs`).
     """
     version, last, ended = 0, None, False
     while not ended:
@@ -100,7 +117,7 @@ async def write_reports(
             more = queue.get_nowait()
             reports += more or []
             ended = more is None
-        for chunk in report_batches(reports):
+        for chunk in report_batches(merged_logs(reports)):
             version = await append_reports(store, dispatch_id, version, chunk, context)
             last = chunk[-1]
     return last

@@ -4,6 +4,7 @@ trains (or evaluates) in a thread, plus a task writing its reports."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +34,7 @@ from modelyard_trainer.training import (
 from modelyard_trainer.training.device import resolve_device
 from modelyard_trainer.worker.intake import ControlRun, StartRun
 from modelyard_trainer.worker.report_writer import QueuedReports, ReportLog, ReportQueue, write_reports
+from modelyard_trainer.worker.run_logs import install_run_log_capture, logging_for
 from modelyard_trainer.worker.spec import run_folder, training_spec
 
 log = logging.getLogger(__name__)
@@ -90,6 +92,7 @@ class Runs:
         self._training_uri, self._model_artifact = training_uri, model_artifact
         self._executor = ThreadPoolExecutor(settings.trainer_slots, thread_name_prefix="training")
         self._runs: dict[str, _Run] = {}
+        install_run_log_capture()  # once per process: what runs log becomes their `TrainingLogged`
 
     def start(self, start: StartRun) -> None:
         """Start the run of a dispatch whose slot the intake took (on the running event loop)."""
@@ -104,7 +107,8 @@ class Runs:
             write_reports(self._store, dispatch.dispatch_id, start.context, queue),
             name=f"reports-{dispatch.dispatch_id}",
         )
-        thread = asyncio.ensure_future(self._prepare_and_train(dispatch, observer, control))
+        with logging_for(observer.log_line):  # the run's task (and its thread) log into its reports
+            thread = asyncio.ensure_future(self._prepare_and_train(dispatch, observer, control))
         run = self._runs[dispatch.dispatch_id] = _Run(identity, control, writer, thread)
         writer.add_done_callback(lambda _: self._ended(run))
         log.info(
@@ -118,6 +122,14 @@ class Runs:
     async def _prepare_and_train(
         self, dispatch: JobDispatched, observer: QueuedReports, control: TrainingControl
     ) -> None:
+        log.info(
+            "%s of job %s, attempt %d, on trainer %s (dispatch %s)",
+            dispatch.kind,
+            dispatch.job_id,
+            dispatch.attempt,
+            self._settings.trainer_id,
+            dispatch.dispatch_id,
+        )
         try:
             refuse_local_files(dispatch.dataset_uri, self._settings.allow_file_datasets)
             observer.phase("fetching", _fetching_message(dispatch))
@@ -129,8 +141,17 @@ class Runs:
             return
         work: RunWork = evaluate if dispatch.kind == "evaluation" else train
         loop = asyncio.get_running_loop()
+        in_run = contextvars.copy_context()  # the thread logs into the run's reports too
         await loop.run_in_executor(
-            self._executor, work, dispatch, self._settings, observer, control, dataset_uri, artifact
+            self._executor,
+            in_run.run,
+            work,
+            dispatch,
+            self._settings,
+            observer,
+            control,
+            dataset_uri,
+            artifact,
         )
 
     def control(self, decision: ControlRun) -> None:

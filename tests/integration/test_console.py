@@ -1,0 +1,233 @@
+"""The operator console in a real browser against the running stack (issue 15, item 3).
+
+Debian's Chromium, driven by the playwright package through `executable_path` (no browser is ever
+downloaded), signs in with a token, watches a job train to completed while its curves grow, cancels a
+queued job through the confirmation page, and sees a service's refusal. Every request the pages make
+to any host other than the console fails the test, and so does a Content-Security-Policy violation or
+a script error. Screenshots go to `.modelyard/test-artifacts/console/` (ignored by git), or to
+`$MODELYARD_TEST_ARTIFACTS/console/`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page, Route, async_playwright, expect
+
+from modelyard.v1 import jobs_pb2
+from modelyard_devstack.platform import Platform
+from modelyard_devstack.processes import free_port, spawn, stop_pid, wait_until
+from tests.integration.job_client import JobClient
+from tests.integration.trainers import Trainers
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+ARTIFACTS = Path(os.environ.get("MODELYARD_TEST_ARTIFACTS", ".modelyard/test-artifacts")) / "console"
+TRAINING = {"epochs": 6, "batch_size": 32}
+WATCH_TIMEOUT_MS = 180_000
+
+
+def chromium_or_skip() -> Path:
+    """Debian's Chromium, installed here when missing and this is root; the test skips otherwise."""
+    if not CHROMIUM.exists() and os.geteuid() == 0 and shutil.which("apt-get"):
+        install = "apt-get update -q && apt-get install -y -q --no-install-recommends chromium"
+        subprocess.run(["sh", "-c", install], check=False, capture_output=True, timeout=600)
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is absent and could not be installed (`make browser` as root installs it)")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def console_url(services: Platform) -> Iterator[str]:
+    """The console as its own process, pointed at the platform's services like yard would be."""
+    port = free_port()
+    log = services.log_of("console")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "modelyard_console", "--port", str(port), "--refresh-s", "0.5"]
+    process = spawn(argv, log, env=services.base_env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _answers(f"{url}/signin", process, log), 30, "the console")
+        yield url
+    finally:
+        stop_pid(process.pid)
+
+
+def _answers(url: str, process: subprocess.Popen[bytes], log: Path) -> bool:
+    if process.poll() is not None:
+        raise RuntimeError(f"the console exited: {log.read_text(errors='replace')[-2000:]}")
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    """Headless Chromium for the module."""
+    executable = chromium_or_skip()
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS)
+        yield launched
+        await launched.close()
+
+
+class Guard:
+    """What the page did that it must not: requests to other hosts, CSP violations, script errors."""
+
+    def __init__(self, console_url: str) -> None:
+        self.origin = urlsplit(console_url).netloc
+        self.foreign: list[str] = []
+        self.errors: list[str] = []
+
+    async def route(self, route: Route) -> None:
+        """Let requests to the console through; record and abort every other."""
+        if urlsplit(route.request.url).netloc == self.origin:
+            await route.continue_()
+        else:
+            self.foreign.append(route.request.url)
+            await route.abort()
+
+    def console_message(self, kind: str, text: str) -> None:
+        if kind == "error" or "Content Security Policy" in text:
+            self.errors.append(text)
+
+    def check(self) -> None:
+        assert not self.foreign, f"the console's pages asked other hosts: {self.foreign}"
+        assert not self.errors, f"errors in the browser: {self.errors}"
+
+
+@pytest.fixture
+async def page(browser: Browser, console_url: str, request: pytest.FixtureRequest) -> AsyncIterator[Page]:
+    """A fresh browser context on the console, guarded (checked after the test)."""
+    guard = Guard(console_url)
+    context: BrowserContext = await browser.new_context(
+        base_url=console_url, viewport={"width": 1400, "height": 900}
+    )
+    await context.route("**/*", guard.route)
+    opened = await context.new_page()
+    opened.on("console", lambda message: guard.console_message(message.type, message.text))
+    opened.on("pageerror", lambda error: guard.errors.append(str(error)))
+    yield opened
+    await context.close()
+    guard.check()
+
+
+async def screenshot(page: Page, name: str) -> Path:
+    """Save the whole page as a test artifact."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    await page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+async def sign_in(page: Page, token: str, subject: str) -> None:
+    """Paste the token into the sign-in form, by keyboard, and land on the dashboard."""
+    await page.goto("/signin")
+    await page.get_by_label("Token").fill(token)
+    await page.get_by_role("button", name="Sign in").press("Enter")
+    await expect(page.get_by_test_id("signed-in-as")).to_contain_text(f"Signed in as {subject}")
+
+
+async def test_an_operator_watches_a_job_train_to_completed_while_its_curves_grow(
+    page: Page, services: Platform, jobs: JobClient, trainers: Trainers, fresh_org: str, digits_uri: str
+) -> None:
+    await sign_in(page, services.token(subject="ops-ada"), "ops-ada")
+    await expect(page.get_by_test_id("signed-in-as")).to_contain_text("roles super_admin")
+    await trainers.start("t-console")
+    job = await jobs.create(fresh_org, digits_uri, **TRAINING)
+
+    # The dashboard lists it live (no reload): a row with its progress bar.
+    row = page.locator(f"[data-testid=active-jobs] tr[data-job-id='{job.job_id}']")
+    await expect(row).to_be_visible(timeout=30_000)
+    await expect(row.locator("progress")).to_have_count(1)
+    await screenshot(page, "dashboard")
+
+    await page.goto(f"/jobs/{job.job_id}")
+    bar = page.get_by_test_id("job-progress").locator("progress")
+    state = page.get_by_test_id("job-state")
+    chart = page.get_by_test_id("loss-chart")
+    progress_seen: list[float] = []
+    points_seen: list[int] = []
+    deadline = time.monotonic() + WATCH_TIMEOUT_MS / 1000
+    while "completed" not in (await state.inner_text()):
+        assert time.monotonic() < deadline, f"job still {await state.inner_text()}: {progress_seen}"
+        progress_seen.append(float(await bar.get_attribute("value") or 0))
+        points_seen.append(int(await chart.get_attribute("data-points") or 0))
+        if len(progress_seen) == 20:
+            await screenshot(page, "job-running")
+        await page.wait_for_timeout(250)
+
+    await expect(state).to_contain_text("completed")
+    await expect(bar).to_have_attribute("value", "100.0")
+    await expect(chart).to_have_attribute("data-points", str(TRAINING["epochs"]), timeout=10_000)
+    await expect(chart.locator("canvas")).to_have_count(1)
+    await screenshot(page, "job-completed")
+    moving = sorted(set(progress_seen))
+    assert len(moving) >= 3, f"the bar hardly moved while the job ran: {moving}"
+    grown = sorted(set(points_seen))
+    assert len([n for n in grown if 0 < n < TRAINING["epochs"]]) >= 1, f"the chart did not grow: {grown}"
+
+    # Its metrics export as CSV, one row per epoch.
+    async with page.expect_download() as download_info:
+        await page.get_by_role("link", name="Export metrics as CSV").click()
+    downloaded = Path(await (await download_info.value).path())
+    csv_text = await asyncio.to_thread(downloaded.read_text)
+    assert csv_text.splitlines()[0].startswith("epoch,attempt,train_loss,val_loss,val_accuracy")
+    assert len(csv_text.splitlines()) == 1 + TRAINING["epochs"]
+
+
+async def test_cancelling_a_queued_job_asks_first_then_cancels(
+    page: Page, services: Platform, jobs: JobClient, trainers: Trainers, fresh_org: str, digits_uri: str
+) -> None:
+    job = await jobs.create(fresh_org, digits_uri)  # no trainer is alive: it stays queued
+    await sign_in(page, services.token(subject="ops-ben"), "ops-ben")
+    await page.goto("/queue")
+    row = page.locator(f"[data-testid=queue] tr[data-job-id='{job.job_id}']")
+    await expect(row).to_contain_text("queued")
+
+    await row.get_by_role("link", name="Cancel").focus()
+    await page.keyboard.press("Enter")  # by keyboard
+    await expect(page.get_by_role("heading", name="Cancel this job?")).to_be_visible()
+    await screenshot(page, "cancel-confirmation")
+    assert (await jobs.get(job.job_id)).state == jobs_pb2.JOB_STATE_QUEUED  # asking cancels nothing
+
+    await page.get_by_label("Reason").fill("wrong dataset")
+    await page.get_by_role("button", name="Yes, cancel the job").click()
+    await expect(page.get_by_role("status")).to_contain_text(f"({job.job_id}) cancelled")
+    await jobs.wait_for(job.job_id, jobs_pb2.JOB_STATE_CANCELLED, timeout_s=30)  # the views catch up
+    await page.reload()
+    await expect(page.locator(f"[data-job-id='{job.job_id}']")).to_have_count(0)
+    await screenshot(page, "queue-after-cancel")
+
+
+async def test_a_refused_command_shows_the_services_status_and_message(
+    page: Page, services: Platform, jobs: JobClient, trainers: Trainers, fresh_org: str, digits_uri: str
+) -> None:
+    job = await jobs.create(fresh_org, digits_uri)
+    # An org_admin reads its organization's jobs but may not command them.
+    await sign_in(page, services.token(("org_admin",), fresh_org, "viewer-cy"), "viewer-cy")
+    await page.goto("/queue")
+    row = page.locator(f"[data-testid=queue] tr[data-job-id='{job.job_id}']")
+    await row.get_by_role("button", name="Pause").click()
+    refusal = page.get_by_role("alert")
+    await expect(refusal).to_contain_text("Refused — PERMISSION_DENIED")
+    await screenshot(page, "refused-pause")
+    assert (await jobs.get(job.job_id)).state == jobs_pb2.JOB_STATE_QUEUED
+    await jobs.jobs.CancelJob(jobs_pb2.JobCommand(job_id=job.job_id, reason="test over"))

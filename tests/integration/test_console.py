@@ -24,13 +24,15 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, Route, async_playwright, expect
 
-from modelyard.v1 import jobs_pb2
+from modelyard.v1 import jobs_pb2, registry_pb2
 from modelyard_devstack.platform import Platform
 from modelyard_devstack.processes import free_port, spawn, stop_pid, wait_until
 from tests.integration.job_client import JobClient
+from tests.integration.registry_client import RegistryClient
+from tests.integration.registry_flow import evaluated, train_version
 from tests.integration.trainers import Trainers
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]  # training, evaluation, approval
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -231,3 +233,48 @@ async def test_a_refused_command_shows_the_services_status_and_message(
     await screenshot(page, "refused-pause")
     assert (await jobs.get(job.job_id)).state == jobs_pb2.JOB_STATE_QUEUED
     await jobs.jobs.CancelJob(jobs_pb2.JobCommand(job_id=job.job_id, reason="test over"))
+
+
+async def badge_says(page: Page, word: str, timeout_s: float = 30) -> None:
+    """Reload until the page's first badge says `word` (the registry's views catch up after a command)."""
+    badge = page.locator("main .badge").first
+    deadline = time.monotonic() + timeout_s
+    while word not in await badge.inner_text():
+        assert time.monotonic() < deadline, f"the version is still {await badge.inner_text()}"
+        await page.wait_for_timeout(250)
+        await page.reload()
+
+
+async def test_a_self_approval_is_refused_then_a_second_admin_approves_and_releases(
+    page: Page, services: Platform, jobs: JobClient, trainers: Trainers, fresh_org: str, digits_uri: str
+) -> None:
+    await trainers.start("t-console-models")
+    async with RegistryClient.connect(services.registry_target, services.token()) as registry:
+        version = await train_version(jobs, registry, fresh_org, digits_uri)  # trained by "dev"
+        await evaluated(registry, version.version_id)  # and evaluated at "dev"'s request
+    page_of_version = f"/models/{version.version_id}"
+
+    await sign_in(page, services.token(subject="dev"), "dev")
+    await page.goto(page_of_version)
+    await badge_says(page, "testing")
+    await page.get_by_role("button", name="Approve").click()
+    refusal = page.get_by_role("alert")
+    await expect(refusal).to_contain_text("Refused — PERMISSION_DENIED")
+    await expect(refusal).to_contain_text("four eyes")
+    await screenshot(page, "model-self-approval-refused")
+
+    await page.get_by_role("button", name="Sign out").click()
+    await sign_in(page, services.token(subject="carol"), "carol")
+    await page.get_by_role("link", name="Models").click()
+    await page.locator(f"tr[data-version-id='{version.version_id}']").get_by_role("link").click()
+    await page.get_by_role("button", name="Approve").click()
+    await expect(page.get_by_role("status")).to_contain_text(f"version {version.version_id} approved")
+    await badge_says(page, "approved")
+    await page.get_by_label("Release notes").fill("first digits reader")
+    await page.get_by_role("button", name="Release").click()
+    await expect(page.get_by_role("status")).to_contain_text("released")
+    await badge_says(page, "released")
+    await screenshot(page, "model-released")
+    async with RegistryClient.connect(services.registry_target, services.token()) as registry:
+        released = await registry.get(version.version_id)
+    assert (released.status, released.approved_by) == (registry_pb2.MODEL_STATUS_RELEASED, "carol")

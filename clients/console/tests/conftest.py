@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from console_fakes import FakeGateway, FakeJobService, token_for
+from console_fakes import FakeGateway, FakeJobService, FakeRegistryService, token_for
 from starlette.testclient import TestClient
 
 from modelyard_console.app import build_app
@@ -21,9 +21,14 @@ def job_svc() -> FakeJobService:
 
 
 @pytest.fixture
-def browser(job_svc: FakeJobService) -> Iterator[TestClient]:
+def registry_svc() -> FakeRegistryService:
+    return FakeRegistryService()
+
+
+@pytest.fixture
+def browser(job_svc: FakeJobService, registry_svc: FakeRegistryService) -> Iterator[TestClient]:
     """A browser on the console (not signed in), redirects not followed."""
-    app = build_app(ConsoleSettings(), gateway=FakeGateway(job_svc))  # type: ignore[arg-type]
+    app = build_app(ConsoleSettings(), gateway=FakeGateway(job_svc, registry_svc))  # type: ignore[arg-type]
     with TestClient(app, follow_redirects=False) as client:
         yield client
 

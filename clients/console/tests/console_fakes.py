@@ -1,4 +1,6 @@
-"""An in-memory job-svc behind the console's gateway interface, and tokens for the tests."""
+"""In-memory job-svc and registry-svc behind the console's gateway interface, and tokens for the tests."""
+
+# ruff: noqa: N802  (the fakes keep the RPCs' names)
 
 from __future__ import annotations
 
@@ -6,8 +8,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from modelyard.v1 import jobs_pb2
-from modelyard_cli.connection import JobSvc
+from modelyard.v1 import jobs_pb2, registry_pb2
+from modelyard_cli.connection import JobSvc, RegistrySvc
 from modelyard_console.gateway import Refusal
 from modelyard_grpc import TokenIssuer, mint_token
 
@@ -44,36 +46,36 @@ class FakeJobService:
         if rpc in self.refuse:
             raise self.refuse[rpc]
 
-    async def GetJob(self, ref: jobs_pb2.JobRef) -> jobs_pb2.Job:  # noqa: N802 (the RPC's name)
+    async def GetJob(self, ref: jobs_pb2.JobRef) -> jobs_pb2.Job:
         self._called("GetJob", ref)
         if ref.job_id not in self.jobs:
             raise Refusal("NOT_FOUND", f"no job {ref.job_id}")
         return self.jobs[ref.job_id]
 
-    async def ListJobs(self, request: jobs_pb2.ListJobsRequest) -> jobs_pb2.ListJobsResponse:  # noqa: N802
+    async def ListJobs(self, request: jobs_pb2.ListJobsRequest) -> jobs_pb2.ListJobsResponse:
         self._called("ListJobs", request)
         wanted = set(request.states)
         return jobs_pb2.ListJobsResponse(
             jobs=[j for j in self.jobs.values() if not wanted or j.state in wanted]
         )
 
-    async def GetQueue(self, request: jobs_pb2.GetQueueRequest) -> jobs_pb2.GetQueueResponse:  # noqa: N802
+    async def GetQueue(self, request: jobs_pb2.GetQueueRequest) -> jobs_pb2.GetQueueResponse:
         self._called("GetQueue", request)
         queued = [j for j in self.jobs.values() if j.state == jobs_pb2.JOB_STATE_QUEUED]
         return jobs_pb2.GetQueueResponse(
             entries=[jobs_pb2.QueueEntry(position=n, job=j) for n, j in enumerate(queued, 1)]
         )
 
-    async def ListTrainers(self, request: jobs_pb2.ListTrainersRequest) -> jobs_pb2.ListTrainersResponse:  # noqa: N802
+    async def ListTrainers(self, request: jobs_pb2.ListTrainersRequest) -> jobs_pb2.ListTrainersResponse:
         self._called("ListTrainers", request)
         trainer = jobs_pb2.Trainer(trainer_id="t-1", slots_total=2, slots_free=1, alive=True)
         return jobs_pb2.ListTrainersResponse(trainers=[trainer])
 
-    async def GetMetricsHistory(self, ref: jobs_pb2.JobRef) -> jobs_pb2.MetricsHistoryResponse:  # noqa: N802
+    async def GetMetricsHistory(self, ref: jobs_pb2.JobRef) -> jobs_pb2.MetricsHistoryResponse:
         self._called("GetMetricsHistory", ref)
         return jobs_pb2.MetricsHistoryResponse(job_id=ref.job_id, epochs=self.epochs.get(ref.job_id, []))
 
-    async def GetJobEvents(self, ref: jobs_pb2.JobRef) -> jobs_pb2.JobEventsResponse:  # noqa: N802
+    async def GetJobEvents(self, ref: jobs_pb2.JobRef) -> jobs_pb2.JobEventsResponse:
         self._called("GetJobEvents", ref)
         return jobs_pb2.JobEventsResponse()
 
@@ -83,29 +85,59 @@ class FakeJobService:
         job.state = state
         return job
 
-    async def CancelJob(self, command: jobs_pb2.JobCommand) -> jobs_pb2.Job:  # noqa: N802
+    async def CancelJob(self, command: jobs_pb2.JobCommand) -> jobs_pb2.Job:
         return await self._command("CancelJob", command, jobs_pb2.JOB_STATE_CANCELLED)
 
-    async def PauseJob(self, command: jobs_pb2.JobCommand) -> jobs_pb2.Job:  # noqa: N802
+    async def PauseJob(self, command: jobs_pb2.JobCommand) -> jobs_pb2.Job:
         return await self._command("PauseJob", command, jobs_pb2.JOB_STATE_PAUSED)
 
-    async def ResumeJob(self, command: jobs_pb2.JobCommand) -> jobs_pb2.Job:  # noqa: N802
+    async def ResumeJob(self, command: jobs_pb2.JobCommand) -> jobs_pb2.Job:
         return await self._command("ResumeJob", command, jobs_pb2.JOB_STATE_QUEUED)
 
-    async def SetPriority(self, request: jobs_pb2.SetPriorityRequest) -> jobs_pb2.Job:  # noqa: N802
+    async def SetPriority(self, request: jobs_pb2.SetPriorityRequest) -> jobs_pb2.Job:
         self._called("SetPriority", request)
         job = self.jobs[request.job_id]
         job.priority = request.priority
         return job
 
 
+class FakeRegistryService:
+    """RegistryService over a dict of versions; `refuse[rpc]` makes that RPC refuse."""
+
+    def __init__(self) -> None:
+        self.versions: dict[str, registry_pb2.ModelVersion] = {}
+        self.calls: list[tuple[str, Any]] = []
+        self.refuse: dict[str, Refusal] = {}
+
+    async def GetVersion(self, ref: registry_pb2.ModelVersionRef) -> registry_pb2.ModelVersion:
+        return self.versions[ref.version_id]
+
+    async def ListVersions(
+        self, request: registry_pb2.ListVersionsRequest
+    ) -> registry_pb2.ListVersionsResponse:
+        return registry_pb2.ListVersionsResponse(versions=list(self.versions.values()))
+
+    async def ApproveVersion(self, command: registry_pb2.VersionCommand) -> registry_pb2.ModelVersion:
+        self.calls.append(("ApproveVersion", command))
+        if "ApproveVersion" in self.refuse:
+            raise self.refuse["ApproveVersion"]
+        version = self.versions[command.version_id]
+        version.status = registry_pb2.MODEL_STATUS_APPROVED
+        return version
+
+
 class FakeGateway:
     """The console's gateway with job-svc replaced by `service`; records the tokens calls carry."""
 
-    def __init__(self, service: FakeJobService) -> None:
+    def __init__(self, service: FakeJobService, registry: FakeRegistryService | None = None) -> None:
         self.service = service
+        self.registry_service = registry or FakeRegistryService()
 
     @asynccontextmanager
     async def jobs(self, token: str) -> AsyncIterator[JobSvc]:
         self.service.tokens.append(token)
         yield JobSvc(jobs=self.service, queries=self.service)
+
+    @asynccontextmanager
+    async def registry(self, token: str) -> AsyncIterator[RegistrySvc]:
+        yield RegistrySvc(registry=self.registry_service)

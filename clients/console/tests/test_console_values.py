@@ -42,6 +42,16 @@ def test_states_differ_by_icon_not_only_by_colour() -> None:
     assert len(icons) == 6
 
 
+@pytest.mark.parametrize(
+    "state", ["queued", "running", "paused", "completed", "failed", "cancelled", "testing", "released"]
+)
+def test_badge_icons_are_plain_symbols_not_emoji(state: str) -> None:
+    # Emoji (⏳, 🚀 …) need an emoji font that servers and kiosks often lack: they show as empty boxes.
+    code = ord(badge_for(state).icon)
+    assert code < 0x1F000
+    assert not 0x231A <= code <= 0x23FF
+
+
 def test_a_running_job_ticks_and_shows_its_figures() -> None:
     job = a_job("j-1", jobs_pb2.JOB_STATE_RUNNING, progress=0.425, epoch=2, step=10, steps_per_epoch=40)
     job.started_at.FromSeconds(1_700_000_000)

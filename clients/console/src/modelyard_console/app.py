@@ -10,7 +10,7 @@ from starlette.staticfiles import StaticFiles
 
 from modelyard_console.csrf import CsrfRefused
 from modelyard_console.gateway import Gateway, Refusal
-from modelyard_console.routes import dashboard, history, job_actions, jobs, queue, signin
+from modelyard_console.routes import dashboard, history, job_actions, jobs, models, queue, signin
 from modelyard_console.security_headers import SecurityHeaders
 from modelyard_console.sessions import SessionStore
 from modelyard_console.settings import ConsoleSettings
@@ -37,6 +37,7 @@ def build_app(settings: ConsoleSettings, gateway: Gateway | None = None) -> Star
         *job_actions.routes,
         *jobs.routes,
         *history.routes,
+        *models.routes,
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     app = Starlette(

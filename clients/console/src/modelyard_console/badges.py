@@ -1,4 +1,7 @@
-"""Status badges: an icon and a word for every state, so a state never rests on colour alone."""
+"""Status badges: an icon and a word for every state, so a state never rests on colour alone.
+
+The icons are plain symbols that common system fonts carry (DejaVu has them all), not emoji, which a
+server or kiosk without an emoji font would draw as empty boxes."""
 
 from __future__ import annotations
 
@@ -17,19 +20,21 @@ class Badge:
 
 _BADGES = {
     "pending": Badge("…", "pending", "waiting"),
-    "queued": Badge("⏳", "queued", "waiting"),
+    "queued": Badge("◷", "queued", "waiting"),
     "running": Badge("▶", "running", "active"),
-    "paused": Badge("⏸", "paused", "waiting"),
+    "paused": Badge("‖", "paused", "waiting"),
     "completed": Badge("✔", "completed", "good"),
     "failed": Badge("✖", "failed", "bad"),
     "cancelled": Badge("⊘", "cancelled", "neutral"),
     # model versions and deployments
     "draft": Badge("✎", "draft", "neutral"),
-    "testing": Badge("🔬", "testing", "waiting"),
+    "testing": Badge("◐", "testing", "waiting"),
     "approved": Badge("✔", "approved", "good"),
-    "released": Badge("🚀", "released", "good"),
+    "released": Badge("▲", "released", "good"),
     "deprecated": Badge("⊘", "deprecated", "neutral"),
     "rejected": Badge("✖", "rejected", "bad"),
+    "passed": Badge("✔", "passed", "good"),
+    "not passed": Badge("✖", "not passed", "bad"),
     "alive": Badge("●", "alive", "good"),
     "lost": Badge("○", "lost", "bad"),
 }

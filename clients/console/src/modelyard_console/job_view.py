@@ -42,7 +42,7 @@ class JobView:
     badge: Badge
     priority: int
     queue_position: str
-    percent: float | None  # 0..100, None before any progress
+    percent: float | None  # 0..100; None while a running job has reported no progress yet
     percent_text: str
     epoch_text: str
     step_text: str
@@ -97,7 +97,8 @@ def _percent(job: jobs_pb2.Job) -> float | None:
         return 100.0
     if job.HasField("progress"):
         return max(0.0, min(100.0, job.progress * 100))
-    return None
+    # Unknown while a dispatched run loads (the bar then moves without a value); nothing done otherwise.
+    return None if job.state == jobs_pb2.JOB_STATE_RUNNING else 0.0
 
 
 def _gpu_text(job: jobs_pb2.Job) -> str:

@@ -25,6 +25,7 @@ class Notice:
     kind: str  # "done" or "refused"
     text: str
     status: str = ""  # the gRPC status of a refusal (PERMISSION_DENIED …)
+    advice: str = ""  # what such a refusal usually means, for a person
 
 
 @dataclass

@@ -26,9 +26,14 @@ def registry_svc() -> FakeRegistryService:
 
 
 @pytest.fixture
-def browser(job_svc: FakeJobService, registry_svc: FakeRegistryService) -> Iterator[TestClient]:
+def gateway(job_svc: FakeJobService, registry_svc: FakeRegistryService) -> FakeGateway:
+    return FakeGateway(job_svc, registry_svc)
+
+
+@pytest.fixture
+def browser(gateway: FakeGateway) -> Iterator[TestClient]:
     """A browser on the console (not signed in), redirects not followed."""
-    app = build_app(ConsoleSettings(), gateway=FakeGateway(job_svc, registry_svc))  # type: ignore[arg-type]
+    app = build_app(ConsoleSettings(), gateway=gateway)  # type: ignore[arg-type]
     with TestClient(app, follow_redirects=False) as client:
         yield client
 

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from modelyard.v1 import jobs_pb2, registry_pb2
-from modelyard_cli.connection import JobSvc, RegistrySvc
+from modelyard.v1 import deploy_pb2, jobs_pb2, registry_pb2
+from modelyard_cli.connection import DeploySvc, JobSvc, RegistrySvc
 from modelyard_console.gateway import Refusal
 from modelyard_grpc import TokenIssuer, mint_token
 
@@ -25,8 +25,9 @@ def token_for(
 
 def a_job(job_id: str = "j-1", state: int = jobs_pb2.JOB_STATE_QUEUED, **fields: Any) -> jobs_pb2.Job:
     """A job as GetJob returns it."""
+    fields.setdefault("name", f"digits {job_id}")
     return jobs_pb2.Job(
-        job_id=job_id, org_id="acme", name=f"digits {job_id}", ai_module="digit-reader", state=state,
+        job_id=job_id, org_id="acme", ai_module="digit-reader", state=state,
         epochs_total=3, priority=50, **fields,
     )  # fmt: skip
 
@@ -79,6 +80,17 @@ class FakeJobService:
         self._called("GetJobEvents", ref)
         return jobs_pb2.JobEventsResponse()
 
+    async def CreateJob(self, request: jobs_pb2.CreateJobRequest) -> jobs_pb2.Job:
+        self._called("CreateJob", request)
+        job = a_job(f"j-{len(self.jobs) + 1}", name=request.name)
+        self.jobs[job.job_id] = job
+        return job
+
+    async def EstimateJob(self, request: jobs_pb2.CreateJobRequest) -> jobs_pb2.JobEstimate:
+        self._called("EstimateJob", request)
+        device = jobs_pb2.DeviceEstimate(device="cpu", runs=2, samples_per_s=900.0, duration_s=125.0)
+        return jobs_pb2.JobEstimate(epochs=3, devices=[device], explanation="from 2 past runs on cpu")
+
     async def _command(self, rpc: str, command: jobs_pb2.JobCommand, state: int) -> jobs_pb2.Job:
         self._called(rpc, command)
         job = self.jobs[command.job_id]
@@ -126,12 +138,29 @@ class FakeRegistryService:
         return version
 
 
+class FakeDeployService:
+    """DeployService's fleet reads over lists of servers and rollouts."""
+
+    def __init__(self) -> None:
+        self.servers: list[deploy_pb2.EdgeServer] = []
+        self.rollouts: list[deploy_pb2.Rollout] = []
+
+    async def ListEdgeServers(
+        self, request: deploy_pb2.ListEdgeServersRequest
+    ) -> deploy_pb2.ListEdgeServersResponse:
+        return deploy_pb2.ListEdgeServersResponse(servers=self.servers)
+
+    async def ListRollouts(self, request: deploy_pb2.ListRolloutsRequest) -> deploy_pb2.ListRolloutsResponse:
+        return deploy_pb2.ListRolloutsResponse(rollouts=self.rollouts)
+
+
 class FakeGateway:
     """The console's gateway with job-svc replaced by `service`; records the tokens calls carry."""
 
     def __init__(self, service: FakeJobService, registry: FakeRegistryService | None = None) -> None:
         self.service = service
         self.registry_service = registry or FakeRegistryService()
+        self.deploy_service = FakeDeployService()
 
     @asynccontextmanager
     async def jobs(self, token: str) -> AsyncIterator[JobSvc]:
@@ -141,3 +170,7 @@ class FakeGateway:
     @asynccontextmanager
     async def registry(self, token: str) -> AsyncIterator[RegistrySvc]:
         yield RegistrySvc(registry=self.registry_service)
+
+    @asynccontextmanager
+    async def deploy(self, token: str) -> AsyncIterator[DeploySvc]:
+        yield DeploySvc(deploy=self.deploy_service)

@@ -10,7 +10,17 @@ from starlette.staticfiles import StaticFiles
 
 from modelyard_console.csrf import CsrfRefused
 from modelyard_console.gateway import Gateway, Refusal
-from modelyard_console.routes import dashboard, history, job_actions, jobs, models, queue, signin
+from modelyard_console.routes import (
+    dashboard,
+    fleet,
+    history,
+    job_actions,
+    jobs,
+    models,
+    queue,
+    signin,
+    submit,
+)
 from modelyard_console.security_headers import SecurityHeaders
 from modelyard_console.sessions import SessionStore
 from modelyard_console.settings import ConsoleSettings
@@ -34,10 +44,12 @@ def build_app(settings: ConsoleSettings, gateway: Gateway | None = None) -> Star
         *signin.routes,
         *dashboard.routes,
         *queue.routes,
+        *submit.routes,  # before jobs: /jobs/new is not a job id
         *job_actions.routes,
         *jobs.routes,
         *history.routes,
         *models.routes,
+        *fleet.routes,
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     app = Starlette(

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from modelyard.v1 import deploy_pb2, jobs_pb2, registry_pb2
-from modelyard_cli.connection import DeploySvc, JobSvc, RegistrySvc
+from modelyard.v1 import datasets_pb2, deploy_pb2, jobs_pb2, registry_pb2
+from modelyard_cli.connection import DatasetSvc, DeploySvc, JobSvc, RegistrySvc
 from modelyard_console.gateway import Refusal
 from modelyard_grpc import TokenIssuer, mint_token
 
@@ -154,6 +154,29 @@ class FakeDeployService:
         return deploy_pb2.ListRolloutsResponse(rollouts=self.rollouts)
 
 
+class FakeDatasetService:
+    """DatasetService's reads over one dataset, its readiness and its published versions."""
+
+    def __init__(self) -> None:
+        self.datasets: dict[str, datasets_pb2.Dataset] = {}
+        self.readiness = datasets_pb2.ReadinessReport()
+        self.versions: dict[int, datasets_pb2.DatasetVersion] = {}
+
+    async def ListDatasets(
+        self, request: datasets_pb2.ListDatasetsRequest
+    ) -> datasets_pb2.ListDatasetsResponse:
+        return datasets_pb2.ListDatasetsResponse(datasets=list(self.datasets.values()))
+
+    async def GetDataset(self, ref: datasets_pb2.DatasetRef) -> datasets_pb2.Dataset:
+        return self.datasets[ref.dataset_id]
+
+    async def GetReadiness(self, request: datasets_pb2.ReadinessRequest) -> datasets_pb2.ReadinessReport:
+        return self.readiness
+
+    async def GetVersion(self, ref: datasets_pb2.VersionRef) -> datasets_pb2.DatasetVersion:
+        return self.versions[ref.version]
+
+
 class FakeGateway:
     """The console's gateway with job-svc replaced by `service`; records the tokens calls carry."""
 
@@ -161,6 +184,7 @@ class FakeGateway:
         self.service = service
         self.registry_service = registry or FakeRegistryService()
         self.deploy_service = FakeDeployService()
+        self.dataset_service = FakeDatasetService()
 
     @asynccontextmanager
     async def jobs(self, token: str) -> AsyncIterator[JobSvc]:
@@ -174,3 +198,7 @@ class FakeGateway:
     @asynccontextmanager
     async def deploy(self, token: str) -> AsyncIterator[DeploySvc]:
         yield DeploySvc(deploy=self.deploy_service)
+
+    @asynccontextmanager
+    async def datasets(self, token: str) -> AsyncIterator[DatasetSvc]:
+        yield DatasetSvc(datasets=self.dataset_service)

@@ -12,6 +12,7 @@ from modelyard_console.csrf import CsrfRefused
 from modelyard_console.gateway import Gateway, Refusal
 from modelyard_console.routes import (
     dashboard,
+    datasets,
     fleet,
     history,
     job_actions,
@@ -50,6 +51,7 @@ def build_app(settings: ConsoleSettings, gateway: Gateway | None = None) -> Star
         *history.routes,
         *models.routes,
         *fleet.routes,
+        *datasets.routes,
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     app = Starlette(

@@ -57,8 +57,8 @@ test: browser
 unit: $(STAMP) ## Fast unit tests only (no servers)
 	$(PY) -m pytest -m "not integration"
 
-demo: $(STAMP) protos ## Start the embedded stack and walk events through store, relay and projection
-	$(PY) -m modelyard_devstack.demo
+demo: $(STAMP) protos ## The whole mission on the embedded stack, then the console until Ctrl-C (DEMO_ARGS=--no-wait: stop at the end)
+	$(PY) -m modelyard_devstack.demo $(DEMO_ARGS)
 
 infra-up: $(STAMP) ## Start embedded PostgreSQL and Tansu in the background; print their URLs
 	$(PY) -m modelyard_devstack up --state-dir $(STATE)

@@ -14,8 +14,12 @@ rolls back.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
+import signal
 import time
+from collections.abc import Sequence
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -44,8 +48,15 @@ from modelyard_events.verify import verify_chain
 _SCHEMA = "demo_events"
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     """Run the walk on a fresh embedded stack (or on DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS)."""
+    parser = argparse.ArgumentParser(prog="make demo", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="stop everything at the end of the walk (default: keep the stack and console up until Ctrl-C)",
+    )
+    args = parser.parse_args(argv)
     started = time.monotonic()
     with infra() as servers:
         print(f"[stack] {servers.kind}")
@@ -53,8 +64,16 @@ def main() -> None:
         print(f"[stack] Kafka-compatible broker {servers.kafka_bootstrap_servers}")
         print(f"[stack] ready in {time.monotonic() - started:.1f} s\n")
         asyncio.run(_walk(servers))
-        walk_training(servers)
+        walk_training(servers, until=None if args.no_wait else _interrupted, started=started)
     print("\n[stack] stopped; nothing left running")
+
+
+def _interrupted() -> None:
+    """Block until Ctrl-C (SIGINT) or SIGTERM."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    with contextlib.suppress(KeyboardInterrupt):
+        signal.pause()
+    print("\n[stack] stopping …")
 
 
 async def _walk(servers: Infra) -> None:

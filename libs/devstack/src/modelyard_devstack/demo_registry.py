@@ -25,7 +25,9 @@ DEMO_GATES = {
     "digit-reader": [
         {"metric": "f1", "min": 0.9},
         {"metric": "min_class_recall", "min": 0.8},
-        {"metric": "latency_p95_ms", "max": 250},  # per sample; loose: a loaded 2-core box measured 302
+        # Per sample, on the trainer's CPU; loose, because a loaded 2-core box measured 302 and 311 ms
+        # (the first version, same run: 3.6): the demo shows the f1 gate refusing, not the machine's load.
+        {"metric": "latency_p95_ms", "max": 1000},
     ]
 }
 Yard = Callable[..., int]

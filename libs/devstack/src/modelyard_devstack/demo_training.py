@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,8 +37,12 @@ _SECOND_OPINIONS = 300  # the second annotator labels the first 300 digits …
 _DISAGREE_EVERY = 25  # … and reads every 25th of them as another digit
 
 
-def walk_training(servers: Infra) -> None:
-    """Start the services and a trainer; build the digits dataset with yard, train on its version."""
+def walk_training(
+    servers: Infra, until: Callable[[], None] | None = None, started: float | None = None
+) -> None:
+    """Start the services and a trainer; build the digits dataset with yard, train on its version, then
+    the registry, the edge rollout and the audit; at the end start the console and call `until` (which
+    returns when the stack should stop; None: stop at once)."""
     with tempfile.TemporaryDirectory(prefix="modelyard-demo-") as tmp:
         workdir = Path(tmp)
         images, labels = _export_digits(workdir / "data")
@@ -73,8 +78,10 @@ def walk_training(servers: Infra) -> None:
             )
             if submitted != 0:
                 raise SystemExit(f"the demo job did not complete (yard exited {submitted})")
-            accuracy = asyncio.run(_final_accuracy(running))
+            job_id, accuracy = asyncio.run(_final_accuracy(running))
             print(f"\n   final validation accuracy {accuracy:.1%} on the version's val split (chance: 10%)")
+            print(f"\n   the trainer's own lines for that run (`yard jobs logs {job_id}`):")
+            _yard(running, "jobs", "logs", job_id)
             smoke_run = functools.partial(_smoke_run, running, uri)
             yard = functools.partial(_yard, running)
             before_approval = datetime.now(UTC)
@@ -83,6 +90,18 @@ def walk_training(servers: Infra) -> None:
             walk_edge(running, _ORG, yard, released, lambda: release_retrained(running, _ORG, yard, retrain))
             auditor = functools.partial(_yard, running, subject="demo-auditor", roles=("auditor",))
             walk_audit(auditor, _ORG, released, before_approval)
+            _open_console(running, until, started)
+
+
+def _open_console(running: Platform, until: Callable[[], None] | None, started: float | None) -> None:
+    url = running.start_console()
+    took = f" (the walk took {time.monotonic() - started:.0f} s)" if started is not None else ""
+    print(f"\n9. The console{took}: {url}")
+    print("   sign in with this token (super_admin, valid one hour):")
+    print(f"   {running.token(subject='demo-operator')}")
+    if until is not None:
+        print("   the stack stays up for you to look around: Ctrl-C stops everything")
+        until()
 
 
 def _smoke_run(running: Platform, uri: str) -> None:
@@ -164,12 +183,12 @@ def _second_opinion(labels: Path) -> Path:
     return path
 
 
-async def _final_accuracy(running: Platform) -> float:
+async def _final_accuracy(running: Platform) -> tuple[str, float]:
     async with channel(running.job_target, running.token(roles=("auditor",))) as ch:
         stub = jobs_pb2_grpc.JobServiceStub(ch)
         listed = await stub.ListJobs(jobs_pb2.ListJobsRequest(org_id=_ORG))
         job = await stub.GetJob(jobs_pb2.JobRef(job_id=listed.jobs[0].job_id))
-    return float(job.last_epoch.val_accuracy)
+    return job.job_id, float(job.last_epoch.val_accuracy)
 
 
 def _export_digits(folder: Path) -> tuple[Path, Path]:

@@ -14,6 +14,8 @@ import importlib.util
 import json
 import os
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -46,6 +48,7 @@ _SERVICE_TOKEN_TTL_S = 12 * 3600.0
 _DEV_HEARTBEAT_INTERVAL_S = 2.0
 _EDGE_AGENT_PREFIX = "edge-agent-"
 _WORKER_PREFIXES = ("trainer-", _EDGE_AGENT_PREFIX)
+CONSOLE = "console"
 
 
 @dataclass(frozen=True)
@@ -246,6 +249,16 @@ class Platform:
         wait_until(ready, _READY_TIMEOUT_S, name)
         return process
 
+    def start_console(self, refresh_s: float = 1.0) -> str:
+        """Start the web console (clients/console) against these services; return its URL once it
+        answers. It holds no token: a person signs in with one (`token`)."""
+        port = free_port()
+        args = ["--port", str(port), "--refresh-s", str(refresh_s)]
+        process = self._start(CONSOLE, args, "modelyard_console", self.base_env)
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _console_answers(url, process, self.log_of(CONSOLE)), _READY_TIMEOUT_S, CONSOLE)
+        return url
+
     def restart_service(self, name: str) -> Popen[bytes]:
         """(Stop and) start again a service started by `start_service`, as it was started."""
         module, args, target, env = self.started[name]
@@ -372,9 +385,19 @@ def platform(
 
 
 def _stop_all(running: Platform) -> None:
-    # Workers and agents first (they heartbeat to job-svc and deploy-svc), then the services.
-    for name in sorted(running.processes, key=lambda n: not n.startswith(_WORKER_PREFIXES)):
+    # Workers, agents and the console first (clients of job-svc and deploy-svc), then the services.
+    first = (*_WORKER_PREFIXES, CONSOLE)
+    for name in sorted(running.processes, key=lambda n: not n.startswith(first)):
         running.stop(name)
+
+
+def _console_answers(url: str, process: Popen[bytes], log_path: Path) -> bool:
+    _check_running(process, log_path)
+    try:
+        with urllib.request.urlopen(f"{url}/signin", timeout=2.0) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
 
 
 def _deploy_svc_installed() -> bool:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from console_fakes import FakeJobService, a_job
+from console_pages import sign_in
 from starlette.testclient import TestClient
-
-from conftest import sign_in
 
 
 def test_a_post_without_the_csrf_token_is_refused_and_calls_nothing(

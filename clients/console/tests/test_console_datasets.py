@@ -4,9 +4,9 @@ ready to publish."""
 from __future__ import annotations
 
 from console_fakes import FakeGateway
+from console_pages import sign_in
 from starlette.testclient import TestClient
 
-from conftest import sign_in
 from modelyard.v1 import datasets_pb2
 
 

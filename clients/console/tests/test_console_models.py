@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from console_fakes import FakeRegistryService
+from console_pages import sign_in
 from starlette.testclient import TestClient
 
-from conftest import sign_in
 from modelyard.v1 import registry_pb2
 from modelyard_console.gateway import Refusal
 

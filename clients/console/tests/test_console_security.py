@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 
 import pytest
+from console_pages import sign_in
 from starlette.testclient import TestClient
 
-from conftest import sign_in
 from modelyard_console.security_headers import CONTENT_SECURITY_POLICY
 from modelyard_console.sessions import COOKIE_NAME
 from modelyard_console.web import TEMPLATES_DIR

@@ -7,9 +7,9 @@ import time
 
 import pytest
 from console_fakes import FakeJobService, token_for
+from console_pages import csrf_of, sign_in
 from starlette.testclient import TestClient
 
-from conftest import csrf_of, sign_in
 from modelyard_console.sessions import COOKIE_NAME
 from modelyard_console.token_claims import MalformedToken, user_of
 from modelyard_grpc import mint_token

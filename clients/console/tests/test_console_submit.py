@@ -4,9 +4,9 @@ request; a refusal shown with the fields it names, the form keeping what was typ
 from __future__ import annotations
 
 from console_fakes import FakeJobService
+from console_pages import sign_in
 from starlette.testclient import TestClient
 
-from conftest import sign_in
 from modelyard.v1 import jobs_pb2
 from modelyard_console.gateway import Refusal
 

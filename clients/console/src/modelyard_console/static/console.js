@@ -50,7 +50,7 @@
       width: Math.max(320, el.clientWidth || 600),
       height: 260,
       scales: { x: { time: false } },
-      axes: [{ label: "epoch" }, {}],
+      axes: [{ label: "epoch", incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] }, {}],  // whole epochs
       series: [{ label: "epoch" }].concat(chart.series.map(seriesOptions)),
     };
     plots.set(el, new uPlot(options, data, el));

@@ -26,7 +26,7 @@ from playwright.async_api import Browser, BrowserContext, Page, Route, async_pla
 
 from modelyard.v1 import jobs_pb2, registry_pb2
 from modelyard_devstack.platform import Platform
-from modelyard_devstack.processes import free_port, spawn, stop_pid, wait_until
+from modelyard_devstack.processes import eventually, free_port, spawn, stop_pid, wait_until
 from tests.integration.job_client import JobClient
 from tests.integration.registry_client import RegistryClient
 from tests.integration.registry_flow import evaluated, train_version
@@ -40,7 +40,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
 ARTIFACTS = Path(os.environ.get("MODELYARD_TEST_ARTIFACTS", ".modelyard/test-artifacts")) / "console"
-TRAINING = {"epochs": 4, "batch_size": 64}
+TRAINING = {"epochs": 6, "batch_size": 32}
 WATCH_TIMEOUT_MS = 420_000  # a loaded 2-core CI machine trains slowly
 
 
@@ -164,7 +164,7 @@ async def test_an_operator_submits_a_job_and_watches_it_train_to_completed_while
     await page.get_by_role("button", name="Submit the job").click()
     await expect(page.get_by_role("status")).to_contain_text("digits from the console")
     job_id = page.url.rsplit("/", 1)[-1]
-    other = await jobs.create(fresh_org, digits_uri, epochs=2, batch_size=64)  # a second run, to compare with
+    other = await jobs.create(fresh_org, digits_uri, epochs=2, batch_size=128)  # another run to compare
 
     bar = page.get_by_test_id("job-progress").locator("progress")
     state = page.get_by_test_id("job-state")
@@ -206,12 +206,20 @@ async def test_an_operator_submits_a_job_and_watches_it_train_to_completed_while
 
     # History: both runs on one chart.
     await jobs.wait_for(other.job_id, jobs_pb2.JOB_STATE_COMPLETED, timeout_s=WATCH_TIMEOUT_MS / 1000)
+
+    async def both_epochs_recorded() -> bool:  # the metrics view may trail the job's state
+        return len(await jobs.epochs(other.job_id)) == 2
+
+    await eventually(both_epochs_recorded, 30, "the second run's epochs in its metrics")
     await page.get_by_role("link", name="History").click()
     for picked in (job_id, other.job_id):
         await page.get_by_label(f"({picked})").check()
     await page.get_by_role("button", name="Compare the selected runs").click()
     compared = page.get_by_test_id("compare-loss-chart")
     await expect(compared).to_have_attribute("data-points", str(TRAINING["epochs"]))
+    data = await (await page.request.get(await compared.get_attribute("data-chart-url") or "")).json()
+    drawn = {s["label"]: [v for v in s["values"] if v is not None] for s in data["loss"]["series"]}
+    assert [len(values) for values in drawn.values()] == [2, 2, 6, 6], drawn  # newest run first
     await expect(page.locator(".u-legend").first).to_contain_text("digits test")
     await expect(page.locator(".u-legend").first).to_contain_text("digits from the console")
     await screenshot(page, "compare")

@@ -45,6 +45,7 @@ class JobView:
     percent: float | None  # 0..100; None while a running job has reported no progress yet
     percent_text: str
     epoch_text: str
+    epochs_done: int
     step_text: str
     loss: str
     rate: str
@@ -78,6 +79,7 @@ def job_view(job: jobs_pb2.Job) -> JobView:
         queue_position=str(job.queue_position) if job.HasField("queue_position") else MISSING,
         percent=percent, percent_text=MISSING if percent is None else f"{percent:.0f}%",
         epoch_text=f"{job.epoch or job.epochs_done}/{job.epochs_total}" if job.epochs_total else MISSING,
+        epochs_done=job.epochs_done,
         step_text=f"{job.step}/{job.steps_per_epoch}" if job.steps_per_epoch else MISSING,
         loss=format_metric(present(job, "loss")), rate=format_rate(present(job, "samples_per_s")),
         elapsed=format_duration(present(job, "elapsed_s")), started_at=iso_time(job.started_at),

@@ -4,7 +4,7 @@
   "use strict";
 
   var PALETTE = ["#1f5fbf", "#c2410c", "#15803d", "#7e22ce", "#a16207", "#0f766e", "#be123c", "#334155"];
-  var CHART_REFRESH_MS = 2000;
+  var CHART_REFRESH_MS = 2000;  // besides the refresh on each finished epoch
   var plots = new WeakMap();
 
   function formatDuration(seconds) {
@@ -75,7 +75,20 @@
     });
   }
 
+  // A job page's live part arrives over SSE: when it says another epoch is done (or the job finished),
+  // its curves are read again at once, so they grow epoch by epoch.
+  var lastEpochsDone = null;
+  function onLiveSwap() {
+    var live = document.querySelector(".job-live[data-epochs-done]");
+    if (!live) { return; }
+    var done = live.getAttribute("data-epochs-done") + "/" + live.getAttribute("data-finished");
+    if (lastEpochsDone !== null && done !== lastEpochsDone) { refreshLiveCharts(); }
+    lastEpochsDone = done;
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    document.body.addEventListener("htmx:afterSettle", onLiveSwap);
+    onLiveSwap();
     document.querySelectorAll(".chart[data-chart-url]").forEach(loadChart);
     tickElapsed();
     setInterval(tickElapsed, 1000);

@@ -11,7 +11,7 @@ PROTOS := $(shell find proto -name '*.proto' 2>/dev/null)
 STATE := .modelyard/infra
 
 .DEFAULT_GOAL := help
-.PHONY: help venv protos lint format typecheck k8s-check test unit integration demo infra-up infra-down bench bench-events bench-training bench-datasets bench-registry bench-deploy bench-audit catalog clean
+.PHONY: help venv protos lint format typecheck k8s-check test unit integration demo infra-up infra-down bench bench-events bench-latency bench-training bench-datasets bench-registry bench-deploy bench-audit catalog clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -66,10 +66,13 @@ infra-up: $(STAMP) ## Start embedded PostgreSQL and Tansu in the background; pri
 infra-down: $(STAMP) ## Stop what infra-up started
 	$(PY) -m modelyard_devstack down --state-dir $(STATE)
 
-bench: bench-events bench-training bench-datasets bench-registry bench-deploy bench-audit ## Every benchmark; results in bench/results/
+bench: bench-events bench-latency bench-training bench-datasets bench-registry bench-deploy bench-audit ## Every benchmark; results in bench/results/
 
 bench-events: $(STAMP) ## Event store vs the eventsourcing library, read-all vs raw SELECT
 	$(PY) bench/events_bench.py
+
+bench-latency: $(STAMP) ## Append → projection visible vs its floor (a commit + a raw Kafka hop), p50/p99 per rate
+	$(PY) bench/projection_latency_bench.py $(LATENCY_ARGS)
 
 bench-training: $(STAMP) protos ## Trainer vs bare PyTorch (ARGS="--device cuda" on GPU), job start latency, metrics vs MLflow
 	$(PIP) install -q -r bench/requirements-bench.txt -c constraints.txt

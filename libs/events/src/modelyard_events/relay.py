@@ -61,6 +61,7 @@ class Relay:
         self._security = security  # how the producer connects (plaintext when None)
         self.skipped = 0  # events the broker refused for good, since start
         self._wakeup = asyncio.Event()
+        self._checkpoint: int | None = None  # read once per connection (publish_pending)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Publish until `stop` is set; broker and database errors are retried with backoff."""
@@ -90,6 +91,7 @@ class Relay:
             max_request_size=self._max_request_bytes,
         )
         await producer.start()
+        self._checkpoint = None  # after an error, read it again: what was acknowledged is there
         try:
             while not stop.is_set():
                 self._wakeup.clear()
@@ -100,8 +102,15 @@ class Relay:
             await producer.stop()
 
     async def publish_pending(self, producer: AIOKafkaProducer) -> int:
-        """Publish everything after the checkpoint; return how many events went out."""
-        checkpoint = await self.checkpoint()
+        """Publish everything after the checkpoint; return how many events went out.
+
+        The checkpoint is read from the database once per connection and kept in memory after that
+        (this relay is what moves it; a twin relay of another replica moving it too only makes both
+        publish some events twice, which consumers drop).
+        """
+        if self._checkpoint is None:
+            self._checkpoint = await self.checkpoint()
+        checkpoint = self._checkpoint
         total = 0
         while (page := await self.store.read_signed(checkpoint, self._batch_size)).events:
             heads = {head.position: head for head in page.heads}
@@ -122,7 +131,7 @@ class Relay:
                     await self._skip(envelope, result)
                 elif isinstance(result, BaseException):
                     raise result  # the broker is gone: retry the batch from the checkpoint
-            checkpoint = page.events[-1].position
+            checkpoint = self._checkpoint = page.events[-1].position
             await self._save_checkpoint(checkpoint)
             total += len(page.events)
         return total
@@ -158,11 +167,14 @@ class Relay:
             return int((await conn.execute(sql, {"n": self.name})).scalar_one())
 
     async def _save_checkpoint(self, position: int) -> None:
+        # An asynchronous commit: a checkpoint lost in a crash only republishes what the broker
+        # already has (at least once), and waiting for its flush would add a disk sync to every batch.
         sql = text(
             f"UPDATE {self.store.schema}.relay_checkpoints SET position = :p "
             "WHERE relay_name = :n AND position < :p"
         )
         async with self.store.engine.begin() as conn:
+            await conn.execute(text("SET LOCAL synchronous_commit = off"))
             await conn.execute(sql, {"n": self.name, "p": position})
 
     async def _sleep_until_woken(self, stop: asyncio.Event) -> None:

@@ -14,9 +14,7 @@ import asyncio
 import os
 import shutil
 import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -25,8 +23,8 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, Route, async_playwright, expect
 
 from modelyard.v1 import jobs_pb2, registry_pb2
-from modelyard_devstack.platform import Platform
-from modelyard_devstack.processes import eventually, free_port, spawn, stop_pid, wait_until
+from modelyard_devstack.platform import CONSOLE, Platform
+from modelyard_devstack.processes import eventually
 from tests.integration.job_client import JobClient
 from tests.integration.registry_client import RegistryClient
 from tests.integration.registry_flow import evaluated, train_version
@@ -57,27 +55,11 @@ def chromium_or_skip() -> Path:
 @pytest.fixture(scope="module")
 def console_url(services: Platform) -> Iterator[str]:
     """The console as its own process, pointed at the platform's services like yard would be."""
-    port = free_port()
-    log = services.log_of("console")
-    log.parent.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "modelyard_console", "--port", str(port), "--refresh-s", "0.5"]
-    process = spawn(argv, log, env=services.base_env)
-    url = f"http://127.0.0.1:{port}"
+    url = services.start_console(refresh_s=0.5)
     try:
-        wait_until(lambda: _answers(f"{url}/signin", process, log), 30, "the console")
         yield url
     finally:
-        stop_pid(process.pid)
-
-
-def _answers(url: str, process: subprocess.Popen[bytes], log: Path) -> bool:
-    if process.poll() is not None:
-        raise RuntimeError(f"the console exited: {log.read_text(errors='replace')[-2000:]}")
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
+        services.stop(CONSOLE)
 
 
 @pytest.fixture(scope="module")

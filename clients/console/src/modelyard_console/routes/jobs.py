@@ -47,15 +47,19 @@ async def job_page(request: Request) -> Response:
 
 async def job_stream(request: Request) -> Response:
     """The job's live figures as server-sent events, one per WatchJob update; idle once it finished."""
-    _, token = signed_in(request)
+    session, token = signed_in(request)
     job_id = request.path_params["job_id"]
     refused = refusal_html(request)
+    back = f"/jobs/{job_id}"  # the actions in the live part (the buttons its state allows) come back here
 
     async def body() -> AsyncIterator[str]:
         try:
             async with console_of(request).gateway.jobs(token) as svc:
                 async for update in svc.jobs.WatchJob(jobs_pb2.WatchJobRequest(job_id=job_id)):
-                    yield sse_event("job", fragment(request, "_job_live.html", job=job_view(update.job)))
+                    live = fragment(
+                        request, "_job_live.html", job=job_view(update.job), session=session, back=back
+                    )
+                    yield sse_event("job", live)
                     if update.job.state in FINISHED_STATES:
                         break
         except Refusal as refusal:

@@ -4,7 +4,7 @@ real artifact download endpoint, and runners of the CLI pointed at them."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -16,16 +16,10 @@ from deploy_fakes import serving as serving_deploy
 from fake_loops import loop_thread
 from registry_fakes import DownloadEndpoint, FakeRegistrySvc, download_endpoint
 from registry_fakes import serving as serving_registry
-from typer.testing import CliRunner, Result
 from yard_fakes import FakeJobService, FakeJobSvc, FakeQueryService
+from yard_runner import TOKEN, Yard, runner_for
 
 from modelyard.v1 import jobs_pb2_grpc
-from modelyard_cli.main import app
-
-TOKEN = "token-of-the-tests"
-
-Yard = Callable[..., Result]
-"""The `yard` fixture: yard("jobs", "list", env={...}) runs the CLI against the fake job-svc."""
 
 
 @pytest.fixture
@@ -44,7 +38,7 @@ def job_svc() -> Iterator[FakeJobSvc]:
 @pytest.fixture
 def yard(job_svc: FakeJobSvc) -> Yard:
     """Run yard with the given arguments against `job_svc`, with MODELYARD_TOKEN set (env overrides)."""
-    return _runner({"MODELYARD_JOB_SVC_TARGET": job_svc.target})
+    return runner_for({"MODELYARD_JOB_SVC_TARGET": job_svc.target})
 
 
 @pytest.fixture
@@ -57,7 +51,7 @@ def dataset_svc() -> Iterator[FakeDatasetSvc]:
 @pytest.fixture
 def dataset_yard(dataset_svc: FakeDatasetSvc) -> Yard:
     """Run yard against `dataset_svc` (MODELYARD_DATASET_SVC_TARGET), with MODELYARD_TOKEN set."""
-    return _runner({"MODELYARD_DATASET_SVC_TARGET": dataset_svc.target})
+    return runner_for({"MODELYARD_DATASET_SVC_TARGET": dataset_svc.target})
 
 
 @pytest.fixture
@@ -77,7 +71,7 @@ def registry_svc(fake_loop: asyncio.AbstractEventLoop) -> Iterator[FakeRegistryS
 @pytest.fixture
 def registry_yard(registry_svc: FakeRegistrySvc) -> Yard:
     """Run yard against `registry_svc` (MODELYARD_REGISTRY_SVC_TARGET), with MODELYARD_TOKEN set."""
-    return _runner({"MODELYARD_REGISTRY_SVC_TARGET": registry_svc.target})
+    return runner_for({"MODELYARD_REGISTRY_SVC_TARGET": registry_svc.target})
 
 
 @pytest.fixture
@@ -90,7 +84,7 @@ def deploy_svc(fake_loop: asyncio.AbstractEventLoop) -> Iterator[FakeDeploySvc]:
 @pytest.fixture
 def deploy_yard(deploy_svc: FakeDeploySvc) -> Yard:
     """Run yard against `deploy_svc` (MODELYARD_DEPLOY_TARGET), with MODELYARD_TOKEN set."""
-    return _runner({"MODELYARD_DEPLOY_TARGET": deploy_svc.target})
+    return runner_for({"MODELYARD_DEPLOY_TARGET": deploy_svc.target})
 
 
 @pytest.fixture
@@ -103,29 +97,4 @@ def downloads(fake_loop: asyncio.AbstractEventLoop, tmp_path: Path) -> Iterator[
 @pytest.fixture
 def offline_yard() -> Yard:
     """Run yard with no service to call (commands that work offline)."""
-    return _runner({})
-
-
-def _runner(targets: dict[str, str]) -> Yard:
-    runner = CliRunner()
-
-    def invoke(*args: str, env: dict[str, str | None] | None = None, input: str | None = None) -> Result:
-        environment: dict[str, str | None] = {
-            "MODELYARD_JOB_SVC_TARGET": None,
-            "MODELYARD_DATASET_SVC_TARGET": None,
-            "MODELYARD_REGISTRY_SVC_TARGET": None,
-            "MODELYARD_DEPLOY_TARGET": None,
-            "MODELYARD_REGISTRY_PUBLIC_KEYS": None,
-            **targets,
-            "MODELYARD_TOKEN": TOKEN,
-            "MODELYARD_TOKEN_SIGNING_KEY": None,
-            "MODELYARD_SUBJECT": None,
-            "MODELYARD_ORG": None,
-            "MODELYARD_TLS_CA_FILE": None,
-            "MODELYARD_TLS_SERVER_NAME": None,
-            "COLUMNS": "200",
-            **(env or {}),
-        }
-        return runner.invoke(app, list(args), env=environment, input=input)
-
-    return invoke
+    return runner_for({})

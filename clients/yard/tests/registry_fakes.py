@@ -31,7 +31,7 @@ REGISTERED_AT = Timestamp(seconds=1_767_225_600)  # 2026-01-01 00:00:00Z
 APPROVED_AT = datetime(2026, 1, 2, 12, 0, 1, tzinfo=UTC)
 REGISTRY_KEY = Ed25519Key.generate()  # the registry's: signs download URLs and manifests
 OTHER_KEY = Ed25519Key.generate()  # anyone else's
-CALLER = "ada"  # the subject of the tests' bearer token (conftest.TOKEN)
+CALLER = "ada"  # the subject of the tests' bearer token (yard_runner.TOKEN)
 CONFIG_SHA256 = "cf" * 32
 
 

@@ -8,8 +8,8 @@ import grpc
 import pytest
 from grpc import aio
 from yard_fakes import FakeJobSvc
+from yard_runner import TOKEN, Yard
 
-from conftest import TOKEN, Yard
 from modelyard_cli.hyperparameters import BadHyperparameter, parse_param, parse_value
 from modelyard_cli.rpc_errors import describe_rpc_error
 from modelyard_events.domain_errors import InvalidArgument, NotFound

@@ -11,8 +11,8 @@ from dataset_fakes import FakeDatasetService, FakeDatasetSvc, dataset
 from fake_loops import loop_thread, run_on
 from grpc import aio
 from typing_extensions import override
+from yard_runner import Yard, runner_for
 
-from conftest import Yard, _runner
 from modelyard.v1 import datasets_pb2, datasets_pb2_grpc
 from modelyard_events.domain_errors import IllegalTransition
 from modelyard_grpc import status_for
@@ -72,7 +72,7 @@ def lifecycle_svc() -> Iterator[FakeDatasetSvc]:
 
 @pytest.fixture
 def lifecycle_yard(lifecycle_svc: FakeDatasetSvc) -> Yard:
-    return _runner({"MODELYARD_DATASET_SVC_TARGET": lifecycle_svc.target})
+    return runner_for({"MODELYARD_DATASET_SVC_TARGET": lifecycle_svc.target})
 
 
 def test_archive_sends_the_reason_and_shows_the_status(

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from dataset_fakes import FakeDatasetSvc, dataset, readiness, sample
+from yard_runner import TOKEN, Yard
 
-from conftest import TOKEN, Yard
 from modelyard.v1 import datasets_pb2
 from modelyard_events.domain_errors import NotFound
 from modelyard_grpc import status_for

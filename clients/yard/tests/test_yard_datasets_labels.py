@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from dataset_fakes import FakeDatasetSvc, sample
+from yard_runner import Yard
 
-from conftest import Yard
 from modelyard.v1 import datasets_pb2
 from modelyard_cli.label_input import LabelInputError, parse_boxes, read_label_sheet, resolve
 from modelyard_events.domain_errors import InvalidArgument

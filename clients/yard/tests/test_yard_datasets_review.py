@@ -7,8 +7,8 @@ import json
 import grpc
 import pytest
 from dataset_fakes import FakeDatasetSvc, cat, sample
+from yard_runner import Yard
 
-from conftest import Yard
 from modelyard.v1 import datasets_pb2
 from modelyard_events.domain_errors import NotFound
 from modelyard_events.errors import ConcurrencyConflict

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from dataset_fakes import FakeDatasetSvc, ReceivedFile, received_files
 from rich.console import Console
+from yard_runner import Yard
 
-from conftest import Yard
 from modelyard.v1 import datasets_pb2
 from modelyard_cli.commands import dataset_upload
 from modelyard_cli.commands.dataset_upload import CHUNK_BYTES

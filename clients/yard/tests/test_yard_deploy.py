@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 import pytest
 from deploy_fakes import FakeDeploySvc, deployment, rollout
 from test_yard_models import table_rows
+from yard_runner import Yard
 
-from conftest import Yard
 from modelyard.v1 import deploy_pb2
 from modelyard_events.domain_errors import IllegalTransition, NotFound
 from modelyard_grpc import status_for

@@ -8,8 +8,8 @@ import socket
 from deploy_fakes import FakeDeploySvc, deployment, edge_server, running
 from google.protobuf.timestamp_pb2 import Timestamp
 from test_yard_models import detail, table_rows
+from yard_runner import TOKEN, Yard
 
-from conftest import TOKEN, Yard
 from modelyard.v1 import deploy_pb2
 from modelyard_events.domain_errors import NotFound
 from modelyard_grpc import status_for

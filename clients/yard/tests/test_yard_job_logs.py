@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from yard_fakes import FakeJobSvc, log_page
+from yard_runner import Yard
 
-from conftest import Yard
 from modelyard.v1 import jobs_pb2
 from modelyard_events.domain_errors import PermissionDenied
 from modelyard_grpc import status_for

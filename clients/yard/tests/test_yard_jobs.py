@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from google.protobuf import json_format
 from yard_fakes import FakeJobSvc, job
+from yard_runner import Yard
 
-from conftest import Yard
 from modelyard.v1 import jobs_pb2
 
 SUBMIT = ("jobs", "submit", "--name", "digits-cnn", "--module", "digits", "--family", "image_classifier")

@@ -8,8 +8,8 @@ import socket
 
 import pytest
 from registry_fakes import FakeRegistrySvc, evaluation, model_version, released_version
+from yard_runner import TOKEN, Yard
 
-from conftest import TOKEN, Yard
 from modelyard.v1 import registry_pb2
 from modelyard_events.domain_errors import IllegalTransition, PermissionDenied, QuotaExceeded
 from modelyard_grpc import status_for

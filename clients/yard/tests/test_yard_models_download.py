@@ -17,8 +17,7 @@ from registry_fakes import (
     model_version,
     signed_manifest,
 )
-
-from conftest import Yard
+from yard_runner import Yard
 
 ARTIFACT = hashlib.sha256(b"weights").digest() * 40_000  # 1.28 MB: more than one read chunk
 SHA256 = hashlib.sha256(ARTIFACT).hexdigest()

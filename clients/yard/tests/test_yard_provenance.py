@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from dataset_fakes import FakeDatasetSvc, sample
 from google.protobuf.timestamp_pb2 import Timestamp
+from yard_runner import Yard
 
-from conftest import Yard
 from modelyard_cli.upload_plan import FileProvenance, UploadPlanError, read_provenance_sheet
 
 HEADER = "filename,source_camera_id,captured_at,metadata\n"

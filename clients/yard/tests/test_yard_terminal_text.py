@@ -8,8 +8,8 @@ import unicodedata
 from hypothesis import given
 from hypothesis import strategies as st
 from yard_fakes import FakeJobSvc, event, finished_story, job
+from yard_runner import Yard
 
-from conftest import Yard
 from modelyard.v1 import jobs_pb2
 from modelyard_cli.terminal_text import json_text, printable
 from modelyard_events.domain_errors import InvalidArgument

@@ -10,8 +10,8 @@ from pathlib import Path
 import grpc
 import pytest
 from yard_fakes import FakeJobService, FakeJobSvc, FakeQueryService
+from yard_runner import TOKEN, Yard, runner_for
 
-from conftest import TOKEN, Yard, _runner
 from modelyard.v1 import jobs_pb2_grpc
 from modelyard_events.testing.certificates import LocalCertificates, make_certificates
 
@@ -37,7 +37,7 @@ def tls_job_svc(certs: LocalCertificates) -> Iterator[FakeJobSvc]:
 
 @pytest.fixture
 def tls_yard(tls_job_svc: FakeJobSvc) -> Yard:
-    return _runner({"MODELYARD_JOB_SVC_TARGET": tls_job_svc.target})
+    return runner_for({"MODELYARD_JOB_SVC_TARGET": tls_job_svc.target})
 
 
 def test_with_the_ca_yard_talks_tls_and_sends_its_token(

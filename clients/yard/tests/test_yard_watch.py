@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from yard_fakes import FakeJobSvc, completed_story, failed_story
+from yard_runner import Yard
 
-from conftest import Yard
 from modelyard.v1 import jobs_pb2
 
 

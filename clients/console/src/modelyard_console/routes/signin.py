@@ -39,8 +39,7 @@ async def sign_in(request: Request) -> Response:
         return render(request, "signin.html", session, 400, title="Sign in", problem=str(error))
     sessions = console_of(request).sessions
     sessions.drop(session.session_id)  # a new id at sign-in: a planted session id signs nobody in
-    fresh = sessions.new()
-    fresh.sign_in(token.strip().removeprefix("Bearer ").strip(), user)
+    fresh = sessions.new_signed_in(token.strip().removeprefix("Bearer ").strip(), user)
     response = go("/")
     set_session_cookie(request, response, fresh)
     return response

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from console_fakes import FakeJobService, a_job
 from console_pages import sign_in
 from starlette.testclient import TestClient
 
 from modelyard.v1 import jobs_pb2
 from modelyard_console.gateway import Refusal
+from modelyard_console.routes.job_actions import back_to
 
 
 def test_cancel_asks_first_and_cancels_only_on_the_confirmation(
@@ -48,13 +50,50 @@ def test_priority_is_set_through_set_priority(browser: TestClient, job_svc: Fake
     assert job_svc.jobs["j-1"].priority == 90
 
 
+@pytest.mark.parametrize(
+    "back",
+    [
+        "//evil.example/x",
+        "/\t/evil.example",
+        "/\n/evil.example",
+        "/\r/evil.example",
+        "/\\evil.example",
+        "/x\\..\\\\evil.example",
+        "https://evil.example/",
+        "https:/evil.example",
+        "javascript:alert(1)",
+        "/\u00e9vil",
+        "/ /evil.example",
+        "",
+    ],
+)
 def test_after_an_action_the_browser_goes_back_only_to_a_console_path(
-    browser: TestClient, job_svc: FakeJobService
+    browser: TestClient, job_svc: FakeJobService, back: str
 ) -> None:
     job_svc.jobs["j-1"] = a_job("j-1")
     csrf = sign_in(browser)
-    response = browser.post("/jobs/j-1/pause", data={"csrf_token": csrf, "back": "//evil.example/x"})
+    response = browser.post("/jobs/j-1/pause", data={"csrf_token": csrf, "back": back})
     assert response.headers["location"] == "/queue"
+
+
+@pytest.mark.parametrize("back", ["/\t/evil.example", "/\n/evil.example", "/\\evil.example", "https:evil"])
+def test_back_to_refuses_what_a_browser_would_read_as_another_site(back: str) -> None:
+    assert back_to(back) == "/queue"
+
+
+@pytest.mark.parametrize("back", ["/queue", "/jobs/j-1?tab=events", "/history?state=failed&page=2"])
+def test_back_to_keeps_a_path_on_the_console(back: str) -> None:
+    assert back_to(back) == back
+
+
+def test_the_cancel_confirmation_links_back_only_to_a_console_path(
+    browser: TestClient, job_svc: FakeJobService
+) -> None:
+    job_svc.jobs["j-1"] = a_job("j-1")
+    sign_in(browser)
+    page = browser.get("/jobs/j-1/cancel", params={"back": "/\t/evil.example"})
+    assert 'href="/jobs/j-1"' in page.text
+    assert "evil.example" not in page.text
 
 
 def test_a_refused_page_read_shows_the_refusal(browser: TestClient, job_svc: FakeJobService) -> None:

@@ -5,6 +5,7 @@ service gave it."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -22,10 +23,24 @@ _MAX_REASON_CHARS = 500
 
 
 def back_to(back: object, default: str = "/queue") -> str:
-    """Where to go after the action: `back` (from the form) when it is a path on this console."""
-    if isinstance(back, str) and back.startswith("/") and not back.startswith(("//", "/\\")):
+    """Where to go after the action: `back` (from the form) when it is a path on this console.
+
+    Browsers drop tabs and newlines from URLs and read a backslash as a slash, so `/<tab>/evil.example`
+    would leave the console: only printable ASCII without backslashes, one leading slash, no scheme
+    and no host pass.
+    """
+    if isinstance(back, str) and _is_own_path(back):
         return back
     return default
+
+
+def _is_own_path(value: str) -> bool:
+    if not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return False
+    if any(ord(c) <= 0x20 or ord(c) >= 0x7F for c in value):
+        return False
+    parts = urlsplit(value)
+    return not parts.scheme and not parts.netloc
 
 
 async def _act(

@@ -17,11 +17,14 @@ from modelyard_events.schemas.training import (
     MAX_LOG_LINES_PER_EVENT,
     TRAINER_EVENTS,
     LogLine,
+    TrainingCancelled,
     TrainingLogged,
     TrainingReport,
     TrainingStarted,
 )
+from modelyard_trainer.reports import RunIdentity
 from modelyard_trainer.worker import run_logs
+from modelyard_trainer.worker.report_writer import QueuedReports, ReportQueue
 from modelyard_trainer.worker.run_logs import (
     RunLines,
     install_run_log_capture,
@@ -95,6 +98,45 @@ def test_a_run_keeps_its_cap_of_lines_and_says_once_how_many_it_dropped(
     assert isinstance(final[0], TrainingLogged)
     assert final[0].dropped == 2
     assert "2 more lines were not kept" in final[0].lines[0].message
+
+
+async def test_over_its_cap_a_run_says_how_many_lines_it_dropped_before_its_outcome(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(run_logs, "MAX_LINES_PER_ATTEMPT", 2)
+    queue: ReportQueue = asyncio.Queue()
+    observer = QueuedReports(RunIdentity(**_RUN), asyncio.get_running_loop(), queue)
+
+    for i in range(5):
+        observer.log_line(LogLine(at=_AT, level="INFO", logger="t", message=f"line {i}"))
+    observer.put([TrainingCancelled(**_RUN)])
+    observer.close()
+    await asyncio.sleep(0)
+    queued: list[TrainingReport] = []
+    while (batch := queue.get_nowait()) is not None:
+        queued += batch
+
+    assert [type(r).__name__ for r in queued] == ["TrainingLogged"] * 3 + ["TrainingCancelled"]
+    summary = queued[2]
+    assert isinstance(summary, TrainingLogged)
+    assert summary.dropped == 3  # the outcome stays the stream's last report, as job-svc expects
+
+
+def test_a_line_holds_no_nul_and_its_time_has_a_zone() -> None:
+    line = LogLine(at=_AT, level="INFO", logger="t\x00x", message="a\x00b")
+
+    assert (line.logger, line.message) == ("t\ufffdx", "a\ufffdb")  # PostgreSQL text refuses U+0000
+    with pytest.raises(ValueError, match="timezone"):
+        LogLine(at=datetime(2026, 12, 3, 9, 0), level="INFO", logger="t", message="naive")
+
+
+def test_third_party_libraries_lines_stay_out_of_a_run(captured: logging.Logger) -> None:
+    lines: list[LogLine] = []
+    with logging_for(lines.append):
+        logging.getLogger("urllib3.connectionpool").warning("retrying http://internal:9000/")
+        captured.warning("ours")
+
+    assert [line.message for line in lines] == ["ours"]
 
 
 def test_a_run_that_kept_every_line_says_nothing_at_its_end() -> None:

@@ -8,6 +8,7 @@ final state, and a cancelled run logs its stop after the cancel.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 
@@ -23,6 +24,7 @@ MAX_LOG_PAGE, DEFAULT_LOG_PAGE = 1000, 200
 QUIET_S = 3.0
 _IDLE_RECHECK_S = 5.0  # a notice lost with a dropped LISTEN connection is noticed this late at worst
 _FINISHED = frozenset({"completed", "failed", "cancelled"})
+_WAKING = frozenset({"logs", "state"})  # the views' notice kinds a follower acts on
 
 
 def checked_log_request(request: jobs_pb2.JobLogsRequest) -> int:
@@ -98,9 +100,11 @@ def _line_to_proto(line: LogRow) -> jobs_pb2.JobLogLine:
 
 
 async def _next_notice(notices: asyncio.Queue[Notice], timeout_s: float) -> None:
-    try:
-        await asyncio.wait_for(notices.get(), timeout_s)
-    except TimeoutError:
-        return
+    """Return on a notice of new lines or a new state (the others, progress above all, are dropped
+    unread), or after `timeout_s`."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout_s):
+            while (await notices.get())[1] not in _WAKING:
+                pass
     while not notices.empty():
         notices.get_nowait()

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from annotated_types import MaxLen
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel
 from pydantic.fields import FieldInfo
 
 from modelyard_events.schemas.bounds import JsonCap, TextCap
@@ -73,7 +73,7 @@ def _scalar_bound(annotation: Any, cap: Any, per_char: int, where: str) -> int:
         return 5
     if annotation is int or annotation is float:
         return _NUMBER_BYTES
-    if annotation is datetime:
+    if annotation is datetime or annotation is AwareDatetime:
         return _TIMESTAMP_BYTES
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return _model_bound(annotation, per_char, where)

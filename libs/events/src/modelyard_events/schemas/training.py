@@ -8,10 +8,9 @@ the job's current lease.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from modelyard_events.envelope import DomainEvent
 from modelyard_events.registry import EventRegistry
@@ -63,15 +62,21 @@ MAX_LOG_LINES_PER_EVENT = 20
 """Lines of one `TrainingLogged` (20 lines of the longest text stay far below an event's size bound)."""
 
 
+def _without_nul(text: str) -> str:
+    # PostgreSQL text cannot hold U+0000 (a projection would refuse the whole event), and no reader
+    # needs it: it is shown as the replacement character.
+    return text.replace("\x00", "\ufffd")
+
+
 class LogLine(BaseModel):
     """One line the trainer logged while running a dispatch (a traceback is one line's text)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    at: datetime
+    at: AwareDatetime  # a time zone is required: a replay must read the same instant
     level: LogLevel
-    logger: Name
-    message: Reason
+    logger: Annotated[Name, AfterValidator(_without_nul)]
+    message: Annotated[Reason, AfterValidator(_without_nul)]
 
 
 class TrainingLogged(TrainingReport):

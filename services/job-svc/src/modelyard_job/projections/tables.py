@@ -54,11 +54,13 @@ _DDL = (
     # The registry version each training job became (ModelVersionRegistered), in whichever order the
     # registry's and job-svc's logs are applied.
     "CREATE TABLE IF NOT EXISTS {s}.job_outputs (job_id text PRIMARY KEY, version_id text NOT NULL)",
-    # The lines trainers logged per run (training_logs.py): `cursor` orders them as the trainers' log does.
+    # The lines trainers logged per run (training_logs.py): `cursor` orders them as the trainers' log does;
+    # reads go by dispatch, so lines a trainer wrote naming another's job are never even scanned.
     """CREATE TABLE IF NOT EXISTS {s}.job_logs (
-        job_id text NOT NULL, cursor bigint NOT NULL, attempt int NOT NULL, dispatch_id text NOT NULL,
+        cursor bigint PRIMARY KEY, job_id text NOT NULL, attempt int NOT NULL, dispatch_id text NOT NULL,
         trainer_id text NOT NULL, at timestamptz NOT NULL, level text NOT NULL, logger text NOT NULL,
-        message text NOT NULL, PRIMARY KEY (job_id, cursor))""",
+        message text NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS job_logs_by_dispatch ON {s}.job_logs (dispatch_id, cursor)",
 )
 
 

@@ -3,7 +3,8 @@
 Every line is kept as the trainers' log has it. A line counts for a job only when job-svc dispatched
 that run of that job to that trainer: a `JobDispatched` in the job's timeline names the dispatch, its
 attempt and its trainer. Trainer-svc lets a trainer write only its own streams, but not only about
-jobs it holds; the reads check the dispatch, so a trainer cannot put lines into another job's logs.
+jobs it holds; the reads start from the job's dispatches and go by dispatch id, so a trainer can
+neither put lines into another job's logs nor slow its reads with lines it wrote naming that job.
 The check is made when reading, so it holds whichever of the two logs the views apply first.
 
 `cursor` = the event's position in the trainers' log × `CURSOR_SPAN` + the line's index in it: it
@@ -27,18 +28,20 @@ assert MAX_LOG_LINES_PER_EVENT <= CURSOR_SPAN  # every line of an event gets a c
 
 _INSERT = """
 INSERT INTO {s}.job_logs
-SELECT * FROM json_to_recordset(CAST(:rows AS json)) AS r(job_id text, cursor int8, attempt int,
+SELECT * FROM json_to_recordset(CAST(:rows AS json)) AS r(cursor int8, job_id text, attempt int,
     dispatch_id text, trainer_id text, at timestamptz, level text, logger text, message text)
 ON CONFLICT DO NOTHING"""
 
+# The job's dispatches first (its own timeline), then each one's lines through the index by dispatch.
 _SELECT = """
 WITH dispatched AS (
-    SELECT CAST(envelope AS jsonb) -> 'data' AS d FROM {s}.job_timeline
-    WHERE job_id = :job_id AND source = 'job' AND type = 'JobDispatched')
-SELECT l.* FROM {s}.job_logs AS l JOIN dispatched
-    ON d ->> 'dispatch_id' = l.dispatch_id AND d ->> 'trainer_id' = l.trainer_id
-    AND CAST(d ->> 'attempt' AS int) = l.attempt
-WHERE l.job_id = :job_id AND l.cursor > :after AND (:attempt = 0 OR l.attempt = :attempt)
+    SELECT d ->> 'dispatch_id' AS dispatch_id, d ->> 'trainer_id' AS trainer_id,
+        CAST(d ->> 'attempt' AS int) AS attempt
+    FROM (SELECT CAST(envelope AS jsonb) -> 'data' AS d FROM {s}.job_timeline
+          WHERE job_id = :job_id AND source = 'job' AND type = 'JobDispatched') AS t)
+SELECT l.* FROM dispatched JOIN {s}.job_logs AS l ON l.dispatch_id = dispatched.dispatch_id
+    AND l.trainer_id = dispatched.trainer_id AND l.attempt = dispatched.attempt AND l.job_id = :job_id
+WHERE l.cursor > :after AND (:attempt = 0 OR l.attempt = :attempt)
 ORDER BY l.cursor LIMIT :limit"""
 
 
@@ -46,8 +49,8 @@ ORDER BY l.cursor LIMIT :limit"""
 class LogRow:
     """One line of a run of a job, as its trainer logged it."""
 
-    job_id: str
     cursor: int
+    job_id: str
     attempt: int
     dispatch_id: str
     trainer_id: str
@@ -63,8 +66,8 @@ async def apply_training_logged(
     """Keep the event's lines (idempotent per cursor)."""
     rows = [
         {
-            "job_id": event.job_id,
             "cursor": envelope.position * CURSOR_SPAN + index,
+            "job_id": event.job_id,
             "attempt": event.attempt,
             "dispatch_id": event.dispatch_id,
             "trainer_id": event.trainer_id,

@@ -19,8 +19,13 @@ from modelyard_events.envelope import CommandContext
 from modelyard_events.errors import ConcurrencyConflict, EventStoreError
 from modelyard_events.schemas.training import (
     RUN_STREAM,
+    EvaluationCompleted,
     LogLine,
     RunPhase,
+    TrainingCancelled,
+    TrainingCompleted,
+    TrainingFailed,
+    TrainingPaused,
     TrainingPhaseChanged,
     TrainingReport,
 )
@@ -36,6 +41,8 @@ from modelyard_trainer.worker.run_logs import RunLines, merged_logs
 
 log = logging.getLogger(__name__)
 
+RUN_OUTCOMES = (TrainingCompleted, TrainingFailed, TrainingPaused, TrainingCancelled, EvaluationCompleted)
+"""The reports that end a run: nothing the run says comes after one."""
 ReportQueue = asyncio.Queue[Sequence[TrainingReport] | None]
 """Reports in the order they happened; None ends the run's reports."""
 
@@ -89,11 +96,15 @@ class QueuedReports:
         self.put(epoch_reports(self.run, result, checkpoint))
 
     def put(self, reports: Sequence[TrainingReport]) -> None:
-        """Queue reports from any thread; returns at once."""
+        """Queue reports from any thread; returns at once. Before the run's last word (its outcome),
+        the count of the lines it did not keep, so the outcome stays the stream's last report."""
+        if any(isinstance(report, RUN_OUTCOMES) for report in reports):
+            reports = [*self.lines.final_reports(datetime.now(UTC)), *reports]
         self._loop.call_soon_threadsafe(self._queue.put_nowait, reports)
 
     def close(self) -> None:
-        """No report follows (from any thread); first, how many lines were not kept, if any."""
+        """No report follows (from any thread); first, how many lines were not kept since the
+        outcome, if any (a run stopped at shutdown has no outcome)."""
         final = self.lines.final_reports(datetime.now(UTC))
         if final:
             self.put(final)

@@ -31,6 +31,7 @@ from modelyard_events.schemas.training import (
 )
 
 MAX_LINES_PER_ATTEMPT = 5_000
+CAPTURED_LOGGERS = ("modelyard", "py.warnings")
 _LEVELS: dict[int, LogLevel] = {
     logging.DEBUG: "DEBUG",
     logging.INFO: "INFO",
@@ -63,9 +64,10 @@ class RunLines:
         self._put([TrainingLogged(**self._fields(), lines=[line])])
 
     def final_reports(self, now: datetime) -> list[TrainingReport]:
-        """The one report saying how many lines were not kept (none when every line was)."""
+        """The one report saying how many lines were not kept since the last such report (none when
+        every line was)."""
         with self._lock:
-            dropped = self.dropped
+            dropped, self.dropped = self.dropped, 0
         if not dropped:
             return []
         line = LogLine(
@@ -78,11 +80,13 @@ class RunLines:
 
 
 class RunLogCapture(logging.Handler):
-    """Hands each record logged on behalf of a run to that run's sink (the context variable's)."""
+    """Hands each record logged on behalf of a run to that run's sink (the context variable's): our
+    own loggers' and Python's warnings, not third-party libraries' (their lines would land, internal
+    paths and all, in events the job's organization reads)."""
 
     def emit(self, record: logging.LogRecord) -> None:
         sink = _current_sink.get()
-        if sink is None:
+        if sink is None or not record.name.startswith(CAPTURED_LOGGERS):
             return
         try:
             sink(line_of(record, self.format(record)))

@@ -8,7 +8,7 @@ from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from modelyard_console.csrf import CsrfRefused
+from modelyard_console.csrf import CsrfRefused, FormRefused
 from modelyard_console.gateway import Gateway, Refusal
 from modelyard_console.routes import (
     dashboard,
@@ -56,7 +56,12 @@ def build_app(settings: ConsoleSettings, gateway: Gateway | None = None) -> Star
     ]
     app = Starlette(
         routes=routes,
-        exception_handlers={NotSignedIn: _to_sign_in, CsrfRefused: _csrf_refused, Refusal: _refused_page},
+        exception_handlers={
+            NotSignedIn: _to_sign_in,
+            CsrfRefused: _csrf_refused,
+            FormRefused: _form_refused,
+            Refusal: _refused_page,
+        },
     )
     app.add_middleware(SecurityHeaders)
     app.state.console = Console(
@@ -74,6 +79,12 @@ async def _to_sign_in(request: Request, error: Exception) -> Response:
 
 async def _csrf_refused(request: Request, error: Exception) -> Response:
     return render(request, "refused.html", current_session(request), 403, status="CSRF", message=str(error))
+
+
+async def _form_refused(request: Request, error: Exception) -> Response:
+    assert isinstance(error, FormRefused)
+    session = current_session(request)
+    return render(request, "refused.html", session, error.status_code, status="FORM", message=str(error))
 
 
 async def _refused_page(request: Request, error: Exception) -> Response:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -16,10 +17,12 @@ from modelyard_cli.connection import JobSvc
 from modelyard_console.csrf import checked_form
 from modelyard_console.gateway import Refusal
 from modelyard_console.job_view import job_view
+from modelyard_console.sessions import Notice, Session
 from modelyard_console.web import console_of, go, note_done, note_refusal, render, signed_in
 
 _DONE = {"PauseJob": "paused", "ResumeJob": "resumed", "RetryJob": "retried", "CancelJob": "cancelled"}
 _MAX_REASON_CHARS = 500
+PRIORITY_MIN, PRIORITY_MAX = 0, 100  # job-svc's range (modelyard_job.domain.job_spec)
 
 
 def back_to(back: object, default: str = "/queue") -> str:
@@ -43,42 +46,63 @@ def _is_own_path(value: str) -> bool:
     return not parts.scheme and not parts.netloc
 
 
-async def _act(
-    request: Request, describe: str, call: Callable[[JobSvc], Awaitable[jobs_pb2.Job]]
-) -> Response:
+async def _signed_in_form(request: Request) -> tuple[Session, str, FormData]:
+    # Who is asking first: a POST without a session is sent to sign in with its body unread.
     session, token = signed_in(request)
-    form = await checked_form(request, session)
+    return session, token, await checked_form(request, session)
+
+
+async def _act(
+    request: Request,
+    session: Session,
+    token: str,
+    describe: str,
+    call: Callable[[JobSvc], Awaitable[jobs_pb2.Job]],
+) -> None:
     try:
         async with console_of(request).gateway.jobs(token) as svc:
             job = await call(svc)
         note_done(session, f"{job.name} ({job.job_id}) {describe}")
     except Refusal as refusal:
         note_refusal(session, refusal)
-    return go(back_to(form.get("back")))
 
 
 def _command(rpc: str) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
-        job_id = request.path_params["job_id"]
-        form = await request.form()
+        session, token, form = await _signed_in_form(request)
         reason = str(form.get("reason", ""))[:_MAX_REASON_CHARS]
-        command = jobs_pb2.JobCommand(job_id=job_id, reason=reason)
-        return await _act(request, _DONE[rpc], lambda svc: getattr(svc.jobs, rpc)(command))
+        command = jobs_pb2.JobCommand(job_id=request.path_params["job_id"], reason=reason)
+        await _act(request, session, token, _DONE[rpc], lambda svc: getattr(svc.jobs, rpc)(command))
+        return go(back_to(form.get("back")))
 
     endpoint.__doc__ = f"{rpc} on the job named in the path."
     return endpoint
 
 
+def priority_of(value: object) -> int:
+    """The priority a form's field asks for; ValueError, worded as job-svc words it, outside 0..100."""
+    text = str(value).strip()
+    if not text.isdecimal() or not PRIORITY_MIN <= int(text) <= PRIORITY_MAX:
+        shown = text if len(text) <= 20 else text[:20] + "…"
+        raise ValueError(
+            f"priority must be between {PRIORITY_MIN} (lowest) and {PRIORITY_MAX} (highest); got {shown!r}"
+        )
+    return int(text)
+
+
 async def set_priority(request: Request) -> Response:
-    """SetPriority from the queue's number field (0-100)."""
-    form = await request.form()
+    """SetPriority from the queue's number field (0-100); another value is refused here, not sent."""
+    session, token, form = await _signed_in_form(request)
     try:
-        priority = int(str(form.get("priority", "")))
-    except ValueError:
-        priority = -1  # the service refuses it and says the range
-    job_id = request.path_params["job_id"]
-    command = jobs_pb2.SetPriorityRequest(job_id=job_id, priority=priority)
-    return await _act(request, f"now has priority {priority}", lambda svc: svc.jobs.SetPriority(command))
+        priority = priority_of(form.get("priority", ""))
+    except ValueError as error:
+        session.notices.append(Notice("refused", str(error), "INVALID_ARGUMENT"))
+        return go(back_to(form.get("back")))
+    command = jobs_pb2.SetPriorityRequest(job_id=request.path_params["job_id"], priority=priority)
+    await _act(
+        request, session, token, f"now has priority {priority}", lambda svc: svc.jobs.SetPriority(command)
+    )
+    return go(back_to(form.get("back")))
 
 
 async def confirm_cancel(request: Request) -> Response:

@@ -68,8 +68,9 @@ async def submit_form(request: Request) -> Response:
 async def submit(request: Request) -> Response:
     """Estimate (button `intent=estimate`) or create the job; on success, the job's page."""
     session, token = signed_in(request)
-    form = JobForm.of(await checked_form(request, session))
-    estimate_wanted = (await request.form()).get("intent") == "estimate"
+    fields = await checked_form(request, session)
+    form = JobForm.of(fields)
+    estimate_wanted = fields.get("intent") == "estimate"
     context: dict[str, Any] = {"title": "Submit a job", "page": "queue", "form": form, "families": FAMILIES}
     try:
         job_request = form.request()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 from urllib.parse import parse_qsl
 
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 
 from modelyard_console.sessions import Session
@@ -74,4 +74,5 @@ async def read_form(request: Request) -> FormData:
         raise FormRefused(400, f"a form may have at most {MAX_FIELDS} fields") from error
     if any(len(value) > MAX_FIELD_CHARS for _, value in fields):
         raise FormRefused(413, f"a form field may hold at most {MAX_FIELD_CHARS:,} characters")
-    return FormData(fields)
+    items: list[tuple[str, str | UploadFile]] = [(name, value) for name, value in fields]
+    return FormData(items)

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -105,6 +106,12 @@ class FakeJobService:
 
     async def ResumeJob(self, command: jobs_pb2.JobCommand) -> jobs_pb2.Job:
         return await self._command("ResumeJob", command, jobs_pb2.JOB_STATE_QUEUED)
+
+    async def WatchJob(self, request: jobs_pb2.WatchJobRequest) -> AsyncIterator[jobs_pb2.JobUpdate]:
+        """The job as it is now, then nothing until the caller stops (a job that does not change)."""
+        self._called("WatchJob", request)
+        yield jobs_pb2.JobUpdate(job=self.jobs[request.job_id])
+        await asyncio.Event().wait()
 
     async def SetPriority(self, request: jobs_pb2.SetPriorityRequest) -> jobs_pb2.Job:
         self._called("SetPriority", request)

@@ -15,7 +15,7 @@ from modelyard_cli.commands.jobs import ACTIVE_STATES
 from modelyard_cli.connection import JobSvc
 from modelyard_cli.render.values import parse_state
 from modelyard_console.job_view import JobView, job_view
-from modelyard_console.live import event_stream, polled_events
+from modelyard_console.live import live_stream, polled_events
 from modelyard_console.values import format_time
 from modelyard_console.web import console_of, fragment, refusal_html, render, signed_in
 
@@ -104,7 +104,7 @@ async def dashboard_page(request: Request) -> Response:
 
 async def dashboard_stream(request: Request) -> Response:
     """The dashboard's live part as server-sent events, re-read every refresh period."""
-    _, token = signed_in(request)
+    session, token = signed_in(request)
     console = console_of(request)
 
     async def read() -> str:
@@ -112,9 +112,8 @@ async def dashboard_stream(request: Request) -> Response:
             figures = await read_figures(svc)
         return fragment(request, "_dashboard_live.html", figures=figures)
 
-    return event_stream(
-        polled_events(request, "dashboard", read, console.settings.refresh_s, refusal_html(request))
-    )
+    events = polled_events(request, "dashboard", read, console.settings.refresh_s, refusal_html(request))
+    return live_stream(request, session, "dashboard", events)
 
 
 routes = [

@@ -14,7 +14,7 @@ from starlette.routing import Route
 from modelyard.v1 import deploy_pb2
 from modelyard_cli.connection import DeploySvc
 from modelyard_console.fleet_view import EdgeServerView, RolloutView, edge_server_view, rollout_view
-from modelyard_console.live import event_stream, polled_events
+from modelyard_console.live import live_stream, polled_events
 from modelyard_console.web import console_of, fragment, refusal_html, render, signed_in
 
 FLEET_PAGE = 200
@@ -61,7 +61,7 @@ async def fleet_page(request: Request) -> Response:
 
 async def fleet_stream(request: Request) -> Response:
     """The fleet's live part as server-sent events."""
-    _, token = signed_in(request)
+    session, token = signed_in(request)
     console = console_of(request)
 
     async def read() -> str:
@@ -69,9 +69,8 @@ async def fleet_stream(request: Request) -> Response:
             figures = await read_fleet(svc)
         return fragment(request, "_fleet_live.html", figures=figures)
 
-    return event_stream(
-        polled_events(request, "fleet", read, console.settings.refresh_s, refusal_html(request))
-    )
+    events = polled_events(request, "fleet", read, console.settings.refresh_s, refusal_html(request))
+    return live_stream(request, session, "fleet", events)
 
 
 routes = [

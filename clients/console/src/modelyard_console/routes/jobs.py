@@ -4,7 +4,7 @@ events, and its metrics as JSON (for the charts) and CSV."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -14,7 +14,7 @@ from modelyard.v1 import jobs_pb2
 from modelyard_cli.render.values import FINISHED_STATES
 from modelyard_console.gateway import Refusal
 from modelyard_console.job_view import job_view
-from modelyard_console.live import KEEPALIVE_S, event_stream, sse_event
+from modelyard_console.live import KEEPALIVE_S, live_stream, sse_event
 from modelyard_console.metrics_series import Run, chart_data, latest_per_epoch, metrics_csv
 from modelyard_console.values import format_time
 from modelyard_console.web import console_of, fragment, refusal_html, render, signed_in
@@ -52,7 +52,7 @@ async def job_stream(request: Request) -> Response:
     refused = refusal_html(request)
     back = f"/jobs/{job_id}"  # the actions in the live part (the buttons its state allows) come back here
 
-    async def body() -> AsyncIterator[str]:
+    async def body() -> AsyncGenerator[str, None]:
         try:
             async with console_of(request).gateway.jobs(token) as svc:
                 async for update in svc.jobs.WatchJob(jobs_pb2.WatchJobRequest(job_id=job_id)):
@@ -68,7 +68,7 @@ async def job_stream(request: Request) -> Response:
             yield ": keepalive\n\n"
             await asyncio.sleep(KEEPALIVE_S)
 
-    return event_stream(body())
+    return live_stream(request, session, "job", body())
 
 
 async def job_metrics(request: Request) -> Response:

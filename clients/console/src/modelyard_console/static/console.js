@@ -86,8 +86,15 @@
     lastEpochsDone = done;
   }
 
+  // A live stream whose session was signed out (here or in another tab) sends one last part saying so,
+  // then ends: go to the sign-in page rather than leave a stale page open.
+  function onSignedOut() {
+    if (document.querySelector("[data-signed-out='true']")) { window.location.assign("/signin"); }
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     document.body.addEventListener("htmx:afterSettle", onLiveSwap);
+    document.body.addEventListener("htmx:afterSettle", onSignedOut);
     onLiveSwap();
     document.querySelectorAll(".chart[data-chart-url]").forEach(loadChart);
     tickElapsed();

@@ -97,5 +97,22 @@ def test_the_csv_has_every_attempt_and_the_tasks_own_metrics() -> None:
     assert rows[1]["val_accuracy"] == ""
 
 
+@pytest.mark.parametrize(
+    "name", ['=HYPERLINK("https://evil.example")', "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"]
+)
+def test_a_metric_name_a_spreadsheet_would_run_is_written_as_text(name: str) -> None:
+    epoch = _epoch(1, 1.0)
+    epoch.metrics[name] = 0.4
+    header = next(csv.reader(io.StringIO(metrics_csv([epoch]))))
+    assert header[-1] == "'" + name
+
+
+def test_a_plain_metric_name_and_negative_values_are_written_as_they_are() -> None:
+    epoch = _epoch(1, -1.5)
+    epoch.metrics["f1"] = -0.25
+    rows = list(csv.DictReader(io.StringIO(metrics_csv([epoch]))))
+    assert (rows[0]["train_loss"], rows[0]["f1"]) == ("-1.5", "-0.25")
+
+
 def test_an_event_carries_each_html_line_as_data() -> None:
     assert sse_event("job", "<p>\na</p>\n") == "event: job\ndata: <p>\ndata: a</p>\n\n"

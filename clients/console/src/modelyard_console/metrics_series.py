@@ -72,12 +72,19 @@ def metrics_csv(epochs: Iterable[jobs_pb2.EpochMetrics]) -> str:
     rows = list(epochs)
     extra = sorted({name for e in rows for name in e.metrics})
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*_CSV_COLUMNS, *extra])
+    writer = csv.writer(out, lineterminator="\r\n")  # RFC 4180; a CR in a name is then quoted too
+    writer.writerow([*_CSV_COLUMNS, *(spreadsheet_text(name) for name in extra)])
     for e in rows:
         fixed = [getattr(e, c) if c not in _OPTIONAL or e.HasField(c) else "" for c in _CSV_COLUMNS]
         writer.writerow([*fixed, *(e.metrics.get(name, "") for name in extra)])
     return out.getvalue()
 
 
+def spreadsheet_text(text: str) -> str:
+    """`text` as a CSV cell a spreadsheet shows as text: a leading `=`, `+`, `-`, `@`, tab or CR would
+    make it a formula (metric names come from trainers' code), so such a cell starts with `'`."""
+    return f"'{text}" if text.startswith(_FORMULA_STARTS) else text
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _OPTIONAL = frozenset({"val_accuracy", "gpu_utilization_pct", "gpu_memory_bytes"})

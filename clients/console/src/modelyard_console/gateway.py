@@ -7,6 +7,7 @@ service's message, which the pages show as they are.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TypeVar
@@ -29,6 +30,7 @@ from modelyard_console.settings import ServiceTargets
 from modelyard_grpc import TlsSettings, field_violations
 
 Stubs = TypeVar("Stubs")
+_log = logging.getLogger(__name__)
 
 
 class Refusal(Exception):
@@ -40,9 +42,14 @@ class Refusal(Exception):
 
 
 def refusal_of(error: aio.AioRpcError, service: str, target: str) -> Refusal:
-    """What to show for a failed call: the status and message, or that `service` is unreachable."""
+    """What to show for a failed call: the status and message, or that `service` is unreachable.
+
+    An unreachable service's details name internal hosts and ports: they go to the console's log, and
+    the person sees only which service it is.
+    """
     if is_unreachable(error):
-        return Refusal("UNAVAILABLE", f"cannot reach {service} at {target} ({error.details()})")
+        _log.warning("cannot reach %s at %s: %s", service, target, error.details())
+        return Refusal("UNAVAILABLE", f"{service} is unreachable; try again later")
     try:
         violations = tuple(field_violations(error))
     except ValueError:  # rich details that contradict the status: the status alone

@@ -48,8 +48,10 @@ async def checked_form(request: Request, session: Session) -> FormData:
 
 
 def own_origin(request: Request) -> str:
-    """`scheme://host[:port]` of the console as this request reached it."""
-    return f"{request.url.scheme}://{request.url.netloc}"
+    """The console's public origin when configured (behind a proxy), else `scheme://host[:port]` of the
+    console as this request reached it."""
+    public: str | None = request.app.state.console.settings.public_origin
+    return public or f"{request.url.scheme}://{request.url.netloc}"
 
 
 async def read_form(request: Request) -> FormData:

@@ -12,6 +12,7 @@ import argparse
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from modelyard_cli.connection import (
     DATASET_TARGET_ENV,
@@ -28,6 +29,7 @@ from modelyard_grpc import TlsSettings
 HOST_ENV = "MODELYARD_CONSOLE_HOST"
 PORT_ENV = "MODELYARD_CONSOLE_PORT"
 SECURE_COOKIE_ENV = "MODELYARD_CONSOLE_SECURE_COOKIE"
+PUBLIC_ORIGIN_ENV = "MODELYARD_CONSOLE_PUBLIC_ORIGIN"
 DEFAULT_PORT = 8080
 DEFAULT_REFRESH_S = 1.0
 
@@ -52,6 +54,23 @@ class ConsoleSettings:
     port: int = DEFAULT_PORT
     secure_cookie: bool = False  # True behind HTTPS: the session cookie is then sent over HTTPS only
     refresh_s: float = DEFAULT_REFRESH_S
+    # Behind a TLS proxy the console sees http://internal-host: the origin browsers use instead
+    # (https://console.example.com), which every POST's Origin must then be. None: as each request came.
+    public_origin: str | None = None
+
+
+def origin_of(value: str) -> str:
+    """`value` as an origin (`scheme://host[:port]`, no trailing slash); ValueError for anything else."""
+    parts = urlsplit(value.strip().rstrip("/"))
+    if (
+        parts.scheme not in {"http", "https"}
+        or not parts.netloc
+        or parts.path
+        or parts.query
+        or parts.fragment
+    ):
+        raise ValueError(f"{value!r} is not an origin like https://console.example.com")
+    return f"{parts.scheme}://{parts.netloc.lower()}"
 
 
 def parse_settings(argv: Sequence[str], environ: Mapping[str, str] = os.environ) -> ConsoleSettings:
@@ -72,6 +91,13 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str] = os.environ)
         help="mark the session cookie Secure (serve the console behind HTTPS)",
     )
     parser.add_argument("--refresh-s", type=float, default=DEFAULT_REFRESH_S, help="live pages' period")
+    parser.add_argument(
+        "--public-origin",
+        type=origin_of,
+        default=environ.get(PUBLIC_ORIGIN_ENV) or None,
+        help="the origin browsers reach the console at behind a proxy (https://console.example.com): "
+        "the only Origin a POST may carry",
+    )
     args = parser.parse_args(list(argv))
     targets = ServiceTargets(args.target, args.dataset_target, args.registry_target, args.deploy_target)
     return ConsoleSettings(
@@ -81,4 +107,5 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str] = os.environ)
         port=args.port,
         secure_cookie=args.secure_cookie,
         refresh_s=args.refresh_s,
+        public_origin=args.public_origin,
     )

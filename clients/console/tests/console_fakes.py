@@ -24,6 +24,16 @@ def token_for(
     return mint_token(ISSUER, subject, org_id, list(roles), 600)
 
 
+def log_lines(count: int, message: str = "epoch {n} done", start: int = 1) -> list[jobs_pb2.JobLogLine]:
+    """`count` INFO lines of attempt 1, cursors from `start`; `{n}` in `message` is the line's number."""
+    return [
+        jobs_pb2.JobLogLine(
+            cursor=n, attempt=1, level="INFO", logger="trainer", message=message.format(n=n), trainer_id="t-1"
+        )
+        for n in range(start, start + count)
+    ]
+
+
 def a_job(job_id: str = "j-1", state: int = jobs_pb2.JOB_STATE_QUEUED, **fields: Any) -> jobs_pb2.Job:
     """A job as GetJob returns it."""
     fields.setdefault("name", f"digits {job_id}")
@@ -42,6 +52,7 @@ class FakeJobService:
         self.refuse: dict[str, Refusal] = {}
         self.tokens: list[str] = []
         self.epochs: dict[str, list[jobs_pb2.EpochMetrics]] = {}
+        self.log_lines: dict[str, list[jobs_pb2.JobLogLine]] = {}
 
     def _called(self, rpc: str, request: Any) -> None:
         self.calls.append((rpc, request))
@@ -80,6 +91,32 @@ class FakeJobService:
     async def GetJobEvents(self, ref: jobs_pb2.JobRef) -> jobs_pb2.JobEventsResponse:
         self._called("GetJobEvents", ref)
         return jobs_pb2.JobEventsResponse()
+
+    def _log_page(self, request: jobs_pb2.JobLogsRequest) -> jobs_pb2.JobLogsResponse:
+        after = [
+            line for line in self.log_lines.get(request.job_id, []) if line.cursor > request.after_cursor
+        ]
+        page = after[: request.page_size or 200]
+        next_cursor = page[-1].cursor if page else request.after_cursor
+        return jobs_pb2.JobLogsResponse(lines=page, next_cursor=next_cursor, more=len(after) > len(page))
+
+    async def GetJobLogs(self, request: jobs_pb2.JobLogsRequest) -> jobs_pb2.JobLogsResponse:
+        self._called("GetJobLogs", request)
+        return self._log_page(request)
+
+    async def FollowJobLogs(
+        self, request: jobs_pb2.JobLogsRequest
+    ) -> AsyncIterator[jobs_pb2.JobLogsResponse]:
+        """The lines there now, a page at a time, then nothing until the caller stops."""
+        self._called("FollowJobLogs", request)
+        cursor = request.after_cursor
+        while True:
+            page = self._log_page(jobs_pb2.JobLogsRequest(job_id=request.job_id, after_cursor=cursor))
+            if not page.lines:
+                break
+            yield page
+            cursor = page.next_cursor
+        await asyncio.Event().wait()
 
     async def CreateJob(self, request: jobs_pb2.CreateJobRequest) -> jobs_pb2.Job:
         self._called("CreateJob", request)

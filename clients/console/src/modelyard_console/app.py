@@ -16,6 +16,7 @@ from modelyard_console.routes import (
     fleet,
     history,
     job_actions,
+    job_logs,
     jobs,
     models,
     queue,
@@ -47,6 +48,7 @@ def build_app(settings: ConsoleSettings, gateway: Gateway | None = None) -> Star
         *queue.routes,
         *submit.routes,  # before jobs: /jobs/new is not a job id
         *job_actions.routes,
+        *job_logs.routes,
         *jobs.routes,
         *history.routes,
         *models.routes,

@@ -1,5 +1,5 @@
 """Job detail: the job's figures live (WatchJob over SSE), its loss and accuracy curves, its epochs and
-events, and its metrics as JSON (for the charts) and CSV."""
+events, and its metrics as JSON (for the charts) and CSV. Its training log panel: routes/job_logs.py."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from modelyard_cli.render.values import FINISHED_STATES
 from modelyard_console.gateway import Refusal
 from modelyard_console.job_view import job_view
 from modelyard_console.live import KEEPALIVE_S, live_stream, sse_event
+from modelyard_console.log_lines import MAX_LINES_SHOWN
 from modelyard_console.metrics_series import Run, chart_data, latest_per_epoch, metrics_csv
 from modelyard_console.values import format_time
 from modelyard_console.web import console_of, fragment, refusal_html, render, signed_in
@@ -42,6 +43,7 @@ async def job_page(request: Request) -> Response:
         job=job_view(job),
         epochs=latest_per_epoch(history.epochs),
         events=list(reversed(events)),
+        max_log_lines=MAX_LINES_SHOWN,
     )
 
 

@@ -92,7 +92,16 @@
     if (document.querySelector("[data-signed-out='true']")) { window.location.assign("/signin"); }
   }
 
+  // The training log panel appends each page of lines; it keeps only the newest data-max-lines.
+  function trimLogLines() {
+    document.querySelectorAll("ol.log-lines[data-max-lines]").forEach(function (list) {
+      var extra = list.children.length - parseInt(list.getAttribute("data-max-lines"), 10);
+      for (; extra > 0; extra--) { list.removeChild(list.firstElementChild); }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    document.body.addEventListener("htmx:afterSettle", trimLogLines);
     document.body.addEventListener("htmx:afterSettle", onLiveSwap);
     document.body.addEventListener("htmx:afterSettle", onSignedOut);
     onLiveSwap();

@@ -1,0 +1,113 @@
+"""A job's training logs: the lines followed live into the job page's log panel (FollowJobLogs over
+SSE), and every line as a text download (GetJobLogs paged server-side, capped)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from modelyard.v1 import jobs_pb2
+from modelyard_cli.connection import JobSvc
+from modelyard_console.gateway import Refusal
+from modelyard_console.live import KEEPALIVE_S, live_stream
+from modelyard_console.log_lines import (
+    MAX_LINES_DOWNLOADED,
+    PAGE_SIZE,
+    log_line_text,
+    log_line_view,
+)
+from modelyard_console.web import console_of, fragment, refusal_html, signed_in
+
+_CUT_SHORT = "[stopped at {:,} lines; `yard jobs logs JOB_ID` prints them all]\n"
+
+
+def _resume_cursor(request: Request) -> int:
+    """Where a reconnecting browser left off: its Last-Event-ID (each event's id is its next cursor)."""
+    last = request.headers.get("last-event-id", "")
+    return int(last) if last.isdigit() else 0
+
+
+def log_event(html: str, next_cursor: int) -> str:
+    """An SSE `logs` event carrying `html`, with the cursor to resume from as its id."""
+    lines = html.strip().splitlines() or [""]
+    return f"event: logs\nid: {next_cursor}\n" + "".join(f"data: {line}\n" for line in lines) + "\n"
+
+
+async def job_log_stream(request: Request) -> Response:
+    """The job's log lines so far, then each new one, as `logs` events the panel appends; kept open
+    (idle) after the job's last line, so the browser does not reconnect and read them again."""
+    session, token = signed_in(request)
+    job_id = request.path_params["job_id"]
+    follow = jobs_pb2.JobLogsRequest(job_id=job_id, after_cursor=_resume_cursor(request), page_size=PAGE_SIZE)
+    refused = refusal_html(request)
+
+    async def body() -> AsyncGenerator[str, None]:
+        try:
+            async with console_of(request).gateway.jobs(token) as svc:
+                async for page in svc.queries.FollowJobLogs(follow):
+                    if page.lines:
+                        lines = [log_line_view(line) for line in page.lines]
+                        yield log_event(fragment(request, "_log_lines.html", lines=lines), page.next_cursor)
+        except Refusal as refusal:
+            yield log_event(refused(refusal), follow.after_cursor)
+        while not await request.is_disconnected():
+            yield ": keepalive\n\n"
+            await asyncio.sleep(KEEPALIVE_S)
+
+    return live_stream(request, session, "logs", body())
+
+
+async def job_log_text(request: Request) -> Response:
+    """Every line of every attempt as text (at most MAX_LINES_DOWNLOADED), streamed page by page.
+
+    The first page is read before answering, so a refused read is a refusal page; a refusal later
+    ends the text with a line saying so."""
+    _, token = signed_in(request)
+    job_id = request.path_params["job_id"]
+    gateway = console_of(request).gateway
+    first_request = jobs_pb2.JobLogsRequest(job_id=job_id, page_size=PAGE_SIZE)
+    async with gateway.jobs(token) as svc:
+        first = await svc.queries.GetJobLogs(first_request)
+
+    async def text() -> AsyncIterator[str]:
+        sent = 0
+        try:
+            async with gateway.jobs(token) as svc:
+                async for page in _pages(svc, job_id, first):
+                    lines = list(page.lines)[: MAX_LINES_DOWNLOADED - sent]
+                    sent += len(lines)
+                    yield "".join(log_line_text(line) + "\n" for line in lines)
+                    if sent >= MAX_LINES_DOWNLOADED:
+                        if page.more or len(lines) < len(page.lines):
+                            yield _CUT_SHORT.format(MAX_LINES_DOWNLOADED)
+                        return
+        except Refusal as refusal:
+            yield f"[refused after {sent:,} lines: {refusal.status}: {refusal.message}]\n"
+
+    filename = f"{job_id}-logs.txt".replace('"', "")
+    return StreamingResponse(
+        text(),
+        media_type="text/plain; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+async def _pages(
+    svc: JobSvc, job_id: str, first: jobs_pb2.JobLogsResponse
+) -> AsyncIterator[jobs_pb2.JobLogsResponse]:
+    page = first
+    yield page
+    while page.more:
+        request = jobs_pb2.JobLogsRequest(job_id=job_id, after_cursor=page.next_cursor, page_size=PAGE_SIZE)
+        page = await svc.queries.GetJobLogs(request)
+        yield page
+
+
+routes = [
+    Route("/live/jobs/{job_id}/logs", job_log_stream, methods=["GET"]),
+    Route("/jobs/{job_id}/logs.txt", job_log_text, methods=["GET"]),
+]

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from modelyard.v1 import datasets_pb2, deploy_pb2, jobs_pb2, registry_pb2
+from modelyard.v1 import audit_pb2, datasets_pb2, deploy_pb2, jobs_pb2, registry_pb2
 from modelyard_cli.connection import DatasetSvc, DeploySvc, JobSvc, RegistrySvc
 from modelyard_console.gateway import Refusal
 from modelyard_grpc import TokenIssuer, mint_token
@@ -221,6 +221,41 @@ class FakeDatasetService:
         return self.versions[ref.version]
 
 
+class FakeAuditService:
+    """AuditService over lists of events and one lineage page; an org_admin token asking for another
+    organization is refused as job-svc refuses it; `refuse[rpc]` makes that RPC refuse."""
+
+    def __init__(self) -> None:
+        self.events: list[audit_pb2.AuditEvent] = []
+        self.lineage = audit_pb2.GetLineageResponse()
+        self.calls: list[tuple[str, Any]] = []
+        self.refuse: dict[str, Refusal] = {}
+        self.org_admin_of = ""  # the organization of the caller when it is an org_admin
+
+    def _called(self, rpc: str, request: Any, org_id: str) -> None:
+        self.calls.append((rpc, request))
+        if rpc in self.refuse:
+            raise self.refuse[rpc]
+        if self.org_admin_of and org_id not in ("", self.org_admin_of):
+            raise Refusal("PERMISSION_DENIED", f"an org_admin reads only organization {self.org_admin_of}")
+
+    async def SearchAudit(self, request: audit_pb2.SearchAuditRequest) -> audit_pb2.SearchAuditResponse:
+        self._called("SearchAudit", request, request.org_id)
+        found = [e for e in self.events if not request.actor or e.actor_subject == request.actor]
+        return audit_pb2.SearchAuditResponse(events=found)
+
+    async def FollowCorrelation(
+        self, request: audit_pb2.FollowCorrelationRequest
+    ) -> audit_pb2.SearchAuditResponse:
+        self._called("FollowCorrelation", request, request.org_id)
+        found = [e for e in self.events if e.correlation_id == request.correlation_id]
+        return audit_pb2.SearchAuditResponse(events=found)
+
+    async def GetLineage(self, request: audit_pb2.GetLineageRequest) -> audit_pb2.GetLineageResponse:
+        self._called("GetLineage", request, request.org_id)
+        return self.lineage
+
+
 class FakeGateway:
     """The console's gateway with job-svc replaced by `service`; records the tokens calls carry."""
 
@@ -229,6 +264,7 @@ class FakeGateway:
         self.registry_service = registry or FakeRegistryService()
         self.deploy_service = FakeDeployService()
         self.dataset_service = FakeDatasetService()
+        self.audit_service = FakeAuditService()
 
     @asynccontextmanager
     async def jobs(self, token: str) -> AsyncIterator[JobSvc]:
@@ -242,6 +278,10 @@ class FakeGateway:
     @asynccontextmanager
     async def deploy(self, token: str) -> AsyncIterator[DeploySvc]:
         yield DeploySvc(deploy=self.deploy_service)
+
+    @asynccontextmanager
+    async def audit(self, token: str) -> AsyncIterator[FakeAuditService]:
+        yield self.audit_service
 
     @asynccontextmanager
     async def datasets(self, token: str) -> AsyncIterator[DatasetSvc]:

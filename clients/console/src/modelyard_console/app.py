@@ -9,8 +9,9 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from modelyard_console.csrf import CsrfRefused, FormRefused
-from modelyard_console.gateway import Gateway, Refusal
+from modelyard_console.gateway import Gateway, Refusal, http_status
 from modelyard_console.routes import (
+    audit,
     dashboard,
     datasets,
     fleet,
@@ -36,9 +37,6 @@ from modelyard_console.web import (
     render,
 )
 
-# A refused call shown as a page answers with the HTTP status closest to the gRPC one.
-_HTTP_STATUS = {"PERMISSION_DENIED": 403, "UNAUTHENTICATED": 401, "NOT_FOUND": 404, "UNAVAILABLE": 503}
-
 
 def build_app(settings: ConsoleSettings, gateway: Gateway | None = None) -> Starlette:
     """The console for `settings`; `gateway` replaces the gRPC one (tests)."""
@@ -54,6 +52,7 @@ def build_app(settings: ConsoleSettings, gateway: Gateway | None = None) -> Star
         *models.routes,
         *fleet.routes,
         *datasets.routes,
+        *audit.routes,
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     app = Starlette(
@@ -91,7 +90,7 @@ async def _form_refused(request: Request, error: Exception) -> Response:
 
 async def _refused_page(request: Request, error: Exception) -> Response:
     assert isinstance(error, Refusal)
-    status_code = _HTTP_STATUS.get(error.status, 409)
+    status_code = http_status(error)
     return render(
         request,
         "refused.html",

@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from grpc import aio
 
+from modelyard.v1 import audit_pb2_grpc
 from modelyard_cli.connection import (
     DatasetSvc,
     DeploySvc,
@@ -31,6 +32,8 @@ from modelyard_grpc import TlsSettings, field_violations
 
 Stubs = TypeVar("Stubs")
 _log = logging.getLogger(__name__)
+# A refused call shown as a page answers with the HTTP status closest to the gRPC one.
+_HTTP_STATUS = {"PERMISSION_DENIED": 403, "UNAUTHENTICATED": 401, "NOT_FOUND": 404, "UNAVAILABLE": 503}
 
 
 class Refusal(Exception):
@@ -39,6 +42,11 @@ class Refusal(Exception):
     def __init__(self, status: str, message: str, violations: tuple[tuple[str, str], ...] = ()) -> None:
         super().__init__(f"{status}: {message}")
         self.status, self.message, self.violations = status, message, violations
+
+
+def http_status(refusal: Refusal) -> int:
+    """The HTTP status of a page showing `refusal` (409 for the statuses without a closer one)."""
+    return _HTTP_STATUS.get(refusal.status, 409)
 
 
 def refusal_of(error: aio.AioRpcError, service: str, target: str) -> Refusal:
@@ -67,6 +75,10 @@ class Gateway:
     def jobs(self, token: str) -> AbstractAsyncContextManager[JobSvc]:
         """job-svc's JobService and QueryService."""
         return self._open("job-svc", self._targets.job, token, job_svc_stubs)
+
+    def audit(self, token: str) -> AbstractAsyncContextManager[Any]:
+        """job-svc's AuditService (the audit view and lineage graph); generated stubs carry no types."""
+        return self._open("job-svc", self._targets.job, token, audit_pb2_grpc.AuditServiceStub)
 
     def datasets(self, token: str) -> AbstractAsyncContextManager[DatasetSvc]:
         """dataset-svc's DatasetService."""

@@ -92,9 +92,15 @@
     if (document.querySelector("[data-signed-out='true']")) { window.location.assign("/signin"); }
   }
 
-  // The training log panel appends each page of lines; it keeps only the newest data-max-lines.
+  // The training log panel appends each page of lines; it keeps only the newest data-max-lines, each
+  // line once (a stream htmx had to reopen, rather than the browser resume, starts from the first line).
   function trimLogLines() {
     document.querySelectorAll("ol.log-lines[data-max-lines]").forEach(function (list) {
+      var seen = {};
+      Array.prototype.slice.call(list.children).forEach(function (line) {
+        var cursor = line.getAttribute("data-cursor");
+        if (cursor && seen[cursor]) { list.removeChild(line); } else if (cursor) { seen[cursor] = true; }
+      });
       var extra = list.children.length - parseInt(list.getAttribute("data-max-lines"), 10);
       for (; extra > 0; extra--) { list.removeChild(list.firstElementChild); }
     });

@@ -44,6 +44,13 @@ def test_the_audit_page_is_in_the_navigation(browser: TestClient) -> None:
     assert '<a href="/audit"' in browser.get("/queue").text
 
 
+def test_the_audit_page_searches_only_when_asked(browser: TestClient, gateway: FakeGateway) -> None:
+    sign_in(browser)
+    page = browser.get("/audit")
+    assert 'role="search"' in page.text
+    assert gateway.audit_service.calls == []
+
+
 def test_the_search_sends_the_form_s_filters(browser: TestClient, gateway: FakeGateway) -> None:
     gateway.audit_service.events = [an_event()]
     sign_in(browser)

@@ -79,6 +79,12 @@ def test_a_reconnecting_browser_gets_only_the_lines_after_its_last_event(gateway
     assert "epoch 2 done" not in event
 
 
+def test_a_last_event_id_that_is_no_cursor_reads_from_the_first_line(gateway: FakeGateway) -> None:
+    gateway.service.log_lines["j-1"] = log_lines(1)
+    event = anyio.run(_first_event, gateway, "/live/jobs/j-1/logs", "9" * 40)
+    assert "epoch 1 done" in event
+
+
 def test_a_refused_log_stream_shows_the_refusal(gateway: FakeGateway) -> None:
     gateway.service.refuse["FollowJobLogs"] = Refusal("PERMISSION_DENIED", "not your organization's job")
     event = anyio.run(_first_event, gateway, "/live/jobs/j-1/logs")

@@ -24,10 +24,12 @@ MAX_STREAMS_PER_SESSION = 8
 STREAM_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
 
-def sse_event(name: str, html: str) -> str:
-    """One event named `name` whose data is `html` (one `data:` line per line of it)."""
+def sse_event(name: str, html: str, event_id: str = "") -> str:
+    """One event named `name` whose data is `html` (one `data:` line per line of it); with `event_id`,
+    the browser sends that id back as Last-Event-ID when it reconnects."""
     lines = html.strip().splitlines() or [""]
-    return f"event: {name}\n" + "".join(f"data: {line}\n" for line in lines) + "\n"
+    head = f"event: {name}\n" + (f"id: {event_id}\n" if event_id else "")
+    return head + "".join(f"data: {line}\n" for line in lines) + "\n"
 
 
 def event_stream(body: AsyncIterator[str]) -> StreamingResponse:

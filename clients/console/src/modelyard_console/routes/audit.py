@@ -49,6 +49,8 @@ async def audit_page(request: Request) -> Response:
     session, token = signed_in(request)
     filters = filters_of(request.query_params)
     context: dict[str, Any] = {"filters": filters, "rows": [], "next_url": ""}
+    if not request.query_params:  # the form alone until a search is asked for
+        return _page(request, session, "audit.html", "Audit", **context)
     try:
         search = search_request(filters, request.query_params.get("page", ""))
         async with console_of(request).gateway.audit(token) as audit:

@@ -13,7 +13,7 @@ from starlette.routing import Route
 from modelyard.v1 import jobs_pb2
 from modelyard_cli.connection import JobSvc
 from modelyard_console.gateway import Refusal
-from modelyard_console.live import KEEPALIVE_S, live_stream
+from modelyard_console.live import KEEPALIVE_S, live_stream, sse_event
 from modelyard_console.log_lines import (
     MAX_LINES_DOWNLOADED,
     PAGE_SIZE,
@@ -28,13 +28,7 @@ _CUT_SHORT = "[stopped at {:,} lines; `yard jobs logs JOB_ID` prints them all]\n
 def _resume_cursor(request: Request) -> int:
     """Where a reconnecting browser left off: its Last-Event-ID (each event's id is its next cursor)."""
     last = request.headers.get("last-event-id", "")
-    return int(last) if last.isdigit() else 0
-
-
-def log_event(html: str, next_cursor: int) -> str:
-    """An SSE `logs` event carrying `html`, with the cursor to resume from as its id."""
-    lines = html.strip().splitlines() or [""]
-    return f"event: logs\nid: {next_cursor}\n" + "".join(f"data: {line}\n" for line in lines) + "\n"
+    return int(last) if last.isascii() and last.isdigit() and len(last) <= 18 else 0  # an int64
 
 
 async def job_log_stream(request: Request) -> Response:
@@ -51,9 +45,10 @@ async def job_log_stream(request: Request) -> Response:
                 async for page in svc.queries.FollowJobLogs(follow):
                     if page.lines:
                         lines = [log_line_view(line) for line in page.lines]
-                        yield log_event(fragment(request, "_log_lines.html", lines=lines), page.next_cursor)
+                        html = fragment(request, "_log_lines.html", lines=lines)
+                        yield sse_event("logs", html, str(page.next_cursor))
         except Refusal as refusal:
-            yield log_event(refused(refusal), follow.after_cursor)
+            yield sse_event("logs", refused(refusal))
         while not await request.is_disconnected():
             yield ": keepalive\n\n"
             await asyncio.sleep(KEEPALIVE_S)

@@ -46,8 +46,9 @@ from modelyard_events.testing.sample_events import SAMPLE_REGISTRY, TEST_CONTEXT
 from modelyard_events.topics import FETCH_MAX_WAIT_MS, ensure_topics
 
 RESULTS = Path(__file__).resolve().parent / "results"
-RATES = (250, 500, 1000, 2000, 4000)
+RATES = (100, 250, 500, 1000, 2000, 4000)
 QUICK_RATES = (250, 1000)
+PROFILE_RATES = (500,)
 DESIGN_RATE, DESIGN_P99_MS = 1000, 50.0
 SUSTAINED_P99_MS = 100.0
 FLOOR_RATIO_TARGET = 2.0
@@ -195,9 +196,17 @@ class _Consumers:
     @classmethod
     async def spawn(cls, url: str, bootstrap: str, run_id: str, public_key: str) -> _Consumers:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, __file__, "--consumers", url, bootstrap, run_id, public_key,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+            sys.executable,
+            __file__,
+            "--consumers",
+            url,
+            bootstrap,
+            run_id,
+            public_key,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            limit=64 * 2**20,
+        )  # fmt: skip  (a dump is one JSON line of every arrival since the last one)
         consumers = cls(process)
         if await consumers._line() != "ready":
             raise RuntimeError("the consumers' process did not start")
@@ -365,6 +374,12 @@ def _report(runs: list[Run]) -> str:
     design = by_rate.get(DESIGN_RATE, {}).get("ours")
     ratio = by_rate.get(DESIGN_RATE)
     lines += ["", "| target | measured | met? |", "|---|---:|:---:|"]
+    if design is None:
+        saturated = min((r for r, s in by_rate.items() if s["ours"].p99_ms > SUSTAINED_P99_MS), default=None)
+        lines.append(
+            f"| p99 < {DESIGN_P99_MS:.0f} ms at {DESIGN_RATE:,}/s (DESIGN §8) | not tried: p99 was over "
+            f"{SUSTAINED_P99_MS:.0f} ms from {saturated:,}/s | NO |"
+        )
     if design is not None and ratio is not None:
         p50_ratio = design.p50_ms / ratio["floor"].p50_ms
         lines.append(

@@ -26,7 +26,7 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -36,6 +36,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from modelyard_devstack import infra
+from modelyard_events.consumer.projection import Decoded
 from modelyard_events.consumer.runner import ProjectionRunner, SourceTopic
 from modelyard_events.db import create_engine, libpq_url
 from modelyard_events.envelope import DomainEvent, EventEnvelope
@@ -71,7 +72,8 @@ class Run:
 
 @dataclass
 class Probe:
-    """The projection under test: records each event and announces it on commit."""
+    """The projection under test: records each event and announces it on commit (a run of events at
+    a time, as the services' projections do)."""
 
     schema: str
     channel: str
@@ -81,6 +83,18 @@ class Probe:
         await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {self.schema}"))
         await conn.execute(
             text(f"CREATE TABLE IF NOT EXISTS {self.schema}.seen (stream_id text PRIMARY KEY)")
+        )
+
+    async def apply_batch(self, events: Sequence[Decoded], conn: AsyncConnection) -> None:
+        """A run of events in two statements, as the services' projections batch (JobViews)."""
+        streams = [envelope.stream_id for _, envelope in events]
+        await conn.execute(
+            text(f"INSERT INTO {self.schema}.seen SELECT unnest(CAST(:s AS text[])) ON CONFLICT DO NOTHING"),
+            {"s": streams},
+        )
+        await conn.execute(
+            text("SELECT pg_notify(:c, s) FROM unnest(CAST(:s AS text[])) AS s"),
+            {"c": self.channel, "s": streams},
         )
 
     async def apply(self, event: DomainEvent, envelope: EventEnvelope, conn: AsyncConnection) -> None:
@@ -372,7 +386,6 @@ def _report(runs: list[Run]) -> str:
         default=None,
     )
     design = by_rate.get(DESIGN_RATE, {}).get("ours")
-    ratio = by_rate.get(DESIGN_RATE)
     lines += ["", "| target | measured | met? |", "|---|---:|:---:|"]
     if design is None:
         saturated = min((r for r, s in by_rate.items() if s["ours"].p99_ms > SUSTAINED_P99_MS), default=None)
@@ -380,15 +393,20 @@ def _report(runs: list[Run]) -> str:
             f"| p99 < {DESIGN_P99_MS:.0f} ms at {DESIGN_RATE:,}/s (DESIGN §8) | not tried: p99 was over "
             f"{SUSTAINED_P99_MS:.0f} ms from {saturated:,}/s | NO |"
         )
-    if design is not None and ratio is not None:
-        p50_ratio = design.p50_ms / ratio["floor"].p50_ms
+    else:
         lines.append(
             f"| p99 < {DESIGN_P99_MS:.0f} ms at {DESIGN_RATE:,}/s (DESIGN §8) | {design.p99_ms:.1f} ms "
             f"| {'yes' if design.p99_ms < DESIGN_P99_MS else 'NO'} |"
         )
+    # The ratio is judged where the floor itself keeps up (one commit per event saturates first).
+    for rate, sides in sorted(by_rate.items()):
+        floor = sides["floor"]
+        if floor.p99_ms >= SUSTAINED_P99_MS or floor.achieved_rate < 0.9 * rate:
+            continue
+        ratio = sides["ours"].p50_ms / floor.p50_ms
         lines.append(
-            f"| p50 ≤ {FLOOR_RATIO_TARGET:.0f}× the floor's at {DESIGN_RATE:,}/s | {p50_ratio:.2f}× "
-            f"| {'yes' if p50_ratio <= FLOOR_RATIO_TARGET else 'NO'} |"
+            f"| p50 ≤ {FLOOR_RATIO_TARGET:.0f}× the floor's at {rate:,}/s | {ratio:.2f}× "
+            f"| {'yes' if ratio <= FLOOR_RATIO_TARGET else 'NO'} |"
         )
     tried = ", ".join(f"{r:,}" for r in sorted(by_rate))
     lines.append(

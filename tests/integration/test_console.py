@@ -165,6 +165,7 @@ async def test_an_operator_submits_a_job_and_watches_it_train_to_completed_while
     await expect(bar).to_have_attribute("value", "100.0")
     await expect(chart).to_have_attribute("data-points", str(TRAINING["epochs"]), timeout=10_000)
     await expect(chart.locator("canvas")).to_have_count(1)
+    await expect(page.get_by_test_id("job-logs")).to_contain_text("INFO", timeout=30_000)  # the run logged
     await screenshot(page, "job-completed")
     moving = sorted(set(progress_seen))
     assert len(moving) >= 3, f"the bar hardly moved while the job ran: {moving}"
@@ -290,3 +291,28 @@ async def test_a_self_approval_is_refused_then_a_second_admin_approves_and_relea
     async with RegistryClient.connect(services.registry_target, services.token()) as registry:
         released = await registry.get(version.version_id)
     assert (released.status, released.approved_by) == (registry_pb2.MODEL_STATUS_RELEASED, "carol")
+
+
+async def test_the_audit_page_finds_a_new_job_and_draws_its_lineage(
+    page: Page, services: Platform, jobs: JobClient, trainers: Trainers, fresh_org: str, digits_uri: str
+) -> None:
+    job = await jobs.create(fresh_org, digits_uri)  # no trainer is alive: it stays queued
+    await sign_in(page, services.token(subject="auditor-di"), "auditor-di")
+    await page.get_by_role("link", name="Audit").click()
+    await page.get_by_label("Entity type").fill("training_job")
+    await page.get_by_label("Entity id").fill(job.job_id)
+    await page.get_by_role("button", name="Search").click()
+    found = page.get_by_test_id("audit-events").locator("tr", has_text="JobCreated")
+    deadline = time.monotonic() + 30
+    while not await found.count():  # the audit view follows the logs a moment behind
+        assert time.monotonic() < deadline, "JobCreated never showed in the audit search"
+        await page.wait_for_timeout(250)
+        await page.reload()
+    await screenshot(page, "audit-search")
+
+    await found.get_by_role("link", name=f"lineage of training_job/{job.job_id}").click()
+    graph = page.get_by_test_id("lineage-graph")
+    await expect(graph.locator(f"[data-kind=job][data-node-id='{job.job_id}'] a")).to_have_count(1)
+    await expect(page.get_by_test_id("lineage-list")).to_contain_text(job.job_id)
+    await screenshot(page, "audit-lineage")
+    await jobs.jobs.CancelJob(jobs_pb2.JobCommand(job_id=job.job_id, reason="test over"))

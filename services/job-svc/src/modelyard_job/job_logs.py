@@ -17,13 +17,12 @@ from modelyard_events.domain_errors import InvalidArgument
 from modelyard_grpc.values import timestamp
 from modelyard_job.job_reads import JobReads
 from modelyard_job.notifications import Notice, ViewChanges
-from modelyard_job.projections.rows import JobRow
+from modelyard_job.projections.rows import FINISHED_STATES, JobRow
 from modelyard_job.projections.training_logs import LogRow, log_lines
 
 MAX_LOG_PAGE, DEFAULT_LOG_PAGE = 1000, 200
 QUIET_S = 3.0
 _IDLE_RECHECK_S = 5.0  # a notice lost with a dropped LISTEN connection is noticed this late at worst
-_FINISHED = frozenset({"completed", "failed", "cancelled"})
 _WAKING = frozenset({"logs", "state"})  # the views' notice kinds a follower acts on
 
 
@@ -63,11 +62,11 @@ async def follow_job_logs(
                 yield page
             if page.more:
                 continue
-            if row.state in _FINISHED and time.monotonic() - last_line_at >= QUIET_S:
+            if row.state in FINISHED_STATES and time.monotonic() - last_line_at >= QUIET_S:
                 if not page.lines:
                     yield page  # the end says so: job_finished, no lines
                 return
-            await _next_notice(notices, QUIET_S if row.state in _FINISHED else _IDLE_RECHECK_S)
+            await _next_notice(notices, QUIET_S if row.state in FINISHED_STATES else _IDLE_RECHECK_S)
             row = await reads.visible_row(row.job_id)
 
 
@@ -82,7 +81,7 @@ async def _page(
         lines=[_line_to_proto(line) for line in lines],
         next_cursor=lines[-1].cursor if lines else after,
         more=len(lines) == size,
-        job_finished=row.state in _FINISHED,
+        job_finished=row.state in FINISHED_STATES,
     )
 
 

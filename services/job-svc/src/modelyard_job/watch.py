@@ -9,9 +9,8 @@ from modelyard.v1 import jobs_pb2
 from modelyard_job.convert import epoch_to_proto, job_to_proto, state_to_proto
 from modelyard_job.job_reads import JobReads
 from modelyard_job.notifications import Notice, ViewChanges
-from modelyard_job.projections.rows import JobRow
+from modelyard_job.projections.rows import FINISHED_STATES, JobRow
 
-_FINISHED = frozenset({"completed", "failed", "cancelled"})
 _IDLE_RECHECK_S = 15.0  # a notice lost with a dropped LISTEN connection is noticed this late at worst
 
 
@@ -25,7 +24,7 @@ async def watch_job(reads: JobReads, changes: ViewChanges, job_id: str) -> Async
         row = await reads.visible_row(job_id)
         yield jobs_pb2.JobUpdate(job=await _message(reads, row), state_changed=state_to_proto(row.state))
         epochs_sent = (row.attempt, row.epochs_done)
-        while row.state not in _FINISHED:
+        while row.state not in FINISHED_STATES:
             kinds = await _next_kinds(notices)
             previous, row = row, await reads.visible_row(job_id)
             async for update in _updates(reads, previous, row, epochs_sent, kinds):

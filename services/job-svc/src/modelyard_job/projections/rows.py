@@ -8,6 +8,9 @@ from typing import Any
 
 from modelyard_job.domain import QueueEntry
 
+FINISHED_STATES = frozenset({"completed", "failed", "cancelled"})
+"""The `state` values of a job that will not change again on their own (a retry starts it anew)."""
+
 
 @dataclass(frozen=True)
 class JobRow:

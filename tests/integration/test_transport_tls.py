@@ -32,10 +32,12 @@ def tls_services(
     stack: Infra, certs: LocalCertificates, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Platform]:
     """dataset-svc, job-svc and trainer-svc serving and dialling mutual TLS only; readiness is
-    checked over TLS too (the platform dials with the same settings)."""
-    namespace = f"tls-{uuid.uuid4().hex[:8]}"
+    checked over TLS too (the platform dials with the same settings). A database of their own: the
+    session's job-svc would otherwise dispatch these jobs too, to trainers that never hear of them."""
+    tag = uuid.uuid4().hex[:8]
     workdir = tmp_path_factory.mktemp("tls-platform")
-    with platform(stack, workdir, topic_namespace=namespace, env=certs.env(client_auth=True)) as running:
+    env = certs.env(client_auth=True)
+    with platform(stack, workdir, topic_namespace=f"tls-{tag}", env=env, database=f"tls_{tag}") as running:
         yield running
 
 

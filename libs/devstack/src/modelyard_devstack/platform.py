@@ -26,7 +26,7 @@ import grpc
 
 from modelyard.v1 import deploy_pb2, deploy_pb2_grpc, jobs_pb2, jobs_pb2_grpc
 from modelyard_devstack.processes import eventually, free_port, kill_pid, spawn, stop_pid, wait_until
-from modelyard_devstack.stack import Infra
+from modelyard_devstack.stack import Infra, separate_database
 from modelyard_events.signing import Ed25519Key, HeadSigner
 from modelyard_grpc import TlsSettings, TokenIssuer, mint_token, wait_until_serving
 from modelyard_grpc.auth import SERVICES
@@ -299,9 +299,17 @@ def platform(
     lease_ttl_s: float = 30.0,
     topic_namespace: str = "modelyard",
     env: Mapping[str, str] | None = None,
+    database: str | None = None,
 ) -> Iterator[Platform]:
     """dataset-svc, job-svc, trainer-svc and registry-svc running against `infra` for the block; all
-    stopped afterwards."""
+    stopped afterwards. A second platform on the same servers names a `database` of its own."""
+    if database is not None:
+        with ExitStack() as separate:
+            servers = separate.enter_context(separate_database(infra, database))
+            yield separate.enter_context(
+                platform(servers, workdir, lease_ttl_s=lease_ttl_s, topic_namespace=topic_namespace, env=env)
+            )
+        return
     job_port, trainer_port, dataset_port = free_port(), free_port(), free_port()
     registry_port, registry_http_port, deploy_port = free_port(), free_port(), free_port()
     registry_key = Ed25519Key.generate()

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
 
 from modelyard_devstack.broker import EmbeddedBroker
 from modelyard_devstack.postgres import FAST_SETTINGS, EmbeddedPostgres
@@ -50,6 +54,25 @@ def infra(durable: bool = False) -> Iterator[Infra]:
             bootstrap = broker.start()
             stack.callback(broker.stop)
         yield Infra(database_url, bootstrap, kind)
+
+
+@contextmanager
+def separate_database(servers: Infra, name: str) -> Iterator[Infra]:
+    """`servers` with a database of its own on the same PostgreSQL server, dropped afterwards.
+
+    Two platforms on one database would share every service's store and the dispatcher's lock: one
+    job-svc would dispatch the other's jobs to trainers that never hear of them.
+    """
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name):
+        raise ValueError(f"a database name is lowercase letters, digits and '_', not {name!r}")
+    with psycopg.connect(servers.database_url, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    own_url = urlunsplit(urlsplit(servers.database_url)._replace(path=f"/{name}"))
+    try:
+        yield replace(servers, database_url=own_url)
+    finally:
+        with psycopg.connect(servers.database_url, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @contextmanager

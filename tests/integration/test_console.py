@@ -22,9 +22,11 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, Route, async_playwright, expect
 
-from modelyard.v1 import jobs_pb2, registry_pb2
+from modelyard.v1 import deploy_pb2, jobs_pb2, registry_pb2
 from modelyard_devstack.platform import CONSOLE, Platform
 from modelyard_devstack.processes import eventually
+from tests.integration.deploy_client import DeployClient
+from tests.integration.deploy_flow import released
 from tests.integration.job_client import JobClient
 from tests.integration.registry_client import RegistryClient
 from tests.integration.registry_flow import evaluated, train_version
@@ -316,3 +318,53 @@ async def test_the_audit_page_finds_a_new_job_and_draws_its_lineage(
     await expect(page.get_by_test_id("lineage-list")).to_contain_text(job.job_id)
     await screenshot(page, "audit-lineage")
     await jobs.jobs.CancelJob(jobs_pb2.JobCommand(job_id=job.job_id, reason="test over"))
+
+
+async def test_the_fleet_page_follows_a_rollout_to_completed_on_every_server(
+    page: Page, services: Platform, jobs: JobClient, trainers: Trainers, fresh_org: str, digits_uri: str
+) -> None:
+    await trainers.start("t-console-fleet")
+    async with RegistryClient.connect(services.registry_target, services.token()) as registry:
+        version = await released(services, jobs, registry, fresh_org, digits_uri, module="fleet-reader")
+    await trainers.stop_all()  # the agents' installs get the CPU
+    target = f"{version.ai_module} {version.semantic_version}"
+    servers = [f"edge-console-{fresh_org}-{i}" for i in (1, 2, 3)]
+    async with DeployClient.connect(services.deploy_target, services.token()) as deploy:
+        agents = [services.start_edge_agent(server, fresh_org) for server in servers]
+        try:
+            for server in servers:
+                await deploy.wait_registered(fresh_org, server)
+            # The organization's own admin: the page lists its servers only, whatever else the session runs.
+            await sign_in(page, services.token(("org_admin",), fresh_org, "ops-fleet"), "ops-fleet")
+            await page.get_by_role("link", name="Fleet", exact=True).click()
+            rows = {s: page.locator(f"tr[data-server-id='{s}']") for s in servers}
+            for row in rows.values():
+                await expect(row).to_contain_text("online")
+            rollout = await deploy.rollout(version.version_id, servers, wave_sizes=[1, 2], reason="console")
+            seen_installing: set[str] = set()
+            deadline = time.monotonic() + 240
+            while True:  # the live part swaps every half second; read what it shows as it goes
+                texts = {s: await row.inner_text() for s, row in rows.items()}
+                installing = {s for s, t in texts.items() if "%" in t and target in t}
+                if installing and not seen_installing:
+                    await screenshot(page, "fleet-rollout-in-progress")
+                seen_installing |= installing
+                if all(_runs(t, target) for t in texts.values()):
+                    break
+                assert time.monotonic() < deadline, f"{target} is not shown everywhere: {texts}"
+                await page.wait_for_timeout(200)
+            rollout_row = page.locator(f"tr[data-rollout-id='{rollout.rollout_id}']")
+            await expect(rollout_row).to_contain_text("completed")
+            await expect(rollout_row).to_contain_text("wave 1: 2/2 done")
+            await screenshot(page, "fleet-rollout-completed")
+            assert seen_installing, "no server was ever shown mid-deployment with its progress"
+            done = await deploy.wait_rollout(rollout.rollout_id)
+            assert done.state == deploy_pb2.ROLLOUT_STATE_COMPLETED, done
+        finally:
+            for agent in agents:
+                services.stop_edge_agent(agent)
+
+
+def _runs(row_text: str, target: str) -> bool:
+    """A server row that says it runs `target`, in step with what it should run, and installs nothing."""
+    return row_text.count(target) == 2 and "in step" in row_text and "%" not in row_text

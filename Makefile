@@ -94,6 +94,11 @@ bench-deploy: $(STAMP) protos ## Rollout to 1,000 edge agents (DEPLOY_ARGS="--qu
 bench-audit: $(STAMP) protos ## Verify and replay of 1M events vs a raw read, peak memory at 100k vs 1M (AUDIT_ARGS="--quick")
 	$(PY) bench/audit_bench.py $(AUDIT_ARGS)
 
+# Not part of `make test` or `make bench`: it kills processes at random for minutes (issue 16, item 4).
+.PHONY: chaos
+chaos: $(STAMP) protos ## Fault campaign: SIGKILL every process kind under load, check nothing lost (CHAOS_ARGS="--seed 7")
+	$(PY) bench/chaos.py $(CHAOS_ARGS)
+
 catalog: $(STAMP) ## Regenerate docs/event-catalog.md and docs/asyncapi.json from the event classes
 	$(PY) -m modelyard_events.catalog_doc > docs/event-catalog.md
 	$(PY) -m modelyard_events.asyncapi_doc > docs/asyncapi.json

@@ -4,12 +4,13 @@ The embedded stack (PostgreSQL and Tansu of our own, so that they can be restart
 trainer workers and edge agents (`modelyard_devstack.platform`). While datasets are created, uploaded,
 labeled, reviewed and published, one-epoch training jobs run, and each trained version is evaluated,
 approved, released and rolled out to the edge agents (`chaos_workload`), a seeded schedule
-(`chaos_plan`) SIGKILLs each service (its relay runs inside it), a trainer worker and an edge agent,
-replaces the broker with an empty one and restarts PostgreSQL, one fault at a time, each restarted at
-once and timed until it answers again (`chaos_faults`). Then the system gets time to finish what it
-was doing and `chaos_checks` asks: is every acknowledged command's event in its service's log, did
-anything take effect twice (replay equals live), does every chain verify, is any job or deployment
-stuck? Results: bench/results/chaos.{md,json}; exit 1 when anything was lost, doubled, broken or stuck.
+(`chaos_plan`) SIGKILLs each service (its relay runs inside it), a trainer worker, an edge agent, the
+broker (it comes back empty) and PostgreSQL (it comes back through crash recovery), one fault at a
+time, each started again at once and timed until it answers again (`chaos_faults`). Then the system
+gets time to finish what it was doing and `chaos_checks` asks: is every acknowledged command's event
+in its service's log, did anything take effect twice (replay equals live), does every chain verify,
+is any job or deployment stuck? Results: bench/results/chaos.{md,json}; exit 1 when anything was
+lost, doubled, broken or stuck.
 """
 
 from __future__ import annotations
@@ -242,6 +243,8 @@ def main() -> None:
                 finally:
                     shutil.rmtree(args.logs, ignore_errors=True)
                     shutil.copytree(work / "platform" / "logs", args.logs)
+                    shutil.copy(work / "pg" / "postgres.log", args.logs)
+                    shutil.copy(work / "broker" / "tansu.log", args.logs)
         finally:
             broker.stop()
             postgres.stop()

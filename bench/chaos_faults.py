@@ -1,16 +1,17 @@
 """Injecting the campaign's faults and timing each recovery.
 
 Every process kind is killed with SIGKILL (its whole session, as a crash would) and started again at
-once, as a supervisor (Kubernetes) would; the broker is replaced by an empty one on the same port;
-PostgreSQL is restarted on the same data. A fault has recovered when the thing it hit answers again:
-a service reports SERVING; a trainer worker or an edge agent has been heard from (a heartbeat recorded
-after its restart); the broker carries a new event from dataset-svc's log into job-svc's audit view;
-PostgreSQL answers every service's ReadEvents and takes a new dataset.
+once, as a supervisor (Kubernetes) would; the broker too, so it comes back empty on the same port;
+PostgreSQL too, so it comes back on the same data through crash recovery. A fault has recovered when
+the thing it hit answers again: a service reports SERVING; a trainer worker or an edge agent has been
+heard from (a heartbeat recorded after its restart); the broker carries a new event from dataset-svc's
+log into job-svc's audit view; PostgreSQL answers every service's ReadEvents and takes a new dataset.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 import uuid
@@ -119,14 +120,14 @@ class Chaos:
         await _until(lambda: self._agent_heard_since(agent, restarted))
 
     async def _restart_broker_empty(self) -> None:
-        await self._timed(self.broker.restart_empty)
+        await self._timed(functools.partial(_crash_and_start, self.broker))
         dataset_id = await self.workload.create_dataset(f"broker probe {uuid.uuid4().hex[:8]}")
         if dataset_id is None:
             raise RuntimeError("dataset-svc did not take the probe dataset after the broker restart")
         await _until(lambda: self._audited(dataset_id))
 
     async def _restart_postgres(self) -> None:
-        await self._timed(self.postgres.restart)
+        await self._timed(functools.partial(_crash_and_start, self.postgres))
         targets = [
             self.running.dataset_target, self.running.job_target, self.running.trainer_target,
             self.running.registry_target, self.running.deploy_target,
@@ -182,6 +183,19 @@ class Chaos:
 
     def _channel(self, target: str) -> grpc.aio.Channel:
         return self.running.channel(target, self.running.token(("auditor",)))
+
+
+def _crash_and_start(server: EmbeddedPostgres | EmbeddedBroker) -> None:
+    """SIGKILL a server (its whole session) and start it again on its port: Tansu keeps its data in
+    memory, so it comes back empty; PostgreSQL comes back on its data folder, through crash recovery.
+
+    Their `stop` is a SIGTERM, which PostgreSQL takes as a smart shutdown: it waits for the services'
+    pooled connections, until `stop` kills it after 10 s anyway. A kill is also what the other faults are.
+    """
+    if server.pid is not None:
+        kill_pid(server.pid)
+        server.pid = None
+    server.start()
 
 
 def _running(process: Popen[bytes]) -> bool:

@@ -103,6 +103,7 @@ class Workload:
         command: str,
         rpc: Callable[[grpc.aio.Channel], Awaitable[T]],
         subject: str = "chaos",
+        also_retry: frozenset[grpc.StatusCode] = frozenset(),
     ) -> T | None:
         """`rpc` on a fresh channel, retried while the answer is transient; None when it never succeeded.
 
@@ -115,7 +116,7 @@ class Workload:
                 async with self.running.channel(target, self.running.token(subject=subject)) as ch:
                     return await rpc(ch)
             except grpc.aio.AioRpcError as error:
-                if error.code() not in RETRYABLE or time.monotonic() > until:
+                if error.code() not in RETRYABLE | also_retry or time.monotonic() > until:
                     refusal = f"{command}: {error.code().name}"
                     self.ledger.unacknowledged[refusal] += 1
                     self.ledger.refusals.setdefault(refusal, error.details() or "")
@@ -247,8 +248,9 @@ class Workload:
         if published is not None:
             self.ledger.ack("dataset-svc", "PublishVersion", "DatasetVersionPublished", [dataset_id], key)
 
-    async def jobs(self, stop: asyncio.Event, in_flight: int = 2) -> None:
-        """Keep `in_flight` one-epoch training jobs unfinished: a new one whenever one ends."""
+    async def jobs(self, stop: asyncio.Event, in_flight: int = 1) -> None:
+        """Keep `in_flight` one-epoch training jobs unfinished: a new one whenever one ends (one, so that
+        the evaluations the releases ask for do not wait behind a queue of training jobs)."""
         seed = 0
         while not stop.is_set():
             if await self.unfinished_jobs() < in_flight:
@@ -369,7 +371,8 @@ class Workload:
         return False
 
     async def roll_out(self, version_id: str) -> None:
-        """StartRollout of the released version to every edge server."""
+        """StartRollout of the released version to every edge server, retried while deploy-svc has not
+        yet read the release from the registry's events (FAILED_PRECONDITION until then)."""
         request = deploy_pb2.StartRolloutRequest(
             version_id=version_id, server_ids=self.edge_servers, health=LENIENT
         )
@@ -377,6 +380,7 @@ class Workload:
             self.running.deploy_target,
             "StartRollout",
             lambda ch: deploy_pb2_grpc.DeployServiceStub(ch).StartRollout(request, timeout=CALL_TIMEOUT_S),
+            also_retry=frozenset({grpc.StatusCode.FAILED_PRECONDITION}),
         )
         if rollout is not None:
             self.ledger.ack("deploy-svc", "StartRollout", "RolloutStarted", [rollout.rollout_id])

@@ -192,15 +192,25 @@ def replay_differences(running: Platform) -> tuple[list[str], int]:
         result: dict[str, Any] = json.loads(line) if line.startswith("{") else {}
         compared += bool(result)
         if result and (not result.get("identical") or result.get("problem")):
-            rows = [
-                f"{t['table']} +{t.get('only_live', 0)} live/+{t.get('only_replayed', 0)} replayed"
-                for t in result.get("tables", [])
-                if t.get("only_live") or t.get("only_replayed")
-            ]
-            found.append(f"{result['service']} {result['projection']}: {result.get('problem') or rows}")
+            tables = [line for table in result.get("tables", []) for line in _table_differences(table)]
+            found.append(
+                f"{result['service']} {result['projection']}: {result.get('problem') or ' | '.join(tables)}"
+            )
     if done.returncode != 0 and not found:
         found.append(f"yard audit replay exited {done.returncode}: {done.stderr.strip()[-500:]}")
     return found, compared
+
+
+def _table_differences(table: dict[str, Any]) -> list[str]:
+    """A differing table's counts and its example rows (JSON's int64 are strings)."""
+    only_live, only_replayed = int(table.get("only_live", 0)), int(table.get("only_replayed", 0))
+    if not (only_live or only_replayed):
+        return []
+    return [
+        f"{table['table']}: {only_live} rows only live, {only_replayed} only in the replay",
+        *(f"live: {row}" for row in table.get("only_live_examples", [])),
+        *(f"replay: {row}" for row in table.get("only_replayed_examples", [])),
+    ]
 
 
 def broken_chains(running: Platform) -> tuple[list[str], str]:

@@ -36,7 +36,7 @@ from chaos_workload import MODULE, ORG, Ledger, Workload, digit_files
 
 from modelyard_devstack.broker import EmbeddedBroker
 from modelyard_devstack.platform import Platform, platform
-from modelyard_devstack.postgres import FAST_SETTINGS, EmbeddedPostgres
+from modelyard_devstack.postgres import EmbeddedPostgres
 from modelyard_devstack.stack import Infra
 from modelyard_trainer.datasets.digits import export_digits
 
@@ -231,7 +231,10 @@ def main() -> None:
     log(f"fault campaign, seed {args.seed}; to repeat it: {repeat_command(args)}")
     with tempfile.TemporaryDirectory(prefix="modelyard-chaos-") as tmp:
         work = Path(tmp)
-        postgres = EmbeddedPostgres(work / "pg" / "data", dict(FAST_SETTINGS))
+        # PostgreSQL's own durable defaults, not FAST_SETTINGS: with synchronous_commit off, a killed
+        # server loses commits it had acknowledged (WAL not yet written), so the stores would forget
+        # events their services, and the consumers that applied them, were told are there.
+        postgres = EmbeddedPostgres(work / "pg" / "data")
         broker = EmbeddedBroker(work / "broker")
         try:
             servers = Infra(postgres.start(), broker.start(), "embedded, restartable")

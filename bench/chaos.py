@@ -32,6 +32,7 @@ from bench_host import machine
 from chaos_checks import Findings, check, settle
 from chaos_faults import Chaos, InjectedFault
 from chaos_plan import KINDS, markdown, plan_faults, recovery_rows
+from chaos_releases import Releases
 from chaos_workload import MODULE, ORG, Ledger, Workload, digit_files
 
 from modelyard_devstack.broker import EmbeddedBroker
@@ -117,7 +118,7 @@ async def under_faults(workload: Workload, chaos: Chaos, args: argparse.Namespac
     tasks = [
         asyncio.create_task(workload.datasets(stop)),
         asyncio.create_task(workload.jobs(stop)),
-        asyncio.create_task(workload.releases(stop)),
+        asyncio.create_task(Releases(workload).run(stop)),
     ]
     began, faults = time.monotonic(), []
     for planned in plan:

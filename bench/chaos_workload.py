@@ -1,4 +1,5 @@
-"""The fault campaign's workload: datasets, training jobs, registry and deploy commands through gRPC.
+"""The fault campaign's workload: datasets and training jobs through gRPC (registry and deploy
+commands: chaos_releases).
 
 Each command that gets an OK answer is *acknowledged* and goes into the ledger with the ids it
 returned and the event it promised, so the checks afterwards can look for that event in the
@@ -25,19 +26,14 @@ from google.protobuf import struct_pb2
 from modelyard.v1 import (
     datasets_pb2,
     datasets_pb2_grpc,
-    deploy_pb2,
-    deploy_pb2_grpc,
     jobs_pb2,
     jobs_pb2_grpc,
-    registry_pb2,
-    registry_pb2_grpc,
 )
 from modelyard_devstack.platform import Platform
 
 T = TypeVar("T")
 ORG = "chaos-org"
 MODULE = "chaos-digits"
-ENVIRONMENT = "production"
 CALL_TIMEOUT_S = 15.0
 RETRY_FOR_S = 90.0  # a fault is over well within this: the service or server is restarted at once
 # Transient while a process or PostgreSQL is down; ABORTED is a lost race, retried as a client would.
@@ -53,8 +49,6 @@ RETRYABLE = frozenset(
 FINISHED_JOBS = frozenset(
     {jobs_pb2.JOB_STATE_COMPLETED, jobs_pb2.JOB_STATE_FAILED, jobs_pb2.JOB_STATE_CANCELLED}
 )
-# Health limits far from what a busy 2-core machine measures: the campaign is about faults, not speed.
-LENIENT = deploy_pb2.HealthLimits(load_time_slack_ms=60_000, latency_slack_ms=10_000)
 
 
 @dataclass(frozen=True)
@@ -288,104 +282,6 @@ class Workload:
             self.ledger.ack("job-svc", "CreateJob", "JobCreated", [job.job_id], key)
             self.ledger.job_ids.append(job.job_id)
 
-    async def releases(self, stop: asyncio.Event) -> None:
-        """Each completed job's version: evaluated (dev), approved and released (carol), rolled out."""
-        done: set[str] = set()
-        while not stop.is_set():
-            version = await self.next_registered(done)
-            if version is None:
-                await asyncio.sleep(2.0)
-                continue
-            done.add(version.version_id)
-            await self.release_and_roll_out(version.version_id)
-
-    async def next_registered(self, done: set[str]) -> registry_pb2.ModelVersion | None:
-        """A draft version of the workload's module not yet taken, if the registry lists one."""
-        request = registry_pb2.ListVersionsRequest(org_id=ORG, ai_module=MODULE, page_size=100)
-        listed = await self.call(
-            self.running.registry_target,
-            "ListVersions",
-            lambda ch: _registry(ch).ListVersions(request, timeout=5),
-        )
-        drafts = [
-            v
-            for v in (listed.versions if listed is not None else [])
-            if v.version_id not in done and v.status == registry_pb2.MODEL_STATUS_DRAFT
-        ]
-        return drafts[0] if drafts else None
-
-    async def release_and_roll_out(self, version_id: str) -> None:
-        """Evaluate, approve, release, roll out to every edge server (stops at the first refusal)."""
-        ref = registry_pb2.VersionCommand(version_id=version_id)
-        evaluate = registry_pb2.EvaluateRequest(version_id=version_id)
-        release = registry_pb2.ReleaseRequest(
-            version_id=version_id, environment=ENVIRONMENT, release_notes="fault campaign"
-        )
-        asked = await self.registry(
-            "EvaluateVersion", "ModelEvaluationRequested", version_id, "dev",
-            lambda s: s.EvaluateVersion(evaluate, timeout=CALL_TIMEOUT_S),
-        )  # fmt: skip
-        if not (asked and await self.evaluated(version_id)):
-            return
-        approved = await self.registry(
-            "ApproveVersion", "ModelApproved", version_id, "carol",
-            lambda s: s.ApproveVersion(ref, timeout=CALL_TIMEOUT_S),
-        )  # fmt: skip
-        if approved and await self.registry(
-            "ReleaseVersion", "ModelReleased", version_id, "carol",
-            lambda s: s.ReleaseVersion(release, timeout=CALL_TIMEOUT_S),
-        ):  # fmt: skip
-            await self.roll_out(version_id)
-
-    async def registry(
-        self,
-        command: str,
-        event_type: str,
-        version_id: str,
-        subject: str,
-        rpc: Callable[[registry_pb2_grpc.RegistryServiceStub], Awaitable[Any]],
-    ) -> bool:
-        """A RegistryService command as `subject` (four eyes: "dev" trains, "carol" approves); acked?"""
-        answer = await self.call(
-            self.running.registry_target, command, lambda ch: rpc(_registry(ch)), subject
-        )
-        if answer is not None:
-            self.ledger.ack("registry-svc", command, event_type, [version_id])
-        return answer is not None
-
-    async def evaluated(self, version_id: str, timeout_s: float = 240.0) -> bool:
-        """Whether the version's evaluation finished (it runs as a job on the trainer) in time."""
-        ref = registry_pb2.ModelVersionRef(version_id=version_id)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            version = await self.call(
-                self.running.registry_target,
-                "GetVersion",
-                lambda ch: _registry(ch).GetVersion(ref, timeout=5),
-            )
-            if version is not None and (
-                version.evaluation.finished or version.status != registry_pb2.MODEL_STATUS_TESTING
-            ):
-                return bool(version.evaluation.finished)
-            await asyncio.sleep(1.0)
-        return False
-
-    async def roll_out(self, version_id: str) -> None:
-        """StartRollout of the released version to every edge server, retried while deploy-svc has not
-        yet read the release from the registry's events (FAILED_PRECONDITION until then)."""
-        request = deploy_pb2.StartRolloutRequest(
-            version_id=version_id, server_ids=self.edge_servers, health=LENIENT
-        )
-        rollout = await self.call(
-            self.running.deploy_target,
-            "StartRollout",
-            lambda ch: deploy_pb2_grpc.DeployServiceStub(ch).StartRollout(request, timeout=CALL_TIMEOUT_S),
-            also_retry=frozenset({grpc.StatusCode.FAILED_PRECONDITION}),
-        )
-        if rollout is not None:
-            self.ledger.ack("deploy-svc", "StartRollout", "RolloutStarted", [rollout.rollout_id])
-            self.ledger.rollout_ids.append(rollout.rollout_id)
-
 
 def digit_files(folder: Path) -> list[tuple[str, bytes, str]]:
     """scikit-learn's digits as PNG files (modelyard_trainer's export), read back with their class."""
@@ -401,7 +297,3 @@ def _datasets(ch: grpc.aio.Channel) -> Any:
 
 def _jobs(ch: grpc.aio.Channel) -> Any:
     return jobs_pb2_grpc.JobServiceStub(ch)
-
-
-def _registry(ch: grpc.aio.Channel) -> Any:
-    return registry_pb2_grpc.RegistryServiceStub(ch)

@@ -15,7 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from modelyard_devstack import Infra
 from modelyard_events.consumer import ProjectionRunner, SourceTopic
+from modelyard_events.envelope import EventEnvelope
+from modelyard_events.errors import SourceUnavailable
 from modelyard_events.relay import Relay
+from modelyard_events.store.ports import SignedPage
 from modelyard_events.store.postgres import PostgresEventStore
 from modelyard_events.testing.sample_events import (
     SAMPLE_REGISTRY,
@@ -119,3 +122,16 @@ async def run_yard(env: dict[str, str], *args: str) -> tuple[int, str, str]:
     out, err = await process.communicate()
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
+
+
+class DownSource:
+    """A source whose service is restarting: every read is SourceUnavailable."""
+
+    async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[EventEnvelope]:
+        raise SourceUnavailable("ReadEvents failed: UNAVAILABLE: restarting")
+
+    async def read_signed(self, after_position: int = 0, limit: int = 1000) -> SignedPage:
+        raise SourceUnavailable("ReadEvents failed: UNAVAILABLE: restarting")
+
+    async def head_position(self) -> int:
+        raise SourceUnavailable("ReadEvents failed: UNAVAILABLE: restarting")

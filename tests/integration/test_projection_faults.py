@@ -18,8 +18,6 @@ from modelyard_devstack import Infra
 from modelyard_devstack.processes import eventually
 from modelyard_events.consumer import ProjectionRunner, SourceTopic
 from modelyard_events.envelope import DomainEvent, EventEnvelope
-from modelyard_events.errors import SourceUnavailable
-from modelyard_events.store.ports import SignedPage
 from modelyard_events.store.postgres import PostgresEventStore
 from modelyard_events.testing.sample_events import (
     SAMPLE_REGISTRY,
@@ -30,6 +28,7 @@ from modelyard_events.testing.sample_events import (
 from modelyard_events.testing.sample_projection import CounterTotals, projected_totals
 from modelyard_events.testing.signing import TEST_KEYS, TEST_SIGNER
 from modelyard_events.wire import encode_envelope, message_headers
+from tests.integration.support import DownSource
 
 pytestmark = pytest.mark.integration
 LOCK_KEY = 9_011_007
@@ -76,19 +75,6 @@ class Record:
     headers: list[tuple[str, bytes]]
     partition: int = 0
     offset: int = 0
-
-
-class DownSource:
-    """A source whose service is restarting: every read is SourceUnavailable."""
-
-    async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[EventEnvelope]:
-        raise SourceUnavailable("ReadEvents failed: UNAVAILABLE: restarting")
-
-    async def read_signed(self, after_position: int = 0, limit: int = 1000) -> SignedPage:
-        raise SourceUnavailable("ReadEvents failed: UNAVAILABLE: restarting")
-
-    async def head_position(self) -> int:
-        raise SourceUnavailable("ReadEvents failed: UNAVAILABLE: restarting")
 
 
 async def test_a_source_that_cannot_be_read_does_not_stall_the_others(

@@ -12,11 +12,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from faststream.kafka.security import parse_security
 from pydantic import ValidationError
 
 from modelyard_events.kafka_security import (
     PLAINTEXT,
     KafkaSecurity,
+    faststream_security,
     kafka_admin,
     kafka_consumer,
     kafka_options,
@@ -38,6 +40,39 @@ def security(**env: str) -> KafkaSecurity:
 
 
 class TestSettings:
+    @pytest.mark.parametrize(
+        "env",
+        [
+            {},
+            {"security_protocol": "SSL"},
+            {"security_protocol": "SASL_SSL", "username": "job-svc", "password": "s3cret"},
+            {
+                "security_protocol": "SASL_PLAINTEXT",
+                "username": "u",
+                "password": "p",
+                "sasl_mechanism": "PLAIN",
+            },
+            {
+                "security_protocol": "SASL_SSL",
+                "username": "u",
+                "password": "p",
+                "sasl_mechanism": "SCRAM-SHA-256",
+            },
+        ],
+    )
+    def test_the_faststream_intake_connects_exactly_as_the_aiokafka_clients_do(
+        self, certs: LocalCertificates, env: dict[str, str]
+    ) -> None:
+        tls = {"ssl_ca_file": str(certs.ca_file)} if env.get("security_protocol", "").endswith("SSL") else {}
+        settings = security(**env, **tls)
+        ours, theirs = settings.client_options(), parse_security(faststream_security(settings))
+        ours_context, theirs_context = ours.pop("ssl_context", None), theirs.pop("ssl_context", None)
+        assert theirs == ({} if ours == {"security_protocol": "PLAINTEXT"} else ours)
+        assert (ours_context is None) == (theirs_context is None)
+        if theirs_context is not None:
+            assert theirs_context.verify_mode == ssl.CERT_REQUIRED
+            assert theirs_context.check_hostname
+
     def test_nothing_set_is_plaintext_without_credentials(self) -> None:
         assert kafka_options(None) == {"security_protocol": "PLAINTEXT"}
         assert PLAINTEXT.client_options() == {"security_protocol": "PLAINTEXT"}

@@ -1,7 +1,7 @@
 """How every Kafka client authenticates and encrypts: one factory for producers, consumers and admins.
 
-Every Kafka client the code builds comes from `kafka_producer`, `kafka_consumer` or `kafka_admin`
-here, so none can miss the settings.
+Every Kafka client the code builds comes from `kafka_producer`, `kafka_consumer`, `kafka_admin` or
+(the projection runner's FastStream intake) `faststream_security` here, so none can miss the settings.
 
 From the environment (MODELYARD_KAFKA_*), plaintext unless set (the embedded Tansu stack):
 
@@ -24,6 +24,7 @@ from typing import Any, Literal, Self
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -128,3 +129,18 @@ def kafka_consumer(
 def kafka_admin(bootstrap_servers: str, security: KafkaSecurity | None) -> AIOKafkaAdminClient:
     """An admin client (not started) connecting as `security` says (plaintext for None)."""
     return AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, **kafka_options(security))
+
+
+def faststream_security(security: KafkaSecurity | None) -> BaseSecurity | None:
+    """`security` as FastStream's broker takes it (None on plaintext): the same TLS context and SASL
+    user as the aiokafka clients get."""
+    if security is None or security.security_protocol == "PLAINTEXT":
+        return None
+    context = security.ssl_context()
+    if not security.uses_sasl or security.password is None or security.username is None:
+        return BaseSecurity(ssl_context=context, use_ssl=True)
+    mechanism = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}
+    password = security.password.get_secret_value()
+    return mechanism[security.sasl_mechanism](
+        security.username, password, ssl_context=context, use_ssl=security.uses_ssl
+    )

@@ -11,7 +11,9 @@ that lost data, a partition another replica owns) is read from the source itself
 the store, or ReadEvents over gRPC) and applied in order, and what Kafka brought is checked against
 it. Consecutive events of a source go to a `BatchProjection` as one batch (a few statements for a
 thousand events instead of a few per event); if the batch fails they are applied one by one.
-Kafka offsets are committed only after that transaction commits. Poison (undecodable bytes,
+Kafka offsets are committed only after that transaction commits (the intake is a FastStream
+batch subscriber acknowledged by hand: consumer/kafka_intake.py; the gap deadline and the reconcile
+run on the runner's own task, taking turns with the batches). Poison (undecodable bytes,
 unknown types, a hash that does not match, a signature that does not verify, a handler failing
 `max_attempts` times) goes to `<topic>.dlq` with the error, and the runner goes on. A source whose
 own log does not verify is halted (`halted` says why, and each reconcile tries it again) while the
@@ -33,16 +35,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from modelyard_events.consumer.arrivals import EarlyArrivals
 from modelyard_events.consumer.checkpoints import create_checkpoint_table, lock_checkpoint, save_checkpoint
+from modelyard_events.consumer.kafka_intake import KafkaIntake
 from modelyard_events.consumer.projection import BatchProjection, Decoded, Projection
 from modelyard_events.consumer.verified_runs import SourceTampered, verified_page
 from modelyard_events.db import is_transient
 from modelyard_events.envelope import DomainEvent, EventEnvelope
 from modelyard_events.errors import EventStoreError, MalformedEvent, SourceUnavailable
-from modelyard_events.kafka_security import KafkaSecurity, kafka_consumer, kafka_producer
+from modelyard_events.kafka_security import KafkaSecurity, kafka_producer
 from modelyard_events.registry import EventRegistry
 from modelyard_events.signing import ForgedEvent, HeadVerifier
 from modelyard_events.store.ports import EventSource
-from modelyard_events.topics import FETCH_MAX_WAIT_MS, dead_letter_topic, ensure_topics
+from modelyard_events.topics import dead_letter_topic, ensure_topics
 from modelyard_events.wire import decode_message, encode_envelope
 
 log = logging.getLogger(__name__)
@@ -88,8 +91,14 @@ class ProjectionRunner:
         self._early = EarlyArrivals(gap_wait_s)
         self._gap_wait_ms = max(1, int(gap_wait_s * 1000))
         self._dlq: AIOKafkaProducer | None = None
+        # The intake's batches and the timers' work take turns on the read model.
+        self._turns = asyncio.Lock()
+        self._wake = asyncio.Event()  # a batch left early arrivals waiting: their deadline starts
+        self._delivering: set[str] = set()  # topics that delivered since the last reconcile
+        self._assigned: set[str] = set()  # topics a rebalance assigned, to reconcile at once
         self.dead_lettered = 0
         self.caught_up = 0  # events applied from the source reader because Kafka did not bring them
+        self.batches_failed = 0  # Kafka batches whose transaction failed (not acknowledged, read again)
         self.halted: dict[str, str] = {}  # source → why its own log could not be applied
 
     @property
@@ -124,41 +133,66 @@ class ProjectionRunner:
         topics = list(self._by_topic)
         dead_letters = [dead_letter_topic(t) for t in topics]
         await ensure_topics(self._bootstrap, topics + dead_letters, security=self._security)
-        consumer = kafka_consumer(
-            *topics,
+        intake = KafkaIntake(
+            topics,
             bootstrap_servers=self._bootstrap,
             security=self._security,
             group_id=self._group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+            max_records=_POLL_RECORDS,
+            handle=self._on_batch,
+            lock=self._turns,
+            on_assigned=self._note_assigned,
         )
         self._dlq = kafka_producer(self._bootstrap, self._security, acks="all")
         await self._dlq.start()
-        await consumer.start()
         try:
-            reconciled_at, delivering = time.monotonic(), set[str]()
-            while not stop.is_set():
-                # While messages wait for a hole to fill, poll often enough to end the wait on time.
-                timeout_ms = self._gap_wait_ms if self._early.waiting() else 200
-                batches = await consumer.getmany(timeout_ms=timeout_ms, max_records=_POLL_RECORDS)
-                records = [r for partition in batches.values() for r in partition]
-                delivering.update(record.topic for record in records)
-                if records or self._early.waiting():
-                    await self.handle_records(records, drained=len(records) < _POLL_RECORDS)
-                if records:
-                    # Held early arrivals are committed too: the source, not Kafka, is the record,
-                    # and a hole they leave after a crash is found and read from the source.
-                    await consumer.commit()
-                if time.monotonic() - reconciled_at > self._reconcile_every_s:
-                    # A topic that delivered since the last pass reveals its holes itself; reading
-                    # its source now would only repeat what Kafka is bringing.
-                    await self._reconcile([t for t in self._by_topic if t not in delivering])
-                    reconciled_at, delivering = time.monotonic(), set()
+            await intake.start()
+            await self._timers(stop)
         finally:
-            await consumer.stop()
+            await intake.stop()
             await self._dlq.stop()
             self._dlq = None
+
+    def _note_assigned(self, topics: set[str]) -> None:
+        self._assigned |= topics
+        self._wake.set()
+
+    async def _on_batch(self, records: list[Any], drained: bool) -> None:
+        self._delivering.update(record.topic for record in records)
+        try:
+            await self.handle_records(records, drained=drained)
+        except Exception:
+            self.batches_failed += 1  # the intake rewinds and reads the batch again
+            raise
+        if self._early.waiting():
+            self._wake.set()  # the gap deadline is the timers' to keep
+
+    async def _timers(self, stop: asyncio.Event) -> None:
+        """Until `stop`: end a gap's wait on time, and reconcile every `reconcile_every_s` (at once for
+        topics a rebalance just assigned). Raises what they raise, which restarts the intake."""
+        reconciled_at = time.monotonic()
+        while not stop.is_set():
+            waiting = self._early.waiting()
+            until_reconcile = max(0.0, reconciled_at + self._reconcile_every_s - time.monotonic())
+            self._wake.clear()
+            sleep = min(self._gap_wait_ms / 1000, until_reconcile) if waiting else until_reconcile
+            if not self._assigned:
+                await _first_of(stop, self._wake, sleep)
+            if stop.is_set():
+                return
+            if self._early.waiting():
+                async with self._turns:
+                    await self.handle_records([], drained=True)
+            due = time.monotonic() - reconciled_at > self._reconcile_every_s
+            if due or self._assigned:
+                # A topic that delivered since the last pass reveals its holes itself; reading
+                # its source now would only repeat what Kafka is bringing.
+                quiet = {t for t in self._by_topic if t not in self._delivering} if due else set()
+                chosen, self._assigned = quiet | (self._assigned & set(self._by_topic)), set()
+                if due:
+                    reconciled_at, self._delivering = time.monotonic(), set()
+                async with self._turns:
+                    await self._reconcile([t for t in self._by_topic if t in chosen])
 
     async def _reconcile(self, topics: list[str]) -> None:
         # A source that cannot be read right now (its service is restarting) must not stop the
@@ -441,6 +475,16 @@ async def read_verified_page(
         source.keys,
         hashes_checked=signed.hashes_checked,
     )
+
+
+async def _first_of(stop: asyncio.Event, wake: asyncio.Event, timeout_s: float) -> None:
+    """Return when either event is set or `timeout_s` has passed."""
+    waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+    try:
+        await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()
 
 
 class _Prefetch:

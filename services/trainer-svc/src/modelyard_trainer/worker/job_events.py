@@ -1,5 +1,8 @@
 """The job events a trainer reads: every partition of `modelyard.job.events`, from the end, no group.
 
+Raw aiokafka, not FastStream's subscriber: it must seek to the end and resolve its positions
+before it returns, which a subscriber that starts consuming on its own does not offer.
+
 No consumer group, because every trainer must see the dispatches addressed to it;
 from the end, because a dispatch made before this trainer announced itself cannot
 name it (a restarted trainer with the same id lets its old leases lapse).

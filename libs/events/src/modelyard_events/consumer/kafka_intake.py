@@ -1,0 +1,115 @@
+"""The projection runner's Kafka intake: a FastStream batch subscriber, acknowledged by hand.
+
+A batch's offsets are committed (`ack`) only after the runner's transaction for it has committed. A
+batch whose handling fails is `nack`ed, which rewinds each of its partitions to the batch's first
+record, so it is read again after a backoff; nothing past it is committed meanwhile. On a rebalance
+the partitions leave only once the batch being applied has finished, and the topics assigned are
+handed to the runner, which reads their sources at once (a replica that left may have left a hole).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiokafka import ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+
+from modelyard_events.kafka_security import KafkaSecurity, faststream_security
+from modelyard_events.topics import FETCH_MAX_WAIT_MS
+
+log = logging.getLogger(__name__)
+# FastStream's own lines (a consumer's partitions, its tasks at shutdown) only when they warn.
+_FASTSTREAM_LOG = logging.getLogger(f"{__name__}.faststream")
+_FASTSTREAM_LOG.setLevel(logging.WARNING)
+
+BatchHandler = Callable[[list[ConsumerRecord[Any, Any]], bool], Awaitable[None]]
+"""Apply records (and whether the poll that brought them left nothing more to read)."""
+
+_MAX_BACKOFF_S = 5.0
+
+
+class KafkaIntake:
+    """One consumer group's subscription to `topics`, delivering batches to `handle` under `lock`.
+
+    The lock is the runner's: its timers (the gap deadline, the reconcile) take it too, so a batch, a
+    deadline and a reconcile never interleave in one read model.
+    """
+
+    def __init__(
+        self,
+        topics: list[str],
+        *,
+        bootstrap_servers: str,
+        security: KafkaSecurity | None,
+        group_id: str,
+        max_records: int,
+        handle: BatchHandler,
+        lock: asyncio.Lock,
+        on_assigned: Callable[[set[str]], None],
+    ) -> None:
+        self._handle, self._lock, self._max_records = handle, lock, max_records
+        self._backoff = 0.0
+        self._broker = KafkaBroker(
+            bootstrap_servers,
+            security=faststream_security(security),
+            logger=_FASTSTREAM_LOG,
+            log_level=logging.DEBUG,  # its line per batch; its consumer errors still log at ERROR
+            client_id=group_id,
+        )
+        subscriber = self._broker.subscriber(
+            *topics,
+            batch=True,
+            group_id=group_id,
+            ack_policy=AckPolicy.MANUAL,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+            max_records=max_records,
+            # FastStream sleeps this long after a poll that found nothing, on top of the poll's own
+            # wait (also this long): a record that lands meanwhile waits for it. Kept as short as
+            # the broker's fetch wait, so idle consumers cost little and a new event waits ~10 ms
+            # at worst.
+            batch_timeout_ms=FETCH_MAX_WAIT_MS,
+            listener=_Rebalance(lock, on_assigned),
+        )
+        subscriber(self._on_batch)
+
+    async def start(self) -> None:
+        """Join the group and start delivering (raises when the brokers cannot be reached)."""
+        await self._broker.start()
+
+    async def stop(self) -> None:
+        """Leave the group once the batch in flight is done."""
+        await self._broker.stop()
+
+    async def _on_batch(self, message: KafkaMessage) -> None:
+        records: list[ConsumerRecord[Any, Any]] = list(message.raw_message)
+        try:
+            async with self._lock:
+                await self._handle(records, len(records) < self._max_records)
+        except Exception as error:
+            await message.nack()
+            self._backoff = min(max(self._backoff * 2, 0.1), _MAX_BACKOFF_S)
+            log.warning(
+                "a batch of %d failed (%r); reading it again in %.1f s", len(records), error, self._backoff
+            )
+            await asyncio.sleep(self._backoff)
+            return
+        self._backoff = 0.0
+        await message.ack()
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, lock: asyncio.Lock, on_assigned: Callable[[set[str]], None]) -> None:
+        self._lock, self._on_assigned = lock, on_assigned
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        async with self._lock:  # the batch being applied finishes its transaction first
+            pass
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._on_assigned({partition.topic for partition in assigned})

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from modelyard.v1 import audit_pb2, datasets_pb2, deploy_pb2, jobs_pb2, registry_pb2
+from modelyard.v1 import audit_pb2, datasets_pb2, deploy_pb2, events_pb2, jobs_pb2, registry_pb2
 from modelyard_cli.connection import DatasetSvc, DeploySvc, JobSvc, RegistrySvc
 from modelyard_console.gateway import Refusal
 from modelyard_grpc import TokenIssuer, mint_token
@@ -53,6 +53,7 @@ class FakeJobService:
         self.tokens: list[str] = []
         self.epochs: dict[str, list[jobs_pb2.EpochMetrics]] = {}
         self.log_lines: dict[str, list[jobs_pb2.JobLogLine]] = {}
+        self.events: dict[str, list[events_pb2.EventEnvelope]] = {}
 
     def _called(self, rpc: str, request: Any) -> None:
         self.calls.append((rpc, request))
@@ -90,7 +91,7 @@ class FakeJobService:
 
     async def GetJobEvents(self, ref: jobs_pb2.JobRef) -> jobs_pb2.JobEventsResponse:
         self._called("GetJobEvents", ref)
-        return jobs_pb2.JobEventsResponse()
+        return jobs_pb2.JobEventsResponse(events=self.events.get(ref.job_id, []))
 
     def _log_page(self, request: jobs_pb2.JobLogsRequest) -> jobs_pb2.JobLogsResponse:
         after = [

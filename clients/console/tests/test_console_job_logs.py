@@ -3,6 +3,8 @@ and every line as a capped text download."""
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
 import anyio
@@ -11,6 +13,7 @@ from console_fakes import FakeGateway, FakeJobService, a_job, log_lines, token_f
 from console_pages import sign_in
 from starlette.testclient import TestClient
 
+from modelyard.v1 import events_pb2
 from modelyard_console.app import build_app
 from modelyard_console.gateway import Refusal
 from modelyard_console.routes import job_logs
@@ -121,3 +124,73 @@ def test_a_refused_download_is_a_refusal_page(browser: TestClient, job_svc: Fake
     response = browser.get("/jobs/j-9/logs.txt")
     assert response.status_code == 404
     assert "no job j-9" in response.text
+
+
+def test_the_lines_download_as_csv_with_formulas_made_text(
+    browser: TestClient, job_svc: FakeJobService
+) -> None:
+    job_svc.jobs["j-1"] = a_job("j-1")
+    job_svc.log_lines["j-1"] = [
+        *log_lines(1_200),
+        *log_lines(1, message='=HYPERLINK("http://evil","x"), then "quoted"\nand a second line', start=1_201),
+    ]
+    sign_in(browser)
+    assert 'href="/jobs/j-1/logs.csv"' in browser.get("/jobs/j-1").text
+    response = browser.get("/jobs/j-1/logs.csv")
+    assert response.headers["content-type"].startswith("text/csv")
+    assert 'filename="j-1-logs.csv"' in response.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert len(rows) == 1_201
+    assert rows[0] == {
+        "attempt": "1", "at": "", "level": "INFO", "logger": "trainer", "trainer_id": "t-1",
+        "dispatch_id": "", "message": "epoch 1 done",
+    }  # fmt: skip
+    assert rows[-1]["message"] == '\'=HYPERLINK("http://evil","x"), then "quoted"\nand a second line'
+
+
+def test_a_capped_csv_says_so_in_a_row_of_its_own(
+    browser: TestClient, job_svc: FakeJobService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(job_logs, "MAX_LINES_DOWNLOADED", 1_500)
+    job_svc.log_lines["j-1"] = log_lines(2_500)
+    sign_in(browser)
+    rows = list(csv.DictReader(io.StringIO(browser.get("/jobs/j-1/logs.csv").text)))
+    assert len(rows) == 1_501
+    assert rows[-1]["message"].startswith("stopped at 1,500 lines")
+
+
+def test_the_events_timeline_downloads_whole_as_csv(browser: TestClient, job_svc: FakeJobService) -> None:
+    job_svc.jobs["j-1"] = a_job("j-1")
+    job_svc.events["j-1"] = [
+        events_pb2.EventEnvelope(
+            position=n, type=kind, schema_version=1, org_id="acme", correlation_id="c-1",
+            actor=events_pb2.Actor(subject="-dev", roles=["operator"]), data_json='{"job_id":"j-1"}',
+        )
+        for n, kind in enumerate(["JobCreated", *["JobProgressed"] * 60, "JobCompleted"], start=1)
+    ]  # fmt: skip
+    sign_in(browser)
+    assert 'href="/jobs/j-1/events.csv"' in browser.get("/jobs/j-1").text
+    response = browser.get("/jobs/j-1/events.csv")
+    assert 'filename="j-1-events.csv"' in response.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert [r["type"] for r in rows[:2]] == ["JobCreated", "JobProgressed"]
+    assert len(rows) == 62  # the page lists the last 50; the export has them all
+    assert rows[0]["actor"] == "'-dev"  # a leading minus would be a formula
+    assert rows[0]["data_json"] == '{"job_id":"j-1"}'
+
+
+def test_a_refused_events_export_is_a_refusal_page(browser: TestClient, job_svc: FakeJobService) -> None:
+    job_svc.refuse["GetJobEvents"] = Refusal("PERMISSION_DENIED", "not your organization's job")
+    sign_in(browser)
+    response = browser.get("/jobs/j-9/events.csv")
+    assert response.status_code == 403
+    assert "not your organization" in response.text
+
+
+@pytest.mark.parametrize("path", ["/jobs/j-1/logs.csv", "/jobs/j-1/events.csv", "/jobs/j-1/logs.txt"])
+def test_a_signed_out_browser_gets_no_export_and_nothing_is_asked(
+    browser: TestClient, job_svc: FakeJobService, path: str
+) -> None:
+    response = browser.get(path, follow_redirects=False)
+    assert (response.status_code, response.headers["location"]) == (303, "/signin")
+    assert job_svc.calls == []

@@ -1,5 +1,5 @@
 """A job's training logs: the lines followed live into the job page's log panel (FollowJobLogs over
-SSE), and every line as a text download (GetJobLogs paged server-side, capped)."""
+SSE), and every line as a text or CSV download (GetJobLogs paged server-side, capped)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from starlette.routing import Route
 
 from modelyard.v1 import jobs_pb2
 from modelyard_cli.connection import JobSvc
+from modelyard_console.csv_exports import LOG_COLUMNS, csv_text, log_row
 from modelyard_console.gateway import Refusal
 from modelyard_console.live import KEEPALIVE_S, live_stream, sse_event
 from modelyard_console.log_lines import (
@@ -22,7 +23,7 @@ from modelyard_console.log_lines import (
 )
 from modelyard_console.web import console_of, fragment, refusal_html, signed_in
 
-_CUT_SHORT = "[stopped at {:,} lines; `yard jobs logs JOB_ID` prints them all]\n"
+_CUT_SHORT = "stopped at {:,} lines; `yard jobs logs JOB_ID` prints them all"
 
 
 def _resume_cursor(request: Request) -> int:
@@ -57,10 +58,20 @@ async def job_log_stream(request: Request) -> Response:
 
 
 async def job_log_text(request: Request) -> Response:
-    """Every line of every attempt as text (at most MAX_LINES_DOWNLOADED), streamed page by page.
+    """Every line of every attempt as text (at most MAX_LINES_DOWNLOADED), streamed page by page."""
+    return await _download(request, "txt")
+
+
+async def job_log_csv(request: Request) -> Response:
+    """The same lines as CSV, one row a line (attempt, time, level, logger, trainer, dispatch, text)."""
+    return await _download(request, "csv")
+
+
+async def _download(request: Request, kind: str) -> Response:
+    """The job's lines, page by page, as text or CSV.
 
     The first page is read before answering, so a refused read is a refusal page; a refusal later
-    ends the text with a line saying so."""
+    ends the download with a line saying so."""
     _, token = signed_in(request)
     job_id = request.path_params["job_id"]
     gateway = console_of(request).gateway
@@ -68,26 +79,35 @@ async def job_log_text(request: Request) -> Response:
     async with gateway.jobs(token) as svc:
         first = await svc.queries.GetJobLogs(first_request)
 
-    async def text() -> AsyncIterator[str]:
+    def rendered(lines: list[jobs_pb2.JobLogLine]) -> str:
+        if kind == "csv":
+            return csv_text(log_row(line) for line in lines)
+        return "".join(log_line_text(line) + "\n" for line in lines)
+
+    def note(text: str) -> str:  # a CSV says it in the message column of a row of its own
+        return csv_text([["", "", "", "", "", "", text]]) if kind == "csv" else f"[{text}]\n"
+
+    async def body() -> AsyncIterator[str]:
         sent = 0
+        if kind == "csv":
+            yield csv_text([LOG_COLUMNS])
         try:
             async with gateway.jobs(token) as svc:
                 async for page in _pages(svc, job_id, first):
                     lines = list(page.lines)[: MAX_LINES_DOWNLOADED - sent]
                     sent += len(lines)
-                    yield "".join(log_line_text(line) + "\n" for line in lines)
+                    yield rendered(lines)
                     if sent >= MAX_LINES_DOWNLOADED:
                         if page.more or len(lines) < len(page.lines):
-                            yield _CUT_SHORT.format(MAX_LINES_DOWNLOADED)
+                            yield note(_CUT_SHORT.format(MAX_LINES_DOWNLOADED))
                         return
         except Refusal as refusal:
-            yield f"[refused after {sent:,} lines: {refusal.status}: {refusal.message}]\n"
+            yield note(f"refused after {sent:,} lines: {refusal.status}: {refusal.message}")
 
-    filename = f"{job_id}-logs.txt".replace('"', "")
+    media = "text/csv; charset=utf-8" if kind == "csv" else "text/plain; charset=utf-8"
+    filename = f"{job_id}-logs.{kind}".replace('"', "")
     return StreamingResponse(
-        text(),
-        media_type="text/plain; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        body(), media_type=media, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
     )
 
 
@@ -105,4 +125,5 @@ async def _pages(
 routes = [
     Route("/live/jobs/{job_id}/logs", job_log_stream, methods=["GET"]),
     Route("/jobs/{job_id}/logs.txt", job_log_text, methods=["GET"]),
+    Route("/jobs/{job_id}/logs.csv", job_log_csv, methods=["GET"]),
 ]

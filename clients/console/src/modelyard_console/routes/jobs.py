@@ -1,5 +1,6 @@
 """Job detail: the job's figures live (WatchJob over SSE), its loss and accuracy curves, its epochs and
-events, and its metrics as JSON (for the charts) and CSV. Its training log panel: routes/job_logs.py."""
+events, its metrics as JSON (for the charts) and CSV, and its events timeline as CSV. Its training log
+panel: routes/job_logs.py."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from starlette.routing import Route
 
 from modelyard.v1 import jobs_pb2
 from modelyard_cli.render.values import FINISHED_STATES
+from modelyard_console.csv_exports import EVENT_COLUMNS, csv_text, event_row
 from modelyard_console.gateway import Refusal
 from modelyard_console.job_view import job_view
 from modelyard_console.live import KEEPALIVE_S, live_stream, sse_event
@@ -96,9 +98,24 @@ async def job_metrics_csv(request: Request) -> Response:
     )
 
 
+async def job_events_csv(request: Request) -> Response:
+    """The job's whole events timeline (every event of its stream) as a CSV download."""
+    _, token = signed_in(request)
+    ref = jobs_pb2.JobRef(job_id=request.path_params["job_id"])
+    async with console_of(request).gateway.jobs(token) as svc:
+        timeline = await svc.queries.GetJobEvents(ref)
+    filename = f"{ref.job_id}-events.csv".replace('"', "")
+    return Response(
+        csv_text([EVENT_COLUMNS, *(event_row(e) for e in timeline.events)]),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
 routes = [
     Route("/jobs/{job_id}", job_page, methods=["GET"]),
     Route("/live/jobs/{job_id}", job_stream, methods=["GET"]),
     Route("/jobs/{job_id}/metrics.json", job_metrics, methods=["GET"]),
     Route("/jobs/{job_id}/metrics.csv", job_metrics_csv, methods=["GET"]),
+    Route("/jobs/{job_id}/events.csv", job_events_csv, methods=["GET"]),
 ]

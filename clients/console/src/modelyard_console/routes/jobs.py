@@ -90,12 +90,7 @@ async def job_metrics_csv(request: Request) -> Response:
     ref = jobs_pb2.JobRef(job_id=request.path_params["job_id"])
     async with console_of(request).gateway.jobs(token) as svc:
         history = await svc.queries.GetMetricsHistory(ref)
-    filename = f"{ref.job_id}-metrics.csv".replace('"', "")
-    return Response(
-        metrics_csv(history.epochs),
-        media_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return _csv_download(metrics_csv(history.epochs), f"{ref.job_id}-metrics.csv")
 
 
 async def job_events_csv(request: Request) -> Response:
@@ -104,12 +99,13 @@ async def job_events_csv(request: Request) -> Response:
     ref = jobs_pb2.JobRef(job_id=request.path_params["job_id"])
     async with console_of(request).gateway.jobs(token) as svc:
         timeline = await svc.queries.GetJobEvents(ref)
-    filename = f"{ref.job_id}-events.csv".replace('"', "")
-    return Response(
-        csv_text([EVENT_COLUMNS, *(event_row(e) for e in timeline.events)]),
-        media_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    rows = csv_text([EVENT_COLUMNS, *(event_row(e) for e in timeline.events)])
+    return _csv_download(rows, f"{ref.job_id}-events.csv")
+
+
+def _csv_download(text: str, filename: str) -> Response:
+    disposition = f'attachment; filename="{filename.replace(chr(34), "")}"'
+    return Response(text, media_type="text/csv", headers={"Content-Disposition": disposition})
 
 
 routes = [

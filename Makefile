@@ -44,7 +44,7 @@ k8s-check: $(STAMP) ## Render deploy/k8s (kustomize); check it offline: Kubernet
 	$(PY) -m tools.k8s_check deploy/k8s
 
 test: lint k8s-check ## The whole suite: lint, manifests, unit and integration tests on the embedded stack
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=25  # the slowest, in CI's log: where its 30 minutes go
 
 # The console's browser tests (tests/integration/test_console.py) drive Debian's Chromium; as root
 # (CI, the dev container) it is installed here, else the test says how and skips.

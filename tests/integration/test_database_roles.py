@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from modelyard_devstack import Infra
+from modelyard_devstack.stack import separate_database
 from modelyard_events.consumer.checkpoints import create_checkpoint_table
 from modelyard_events.db import create_engine
 from modelyard_events.store.postgres import PostgresEventStore
@@ -43,10 +44,6 @@ class RolesDatabase:
         return urlunsplit(parts._replace(netloc=netloc))
 
 
-def _with_database(url: str, database: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{database}"))
-
-
 @pytest.fixture
 async def roles_database(stack: Infra) -> AsyncIterator[RolesDatabase]:
     """A fresh database where an earlier release's trainer store exists (created as another role),
@@ -57,25 +54,24 @@ async def roles_database(stack: Infra) -> AsyncIterator[RolesDatabase]:
             pytest.skip("creating roles needs a superuser DATABASE_URL")
         tag = uuid.uuid4().hex[:8]
         database, prefix, password = f"t_roles_{tag}", f"t_{tag}_", uuid.uuid4().hex
-        admin.execute(f"CREATE DATABASE {database}")
-    superuser_url = _with_database(stack.database_url, database)
     try:
-        engine = create_engine(superuser_url)
-        earlier = PostgresEventStore(engine, "trainer", signer=TEST_SIGNER)
-        await earlier.create_schema()
-        await earlier.append("counter", "before", 0, [CounterOpened(name="before")], TEST_CONTEXT)
-        await earlier.close()
-        await engine.dispose()
-        sql = ROLES_SQL.read_text().replace("'modelyard_", f"'{prefix}")
-        with psycopg.connect(superuser_url, autocommit=True) as conn:
-            conn.execute(sql)
-            conn.execute(sql)  # idempotent
-            for service in ("dataset", "job", "trainer"):  # what CloudNativePG's managed roles do
-                conn.execute(f"ALTER ROLE {prefix}{service} LOGIN PASSWORD '{password}'")
-        yield RolesDatabase(superuser_url, prefix, password)
-    finally:
+        with separate_database(stack, database) as own:
+            superuser_url = own.database_url
+            engine = create_engine(superuser_url)
+            earlier = PostgresEventStore(engine, "trainer", signer=TEST_SIGNER)
+            await earlier.create_schema()
+            await earlier.append("counter", "before", 0, [CounterOpened(name="before")], TEST_CONTEXT)
+            await earlier.close()
+            await engine.dispose()
+            sql = ROLES_SQL.read_text().replace("'modelyard_", f"'{prefix}")
+            with psycopg.connect(superuser_url, autocommit=True) as conn:
+                conn.execute(sql)
+                conn.execute(sql)  # idempotent
+                for service in ("dataset", "job", "trainer"):  # what CloudNativePG's managed roles do
+                    conn.execute(f"ALTER ROLE {prefix}{service} LOGIN PASSWORD '{password}'")
+            yield RolesDatabase(superuser_url, prefix, password)
+    finally:  # the roles span the server: dropped once the database that used them is gone
         with psycopg.connect(stack.database_url, autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
             for service in ("dataset", "job", "trainer"):
                 admin.execute(f"DROP ROLE IF EXISTS {prefix}{service}")
 

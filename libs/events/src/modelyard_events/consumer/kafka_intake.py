@@ -100,6 +100,8 @@ class KafkaIntake:
             await asyncio.sleep(self._backoff)
             return
         self._backoff = 0.0
+        # Held early arrivals are committed too: the source, not Kafka, is the record, and a hole
+        # they leave after a crash is found and read from the source.
         await message.ack()
 
 

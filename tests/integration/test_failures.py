@@ -112,21 +112,29 @@ async def test_broker_restarted_empty_while_events_flow_projection_converges(
         relay = Relay(store, stack.database_url, bootstrap, topic, idle_check_s=1.0)
         first = counter_runner(engine, store, bootstrap, reconcile_every_s=1.0)
         stop, first_stop = asyncio.Event(), asyncio.Event()
-        running.extend([asyncio.create_task(relay.run(stop)), asyncio.create_task(first.run(first_stop))])
+        first_task = asyncio.create_task(first.run(first_stop))
+        running.extend([asyncio.create_task(relay.run(stop)), first_task])
         half = INCREMENTS // 2
         before = await write_counters(store, STREAMS, half)
         await eventually(lambda: _applied_some(engine, first), what="the projection to start")
-        writer = asyncio.create_task(write_counters(store, STREAMS, INCREMENTS - half, first_round=half))
+        stop_writing = asyncio.Event()  # writes go on until the new runner is reading
+        writer = asyncio.create_task(_write_rounds_until(store, half, stop_writing))
         await eventually(lambda: _written_more(store, STREAMS * (half + 1)), what="writes to go on")
         # The consumer stops while the relay goes on, so the broker holds events nobody has read
         # when it loses everything: those can only come back from the store.
+        # Awaited, not only told: a runner still stopping reads on, and could apply every event
+        # the broker is about to lose before it goes.
         first_stop.set()
+        await first_task
         published = await relay.checkpoint()
         await eventually(lambda: _published_beyond(relay, published), what="events only the broker holds")
         broker.restart_empty()
         assert not writer.done(), "events stopped flowing before the broker restarted"
         runner = counter_runner(engine, store, bootstrap, reconcile_every_s=1.0)
         running.append(asyncio.create_task(runner.run(stop)))
+        restarted_at = await relay.checkpoint()
+        await eventually(lambda: _published_beyond(relay, restarted_at), what="events through the new broker")
+        stop_writing.set()
         after = await writer
         expected = {c: before[c] + after[c] for c in before}
         await eventually(lambda: _projected(engine, runner, expected), what="the projection to converge")
@@ -139,6 +147,19 @@ async def test_broker_restarted_empty_while_events_flow_projection_converges(
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
         broker.stop()
+
+
+async def _write_rounds_until(
+    store: PostgresEventStore, first_round: int, stop: asyncio.Event
+) -> dict[str, int]:
+    """Rounds of write_counters from `first_round` on until `stop`; the totals added."""
+    totals = {f"counter-{s}": 0 for s in range(STREAMS)}
+    round_ = first_round
+    while not stop.is_set():
+        added = await write_counters(store, STREAMS, 1, first_round=round_)
+        totals = {c: totals[c] + added[c] for c in totals}
+        round_ += 1
+    return totals
 
 
 async def _published_beyond(relay: Relay, position: int) -> bool:

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from modelyard_events.consumer.runner import SourceTopic
+from modelyard_events.consumer.runner import ProjectionRunner, SourceTopic
 from modelyard_events.envelope import Actor, CommandContext, DomainEvent
 from modelyard_events.replay import rebuild_projection
 from modelyard_events.schemas.jobs import JOB_STREAM
@@ -42,6 +42,8 @@ TABLES = {
     "epoch_metrics": "job_id, attempt, epoch",
     "job_timeline": "source, position",
     "trainers": "trainer_id",
+    "dispatches": "dispatch_id",
+    "early_reports": "position",
 }
 EPOCHS, STEPS = 4, 10
 
@@ -170,12 +172,15 @@ async def write_two_jobs_with_a_lost_lease(logs: Logs) -> None:
     await logs.report(progressed("b-regress", "b-d2", 4, 8, 0.5))  # after the epoch: eta from here
 
 
-async def rebuild(engine: AsyncEngine, logs: Logs, views: Any) -> None:
-    sources = [
+def _sources(logs: Logs) -> list[SourceTopic]:
+    return [
         SourceTopic(JOB_SOURCE, "jobs-unused", logs.jobs, TEST_KEYS),
         SourceTopic(TRAINER_SOURCE, "trainer-unused", logs.trainer, TEST_KEYS),
     ]
-    assert await rebuild_projection(engine, views, VIEW_EVENTS, sources) == 0
+
+
+async def rebuild(engine: AsyncEngine, logs: Logs, views: Any) -> None:
+    assert await rebuild_projection(engine, views, VIEW_EVENTS, _sources(logs)) == 0
 
 
 async def table_rows(engine: AsyncEngine, schema: str) -> dict[str, Sequence[Any]]:
@@ -186,7 +191,7 @@ async def table_rows(engine: AsyncEngine, schema: str) -> dict[str, Sequence[Any
         }
 
 
-async def test_views_applied_in_runs_equal_the_views_applied_one_event_at_a_time(engine: AsyncEngine) -> None:
+async def written_logs(engine: AsyncEngine) -> Logs:
     logs = Logs(engine)
     await logs.jobs.create_schema()
     await logs.trainer.create_schema()
@@ -195,6 +200,11 @@ async def test_views_applied_in_runs_equal_the_views_applied_one_event_at_a_time
     finally:
         await logs.jobs.close()
         await logs.trainer.close()
+    return logs
+
+
+async def test_views_applied_in_runs_equal_the_views_applied_one_event_at_a_time(engine: AsyncEngine) -> None:
+    logs = await written_logs(engine)
     suffix = uuid.uuid4().hex[:8]
     one_by_one, batched = JobViews(f"v1_{suffix}"), JobViews(f"vb_{suffix}")
 
@@ -215,3 +225,26 @@ async def test_views_applied_in_runs_equal_the_views_applied_one_event_at_a_time
     assert len(epochs) == 2 * EPOCHS
     progress_rows = [row for row in got["job_timeline"] if row.type == "TrainingProgressed"]
     assert progress_rows == []
+
+
+async def test_reports_applied_before_their_dispatch_end_as_if_applied_after_it(engine: AsyncEngine) -> None:
+    """Live, the trainers' log can run ahead of job-svc's: reports reach the views before the
+    JobDispatched they follow. Applying the whole trainers' log first must give what a rebuild
+    (the logs merged in recorded order) gives, with nothing left waiting."""
+    logs = await written_logs(engine)
+    suffix = uuid.uuid4().hex[:8]
+    in_order, trainers_first = JobViews(f"vo_{suffix}"), JobViews(f"vt_{suffix}")
+    await rebuild(engine, logs, in_order)
+    runner = ProjectionRunner(engine, trainers_first, VIEW_EVENTS, _sources(logs), bootstrap_servers=None)
+    await runner.create_tables()
+    await runner.catch_up(["trainer-unused"])
+    waiting = (await table_rows(engine, trainers_first.schema))["early_reports"]
+    assert len(waiting) > 20  # every report of every dispatch waited for its JobDispatched
+    await runner.catch_up(["jobs-unused"])
+    assert runner.dead_lettered == 0
+
+    expected, got = await table_rows(engine, in_order.schema), await table_rows(engine, trainers_first.schema)
+    for table in TABLES:
+        assert got[table] == expected[table], table
+    assert got["early_reports"] == []
+    assert {row.dispatch_id for row in got["dispatches"]} == {"a-d1", "b-d1", "b-d2"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from modelyard_events.db import checked_schema, create_schema_tables
+from modelyard_job.projections import early_reports
 
 _DDL = (
     """CREATE TABLE IF NOT EXISTS {s}.jobs (
@@ -61,6 +62,7 @@ _DDL = (
         trainer_id text NOT NULL, at timestamptz NOT NULL, level text NOT NULL, logger text NOT NULL,
         message text NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS job_logs_by_dispatch ON {s}.job_logs (dispatch_id, cursor)",
+    *early_reports.DDL,  # after jobs: views made before it are backfilled from their rows
 )
 
 

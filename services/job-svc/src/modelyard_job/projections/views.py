@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from modelyard_events.consumer.projection import Decoded
 from modelyard_events.envelope import DomainEvent, EventEnvelope
-from modelyard_events.schemas.jobs import JOB_STREAM, JobQueued
+from modelyard_events.schemas.jobs import JOB_STREAM, JobDispatched, JobQueued
 from modelyard_events.schemas.registry import MODULE_STREAM
 from modelyard_events.schemas.training import (
     RUN_STREAM,
@@ -27,6 +27,7 @@ from modelyard_events.schemas.training import (
     TrainingReport,
     TrainingStarted,
 )
+from modelyard_job.projections.early_reports import keep_early, known_dispatches, note_dispatched
 from modelyard_job.projections.job_status import apply_job_event
 from modelyard_job.projections.live_progress import LIVE_REPORTS, LiveReport
 from modelyard_job.projections.model_versions import apply_registry_event, job_of
@@ -64,23 +65,35 @@ class JobViews:
             await record_in_timeline(self.schema, JOB_SOURCE, [(envelope.stream_id, event, envelope)], conn)
             kind = "queued" if isinstance(event, JobQueued) else "state"
             await self._announce(conn, [(envelope.stream_id, kind)])
+            if isinstance(event, JobDispatched):
+                await self.apply_batch(await note_dispatched(self.schema, event, conn), conn)
         elif envelope.stream_type == RUN_STREAM and isinstance(event, LIVE_REPORTS):
             await self._apply_live_run([(event, envelope)], conn)
         elif envelope.stream_type == RUN_STREAM and isinstance(event, TrainingLogged):
             await apply_training_logged(self.schema, event, envelope, conn)  # lines stay out of the timeline
             await self._announce(conn, [(event.job_id, "logs")])
+        elif envelope.stream_type == RUN_STREAM and isinstance(event, TrainingStarted | TrainingPhaseChanged):
+            if not await known_dispatches(self.schema, [event.dispatch_id], conn):
+                await keep_early(self.schema, [(event, envelope)], conn)
+                return
+            await self._apply_report(event, envelope, conn)
         elif envelope.stream_type == RUN_STREAM and isinstance(event, TrainingReport):
-            if isinstance(event, TrainingStarted):
-                await apply_training_started(self.schema, event, conn)
-            elif isinstance(event, TrainingPhaseChanged):
-                await apply_training_phase(self.schema, event, conn)
-            await record_in_timeline(self.schema, TRAINER_SOURCE, [(event.job_id, event, envelope)], conn)
-            kind = "progress" if isinstance(event, TrainingStarted | TrainingPhaseChanged) else "report"
-            await self._announce(conn, [(event.job_id, kind)])
+            await self._apply_report(event, envelope, conn)
         elif envelope.stream_type == MODULE_STREAM:
             await self._apply_registry_event(event, envelope, conn)
         elif await apply_trainer_event(self.schema, event, envelope, conn):
             await self._announce(conn, [("", "trainer")])
+
+    async def _apply_report(
+        self, event: TrainingReport, envelope: EventEnvelope, conn: AsyncConnection
+    ) -> None:
+        if isinstance(event, TrainingStarted):
+            await apply_training_started(self.schema, event, conn)
+        elif isinstance(event, TrainingPhaseChanged):
+            await apply_training_phase(self.schema, event, conn)
+        await record_in_timeline(self.schema, TRAINER_SOURCE, [(event.job_id, event, envelope)], conn)
+        kind = "progress" if isinstance(event, TrainingStarted | TrainingPhaseChanged) else "report"
+        await self._announce(conn, [(event.job_id, kind)])
 
     async def apply_batch(self, events: Sequence[Decoded], conn: AsyncConnection) -> None:
         """Apply events in order, each run of progress/epoch reports in a few statements."""
@@ -107,6 +120,12 @@ class JobViews:
     async def _apply_live_run(self, run: LiveRun, conn: AsyncConnection) -> None:
         if not run:
             return
+        known = await known_dispatches(self.schema, (report.dispatch_id for report, _ in run), conn)
+        if len(known) < len({report.dispatch_id for report, _ in run}):
+            await keep_early(self.schema, [(r, e) for r, e in run if r.dispatch_id not in known], conn)
+            run = [(report, envelope) for report, envelope in run if report.dispatch_id in known]
+            if not run:
+                return
         await apply_live_reports(self.schema, run, conn)
         # Only epoch reports enter the timeline (progress reports are what the row shows).
         epochs = [

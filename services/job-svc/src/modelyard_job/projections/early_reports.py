@@ -1,0 +1,81 @@
+"""Trainer reports that arrive before the dispatch they report on, kept until it is applied.
+
+The views apply job-svc's log and the trainers' log each as it comes, so a run's first reports can
+reach them before the `JobDispatched` they follow (the trainers' relay ran ahead of job-svc's, or
+job-svc was restarting). What such a report does to the job's row is keyed by the current dispatch:
+applied first, it would change nothing, the dispatch would then reset the row, and a rebuild (which
+merges the logs in the order their events were recorded) would differ from the live views, as the
+fault campaign found. So a report about a dispatch the views have not seen waits here, and is
+applied right after that dispatch is.
+
+`dispatches` holds every dispatch applied (views made before it are backfilled with the dispatches
+current in their rows: those are the ones whose reports may still come).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from modelyard_events.consumer.projection import Decoded
+from modelyard_events.envelope import EventEnvelope
+from modelyard_events.schemas.jobs import JobDispatched
+from modelyard_events.schemas.training import TRAINER_EVENTS, TrainingReport
+from modelyard_events.wire import decode_envelope, encode_envelope
+
+DDL = (
+    "CREATE TABLE IF NOT EXISTS {s}.dispatches (dispatch_id text PRIMARY KEY, job_id text NOT NULL)",
+    """INSERT INTO {s}.dispatches SELECT dispatch_id, job_id FROM {s}.jobs
+        WHERE dispatch_id IS NOT NULL ON CONFLICT DO NOTHING""",
+    """CREATE TABLE IF NOT EXISTS {s}.early_reports (
+        position bigint PRIMARY KEY, dispatch_id text NOT NULL, envelope text NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS early_reports_by_dispatch ON {s}.early_reports (dispatch_id, position)",
+)
+
+_KEEP = """
+INSERT INTO {s}.early_reports
+SELECT * FROM json_to_recordset(CAST(:rows AS json)) AS r(position int8, dispatch_id text, envelope text)
+ON CONFLICT DO NOTHING"""
+
+
+async def known_dispatches(schema: str, dispatch_ids: Iterable[str], conn: AsyncConnection) -> set[str]:
+    """Those of `dispatch_ids` the views have applied the `JobDispatched` of."""
+    rows = await conn.execute(
+        text(f"SELECT dispatch_id FROM {schema}.dispatches WHERE dispatch_id = ANY(:ids)"),
+        {"ids": list(set(dispatch_ids))},
+    )
+    return {row[0] for row in rows}
+
+
+async def keep_early(
+    schema: str, reports: Sequence[tuple[TrainingReport, EventEnvelope]], conn: AsyncConnection
+) -> None:
+    """Keep reports whose dispatch is not applied yet (idempotent per position in the trainers' log)."""
+    if not reports:
+        return
+    rows = [
+        {
+            "position": envelope.position,
+            "dispatch_id": report.dispatch_id,
+            "envelope": encode_envelope(envelope).decode(),
+        }
+        for report, envelope in reports
+    ]
+    await conn.execute(text(_KEEP.format(s=schema)), {"rows": json.dumps(rows)})
+
+
+async def note_dispatched(schema: str, event: JobDispatched, conn: AsyncConnection) -> list[Decoded]:
+    """Record the dispatch as applied; the reports that came before it, in the trainers' order."""
+    await conn.execute(
+        text(f"INSERT INTO {schema}.dispatches VALUES (:dispatch_id, :job_id) ON CONFLICT DO NOTHING"),
+        {"dispatch_id": event.dispatch_id, "job_id": event.job_id},
+    )
+    rows = await conn.execute(
+        text(f"DELETE FROM {schema}.early_reports WHERE dispatch_id = :d RETURNING position, envelope"),
+        {"d": event.dispatch_id},
+    )
+    envelopes = [decode_envelope(row.envelope.encode()) for row in sorted(rows, key=lambda r: r.position)]
+    return [(TRAINER_EVENTS.decode(envelope), envelope) for envelope in envelopes]

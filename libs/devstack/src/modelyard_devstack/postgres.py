@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import signal
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,7 +75,9 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         """Stop the server (fast shutdown), then kill it if it does not go."""
         if self.pid is not None:
-            stop_pid(self.pid)
+            # SIGINT is PostgreSQL's fast shutdown; SIGTERM is its smart one, which waits for
+            # every client to leave (a pooled engine elsewhere may never).
+            stop_pid(self.pid, first=signal.SIGINT)
             self.pid = None
 
     def restart(self) -> None:

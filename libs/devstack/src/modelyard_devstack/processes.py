@@ -88,9 +88,9 @@ def spawn(
         log.close()
 
 
-def stop_pid(pid: int, timeout_s: float = 10.0) -> None:
-    """SIGTERM a process (and its session), then SIGKILL it if it lingers."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
+def stop_pid(pid: int, timeout_s: float = 10.0, *, first: signal.Signals = signal.SIGTERM) -> None:
+    """Signal a process (and its session) with `first`, then SIGKILL it if it lingers."""
+    for sig in (first, signal.SIGKILL):
         try:
             os.killpg(pid, sig)
         except ProcessLookupError:

@@ -18,9 +18,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from modelyard_events.consumer.signed_tail import SignedTail
 from modelyard_events.envelope import DomainEvent, EventEnvelope
@@ -35,6 +37,7 @@ log = logging.getLogger(__name__)
 
 JOB_TOPIC = events_topic("job")
 _METADATA_WAIT_S = 30.0
+_LOST_LOG_CHECK_S = 2.0
 
 
 async def positioned_consumer(
@@ -53,6 +56,9 @@ async def positioned_consumer(
         group_id=None,
         enable_auto_commit=False,
         fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+        # Only a position the broker no longer has is reset (ours is set by seek_to_end): one that
+        # came back empty has a new log below it, all of it published since (rewind_if_log_lost).
+        auto_offset_reset="earliest",
     )
     await consumer.start()
     try:
@@ -76,21 +82,57 @@ async def job_events(
     skipped with a log line.
     """
     tail = SignedTail(keys)
-    async for message in consumer:
+    watchdog = asyncio.create_task(_watch_for_lost_logs(consumer))
+    try:
+        async for message in consumer:
+            for envelope, event in _proven(tail, message):
+                yield envelope, event
+    finally:
+        watchdog.cancel()
+
+
+def _proven(tail: SignedTail, message: Any) -> Iterator[tuple[EventEnvelope, DomainEvent]]:
+    try:
+        proven = tail.offer(decode_message(message.value, message.headers or ()))
+    except EventStoreError as error:
+        log.warning("skipped message %s[%d]@%d: %s", message.topic, message.partition, message.offset, error)
+        return
+    for envelope in proven:
         try:
-            proven = tail.offer(decode_message(message.value, message.headers or ()))
+            event = JOB_EVENTS.decode(envelope)
         except EventStoreError as error:
-            log.warning(
-                "skipped message %s[%d]@%d: %s", message.topic, message.partition, message.offset, error
-            )
+            log.warning("skipped job event at position %d: %s", envelope.position, error)
             continue
-        for envelope in proven:
-            try:
-                event = JOB_EVENTS.decode(envelope)
-            except EventStoreError as error:
-                log.warning("skipped job event at position %d: %s", envelope.position, error)
-                continue
-            yield envelope, event
+        yield envelope, event
+
+
+async def rewind_if_log_lost(consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+    """Move each partition whose position lies beyond its log's end to the log's start; those moved.
+
+    A position past the end means the broker lost the log (restarted empty) and everything in the
+    new one was published since. Kafka answers such a fetch with OFFSET_OUT_OF_RANGE, and
+    `auto_offset_reset` rewinds; Tansu answers with nothing until the new log grows past the old
+    position, which skipped what came before (a dispatch whose job then waited for its lease to
+    lapse, ~30 s, in make chaos).
+    """
+    partitions = sorted(consumer.assignment())
+    ends = await consumer.end_offsets(partitions)
+    lost = [p for p in partitions if await consumer.position(p) > ends[p]]
+    for partition in lost:
+        log.warning(
+            "the broker lost %s (now ends at %d): reading it from its start", partition, ends[partition]
+        )
+        consumer.seek(partition, 0)
+    return lost
+
+
+async def _watch_for_lost_logs(consumer: AIOKafkaConsumer) -> None:
+    while True:
+        await asyncio.sleep(_LOST_LOG_CHECK_S)
+        try:
+            await rewind_if_log_lost(consumer)
+        except (KafkaError, OSError) as error:
+            log.debug("lost-log check skipped: %r", error)  # the broker is away; try again later
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:

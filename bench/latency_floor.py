@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy import text
 
 from modelyard_events.db import create_engine
-from modelyard_events.topics import FETCH_MAX_WAIT_MS, ensure_topics
+from modelyard_events.topics import ensure_topics, fetch_max_wait_ms
 
 
 async def floor_latencies_ms(
@@ -31,7 +31,7 @@ async def floor_latencies_ms(
     engine = create_engine(url)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, fetch_max_wait_ms=FETCH_MAX_WAIT_MS
+        bootstrap_servers=bootstrap, group_id=None, fetch_max_wait_ms=fetch_max_wait_ms()
     )
     await producer.start()
     await consumer.start()

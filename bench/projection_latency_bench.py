@@ -44,7 +44,7 @@ from modelyard_events.relay import Relay
 from modelyard_events.signing import HeadSigner, HeadVerifier
 from modelyard_events.store.postgres import PostgresEventStore
 from modelyard_events.testing.sample_events import SAMPLE_REGISTRY, TEST_CONTEXT, CounterIncremented
-from modelyard_events.topics import FETCH_MAX_WAIT_MS, ensure_topics
+from modelyard_events.topics import ensure_topics, fetch_max_wait_ms
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RATES = (100, 250, 500, 1000, 2000, 4000)
@@ -321,7 +321,9 @@ async def _consumers_main(url: str, bootstrap: str, run_id: str, public_key: str
     stop = asyncio.Event()
     listener = await psycopg.AsyncConnection.connect(libpq_url(url), autocommit=True)
     await listener.execute(f"LISTEN {probe.channel}")
-    floor = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
+    floor = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, fetch_max_wait_ms=fetch_max_wait_ms()
+    )
     await floor.start()
     topic = f"floor-{run_id}"
     partitions = [TopicPartition(topic, p) for p in floor.partitions_for_topic(topic) or {0}]

@@ -16,6 +16,7 @@ import psycopg
 
 from modelyard_devstack.broker import EmbeddedBroker
 from modelyard_devstack.postgres import FAST_SETTINGS, EmbeddedPostgres
+from modelyard_events.topics import FETCH_WAIT_ENV, TANSU_FETCH_WAIT_MS
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,17 @@ def infra(durable: bool = False) -> Iterator[Infra]:
             broker = EmbeddedBroker(workdir / "broker")
             bootstrap = broker.start()
             stack.callback(broker.stop)
+            # Tansu answers a waiting fetch late, so its consumers wait less than Kafka's (topics.py).
+            _default_env(stack, FETCH_WAIT_ENV, str(TANSU_FETCH_WAIT_MS))
         yield Infra(database_url, bootstrap, kind)
+
+
+def _default_env(stack: ExitStack, name: str, value: str) -> None:
+    """Set `name` for the block unless already set; processes started in the block inherit it."""
+    if name in os.environ:
+        return
+    os.environ[name] = value
+    stack.callback(os.environ.pop, name, None)
 
 
 @contextmanager

@@ -22,7 +22,7 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.subscriber.usecase import BatchSubscriber
 
 from modelyard_events.kafka_security import KafkaSecurity, faststream_security
-from modelyard_events.topics import FETCH_MAX_WAIT_MS
+from modelyard_events.topics import fetch_max_wait_ms
 
 log = logging.getLogger(__name__)
 # FastStream's own lines (a consumer's partitions, its tasks at shutdown) only when they warn.
@@ -34,7 +34,7 @@ BatchHandler = Callable[[list[ConsumerRecord[Any, Any]], bool], Awaitable[None]]
 
 _MAX_BACKOFF_S = 5.0
 # How long one poll waits for records; it returns as soon as any arrive, so this only sets how often
-# an idle consumer's loop turns (the broker is still asked every FETCH_MAX_WAIT_MS by aiokafka's
+# an idle consumer's loop turns (the broker is still asked every fetch_max_wait_ms() by aiokafka's
 # fetcher). It also bounds how long a stop waits for the loop.
 POLL_WAIT_MS = 200
 
@@ -89,7 +89,7 @@ class KafkaIntake:
             group_id=group_id,
             ack_policy=AckPolicy.MANUAL,
             auto_offset_reset="earliest",
-            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+            fetch_max_wait_ms=fetch_max_wait_ms(),
             max_records=max_records,
             listener=_Rebalance(lock, on_assigned),
         )

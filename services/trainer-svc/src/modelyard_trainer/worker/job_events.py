@@ -30,7 +30,7 @@ from modelyard_events.errors import EventStoreError
 from modelyard_events.kafka_security import KafkaSecurity, kafka_consumer
 from modelyard_events.schemas.jobs import JOB_EVENTS
 from modelyard_events.signing import HeadVerifier
-from modelyard_events.topics import FETCH_MAX_WAIT_MS, ensure_topics, events_topic
+from modelyard_events.topics import ensure_topics, events_topic, fetch_max_wait_ms
 from modelyard_events.wire import decode_message
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ async def positioned_consumer(
         security=security,
         group_id=None,
         enable_auto_commit=False,
-        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+        fetch_max_wait_ms=fetch_max_wait_ms(),
         # Only a position the broker no longer has is reset (ours is set by seek_to_end): one that
         # came back empty has a new log below it, all of it published since (rewind_if_log_lost).
         auto_offset_reset="earliest",

@@ -16,6 +16,7 @@ from pathlib import Path
 from modelyard_devstack.broker import EmbeddedBroker
 from modelyard_devstack.postgres import EmbeddedPostgres
 from modelyard_devstack.processes import stop_pid
+from modelyard_events.topics import FETCH_WAIT_ENV, TANSU_FETCH_WAIT_MS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,6 +105,7 @@ def _alive(pid: int) -> bool:
 def _print_urls(state: dict[str, object]) -> None:
     print(f"export DATABASE_URL={state['database_url']}")
     print(f"export KAFKA_BOOTSTRAP_SERVERS={state['kafka_bootstrap_servers']}")
+    print(f"export {FETCH_WAIT_ENV}={TANSU_FETCH_WAIT_MS}  # Tansu answers a waiting fetch late")
 
 
 if __name__ == "__main__":

@@ -120,8 +120,9 @@ class JobViews:
     async def _apply_live_run(self, run: LiveRun, conn: AsyncConnection) -> None:
         if not run:
             return
-        known = await known_dispatches(self.schema, (report.dispatch_id for report, _ in run), conn)
-        if len(known) < len({report.dispatch_id for report, _ in run}):
+        dispatch_ids = {report.dispatch_id for report, _ in run}
+        known = await known_dispatches(self.schema, dispatch_ids, conn)
+        if known != dispatch_ids:
             await keep_early(self.schema, [(r, e) for r, e in run if r.dispatch_id not in known], conn)
             run = [(report, envelope) for report, envelope in run if report.dispatch_id in known]
             if not run:

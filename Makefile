@@ -25,10 +25,17 @@ $(STAMP): constraints.txt requirements-dev.txt $(PYPROJECTS)
 
 venv: $(STAMP) ## Create .venv with every package and tool (pinned by constraints.txt)
 
-protos: $(STAMP) ## Generate gRPC stubs from proto/ (when there are .proto files)
+# A stamp, not a phony target: the stubs are made again only when a .proto or the venv changed, so
+# two makes at once (CI runs the demo beside the suite) never rewrite them under each other.
+PROTO_STAMP := libs/grpc/src/modelyard/v1/.generated
+
+protos: $(PROTO_STAMP) ## Generate gRPC stubs from proto/ (when a .proto changed)
+
+$(PROTO_STAMP): $(STAMP) $(PROTOS)
 ifneq ($(PROTOS),)
 	$(PY) -m grpc_tools.protoc -Iproto --python_out=libs/grpc/src --grpc_python_out=libs/grpc/src --pyi_out=libs/grpc/src $(PROTOS)
 endif
+	touch $@
 
 format: $(STAMP) ## Format the code with ruff
 	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .

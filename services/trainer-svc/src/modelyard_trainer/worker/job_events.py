@@ -116,13 +116,17 @@ async def rewind_if_log_lost(consumer: AIOKafkaConsumer) -> list[TopicPartition]
     lapse, ~30 s, in make chaos).
     """
     partitions = sorted(consumer.assignment())
+    # Positions before ends: a log only grows, so a position read first can pass an end read after
+    # it only if the log was lost (the other order would take records consumed meanwhile for a loss).
+    positions = {partition: await consumer.position(partition) for partition in partitions}
     ends = await consumer.end_offsets(partitions)
-    lost = [p for p in partitions if await consumer.position(p) > ends[p]]
+    lost = [partition for partition in partitions if positions[partition] > ends[partition]]
     for partition in lost:
         log.warning(
             "the broker lost %s (now ends at %d): reading it from its start", partition, ends[partition]
         )
-        consumer.seek(partition, 0)
+    if lost:
+        await consumer.seek_to_beginning(*lost)
     return lost
 
 

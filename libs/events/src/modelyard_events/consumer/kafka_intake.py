@@ -94,7 +94,7 @@ class KafkaIntake:
             listener=_Rebalance(lock, on_assigned),
         )
         # FastStream has no option for how a batch subscriber polls; the subclass changes only
-        # that (tests/unit test_kafka_intake checks it against the FastStream installed).
+        # that (libs/events/tests/test_kafka_intake_polling.py checks it against the FastStream installed).
         subscriber.__class__ = LongPollBatches
         subscriber(self._on_batch)
 

@@ -2,14 +2,16 @@
 
 A trainer log (the bulk of any real log: progress reports, an epoch report every 50) is written
 through the real append path (PostgresEventStore.append, 8 writers × 100 events per append, head
-signatures on), at two sizes. Then, each in a fresh process so its peak RSS is its own:
+signatures on), at two sizes, after job-svc's log of the jobs it reports on (created, queued,
+dispatched: reports follow their dispatch, as in a real log). Then, each in a fresh process so its peak RSS is its own:
 
 - raw read (the floor): keyset-paged `SELECT *` of the same events table with psycopg, rows left
   as tuples;
 - verify: `verify_chain` with the pinned key (every hash recomputed, every signed head checked);
-- replay: job-svc's JobViews rebuilt from the log into a fresh schema through the runner's own
-  catch-up path (signed pages, head signatures checked, events decoded through the registry,
-  progress runs applied a batch at a time), as `yard audit replay` rebuilds a projection.
+- replay: job-svc's JobViews rebuilt from both logs into a fresh schema through the runner's own
+  catch-up path (signed pages, head signatures checked, the logs merged in recorded order, events
+  decoded through the registry, progress runs applied a batch at a time), as `yard audit replay`
+  rebuilds a projection.
 
 Targets (issue 14): replay ≥ 0.5 of the raw read rate; peak memory flat as the log grows
 (1M events vs 100k). Results: bench/results/audit.json and audit.md. See bench/README.md.
@@ -155,26 +157,31 @@ async def _replay(url: str, schema: str) -> int:
     from modelyard_events.consumer.runner import SourceTopic
     from modelyard_events.db import create_engine
     from modelyard_events.replay import rebuild_projection
-    from modelyard_events.schemas.training import TRAINER_EVENTS
     from modelyard_events.store.postgres import PostgresEventStore
     from modelyard_events.testing.signing import TEST_KEYS
-    from modelyard_job.projections.views import TRAINER_SOURCE, JobViews
+    from modelyard_job.consumers import VIEW_EVENTS
+    from modelyard_job.projections.views import JOB_SOURCE, TRAINER_SOURCE, JobViews
 
     engine = create_engine(url)
-    store = PostgresEventStore(engine, schema)
+    store, jobs = PostgresEventStore(engine, schema), PostgresEventStore(engine, f"{schema}_jobs")
     try:
-        source = SourceTopic(TRAINER_SOURCE, f"{schema}.unused", store, TEST_KEYS)
+        sources = [
+            SourceTopic(JOB_SOURCE, f"{schema}.jobs", jobs, TEST_KEYS),
+            SourceTopic(TRAINER_SOURCE, f"{schema}.trainers", store, TEST_KEYS),
+        ]
         fresh = f"{schema}_replay_{uuid.uuid4().hex[:6]}"
-        dead = await rebuild_projection(engine, JobViews(fresh), TRAINER_EVENTS, [source])
+        dead = await rebuild_projection(engine, JobViews(fresh), VIEW_EVENTS, sources)
         if dead:
             raise RuntimeError(f"{dead} events could not be applied in the replay")
-        return await store.head_position()
+        return await store.head_position()  # the job log's few events are not counted
     finally:
         await engine.dispose()
 
 
 async def _fill(url: str, schema: str, events: int) -> None:
-    """`events` trainer reports over jobs of 10,000 reports each, appended by 8 writers."""
+    """`events` trainer reports over jobs of 10,000 reports each, appended by 8 writers, after
+    job-svc's log of those jobs (created, queued, dispatched), so that the reports follow their
+    dispatch as they do in a real log."""
     from modelyard_events.db import create_engine
     from modelyard_events.store.postgres import PostgresEventStore
     from modelyard_events.testing.sample_events import TEST_CONTEXT
@@ -182,9 +189,16 @@ async def _fill(url: str, schema: str, events: int) -> None:
 
     engine = create_engine(url, pool_size=WRITERS + 2)
     store = PostgresEventStore(engine, schema, signer=TEST_SIGNER)
+    jobs = PostgresEventStore(engine, f"{schema}_jobs", signer=TEST_SIGNER)
     try:
         await store.create_schema()
+        await jobs.create_schema()
         per_writer = events // WRITERS // PER_APPEND * PER_APPEND
+        for writer in range(WRITERS):
+            for run in range(-(-per_writer // 10_000)):
+                await jobs.append(
+                    "training_job", f"job-run-{writer}-{run}", 0, _job(f"run-{writer}-{run}"), TEST_CONTEXT
+                )
 
         async def write(writer: int) -> None:
             for start in range(0, per_writer, PER_APPEND):
@@ -194,9 +208,44 @@ async def _fill(url: str, schema: str, events: int) -> None:
 
         await asyncio.gather(*(write(w) for w in range(WRITERS)))
         await store.signatures.flush()
+        await jobs.signatures.flush()
     finally:
         await store.close()
+        await jobs.close()
         await engine.dispose()
+
+
+def _job(run: str) -> list[Any]:
+    """job-svc's events for the job whose run (dispatch) is `run`: created, queued, dispatched."""
+    from datetime import UTC, datetime, timedelta
+
+    from modelyard_events.schemas.jobs import JobCreated, JobDispatched, JobQueued
+
+    job, dataset = f"job-{run}", "dataset://org-1/ds-1/versions/1"
+    return [
+        JobCreated(
+            job_id=job,
+            org_id="org-1",
+            name=run,
+            ai_module="classifier",
+            family="mlp",
+            dataset_uri=dataset,
+            hyperparameters={"epochs": 200},
+            priority=50,
+            created_by="tester",
+        ),
+        JobQueued(job_id=job, attempt=1),
+        JobDispatched(
+            job_id=job,
+            attempt=1,
+            dispatch_id=run,
+            trainer_id="trainer-1",
+            lease_expires_at=datetime.now(UTC) + timedelta(hours=1),
+            family="mlp",
+            dataset_uri=dataset,
+            hyperparameters={"epochs": 200},
+        ),
+    ]
 
 
 def _report(run: str, n: int) -> Any:

@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 _CATCH_UP_PAGE = 1000
 # Events caught up per transaction: ten pages (one commit and head query per 10,000 events).
 _CATCH_UP_SPAN = 10 * _CATCH_UP_PAGE
+_NO_END = 2**63 - 1  # a position no log reaches: read until nothing more is signed
 _POLL_RECORDS = 1000
 
 
@@ -272,22 +273,26 @@ class ProjectionRunner:
             async with self.engine.begin() as conn:
                 cursors = [_Cursor(s, *await self._lock(conn, s)) for s in active]
                 applied = 0
-                while applied < _CATCH_UP_PAGE * len(cursors):
-                    for cursor in [c for c in cursors if not c.buffer and not c.done]:
-                        try:
-                            await cursor.fill()
-                        except SourceTampered as error:
-                            self._halt(cursor.source, error)
-                            tampered = tampered or error
-                            cursor.done, cursor.halted = True, True
-                    run = next_run(cursors)
-                    if not run:
-                        break
-                    cursor, envelopes = run
-                    await self._apply_in_order(conn, cursor.source, envelopes)
-                    cursor.position, cursor.last_hash = envelopes[-1].position, envelopes[-1].hash
-                    cursor.moved = True
-                    applied += len(envelopes)
+                try:
+                    while applied < _CATCH_UP_SPAN:
+                        for cursor in [c for c in cursors if not c.buffer and not c.done]:
+                            try:
+                                await cursor.fill()
+                            except SourceTampered as error:
+                                self._halt(cursor.source, error)
+                                tampered = tampered or error
+                                cursor.done, cursor.halted = True, True
+                        run = next_run(cursors)
+                        if not run:
+                            break
+                        cursor, envelopes = run
+                        await self._apply_in_order(conn, cursor.source, envelopes)
+                        cursor.position, cursor.last_hash = envelopes[-1].position, envelopes[-1].hash
+                        cursor.moved = True
+                        applied += len(envelopes)
+                finally:
+                    for cursor in cursors:
+                        await cursor.close()
                 for cursor in cursors:
                     if cursor.moved:
                         await save_checkpoint(
@@ -527,22 +532,29 @@ class _Prefetch:
 
 
 class _Cursor:
-    """One source's place in an interleaved catch-up: the verified events read and not yet applied."""
+    """One source's place in an interleaved catch-up: the verified events read and not yet applied
+    (the page after them is read meanwhile, as `_Prefetch` does for one source)."""
 
     def __init__(self, source: SourceTopic, position: int, last_hash: str) -> None:
         self.source, self.position, self.last_hash = source, position, last_hash
         self.buffer: list[EventEnvelope] = []
         self.done = self.halted = self.moved = False
-        self._read_to, self._read_hash = position, last_hash
+        self._pages: _Prefetch | None = None  # reading starts with the first fill
 
     async def fill(self) -> None:
-        """Read and verify the source's next signed page; `done` when it has nothing more signed."""
-        page = await read_verified_page(self.source, self._read_to, self._read_hash, _CATCH_UP_PAGE)
+        """Take the source's next verified signed page; `done` when it has nothing more signed."""
+        if self._pages is None:
+            self._pages = _Prefetch(self.source, self.position, self.last_hash, _NO_END)
+        page = await self._pages.next()
         if not page:
             self.done = True
             return
         self.buffer = page
-        self._read_to, self._read_hash = page[-1].position, page[-1].hash
+
+    async def close(self) -> None:
+        """Drop the page read ahead (the transaction ends; the next one starts from its checkpoint)."""
+        if self._pages is not None:
+            await self._pages.close()
 
 
 def next_run(cursors: list[_Cursor]) -> tuple[_Cursor, list[EventEnvelope]] | None:

@@ -3,7 +3,8 @@
 A trainer log (the bulk of any real log: progress reports, an epoch report every 50) is written
 through the real append path (PostgresEventStore.append, 8 writers × 100 events per append, head
 signatures on), at two sizes, after job-svc's log of the jobs it reports on (created, queued,
-dispatched: reports follow their dispatch, as in a real log). Then, each in a fresh process so its peak RSS is its own:
+dispatched: reports follow their dispatch, as in a real log). Then, each in a fresh process so
+its peak RSS is its own:
 
 - raw read (the floor): keyset-paged `SELECT *` of the same events table with psycopg, rows left
   as tuples;

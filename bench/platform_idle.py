@@ -1,0 +1,69 @@
+"""What a whole platform costs while it has nothing to do: every service and a trainer worker on the
+embedded stack, CPU time per process kind (from /proc) over 30 s after start-up.
+
+The consumers' fetch wait dominates it on Tansu (bench/README.md, "Fetch wait on Tansu"); compare
+waits with the variable set:
+
+    MODELYARD_KAFKA_FETCH_WAIT_MS=50 .venv/bin/python bench/platform_idle.py
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from modelyard_devstack import infra
+from modelyard_devstack.platform import platform
+from modelyard_events.topics import FETCH_WAIT_ENV, fetch_max_wait_ms
+
+SETTLE_S, MEASURE_S = 20.0, 30.0
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0  # it ended meanwhile
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def _kinds() -> dict[int, str]:
+    """The stack's processes by kind: tansu, postgres, or the service's module."""
+    kinds = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if "tansu" in command:
+            kinds[int(entry.name)] = "tansu"
+        elif "-m modelyard_" in command:
+            kinds[int(entry.name)] = " ".join(command.split("-m ", 1)[1].split()[:2])
+        elif command.startswith("postgres"):
+            kinds[int(entry.name)] = "postgres"
+    return kinds
+
+
+def main() -> None:
+    with infra() as servers, platform(servers, Path(tempfile.mkdtemp()), lease_ttl_s=3.0) as running:
+        running.spawn_trainer("idle-trainer")
+        wait_ms = fetch_max_wait_ms()  # what the stack set, unless the environment did
+        time.sleep(SETTLE_S)
+        kinds = _kinds()
+        before, started = {pid: _cpu_seconds(pid) for pid in kinds}, time.monotonic()
+        time.sleep(MEASURE_S)
+        elapsed = time.monotonic() - started
+        share: dict[str, float] = {}
+        for pid, kind in kinds.items():
+            share[kind] = share.get(kind, 0.0) + (_cpu_seconds(pid) - before[pid]) / elapsed
+    for kind, cores in sorted(share.items(), key=lambda item: -item[1]):
+        print(f"{cores * 100:6.1f}% of a core  {kind}")
+    print(f"{sum(share.values()) * 100:6.1f}% of a core  in all ({FETCH_WAIT_ENV}={wait_ms})")
+
+
+if __name__ == "__main__":
+    main()

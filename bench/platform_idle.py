@@ -30,21 +30,31 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def _kinds() -> dict[int, str]:
-    """The stack's processes by kind: tansu, postgres, or the service's module."""
-    kinds = {}
+    """This process's descendants (the stack it started, not another run on the machine) by kind:
+    tansu, postgres, or the service's module and its first argument."""
+    parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # it ended meanwhile
+    ours, grew = {os.getpid()}, True
+    while grew:
+        found = {pid for pid, parent in parents.items() if parent in ours} - ours
+        ours, grew = ours | found, bool(found)
+    kinds = {}
+    for pid in ours - {os.getpid()}:
         try:
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
         if "tansu" in command:
-            kinds[int(entry.name)] = "tansu"
+            kinds[pid] = "tansu"
         elif "-m modelyard_" in command:
-            kinds[int(entry.name)] = " ".join(command.split("-m ", 1)[1].split()[:2])
-        elif command.startswith("postgres"):
-            kinds[int(entry.name)] = "postgres"
+            kinds[pid] = " ".join(command.split("-m ", 1)[1].split()[:2])
+        elif command.startswith("postgres") or "/postgres " in command:  # backends, the postmaster
+            kinds[pid] = "postgres"
     return kinds
 
 

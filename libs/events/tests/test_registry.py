@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from modelyard_events.envelope import stored_payload
 from modelyard_events.errors import MalformedEvent, RegistryError, UnknownEventType
 from modelyard_events.registry import EventRegistry
 from modelyard_events.store import InMemoryEventStore
@@ -61,3 +64,17 @@ def test_an_upcaster_is_registered_once() -> None:
     registry = evolved_registry()
     with pytest.raises(RegistryError, match="upcaster for 'TemperatureRecorded' v1 exists"):
         registry.upcaster("TemperatureRecorded", 1)(lambda data: data)
+
+
+def test_a_stored_payload_is_validated_from_its_text_as_its_dict_would_be() -> None:
+    registry = evolved_registry()
+    text = '{"site":"a","unit":"F","value":1}'
+    from_text = registry.decode_payload("TemperatureRecorded", 3, stored_payload(text))
+    assert from_text == registry.decode_payload("TemperatureRecorded", 3, json.loads(text))
+    with pytest.raises(MalformedEvent, match="TemperatureRecorded v3"):
+        registry.decode_payload("TemperatureRecorded", 3, stored_payload('{"site":"a","unit":"K","value":1}'))
+
+
+def test_a_stored_payload_of_an_old_version_goes_through_its_upcasters() -> None:
+    event = evolved_registry().decode_payload("TemperatureRecorded", 1, stored_payload('{"celsius":21.5}'))
+    assert event == TemperatureRecorded(value=21.5, unit="C", site="unknown")

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import from_json
 
 GENESIS_HASH = "0" * 64
 
@@ -32,6 +33,24 @@ class Actor(BaseModel):
 
     subject: str = Field(min_length=1)
     roles: tuple[str, ...] = ()
+
+
+class StoredPayload(dict[str, Any]):
+    """A payload read from the store, with the JSON text it was parsed from (the hashed text).
+
+    Decoding validates the text straight into the event class (pydantic-core's JSON validator, half
+    the cost of validating the parsed dict); everything else uses it as the plain dict it is.
+    """
+
+    __slots__ = ("json",)
+    json: str
+
+
+def stored_payload(text: str) -> StoredPayload:
+    """The payload of a stored JSON text (parsed by pydantic-core: a third of json.loads's time)."""
+    payload = StoredPayload(from_json(text))  # dict's own constructor: a Python __init__ costs 0.5 µs
+    payload.json = text
+    return payload
 
 
 class EventEnvelope(BaseModel):

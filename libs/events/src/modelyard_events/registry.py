@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from modelyard_events.envelope import DomainEvent, EventEnvelope
+from modelyard_events.envelope import DomainEvent, EventEnvelope, StoredPayload
 from modelyard_events.errors import MalformedEvent, RegistryError, UnknownEventType
 
 Payload = dict[str, Any]
@@ -83,14 +83,25 @@ class EventRegistry:
         cls = self._classes.get(type_name)
         if cls is None or schema_version > cls.schema_version or schema_version < 1:
             raise UnknownEventType(type_name, schema_version)
+        if schema_version == cls.schema_version and type(data) is StoredPayload:
+            return self._validate(cls, type_name, schema_version, data.json)
         for version in range(schema_version, cls.schema_version):
             step = self._upcasters.get((type_name, version))
             if step is None:
                 raise RegistryError(f"no upcaster from {type_name!r} v{version} to v{version + 1}")
             data = step(data)
+        return self._validate(cls, type_name, schema_version, data)
+
+    @staticmethod
+    def _validate(
+        cls: type[DomainEvent], type_name: str, schema_version: int, data: Payload | str
+    ) -> DomainEvent:
         try:
             # The validator itself: model_validate adds a third to each call, and a replay makes millions.
-            event: DomainEvent = cls.__pydantic_validator__.validate_python(data)
+            validator = cls.__pydantic_validator__
+            event: DomainEvent = (
+                validator.validate_json(data) if isinstance(data, str) else validator.validate_python(data)
+            )
             return event
         except ValidationError as error:
             raise MalformedEvent(f"{type_name} v{schema_version}: {error}") from error

@@ -26,7 +26,13 @@ from modelyard_events.signing import HeadSigner, HeadVerifier
 from modelyard_events.store.head_signatures import HeadSignatures
 from modelyard_events.store.pending import AppendRequest, prepare_append
 from modelyard_events.store.ports import SignedPage
-from modelyard_events.store.postgres_rows import COLUMNS, append_parameters, envelope_from_row
+from modelyard_events.store.postgres_rows import (
+    COLUMNS,
+    HASH_COLUMN,
+    append_parameters,
+    envelope_from_row,
+    fetch_tuples,
+)
 from modelyard_events.store.postgres_schema import ensure_store_schema
 
 log = logging.getLogger(__name__)
@@ -253,17 +259,17 @@ class PostgresEventStore:
             end = await self.signatures.page_end(conn, after_position, limit)
             if end is None:
                 return SignedPage([], [])
-            sql = text(
-                f"SELECT {COLUMNS} FROM {self.schema}.events WHERE position > :p AND position <= :e "
+            sql = (
+                f"SELECT {COLUMNS} FROM {self.schema}.events WHERE position > %s AND position <= %s "
                 "ORDER BY position"
             )
-            rows = (await conn.execute(sql, {"p": after_position, "e": end})).all()
+            rows = await fetch_tuples(conn, sql, (after_position, end))
             heads = await self.signatures.heads_between(conn, after_position, end)
         # The hashes are recomputed here from the stored text (cheaper than re-encoding the parsed
         # payload, and exact to the byte); a page with a mismatch is served as stored, unflagged,
         # so an auditor reading ReadEvents sees the altered event and a consumer refuses it.
         hasher = RowHasher()
-        checked = all(hasher.hash(row) == row.hash for row in rows)
+        checked = all(hasher.hash(row) == row[HASH_COLUMN] for row in rows)
         return SignedPage([envelope_from_row(row) for row in rows], heads, hashes_checked=checked)
 
     async def sign_tail(self) -> int:

@@ -7,9 +7,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic_core import from_json
+import psycopg
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from modelyard_events.envelope import Actor, EventEnvelope, trusted_envelope
+from modelyard_events.envelope import Actor, EventEnvelope, stored_payload, trusted_envelope
 from modelyard_events.store.pending import AppendRequest, PendingEvent
 
 _RS = "\x1e"  # joins JSON texts; canonical JSON escapes every control character
@@ -17,6 +18,18 @@ COLUMNS = (
     "position, event_id, stream_type, stream_id, stream_version, type, schema_version, "
     "occurred_at, actor::text AS actor, org_id, correlation_id, causation_id, data, prev_hash, hash"
 )
+HASH_COLUMN = 14
+
+
+async def fetch_tuples(conn: AsyncConnection, sql: str, parameters: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Rows as plain tuples from psycopg itself (`%s` placeholders): signed pages (every catch-up, a
+    replay, the relay) skip SQLAlchemy's row objects, 2 µs an event."""
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert isinstance(driver, psycopg.AsyncConnection)  # the engine's driver (modelyard_events.db)
+    async with driver.cursor() as cursor:
+        await cursor.execute(sql, parameters)
+        rows: list[tuple[Any, ...]] = await cursor.fetchall()
+        return rows
 
 
 def envelope_from_row(row: Sequence[Any]) -> EventEnvelope:
@@ -40,7 +53,7 @@ def envelope_from_row(row: Sequence[Any]) -> EventEnvelope:
             "org_id": org_id,
             "correlation_id": correlation_id,
             "causation_id": causation_id,
-            "data": from_json(data),  # pydantic-core's parser: a third of json.loads's time
+            "data": stored_payload(data),
             "prev_hash": prev_hash,
             "hash": hash_,
         }

@@ -183,6 +183,8 @@ async def _fill(url: str, schema: str, events: int) -> None:
     """`events` trainer reports over jobs of 10,000 reports each, appended by 8 writers, after
     job-svc's log of those jobs (created, queued, dispatched), so that the reports follow their
     dispatch as they do in a real log."""
+    from job_log import JOB_STREAM, dispatched_job
+
     from modelyard_events.db import create_engine
     from modelyard_events.store.postgres import PostgresEventStore
     from modelyard_events.testing.sample_events import TEST_CONTEXT
@@ -197,9 +199,9 @@ async def _fill(url: str, schema: str, events: int) -> None:
         per_writer = events // WRITERS // PER_APPEND * PER_APPEND
         for writer in range(WRITERS):
             for run in range(-(-per_writer // 10_000)):
-                await jobs.append(
-                    "training_job", f"job-run-{writer}-{run}", 0, _job(f"run-{writer}-{run}"), TEST_CONTEXT
-                )
+                dispatch = f"run-{writer}-{run}"
+                job = dispatched_job(f"job-{dispatch}", dispatch, "trainer-1", epochs=200)
+                await jobs.append(JOB_STREAM, f"job-{dispatch}", 0, job, TEST_CONTEXT)
 
         async def write(writer: int) -> None:
             for start in range(0, per_writer, PER_APPEND):
@@ -214,39 +216,6 @@ async def _fill(url: str, schema: str, events: int) -> None:
         await store.close()
         await jobs.close()
         await engine.dispose()
-
-
-def _job(run: str) -> list[Any]:
-    """job-svc's events for the job whose run (dispatch) is `run`: created, queued, dispatched."""
-    from datetime import UTC, datetime, timedelta
-
-    from modelyard_events.schemas.jobs import JobCreated, JobDispatched, JobQueued
-
-    job, dataset = f"job-{run}", "dataset://org-1/ds-1/versions/1"
-    return [
-        JobCreated(
-            job_id=job,
-            org_id="org-1",
-            name=run,
-            ai_module="classifier",
-            family="mlp",
-            dataset_uri=dataset,
-            hyperparameters={"epochs": 200},
-            priority=50,
-            created_by="tester",
-        ),
-        JobQueued(job_id=job, attempt=1),
-        JobDispatched(
-            job_id=job,
-            attempt=1,
-            dispatch_id=run,
-            trainer_id="trainer-1",
-            lease_expires_at=datetime.now(UTC) + timedelta(hours=1),
-            family="mlp",
-            dataset_uri=dataset,
-            hyperparameters={"epochs": 200},
-        ),
-    ]
 
 
 def _report(run: str, n: int) -> Any:

@@ -57,8 +57,10 @@ def main() -> None:
     workload = Workload(JOBS, EPOCHS[size])
     repeats = 1 if args.quick else 3
     with infra(durable=True) as servers, tempfile.TemporaryDirectory(prefix="metrics-bench-") as folder:
-        with platform(servers, Path(folder) / "platform"):
-            ours = asyncio.run(measure_ours(servers.database_url, workload, EPOCHS_PER_APPEND, repeats))
+        with platform(servers, Path(folder) / "platform") as services:
+            ours = asyncio.run(
+                measure_ours(servers.database_url, workload, EPOCHS_PER_APPEND, repeats, services.signers)
+            )
         peer, backends = _measure_peer(servers.database_url, Path(folder), workload, LOG_METRIC_MAX_S[size])
         machine = _machine(servers.database_url, mlflow, backends)
     parameters = _parameters(workload, repeats, LOG_METRIC_MAX_S[size], args.quick)

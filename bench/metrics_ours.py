@@ -19,6 +19,7 @@ import sys
 import time
 from dataclasses import dataclass
 
+from job_log import JOB_STREAM, dispatched_job
 from metric_points import EPOCH_FIELDS, TASK_METRICS, Workload, point_values
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -26,14 +27,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from modelyard_events.db import create_engine
 from modelyard_events.envelope import Actor, CommandContext
 from modelyard_events.schemas.training import RUN_STREAM, EpochCompleted
+from modelyard_events.signing import HeadSigner
 from modelyard_events.store.postgres import PostgresEventStore
-from modelyard_events.testing.signing import TEST_SIGNER
 
-TRAINER_SCHEMA = "trainer"
+TRAINER_SCHEMA, JOB_SCHEMA = "trainer", "job"
 VIEWS_TABLE = "job_views.epoch_metrics"
+DISPATCHES_TABLE = "job_views.dispatches"
 POLL_S = 0.02
 TIMEOUT_S = 600.0
 CONTEXT = CommandContext(actor=Actor(subject="bench-trainer", roles=("trainer",)))
+JOB_CONTEXT = CommandContext(actor=Actor(subject="job-svc", roles=("service",)), org_id="org-1")
 
 
 @dataclass(frozen=True)
@@ -68,18 +71,23 @@ def epoch_event(tag: str, job: int, epoch: int) -> EpochCompleted:
 
 
 async def measure_ours(
-    database_url: str, workload: Workload, modes: list[int], repeats: int
+    database_url: str, workload: Workload, modes: list[int], repeats: int, signers: dict[str, HeadSigner]
 ) -> dict[int, list[Ingest]]:
-    """Warm up, then `repeats` ingestions per epochs-per-append mode (alternating the order)."""
+    """Warm up, then `repeats` ingestions per epochs-per-append mode (alternating the order).
+
+    `signers` are the platform's services' keys: the reports are signed as trainer-svc signs them, and
+    the jobs they report on are written to job-svc's log as job-svc signs it (job-svc pins both).
+    """
     engine = create_engine(database_url)
-    store = PostgresEventStore(engine, TRAINER_SCHEMA, signer=TEST_SIGNER)
+    store = PostgresEventStore(engine, TRAINER_SCHEMA, signer=signers["trainer"])
+    jobs = PostgresEventStore(engine, JOB_SCHEMA, signer=signers["job"])
     runs: dict[int, list[Ingest]] = {mode: [] for mode in modes}
     try:
-        warm_up = await ingest(store, engine, "warm-up", Workload(jobs=2, epochs=3), 1)
+        warm_up = await ingest(store, jobs, engine, "warm-up", Workload(jobs=2, epochs=3), 1)
         _progress(f"ours warm-up visible after {warm_up.visible_s:.2f} s")
         for n in range(repeats):
             for mode in modes if n % 2 == 0 else reversed(modes):
-                run = await ingest(store, engine, f"r{n}-per{mode}", workload, mode)
+                run = await ingest(store, jobs, engine, f"r{n}-per{mode}", workload, mode)
                 runs[mode].append(run)
                 _progress(
                     f"ours {mode} epoch(s)/append, run {n + 1}: appended {run.appended_s:.2f} s, "
@@ -87,14 +95,25 @@ async def measure_ours(
                 )
     finally:
         await store.close()
+        await jobs.close()
         await engine.dispose()
     return runs
 
 
 async def ingest(
-    store: PostgresEventStore, engine: AsyncEngine, tag: str, workload: Workload, epochs_per_append: int
+    store: PostgresEventStore,
+    jobs: PostgresEventStore,
+    engine: AsyncEngine,
+    tag: str,
+    workload: Workload,
+    epochs_per_append: int,
 ) -> Ingest:
-    """Append every job's epochs concurrently; return once all rows are in the views."""
+    """Append every job's epochs concurrently; return once all rows are in the views.
+
+    Before the clock, each job's own log (created, queued, dispatched) goes to job-svc's store and
+    the views apply its dispatch: reports of a dispatch the views do not know wait as early reports.
+    """
+    await _dispatch(jobs, engine, tag, workload)
     events = [
         [epoch_event(tag, job, epoch) for epoch in range(1, workload.epochs + 1)]
         for job in range(workload.jobs)
@@ -125,6 +144,21 @@ async def _report(
         await store.append(RUN_STREAM, dispatch_id, version, chunk, CONTEXT)
         version += len(chunk)
     return time.perf_counter()
+
+
+async def _dispatch(jobs: PostgresEventStore, engine: AsyncEngine, tag: str, workload: Workload) -> None:
+    dispatches = [f"{tag}-dsp-{job}" for job in range(workload.jobs)]
+    for job, dispatch in enumerate(dispatches):
+        events = dispatched_job(f"{tag}-job-{job}", dispatch, "bench-trainer", workload.epochs)
+        await jobs.append(JOB_STREAM, f"{tag}-job-{job}", 0, events, JOB_CONTEXT)
+    sql = text(f"SELECT count(*) FROM {DISPATCHES_TABLE} WHERE dispatch_id = ANY(:ids)")
+    deadline = time.monotonic() + TIMEOUT_S
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        while (await conn.execute(sql, {"ids": dispatches})).scalar_one() < len(dispatches):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{tag}: job-svc's views did not apply the dispatches in {TIMEOUT_S} s")
+            await asyncio.sleep(POLL_S)
 
 
 async def _rows(conn: AsyncConnection) -> int:

@@ -23,6 +23,7 @@ from modelyard_events.schemas.jobs import JOB_STREAM
 from modelyard_events.schemas.training import (
     RUN_STREAM,
     EpochCompleted,
+    TrainingCompleted,
     TrainingProgressed,
     TrainingReport,
     TrainingStarted,
@@ -248,3 +249,49 @@ async def test_reports_applied_before_their_dispatch_end_as_if_applied_after_it(
         assert got[table] == expected[table], table
     assert got["early_reports"] == []
     assert {row.dispatch_id for row in got["dispatches"]} == {"a-d1", "b-d1", "b-d2"}
+
+
+async def test_reports_applied_after_the_job_ended_as_if_applied_before_it(engine: AsyncEngine) -> None:
+    """Live, job-svc's log can run ahead of the trainers' (a broker restarted empty, a relay that was
+    down): the job is completed in the views before its run's reports reach them. Those reports must
+    still leave what a rebuild gives (the fault campaign found a completed job showing step 0 and no
+    loss live, its last step and loss in the replay)."""
+    logs = Logs(engine)
+    await logs.jobs.create_schema()
+    await logs.trainer.create_schema()
+    try:
+        await logs.create("c")
+        await logs.dispatch("c", "c-d1")
+        await logs.report(started("c", "c-d1"))
+        for epoch in range(1, EPOCHS + 1):
+            await logs.report(progressed("c", "c-d1", epoch, STEPS, 3.0), epoch_completed("c", "c-d1", epoch))
+        await logs.report(
+            TrainingCompleted(
+                **_report("c", "c-d1"),
+                artifact_uri="file:///runs/c/model.pt",
+                artifact_sha256="a" * 64,
+                artifact_size_bytes=10,
+                metrics={"accuracy": 0.9},
+                epochs=EPOCHS,
+            )
+        )
+    finally:
+        await logs.jobs.close()
+        await logs.trainer.close()
+    assert logs.job_state["c"].state.value == "completed"
+    suffix = uuid.uuid4().hex[:8]
+    in_order, jobs_first = JobViews(f"vo_{suffix}"), JobViews(f"vj_{suffix}")
+    await rebuild(engine, logs, in_order)
+    runner = ProjectionRunner(engine, jobs_first, VIEW_EVENTS, _sources(logs), bootstrap_servers=None)
+    await runner.create_tables()
+    await runner.catch_up(["jobs-unused"])
+    await runner.catch_up(["trainer-unused"])
+    assert runner.dead_lettered == 0
+
+    expected, got = await table_rows(engine, in_order.schema), await table_rows(engine, jobs_first.schema)
+    for table in TABLES:
+        assert got[table] == expected[table], table
+    [job] = got["jobs"]
+    assert (job.state, job.progress, job.eta_s) == ("completed", 1.0, 0.0)
+    # the last report is the epoch's: its train loss
+    assert (job.epoch, job.step, job.loss, job.phase) == (EPOCHS, STEPS, 1.0 / EPOCHS, None)

@@ -95,6 +95,7 @@ def _dispatched(event: JobDispatched, envelope: EventEnvelope) -> Columns:
         "phase_message": f"sent to trainer {event.trainer_id}",
         "trainer_id": event.trainer_id,
         "dispatch_id": event.dispatch_id,
+        "last_dispatch_id": event.dispatch_id,
         "lease_expires_at": event.lease_expires_at,
         "started": False,
         "queued_at": None,
@@ -103,6 +104,8 @@ def _dispatched(event: JobDispatched, envelope: EventEnvelope) -> Columns:
 
 def _retried(event: JobRetried, envelope: EventEnvelope) -> Columns:
     reset = {"epochs_done": 0, "epoch": 0, "step": 0, "progress": None, "loss": None, "samples_per_s": None}
+    # A new attempt: the last one's reports, wherever they are applied from now on, no longer apply.
+    reset["last_dispatch_id"] = None
     return {**reset, "attempt": event.attempt, "checkpoint_uri": None, "failure_reason": None}
 
 
@@ -129,9 +132,14 @@ _COLUMNS: dict[type[DomainEvent], Callable[[Any, EventEnvelope], Columns]] = {
     JobPriorityChanged: lambda e, _: {"priority": e.priority},
     JobCheckpointRecorded: lambda e, _: {"checkpoint_uri": e.checkpoint_uri, "epochs_done": e.epochs_done},
     JobPaused: lambda e, _: {**_NO_LEASE, "checkpoint_uri": e.checkpoint_uri, "eta_s": None},
-    JobLeaseExpired: lambda e, _: dict(_NO_LEASE),
+    JobLeaseExpired: lambda e, _: {**_NO_LEASE, "eta_s": None},
     JobRetried: _retried,
     JobCompleted: _completed,
     JobEvaluationCompleted: _evaluated,
-    JobFailed: lambda e, _: {"failure_reason": e.reason, "dispatch_id": None, "lease_expires_at": None},
+    JobFailed: lambda e, _: {
+        "failure_reason": e.reason,
+        "dispatch_id": None,
+        "lease_expires_at": None,
+        "eta_s": None,
+    },
 }

@@ -33,13 +33,20 @@ ON CONFLICT DO NOTHING"""
 
 _UPDATE_PROGRESS = """
 UPDATE {s}.jobs AS j SET epoch = r.epoch, step = COALESCE(r.step, j.steps_per_epoch), loss = r.loss,
-    samples_per_s = r.samples_per_s, eta_s = CASE WHEN r.eta_reported THEN r.eta_s ELSE j.eta_s END,
+    samples_per_s = r.samples_per_s,
+    eta_s = CASE WHEN r.eta_reported AND j.dispatch_id = r.dispatch_id THEN r.eta_s ELSE j.eta_s END,
     epochs_done = GREATEST(j.epochs_done, r.epochs_done),
-    progress = r.progress_steps::float8 / GREATEST(j.epochs_total * r.progress_steps_per_epoch, 1)
+    progress = CASE WHEN j.state = 'completed' THEN j.progress
+        ELSE r.progress_steps::float8 / GREATEST(j.epochs_total * r.progress_steps_per_epoch, 1) END
 FROM json_to_recordset(CAST(:rows AS json)) AS r(job_id text, attempt int, dispatch_id text, epoch int,
     step int8, loss float8, samples_per_s float8, progress_steps int8, progress_steps_per_epoch int8,
     eta_s float8, eta_reported bool, epochs_done int)
-WHERE j.job_id = r.job_id AND j.attempt = r.attempt AND j.dispatch_id = r.dispatch_id"""
+WHERE j.job_id = r.job_id AND j.attempt = r.attempt AND j.last_dispatch_id = r.dispatch_id"""
+# Reports apply to their attempt's latest dispatch, also once the job's own log has ended it (the
+# trainers' log and the job's arrive in either order; a replay applies them in recorded order): what
+# a run reports (epoch, step, loss, speed, progress) is the same either way. A completed job keeps its
+# 100%, and the ETA and the phase move only while the dispatch is current (every event that ends a
+# dispatch sets them: 0 s on completion, none otherwise), so no report applied after an ending undoes it.
 
 
 async def apply_training_started(schema: str, event: TrainingStarted, conn: AsyncConnection) -> None:
@@ -48,10 +55,13 @@ async def apply_training_started(schema: str, event: TrainingStarted, conn: Asyn
     await conn.execute(
         text(
             f"UPDATE {schema}.jobs SET epochs_total = :total, steps_per_epoch = :steps, device = :device, "
-            "phase = 'training', phase_message = :message, train_samples = :train_samples, "
+            "phase = CASE WHEN dispatch_id = :dispatch_id THEN 'training' ELSE phase END, "
+            "phase_message = CASE WHEN dispatch_id = :dispatch_id THEN :message ELSE phase_message END, "
+            "train_samples = :train_samples, "
             "epochs_done = GREATEST(epochs_done, :done), epoch = :epoch, step = :step, "
-            "progress = (:done * :steps + :step)::float8 / GREATEST(:total * :steps, 1) "
-            "WHERE job_id = :job_id AND attempt = :attempt AND dispatch_id = :dispatch_id"
+            "progress = CASE WHEN state = 'completed' THEN progress "
+            "ELSE (:done * :steps + :step)::float8 / GREATEST(:total * :steps, 1) END "
+            "WHERE job_id = :job_id AND attempt = :attempt AND last_dispatch_id = :dispatch_id"
         ),
         {
             "job_id": event.job_id,

@@ -295,3 +295,52 @@ async def test_reports_applied_after_the_job_ended_as_if_applied_before_it(engin
     assert (job.state, job.progress, job.eta_s) == ("completed", 1.0, 0.0)
     # the last report is the epoch's: its train loss
     assert (job.epoch, job.step, job.loss, job.phase) == (EPOCHS, STEPS, 1.0 / EPOCHS, None)
+
+
+async def jobs_first_and_in_order(engine: AsyncEngine, logs: Logs) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The views rebuilt in recorded order, and applied with the whole of job-svc's log first."""
+    suffix = uuid.uuid4().hex[:8]
+    in_order, jobs_first = JobViews(f"vo_{suffix}"), JobViews(f"vj_{suffix}")
+    await rebuild(engine, logs, in_order)
+    runner = ProjectionRunner(engine, jobs_first, VIEW_EVENTS, _sources(logs), bootstrap_servers=None)
+    await runner.create_tables()
+    await runner.catch_up(["jobs-unused"])
+    await runner.catch_up(["trainer-unused"])
+    assert runner.dead_lettered == 0
+    return await table_rows(engine, in_order.schema), await table_rows(engine, jobs_first.schema)
+
+
+async def test_a_lost_lease_and_a_stale_trainer_give_the_same_views_in_either_order(
+    engine: AsyncEngine,
+) -> None:
+    """Reports recorded before their dispatch ended count whenever they are applied; those a trainer
+    sent after losing its lease never move the row, whichever log the views saw first."""
+    expected, got = await jobs_first_and_in_order(engine, await written_logs(engine))
+    for table in TABLES:
+        assert got[table] == expected[table], table
+
+
+async def test_a_silent_second_dispatch_leaves_the_first_ones_progress_in_either_order(
+    engine: AsyncEngine,
+) -> None:
+    logs = Logs(engine)
+    await logs.jobs.create_schema()
+    await logs.trainer.create_schema()
+    try:
+        await logs.create("s")
+        await logs.dispatch("s", "s-d1")
+        await logs.report(started("s", "s-d1"))
+        for epoch in (1, 2):
+            await logs.report(progressed("s", "s-d1", epoch, 5, 7.0), epoch_completed("s", "s-d1", epoch))
+        await logs.decide("s", logs.job_state["s"].expire_lease("s-d1"))
+        await logs.report(progressed("s", "s-d1", 3, 1, 1.0))  # the lost trainer talks on: moves nothing
+        await logs.dispatch("s", "s-d2")
+        await logs.decide("s", logs.job_state["s"].expire_lease("s-d2"))  # the second never reported
+    finally:
+        await logs.jobs.close()
+        await logs.trainer.close()
+    expected, got = await jobs_first_and_in_order(engine, logs)
+    for table in TABLES:
+        assert got[table] == expected[table], table
+    [job] = got["jobs"]
+    assert (job.epoch, job.step, job.epochs_done, job.eta_s, job.dispatch_id) == (2, STEPS, 2, None, None)

@@ -9,13 +9,19 @@ fault campaign found. So a report about a dispatch the views have not seen waits
 applied right after that dispatch is.
 
 `dispatches` holds every dispatch applied (views made before it are backfilled with the dispatches
-current in their rows: those are the ones whose reports may still come).
+current in their rows: those are the ones whose reports may still come), and when job-svc's log
+ended it (`ended_at`: completed, failed, paused, cancelled, lease expired). A report moves the job's
+row only when it was recorded before its dispatch ended: the rule a rebuild follows by merging the
+logs in recorded order, applied here whichever log comes first (a trainer that lost its lease and
+keeps talking moves nothing; a report recorded before the job completed still counts when it reaches
+the views after the completion).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -28,6 +34,7 @@ from modelyard_events.wire import decode_envelope, encode_envelope
 
 DDL = (
     "CREATE TABLE IF NOT EXISTS {s}.dispatches (dispatch_id text PRIMARY KEY, job_id text NOT NULL)",
+    "ALTER TABLE {s}.dispatches ADD COLUMN IF NOT EXISTS ended_at timestamptz",
     """INSERT INTO {s}.dispatches SELECT dispatch_id, job_id FROM {s}.jobs
         WHERE dispatch_id IS NOT NULL ON CONFLICT DO NOTHING""",
     """CREATE TABLE IF NOT EXISTS {s}.early_reports (
@@ -41,13 +48,33 @@ SELECT * FROM json_to_recordset(CAST(:rows AS json)) AS r(position int8, dispatc
 ON CONFLICT DO NOTHING"""
 
 
-async def known_dispatches(schema: str, dispatch_ids: Iterable[str], conn: AsyncConnection) -> set[str]:
-    """Those of `dispatch_ids` the views have applied the `JobDispatched` of."""
+async def dispatch_ends(
+    schema: str, dispatch_ids: Iterable[str], conn: AsyncConnection
+) -> dict[str, datetime | None]:
+    """Those of `dispatch_ids` the views have applied the `JobDispatched` of, with when each ended
+    (None: still current)."""
     rows = await conn.execute(
-        text(f"SELECT dispatch_id FROM {schema}.dispatches WHERE dispatch_id = ANY(:ids)"),
+        text(f"SELECT dispatch_id, ended_at FROM {schema}.dispatches WHERE dispatch_id = ANY(:ids)"),
         {"ids": list(set(dispatch_ids))},
     )
-    return {row[0] for row in rows}
+    return {row.dispatch_id: row.ended_at for row in rows}
+
+
+def recorded_before_end(envelope: EventEnvelope, ended_at: datetime | None) -> bool:
+    """Whether a report was recorded while its dispatch was current (ties: the end came first, as a
+    rebuild that lists job-svc's log first orders them)."""
+    return ended_at is None or envelope.occurred_at < ended_at
+
+
+async def end_current_dispatch(schema: str, job_id: str, at: datetime, conn: AsyncConnection) -> None:
+    """The job's current dispatch ended at `at` (called before its row forgets which it was)."""
+    await conn.execute(
+        text(
+            f"UPDATE {schema}.dispatches AS d SET ended_at = :at FROM {schema}.jobs AS j "
+            "WHERE j.job_id = :job_id AND d.dispatch_id = j.dispatch_id AND d.ended_at IS NULL"
+        ),
+        {"job_id": job_id, "at": at},
+    )
 
 
 async def keep_early(

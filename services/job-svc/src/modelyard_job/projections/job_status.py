@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from modelyard_events.envelope import DomainEvent, EventEnvelope
 from modelyard_events.schemas.jobs import (
+    JobCancelled,
     JobCheckpointRecorded,
     JobCompleted,
     JobCreated,
@@ -25,6 +26,7 @@ from modelyard_events.schemas.jobs import (
     JobStarted,
 )
 from modelyard_job.domain.transitions import STATE_AFTER, TERMINAL_STATES
+from modelyard_job.projections.early_reports import end_current_dispatch
 
 Columns = dict[str, Any]
 
@@ -46,6 +48,8 @@ async def apply_job_event(
     columns = _COLUMNS.get(type(event))
     if columns is not None:
         changes.update(columns(event, envelope))
+    if "dispatch_id" in changes and changes["dispatch_id"] is None:
+        await end_current_dispatch(schema, envelope.stream_id, envelope.occurred_at, conn)
     assignments = ", ".join(f"{c} = {_EXPRESSIONS.get(c, ':' + c)}" for c in changes)
     await conn.execute(
         text(f"UPDATE {schema}.jobs SET {assignments} WHERE job_id = :job_id"),
@@ -95,7 +99,6 @@ def _dispatched(event: JobDispatched, envelope: EventEnvelope) -> Columns:
         "phase_message": f"sent to trainer {event.trainer_id}",
         "trainer_id": event.trainer_id,
         "dispatch_id": event.dispatch_id,
-        "last_dispatch_id": event.dispatch_id,
         "lease_expires_at": event.lease_expires_at,
         "started": False,
         "queued_at": None,
@@ -104,8 +107,9 @@ def _dispatched(event: JobDispatched, envelope: EventEnvelope) -> Columns:
 
 def _retried(event: JobRetried, envelope: EventEnvelope) -> Columns:
     reset = {"epochs_done": 0, "epoch": 0, "step": 0, "progress": None, "loss": None, "samples_per_s": None}
-    # A new attempt: the last one's reports, wherever they are applied from now on, no longer apply.
-    reset["last_dispatch_id"] = None
+    # The new attempt has not started: its sizes come with its TrainingStarted (the last attempt's
+    # would stay only when its TrainingStarted was applied before this, not after).
+    reset |= {"epochs_total": 0, "steps_per_epoch": 0, "train_samples": None}
     return {**reset, "attempt": event.attempt, "checkpoint_uri": None, "failure_reason": None}
 
 
@@ -136,6 +140,7 @@ _COLUMNS: dict[type[DomainEvent], Callable[[Any, EventEnvelope], Columns]] = {
     JobRetried: _retried,
     JobCompleted: _completed,
     JobEvaluationCompleted: _evaluated,
+    JobCancelled: lambda e, _: {"dispatch_id": None, "lease_expires_at": None, "eta_s": None},
     JobFailed: lambda e, _: {
         "failure_reason": e.reason,
         "dispatch_id": None,

@@ -62,7 +62,6 @@ class JobRow:
     phase: str | None = None  # while dispatched: dispatched, fetching, loading_data, building_model, training
     phase_message: str | None = None  # what that phase is doing, for a human
     train_samples: int | None = None  # the current attempt's training split (TrainingStarted)
-    last_dispatch_id: str | None = None  # the attempt's latest dispatch, kept once it ends (its reports)
 
     def queue_entry(self) -> QueueEntry:
         """The job as the scheduler sees it (without a queued_at, its last update stands in)."""

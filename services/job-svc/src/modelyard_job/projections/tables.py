@@ -36,11 +36,6 @@ _DDL = (
     "ALTER TABLE {s}.jobs ADD COLUMN IF NOT EXISTS phase_message text",
     # How many samples the current attempt trains on (TrainingStarted): estimates scale by it.
     "ALTER TABLE {s}.jobs ADD COLUMN IF NOT EXISTS train_samples int",
-    # The attempt's latest dispatch, kept after it ends: its trainer's reports still apply when they
-    # are applied after the job's own log has ended it (the two logs arrive in either order).
-    "ALTER TABLE {s}.jobs ADD COLUMN IF NOT EXISTS last_dispatch_id text",
-    "UPDATE {s}.jobs SET last_dispatch_id = dispatch_id "
-    "WHERE last_dispatch_id IS NULL AND dispatch_id IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS jobs_by_state ON {s}.jobs (state, queued_at)",
     "CREATE INDEX IF NOT EXISTS jobs_by_org ON {s}.jobs (org_id, created_at DESC, job_id DESC)",
     "CREATE INDEX IF NOT EXISTS jobs_by_created ON {s}.jobs (created_at DESC, job_id DESC)",

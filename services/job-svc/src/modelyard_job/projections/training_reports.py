@@ -1,8 +1,9 @@
 """Trainer reports → live progress on the `jobs` row and the per-epoch metrics history.
 
-Only the job's current dispatch moves its live progress (a trainer that lost its lease may still be
-talking). Epoch metrics are keyed by (job, attempt, epoch) and the first report of an epoch wins, so an
-epoch is never counted twice, even when a job moves to another trainer mid-epoch.
+Only reports recorded while their dispatch was current move the job's row (a trainer that lost its
+lease may still be talking; early_reports.py). Epoch metrics are keyed by (job, attempt, epoch) and
+the first report of an epoch wins, so an epoch is never counted twice, even when a job moves to
+another trainer mid-epoch.
 
 Progress and epoch reports are most of the traffic, so they are applied in runs: one multi-row
 INSERT of epoch metrics and one UPDATE of the folded progress (live_progress.py) per run, each
@@ -41,12 +42,13 @@ UPDATE {s}.jobs AS j SET epoch = r.epoch, step = COALESCE(r.step, j.steps_per_ep
 FROM json_to_recordset(CAST(:rows AS json)) AS r(job_id text, attempt int, dispatch_id text, epoch int,
     step int8, loss float8, samples_per_s float8, progress_steps int8, progress_steps_per_epoch int8,
     eta_s float8, eta_reported bool, epochs_done int)
-WHERE j.job_id = r.job_id AND j.attempt = r.attempt AND j.last_dispatch_id = r.dispatch_id"""
-# Reports apply to their attempt's latest dispatch, also once the job's own log has ended it (the
-# trainers' log and the job's arrive in either order; a replay applies them in recorded order): what
-# a run reports (epoch, step, loss, speed, progress) is the same either way. A completed job keeps its
-# 100%, and the ETA and the phase move only while the dispatch is current (every event that ends a
-# dispatch sets them: 0 s on completion, none otherwise), so no report applied after an ending undoes it.
+WHERE j.job_id = r.job_id AND j.attempt = r.attempt"""
+# Only reports recorded while their dispatch was current come here (early_reports.py), also when the
+# job's own log ended the dispatch before they reached the views (the two logs arrive in either order;
+# a rebuild applies them in recorded order): what a run reported (epoch, step, loss, speed, progress)
+# lands the same either way. A completed job keeps its 100%, and the ETA and the phase move only while
+# the dispatch is current (every event that ends a dispatch sets them: 0 s on completion, none
+# otherwise), so no report applied after an ending undoes it.
 
 
 async def apply_training_started(schema: str, event: TrainingStarted, conn: AsyncConnection) -> None:
@@ -61,7 +63,7 @@ async def apply_training_started(schema: str, event: TrainingStarted, conn: Asyn
             "epochs_done = GREATEST(epochs_done, :done), epoch = :epoch, step = :step, "
             "progress = CASE WHEN state = 'completed' THEN progress "
             "ELSE (:done * :steps + :step)::float8 / GREATEST(:total * :steps, 1) END "
-            "WHERE job_id = :job_id AND attempt = :attempt AND last_dispatch_id = :dispatch_id"
+            "WHERE job_id = :job_id AND attempt = :attempt"
         ),
         {
             "job_id": event.job_id,
@@ -107,9 +109,14 @@ async def apply_training_phase(schema: str, event: TrainingPhaseChanged, conn: A
 
 
 async def apply_live_reports(
-    schema: str, reports: Sequence[tuple[LiveReport, EventEnvelope]], conn: AsyncConnection
+    schema: str,
+    reports: Sequence[tuple[LiveReport, EventEnvelope]],
+    moving: Sequence[tuple[LiveReport, EventEnvelope]],
+    conn: AsyncConnection,
 ) -> None:
-    """Apply consecutive progress/epoch reports of the trainers' log, as one by one would."""
+    """Apply consecutive progress/epoch reports of the trainers' log, as one by one would: every
+    epoch report into the metrics (the first of an epoch wins), those of `moving` (recorded while
+    their dispatch was current) onto the job's row."""
     if not reports:
         return
     epochs = [
@@ -119,5 +126,7 @@ async def apply_live_reports(
     ]
     if epochs:
         await conn.execute(text(_INSERT_EPOCHS.format(s=schema)), {"rows": json.dumps(epochs)})
-    folded = [asdict(row) for row in fold_live_progress(report for report, _ in reports)]
+    if not moving:
+        return
+    folded = [asdict(row) for row in fold_live_progress(report for report, _ in moving)]
     await conn.execute(text(_UPDATE_PROGRESS.format(s=schema)), {"rows": json.dumps(folded)})

@@ -27,7 +27,12 @@ from modelyard_events.schemas.training import (
     TrainingReport,
     TrainingStarted,
 )
-from modelyard_job.projections.early_reports import keep_early, known_dispatches, note_dispatched
+from modelyard_job.projections.early_reports import (
+    dispatch_ends,
+    keep_early,
+    note_dispatched,
+    recorded_before_end,
+)
 from modelyard_job.projections.job_status import apply_job_event
 from modelyard_job.projections.live_progress import LIVE_REPORTS, LiveReport
 from modelyard_job.projections.model_versions import apply_registry_event, job_of
@@ -73,10 +78,13 @@ class JobViews:
             await apply_training_logged(self.schema, event, envelope, conn)  # lines stay out of the timeline
             await self._announce(conn, [(event.job_id, "logs")])
         elif envelope.stream_type == RUN_STREAM and isinstance(event, TrainingStarted | TrainingPhaseChanged):
-            if not await known_dispatches(self.schema, [event.dispatch_id], conn):
+            ends = await dispatch_ends(self.schema, [event.dispatch_id], conn)
+            if event.dispatch_id not in ends:
                 await keep_early(self.schema, [(event, envelope)], conn)
                 return
-            await self._apply_report(event, envelope, conn)
+            await self._apply_report(
+                event, envelope, conn, recorded_before_end(envelope, ends[event.dispatch_id])
+            )
         elif envelope.stream_type == RUN_STREAM and isinstance(event, TrainingReport):
             await self._apply_report(event, envelope, conn)
         elif envelope.stream_type == MODULE_STREAM:
@@ -85,11 +93,12 @@ class JobViews:
             await self._announce(conn, [("", "trainer")])
 
     async def _apply_report(
-        self, event: TrainingReport, envelope: EventEnvelope, conn: AsyncConnection
+        self, event: TrainingReport, envelope: EventEnvelope, conn: AsyncConnection, moves: bool = True
     ) -> None:
-        if isinstance(event, TrainingStarted):
+        """Record a report; with `moves` (recorded before its dispatch ended) it also changes the row."""
+        if isinstance(event, TrainingStarted) and moves:
             await apply_training_started(self.schema, event, conn)
-        elif isinstance(event, TrainingPhaseChanged):
+        elif isinstance(event, TrainingPhaseChanged) and moves:
             await apply_training_phase(self.schema, event, conn)
         await record_in_timeline(self.schema, TRAINER_SOURCE, [(event.job_id, event, envelope)], conn)
         kind = "progress" if isinstance(event, TrainingStarted | TrainingPhaseChanged) else "report"
@@ -121,13 +130,14 @@ class JobViews:
         if not run:
             return
         dispatch_ids = {report.dispatch_id for report, _ in run}
-        known = await known_dispatches(self.schema, dispatch_ids, conn)
-        if known != dispatch_ids:
-            await keep_early(self.schema, [(r, e) for r, e in run if r.dispatch_id not in known], conn)
-            run = [(report, envelope) for report, envelope in run if report.dispatch_id in known]
+        ends = await dispatch_ends(self.schema, dispatch_ids, conn)
+        if ends.keys() != dispatch_ids:
+            await keep_early(self.schema, [(r, e) for r, e in run if r.dispatch_id not in ends], conn)
+            run = [(report, envelope) for report, envelope in run if report.dispatch_id in ends]
             if not run:
                 return
-        await apply_live_reports(self.schema, run, conn)
+        moving = [(r, e) for r, e in run if recorded_before_end(e, ends[r.dispatch_id])]
+        await apply_live_reports(self.schema, run, moving, conn)
         # Only epoch reports enter the timeline (progress reports are what the row shows).
         epochs = [
             (report.job_id, report, envelope)

@@ -8,7 +8,7 @@ which the runner hands whole runs (`apply_batch`). Every table must come out ide
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -192,12 +192,14 @@ async def table_rows(engine: AsyncEngine, schema: str) -> dict[str, Sequence[Any
         }
 
 
-async def written_logs(engine: AsyncEngine) -> Logs:
+async def written_logs(
+    engine: AsyncEngine, write: Callable[[Logs], Awaitable[None]] = write_two_jobs_with_a_lost_lease
+) -> Logs:
     logs = Logs(engine)
     await logs.jobs.create_schema()
     await logs.trainer.create_schema()
     try:
-        await write_two_jobs_with_a_lost_lease(logs)
+        await write(logs)
     finally:
         await logs.jobs.close()
         await logs.trainer.close()
@@ -256,10 +258,8 @@ async def test_reports_applied_after_the_job_ended_as_if_applied_before_it(engin
     down): the job is completed in the views before its run's reports reach them. Those reports must
     still leave what a rebuild gives (the fault campaign found a completed job showing step 0 and no
     loss live, its last step and loss in the replay)."""
-    logs = Logs(engine)
-    await logs.jobs.create_schema()
-    await logs.trainer.create_schema()
-    try:
+
+    async def write(logs: Logs) -> None:
         await logs.create("c")
         await logs.dispatch("c", "c-d1")
         await logs.report(started("c", "c-d1"))
@@ -275,30 +275,18 @@ async def test_reports_applied_after_the_job_ended_as_if_applied_before_it(engin
                 epochs=EPOCHS,
             )
         )
-    finally:
-        await logs.jobs.close()
-        await logs.trainer.close()
-    assert logs.job_state["c"].state.value == "completed"
-    suffix = uuid.uuid4().hex[:8]
-    in_order, jobs_first = JobViews(f"vo_{suffix}"), JobViews(f"vj_{suffix}")
-    await rebuild(engine, logs, in_order)
-    runner = ProjectionRunner(engine, jobs_first, VIEW_EVENTS, _sources(logs), bootstrap_servers=None)
-    await runner.create_tables()
-    await runner.catch_up(["jobs-unused"])
-    await runner.catch_up(["trainer-unused"])
-    assert runner.dead_lettered == 0
 
-    expected, got = await table_rows(engine, in_order.schema), await table_rows(engine, jobs_first.schema)
-    for table in TABLES:
-        assert got[table] == expected[table], table
-    [job] = got["jobs"]
+    logs = await written_logs(engine, write)
+    assert logs.job_state["c"].state.value == "completed"
+    [job] = (await same_in_either_order(engine, logs))["jobs"]
     assert (job.state, job.progress, job.eta_s) == ("completed", 1.0, 0.0)
     # the last report is the epoch's: its train loss
     assert (job.epoch, job.step, job.loss, job.phase) == (EPOCHS, STEPS, 1.0 / EPOCHS, None)
 
 
-async def jobs_first_and_in_order(engine: AsyncEngine, logs: Logs) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The views rebuilt in recorded order, and applied with the whole of job-svc's log first."""
+async def same_in_either_order(engine: AsyncEngine, logs: Logs) -> dict[str, Sequence[Any]]:
+    """The views applied with the whole of job-svc's log first, checked equal to a rebuild in recorded
+    order, table by table."""
     suffix = uuid.uuid4().hex[:8]
     in_order, jobs_first = JobViews(f"vo_{suffix}"), JobViews(f"vj_{suffix}")
     await rebuild(engine, logs, in_order)
@@ -307,7 +295,10 @@ async def jobs_first_and_in_order(engine: AsyncEngine, logs: Logs) -> tuple[dict
     await runner.catch_up(["jobs-unused"])
     await runner.catch_up(["trainer-unused"])
     assert runner.dead_lettered == 0
-    return await table_rows(engine, in_order.schema), await table_rows(engine, jobs_first.schema)
+    expected, got = await table_rows(engine, in_order.schema), await table_rows(engine, jobs_first.schema)
+    for table in TABLES:
+        assert got[table] == expected[table], table
+    return got
 
 
 async def test_a_lost_lease_and_a_stale_trainer_give_the_same_views_in_either_order(
@@ -315,18 +306,15 @@ async def test_a_lost_lease_and_a_stale_trainer_give_the_same_views_in_either_or
 ) -> None:
     """Reports recorded before their dispatch ended count whenever they are applied; those a trainer
     sent after losing its lease never move the row, whichever log the views saw first."""
-    expected, got = await jobs_first_and_in_order(engine, await written_logs(engine))
-    for table in TABLES:
-        assert got[table] == expected[table], table
+    await same_in_either_order(engine, await written_logs(engine))
 
 
 async def test_a_silent_second_dispatch_leaves_the_first_ones_progress_in_either_order(
     engine: AsyncEngine,
 ) -> None:
-    logs = Logs(engine)
-    await logs.jobs.create_schema()
-    await logs.trainer.create_schema()
-    try:
+    """What the first dispatch reported stays when the second never reports, whichever log came first."""
+
+    async def write(logs: Logs) -> None:
         await logs.create("s")
         await logs.dispatch("s", "s-d1")
         await logs.report(started("s", "s-d1"))
@@ -336,11 +324,6 @@ async def test_a_silent_second_dispatch_leaves_the_first_ones_progress_in_either
         await logs.report(progressed("s", "s-d1", 3, 1, 1.0))  # the lost trainer talks on: moves nothing
         await logs.dispatch("s", "s-d2")
         await logs.decide("s", logs.job_state["s"].expire_lease("s-d2"))  # the second never reported
-    finally:
-        await logs.jobs.close()
-        await logs.trainer.close()
-    expected, got = await jobs_first_and_in_order(engine, logs)
-    for table in TABLES:
-        assert got[table] == expected[table], table
-    [job] = got["jobs"]
+
+    [job] = (await same_in_either_order(engine, await written_logs(engine, write)))["jobs"]
     assert (job.epoch, job.step, job.epochs_done, job.eta_s, job.dispatch_id) == (2, STEPS, 2, None, None)

@@ -2,11 +2,11 @@
 
 The views apply job-svc's log and the trainers' log each as it comes, so a run's first reports can
 reach them before the `JobDispatched` they follow (the trainers' relay ran ahead of job-svc's, or
-job-svc was restarting). What such a report does to the job's row is keyed by the current dispatch:
-applied first, it would change nothing, the dispatch would then reset the row, and a rebuild (which
-merges the logs in the order their events were recorded) would differ from the live views, as the
-fault campaign found. So a report about a dispatch the views have not seen waits here, and is
-applied right after that dispatch is.
+job-svc was restarting). What such a report does to the job's row depends on its dispatch (known,
+and whether it had ended when the report was recorded): applied first, it would find no dispatch,
+the dispatch would then reset the row, and a rebuild (which merges the logs in the order their
+events were recorded) would differ from the live views, as the fault campaign found. So a report
+about a dispatch the views have not seen waits here, and is applied right after that dispatch is.
 
 `dispatches` holds every dispatch applied (views made before it are backfilled with the dispatches
 current in their rows: those are the ones whose reports may still come), and when job-svc's log

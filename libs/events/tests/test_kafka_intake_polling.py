@@ -18,12 +18,26 @@ from modelyard_events.consumer.kafka_intake import POLL_WAIT_MS, KafkaIntake, Lo
 
 
 class _Polled:
-    def __init__(self, batches: dict[TopicPartition, list[str]]) -> None:
+    def __init__(
+        self,
+        batches: dict[TopicPartition, list[str]],
+        offsets: dict[TopicPartition, tuple[int, int | None]] | None = None,
+    ) -> None:
         self.batches, self.calls = batches, list[tuple[int, int | None]]()
+        self.offsets = offsets or {}  # partition → (position, high watermark)
 
     async def getmany(self, *, timeout_ms: int, max_records: int | None) -> dict[TopicPartition, list[str]]:
         self.calls.append((timeout_ms, max_records))
         return self.batches
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.offsets)
+
+    def highwater(self, partition: TopicPartition) -> int | None:
+        return self.offsets[partition][1]
+
+    async def position(self, partition: TopicPartition) -> int:
+        return self.offsets[partition][0]
 
 
 def _intake() -> KafkaIntake:
@@ -83,3 +97,19 @@ async def test_faststream_itself_still_naps_after_an_empty_poll(naps: list[float
     await BatchSubscriber.get_msg(subscriber, _Polled({}))
     assert naps, "FastStream no longer naps after an empty poll"
     assert naps[0] > 0
+
+
+async def test_a_poll_that_leaves_a_partition_behind_its_high_watermark_is_not_drained() -> None:
+    """A hole's event may be among the records still to take: the runner keeps waiting for Kafka."""
+    intake = _intake()
+    one, two = TopicPartition("t", 0), TopicPartition("t", 1)
+    await _subscriber(intake).get_msg(_Polled({one: ["a"]}, {one: (10, 10), two: (3, 40)}))
+    assert not intake.drained
+    await _subscriber(intake).get_msg(_Polled({two: ["b"]}, {one: (10, 10), two: (40, 40)}))
+    assert intake.drained
+
+
+async def test_a_partition_not_fetched_yet_does_not_hold_the_intake_back() -> None:
+    intake = _intake()
+    await _subscriber(intake).get_msg(_Polled({}, {TopicPartition("t", 0): (0, None)}))
+    assert intake.drained

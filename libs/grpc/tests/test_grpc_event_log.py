@@ -15,10 +15,12 @@ from modelyard.v1 import events_pb2, events_pb2_grpc, jobs_pb2_grpc
 from modelyard_events.envelope import EventEnvelope
 from modelyard_events.errors import MalformedEvent
 from modelyard_events.hashing import envelope_hash
+from modelyard_events.signing import ForgedEvent
 from modelyard_events.store import InMemoryEventStore
 from modelyard_events.testing.sample_events import TEST_CONTEXT, CounterIncremented
 from modelyard_events.testing.signing import TEST_SIGNER
 from modelyard_events.testing.strategies import envelopes
+from modelyard_events.wire import checked_envelope
 from modelyard_grpc import (
     EventLogServicer,
     GrpcEventSource,
@@ -68,6 +70,16 @@ class TestConversion:
         setattr(message, field, value)
         with pytest.raises(MalformedEvent):
             envelope_from_proto(message)
+
+    async def test_a_payload_text_is_hashed_as_served_and_checked_from_its_content_otherwise(self) -> None:
+        envelope = (await (await seeded_store(streams=1, increments=0)).read_all())[0]
+        message = envelope_to_proto(envelope)
+        assert checked_envelope(envelope_from_proto(message)) == envelope
+        message.data_json = '{"name": "counter-0"}'  # the same payload, not its canonical text
+        assert checked_envelope(envelope_from_proto(message)) == envelope
+        message.data_json = '{"name":"counter-1"}'
+        with pytest.raises(ForgedEvent, match="does not match its hash"):
+            checked_envelope(envelope_from_proto(message))
 
 
 @dataclass

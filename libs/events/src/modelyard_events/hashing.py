@@ -120,9 +120,9 @@ def halves_of(envelope: EventEnvelope, data_json: str | None = None) -> Envelope
     )
 
 
-def envelope_hash(envelope: EventEnvelope) -> str:
-    """Recompute what `envelope.hash` must be from its other fields."""
-    return chain_hash(envelope.prev_hash, halves_of(envelope), envelope.position)
+def envelope_hash(envelope: EventEnvelope, data_json: str | None = None) -> str:
+    """Recompute what `envelope.hash` must be from its other fields (and its payload's text if given)."""
+    return chain_hash(envelope.prev_hash, halves_of(envelope, data_json), envelope.position)
 
 
 def canonical_envelope_fields(envelope: EventEnvelope) -> dict[str, Any]:

@@ -8,10 +8,9 @@ ReadEvents to `read_events`); another service catches up from it through
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
 import grpc
@@ -22,7 +21,7 @@ from typing_extensions import override
 from modelyard.v1 import events_pb2, events_pb2_grpc
 from modelyard_events.canonical import canonical_json
 from modelyard_events.domain_errors import InvalidArgument
-from modelyard_events.envelope import Actor, EventEnvelope
+from modelyard_events.envelope import Actor, EventEnvelope, StoredPayload, stored_payload
 from modelyard_events.errors import MalformedEvent, SourceUnavailable
 from modelyard_events.signing import SignedHead
 from modelyard_events.store.ports import EventSource, SignedPage
@@ -52,7 +51,7 @@ def envelope_to_proto(envelope: EventEnvelope) -> events_pb2.EventEnvelope:
         schema_version=envelope.schema_version,
         actor=events_pb2.Actor(subject=envelope.actor.subject, roles=envelope.actor.roles),
         correlation_id=envelope.correlation_id,
-        data_json=canonical_json(envelope.data),
+        data_json=payload_text(envelope.data),
         prev_hash=envelope.prev_hash,
         hash=envelope.hash,
     )
@@ -68,7 +67,7 @@ def envelope_to_proto(envelope: EventEnvelope) -> events_pb2.EventEnvelope:
 def envelope_from_proto(message: events_pb2.EventEnvelope) -> EventEnvelope:
     """A validated envelope from its protobuf form; MalformedEvent when it is not one."""
     try:
-        return EventEnvelope(
+        envelope = EventEnvelope(
             event_id=UUID(message.event_id),
             stream_type=message.stream_type,
             stream_id=message.stream_id,
@@ -81,12 +80,26 @@ def envelope_from_proto(message: events_pb2.EventEnvelope) -> EventEnvelope:
             org_id=message.org_id if message.HasField("org_id") else None,
             correlation_id=message.correlation_id,
             causation_id=message.causation_id if message.HasField("causation_id") else None,
-            data=json.loads(message.data_json),
+            data={},
             prev_hash=message.prev_hash,
             hash=message.hash,
         )
+        # The payload keeps the text it came as: the hash check and the decoding both use it.
+        envelope.__dict__["data"] = _payload(message.data_json)
+        return envelope
     except (ValueError, ValidationError) as error:  # bad UUID, JSON or field values
         raise MalformedEvent(f"event at position {message.position} is not an envelope: {error}") from error
+
+
+def _payload(text: str) -> StoredPayload:
+    if not text.startswith("{"):  # dict() would also take a list of pairs
+        raise ValueError("data_json is not a JSON object")
+    return stored_payload(text)
+
+
+def payload_text(data: dict[str, Any]) -> str:
+    """The canonical text of a payload: the text it was read as, when it came from a store."""
+    return data.json if type(data) is StoredPayload else canonical_json(data)
 
 
 async def read_events(

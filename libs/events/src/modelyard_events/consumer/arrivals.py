@@ -4,8 +4,9 @@ A topic's partitions are delivered independently, so a poll often brings positio
 which another partition carries and the next poll brings. Reading every such hole from the source
 would read most of the log twice; holding the early messages lets Kafka fill the hole. A hole is
 read from the source (lost data, a partition this replica does not own) once it has waited
-`gap_wait_s` and a poll came back short of a full batch (the consumer has taken all that was
-fetched, so a busy consumer does not give up on messages sitting in its own buffer), or once it has
+`gap_wait_s` and the consumer has taken everything its partitions held at their last fetch (so a
+busy consumer, or one reading a backlog, which the broker hands out a partition's run at a time,
+does not give up on messages still to come), or once it has
 waited `MAX_WAIT_S` or holds `MAX_HELD` messages whatever the polls say. The held messages are a
 cache: losing them (a crash) loses nothing, because the source is read whenever a hole is found or
 the runner reconciles.
@@ -86,7 +87,7 @@ class EarlyArrivals:
     def overdue(self, source: str, drained: bool) -> dict[int, EventEnvelope]:
         """The held messages of `source` if its hole has waited too long (and forget them), else {}.
 
-        `drained`: the last poll returned less than a full batch.
+        `drained`: the last poll left every partition at its high watermark.
         """
         held = self._held.get(source)
         if held is None or not held.by_position:

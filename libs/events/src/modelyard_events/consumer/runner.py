@@ -148,7 +148,7 @@ class ProjectionRunner:
         await self._dlq.start()
         try:
             await intake.start()
-            await self._timers(stop)
+            await self._timers(stop, intake)
         finally:
             await intake.stop()
             await self._dlq.stop()
@@ -168,9 +168,13 @@ class ProjectionRunner:
         if self._early.waiting():
             self._wake.set()  # the gap deadline is the timers' to keep
 
-    async def _timers(self, stop: asyncio.Event) -> None:
+    async def _timers(self, stop: asyncio.Event, intake: KafkaIntake) -> None:
         """Until `stop`: end a gap's wait on time, and reconcile every `reconcile_every_s` (at once for
-        topics a rebalance just assigned). Raises what they raise, which restarts the intake."""
+        topics a rebalance just assigned). Raises what they raise, which restarts the intake.
+
+        A gap's wait ends early only while the intake has taken everything its partitions hold: a
+        consumer that lags (a busy one, or one reading a backlog, which a broker hands out a
+        partition's run at a time) still has the hole's event to come."""
         reconciled_at = time.monotonic()
         while not stop.is_set():
             waiting = self._early.waiting()
@@ -183,7 +187,7 @@ class ProjectionRunner:
                 return
             if self._early.waiting():
                 async with self._turns:
-                    await self.handle_records([], drained=True)
+                    await self.handle_records([], drained=intake.drained)
             due = time.monotonic() - reconciled_at > self._reconcile_every_s
             if due or self._assigned:
                 # A topic that delivered since the last pass reveals its holes itself; reading
@@ -210,7 +214,7 @@ class ProjectionRunner:
 
         Records ahead of a hole in their source's chain are held (EarlyArrivals) until the hole
         is filled by later records or has waited `gap_wait_s` with the consumer `drained` (its last
-        poll returned less than a full batch); then the range is read from the source.
+        poll left every partition at its high watermark); then the range is read from the source.
         """
         arrived: dict[str, list[EventEnvelope]] = defaultdict(list)
         for record in records:

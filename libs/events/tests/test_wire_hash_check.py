@@ -1,0 +1,56 @@
+"""decode_message checks a message's hash from its own bytes when they are what encode_envelope sends."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+
+from modelyard_events.envelope import EventEnvelope
+from modelyard_events.errors import MalformedEvent
+from modelyard_events.hashing import envelope_hash
+from modelyard_events.signing import ForgedEvent
+from modelyard_events.testing.strategies import envelopes
+from modelyard_events.wire import decode_message, encode_envelope, hashes_as_sent
+
+
+def _hashed(envelope: EventEnvelope) -> EventEnvelope:
+    return envelope.model_copy(update={"hash": envelope_hash(envelope)})
+
+
+@given(envelopes)
+def test_what_encode_envelope_sends_is_checked_from_its_bytes(envelope: EventEnvelope) -> None:
+    envelope = _hashed(envelope)
+    value = encode_envelope(envelope)
+    assert hashes_as_sent(value, envelope)
+    assert decode_message(value).envelope == envelope
+
+
+@given(envelopes)
+def test_other_bytes_of_a_genuine_envelope_are_checked_from_its_content(envelope: EventEnvelope) -> None:
+    envelope = _hashed(envelope)
+    loose = json.dumps(json.loads(encode_envelope(envelope)), indent=1).encode()  # spaces, newlines
+    assert not hashes_as_sent(loose, envelope)
+    assert decode_message(loose).envelope == envelope
+
+
+@given(envelopes)
+def test_a_changed_message_with_the_old_hash_is_refused(envelope: EventEnvelope) -> None:
+    envelope = _hashed(envelope)
+    fields = json.loads(encode_envelope(envelope))
+    fields["stream_id"] += "!"
+    changed = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    with pytest.raises(ForgedEvent, match="does not match its hash"):
+        decode_message(changed)
+
+
+@given(envelopes)
+def test_the_hash_field_moved_into_the_payload_is_no_envelope(envelope: EventEnvelope) -> None:
+    envelope = _hashed(envelope)
+    value = encode_envelope(envelope)
+    field = f'"hash":"{envelope.hash}",'.encode()
+    without = value.replace(field, b"")
+    moved = without.replace(b'"data":{', b'"data":{' + field, 1)
+    with pytest.raises(MalformedEvent, match="not an event envelope"):
+        decode_message(moved)

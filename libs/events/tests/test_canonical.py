@@ -56,6 +56,11 @@ def test_timestamps_round_trip_to_the_same_instant(moment: datetime) -> None:
     assert parse_timestamp(text) == moment
 
 
+@given(aware_datetimes)
+def test_timestamps_are_utc_with_six_digits_and_a_z(moment: datetime) -> None:
+    assert canonical_timestamp(moment) == moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def test_naive_timestamps_are_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         canonical_timestamp(datetime(2026, 1, 1))

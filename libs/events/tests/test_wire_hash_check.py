@@ -7,7 +7,8 @@ import json
 import pytest
 from hypothesis import given
 
-from modelyard_events.envelope import EventEnvelope
+from modelyard_events.canonical import canonical_json
+from modelyard_events.envelope import EventEnvelope, StoredPayload, stored_payload
 from modelyard_events.errors import MalformedEvent
 from modelyard_events.hashing import envelope_hash
 from modelyard_events.signing import ForgedEvent
@@ -54,3 +55,22 @@ def test_the_hash_field_moved_into_the_payload_is_no_envelope(envelope: EventEnv
     moved = without.replace(b'"data":{', b'"data":{' + field, 1)
     with pytest.raises(MalformedEvent, match="not an event envelope"):
         decode_message(moved)
+
+
+@given(envelopes)
+def test_an_envelope_read_from_a_store_is_sent_as_the_same_bytes(envelope: EventEnvelope) -> None:
+    """encode_envelope splices a stored payload's text in: the bytes are those of the parsed payload."""
+    stored = envelope.model_copy(update={"data": stored_payload(canonical_json(envelope.data))})
+    assert type(stored.data) is StoredPayload
+    assert encode_envelope(stored) == encode_envelope(envelope)
+
+
+@given(envelopes)
+def test_a_message_checked_from_its_bytes_keeps_its_payload_text(envelope: EventEnvelope) -> None:
+    """Decoding it again (registry) and sending it on (a job's timeline) then start from that text."""
+    envelope = _hashed(envelope)
+    value = encode_envelope(envelope)
+    decoded = decode_message(value).envelope
+    assert type(decoded.data) is StoredPayload
+    assert decoded.data.json == canonical_json(envelope.data)
+    assert encode_envelope(decoded) == value

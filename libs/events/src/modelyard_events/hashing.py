@@ -104,8 +104,9 @@ def chain_hash(prev_hash: str, halves: EnvelopeHalves, position: int) -> str:
 
 def halves_of(envelope: EventEnvelope, data_json: str | None = None) -> EnvelopeHalves:
     """Halves of a recorded envelope; pass the stored payload text when it is at hand."""
+    actor = envelope.actor
     return envelope_halves(
-        actor_json=canonical_json(envelope.actor.model_dump(mode="json")),
+        actor_json=_actor_json(actor.subject, actor.roles),
         causation_id=envelope.causation_id,
         correlation_id=envelope.correlation_id,
         data_json=canonical_json(envelope.data) if data_json is None else data_json,
@@ -179,6 +180,12 @@ class RowHasher:
 @functools.lru_cache(maxsize=1024)
 def _type_json(type_name: str) -> str:
     return _dumps(type_name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _actor_json(subject: str, roles: tuple[str, ...]) -> str:
+    # The canonical text of Actor(subject, roles).model_dump(mode="json"); a log has few actors.
+    return canonical_json({"roles": list(roles), "subject": subject})
 
 
 @functools.lru_cache(maxsize=4096)

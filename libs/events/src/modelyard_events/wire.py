@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from modelyard_events.canonical import canonical_json
 from modelyard_events.envelope import EventEnvelope, StoredPayload
 from modelyard_events.errors import MalformedEvent
-from modelyard_events.hashing import canonical_envelope_fields, envelope_hash
+from modelyard_events.hashing import canonical_envelope_fields, envelope_hash, halves_of
 from modelyard_events.signing import ForgedEvent, SignedHead
 
 HEAD_SIGNATURE = "head_signature"
@@ -24,9 +24,23 @@ HEAD_SIGNATURE = "head_signature"
 
 def encode_envelope(envelope: EventEnvelope) -> bytes:
     """The message value for an envelope (every field, hash included)."""
+    if type(envelope.data) is StoredPayload:  # read from a store: its payload text is canonical
+        return _stored_message(envelope, envelope.data.json).encode()
     fields = canonical_envelope_fields(envelope)
     fields["hash"] = envelope.hash
     return canonical_json(fields).encode()
+
+
+def _stored_message(envelope: EventEnvelope, data_json: str) -> str:
+    """encode_envelope's text, spliced from the payload's canonical text and the other fields (a
+    relay sends every event it reads: re-encoding the parsed payload was most of its work)."""
+    halves = halves_of(envelope, data_json)
+    # The halves' head ends with the fields after event_id, where "hash" sorts in.
+    cut = halves.head.index(',"occurred_at":', halves.head.rindex(',"event_id":'))
+    return (
+        f'{halves.head[:cut]},"hash":"{envelope.hash}"{halves.head[cut:]}'
+        f'"position":{envelope.position},"prev_hash":"{envelope.prev_hash}",{halves.tail}'
+    )
 
 
 def decode_envelope(value: bytes | None) -> EventEnvelope:
@@ -86,15 +100,24 @@ def decode_message(value: bytes | None, headers: Sequence[tuple[str, bytes]] = (
     MalformedEvent for bytes that are no envelope, ForgedEvent for a hash that does not match.
     """
     envelope = decode_envelope(value)
-    if not (value is not None and hashes_as_sent(value, envelope)):
+    assert value is not None  # decode_envelope refuses an empty value
+    at = hash_field_at(value, envelope)
+    if at < 0:
         checked_envelope(envelope)  # not the bytes encode_envelope makes: check the content itself
+    elif payload := _payload_text(value, at):
+        envelope.__dict__["data"] = _stored(envelope.data, payload)
     claimed = next((v for k, v in headers if k == HEAD_SIGNATURE), None)
     head = None if claimed is None else SignedHead.from_header(envelope.position, envelope.hash, claimed)
     return Delivered(envelope, head)
 
 
 def hashes_as_sent(value: bytes, envelope: EventEnvelope) -> bool:
-    """Whether `value` (which parsed as `envelope`) is its hashed text with the hash field added.
+    """Whether `value` (which parsed as `envelope`) is its hashed text with the hash field added."""
+    return hash_field_at(value, envelope) >= 0
+
+
+def hash_field_at(value: bytes, envelope: EventEnvelope) -> int:
+    """Where the hash field is in `value` if it is the hashed text with that field added, else -1.
 
     encode_envelope sends the canonical text, "hash" among its sorted keys; without that field it is
     the very text the source hashed, so the message is checked by one sha256 of its own bytes instead
@@ -107,6 +130,28 @@ def hashes_as_sent(value: bytes, envelope: EventEnvelope) -> bool:
     field = b'"hash":"' + envelope.hash.encode() + b'",'
     at = value.find(field)
     if at < 0:
-        return False
+        return -1
     hashed = envelope.prev_hash.encode() + value[:at] + value[at + len(field) :]
-    return hashlib.sha256(hashed).hexdigest() == envelope.hash
+    return at if hashlib.sha256(hashed).hexdigest() == envelope.hash else -1
+
+
+_EVENT_ID = b',"event_id":"'
+_AFTER_PAYLOAD = len(_EVENT_ID) + 36 + 2  # the event id (a UUID's 36 characters), its quote and comma
+
+
+def _payload_text(value: bytes, hash_at: int) -> str | None:
+    """The payload's text in a message that is its source's hashed text (hash field at `hash_at`).
+
+    The first `"data":` is the payload's key (the fields before it are the actor's two and two ids,
+    and no JSON string holds an unescaped quote); the event id and the hash come right after it.
+    """
+    start, end = value.find(b'"data":') + len(b'"data":'), hash_at - _AFTER_PAYLOAD
+    if start < len(b'"data":') or end <= start or value[end : end + len(_EVENT_ID)] != _EVENT_ID:
+        return None
+    return value[start:end].decode()
+
+
+def _stored(data: dict[str, object], text: str) -> StoredPayload:
+    payload = StoredPayload(data)
+    payload.json = text
+    return payload

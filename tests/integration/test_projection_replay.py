@@ -5,12 +5,16 @@ up are all reported, and the fresh schema is always dropped."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from modelyard_events.consumer.runner import ProjectionRunner, SourceTopic
+from modelyard_events.errors import SourceUnavailable
 from modelyard_events.projection_replay import ReplayTarget, replay_and_compare
+from modelyard_events.store.ports import SignedPage
 from modelyard_events.store.postgres import PostgresEventStore
 from modelyard_events.testing.sample_events import (
     SAMPLE_REGISTRY,
@@ -124,6 +128,45 @@ async def test_the_replay_waits_for_a_live_side_that_is_behind_and_gives_up_with
     await catching_up
     assert report.identical, report
     assert report.positions == {"counters": 22}
+    assert await _schemas_like(engine, unique_schema) == []
+
+
+class _Unreachable:
+    """A source whose service does not answer its first `refusals` reads (it is still starting)."""
+
+    def __init__(self, store: PostgresEventStore, refusals: int) -> None:
+        self.store, self.refusals = store, refusals
+
+    async def read_signed(self, after_position: int = 0, limit: int = 1000) -> SignedPage:
+        if self.refusals > 0:
+            self.refusals -= 1
+            raise SourceUnavailable("ReadEvents failed: UNAVAILABLE: connection refused")
+        return await self.store.read_signed(after_position, limit)
+
+    async def head_position(self) -> int:
+        return await self.store.head_position()
+
+
+async def test_a_source_that_answers_only_after_a_while_is_tried_again_and_one_that_never_does_is_named(
+    engine: AsyncEngine, store: PostgresEventStore, unique_schema: str
+) -> None:
+    await _log(store, counters=1)
+    target, _ = await _live(engine, store, unique_schema)
+    said: list[str] = []
+
+    async def progress(line: str) -> None:
+        said.append(line)
+
+    late = SourceTopic("counters", "unused", _Unreachable(store, refusals=2), TEST_KEYS)
+    report = await replay_and_compare(engine, dataclasses.replace(target, sources=(late,)), progress)
+    assert report.identical, report
+    assert sum("connection refused; trying again in" in line for line in said) == 2
+
+    never = SourceTopic("counters", "unused", _Unreachable(store, refusals=10**6), TEST_KEYS)
+    with pytest.raises(SourceUnavailable, match="connection refused"):
+        await replay_and_compare(
+            engine, dataclasses.replace(target, sources=(never,)), progress, source_retry_s=1
+        )
     assert await _schemas_like(engine, unique_schema) == []
 
 

@@ -19,7 +19,7 @@ from modelyard_events.domain_errors import (
     PermissionDenied,
     QuotaExceeded,
 )
-from modelyard_events.errors import ConcurrencyConflict, StoreBusy
+from modelyard_events.errors import ConcurrencyConflict, SourceUnavailable, StoreBusy
 from modelyard_grpc import channel, field_violations, serving
 from modelyard_grpc.errors import code_for
 
@@ -43,6 +43,11 @@ FAILURES: dict[str, tuple[Exception, grpc.StatusCode, str]] = {
     "denied": (PermissionDenied("only super_admin approves"), grpc.StatusCode.PERMISSION_DENIED, ""),
     "quota": (QuotaExceeded("10 jobs a month on Enterprise"), grpc.StatusCode.RESOURCE_EXHAUSTED, ""),
     "busy": (StoreBusy("the append lock was not granted"), grpc.StatusCode.UNAVAILABLE, ""),
+    "source": (
+        SourceUnavailable("ReadEvents failed: UNAVAILABLE: connection refused"),
+        grpc.StatusCode.UNAVAILABLE,
+        "ReadEvents failed: UNAVAILABLE: connection refused",
+    ),
 }
 
 

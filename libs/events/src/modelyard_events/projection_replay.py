@@ -29,11 +29,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from modelyard_events.consumer.projection import Projection
 from modelyard_events.consumer.runner import ProjectionRunner, SourceTopic
 from modelyard_events.db import checked_schema
+from modelyard_events.errors import SourceUnavailable
 from modelyard_events.registry import EventRegistry
 
 CHECKPOINT_TABLE = "projection_checkpoints"
 DIFFERENCES_SHOWN = 5  # differing rows named per table and direction
 _ALIGN_DEADLINE_S = 60.0  # how long to wait for the live projection to reach the replay's positions
+_SOURCE_RETRY_S = 30.0  # how long a source that cannot be reached is tried again
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,7 @@ async def replay_and_compare(
     progress: Progress,
     *,
     align_deadline_s: float = _ALIGN_DEADLINE_S,
+    source_retry_s: float = _SOURCE_RETRY_S,
 ) -> ReplayReport:
     """Rebuild `target` into a fresh schema, compare it with the live one, drop the fresh schema."""
     fresh = checked_schema(f"{target.live_schema}_replay_{uuid.uuid4().hex[:8]}")
@@ -118,7 +121,7 @@ async def replay_and_compare(
     try:
         await runner.create_tables()
         await progress(f"{target.name}: rebuilding into {fresh}")
-        await _catch_up(runner, target, progress)
+        await _catch_up(runner, target, progress, source_retry_s)
         deadline = time.monotonic() + align_deadline_s
         while True:
             async with engine.connect() as plain:
@@ -145,7 +148,9 @@ async def replay_and_compare(
                     target.name, runner.caught_up, replayed, (), {}, runner.dead_lettered, problem
                 )
             if any(live.get(s, 0) > p for s, p in replayed.items()):
-                await _catch_up(runner, target, progress)  # the log grew: the replay follows it
+                await _catch_up(
+                    runner, target, progress, source_retry_s
+                )  # the log grew: the replay follows it
             else:
                 await asyncio.sleep(0.2)  # the live projection is applying what the replay has
     finally:
@@ -153,9 +158,23 @@ async def replay_and_compare(
             await conn.execute(text(f"DROP SCHEMA IF EXISTS {fresh} CASCADE"))
 
 
-async def _catch_up(runner: ProjectionRunner, target: ReplayTarget, progress: Progress) -> None:
+async def _catch_up(
+    runner: ProjectionRunner, target: ReplayTarget, progress: Progress, retry_s: float = _SOURCE_RETRY_S
+) -> None:
+    """Replay what the sources hold; a source that cannot be reached (a service starting or restarting)
+    is tried again for up to `retry_s`, then SourceUnavailable names it."""
     before = runner.caught_up
-    await runner.catch_up()
+    deadline, wait = time.monotonic() + retry_s, 0.5
+    while True:
+        try:
+            await runner.catch_up()
+            break
+        except SourceUnavailable as error:
+            if time.monotonic() + wait > deadline:
+                raise
+            await progress(f"{target.name}: {error}; trying again in {wait:.1f} s")
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, 5.0)
     await progress(f"{target.name}: {runner.caught_up:,} events replayed (+{runner.caught_up - before:,})")
 
 

@@ -3,10 +3,10 @@
 InvalidArgument → INVALID_ARGUMENT (with a `google.rpc.BadRequest` field
 violation in the rich status), NotFound → NOT_FOUND, IllegalTransition →
 FAILED_PRECONDITION, ConcurrencyConflict → ABORTED, PermissionDenied →
-PERMISSION_DENIED, QuotaExceeded → RESOURCE_EXHAUSTED, StoreBusy and
-DependencyUnavailable → UNAVAILABLE. Anything else (DependencyFailed included)
-is INTERNAL with a generic message and a reference; the traceback goes to the
-server log only.
+PERMISSION_DENIED, QuotaExceeded → RESOURCE_EXHAUSTED, StoreBusy,
+DependencyUnavailable and SourceUnavailable (another service's log) →
+UNAVAILABLE. Anything else (DependencyFailed included) is INTERNAL with a
+generic message and a reference; the traceback goes to the server log only.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from modelyard_events.domain_errors import (
     PermissionDenied,
     QuotaExceeded,
 )
-from modelyard_events.errors import ConcurrencyConflict, StoreBusy
+from modelyard_events.errors import ConcurrencyConflict, SourceUnavailable, StoreBusy
 from modelyard_grpc.method_handlers import Context, Handler, wrap_handler
 
 logger = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ STATUS_OF_ERROR: dict[type[Exception], grpc.StatusCode] = {
     ConcurrencyConflict: grpc.StatusCode.ABORTED,
     StoreBusy: grpc.StatusCode.UNAVAILABLE,
     DependencyUnavailable: grpc.StatusCode.UNAVAILABLE,
+    SourceUnavailable: grpc.StatusCode.UNAVAILABLE,
 }
 """Domain error class → status code; subclasses map like their nearest listed base."""
 

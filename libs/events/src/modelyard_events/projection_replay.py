@@ -148,9 +148,8 @@ async def replay_and_compare(
                     target.name, runner.caught_up, replayed, (), {}, runner.dead_lettered, problem
                 )
             if any(live.get(s, 0) > p for s, p in replayed.items()):
-                await _catch_up(
-                    runner, target, progress, source_retry_s
-                )  # the log grew: the replay follows it
+                # The log grew: the replay follows it.
+                await _catch_up(runner, target, progress, source_retry_s)
             else:
                 await asyncio.sleep(0.2)  # the live projection is applying what the replay has
     finally:

@@ -2,7 +2,8 @@
 
 It reads from its checkpoint, publishes a batch keyed by stream id, waits for
 the broker's acknowledgement, and only then moves the checkpoint (kept in the
-store's own database). A crash between the two republishes; nothing is skipped.
+store's own database, saved while the next batch goes out). A crash between the
+two republishes; nothing is skipped.
 Batches end at signed heads: events the service has not signed yet wait, and the
 event at each signed head carries the signature in its `head_signature` header.
 An event the broker will never take (a record over its size limit, refused as
@@ -62,6 +63,8 @@ class Relay:
         self.skipped = 0  # events the broker refused for good, since start
         self._wakeup = asyncio.Event()
         self._checkpoint: int | None = None  # read once per connection (publish_pending)
+        self._unsaved: int | None = None  # a checkpoint published, not yet saved
+        self._saving: asyncio.Task[None] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Publish until `stop` is set; broker and database errors are retried with backoff."""
@@ -99,6 +102,7 @@ class Relay:
                 if published == 0:
                     await self._sleep_until_woken(stop)
         finally:
+            await self.flush_checkpoint()
             await producer.stop()
 
     async def publish_pending(self, producer: AIOKafkaProducer) -> int:
@@ -132,9 +136,33 @@ class Relay:
                 elif isinstance(result, BaseException):
                     raise result  # the broker is gone: retry the batch from the checkpoint
             checkpoint = self._checkpoint = page.events[-1].position
-            await self._save_checkpoint(checkpoint)
+            self._save_soon(checkpoint)
             total += len(page.events)
         return total
+
+    def _save_soon(self, position: int) -> None:
+        """Save the checkpoint without holding up the next page (a round trip of every cycle).
+
+        One save at a time, of the latest position; one that fails only leaves the saved checkpoint
+        behind, which republishes what the broker already has after a restart (at least once).
+        """
+        self._unsaved = position
+        if self._saving is None or self._saving.done():
+            self._saving = asyncio.ensure_future(self._save_unsaved())
+
+    async def _save_unsaved(self) -> None:
+        while (position := self._unsaved) is not None:
+            self._unsaved = None
+            try:
+                await self._save_checkpoint(position)
+            except Exception as error:  # the database is away: the next page's save tries again
+                log.warning("relay %s: checkpoint %d not saved: %r", self.name, position, error)
+                return
+
+    async def flush_checkpoint(self) -> None:
+        """Wait until the checkpoint published so far is saved (or its save has failed)."""
+        while self._saving is not None and not self._saving.done():
+            await self._saving
 
     async def _skip(self, envelope: EventEnvelope, error: BaseException) -> None:
         """Record an event the broker will never take, so it does not hold up the ones behind it."""

@@ -71,14 +71,29 @@ class TestConversion:
         with pytest.raises(MalformedEvent):
             envelope_from_proto(message)
 
-    async def test_a_payload_text_is_hashed_as_served_and_checked_from_its_content_otherwise(self) -> None:
+    @pytest.mark.parametrize(
+        ("served", "refusal"),
+        [
+            ('{"name":"counter-1"}', "does not match its hash"),  # another payload
+            # The same payload in other spacing, with an escape, with a duplicate key that parsers
+            # read differently:
+            ('{"name": "counter-0"}', "not the text its source hashed"),
+            ('{"name":"counter-\\u0030"}', "not the text its source hashed"),
+            ('{"name":"forged","name":"counter-0"}', "not the text its source hashed"),
+        ],
+    )
+    async def test_a_payload_text_must_be_the_very_text_its_source_hashed(
+        self, served: str, refusal: str
+    ) -> None:
+        """The text is what the registry decodes and what is sent on, so parsing to the same payload
+        is not enough."""
         envelope = (await (await seeded_store(streams=1, increments=0)).read_all())[0]
         message = envelope_to_proto(envelope)
-        assert checked_envelope(envelope_from_proto(message)) == envelope
-        message.data_json = '{"name": "counter-0"}'  # the same payload, not its canonical text
-        assert checked_envelope(envelope_from_proto(message)) == envelope
-        message.data_json = '{"name":"counter-1"}'
-        with pytest.raises(ForgedEvent, match="does not match its hash"):
+        checked = checked_envelope(envelope_from_proto(message))
+        assert checked == envelope
+        assert checked.data.json == '{"name":"counter-0"}'
+        message.data_json = served
+        with pytest.raises(ForgedEvent, match=refusal):
             checked_envelope(envelope_from_proto(message))
 
 

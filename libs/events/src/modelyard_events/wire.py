@@ -24,7 +24,7 @@ HEAD_SIGNATURE = "head_signature"
 
 def encode_envelope(envelope: EventEnvelope) -> bytes:
     """The message value for an envelope (every field, hash included)."""
-    if type(envelope.data) is StoredPayload:  # read from a store: its payload text is canonical
+    if type(envelope.data) is StoredPayload:  # its text is the hashed one (checked_envelope)
         return _stored_message(envelope, envelope.data.json).encode()
     fields = canonical_envelope_fields(envelope)
     fields["hash"] = envelope.hash
@@ -77,10 +77,12 @@ def checked_envelope(envelope: EventEnvelope) -> EventEnvelope:
     """`envelope` when its hash recomputes from its content; ForgedEvent otherwise.
 
     A payload that kept the text it was read as (a StoredPayload: a store's row, a ReadEvents reply)
-    is hashed as that text when it matches, without re-encoding it: the text around it is the
+    is hashed as that text, without re-encoding it, and must be exactly the text its source hashed:
+    that text is what the registry decodes and what is sent on, so one that merely parses to the
+    same payload (other spacing, escapes, a duplicate key) is refused. The text around it is the
     canonical encoding of the other fields, in which a bare `","data":` cannot occur, and a proper
-    part of an object's text does not parse, so a text that hashes to the source's hash holds the
-    source's payload text exactly. Otherwise the parsed payload is encoded and hashed.
+    part of an object's text does not parse, so a text that hashes to the source's hash is the
+    source's payload text byte for byte.
     """
     data = envelope.data
     if type(data) is StoredPayload and envelope_hash(envelope, data.json) == envelope.hash:
@@ -91,6 +93,10 @@ def checked_envelope(envelope: EventEnvelope) -> EventEnvelope:
         raise ForgedEvent(f"event at position {envelope.position} has no canonical form: {error}") from error
     if recomputed != envelope.hash:
         raise ForgedEvent(f"event at position {envelope.position} does not match its hash")
+    if type(data) is StoredPayload:
+        raise ForgedEvent(
+            f"event at position {envelope.position}: its payload is not the text its source hashed"
+        )
     return envelope
 
 
@@ -122,10 +128,10 @@ def hash_field_at(value: bytes, envelope: EventEnvelope) -> int:
     encode_envelope sends the canonical text, "hash" among its sorted keys; without that field it is
     the very text the source hashed, so the message is checked by one sha256 of its own bytes instead
     of re-encoding what it parsed to (most of a consumer's decoding time). It proves the same thing:
-    bytes that hash to a hash a signed head vouches for are the source's own text (the chain starts
-    them at the prev_hash it names, and an object's text can only start with its brace), and parsing
-    them with the hash field anywhere at the top level gives the source's envelope. Any other
-    placement fails to parse as an envelope, whose hash field is required.
+    bytes that hash to a hash a signed head vouches for (through the chain, which also fixes the
+    prev_hash hashed in front of them) are the source's own text, and parsing them with the hash
+    field anywhere at the top level gives the source's envelope. Any other placement fails to parse
+    as an envelope, whose hash field is required. Only then does the payload keep its text.
     """
     field = b'"hash":"' + envelope.hash.encode() + b'",'
     at = value.find(field)

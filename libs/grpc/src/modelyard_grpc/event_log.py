@@ -84,7 +84,8 @@ def envelope_from_proto(message: events_pb2.EventEnvelope) -> EventEnvelope:
             prev_hash=message.prev_hash,
             hash=message.hash,
         )
-        # The payload keeps the text it came as: the hash check and the decoding both use it.
+        # The payload keeps the text it came as: checked_envelope requires it to be the hashed text,
+        # which the registry then decodes and envelope_to_proto sends on.
         envelope.__dict__["data"] = _payload(message.data_json)
         return envelope
     except (ValueError, ValidationError) as error:  # bad UUID, JSON or field values
@@ -98,7 +99,8 @@ def _payload(text: str) -> StoredPayload:
 
 
 def payload_text(data: dict[str, Any]) -> str:
-    """The canonical text of a payload: the text it was read as, when it came from a store."""
+    """The canonical text of a payload: the text it was read as, when it kept one (its hash check
+    requires that text to be the one its source hashed)."""
     return data.json if type(data) is StoredPayload else canonical_json(data)
 
 

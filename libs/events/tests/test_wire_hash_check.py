@@ -13,7 +13,7 @@ from modelyard_events.errors import MalformedEvent
 from modelyard_events.hashing import envelope_hash
 from modelyard_events.signing import ForgedEvent
 from modelyard_events.testing.strategies import envelopes
-from modelyard_events.wire import decode_message, encode_envelope, hashes_as_sent
+from modelyard_events.wire import decode_message, encode_envelope, hash_field_at
 
 
 def _hashed(envelope: EventEnvelope) -> EventEnvelope:
@@ -24,7 +24,7 @@ def _hashed(envelope: EventEnvelope) -> EventEnvelope:
 def test_what_encode_envelope_sends_is_checked_from_its_bytes(envelope: EventEnvelope) -> None:
     envelope = _hashed(envelope)
     value = encode_envelope(envelope)
-    assert hashes_as_sent(value, envelope)
+    assert hash_field_at(value, envelope) >= 0
     assert decode_message(value).envelope == envelope
 
 
@@ -32,7 +32,7 @@ def test_what_encode_envelope_sends_is_checked_from_its_bytes(envelope: EventEnv
 def test_other_bytes_of_a_genuine_envelope_are_checked_from_its_content(envelope: EventEnvelope) -> None:
     envelope = _hashed(envelope)
     loose = json.dumps(json.loads(encode_envelope(envelope)), indent=1).encode()  # spaces, newlines
-    assert not hashes_as_sent(loose, envelope)
+    assert hash_field_at(loose, envelope) == -1
     assert decode_message(loose).envelope == envelope
 
 

@@ -117,11 +117,6 @@ def decode_message(value: bytes | None, headers: Sequence[tuple[str, bytes]] = (
     return Delivered(envelope, head)
 
 
-def hashes_as_sent(value: bytes, envelope: EventEnvelope) -> bool:
-    """Whether `value` (which parsed as `envelope`) is its hashed text with the hash field added."""
-    return hash_field_at(value, envelope) >= 0
-
-
 def hash_field_at(value: bytes, envelope: EventEnvelope) -> int:
     """Where the hash field is in `value` if it is the hashed text with that field added, else -1.
 

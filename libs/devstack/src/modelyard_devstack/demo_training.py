@@ -112,8 +112,10 @@ def _smoke_run(running: Platform, uri: str) -> None:
 
 
 def _retrain_run(running: Platform, uri: str) -> None:
-    """The module trained again (fewer epochs): the next version, a good one, to roll out and back."""
-    params = ["--param", "epochs=3"]
+    """The module trained again: the next version, a good one, to roll out and back. As many epochs as
+    the first: after 3, one class's recall on the small held-out split was 7 of 9 once (0.78), under
+    the 0.8 gate, and the demo stopped at the approval."""
+    params = ["--param", f"epochs={_EPOCHS}"]
     _yard(running, "jobs", "submit", "--name", "retrain", "--module", "digit-reader",
           "--family", "image_classifier", "--dataset", uri, *params, "--org", _ORG, "--watch")  # fmt: skip
 

@@ -119,7 +119,8 @@ def main() -> None:
     with infra(durable=True) as servers:
         runs = asyncio.run(_measure(servers.database_url, servers.kafka_bootstrap_servers, rates, seconds))
         versions = _versions(servers.database_url)
-    report = _report(runs)
+        fetch_wait_ms = fetch_max_wait_ms()  # infra sets the embedded broker's unless one is given
+    report = _report(runs) + f"\nConsumers' fetch wait: {fetch_wait_ms} ms (both sides).\n"
     print(report)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "projection_latency.md").write_text(report)
@@ -127,7 +128,7 @@ def main() -> None:
         json.dumps(
             {
                 "runs": [asdict(r) for r in runs],
-                "parameters": {"rates": list(rates), "seconds": seconds},
+                "parameters": {"rates": list(rates), "seconds": seconds, "fetch_max_wait_ms": fetch_wait_ms},
                 "machine": {"cpus": os.cpu_count(), "load_at_start": load, "python": sys.version, **versions},
             },
             indent=2,

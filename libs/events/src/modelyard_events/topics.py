@@ -23,7 +23,7 @@ def fetch_max_wait_ms() -> int:
     consumer asks: 500 ms. Tansu (the embedded broker) answers later the longer the wait (one
     consumer, an event every ~150 ms: delivery p50 3 ms at 10 ms, 8 ms at 50, 115 ms at 500), but
     asking 100 times a second cost each idle consumer 7% of a core, and a test platform's consumers
-    most of a 2-core machine; at 50 ms, 1.9%. The embedded stack sets 50 (stack.infra).
+    most of a 2-core machine; at 50 ms, 1.9%. The embedded stack sets TANSU_FETCH_WAIT_MS (stack.infra).
     """
     raw = os.environ.get(FETCH_WAIT_ENV, str(KAFKA_FETCH_WAIT_MS))
     try:

@@ -10,12 +10,14 @@ from modelyard_devstack import Infra
 from modelyard_devstack.processes import eventually
 from modelyard_events.db import create_engine
 from modelyard_events.errors import ConcurrencyConflict
+from modelyard_events.store.chain_guess import NO_GUESS, ChainGuess, Head
 from modelyard_events.store.head_signatures import NO_SIGNATURE
 from modelyard_events.store.pending import prepare_append
 from modelyard_events.store.postgres import PostgresEventStore
 from modelyard_events.store.postgres_rows import append_parameters
 from modelyard_events.testing.sample_events import TEST_CONTEXT, CounterIncremented, CounterOpened
-from modelyard_events.testing.signing import TEST_SIGNER
+from modelyard_events.testing.signing import TEST_KEYS, TEST_SIGNER
+from modelyard_events.verify import verify_chain
 
 pytestmark = pytest.mark.integration
 
@@ -41,6 +43,9 @@ async def test_eight_racing_writers_write_every_version_exactly_once(
     assert amounts == sorted(w * 1000 + i for w in range(WRITERS) for i in range(PER_WRITER))
     assert sum(conflicts) > 0, "the writers never collided: the race was not exercised"
     assert [e.position for e in await store.read_all(limit=10_000)] == list(range(1, len(log) + 1))
+    # Each committer guessed the hashes of its next append from where its last one ended, and the
+    # others had mostly moved the head since: every stale guess must have gone unused.
+    assert (await verify_chain(store, keys=TEST_KEYS)).ok
 
 
 async def _write(store: PostgresEventStore, writer: int) -> int:
@@ -69,7 +74,7 @@ async def test_a_later_append_cannot_commit_before_an_earlier_one(
     async with engine.connect() as slow:
         # A first append, left uncommitted: it holds position 1 and the append lock.
         await slow.begin()
-        await slow.execute(store.append_statement, append_parameters([request]) | NO_SIGNATURE)
+        await slow.execute(store.append_statement, append_parameters([request]) | NO_SIGNATURE | NO_GUESS)
         second = asyncio.create_task(
             store.append("counter", "fast", 0, [CounterOpened(name="fast")], TEST_CONTEXT)
         )
@@ -91,3 +96,55 @@ async def _waits_on_a_lock(url: str) -> bool:
         )
         row = await cursor.fetchone()
         return bool(row and row[0] > 0)
+
+
+async def test_hashes_guessed_for_a_head_that_has_moved_are_not_taken(
+    engine: AsyncEngine, store: PostgresEventStore
+) -> None:
+    """The append function takes a committer's hashes only for the head it names, position and hash."""
+    [first] = await store.append("counter", "c", 0, [CounterOpened(name="c")], TEST_CONTEXT)
+    request = prepare_append("counter", "c", 1, [CounterIncremented(amount=1)], TEST_CONTEXT)
+    garbage = "f" * 64
+    right = ChainGuess.of([request], Head(first.position, first.hash))
+    for named in (Head(first.position, garbage), Head(first.position - 1, first.hash)):
+        guess = ChainGuess(named, (named,), ((garbage,),)).parameters()
+        async with engine.begin() as conn:
+            parameters = append_parameters([request]) | NO_SIGNATURE | guess
+            [row] = (await conn.execute(store.append_statement, parameters)).all()
+            assert row.last_hash == right.hashes[0][0]  # hashed by the function, not taken
+            await conn.rollback()
+    # For the head it names, the function takes the committer's hashes as they are (the committer
+    # is the log's writer: it could write any row), which is what saves it the hashing.
+    taken = ChainGuess(right.head, right.starts, ((garbage,),)).parameters()
+    async with engine.begin() as conn:
+        parameters = append_parameters([request]) | NO_SIGNATURE | taken
+        [row] = (await conn.execute(store.append_statement, parameters)).all()
+        assert row.last_hash == garbage
+        await conn.rollback()
+    async with engine.begin() as conn:
+        parameters = append_parameters([request]) | NO_SIGNATURE | right.parameters()
+        [row] = (await conn.execute(store.append_statement, parameters)).all()
+    assert row.last_hash == right.hashes[0][0]
+    assert (await verify_chain(store)).ok  # the chain links (the last head is not signed: no keys)
+
+
+async def test_a_conflict_in_a_batch_leaves_the_requests_after_it_hashed_right(
+    store: PostgresEventStore,
+) -> None:
+    """A committer's guess assumes every request of a batch is accepted; after one that conflicts,
+    the function hashes the rest itself. Appends racing in one committer are batched together."""
+    await store.append("counter", "a", 0, [CounterOpened(name="a")], TEST_CONTEXT)  # the head is known
+    results = await asyncio.gather(
+        store.append("counter", "b", 0, [CounterOpened(name="b")], TEST_CONTEXT),
+        store.append("counter", "a", 0, [CounterOpened(name="a again")], TEST_CONTEXT),  # conflicts
+        store.append(
+            "counter", "c", 0, [CounterOpened(name="c"), CounterIncremented(amount=9)], TEST_CONTEXT
+        ),
+        return_exceptions=True,
+    )
+    assert isinstance(results[1], ConcurrencyConflict)
+    log = await store.read_all()
+    assert [(e.stream_id, e.position) for e in log] == [("a", 1), ("b", 2), ("c", 3), ("c", 4)]
+    assert [e.hash for e in log[1:]] == [e.hash for e in results[0] + results[2]]  # type: ignore[operator]
+    await store.signatures.flush()
+    assert (await verify_chain(store, keys=TEST_KEYS)).ok

@@ -23,6 +23,7 @@ from modelyard_events.envelope import (
 from modelyard_events.errors import ConcurrencyConflict, EventStoreError, StoreBusy
 from modelyard_events.hashing import RowHasher, chain_hash
 from modelyard_events.signing import HeadSigner, HeadVerifier
+from modelyard_events.store.chain_guess import NO_GUESS, ChainGuess, Head
 from modelyard_events.store.head_signatures import HeadSignatures
 from modelyard_events.store.pending import AppendRequest, prepare_append
 from modelyard_events.store.ports import SignedPage
@@ -65,11 +66,13 @@ class PostgresEventStore:
         self.signatures = HeadSignatures(self.schema, signer)
         self._queue: asyncio.Queue[_Queued] = asyncio.Queue()
         self._committer: asyncio.Task[None] | None = None
+        self._head: Head | None = None  # where the committer's last append left the log
         self.append_statement = text(
             f"SELECT * FROM {self.schema}.append_events(:a_stream_id, :a_expected, :a_count, "
             ":a_stream_type, :a_occurred_at, CAST(:a_actor AS jsonb[]), :a_org_id, "
             ":a_correlation_id, :a_causation_id, :j_event_id, :e_type, :e_schema_version, "
-            ":j_data, :j_head, :j_tail, :s_position, :s_hash, :s_key_id, :s_signature)"
+            ":j_data, :j_head, :j_tail, :s_position, :s_hash, :s_key_id, :s_signature, "
+            ":g_position, :g_hash, :j_hash)"
         )
 
     async def create_schema(self) -> None:
@@ -114,8 +117,10 @@ class PostgresEventStore:
                     if self._queue.empty() and self.signatures.pending is not None:
                         conn = await self._sign_alone(conn)
                 batch = await self._next_batch()
+                guess = ChainGuess.of([q.request for q in batch], self._head) if self._head else None
+                self._head = None  # known again once this batch's rows say where it ends
                 try:
-                    conn, rows, retried = await self._execute(conn, batch)
+                    conn, rows, retried = await self._execute(conn, batch, guess)
                 except DBAPIError as error:
                     _fail(batch, _translate(error))
                     if error.connection_invalidated or conn is None or conn.closed:
@@ -129,14 +134,15 @@ class PostgresEventStore:
                     _fail(batch, EventStoreError("event store closed during the append"))
                     raise
                 recovered = await self._own_appends(conn, batch, rows) if retried else {}
-                if last := _settle(batch, rows, recovered):
+                if last := _settle(batch, rows, recovered, guess):
                     self.signatures.written(*last)
+                    self._head = Head(*last)
         finally:
             if conn is not None:
                 await conn.close()
 
     async def _execute(
-        self, conn: AsyncConnection | None, batch: list[_Queued]
+        self, conn: AsyncConnection | None, batch: list[_Queued], guess: ChainGuess | None
     ) -> tuple[AsyncConnection, Sequence[Any], bool]:
         """Run the append function for `batch`; once more on a new connection if the old one died.
 
@@ -145,6 +151,7 @@ class PostgresEventStore:
         """
         signature = self.signatures.take()
         parameters = append_parameters([q.request for q in batch]) | signature
+        parameters |= guess.parameters() if guess else NO_GUESS
         for attempt in (1, 2):
             if conn is None:
                 conn = await self._connect()
@@ -325,7 +332,10 @@ def _fail(batch: list[_Queued], error: EventStoreError) -> None:
 
 
 def _settle(
-    batch: list[_Queued], rows: Sequence[Any], recovered: Mapping[int, list[EventEnvelope]]
+    batch: list[_Queued],
+    rows: Sequence[Any],
+    recovered: Mapping[int, list[EventEnvelope]],
+    guess: ChainGuess | None,
 ) -> tuple[int, str] | None:
     """Resolve each caller's future; return (position, hash) of the batch's last event written.
 
@@ -346,18 +356,23 @@ def _settle(
                 ConcurrencyConflict(request.stream_id, request.expected_version, row.actual_version)
             )
             continue
+        guessed = guess.hashes_for(index, row.first_position, row.first_prev_hash) if guess else None
         try:
-            queued.done.set_result(_recorded(request, row))
+            queued.done.set_result(_recorded(request, row, guessed))
         except EventStoreError as error:
             queued.done.set_exception(error)
     return last
 
 
-def _recorded(request: AppendRequest, row: Any) -> list[EventEnvelope]:
-    """Envelopes of an accepted request, with the chain recomputed as a cross-check."""
+def _recorded(request: AppendRequest, row: Any, guessed: Sequence[str] | None) -> list[EventEnvelope]:
+    """Envelopes of an accepted request, with the chain computed here as a cross-check.
+
+    `guessed`: the request's hashes from the batch's ChainGuess, when it was written where the
+    guess put it (the same hashes this would compute: the chain from its first position on).
+    """
     prev, position, recorded = row.first_prev_hash, row.first_position, []
-    for pending in request.events:
-        digest = chain_hash(prev, pending.halves, position)
+    for n, pending in enumerate(request.events):
+        digest = guessed[n] if guessed else chain_hash(prev, pending.halves, position)
         recorded.append(pending.recorded(position, prev, digest))
         prev, position = digest, position + 1
     if prev != row.last_hash:

@@ -5,6 +5,10 @@ an append is a single round trip and positions follow commit order (a reader
 can never see position N+1 committed before N, the trap Marten and Axon hit
 with sequences). The function splices the assigned position and previous hash
 into canonical JSON halves computed in Python, so both sides hash identically.
+A committer that knows where the head is (its own last append) sends the hashes
+it computed for that head too, and the function takes them while the head is
+where the committer said (a sha256 per event less under the lock: about a third
+of the function's time on a 100-event append); otherwise it hashes as before.
 """
 
 from __future__ import annotations
@@ -68,7 +72,8 @@ CREATE OR REPLACE FUNCTION {s}.append_events(
     a_occurred_at timestamptz[], a_actor jsonb[], a_org_id text[], a_correlation_id text[],
     a_causation_id text[], j_event_id text, e_type text[], e_schema_version int[],
     j_data text, j_head text, j_tail text,
-    s_position bigint, s_hash text, s_key_id text, s_signature text
+    s_position bigint, s_hash text, s_key_id text, s_signature text,
+    g_position bigint, g_hash text, j_hash text
 ) RETURNS TABLE (request int, actual_version bigint, first_position bigint,
                  first_prev_hash text, last_hash text)
 LANGUAGE plpgsql AS $fn$
@@ -82,13 +87,19 @@ DECLARE
     e_data text[] := string_to_array(j_data, E'\\x1e');
     e_head text[] := string_to_array(j_head, E'\\x1e');
     e_tail text[] := string_to_array(j_tail, E'\\x1e');
+    -- The committer's hashes, right only from the head it names (g_position, g_hash) and only
+    -- while every request is accepted: a conflict leaves the positions after it unused.
+    e_hash text[] := string_to_array(j_hash, E'\\x1e');
+    guessed boolean;
 BEGIN
     SELECT h.last_position, h.last_hash INTO pos, prev FROM {s}.event_head h WHERE h.id = 1 FOR UPDATE;
+    guessed := g_position IS NOT NULL AND g_position = pos AND g_hash = prev;
     FOR r IN 1 .. coalesce(array_length(a_stream_id, 1), 0) LOOP
         hi := lo + a_count[r] - 1;
         SELECT coalesce(max(ev.stream_version), 0) INTO cur
           FROM {s}.events ev WHERE ev.stream_id = a_stream_id[r];
         IF cur <> a_expected[r] THEN
+            guessed := false;
             request := r; actual_version := cur; first_position := NULL;
             first_prev_hash := NULL; last_hash := NULL;
             RETURN NEXT;
@@ -100,9 +111,13 @@ BEGIN
                 pos := pos + 1;
                 positions := positions || pos;
                 prevs := prevs || prev;
-                prev := encode(sha256(convert_to(prev || e_head[i]
-                    || '"position":' || pos || ',"prev_hash":"' || prev || '",' || e_tail[i],
-                    'UTF8')), 'hex');
+                IF guessed THEN
+                    prev := e_hash[i];
+                ELSE
+                    prev := encode(sha256(convert_to(prev || e_head[i]
+                        || '"position":' || pos || ',"prev_hash":"' || prev || '",' || e_tail[i],
+                        'UTF8')), 'hex');
+                END IF;
                 hashes := hashes || prev;
             END LOOP;
             INSERT INTO {s}.events (position, event_id, stream_type, stream_id, stream_version,

@@ -67,12 +67,13 @@ class PostgresEventStore:
         self._queue: asyncio.Queue[_Queued] = asyncio.Queue()
         self._committer: asyncio.Task[None] | None = None
         self._head: Head | None = None  # where the committer's last append left the log
-        self.append_statement = text(
-            f"SELECT * FROM {self.schema}.append_events(:a_stream_id, :a_expected, :a_count, "
-            ":a_stream_type, :a_occurred_at, CAST(:a_actor AS jsonb[]), :a_org_id, "
-            ":a_correlation_id, :a_causation_id, :j_event_id, :e_type, :e_schema_version, "
-            ":j_data, :j_head, :j_tail, :s_position, :s_hash, :s_key_id, :s_signature, "
-            ":g_position, :g_hash, :j_hash)"
+        self.append_statement = text(  # the arrays arrive as literals (postgres_rows.append_parameters)
+            f"SELECT * FROM {self.schema}.append_events(CAST(:a_stream_id AS text[]), "
+            "CAST(:a_expected AS bigint[]), CAST(:a_count AS int[]), CAST(:a_stream_type AS text[]), "
+            "CAST(:a_occurred_at AS timestamptz[]), CAST(:a_actor AS jsonb[]), CAST(:a_org_id AS text[]), "
+            "CAST(:a_correlation_id AS text[]), CAST(:a_causation_id AS text[]), :j_event_id, "
+            "CAST(:e_type AS text[]), CAST(:e_schema_version AS int[]), :j_data, :j_head, :j_tail, "
+            ":s_position, :s_hash, :s_key_id, :s_signature, :g_position, :g_hash, :j_hash)"
         )
 
     async def create_schema(self) -> None:

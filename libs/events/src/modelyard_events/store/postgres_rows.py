@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from modelyard_events.canonical import canonical_timestamp
 from modelyard_events.envelope import Actor, EventEnvelope, stored_payload, trusted_envelope
 from modelyard_events.store.pending import AppendRequest, PendingEvent
 
@@ -71,24 +72,41 @@ def append_parameters(requests: Sequence[AppendRequest]) -> dict[str, Any]:
     """Parameters of `append_statement` for requests committed together, in order.
 
     Fields shared by a request's events (prepare_append gives them one context and
-    one timestamp) travel once per request.
+    one timestamp) travel once per request. Every parameter is a plain string: the arrays as
+    PostgreSQL array literals (`array_literal`), which the statement casts. psycopg's list dumper
+    inspects every list and element on each call: 6-54 µs a list, about 270 µs of a single-event
+    append's 11 lists, against a few µs for these.
     """
     firsts = [r.events[0] for r in requests]
     events: list[PendingEvent] = [e for r in requests for e in r.events]
     return {
-        "a_stream_id": [r.stream_id for r in requests],
-        "a_expected": [r.expected_version for r in requests],
-        "a_count": [len(r.events) for r in requests],
-        "a_stream_type": [e.stream_type for e in firsts],
-        "a_occurred_at": [e.occurred_at for e in firsts],
-        "a_actor": [e.actor_json for e in firsts],
-        "a_org_id": [e.org_id for e in firsts],
-        "a_correlation_id": [e.correlation_id for e in firsts],
-        "a_causation_id": [e.causation_id for e in firsts],
+        "a_stream_id": array_literal([r.stream_id for r in requests]),
+        "a_expected": _int_array([r.expected_version for r in requests]),
+        "a_count": _int_array([len(r.events) for r in requests]),
+        "a_stream_type": array_literal([e.stream_type for e in firsts]),
+        "a_occurred_at": array_literal([canonical_timestamp(e.occurred_at) for e in firsts]),
+        "a_actor": array_literal([e.actor_json for e in firsts]),
+        "a_org_id": array_literal([e.org_id for e in firsts]),
+        "a_correlation_id": array_literal([e.correlation_id for e in firsts]),
+        "a_causation_id": array_literal([e.causation_id for e in firsts]),
         "j_event_id": _RS.join(str(e.event_id) for e in events),
-        "e_type": [e.type_name for e in events],
-        "e_schema_version": [e.schema_version for e in events],
+        "e_type": array_literal([e.type_name for e in events]),
+        "e_schema_version": _int_array([e.schema_version for e in events]),
         "j_data": _RS.join(e.data_json for e in events),
         "j_head": _RS.join(e.halves.head for e in events),
         "j_tail": _RS.join(e.halves.tail for e in events),
     }
+
+
+def array_literal(values: Sequence[str | None]) -> str:
+    """A one-dimensional PostgreSQL array literal of texts: each element quoted, its `\\` and `"`
+    escaped (the only characters that need it inside quotes), None as NULL."""
+    return "{" + ",".join("NULL" if v is None else _quoted(v) for v in values) + "}"
+
+
+def _quoted(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _int_array(values: Sequence[int]) -> str:
+    return "{" + ",".join(str(int(v)) for v in values) + "}"

@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from modelyard_events.envelope import GENESIS_HASH
+from modelyard_events.envelope import GENESIS_HASH, Actor, CommandContext
 from modelyard_events.errors import ConcurrencyConflict, MalformedEvent
 from modelyard_events.hashing import envelope_hash
 from modelyard_events.store.pending import MAX_PAYLOAD_BYTES
@@ -100,6 +100,33 @@ class EventStoreContract:
         assert read.org_id == "org-1"
         assert read.correlation_id == str(read.event_id)
         assert SAMPLE_REGISTRY.decode(read) == CounterOpened(name="x")
+
+    @pytest.mark.parametrize(
+        "awkward",
+        ['q"uo\\te', "{br,aces}", "NULL", " spaced ", 'é 𝄞 \\"', ""],
+        ids=["quote-backslash", "braces-comma", "null-word", "spaces", "unicode-escapes", "empty"],
+    )
+    async def test_any_text_in_any_field_is_stored_as_given(self, store: EventStore, awkward: str) -> None:
+        """Per-request fields travel as PostgreSQL array literals: quoting must not bend any text."""
+        context = CommandContext(
+            actor=Actor(subject=f"s{awkward}", roles=(f"r{awkward}",)),
+            org_id=awkward,
+            correlation_id=f"c{awkward}",
+            causation_id=f"k{awkward}",
+        )
+        stream = f"stream{awkward}"
+        recorded = await store.append(
+            f"type{awkward}", stream, 0, [CounterOpened(name=awkward), CounterIncremented(amount=1)], context
+        )
+        read = await store.read_stream(stream)
+        assert read == recorded
+        assert (read[0].org_id, read[0].correlation_id, read[0].causation_id) == (
+            awkward,
+            f"c{awkward}",
+            f"k{awkward}",
+        )
+        assert (read[0].stream_type, read[0].actor) == (f"type{awkward}", context.actor)
+        assert all(envelope_hash(e) == e.hash for e in read)
 
     async def test_an_empty_append_is_refused(self, store: EventStore) -> None:
         with pytest.raises(MalformedEvent):

@@ -116,7 +116,24 @@ class TestPods:
             for probe in ("readinessProbe", "livenessProbe"):
                 if probe in container:
                     assert "grpc" not in container[probe]  # Kubernetes' grpc probe is plaintext only
-                    assert container[probe]["exec"]["command"][:3] == ["python", "-m", "modelyard_grpc.probe"]
+                    command = container[probe]["exec"]["command"]
+                    if "ports" in container:
+                        assert command[:3] == ["python", "-m", "modelyard_grpc.probe"]
+                    else:  # a trainer worker serves nothing: the probe reads the file its loop touches
+                        assert command[:4] == [
+                            "python",
+                            "-m",
+                            "modelyard_trainer.worker.liveness",
+                            _alive(container),
+                        ]
+
+    def test_a_worker_touches_its_liveness_file_on_a_writable_volume(self, deployment: Manifest) -> None:
+        pod = deployment["spec"]["template"]["spec"]
+        scratch = {v["name"] for v in pod["volumes"] if "emptyDir" in v}
+        for container in containers(deployment):
+            if "ports" not in container:
+                mounts = [m["mountPath"] for m in container["volumeMounts"] if m["name"] in scratch]
+                assert any(_alive(container).startswith(f"{path}/") for path in mounts)
 
     @pytest.mark.parametrize("name", sorted(DATABASE_ROLES))
     def test_a_service_exposes_the_ports_its_settings_listen_on(self, name: str) -> None:
@@ -407,3 +424,9 @@ def test_the_image_installs_every_package_the_makefile_installs() -> None:
     [packages] = re.findall(r"^PACKAGES := (.+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
     installed = re.findall(r"-e (\S+)", (ROOT / "deploy" / "docker" / "Dockerfile").read_text())
     assert installed == [p for p in packages.split() if p != "libs/devstack"]
+
+
+def _alive(container: Manifest) -> str:
+    """The liveness file a worker container's env names (the root filesystem is read-only)."""
+    [path] = [e["value"] for e in container["env"] if e["name"] == "MODELYARD_TRAINER_LIVENESS_FILE"]
+    return str(path)

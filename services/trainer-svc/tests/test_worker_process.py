@@ -55,6 +55,7 @@ from modelyard_grpc.method_handlers import Context
 from modelyard_grpc.testing import TEST_ISSUER, TEST_TOKEN_PUBLIC_KEYS, verifier_for
 from modelyard_trainer.datasets.digits import export_digits
 from modelyard_trainer.training import sha256_of
+from modelyard_trainer.worker import liveness
 from modelyard_trainer.worker.spec import path_of_file_uri
 
 pytestmark = pytest.mark.integration
@@ -230,6 +231,7 @@ async def test_a_worker_trains_its_dispatch_reports_it_heartbeats_it_and_stops_o
         "MODELYARD_PROGRESS_INTERVAL_S": "0.2",
         "MODELYARD_ALLOW_FILE_DATASETS": "true",  # the dispatch names digits as a local file
         "MODELYARD_TOKEN_FILE": str(own_token_file(tmp_path, job_svc.trainer_id)),
+        "MODELYARD_TRAINER_LIVENESS_FILE": str(tmp_path / "alive" / "worker"),
     }
     with (
         trainer_process("serve", tmp_path / "serve.log", api_env),
@@ -240,6 +242,7 @@ async def test_a_worker_trains_its_dispatch_reports_it_heartbeats_it_and_stops_o
             return bool(heartbeats.heartbeats)
 
         await eventually(heartbeating, timeout_s=90, what="the worker's first heartbeat")
+        assert liveness.main([str(tmp_path / "alive" / "worker"), "--max-age-s", "30"]) == 0
         first = heartbeats.heartbeats[0]
         assert (first.trainer_id, first.slots_total, list(first.gpus)) == (job_svc.trainer_id, 1, [])
         assert list(first.running_dispatch_ids) == []
@@ -276,6 +279,7 @@ async def test_a_worker_trains_its_dispatch_reports_it_heartbeats_it_and_stops_o
         await asyncio.to_thread(stop_pid, worker.pid)
 
         assert_stopped_cleanly(worker, tmp_path / "worker.log", "work")
+        assert liveness.main([str(tmp_path / "alive" / "worker")]) == 1  # a stopped worker is not alive
         assert "cancelling 1 run(s)" in (tmp_path / "worker.log").read_text()
         assert not {"TrainingCancelled", "TrainingCompleted"} & set(
             await trainer_log.types(running.dispatch_id)

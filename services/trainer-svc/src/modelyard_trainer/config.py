@@ -57,6 +57,8 @@ class TrainerSettings(GrpcSettings, EventTrustSettings):
     progress_interval_s: float = Field(default=1.0, gt=0)
     # A dataset download that sends nothing for this long fails its run (it has hung).
     download_stall_timeout_s: float = Field(default=60.0, gt=0)
+    # Touched by a worker's loop every few seconds, for an exec liveness probe (worker/liveness.py).
+    trainer_liveness_file: Path | None = None
     trainer_grpc_port: int = Field(default=50052, ge=0, le=65535)
     trainer_store_schema: str = "trainer"
     topic_namespace: str = "modelyard"  # topics are <namespace>.<service>.events

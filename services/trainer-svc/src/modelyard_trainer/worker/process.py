@@ -15,6 +15,7 @@ from modelyard_events.topics import events_topic
 from modelyard_trainer.config import TrainerSettings
 from modelyard_trainer.datasets.versions import VersionFetcher
 from modelyard_trainer.training.version_cache import VersionCache
+from modelyard_trainer.worker import liveness
 from modelyard_trainer.worker.heartbeats import Heartbeats, gpu_names, heartbeat_rpc
 from modelyard_trainer.worker.intake import ControlRun, Intake, StartRun
 from modelyard_trainer.worker.job_events import job_events, positioned_consumer
@@ -78,6 +79,11 @@ async def _work(settings: TrainerSettings, consumer: AIOKafkaConsumer, stop: asy
         )
         runs = Runs(settings, GrpcReportLog(trainer_svc), finished, fetcher.training_uri, models.artifact_for)
         beating = asyncio.create_task(heartbeats.run(stop), name="heartbeats")
+        alive = [
+            asyncio.create_task(liveness.beat(path, stop), name="liveness")
+            for path in [settings.trainer_liveness_file]
+            if path is not None
+        ]
         job_keys = settings.keys_for("job")
         taking = asyncio.create_task(
             _take_dispatches(consumer, intake, runs, heartbeats, job_keys), name="intake"
@@ -99,7 +105,7 @@ async def _work(settings: TrainerSettings, consumer: AIOKafkaConsumer, stop: asy
             taking.cancel()
             beating.cancel()  # a heartbeat in flight would only renew leases we are giving up
             await runs.shutdown()
-            await asyncio.gather(taking, beating, stopped, return_exceptions=True)
+            await asyncio.gather(taking, beating, stopped, *alive, return_exceptions=True)
 
 
 def heartbeat_request(intake: Intake, gpus: list[str]) -> jobs_pb2.HeartbeatRequest:

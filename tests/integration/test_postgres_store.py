@@ -1,10 +1,21 @@
+import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
 
 from modelyard_devstack import Infra
 from modelyard_events.db import create_engine
+from modelyard_events.envelope import Actor, CommandContext
+from modelyard_events.errors import EventStoreError
+from modelyard_events.hashing import envelope_hash
+from modelyard_events.store import chain_guess
+from modelyard_events.store.chain_guess import NO_GUESS
+from modelyard_events.store.head_signatures import NO_SIGNATURE
+from modelyard_events.store.pending import AppendRequest, prepare_append
 from modelyard_events.store.postgres import PostgresEventStore
+from modelyard_events.store.postgres_rows import append_parameters
+from modelyard_events.testing.sample_events import TEST_CONTEXT, CounterOpened
 from modelyard_events.testing.signing import TEST_SIGNER
 from modelyard_events.testing.store_contract import EventStoreContract
 
@@ -20,3 +31,88 @@ class TestPostgresEventStore(EventStoreContract):
         yield store
         await store.close()
         await engine.dispose()
+
+
+@pytest.fixture
+async def pg_store(stack: Infra, unique_schema: str) -> AsyncIterator[PostgresEventStore]:
+    engine = create_engine(stack.database_url)
+    store = PostgresEventStore(engine, unique_schema, signer=TEST_SIGNER)
+    await store.create_schema()
+    yield store
+    await store.close()
+    await engine.dispose()
+
+
+async def _call(store: PostgresEventStore, requests: list[AppendRequest]) -> None:
+    async with store.engine.begin() as conn:
+        parameters = append_parameters(requests) | NO_SIGNATURE | NO_GUESS
+        rows = (await conn.execute(store.append_statement, parameters)).all()
+    assert all(row.first_position is not None for row in rows)
+
+
+@pytest.mark.parametrize("year", [5, 99, 999, 1000, 2026])
+async def test_a_timestamp_of_any_year_is_stored_as_the_instant_it_hashed(
+    pg_store: PostgresEventStore, year: int
+) -> None:
+    """The array literal carries a four-digit year: PostgreSQL reads `5-01-01` as 2005 (or 2002)."""
+    moment = datetime(year, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)
+    await _call(
+        pg_store, [prepare_append("counter", "old", 0, [CounterOpened(name="x")], TEST_CONTEXT, moment)]
+    )
+    [stored] = await pg_store.read_stream("old")
+    assert stored.occurred_at == moment
+    assert envelope_hash(stored) == stored.hash
+
+
+async def test_awkward_texts_in_several_requests_of_one_call_each_land_in_their_own_row(
+    pg_store: PostgresEventStore,
+) -> None:
+    texts = ['q"uo\\te', "{br,aces}", "NULL", " spaced ", "", 'é 𝄞 \\\\"']
+    requests = [
+        prepare_append(
+            f"t{text}",
+            f"s{n}{text}",
+            0,
+            [CounterOpened(name=text)],
+            CommandContext(
+                actor=Actor(subject=f"a{text}", roles=(text, f"r{n}")),
+                org_id=text,
+                correlation_id=f"c{text}",
+                causation_id=None if n % 2 else f"k{text}",
+            ),
+        )
+        for n, text in enumerate(texts)
+    ]
+    await _call(pg_store, requests)
+    log = await pg_store.read_all()
+    assert len(log) == len(texts)
+    for n, (envelope, text) in enumerate(zip(log, texts, strict=True)):
+        assert (envelope.stream_type, envelope.stream_id, envelope.org_id) == (
+            f"t{text}",
+            f"s{n}{text}",
+            text,
+        )
+        assert envelope.actor == Actor(subject=f"a{text}", roles=(text, f"r{n}"))
+        assert (envelope.correlation_id, envelope.causation_id) == (f"c{text}", None if n % 2 else f"k{text}")
+        assert envelope_hash(envelope) == envelope.hash
+
+
+async def test_a_defect_in_the_committer_fails_its_batch_not_the_store(
+    pg_store: PostgresEventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every caller of a batch that fails unexpectedly gets an error (none waits forever), and the
+    appends after it go through."""
+    await pg_store.append("counter", "before", 0, [CounterOpened(name="x")], TEST_CONTEXT)  # head known
+
+    def broken(*_: object) -> None:
+        raise UnicodeEncodeError("utf-8", "x", 0, 1, "a defect")
+
+    monkeypatch.setattr(chain_guess.ChainGuess, "of", broken)
+    appends = [
+        pg_store.append("counter", f"s{n}", 0, [CounterOpened(name="x")], TEST_CONTEXT) for n in range(3)
+    ]
+    failed = await asyncio.wait_for(asyncio.gather(*appends, return_exceptions=True), 10)
+    assert all(isinstance(f, EventStoreError) and "a defect" in str(f) for f in failed)
+    monkeypatch.undo()
+    await pg_store.append("counter", "after", 0, [CounterOpened(name="x")], TEST_CONTEXT)
+    assert [e.stream_id for e in await pg_store.read_all()] == ["before", "after"]

@@ -226,6 +226,22 @@ class TestRefusals:
         assert isinstance(refusal, InvalidArgument)
         assert refusal.problems.keys() == {"reports[0].data_json"}
 
+    async def test_a_payload_with_a_lone_surrogate_escape_is_refused_and_nothing_is_written(
+        self, service: Service
+    ) -> None:
+        data = payload_of(cancelled())
+        text = json.dumps(data)[:-1] + ', "note": "a\\ud800b"}'  # valid JSON, not Unicode text
+        data_json = json.dumps(payload_of(cancelled()) | {"dispatch_id": "dsp-1"}).replace(
+            '"dsp-1"', '"dsp-\\ud800"'
+        )
+
+        for bad in (text, data_json):
+            refusal = await service.refused(raw_request(("TrainingCancelled", bad)))
+            assert isinstance(refusal, InvalidArgument)
+            assert refusal.problems.keys() == {"reports[0].data_json"}
+            assert "lone surrogate" in refusal.message
+        assert await service.store.read_stream("dsp-1") == []
+
     async def test_invalid_report_fields_are_refused_each_named(self, service: Service) -> None:
         data = payload_of(cancelled()) | {"attempt": 0, "smuggled": "x"}
         del data["job_id"]

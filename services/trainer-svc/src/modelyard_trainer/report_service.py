@@ -154,6 +154,12 @@ def _decoded(index: int, message: trainer_pb2.ReportEvent) -> TrainingReport:
         raise InvalidArgument(f"{field}.data_json", f"is not JSON: {str(error)[:200]}") from None
     if not isinstance(data, dict):
         raise InvalidArgument(f"{field}.data_json", "must be a JSON object")
+    try:  # a `\ud800` escape parses to a lone surrogate: no UTF-8 text, so nothing the store can hash
+        json.dumps(data, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise InvalidArgument(
+            f"{field}.data_json", "holds a lone surrogate escape (\\ud800-\\udfff): not Unicode text"
+        ) from None
     try:
         report = TRAINER_EVENTS.class_of(message.type).model_validate(data)
     except ValidationError as error:

@@ -17,7 +17,6 @@ from modelyard_events.hashing import EnvelopeHalves, HalvesTemplate
 
 # Every event fits one Kafka record (1 MiB by default) with room to spare, so none can stop a relay.
 MAX_PAYLOAD_BYTES = 256 * 1024
-MAX_PAYLOAD_CHARS = MAX_PAYLOAD_BYTES // 4  # below this many characters the bytes cannot exceed it
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +91,7 @@ def prepare_append(
         raise MalformedEvent(f"expected_version must be >= 0, got {expected_version}")
     if not events:
         raise MalformedEvent("an append needs at least one event")
+    _check_texts(stream_type, stream_id, context)
     occurred_at = now or datetime.now(UTC)
     ids = [new_event_id() for _ in events]
     correlation_id = context.correlation_id or str(ids[0])
@@ -135,15 +135,51 @@ def prepare_append(
     return AppendRequest(stream_id, expected_version, pending)
 
 
+def _check_texts(stream_type: str, stream_id: str, context: CommandContext) -> None:
+    """Texts stored in their own columns must be storable and hashable: no NUL (PostgreSQL's text and
+    jsonb refuse it) and no lone surrogate (not UTF-8). One caller's bad text fails its own append
+    here, not the batch of appends committed with it."""
+    actor = context.actor
+    fields = {
+        "stream_type": stream_type,
+        "stream_id": stream_id,
+        "org_id": context.org_id,
+        "correlation_id": context.correlation_id,
+        "causation_id": context.causation_id,
+        "the actor's subject": actor.subject,
+        **{f"the actor's role {role!r}": role for role in actor.roles},
+    }
+    for name, value in fields.items():
+        if value is not None and (problem := _text_problem(value)):
+            raise MalformedEvent(f"{name} {problem}")
+
+
+_NOT_UNICODE = "contains a lone surrogate (not Unicode text): send it as UTF-8"
+
+
+def _text_problem(value: str) -> str | None:
+    if "\x00" in value:
+        return "contains a NUL character, which PostgreSQL cannot store: remove it"
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return _NOT_UNICODE
+    return None
+
+
 def _payload(event: DomainEvent) -> tuple[dict[str, Any], str]:
     data = event.model_dump(mode="json")
     try:
         data_json = canonical_json(data)
     except ValueError as error:
         raise MalformedEvent(f"{event.type_name}: {error}") from error
-    if len(data_json) > MAX_PAYLOAD_CHARS and len(data_json.encode()) > MAX_PAYLOAD_BYTES:
+    try:  # canonical JSON escapes a NUL; a lone surrogate it keeps, and it would not hash
+        size = len(data_json.encode())
+    except UnicodeEncodeError:
+        raise MalformedEvent(f"{event.type_name}'s payload {_NOT_UNICODE}") from None
+    if size > MAX_PAYLOAD_BYTES:
         raise MalformedEvent(
-            f"{event.type_name} is {len(data_json.encode()):,} bytes; an event's payload holds at most "
+            f"{event.type_name} is {size:,} bytes; an event's payload holds at most "
             f"{MAX_PAYLOAD_BYTES:,} (keep long texts and lists out of events: cap them in the schema "
             "and keep the full text where a person can fetch it)"
         )

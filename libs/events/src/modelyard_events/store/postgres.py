@@ -118,10 +118,13 @@ class PostgresEventStore:
                     if self._queue.empty() and self.signatures.pending is not None:
                         conn = await self._sign_alone(conn)
                 batch = await self._next_batch()
-                guess = ChainGuess.of([q.request for q in batch], self._head) if self._head else None
-                self._head = None  # known again once this batch's rows say where it ends
+                head, self._head = self._head, None  # known again once this batch's rows say where it ends
+                # Everything between taking a batch and settling it fails the batch, never the committer:
+                # a caller must not wait forever on an append nobody will answer.
                 try:
+                    guess = ChainGuess.of([q.request for q in batch], head) if head else None
                     conn, rows, retried = await self._execute(conn, batch, guess)
+                    recovered = await self._own_appends(conn, batch, rows) if retried else {}
                 except DBAPIError as error:
                     _fail(batch, _translate(error))
                     if error.connection_invalidated or conn is None or conn.closed:
@@ -131,10 +134,16 @@ class PostgresEventStore:
                     _fail(batch, EventStoreError(f"append failed: {error!r}"))
                     conn = None
                     continue
+                except Exception as error:  # a defect, or an input prepare_append let through
+                    log.exception("event store %s: an append batch failed", self.schema)
+                    _fail(batch, EventStoreError(f"append failed: {error!r}"))
+                    if conn is not None:
+                        await conn.close()  # in an unknown state
+                    conn = None
+                    continue
                 except BaseException:
                     _fail(batch, EventStoreError("event store closed during the append"))
                     raise
-                recovered = await self._own_appends(conn, batch, rows) if retried else {}
                 if last := _settle(batch, rows, recovered, guess):
                     self.signatures.written(*last)
                     self._head = Head(*last)

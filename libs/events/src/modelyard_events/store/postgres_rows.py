@@ -5,12 +5,12 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from modelyard_events.canonical import canonical_timestamp
 from modelyard_events.envelope import Actor, EventEnvelope, stored_payload, trusted_envelope
 from modelyard_events.store.pending import AppendRequest, PendingEvent
 
@@ -84,7 +84,7 @@ def append_parameters(requests: Sequence[AppendRequest]) -> dict[str, Any]:
         "a_expected": _int_array([r.expected_version for r in requests]),
         "a_count": _int_array([len(r.events) for r in requests]),
         "a_stream_type": array_literal([e.stream_type for e in firsts]),
-        "a_occurred_at": array_literal([canonical_timestamp(e.occurred_at) for e in firsts]),
+        "a_occurred_at": array_literal([_timestamp_literal(e.occurred_at) for e in firsts]),
         "a_actor": array_literal([e.actor_json for e in firsts]),
         "a_org_id": array_literal([e.org_id for e in firsts]),
         "a_correlation_id": array_literal([e.correlation_id for e in firsts]),
@@ -106,6 +106,15 @@ def array_literal(values: Sequence[str | None]) -> str:
 
 def _quoted(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _timestamp_literal(moment: datetime) -> str:
+    """An aware datetime as PostgreSQL reads it back to the same instant: UTC, microseconds and a
+    four-digit year (the canonical text leaves years below 1000 unpadded, and PostgreSQL reads a
+    one- or two-digit year as a year of this century)."""
+    if moment.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _int_array(values: Sequence[int]) -> str:

@@ -67,6 +67,9 @@ CREATE TABLE IF NOT EXISTS {s}.relay_checkpoints (
     relay_name  text PRIMARY KEY,
     position    bigint NOT NULL
 );
+-- A new signature adds an overload: the previous one (19 arguments, before g_*) stays, since pods
+-- of the previous release still call it during a rolling upgrade. Drop it by its full signature a
+-- release later.
 CREATE OR REPLACE FUNCTION {s}.append_events(
     a_stream_id text[], a_expected bigint[], a_count int[], a_stream_type text[],
     a_occurred_at timestamptz[], a_actor jsonb[], a_org_id text[], a_correlation_id text[],
@@ -93,7 +96,8 @@ DECLARE
     guessed boolean;
 BEGIN
     SELECT h.last_position, h.last_hash INTO pos, prev FROM {s}.event_head h WHERE h.id = 1 FOR UPDATE;
-    guessed := g_position IS NOT NULL AND g_position = pos AND g_hash = prev;
+    guessed := g_position IS NOT NULL AND g_position = pos AND g_hash = prev
+        AND coalesce(array_length(e_hash, 1), 0) = coalesce(array_length(e_data, 1), 0);
     FOR r IN 1 .. coalesce(array_length(a_stream_id, 1), 0) LOOP
         hi := lo + a_count[r] - 1;
         SELECT coalesce(max(ev.stream_version), 0) INTO cur

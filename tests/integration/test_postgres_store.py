@@ -1,6 +1,7 @@
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -10,6 +11,7 @@ from modelyard_events.envelope import Actor, CommandContext
 from modelyard_events.errors import EventStoreError
 from modelyard_events.hashing import envelope_hash
 from modelyard_events.store import chain_guess
+from modelyard_events.store import postgres as postgres_module
 from modelyard_events.store.chain_guess import NO_GUESS
 from modelyard_events.store.head_signatures import NO_SIGNATURE
 from modelyard_events.store.pending import AppendRequest, prepare_append
@@ -18,6 +20,7 @@ from modelyard_events.store.postgres_rows import append_parameters
 from modelyard_events.testing.sample_events import TEST_CONTEXT, CounterOpened
 from modelyard_events.testing.signing import TEST_SIGNER
 from modelyard_events.testing.store_contract import EventStoreContract
+from modelyard_events.verify import verify_chain
 
 pytestmark = pytest.mark.integration
 
@@ -116,3 +119,58 @@ async def test_a_defect_in_the_committer_fails_its_batch_not_the_store(
     monkeypatch.undo()
     await pg_store.append("counter", "after", 0, [CounterOpened(name="x")], TEST_CONTEXT)
     assert [e.stream_id for e in await pg_store.read_all()] == ["before", "after"]
+
+
+async def test_a_committed_batch_that_cannot_be_settled_says_its_outcome_is_unknown(
+    pg_store: PostgresEventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure after the commit must not read as "append failed" (a caller would append again) nor
+    leave a caller waiting; the store goes on, hashing in SQL since it no longer knows its head."""
+
+    def broken(*_: object) -> None:
+        raise ValueError("a defect while settling")
+
+    monkeypatch.setattr(postgres_module, "_settle", broken)
+    appends = [
+        pg_store.append("counter", f"s{n}", 0, [CounterOpened(name="x")], TEST_CONTEXT) for n in range(3)
+    ]
+    failed = await asyncio.wait_for(asyncio.gather(*appends, return_exceptions=True), 10)
+    assert all(isinstance(f, EventStoreError) and "outcome unknown" in str(f) for f in failed), failed
+    monkeypatch.undo()
+    assert sorted(e.stream_id for e in await pg_store.read_all()) == ["s0", "s1", "s2"]
+    await pg_store.append("counter", "after", 0, [CounterOpened(name="x")], TEST_CONTEXT)
+    assert (await verify_chain(pg_store)).ok
+
+
+async def test_a_retried_batch_that_cannot_find_its_own_appends_settles_the_written_ones(
+    pg_store: PostgresEventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a connection-lost retry, the requests the function refused may be ones the lost attempt
+    wrote; if looking them up fails, those get "outcome unknown" and the accepted ones their events."""
+    await pg_store.append("counter", "taken", 0, [CounterOpened(name="x")], TEST_CONTEXT)
+    execute = pg_store._execute
+
+    async def retried(*args: Any) -> tuple[Any, Any, bool]:
+        conn, rows, _ = await execute(*args)
+        return conn, rows, True
+
+    async def lookup_fails(*_: object) -> None:
+        raise OSError("connection lost again")
+
+    monkeypatch.setattr(pg_store, "_execute", retried)
+    monkeypatch.setattr(pg_store, "_own_appends", lookup_fails)
+    written, refused = await asyncio.wait_for(
+        asyncio.gather(
+            pg_store.append("counter", "fresh", 0, [CounterOpened(name="x")], TEST_CONTEXT),
+            pg_store.append("counter", "taken", 0, [CounterOpened(name="x")], TEST_CONTEXT),
+            return_exceptions=True,
+        ),
+        10,
+    )
+    assert isinstance(written, list)
+    assert [e.stream_id for e in written] == ["fresh"]
+    assert isinstance(refused, EventStoreError)
+    assert "outcome unknown" in str(refused)
+    monkeypatch.undo()
+    await pg_store.append("counter", "after", 0, [CounterOpened(name="x")], TEST_CONTEXT)
+    assert (await verify_chain(pg_store)).ok

@@ -242,6 +242,19 @@ class TestRefusals:
             assert "lone surrogate" in refusal.message
         assert await service.store.read_stream("dsp-1") == []
 
+    @pytest.mark.parametrize("field", ["dispatch_id", "org_id", "correlation_id", "causation_id"])
+    async def test_a_nul_in_an_id_is_refused_as_invalid_not_internal(
+        self, service: Service, field: str
+    ) -> None:
+        request = request_of([cancelled()])
+        setattr(request, field, getattr(request, field) + "\x00x")
+
+        refusal = await service.refused(request)
+
+        assert isinstance(refusal, InvalidArgument)
+        assert refusal.problems == {field: "contains a NUL character: remove it"}
+        assert await service.store.read_all() == []
+
     async def test_invalid_report_fields_are_refused_each_named(self, service: Service) -> None:
         data = payload_of(cancelled()) | {"attempt": 0, "smuggled": "x"}
         del data["job_id"]

@@ -126,6 +126,7 @@ def _check_bounds(request: trainer_pb2.AppendReportsRequest) -> None:
     problems = {
         f: f"must be at most {ID_MAX_CHARS} characters" for f, v in ids.items() if len(v) > ID_MAX_CHARS
     }
+    problems |= {f: "contains a NUL character: remove it" for f, v in ids.items() if "\x00" in v}
     if not request.dispatch_id:
         problems["dispatch_id"] = "is required"
     if request.expected_version < 0:

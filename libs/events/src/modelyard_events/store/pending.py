@@ -154,7 +154,10 @@ def _check_texts(stream_type: str, stream_id: str, context: CommandContext) -> N
             raise MalformedEvent(f"{name} {problem}")
 
 
-_NOT_UNICODE = "contains a lone surrogate (not Unicode text): send it as UTF-8"
+_NOT_UNICODE = (
+    "contains a lone surrogate (not Unicode text): remove or replace it "
+    "(decode input with errors='replace', not 'surrogateescape')"
+)
 
 
 def _text_problem(value: str) -> str | None:

@@ -124,27 +124,43 @@ class PostgresEventStore:
                 try:
                     guess = ChainGuess.of([q.request for q in batch], head) if head else None
                     conn, rows, retried = await self._execute(conn, batch, guess)
-                    recovered = await self._own_appends(conn, batch, rows) if retried else {}
                 except DBAPIError as error:
                     _fail(batch, _translate(error))
                     if error.connection_invalidated or conn is None or conn.closed:
+                        await _discard(conn)
                         conn = None
                     continue
                 except (OSError, EventStoreError) as error:
-                    _fail(batch, EventStoreError(f"append failed: {error!r}"))
+                    _fail(batch, EventStoreError(f"append failed: {_brief(error)}"))
+                    await _discard(conn)
                     conn = None
                     continue
                 except Exception as error:  # a defect, or an input prepare_append let through
                     log.exception("event store %s: an append batch failed", self.schema)
-                    _fail(batch, EventStoreError(f"append failed: {error!r}"))
-                    if conn is not None:
-                        await conn.close()  # in an unknown state
+                    _fail(batch, EventStoreError(f"append failed: {_brief(error)}"))
+                    await _discard(conn)  # in an unknown state
                     conn = None
                     continue
                 except BaseException:
                     _fail(batch, EventStoreError("event store closed during the append"))
                     raise
-                if last := _settle(batch, rows, recovered, guess):
+                # From here the batch has committed: a failure leaves its outcome unknown, not failed,
+                # so that no caller retries an append that was written.
+                try:
+                    recovered = await self._own_appends(conn, batch, rows) if retried else {}
+                except Exception as error:
+                    log.exception("event store %s: finding a retried batch's own appends failed", self.schema)
+                    _fail_conflicts(batch, rows, _outcome_unknown(error))
+                    recovered = {}
+                    await _discard(conn)
+                    conn = None
+                try:
+                    last = _settle(batch, rows, recovered, guess)
+                except Exception as error:
+                    log.exception("event store %s: settling a committed batch failed", self.schema)
+                    _fail(batch, _outcome_unknown(error))
+                    continue  # the head stays unknown: the next batch hashes in SQL
+                if last:
                     self.signatures.written(*last)
                     self._head = Head(*last)
         finally:
@@ -170,7 +186,10 @@ class PostgresEventStore:
                 self.signatures.committed(signature)
                 return conn, rows, attempt == 2
             except DBAPIError as error:
-                if attempt == 2 or not (error.connection_invalidated or conn.closed):
+                if attempt == 2:
+                    await _discard(conn)  # the caller holds the first connection, already closed
+                    raise
+                if not (error.connection_invalidated or conn.closed):
                     raise
                 log.warning("event store %s: connection lost (%s); appending again", self.schema, error.orig)
                 await conn.close()
@@ -339,6 +358,33 @@ def _fail(batch: list[_Queued], error: EventStoreError) -> None:
     for queued in batch:
         if not queued.done.done():
             queued.done.set_exception(error)
+
+
+def _fail_conflicts(batch: list[_Queued], rows: Sequence[Any], error: EventStoreError) -> None:
+    """Fail the requests the function refused; the accepted ones are settled as written."""
+    for queued, row in zip(batch, rows, strict=False):
+        if row.first_position is None and not queued.done.done():
+            queued.done.set_exception(error)
+
+
+def _outcome_unknown(error: Exception) -> EventStoreError:
+    return EventStoreError(
+        f"append outcome unknown: its batch was committed but could not be settled ({_brief(error)}); "
+        "read the stream before appending again"
+    )
+
+
+def _brief(error: BaseException) -> str:
+    """An error's text short enough for a caller and a log line (a UnicodeEncodeError holds its input)."""
+    text = repr(error)
+    return text if len(text) <= 300 else f"{text[:300]}…"
+
+
+async def _discard(conn: AsyncConnection | None) -> None:
+    """Close a connection in an unknown state; closing one that is already broken may raise."""
+    if conn is not None:
+        with contextlib.suppress(Exception):
+            await conn.close()
 
 
 def _settle(

@@ -148,3 +148,46 @@ async def test_a_conflict_in_a_batch_leaves_the_requests_after_it_hashed_right(
     assert [e.hash for e in log[1:]] == [e.hash for e in results[0] + results[2]]  # type: ignore[operator]
     await store.signatures.flush()
     assert (await verify_chain(store, keys=TEST_KEYS)).ok
+
+
+async def test_one_call_checks_each_request_against_the_streams_and_the_requests_before_it(
+    engine: AsyncEngine, store: PostgresEventStore
+) -> None:
+    """The function reads every stream's version in one query and writes every event in one INSERT:
+    a refused request first (its events must not shift the others'), one stream appended to twice,
+    a conflict with an earlier request of the same call, a multi-event request between them."""
+    await store.append("counter", "x", 0, [CounterOpened(name="x")], TEST_CONTEXT)
+    requests = [
+        prepare_append("counter", "x", 5, [CounterIncremented(amount=1)], TEST_CONTEXT),  # x is at 1
+        prepare_append(
+            "counter", "y", 0, [CounterOpened(name="y"), CounterIncremented(amount=2)], TEST_CONTEXT
+        ),
+        prepare_append("counter", "y", 2, [CounterIncremented(amount=3)], TEST_CONTEXT),
+        prepare_append("counter", "y", 2, [CounterIncremented(amount=4)], TEST_CONTEXT),  # y is at 3 now
+        prepare_append("counter", "z", 0, [CounterOpened(name="z")], TEST_CONTEXT),
+    ]
+    async with engine.begin() as conn:
+        parameters = append_parameters(requests) | NO_SIGNATURE | NO_GUESS
+        rows = (await conn.execute(store.append_statement, parameters)).all()
+
+    assert [(r.request, r.actual_version, r.first_position) for r in rows] == [
+        (1, 1, None),
+        (2, 2, 2),
+        (3, 3, 4),
+        (4, 3, None),
+        (5, 1, 5),
+    ]
+    log = await store.read_all()
+    assert [(e.stream_id, e.stream_version, e.position) for e in log] == [
+        ("x", 1, 1),
+        ("y", 1, 2),
+        ("y", 2, 3),
+        ("y", 3, 4),
+        ("z", 1, 5),
+    ]
+    assert [e.data.get("amount") for e in log[2:4]] == [2, 3]
+    assert [e.event_id for e in log[1:]] == [
+        p.event_id for r in (requests[1], requests[2], requests[4]) for p in r.events
+    ]
+    assert rows[-1].last_hash == log[-1].hash
+    assert (await verify_chain(store)).ok

@@ -9,6 +9,8 @@ A committer that knows where the head is (its own last append) sends the hashes
 it computed for that head too, and the function takes them while the head is
 where the committer said (a sha256 per event less under the lock: about a third
 of the function's time on a 100-event append); otherwise it hashes as before.
+Every request's stream version is read in one query and every accepted event
+written in one INSERT, whatever the number of requests a group commit carries.
 """
 
 from __future__ import annotations
@@ -81,8 +83,9 @@ CREATE OR REPLACE FUNCTION {s}.append_events(
                  first_prev_hash text, last_hash text)
 LANGUAGE plpgsql AS $fn$
 DECLARE
-    pos bigint; prev text; lo int := 1; hi int; cur bigint;
-    positions bigint[]; prevs text[]; hashes text[];
+    pos bigint; prev text; lo int := 1; hi int; cur bigint; n int; m int; k int;
+    positions bigint[]; prevs text[]; hashes text[]; requests int[]; versions bigint[];
+    currents bigint[]; seen_ids text[]; seen_versions bigint[]; repeated boolean;
     -- Per-event texts arrive joined by U+001E, which canonical JSON always escapes and
     -- UUIDs never contain: one plain text parameter each instead of an array whose every
     -- element the driver would quote and escape. Per-request fields come once per request.
@@ -98,10 +101,29 @@ BEGIN
     SELECT h.last_position, h.last_hash INTO pos, prev FROM {s}.event_head h WHERE h.id = 1 FOR UPDATE;
     guessed := g_position IS NOT NULL AND g_position = pos AND g_hash = prev
         AND coalesce(array_length(e_hash, 1), 0) = coalesce(array_length(e_data, 1), 0);
-    FOR r IN 1 .. coalesce(array_length(a_stream_id, 1), 0) LOOP
+    n := coalesce(array_length(a_stream_id, 1), 0);
+    m := coalesce(array_length(e_data, 1), 0);
+    -- Sized up front: an element assigned to an empty array would set its lower bound, and unnest
+    -- below pairs the arrays by order, not by subscript.
+    positions := array_fill(NULL::bigint, ARRAY[m]); versions := positions;
+    requests := array_fill(NULL::int, ARRAY[m]);
+    prevs := array_fill(NULL::text, ARRAY[m]); hashes := prevs;
+    -- Every request's stream version in one query, and every accepted event in one INSERT below:
+    -- a statement per request cost about 80 us each (a group commit of 8 single-event appends).
+    SELECT array_agg(coalesce((SELECT max(ev.stream_version) FROM {s}.events ev
+                               WHERE ev.stream_id = q.sid), 0) ORDER BY q.r)
+      INTO currents FROM unnest(a_stream_id) WITH ORDINALITY AS q(sid, r);
+    -- A stream appended to twice in one batch: the second request sees the first one's version.
+    repeated := n > 1 AND (SELECT count(DISTINCT q) FROM unnest(a_stream_id) q) < n;
+    FOR r IN 1 .. n LOOP
         hi := lo + a_count[r] - 1;
-        SELECT coalesce(max(ev.stream_version), 0) INTO cur
-          FROM {s}.events ev WHERE ev.stream_id = a_stream_id[r];
+        cur := currents[r];
+        IF repeated THEN
+            k := array_position(seen_ids, a_stream_id[r]);
+            IF k IS NOT NULL THEN
+                cur := seen_versions[k];
+            END IF;
+        END IF;
         IF cur <> a_expected[r] THEN
             guessed := false;
             request := r; actual_version := cur; first_position := NULL;
@@ -110,11 +132,12 @@ BEGIN
         ELSE
             request := r; actual_version := cur + a_count[r]; first_position := pos + 1;
             first_prev_hash := prev;
-            positions := '{{}}'; prevs := '{{}}'; hashes := '{{}}';
             FOR i IN lo .. hi LOOP
                 pos := pos + 1;
-                positions := positions || pos;
-                prevs := prevs || prev;
+                positions[i] := pos;
+                prevs[i] := prev;
+                requests[i] := r;
+                versions[i] := cur + i - lo + 1;
                 IF guessed THEN
                     prev := e_hash[i];
                 ELSE
@@ -122,21 +145,31 @@ BEGIN
                         || '"position":' || pos || ',"prev_hash":"' || prev || '",' || e_tail[i],
                         'UTF8')), 'hex');
                 END IF;
-                hashes := hashes || prev;
+                hashes[i] := prev;
             END LOOP;
-            INSERT INTO {s}.events (position, event_id, stream_type, stream_id, stream_version,
-                type, schema_version, occurred_at, actor, org_id, correlation_id, causation_id,
-                data, prev_hash, hash)
-            SELECT u.p, u.eid, a_stream_type[r], a_stream_id[r], a_expected[r] + u.n, u.t, u.sv,
-                a_occurred_at[r], a_actor[r], a_org_id[r], a_correlation_id[r], a_causation_id[r],
-                u.d, u.pv, u.h
-            FROM unnest(positions, e_event_id[lo:hi], e_type[lo:hi], e_schema_version[lo:hi],
-                e_data[lo:hi], prevs, hashes) WITH ORDINALITY AS u(p, eid, t, sv, d, pv, h, n);
+            IF repeated THEN
+                IF k IS NULL THEN
+                    seen_ids := seen_ids || a_stream_id[r];
+                    seen_versions := seen_versions || actual_version;
+                ELSE
+                    seen_versions[k] := actual_version;
+                END IF;
+            END IF;
             last_hash := prev;
             RETURN NEXT;
         END IF;
         lo := hi + 1;
     END LOOP;
+    -- A refused request's events have no position: not written.
+    INSERT INTO {s}.events (position, event_id, stream_type, stream_id, stream_version,
+        type, schema_version, occurred_at, actor, org_id, correlation_id, causation_id,
+        data, prev_hash, hash)
+    SELECT u.p, u.eid, a_stream_type[u.r], a_stream_id[u.r], u.v, u.t, u.sv,
+        a_occurred_at[u.r], a_actor[u.r], a_org_id[u.r], a_correlation_id[u.r], a_causation_id[u.r],
+        u.d, u.pv, u.h
+    FROM unnest(e_event_id, e_type, e_schema_version, e_data, positions, requests, versions, prevs,
+        hashes) AS u(eid, t, sv, d, p, r, v, pv, h)
+    WHERE u.p IS NOT NULL;
     UPDATE {s}.event_head SET last_position = pos, last_hash = prev WHERE id = 1;
     -- The signature of an earlier append rides along (store/head_signatures.py): no commit of its own.
     IF s_position IS NOT NULL THEN

@@ -10,7 +10,6 @@ from modelyard_events.db import create_engine
 from modelyard_events.envelope import Actor, CommandContext
 from modelyard_events.errors import EventStoreError
 from modelyard_events.hashing import envelope_hash
-from modelyard_events.store import chain_guess
 from modelyard_events.store import postgres as postgres_module
 from modelyard_events.store.chain_guess import NO_GUESS
 from modelyard_events.store.head_signatures import NO_SIGNATURE
@@ -110,7 +109,7 @@ async def test_a_defect_in_the_committer_fails_its_batch_not_the_store(
     def broken(*_: object) -> None:
         raise UnicodeEncodeError("utf-8", "x", 0, 1, "a defect")
 
-    monkeypatch.setattr(chain_guess.ChainGuess, "of", broken)
+    monkeypatch.setattr(postgres_module, "append_parameters", broken)
     appends = [
         pg_store.append("counter", f"s{n}", 0, [CounterOpened(name="x")], TEST_CONTEXT) for n in range(3)
     ]

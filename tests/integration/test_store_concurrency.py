@@ -1,9 +1,11 @@
 """Racing writers and commit order on the real PostgreSQL."""
 
 import asyncio
+from typing import Any
 
 import psycopg
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from modelyard_devstack import Infra
@@ -191,3 +193,53 @@ async def test_one_call_checks_each_request_against_the_streams_and_the_requests
     ]
     assert rows[-1].last_hash == log[-1].hash
     assert (await verify_chain(store)).ok
+
+
+async def test_a_batch_sent_behind_another_is_applied_after_it_even_when_it_gets_there_first(
+    store: PostgresEventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two batches in flight: the second, sent while the first runs, waits for the head lock. If its
+    call takes the lock first (the first batch's call is late), it writes nothing and goes again once
+    the first has answered: a committer's batches are applied in the order they were sent."""
+    await store.append("counter", "first", 0, [CounterOpened(name="x")], TEST_CONTEXT)  # head known
+    execute = store._execute
+    calls: list[int | None] = []
+
+    async def first_batch_late(*args: Any) -> Any:
+        calls.append(args[-1])
+        if len(calls) == 1:
+            await asyncio.sleep(0.3)  # the batch behind it is sent and runs meanwhile
+        return await execute(*args)
+
+    monkeypatch.setattr(store, "_execute", first_batch_late)
+    events = [CounterIncremented(amount=n) for n in range(10)]  # 8 x 10 events: two batches of 4
+    appends = [store.append("counter", f"s{n}", 0, events, TEST_CONTEXT) for n in range(8)]
+    results = await asyncio.gather(*appends)
+
+    assert calls == [None, 1, None]  # the second batch came too early once, then went behind the first
+    log = await store.read_all()
+    assert [e.stream_id for e in log[1::10]] == [f"s{n}" for n in range(8)]
+    assert [e.hash for r in results for e in r] == [e.hash for e in log[1:]]
+    await store.signatures.flush()
+    assert (await verify_chain(store, keys=TEST_KEYS)).ok
+
+
+async def test_an_ordered_call_that_comes_too_early_changes_nothing(
+    engine: AsyncEngine, store: PostgresEventStore
+) -> None:
+    """The append function's o_after: with the head still at that position it returns no rows and
+    writes nothing, not even the signature the call carries."""
+    [first] = await store.append("counter", "c", 0, [CounterOpened(name="c")], TEST_CONTEXT)
+    request = prepare_append("counter", "c", 1, [CounterIncremented(amount=1)], TEST_CONTEXT)
+    signature = {"s_position": 1, "s_hash": first.hash, "s_key_id": "k", "s_signature": "x"}
+    parameters = append_parameters([request]) | signature | NO_GUESS
+    async with engine.begin() as conn:
+        early = (await conn.execute(store._ordered_append, parameters | {"o_after": 1})).all()
+        mine = text(f"SELECT count(*) FROM {store.schema}.event_signatures WHERE key_id = 'k'")
+        signatures = (await conn.execute(mine)).scalar()
+    assert early == []
+    assert signatures == 0
+    assert len(await store.read_all()) == 1
+    async with engine.begin() as conn:
+        [row] = (await conn.execute(store._ordered_append, parameters | {"o_after": 0})).all()
+    assert row.first_position == 2

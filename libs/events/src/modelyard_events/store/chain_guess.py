@@ -52,6 +52,14 @@ class ChainGuess:
             hashes.append(tuple(own))
         return cls(head, tuple(starts), tuple(hashes))
 
+    @property
+    def end(self) -> Head:
+        """Where the head is once the whole batch is written as guessed."""
+        last = next((own for own in reversed(self.hashes) if own), None)
+        if last is None:
+            return self.head
+        return Head(self.head.position + sum(len(own) for own in self.hashes), last[-1])
+
     def parameters(self) -> dict[str, Any]:
         """The append function's g_position, g_hash and j_hash."""
         return {

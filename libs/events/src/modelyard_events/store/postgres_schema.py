@@ -69,16 +69,21 @@ CREATE TABLE IF NOT EXISTS {s}.relay_checkpoints (
     relay_name  text PRIMARY KEY,
     position    bigint NOT NULL
 );
--- A new signature adds an overload: the previous one (19 arguments, before g_*) stays, since pods
--- of the previous release still call it during a rolling upgrade. Drop it by its full signature a
--- release later.
+-- A new signature adds an overload: the previous ones (19 arguments, before g_*; 22, before
+-- o_after) stay, since pods of the previous release still call them during a rolling upgrade (the
+-- 22-argument one now calls this one). Drop the 19-argument one by its full signature a release later.
+--
+-- o_after: this call was sent while the same committer's previous call (which started from head
+-- position o_after) was still running. If the head is still there, that call has not committed yet,
+-- or wrote nothing: this one returns no rows and changes nothing, and the committer sends it again
+-- once the previous call has answered, so a committer's batches are applied in the order it sent them.
 CREATE OR REPLACE FUNCTION {s}.append_events(
     a_stream_id text[], a_expected bigint[], a_count int[], a_stream_type text[],
     a_occurred_at timestamptz[], a_actor jsonb[], a_org_id text[], a_correlation_id text[],
     a_causation_id text[], j_event_id text, e_type text[], e_schema_version int[],
     j_data text, j_head text, j_tail text,
     s_position bigint, s_hash text, s_key_id text, s_signature text,
-    g_position bigint, g_hash text, j_hash text
+    g_position bigint, g_hash text, j_hash text, o_after bigint
 ) RETURNS TABLE (request int, actual_version bigint, first_position bigint,
                  first_prev_hash text, last_hash text)
 LANGUAGE plpgsql AS $fn$
@@ -99,6 +104,9 @@ DECLARE
     guessed boolean;
 BEGIN
     SELECT h.last_position, h.last_hash INTO pos, prev FROM {s}.event_head h WHERE h.id = 1 FOR UPDATE;
+    IF pos = o_after THEN
+        RETURN;
+    END IF;
     guessed := g_position IS NOT NULL AND g_position = pos AND g_hash = prev
         AND coalesce(array_length(e_hash, 1), 0) = coalesce(array_length(e_data, 1), 0);
     n := coalesce(array_length(a_stream_id, 1), 0);
@@ -178,6 +186,21 @@ BEGIN
     END IF;
     PERFORM pg_notify('{channel}', pos::text);
 END
+$fn$;
+CREATE OR REPLACE FUNCTION {s}.append_events(
+    a_stream_id text[], a_expected bigint[], a_count int[], a_stream_type text[],
+    a_occurred_at timestamptz[], a_actor jsonb[], a_org_id text[], a_correlation_id text[],
+    a_causation_id text[], j_event_id text, e_type text[], e_schema_version int[],
+    j_data text, j_head text, j_tail text,
+    s_position bigint, s_hash text, s_key_id text, s_signature text,
+    g_position bigint, g_hash text, j_hash text
+) RETURNS TABLE (request int, actual_version bigint, first_position bigint,
+                 first_prev_hash text, last_hash text)
+LANGUAGE sql AS $fn$
+    SELECT * FROM {s}.append_events(a_stream_id, a_expected, a_count, a_stream_type, a_occurred_at,
+        a_actor, a_org_id, a_correlation_id, a_causation_id, j_event_id, e_type, e_schema_version,
+        j_data, j_head, j_tail, s_position, s_hash, s_key_id, s_signature, g_position, g_hash, j_hash,
+        NULL::bigint)
 $fn$;
 -- A signature written on its own, when no append follows soon: an asynchronous commit, since a
 -- signature lost in a crash is written again at the next start (PostgresEventStore.sign_tail).

@@ -24,17 +24,6 @@ from modelyard_events.verify import verify_chain
 pytestmark = pytest.mark.integration
 
 
-class TestPostgresEventStore(EventStoreContract):
-    @pytest.fixture
-    async def store(self, stack: Infra, unique_schema: str) -> AsyncIterator[PostgresEventStore]:
-        engine = create_engine(stack.database_url)
-        store = PostgresEventStore(engine, unique_schema, signer=TEST_SIGNER)
-        await store.create_schema()
-        yield store
-        await store.close()
-        await engine.dispose()
-
-
 @pytest.fixture
 async def pg_store(stack: Infra, unique_schema: str) -> AsyncIterator[PostgresEventStore]:
     engine = create_engine(stack.database_url)
@@ -43,6 +32,12 @@ async def pg_store(stack: Infra, unique_schema: str) -> AsyncIterator[PostgresEv
     yield store
     await store.close()
     await engine.dispose()
+
+
+class TestPostgresEventStore(EventStoreContract):
+    @pytest.fixture
+    def store(self, pg_store: PostgresEventStore) -> PostgresEventStore:
+        return pg_store
 
 
 async def _call(store: PostgresEventStore, requests: list[AppendRequest]) -> None:

@@ -21,6 +21,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from modelyard_events.db import checked_schema
 from modelyard_events.envelope import GENESIS_HASH
 
+# The append function's parameters before o_after, and its result: the two overloads share them.
+_APPEND_PARAMETERS = """\
+    a_stream_id text[], a_expected bigint[], a_count int[], a_stream_type text[],
+    a_occurred_at timestamptz[], a_actor jsonb[], a_org_id text[], a_correlation_id text[],
+    a_causation_id text[], j_event_id text, e_type text[], e_schema_version int[],
+    j_data text, j_head text, j_tail text,
+    s_position bigint, s_hash text, s_key_id text, s_signature text,
+    g_position bigint, g_hash text, j_hash text"""
+_APPEND_RETURNS = """\
+) RETURNS TABLE (request int, actual_version bigint, first_position bigint,
+                 first_prev_hash text, last_hash text)"""
+
 _DDL = """
 CREATE SCHEMA IF NOT EXISTS {s};
 CREATE TABLE IF NOT EXISTS {s}.events (
@@ -78,14 +90,8 @@ CREATE TABLE IF NOT EXISTS {s}.relay_checkpoints (
 -- or wrote nothing: this one returns no rows and changes nothing, and the committer sends it again
 -- once the previous call has answered, so a committer's batches are applied in the order it sent them.
 CREATE OR REPLACE FUNCTION {s}.append_events(
-    a_stream_id text[], a_expected bigint[], a_count int[], a_stream_type text[],
-    a_occurred_at timestamptz[], a_actor jsonb[], a_org_id text[], a_correlation_id text[],
-    a_causation_id text[], j_event_id text, e_type text[], e_schema_version int[],
-    j_data text, j_head text, j_tail text,
-    s_position bigint, s_hash text, s_key_id text, s_signature text,
-    g_position bigint, g_hash text, j_hash text, o_after bigint
-) RETURNS TABLE (request int, actual_version bigint, first_position bigint,
-                 first_prev_hash text, last_hash text)
+{parameters}, o_after bigint
+{returns}
 LANGUAGE plpgsql AS $fn$
 DECLARE
     pos bigint; prev text; lo int := 1; hi int; cur bigint; n int; m int; k int;
@@ -188,14 +194,8 @@ BEGIN
 END
 $fn$;
 CREATE OR REPLACE FUNCTION {s}.append_events(
-    a_stream_id text[], a_expected bigint[], a_count int[], a_stream_type text[],
-    a_occurred_at timestamptz[], a_actor jsonb[], a_org_id text[], a_correlation_id text[],
-    a_causation_id text[], j_event_id text, e_type text[], e_schema_version int[],
-    j_data text, j_head text, j_tail text,
-    s_position bigint, s_hash text, s_key_id text, s_signature text,
-    g_position bigint, g_hash text, j_hash text
-) RETURNS TABLE (request int, actual_version bigint, first_position bigint,
-                 first_prev_hash text, last_hash text)
+{parameters}
+{returns}
 LANGUAGE sql AS $fn$
     SELECT * FROM {s}.append_events(a_stream_id, a_expected, a_count, a_stream_type, a_occurred_at,
         a_actor, a_org_id, a_correlation_id, a_causation_id, j_event_id, e_type, e_schema_version,
@@ -223,7 +223,13 @@ def notify_channel(schema: str) -> str:
 
 async def ensure_store_schema(engine: AsyncEngine, schema: str) -> None:
     """Create the store's schema, tables and append function if missing (idempotent)."""
-    ddl = _DDL.format(s=checked_schema(schema), genesis=GENESIS_HASH, channel=notify_channel(schema))
+    ddl = _DDL.format(
+        s=checked_schema(schema),
+        genesis=GENESIS_HASH,
+        channel=notify_channel(schema),
+        parameters=_APPEND_PARAMETERS,
+        returns=_APPEND_RETURNS,
+    )
     async with engine.begin() as conn:
         # Serialize concurrent first starts of several processes on one schema.
         await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": schema})

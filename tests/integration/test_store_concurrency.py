@@ -1,6 +1,7 @@
 """Racing writers and commit order on the real PostgreSQL."""
 
 import asyncio
+import uuid
 from typing import Any
 
 import psycopg
@@ -11,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from modelyard_devstack import Infra
 from modelyard_devstack.processes import eventually
 from modelyard_events.db import create_engine
-from modelyard_events.errors import ConcurrencyConflict
+from modelyard_events.errors import ConcurrencyConflict, EventStoreError
 from modelyard_events.store.chain_guess import NO_GUESS, ChainGuess, Head
 from modelyard_events.store.head_signatures import NO_SIGNATURE
 from modelyard_events.store.pending import prepare_append
@@ -196,50 +197,94 @@ async def test_one_call_checks_each_request_against_the_streams_and_the_requests
 
 
 async def test_a_batch_sent_behind_another_is_applied_after_it_even_when_it_gets_there_first(
-    store: PostgresEventStore, monkeypatch: pytest.MonkeyPatch
+    engine: AsyncEngine, store: PostgresEventStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two batches in flight: the second, sent while the first runs, waits for the head lock. If its
     call takes the lock first (the first batch's call is late), it writes nothing and goes again once
-    the first has answered: a committer's batches are applied in the order they were sent."""
-    await store.append("counter", "first", 0, [CounterOpened(name="x")], TEST_CONTEXT)  # head known
+    the first has answered, even when another writer (a replica) appends meanwhile: a committer's
+    batches are applied in the order they were sent."""
+    replica = PostgresEventStore(engine, store.schema, signer=TEST_SIGNER)
     execute = store._execute
-    calls: list[int | None] = []
+    calls: list[str | None] = []
 
     async def first_batch_late(*args: Any) -> Any:
         calls.append(args[-1])
-        if len(calls) == 1:
-            await asyncio.sleep(0.3)  # the batch behind it is sent and runs meanwhile
+        if len(calls) == 1:  # the batch behind it is sent and runs meanwhile, and so does the replica
+            await replica.append("counter", "replica", 0, [CounterOpened(name="r")], TEST_CONTEXT)
+            await asyncio.sleep(0.3)
         return await execute(*args)
 
     monkeypatch.setattr(store, "_execute", first_batch_late)
     events = [CounterIncremented(amount=n) for n in range(10)]  # 8 x 10 events: two batches of 4
     appends = [store.append("counter", f"s{n}", 0, events, TEST_CONTEXT) for n in range(8)]
     results = await asyncio.gather(*appends)
+    await replica.close()
 
-    assert calls == [None, 1, None]  # the second batch came too early once, then went behind the first
-    log = await store.read_all()
-    assert [e.stream_id for e in log[1::10]] == [f"s{n}" for n in range(8)]
-    assert [e.hash for r in results for e in r] == [e.hash for e in log[1:]]
+    first_ids = "\x1e".join(str(r[0].event_id) for r in results[:4])
+    assert calls == [None, first_ids, None]  # the second batch came too early once, then went behind
+    log = [e for e in await store.read_all() if e.stream_id != "replica"]
+    assert [e.stream_id for e in log[::10]] == [f"s{n}" for n in range(8)]
+    assert [e.hash for r in results for e in r] == [e.hash for e in log]
     await store.signatures.flush()
     assert (await verify_chain(store, keys=TEST_KEYS)).ok
+
+
+async def test_closing_with_two_batches_in_flight_answers_every_caller(
+    store: PostgresEventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first batch has committed but its answer is slow, the second has finished and waits to be
+    landed behind it: close() must answer all of them (with their events, or "outcome unknown")."""
+    await store.append("counter", "first", 0, [CounterOpened(name="x")], TEST_CONTEXT)
+    execute = store._execute
+    calls = 0
+    behind_done = asyncio.Event()
+
+    async def first_answer_slow(*args: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        first = calls == 1
+        result = await execute(*args)
+        if first:
+            await asyncio.sleep(5)  # committed; the answer never comes before close()
+        else:
+            behind_done.set()
+        return result
+
+    monkeypatch.setattr(store, "_execute", first_answer_slow)
+    events = [CounterIncremented(amount=n) for n in range(10)]
+    appends = [
+        asyncio.ensure_future(store.append("counter", f"s{n}", 0, events, TEST_CONTEXT)) for n in range(8)
+    ]
+    await asyncio.wait_for(behind_done.wait(), 5)  # the second batch committed behind the first
+    await asyncio.sleep(0)  # its task finishes
+    await store.close()
+
+    outcomes = await asyncio.wait_for(asyncio.gather(*appends, return_exceptions=True), 5)
+    answered = [o for o in outcomes if isinstance(o, list)]
+    unknown = [o for o in outcomes if isinstance(o, EventStoreError) and "outcome unknown" in str(o)]
+    assert len(answered) + len(unknown) == 8, outcomes
+    assert len(answered) == 4  # the second batch landed with its events
+    assert len(await store.read_all()) == 81  # both batches were written
 
 
 async def test_an_ordered_call_that_comes_too_early_changes_nothing(
     engine: AsyncEngine, store: PostgresEventStore
 ) -> None:
-    """The append function's o_after: with the head still at that position it returns no rows and
-    writes nothing, not even the signature the call carries."""
+    """The append function's o_after: while none of the named events is in the log it returns no
+    rows and writes nothing, not even the signature the call carries."""
     [first] = await store.append("counter", "c", 0, [CounterOpened(name="c")], TEST_CONTEXT)
     request = prepare_append("counter", "c", 1, [CounterIncremented(amount=1)], TEST_CONTEXT)
     signature = {"s_position": 1, "s_hash": first.hash, "s_key_id": "k", "s_signature": "x"}
     parameters = append_parameters([request]) | signature | NO_GUESS
+    not_yet = f"{uuid.uuid4()}\x1e{uuid.uuid4()}"
     async with engine.begin() as conn:
-        early = (await conn.execute(store._ordered_append, parameters | {"o_after": 1})).all()
+        early = (await conn.execute(store._ordered_append, parameters | {"o_after": not_yet})).all()
         mine = text(f"SELECT count(*) FROM {store.schema}.event_signatures WHERE key_id = 'k'")
         signatures = (await conn.execute(mine)).scalar()
     assert early == []
     assert signatures == 0
     assert len(await store.read_all()) == 1
+    written = f"{uuid.uuid4()}\x1e{first.event_id}"
     async with engine.begin() as conn:
-        [row] = (await conn.execute(store._ordered_append, parameters | {"o_after": 0})).all()
+        [row] = (await conn.execute(store._ordered_append, parameters | {"o_after": written})).all()
     assert row.first_position == 2

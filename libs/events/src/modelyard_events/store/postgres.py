@@ -41,6 +41,7 @@ from modelyard_events.store.postgres_schema import ensure_store_schema
 log = logging.getLogger(__name__)
 _LOCK_NOT_AVAILABLE = "55P03"
 _MAX_BATCH_EVENTS = 2000
+_RS = "\x1e"  # joins the event ids of o_after, as store.postgres_rows joins per-event texts
 _PIPELINE = 2  # batches in flight at once (see PostgresEventStore._commit_forever)
 # Below this many queued events one batch beats two: a call's fixed cost (~0.5 ms: the head row,
 # the commit) outweighs the Python work the second batch would overlap (8 x 1: 4.2k vs 3.3k events/s).
@@ -54,16 +55,16 @@ class _Outcome:
     conn: AsyncConnection | None
     rows: Sequence[Any] | None = None
     recovered: Mapping[int, list[EventEnvelope]] = field(default_factory=dict)
+    retried: bool = False  # a lost attempt may have written some of it: where the head is, is unknown
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Flight:
     """A batch sent and not yet answered."""
 
     batch: list[_Queued]
     guess: ChainGuess | None
     task: asyncio.Future[_Outcome]
-    start: int | None  # the head position it is applied after, once known (see _land)
 
 
 @dataclass
@@ -104,10 +105,10 @@ class PostgresEventStore:
             ":s_position, :s_hash, :s_key_id, :s_signature, :g_position, :g_hash, :j_hash"
         )
         self.append_statement = text(f"SELECT * FROM {self.schema}.append_events({arguments})")
-        # The committer's: with o_after, the head position below which a batch sent behind another
-        # must not be applied (see the DDL).
+        # The committer's: with o_after, the batch a batch sent behind another must not overtake
+        # (see the DDL).
         self._ordered_append = text(
-            f"SELECT * FROM {self.schema}.append_events({arguments}, CAST(:o_after AS bigint))"
+            f"SELECT * FROM {self.schema}.append_events({arguments}, CAST(:o_after AS text))"
         )
 
     async def create_schema(self) -> None:
@@ -157,12 +158,7 @@ class PostgresEventStore:
         flights: deque[_Flight] = deque()
         try:
             while True:
-                # A batch goes behind another only when the head it must wait for is known.
-                while (
-                    len(flights) < _PIPELINE
-                    and not self._queue.empty()
-                    and (not flights or flights[-1].start is not None)
-                ):
+                while len(flights) < _PIPELINE and not self._queue.empty():
                     # Alone, a batch of every queued append would leave the next one nothing to
                     # overlap with: when there are many events, half go now, the rest right behind.
                     split = not flights and self._queued_events >= _SPLIT_AT_EVENTS
@@ -181,16 +177,31 @@ class PostgresEventStore:
                 first = flights[0].task
                 if not first.done():
                     self._wake.clear()
-                    if len(flights) == _PIPELINE or self._queue.empty() or flights[-1].start is None:
+                    if len(flights) == _PIPELINE or self._queue.empty():  # nothing to send meanwhile
                         await self._wake.wait()  # an append queued, or a flight done
                 if first.done():
-                    self._land(flights.popleft(), first.result(), spare, flights[0] if flights else None)
+                    outcome = first.result()
+                    self._land(flights.popleft(), outcome, spare, more=bool(flights))
         finally:
-            for flight in flights:
-                flight.task.cancel()
-            await asyncio.gather(*(f.task for f in flights), return_exceptions=True)
-            for conn in spare:
-                await _discard(conn)
+            await self._abandon(flights, spare)
+
+    async def _abandon(self, flights: deque[_Flight], spare: list[AsyncConnection]) -> None:
+        """The committer stops (close, or a defect): answer every caller, in flight or queued."""
+        for flight in flights:
+            flight.task.cancel()
+        await asyncio.gather(*(f.task for f in flights), return_exceptions=True)
+        for flight in flights:  # a flight that finished before it was cancelled still lands
+            task = flight.task
+            if not task.cancelled() and task.exception() is None:
+                self._land(flight, task.result(), spare, more=False)
+            stopped = EventStoreError("the event store stopped during the append")
+            _fail(flight.batch, _outcome_unknown(stopped))
+        self._head = None  # it may hold the prediction of a flight that never landed
+        while not self._queue.empty():  # never sent
+            self._queue.get_nowait().done.set_exception(EventStoreError("event store closed"))
+        self._queued_events = 0
+        for conn in spare:
+            await _discard(conn)
 
     def _take(self, *, split: bool) -> list[_Queued]:
         queued = self._queue.qsize()
@@ -215,8 +226,7 @@ class PostgresEventStore:
         conn = spare.pop() if spare else None
         task = asyncio.ensure_future(self._fly(conn, batch, guess, ahead))
         task.add_done_callback(lambda _: self._wake.set())
-        start = None if ahead else (head.position if head else None)
-        return _Flight(batch, guess, task, start)
+        return _Flight(batch, guess, task)
 
     async def _fly(
         self,
@@ -227,11 +237,15 @@ class PostgresEventStore:
     ) -> _Outcome:
         """Run one batch's call; every failure fails the batch, never the committer."""
         try:
-            after = ahead.start if ahead else None
+            after = _RS.join(str(q.request.events[0].event_id) for q in ahead.batch) if ahead else None
             conn, rows, retried = await self._execute(conn, batch, guess, after)
-            if not rows:  # it overtook the batch ahead of it, which had not committed: nothing done
-                await asyncio.wait((ahead.task,) if ahead else ())
+            if not rows and ahead:  # it overtook the batch ahead, which had not committed: nothing done
+                await asyncio.wait((ahead.task,))
                 conn, rows, retried = await self._execute(conn, batch, None, None)
+        except _OutcomeUnknown as error:
+            _fail(batch, error)
+            await _discard(conn)
+            return _Outcome(None)
         except DBAPIError as error:
             _fail(batch, _translate(error))
             if error.connection_invalidated or conn is None or conn.closed:
@@ -247,8 +261,7 @@ class PostgresEventStore:
             _fail(batch, EventStoreError(f"append failed: {_brief(error)}"))
             await _discard(conn)  # in an unknown state
             return _Outcome(None)
-        except BaseException:
-            _fail(batch, EventStoreError("event store closed during the append"))
+        except BaseException:  # cancelled: the committer stops (its _abandon answers the callers)
             await _discard(conn)
             raise
         # From here the batch has committed: a failure leaves its outcome unknown, not failed,
@@ -259,14 +272,14 @@ class PostgresEventStore:
             log.exception("event store %s: finding a retried batch's own appends failed", self.schema)
             _fail_conflicts(batch, rows, _outcome_unknown(error))
             await _discard(conn)
-            return _Outcome(None, rows, {})
-        return _Outcome(conn, rows, recovered)
+            return _Outcome(None, rows, {}, retried=True)
+        except BaseException:
+            await _discard(conn)
+            raise
+        return _Outcome(conn, rows, recovered, retried)
 
-    def _land(
-        self, flight: _Flight, outcome: _Outcome, spare: list[AsyncConnection], behind: _Flight | None
-    ) -> None:
-        """Answer a batch's callers, in the order batches were sent; note where the head is, and
-        so where the batch behind this one starts."""
+    def _land(self, flight: _Flight, outcome: _Outcome, spare: list[AsyncConnection], *, more: bool) -> None:
+        """Answer a batch's callers, in the order batches were sent; note where the head is."""
         if outcome.conn is not None:
             spare.append(outcome.conn)
         if outcome.rows is None:
@@ -281,21 +294,23 @@ class PostgresEventStore:
             return
         if last:
             self.signatures.written(*last)
-        if behind is None:
+        if outcome.retried:
+            self._head = None  # what the lost attempt wrote may end past the rows' last event
+        elif not more:
             self._head = Head(*last) if last else None
-            return
-        behind.start = last[0] if last else flight.start  # None when unknown: nothing goes behind it
-        if not (flight.guess and last and Head(*last) == flight.guess.end):
+        elif not (flight.guess and last and Head(*last) == flight.guess.end):
             self._head = None  # the batch behind this one was hashed for a head that is not there
 
     async def _execute(
-        self, conn: AsyncConnection | None, batch: list[_Queued], guess: ChainGuess | None, after: int | None
+        self, conn: AsyncConnection | None, batch: list[_Queued], guess: ChainGuess | None, after: str | None
     ) -> tuple[AsyncConnection, Sequence[Any], bool]:
         """Run the append function for `batch`; once more on a new connection if the old one died.
 
         The committer keeps its connections between batches, so a PostgreSQL restart shows up as a
         dead connection at the next append. Returns (connection, rows, whether it was retried); no
-        rows when `after` (the head position of the batch sent ahead) says it came too early.
+        rows when `after` (the first event ids of the batch sent ahead) says it came too early. When
+        the first attempt's connection was lost and the second fails, the outcome is unknown (the first
+        may have committed): _OutcomeUnknown, never a retryable error.
         """
         signature = self.signatures.take()
         parameters = append_parameters([q.request for q in batch]) | signature | {"o_after": after}
@@ -311,7 +326,7 @@ class PostgresEventStore:
             except DBAPIError as error:
                 if attempt == 2:
                     await _discard(conn)  # the caller holds the first connection, already closed
-                    raise
+                    raise _OutcomeUnknown(_outcome_unknown(error).args[0]) from error
                 if not (error.connection_invalidated or conn.closed):
                     raise
                 log.warning("event store %s: connection lost (%s); appending again", self.schema, error.orig)
@@ -330,7 +345,7 @@ class PostgresEventStore:
             conn = conn or await self._connect()
             await self.signatures.write_pending(conn)
             return conn
-        except (DBAPIError, OSError) as error:
+        except Exception as error:  # a pool timeout, a signer's error: never the committer's death
             log.warning("event store %s: signing the head failed: %r", self.schema, error)
             if conn is not None:
                 await conn.close()
@@ -482,7 +497,11 @@ def _fail_conflicts(batch: list[_Queued], rows: Sequence[Any], error: EventStore
             queued.done.set_exception(error)
 
 
-def _outcome_unknown(error: Exception) -> EventStoreError:
+class _OutcomeUnknown(EventStoreError):
+    """An append that may or may not have been written."""
+
+
+def _outcome_unknown(error: BaseException) -> EventStoreError:
     return EventStoreError(
         f"append outcome unknown: its batch was committed but could not be settled ({_brief(error)}); "
         "read the stream before appending again"
@@ -515,7 +534,9 @@ def _settle(
     last: tuple[int, str] | None = None
     for index, (queued, row) in enumerate(zip(batch, rows, strict=True)):
         if row.first_position is not None:
-            last = (row.first_position + len(queued.request.events) - 1, row.last_hash)
+            last = max(last or (0, ""), (row.first_position + len(queued.request.events) - 1, row.last_hash))
+        elif own := recovered.get(index):  # written by a lost attempt: signed like the rest
+            last = max(last or (0, ""), (own[-1].position, own[-1].hash))
         if queued.done.done():  # the caller was cancelled; its append still happened
             continue
         request = queued.request

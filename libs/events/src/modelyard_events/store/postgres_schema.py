@@ -85,12 +85,13 @@ CREATE TABLE IF NOT EXISTS {s}.relay_checkpoints (
 -- o_after) stay, since pods of the previous release still call them during a rolling upgrade (the
 -- 22-argument one now calls this one). Drop the 19-argument one by its full signature a release later.
 --
--- o_after: this call was sent while the same committer's previous call (which started from head
--- position o_after) was still running. If the head is still there, that call has not committed yet,
--- or wrote nothing: this one returns no rows and changes nothing, and the committer sends it again
--- once the previous call has answered, so a committer's batches are applied in the order it sent them.
+-- o_after: this call was sent while the same committer's previous call was still running; o_after
+-- holds the first event id of each request of that call, joined by U+001E. If none of them is in
+-- the log, that call has not committed yet (or wrote nothing): this one returns no rows and changes
+-- nothing, and the committer sends it again once the previous call has answered. So a committer's
+-- batches are applied in the order it sent them, whatever other writers do meanwhile.
 CREATE OR REPLACE FUNCTION {s}.append_events(
-{parameters}, o_after bigint
+{parameters}, o_after text
 {returns}
 LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -110,7 +111,8 @@ DECLARE
     guessed boolean;
 BEGIN
     SELECT h.last_position, h.last_hash INTO pos, prev FROM {s}.event_head h WHERE h.id = 1 FOR UPDATE;
-    IF pos = o_after THEN
+    IF o_after IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {s}.events ev
+            WHERE ev.event_id = ANY(string_to_array(o_after, E'\\x1e')::uuid[])) THEN
         RETURN;
     END IF;
     guessed := g_position IS NOT NULL AND g_position = pos AND g_hash = prev
@@ -200,7 +202,7 @@ LANGUAGE sql AS $fn$
     SELECT * FROM {s}.append_events(a_stream_id, a_expected, a_count, a_stream_type, a_occurred_at,
         a_actor, a_org_id, a_correlation_id, a_causation_id, j_event_id, e_type, e_schema_version,
         j_data, j_head, j_tail, s_position, s_hash, s_key_id, s_signature, g_position, g_hash, j_hash,
-        NULL::bigint)
+        NULL::text)
 $fn$;
 -- A signature written on its own, when no append follows soon: an asynchronous commit, since a
 -- signature lost in a crash is written again at the next start (PostgresEventStore.sign_tail).

@@ -16,8 +16,8 @@ from typing import Any
 
 from modelyard_events.hashing import chain_hash
 from modelyard_events.store.pending import AppendRequest
+from modelyard_events.store.postgres_rows import RECORD_SEPARATOR
 
-_RS = "\x1e"  # as store.postgres_rows joins per-event texts
 NO_GUESS: dict[str, Any] = {"g_position": None, "g_hash": None, "j_hash": None}
 
 
@@ -65,7 +65,7 @@ class ChainGuess:
         return {
             "g_position": self.head.position,
             "g_hash": self.head.hash,
-            "j_hash": _RS.join(h for own in self.hashes for h in own),
+            "j_hash": RECORD_SEPARATOR.join(h for own in self.hashes for h in own),
         }
 
     def hashes_for(self, index: int, first_position: int, first_prev_hash: str) -> tuple[str, ...] | None:

@@ -32,6 +32,7 @@ from modelyard_events.store.ports import SignedPage
 from modelyard_events.store.postgres_rows import (
     COLUMNS,
     HASH_COLUMN,
+    RECORD_SEPARATOR,
     append_parameters,
     envelope_from_row,
     fetch_tuples,
@@ -41,7 +42,6 @@ from modelyard_events.store.postgres_schema import ensure_store_schema
 log = logging.getLogger(__name__)
 _LOCK_NOT_AVAILABLE = "55P03"
 _MAX_BATCH_EVENTS = 2000
-_RS = "\x1e"  # joins the event ids of o_after, as store.postgres_rows joins per-event texts
 _PIPELINE = 2  # batches in flight at once (see PostgresEventStore._commit_forever)
 # Below this many queued events one batch beats two: a call's fixed cost (~0.5 ms: the head row,
 # the commit) outweighs the Python work the second batch would overlap (8 x 1: 4.2k vs 3.3k events/s).
@@ -237,7 +237,11 @@ class PostgresEventStore:
     ) -> _Outcome:
         """Run one batch's call; every failure fails the batch, never the committer."""
         try:
-            after = _RS.join(str(q.request.events[0].event_id) for q in ahead.batch) if ahead else None
+            after = (
+                RECORD_SEPARATOR.join(str(q.request.events[0].event_id) for q in ahead.batch)
+                if ahead
+                else None
+            )
             conn, rows, retried = await self._execute(conn, batch, guess, after)
             if not rows and ahead:  # it overtook the batch ahead, which had not committed: nothing done
                 await asyncio.wait((ahead.task,))
@@ -326,7 +330,7 @@ class PostgresEventStore:
             except DBAPIError as error:
                 if attempt == 2:
                     await _discard(conn)  # the caller holds the first connection, already closed
-                    raise _OutcomeUnknown(_outcome_unknown(error).args[0]) from error
+                    raise _outcome_unknown(error) from error
                 if not (error.connection_invalidated or conn.closed):
                     raise
                 log.warning("event store %s: connection lost (%s); appending again", self.schema, error.orig)
@@ -501,9 +505,9 @@ class _OutcomeUnknown(EventStoreError):
     """An append that may or may not have been written."""
 
 
-def _outcome_unknown(error: BaseException) -> EventStoreError:
-    return EventStoreError(
-        f"append outcome unknown: its batch was committed but could not be settled ({_brief(error)}); "
+def _outcome_unknown(error: BaseException) -> _OutcomeUnknown:
+    return _OutcomeUnknown(
+        f"append outcome unknown: it may have been written ({_brief(error)}); "
         "read the stream before appending again"
     )
 

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from modelyard_events.envelope import Actor, EventEnvelope, stored_payload, trusted_envelope
 from modelyard_events.store.pending import AppendRequest, PendingEvent
 
-_RS = "\x1e"  # joins JSON texts; canonical JSON escapes every control character
+RECORD_SEPARATOR = "\x1e"  # joins JSON texts and ids; canonical JSON escapes every control character
 COLUMNS = (
     "position, event_id, stream_type, stream_id, stream_version, type, schema_version, "
     "occurred_at, actor::text AS actor, org_id, correlation_id, causation_id, data, prev_hash, hash"
@@ -89,12 +89,12 @@ def append_parameters(requests: Sequence[AppendRequest]) -> dict[str, Any]:
         "a_org_id": array_literal([e.org_id for e in firsts]),
         "a_correlation_id": array_literal([e.correlation_id for e in firsts]),
         "a_causation_id": array_literal([e.causation_id for e in firsts]),
-        "j_event_id": _RS.join(str(e.event_id) for e in events),
+        "j_event_id": RECORD_SEPARATOR.join(str(e.event_id) for e in events),
         "e_type": array_literal([e.type_name for e in events]),
         "e_schema_version": _int_array([e.schema_version for e in events]),
-        "j_data": _RS.join(e.data_json for e in events),
-        "j_head": _RS.join(e.halves.head for e in events),
-        "j_tail": _RS.join(e.halves.tail for e in events),
+        "j_data": RECORD_SEPARATOR.join(e.data_json for e in events),
+        "j_head": RECORD_SEPARATOR.join(e.halves.head for e in events),
+        "j_tail": RECORD_SEPARATOR.join(e.halves.tail for e in events),
     }
 
 

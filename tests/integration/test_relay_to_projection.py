@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from modelyard_devstack import Infra
 from modelyard_devstack.processes import eventually
 from modelyard_events.consumer import ProjectionRunner, SourceTopic
+from modelyard_events.consumer.shared_decodes import SharedDecodes
 from modelyard_events.relay import Relay
 from modelyard_events.store.postgres import PostgresEventStore
 from modelyard_events.testing.sample_events import SAMPLE_REGISTRY
@@ -43,6 +44,48 @@ async def test_appended_events_reach_the_projection_exactly_once(
         stop.set()
         await asyncio.gather(*tasks)
     assert await relay.checkpoint() == 105  # saved in the background, and flushed when the relay stops
+
+
+async def test_two_runners_of_one_topic_decode_each_message_once_and_each_apply_it_once(
+    stack: Infra, engine: AsyncEngine, store: PostgresEventStore
+) -> None:
+    topic = f"modelyard.{store.schema}.events"
+    relay = Relay(store, stack.database_url, stack.kafka_bootstrap_servers, topic)
+    decodes = SharedDecodes()
+    projections = [CounterTotals(schema=f"{store.schema}_read{n}") for n in (1, 2)]
+    runners = [
+        ProjectionRunner(
+            engine,
+            projection,
+            SAMPLE_REGISTRY,
+            [SourceTopic("counters", topic, store, TEST_KEYS)],
+            stack.kafka_bootstrap_servers,
+            group_id=f"g-{uuid.uuid4().hex}",
+            decodes=decodes,
+        )
+        for projection in projections
+    ]
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(relay.run(stop)), *(asyncio.create_task(r.run(stop)) for r in runners)]
+    try:
+        await eventually(lambda: _joined(decodes, topic), what="both runners consuming the topic")
+        expected = await write_counters(store, streams=5, increments=20)
+        for projection in projections:
+            await eventually(lambda p=projection: _equal(engine, p.schema, expected), what=projection.schema)
+            assert await application_counts(engine, projection.schema) == (105, 1)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+    # 105 messages to each consumer: most decoded once for both (a message read again after a
+    # rebalance may be decoded again).
+    assert decodes.shared > 0
+    assert decodes.decoded + decodes.shared >= 2 * 105
+    assert decodes.decoded < 2 * 105
+    assert len(decodes) == 0  # both left: nothing kept
+
+
+async def _joined(decodes: SharedDecodes, topic: str) -> bool:
+    return decodes.readers(topic) == 2
 
 
 async def _equal(engine: AsyncEngine, schema: str, expected: dict[str, int]) -> bool:

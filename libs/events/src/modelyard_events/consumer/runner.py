@@ -37,6 +37,7 @@ from modelyard_events.consumer.arrivals import EarlyArrivals
 from modelyard_events.consumer.checkpoints import create_checkpoint_table, lock_checkpoint, save_checkpoint
 from modelyard_events.consumer.kafka_intake import KafkaIntake
 from modelyard_events.consumer.projection import BatchProjection, Decoded, Projection
+from modelyard_events.consumer.shared_decodes import SharedDecodes, shared_decodes
 from modelyard_events.consumer.verified_runs import SourceTampered, verified_page
 from modelyard_events.db import is_transient
 from modelyard_events.envelope import DomainEvent, EventEnvelope
@@ -46,7 +47,7 @@ from modelyard_events.registry import EventRegistry
 from modelyard_events.signing import ForgedEvent, HeadVerifier
 from modelyard_events.store.ports import EventSource
 from modelyard_events.topics import dead_letter_topic, ensure_topics
-from modelyard_events.wire import decode_message, encode_envelope
+from modelyard_events.wire import encode_envelope
 
 log = logging.getLogger(__name__)
 _CATCH_UP_PAGE = 1000
@@ -82,8 +83,10 @@ class ProjectionRunner:
         reconcile_every_s: float = 5.0,
         gap_wait_s: float = 0.05,
         security: KafkaSecurity | None = None,
+        decodes: SharedDecodes = shared_decodes,
     ) -> None:
         self.engine, self.projection, self.registry = engine, projection, registry
+        self._decodes = decodes  # what the process's other runners of a topic already decoded
         self._by_topic = {s.topic: s for s in sources}
         self._bootstrap = bootstrap_servers
         self._security = security  # how the consumer and the DLQ producer connect (plaintext when None)
@@ -146,10 +149,12 @@ class ProjectionRunner:
         )
         self._dlq = kafka_producer(self._bootstrap, self._security, acks="all")
         await self._dlq.start()
+        self._decodes.join(topics)
         try:
             await intake.start()
             await self._timers(stop, intake)
         finally:
+            self._decodes.leave(topics)
             await intake.stop()
             await self._dlq.stop()
             self._dlq = None
@@ -220,7 +225,7 @@ class ProjectionRunner:
         for record in records:
             source = self._by_topic[record.topic]
             try:
-                delivered = decode_message(record.value, record.headers or ())
+                delivered = self._decodes.decode(record.topic, record.value, record.headers or ())
                 if delivered.head is not None:
                     source.keys.check(delivered.head)
                     self._early.note_head(source.name, delivered.head.position, delivered.head.hash)

@@ -26,11 +26,13 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from modelyard_events.envelope import GENESIS_HASH, EventEnvelope
 from modelyard_events.errors import ConcurrencyConflict, EventStoreError
 from modelyard_events.hashing import chain_hash
+from modelyard_events.signing import HeadSigner
 from modelyard_events.store.chain_guess import ChainGuess, Head
 from modelyard_events.store.pending import AppendRequest
 from modelyard_events.store.postgres import PostgresEventStore, _Queued
 from modelyard_events.store.postgres_rows import RECORD_SEPARATOR
 from modelyard_events.testing.sample_events import TEST_CONTEXT, CounterIncremented
+from modelyard_events.testing.signing import TEST_SIGNER
 
 _CALL: contextvars.ContextVar[tuple[list[_Queued], ChainGuess | None, str | None]] = contextvars.ContextVar(
     "call"
@@ -63,6 +65,9 @@ class FakeLog:
     guesses_used: int = 0
     problems: list[str] = field(default_factory=list)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    connections: list[FakeConnection] = field(default_factory=list)
+    signing: asyncio.Event = field(default_factory=asyncio.Event)  # a head's signature is being written
+    signed: asyncio.Event = field(default_factory=asyncio.Event)  # ... and may be (never, unless set)
 
     @property
     def head(self) -> Head:
@@ -122,10 +127,15 @@ def _lost() -> DBAPIError:
 class FakeConnection:
     def __init__(self, log: FakeLog) -> None:
         self.log, self.closed = log, False
+        log.connections.append(self)
 
     async def execute(self, statement: Any, parameters: Any = None) -> Any:
         if self.closed:
             raise _lost()
+        if "sign_head" in str(statement):
+            self.log.signing.set()
+            await self.log.signed.wait()
+            return _Result([])
         try:
             rows = await self.log.call(*_CALL.get())
         except DBAPIError:
@@ -148,8 +158,10 @@ class _Result:
 class PipelinedStore(PostgresEventStore):
     """The real committer; the append function's calls go to a FakeLog."""
 
-    def __init__(self, log: FakeLog) -> None:
-        super().__init__(create_async_engine("postgresql+psycopg://unused/unused"), "fake")
+    def __init__(self, log: FakeLog, signer: HeadSigner | None = None) -> None:
+        # Nothing connects through the engine but close(), writing a pending signature: refused at once.
+        engine = create_async_engine("postgresql+psycopg://nobody@127.0.0.1:1/unused")
+        super().__init__(engine, "fake", signer=signer)
         self.log = log
         self.sent: list[str] = []  # each batch's first event id, in the order batches were sent
         self.recovered = 0  # appends a lost attempt had written, found after the retry
@@ -295,3 +307,14 @@ async def test_lost_connections_are_exercised_recovered_and_unknown() -> None:
         recovered, unknown = recovered + store.recovered, unknown + outcomes.unknown
     assert recovered > 0
     assert unknown > 0
+
+
+async def test_closing_while_a_head_is_signed_alone_closes_its_connection() -> None:
+    """The committer signs the last head on its own once appends pause; close() then cancels it."""
+    log = FakeLog(random.Random(0))
+    store = PipelinedStore(log, signer=TEST_SIGNER)
+    await store.append("counter", "s-1", 0, [CounterIncremented(amount=1)], TEST_CONTEXT)
+    await asyncio.wait_for(log.signing.wait(), timeout=10)
+    await store.close()
+    assert log.connections
+    assert all(conn.closed for conn in log.connections)

@@ -351,9 +351,11 @@ class PostgresEventStore:
             return conn
         except Exception as error:  # a pool timeout, a signer's error: never the committer's death
             log.warning("event store %s: signing the head failed: %r", self.schema, error)
-            if conn is not None:
-                await conn.close()
+            await _discard(conn)
             return None
+        except BaseException:  # cancelled (close()): this connection is in no list _abandon closes
+            await _discard(conn)
+            raise
 
     async def _own_appends(
         self, conn: AsyncConnection, batch: list[_Queued], rows: Sequence[Any]

@@ -91,6 +91,20 @@ def test_a_hole_is_given_up_after_the_wait_once_the_consumer_has_drained_its_fet
     assert not early.waiting("s")
 
 
+def test_a_hole_is_due_once_it_has_waited_the_gap_wait(log: list[EventEnvelope]) -> None:
+    """From then on the runner asks the broker whether the consumer is drained (a round trip)."""
+    clock = Clock()
+    early = signed(log, clock)
+    assert not early.due()
+    early.chain("s", [log[2]], 1, log[0].hash)
+    clock.now += GAP_WAIT_S / 2
+    assert not early.due()
+    clock.now += GAP_WAIT_S
+    assert early.due()
+    early.chain("s", [log[1]], 1, log[0].hash)  # the hole filled: nothing waits
+    assert not early.due()
+
+
 def test_a_hole_is_given_up_after_the_longest_wait_even_while_messages_keep_coming(
     log: list[EventEnvelope],
 ) -> None:

@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 from aiokafka import TopicPartition
+from aiokafka.errors import KafkaConnectionError, KafkaError
 from faststream.kafka.subscriber import usecase
 from faststream.kafka.subscriber.usecase import BatchSubscriber
 
-from modelyard_events.consumer.kafka_intake import POLL_WAIT_MS, KafkaIntake, LongPollBatches
+from modelyard_events.consumer.kafka_intake import POLL_WAIT_MS, KafkaIntake, LongPollBatches, at_broker_end
 
 
 class _Polled:
@@ -22,9 +23,12 @@ class _Polled:
         self,
         batches: dict[TopicPartition, list[str]],
         offsets: dict[TopicPartition, tuple[int, int | None]] | None = None,
+        ends: dict[TopicPartition, int] | KafkaError | str | None = None,
     ) -> None:
         self.batches, self.calls = batches, list[tuple[int, int | None]]()
         self.offsets = offsets or {}  # partition → (position, high watermark)
+        self.ends = ends or {}  # partition → its end on the broker now (or the error asking raises)
+        self.asked = 0
 
     async def getmany(self, *, timeout_ms: int, max_records: int | None) -> dict[TopicPartition, list[str]]:
         self.calls.append((timeout_ms, max_records))
@@ -38,6 +42,15 @@ class _Polled:
 
     async def position(self, partition: TopicPartition) -> int:
         return self.offsets[partition][0]
+
+    async def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        self.asked += 1
+        if isinstance(self.ends, KafkaError):
+            raise self.ends
+        if self.ends == "hangs":
+            await asyncio.Event().wait()
+        assert isinstance(self.ends, dict)
+        return {partition: self.ends[partition] for partition in partitions}
 
 
 def _intake() -> KafkaIntake:
@@ -113,3 +126,40 @@ async def test_a_partition_not_fetched_yet_does_not_hold_the_intake_back() -> No
     intake = _intake()
     await _subscriber(intake).get_msg(_Polled({}, {TopicPartition("t", 0): (0, None)}))
     assert intake.drained
+
+
+ONE, TWO = TopicPartition("t", 0), TopicPartition("t", 1)
+
+
+async def test_a_partition_behind_its_end_on_the_broker_is_not_at_the_end() -> None:
+    """The last fetch's high watermark says drained; the broker has been written to since."""
+    at_watermark = {ONE: (10, 10), TWO: (40, 40)}
+    assert await at_broker_end(_Polled({}, at_watermark, {ONE: 10, TWO: 40}))  # type: ignore[arg-type]
+    assert not await at_broker_end(_Polled({}, at_watermark, {ONE: 10, TWO: 771}))  # type: ignore[arg-type]
+    assert await at_broker_end(_Polled({}, {}))  # type: ignore[arg-type]  # nothing assigned
+
+
+async def test_the_intake_asks_the_broker_only_when_its_last_poll_looked_drained() -> None:
+    intake, behind = _intake(), _Polled({}, {ONE: (3, 40)}, {ONE: 40})
+    await _subscriber(intake).get_msg(behind)
+    _subscriber(intake).consumer = behind  # type: ignore[assignment]
+    assert not await intake.drained_at_broker()
+    assert behind.asked == 0  # the poll already said so
+    written_since = _Polled({}, {ONE: (40, 40)}, {ONE: 90})
+    await _subscriber(intake).get_msg(written_since)
+    _subscriber(intake).consumer = written_since  # type: ignore[assignment]
+    assert intake.drained
+    assert not await intake.drained_at_broker()
+    assert written_since.asked == 1
+
+
+async def test_the_intake_falls_back_on_its_last_poll_when_the_broker_cannot_say() -> None:
+    intake, unreachable = _intake(), _Polled({}, {ONE: (40, 40)}, KafkaConnectionError())
+    await _subscriber(intake).get_msg(unreachable)
+    _subscriber(intake).consumer = unreachable  # type: ignore[assignment]
+    assert await intake.drained_at_broker()
+    assert unreachable.asked == 1
+    hung = _Polled({}, {ONE: (40, 40)}, "hangs")
+    await _subscriber(intake).get_msg(hung)
+    _subscriber(intake).consumer = hung  # type: ignore[assignment]
+    assert await asyncio.wait_for(intake.drained_at_broker(), timeout=10)

@@ -4,7 +4,7 @@ A topic's partitions are delivered independently, so a poll often brings positio
 which another partition carries and the next poll brings. Reading every such hole from the source
 would read most of the log twice; holding the early messages lets Kafka fill the hole. A hole is
 read from the source (lost data, a partition this replica does not own) once it has waited
-`gap_wait_s` and the consumer has taken everything its partitions held at their last fetch (so a
+`gap_wait_s` and the consumer has taken everything its partitions hold on the broker (so a
 busy consumer, or one reading a backlog, which the broker hands out a partition's run at a time,
 does not give up on messages still to come), or once it has
 waited `MAX_WAIT_S` or holds `MAX_HELD` messages whatever the polls say. The held messages are a
@@ -101,6 +101,11 @@ class EarlyArrivals:
             return {}
         taken, held.by_position, held.hole, held.heads = held.by_position, {}, 0, {}
         return taken
+
+    def due(self) -> bool:
+        """Whether a source's hole has waited `gap_wait_s`: whether the consumer is drained matters now."""
+        now = self._clock()
+        return any(held.by_position and now - held.since >= self._gap_wait_s for held in self._held.values())
 
     def waiting(self, source: str | None = None) -> bool:
         """Whether `source` (or any source) has held messages; the runner polls more often then."""

@@ -166,7 +166,9 @@ class ProjectionRunner:
     async def _on_batch(self, records: list[Any], drained: bool) -> None:
         self._delivering.update(record.topic for record in records)
         try:
-            await self.handle_records(records, drained=drained)
+            # Whether the poll drained the partitions is known only as of its fetch; the timers,
+            # woken below, ask the broker before a hole is read from the source.
+            await self.handle_records(records, drained=False)
         except Exception:
             self.batches_failed += 1  # the intake rewinds and reads the batch again
             raise
@@ -177,9 +179,10 @@ class ProjectionRunner:
         """Until `stop`: end a gap's wait on time, and reconcile every `reconcile_every_s` (at once for
         topics a rebalance just assigned). Raises what they raise, which restarts the intake.
 
-        A gap's wait ends early only while the intake has taken everything its partitions hold: a
-        consumer that lags (a busy one, or one reading a backlog, which a broker hands out a
-        partition's run at a time) still has the hole's event to come."""
+        A gap's wait ends early only while the intake has taken everything its partitions hold, as
+        the broker says when asked (`drained_at_broker`): a consumer that lags (a busy one, or one
+        reading a backlog, which a broker hands out a partition's run at a time) still has the
+        hole's event to come."""
         reconciled_at = time.monotonic()
         while not stop.is_set():
             waiting = self._early.waiting()
@@ -191,8 +194,9 @@ class ProjectionRunner:
             if stop.is_set():
                 return
             if self._early.waiting():
+                drained = await intake.drained_at_broker() if self._early.due() else False
                 async with self._turns:
-                    await self.handle_records([], drained=intake.drained)
+                    await self.handle_records([], drained=drained)
             due = time.monotonic() - reconciled_at > self._reconcile_every_s
             if due or self._assigned:
                 # A topic that delivered since the last pass reveals its holes itself; reading
@@ -218,8 +222,8 @@ class ProjectionRunner:
         """Apply a batch of Kafka records in one transaction (poison to the DLQ).
 
         Records ahead of a hole in their source's chain are held (EarlyArrivals) until the hole
-        is filled by later records or has waited `gap_wait_s` with the consumer `drained` (its last
-        poll left every partition at its high watermark); then the range is read from the source.
+        is filled by later records or has waited `gap_wait_s` with the consumer `drained` (every
+        assigned partition at its end on the broker); then the range is read from the source.
         """
         arrived: dict[str, list[EventEnvelope]] = defaultdict(list)
         for record in records:

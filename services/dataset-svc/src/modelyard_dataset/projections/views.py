@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from modelyard_dataset.projections.sample_rows import SampleEvent, SampleRow, fold, records_json
 from modelyard_dataset.projections.tables import STATES, create_view_tables
 from modelyard_events.consumer.projection import Decoded
+from modelyard_events.db import rows_json
 from modelyard_events.envelope import DomainEvent, EventEnvelope
 from modelyard_events.schemas.datasets import (
     DatasetArchived,
@@ -103,7 +104,7 @@ class DatasetViews:
                 "media_type text, source_camera_id text, captured_at timestamptz, metadata jsonb) "
                 "ON CONFLICT (sample_id) DO NOTHING RETURNING size_bytes"
             ),
-            {"rows": json.dumps(rows)},
+            {"rows": rows_json(rows)},
         )
         sizes = [row[0] for row in inserted]
         await conn.execute(

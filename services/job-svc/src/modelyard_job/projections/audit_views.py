@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from modelyard_events.consumer.projection import Decoded
-from modelyard_events.db import create_schema_tables
+from modelyard_events.db import create_schema_tables, rows_json
 from modelyard_events.envelope import DomainEvent, EventEnvelope
 from modelyard_events.registry import EventRegistry
 from modelyard_events.schemas.datasets import DATASET_EVENTS, DATASET_STREAM, SAMPLE_STREAM, STORAGE_STREAM
@@ -178,7 +178,7 @@ class AuditViews:
 
     async def _insert_audit(self, rows: list[AuditRow], conn: AsyncConnection) -> None:
         payload = [{**row.as_params(), "occurred_at": row.occurred_at.isoformat()} for row in rows]
-        await conn.execute(text(_INSERT_AUDIT.format(s=self.schema)), {"rows": json.dumps(payload)})
+        await conn.execute(text(_INSERT_AUDIT.format(s=self.schema)), {"rows": rows_json(payload)})
 
     async def _apply_lineage(
         self, change: LineageChange, envelope: EventEnvelope, conn: AsyncConnection

@@ -19,7 +19,6 @@ the views after the completion).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
@@ -27,6 +26,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from modelyard_events.consumer.projection import Decoded
+from modelyard_events.db import rows_json
 from modelyard_events.envelope import EventEnvelope
 from modelyard_events.schemas.jobs import JobDispatched
 from modelyard_events.schemas.training import TRAINER_EVENTS, TrainingReport
@@ -91,7 +91,7 @@ async def keep_early(
         }
         for report, envelope in reports
     ]
-    await conn.execute(text(_KEEP.format(s=schema)), {"rows": json.dumps(rows)})
+    await conn.execute(text(_KEEP.format(s=schema)), {"rows": rows_json(rows)})
 
 
 async def note_dispatched(schema: str, event: JobDispatched, conn: AsyncConnection) -> list[Decoded]:

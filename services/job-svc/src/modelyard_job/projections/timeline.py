@@ -6,12 +6,12 @@ trainer's own log keeps them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from modelyard_events.db import rows_json
 from modelyard_events.envelope import DomainEvent, EventEnvelope
 from modelyard_events.schemas.training import TrainingProgressed
 from modelyard_events.wire import encode_envelope
@@ -45,4 +45,4 @@ async def record_in_timeline(
         }
         for job_id, envelope in kept
     ]
-    await conn.execute(text(_INSERT.format(s=schema)), {"source": source, "rows": json.dumps(rows)})
+    await conn.execute(text(_INSERT.format(s=schema)), {"source": source, "rows": rows_json(rows)})

@@ -13,13 +13,13 @@ orders the lines as the trainers wrote them, and is the same in a replay.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from modelyard_events.db import rows_json
 from modelyard_events.envelope import EventEnvelope
 from modelyard_events.schemas.training import MAX_LOG_LINES_PER_EVENT, TrainingLogged
 
@@ -78,7 +78,7 @@ async def apply_training_logged(
         }
         for index, line in enumerate(event.lines)
     ]
-    await conn.execute(text(_INSERT.format(s=schema)), {"rows": json.dumps(rows)})
+    await conn.execute(text(_INSERT.format(s=schema)), {"rows": rows_json(rows)})
 
 
 async def log_lines(

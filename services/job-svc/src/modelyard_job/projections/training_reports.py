@@ -13,13 +13,13 @@ canonical JSON refuses them), which psycopg sends without adapting every value i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import asdict
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from modelyard_events.db import rows_json
 from modelyard_events.envelope import EventEnvelope
 from modelyard_events.schemas.training import EpochCompleted, TrainingPhaseChanged, TrainingStarted
 from modelyard_job.projections.live_progress import LiveReport, fold_live_progress
@@ -125,8 +125,8 @@ async def apply_live_reports(
         if isinstance(report, EpochCompleted)
     ]
     if epochs:
-        await conn.execute(text(_INSERT_EPOCHS.format(s=schema)), {"rows": json.dumps(epochs)})
+        await conn.execute(text(_INSERT_EPOCHS.format(s=schema)), {"rows": rows_json(epochs)})
     if not moving:
         return
     folded = [asdict(row) for row in fold_live_progress(report for report, _ in moving)]
-    await conn.execute(text(_UPDATE_PROGRESS.format(s=schema)), {"rows": json.dumps(folded)})
+    await conn.execute(text(_UPDATE_PROGRESS.format(s=schema)), {"rows": rows_json(folded)})

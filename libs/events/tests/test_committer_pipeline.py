@@ -2,12 +2,13 @@
 
 PostgresEventStore's committer (group commit, two batches in flight, send order kept by `o_after`,
 hashes guessed from the head, a lost connection retried) runs unchanged; only the connection is
-fake: `FakeLog` does what the append function does (store/postgres_schema.py) in a few lines, and
-its calls take random times, so the second batch often reaches the head row before the first, and
-a connection is lost before or after a commit. Each seed's run must leave a log that chains, hold
-every event whose caller was told it was written, none whose caller was told it was refused, and
-have committed the batches in the order they were sent. The integration tests run the same code
-against PostgreSQL (tests/integration/test_store_concurrency.py, test_store_restart.py).
+fake: `FakeLog` does what the append function does (store/postgres_schema.py) in a few lines. Its
+calls take a random number of the event loop's turns (seeded, so a failure repeats), so the second
+batch often reaches the head row before the first, and a connection is lost before or after a
+commit. Each seed's run must leave a log that chains, hold every event whose caller was told it was
+written, none whose caller was told it was refused, and have committed the batches in the order
+they were sent. The integration tests run the same code against PostgreSQL
+(tests/integration/test_store_concurrency.py, test_store_restart.py).
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ class FakeLog:
         return Head(len(self.events), self.events[-1].hash if self.events else GENESIS_HASH)
 
     async def call(self, batch: list[_Queued], guess: ChainGuess | None, after: str | None) -> list[Row]:
-        await asyncio.sleep(self.rng.random() * 0.002)
+        await self._take_a_while()
         if self.rng.random() < self.lose_before:
             raise _lost()
         async with self.lock:
@@ -83,10 +84,16 @@ class FakeLog:
                 self.too_early += 1
                 return []  # the batch ahead has not committed: nothing written
             rows = self._write([q.request for q in batch], guess)
-        await asyncio.sleep(self.rng.random() * 0.002)
+        await self._take_a_while()
         if self.rng.random() < self.lose_after:
             raise _lost()  # committed, and the caller never heard
         return rows
+
+    async def _take_a_while(self) -> None:
+        # Turns of the event loop, not wall-clock time: asyncio runs ready tasks in order, so a
+        # seed's schedule, and a failure, repeat.
+        for _ in range(self.rng.randrange(12)):
+            await asyncio.sleep(0)
 
     def _write(self, requests: Sequence[AppendRequest], guess: ChainGuess | None) -> list[Row]:
         # Like the function: the guessed hashes are trusted only while the head is where the guess
@@ -160,7 +167,9 @@ class PipelinedStore(PostgresEventStore):
 
     def __init__(self, log: FakeLog, signer: HeadSigner | None = None) -> None:
         # Nothing connects through the engine but close(), writing a pending signature: refused at once.
-        engine = create_async_engine("postgresql+psycopg://nobody@127.0.0.1:1/unused")
+        engine = create_async_engine(
+            "postgresql+psycopg://nobody@127.0.0.1:1/unused", connect_args={"connect_timeout": 1}
+        )
         super().__init__(engine, "fake", signer=signer)
         self.log = log
         self.sent: list[str] = []  # each batch's first event id, in the order batches were sent

@@ -134,22 +134,31 @@ ONE, TWO = TopicPartition("t", 0), TopicPartition("t", 1)
 async def test_a_partition_behind_its_end_on_the_broker_is_not_at_the_end() -> None:
     """The last fetch's high watermark says drained; the broker has been written to since."""
     at_watermark = {ONE: (10, 10), TWO: (40, 40)}
-    assert await at_broker_end(_Polled({}, at_watermark, {ONE: 10, TWO: 40}))  # type: ignore[arg-type]
-    assert not await at_broker_end(_Polled({}, at_watermark, {ONE: 10, TWO: 771}))  # type: ignore[arg-type]
-    assert await at_broker_end(_Polled({}, {}))  # type: ignore[arg-type]  # nothing assigned
+    assert await at_broker_end(_Polled({}, at_watermark, {ONE: 10, TWO: 40}), {"t"})  # type: ignore[arg-type]
+    assert not await at_broker_end(_Polled({}, at_watermark, {ONE: 10, TWO: 771}), {"t"})  # type: ignore[arg-type]
+    assert await at_broker_end(_Polled({}, {}), {"t"})  # type: ignore[arg-type]  # nothing assigned
 
 
-async def test_the_intake_asks_the_broker_only_when_its_last_poll_looked_drained() -> None:
+async def test_a_busy_topic_does_not_hold_back_a_quiet_topic_s_hole() -> None:
+    busy = TopicPartition("busy", 0)
+    consumer = _Polled({}, {ONE: (10, 10), busy: (5, 900)}, {ONE: 10, busy: 2000})
+    assert await at_broker_end(consumer, {"t"})  # type: ignore[arg-type]
+    assert consumer.asked == 1
+    assert not await at_broker_end(consumer, {"t", "busy"})  # type: ignore[arg-type]
+    assert consumer.asked == 1  # the last fetch already showed "busy" behind: no round trip
+
+
+async def test_the_intake_asks_the_broker_only_when_the_last_fetch_looked_drained() -> None:
     intake, behind = _intake(), _Polled({}, {ONE: (3, 40)}, {ONE: 40})
     await _subscriber(intake).get_msg(behind)
     _subscriber(intake).consumer = behind  # type: ignore[assignment]
-    assert not await intake.drained_at_broker()
-    assert behind.asked == 0  # the poll already said so
+    assert not await intake.drained_at_broker({"t"})
+    assert behind.asked == 0  # the last fetch already said so
     written_since = _Polled({}, {ONE: (40, 40)}, {ONE: 90})
     await _subscriber(intake).get_msg(written_since)
     _subscriber(intake).consumer = written_since  # type: ignore[assignment]
     assert intake.drained
-    assert not await intake.drained_at_broker()
+    assert not await intake.drained_at_broker({"t"})
     assert written_since.asked == 1
 
 
@@ -157,9 +166,9 @@ async def test_the_intake_falls_back_on_its_last_poll_when_the_broker_cannot_say
     intake, unreachable = _intake(), _Polled({}, {ONE: (40, 40)}, KafkaConnectionError())
     await _subscriber(intake).get_msg(unreachable)
     _subscriber(intake).consumer = unreachable  # type: ignore[assignment]
-    assert await intake.drained_at_broker()
+    assert await intake.drained_at_broker({"t"})
     assert unreachable.asked == 1
     hung = _Polled({}, {ONE: (40, 40)}, "hangs")
     await _subscriber(intake).get_msg(hung)
     _subscriber(intake).consumer = hung  # type: ignore[assignment]
-    assert await asyncio.wait_for(intake.drained_at_broker(), timeout=10)
+    assert await asyncio.wait_for(intake.drained_at_broker({"t"}), timeout=10)

@@ -78,3 +78,27 @@ def test_a_stored_payload_is_validated_from_its_text_as_its_dict_would_be() -> N
 def test_a_stored_payload_of_an_old_version_goes_through_its_upcasters() -> None:
     event = evolved_registry().decode_payload("TemperatureRecorded", 1, stored_payload('{"celsius":21.5}'))
     assert event == TemperatureRecorded(value=21.5, unit="C", site="unknown")
+
+
+def test_an_upcaster_that_changes_its_input_in_place_leaves_the_stored_payload_alone() -> None:
+    """The payload may be shared: by a stored envelope, or by the runners that took one decoded message."""
+    registry = EventRegistry([TemperatureRecorded])
+
+    @registry.upcaster("TemperatureRecorded", 1)
+    def careless(data: dict[str, object]) -> dict[str, object]:
+        data["value"] = data.pop("celsius")  # in place
+        data["unit"] = "C"
+        return data
+
+    @registry.upcaster("TemperatureRecorded", 2)
+    def careless_too(data: dict[str, object]) -> dict[str, object]:
+        data["site"] = "unknown"
+        return data
+
+    shared = stored_payload('{"celsius":21.5}')
+    for _ in range(2):  # a second runner decodes the same payload
+        assert registry.decode_payload("TemperatureRecorded", 1, shared) == TemperatureRecorded(
+            value=21.5, unit="C", site="unknown"
+        )
+    assert shared == {"celsius": 21.5}
+    assert shared.json == '{"celsius":21.5}'

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 
-from modelyard_events.consumer.shared_decodes import SharedDecodes
+from modelyard_events.consumer.shared_decodes import FOOTPRINT_PER_BYTE, SharedDecodes
 from modelyard_events.envelope import EventEnvelope
 from modelyard_events.errors import MalformedEvent
 from modelyard_events.hashing import envelope_hash
@@ -21,8 +21,8 @@ def _message(envelope: EventEnvelope) -> bytes:
     return encode_envelope(envelope.model_copy(update={"hash": envelope_hash(envelope)}))
 
 
-def _readers(count: int, capacity: int = 16) -> SharedDecodes:
-    decodes = SharedDecodes(capacity)
+def _readers(count: int, budget: int = 1 << 20, largest: int = 1 << 16) -> SharedDecodes:
+    decodes = SharedDecodes(budget, largest)
     for _ in range(count):
         decodes.join([TOPIC])
     return decodes
@@ -86,13 +86,34 @@ def test_bytes_that_fail_to_decode_are_refused_to_every_runner_and_not_kept() ->
 
 
 @given(envelopes)
-def test_the_oldest_entry_goes_at_capacity(envelope: EventEnvelope) -> None:
-    decodes = _readers(2, capacity=2)
+def test_the_oldest_entries_go_when_the_budget_is_spent(envelope: EventEnvelope) -> None:
     values = [_message(envelope.model_copy(update={"position": p})) for p in (1, 2, 3)]
+    decodes = _readers(2, budget=FOOTPRINT_PER_BYTE * (len(values[0]) + len(values[1])))
     decoded = [decodes.decode(TOPIC, value, ()) for value in values]
     assert len(decodes) == 2
+    assert decodes.footprint <= FOOTPRINT_PER_BYTE * (len(values[0]) + len(values[1]))
     assert decodes.decode(TOPIC, values[0], ()) is not decoded[0]  # dropped: decoded again
     assert decodes.decode(TOPIC, values[2], ()) is decoded[2]
+
+
+@given(envelopes)
+def test_entries_no_other_runner_takes_stay_within_the_budget(envelope: EventEnvelope) -> None:
+    """Two replicas: this pod's other runner was given other partitions, and never takes them."""
+    budget = 10 * FOOTPRINT_PER_BYTE * len(_message(envelope))
+    decodes = _readers(2, budget=budget)
+    for position in range(1, 101):
+        decodes.decode(TOPIC, _message(envelope.model_copy(update={"position": position})), ())
+    assert 0 < len(decodes) <= 11
+    assert decodes.footprint <= budget
+
+
+@given(envelopes)
+def test_a_large_message_is_decoded_by_each_runner_alone(envelope: EventEnvelope) -> None:
+    value = _message(envelope)
+    decodes = _readers(2, largest=len(value) - 1)
+    assert decodes.decode(TOPIC, value, ()) is not decodes.decode(TOPIC, value, ())
+    assert len(decodes) == 0
+    assert decodes.footprint == 0
 
 
 @given(envelopes)
@@ -107,6 +128,7 @@ def test_a_runner_that_leaves_takes_its_topic_s_entries_when_it_was_the_last_but
     assert len(decodes) == 2
     decodes.leave([TOPIC])  # one runner of the trainers' topic left: the other decodes alone now
     assert len(decodes) == 1
+    assert decodes.footprint == FOOTPRINT_PER_BYTE * len(value)
     assert decodes.decode(TOPIC, value, ()) is not decodes.decode(TOPIC, value, ())
     decodes.leave([TOPIC])
     decodes.leave([TOPIC])  # more leaves than joins change nothing

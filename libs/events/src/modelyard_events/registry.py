@@ -7,6 +7,7 @@ skipped by one of them.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -85,6 +86,10 @@ class EventRegistry:
             raise UnknownEventType(type_name, schema_version)
         if schema_version == cls.schema_version and type(data) is StoredPayload:
             return self._validate(cls, type_name, schema_version, data.json)
+        if schema_version < cls.schema_version:
+            # An upcaster gets a copy: the payload it was given may be shared (a stored envelope, or
+            # one decoded message that several runners of a process take: consumer/shared_decodes.py).
+            data = copy.deepcopy(dict(data))
         for version in range(schema_version, cls.schema_version):
             step = self._upcasters.get((type_name, version))
             if step is None:

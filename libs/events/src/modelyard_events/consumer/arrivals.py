@@ -87,7 +87,7 @@ class EarlyArrivals:
     def overdue(self, source: str, drained: bool) -> dict[int, EventEnvelope]:
         """The held messages of `source` if its hole has waited too long (and forget them), else {}.
 
-        `drained`: the last poll left every partition at its high watermark.
+        `drained`: the consumer has taken everything the broker holds of the source's topic.
         """
         held = self._held.get(source)
         if held is None or not held.by_position:
@@ -102,10 +102,14 @@ class EarlyArrivals:
         taken, held.by_position, held.hole, held.heads = held.by_position, {}, 0, {}
         return taken
 
-    def due(self) -> bool:
-        """Whether a source's hole has waited `gap_wait_s`: whether the consumer is drained matters now."""
+    def due(self) -> set[str]:
+        """The sources whose hole has waited `gap_wait_s`: whether their topics are drained matters now."""
         now = self._clock()
-        return any(held.by_position and now - held.since >= self._gap_wait_s for held in self._held.values())
+        return {
+            source
+            for source, held in self._held.items()
+            if held.by_position and now - held.since >= self._gap_wait_s
+        }
 
     def waiting(self, source: str | None = None) -> bool:
         """Whether `source` (or any source) has held messages; the runner polls more often then."""

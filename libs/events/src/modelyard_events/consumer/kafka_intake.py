@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from itertools import chain
 from typing import Any
 
@@ -60,16 +60,21 @@ class LongPollBatches(BatchSubscriber):
         return tuple(chain.from_iterable(batches.values()))
 
 
-async def at_broker_end(consumer: AIOKafkaConsumer) -> bool:
-    """Whether every assigned partition's consumed position has reached its end on the broker now.
+async def at_broker_end(consumer: AIOKafkaConsumer, topics: Collection[str]) -> bool:
+    """Whether the consumer's assigned partitions of `topics` have reached their ends on the broker now.
 
     `caught_up` compares with the high watermarks of the last fetch, which are stale as soon as a
     producer writes again; a broker that answers a fetch at the end of its wait (Tansu, every
     100 ms) leaves them stale most of the time. Under a metrics load the consumer then looked drained
     while the broker held hundreds more of a partition's records, the hole among them (measured: 7 of
-    54 checks, a partition 731 records behind). One ListOffsets request asks the broker itself.
+    54 checks, a partition 731 records behind). One ListOffsets request asks the broker itself, for
+    the topics whose holes are due only: a busy topic must not hold back a quiet one's hole.
     """
-    partitions = list(consumer.assignment())
+    partitions = [partition for partition in consumer.assignment() if partition.topic in topics]
+    for partition in partitions:  # behind what the last fetch saw: no need to ask
+        highwater = consumer.highwater(partition)
+        if highwater is not None and await consumer.position(partition) < highwater:
+            return False
     if not partitions:
         return True
     ends = await consumer.end_offsets(partitions)
@@ -116,6 +121,7 @@ class KafkaIntake:
     ) -> None:
         self._handle, self._lock, self._max_records = handle, lock, max_records
         self._backoff = 0.0
+        self._offsets_failing = False
         self._broker = KafkaBroker(
             bootstrap_servers,
             security=faststream_security(security),
@@ -145,20 +151,25 @@ class KafkaIntake:
         """Whether the last poll left nothing to read: every assigned partition at its high watermark."""
         return self._subscriber.caught_up
 
-    async def drained_at_broker(self) -> bool:
-        """`drained`, confirmed with the broker's end offsets (a round trip: for a hole's deadline,
-        not for every batch). The last poll's answer when the broker cannot say."""
+    async def drained_at_broker(self, topics: Collection[str]) -> bool:
+        """Whether the partitions of `topics` are drained, asking the broker's end offsets (a round
+        trip: for a hole's deadline, not for every batch); the last poll's answer when the broker
+        cannot say."""
         consumer = self._subscriber.consumer
-        if not self.drained or consumer is None:
+        if consumer is None:
             return self.drained
         try:
             async with asyncio.timeout(_END_OFFSETS_TIMEOUT_S):  # the timers must not stall on it
-                return await at_broker_end(consumer)
+                drained = await at_broker_end(consumer, topics)
         except (AssertionError, IllegalStateError):  # a rebalance took a partition meanwhile
             return self.drained
         except (KafkaError, TimeoutError) as error:
-            log.warning("end offsets unavailable (%r): using the last fetch's", error)
+            if not self._offsets_failing:  # once per failing spell, not at every timer tick
+                log.warning("end offsets unavailable (%r): using the last fetch's", error)
+            self._offsets_failing = True
             return self.drained
+        self._offsets_failing = False
+        return drained
 
     async def start(self) -> None:
         """Join the group and start delivering (raises when the brokers cannot be reached)."""

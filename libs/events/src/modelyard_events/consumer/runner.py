@@ -194,7 +194,9 @@ class ProjectionRunner:
             if stop.is_set():
                 return
             if self._early.waiting():
-                drained = await intake.drained_at_broker() if self._early.due() else False
+                overdue_soon = self._early.due()
+                topics = {s.topic for s in self._by_topic.values() if s.name in overdue_soon}
+                drained = await intake.drained_at_broker(topics) if topics else False
                 async with self._turns:
                     await self.handle_records([], drained=drained)
             due = time.monotonic() - reconciled_at > self._reconcile_every_s

@@ -9,21 +9,27 @@ the exact bytes, value and claimed head alike: bytes that differ in anything are
 and a message that fails to decode is not kept (each runner dead-letters it itself). Each runner
 still checks the head's signature against its own source's pinned keys.
 
-An entry is dropped once every other runner of its topic has taken it; runners that lag far apart,
-or one that reads a batch again after a failed transaction, find it gone and decode again:
-`capacity` bounds the memory whatever they do.
+An entry is dropped once every other runner of its topic has taken it. Runners that lag far apart,
+one that reads a batch again after a failed transaction, or runners whose consumer groups gave them
+different partitions (two replicas of a service: an entry none of the others will ever take) only
+cost memory up to `budget` bytes, oldest dropped first; a message larger than `largest` bytes (a
+bulk sample import's, decoded into several hundred KB) is decoded by each runner alone, so a
+broker sending large messages cannot fill the process either.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from modelyard_events.wire import HEAD_SIGNATURE, Delivered, decode_message
 
-# Entries: a trainer report's message (0.9 KB) and its decoded envelope (4.4 KB) take about 5 KB, so
-# about 22 MB at most. Runners of a topic lag up to a few thousand messages apart under load.
-CAPACITY = 4096
+# What an entry costs, per byte of its message: a trainer report's 0.9 KB message decodes into
+# 4.4 KB, a 62 KB SamplesAdded into about 370 KB (tracemalloc); the message's bytes are kept as the key.
+FOOTPRINT_PER_BYTE = 7
+BUDGET_BYTES = 32 * 1024 * 1024  # about 4,500 trainer reports: runners lag up to a few thousand apart
+LARGEST_BYTES = 16 * 1024
 
 _Key = tuple[str, bytes, bytes | None]
 
@@ -32,15 +38,17 @@ _Key = tuple[str, bytes, bytes | None]
 class _Entry:
     delivered: Delivered
     takers_left: int
+    footprint: int
 
 
 class SharedDecodes:
     """Decoded messages of the topics more than one runner of this process consumes."""
 
-    def __init__(self, capacity: int = CAPACITY) -> None:
-        self._capacity = capacity
+    def __init__(self, budget: int = BUDGET_BYTES, largest: int = LARGEST_BYTES) -> None:
+        self._budget, self._largest = budget, largest
         self._readers: dict[str, int] = {}
-        self._entries: dict[_Key, _Entry] = {}  # in insertion order: the oldest is dropped first
+        self._entries: OrderedDict[_Key, _Entry] = OrderedDict()  # the oldest is dropped first
+        self._footprint = 0
         self.decoded = 0
         self.shared = 0
 
@@ -58,8 +66,8 @@ class SharedDecodes:
             else:
                 self._readers.pop(topic, None)
         alone = {topic for topic in topics if self._readers.get(topic, 0) < 2}  # no one to share with
-        if alone:
-            self._entries = {key: entry for key, entry in self._entries.items() if key[0] not in alone}
+        for key in [key for key in self._entries if key[0] in alone]:
+            self._drop(key)
 
     def readers(self, topic: str) -> int:
         """How many runners consume `topic` now."""
@@ -68,7 +76,7 @@ class SharedDecodes:
     def decode(self, topic: str, value: bytes | None, headers: Sequence[tuple[str, bytes]]) -> Delivered:
         """`decode_message(value, headers)`, decoded by whichever runner of `topic` got it first."""
         others = self._readers.get(topic, 0) - 1
-        if others < 1 or value is None:
+        if others < 1 or value is None or len(value) > self._largest:
             return self._decode(value, headers)
         claimed = next((v for k, v in headers if k == HEAD_SIGNATURE), None)
         key = (topic, value, claimed)
@@ -77,13 +85,26 @@ class SharedDecodes:
             self.shared += 1
             entry.takers_left -= 1
             if entry.takers_left < 1:
-                self._entries.pop(key, None)
+                self._drop(key)
             return entry.delivered
         delivered = self._decode(value, headers)
-        if len(self._entries) >= self._capacity:
-            self._entries.pop(next(iter(self._entries)))
-        self._entries[key] = _Entry(delivered, others)
+        footprint = FOOTPRINT_PER_BYTE * len(value)
+        while self._entries and self._footprint + footprint > self._budget:
+            _, oldest = self._entries.popitem(last=False)
+            self._footprint -= oldest.footprint
+        self._entries[key] = _Entry(delivered, others, footprint)
+        self._footprint += footprint
         return delivered
+
+    @property
+    def footprint(self) -> int:
+        """The estimated bytes the kept entries take."""
+        return self._footprint
+
+    def _drop(self, key: _Key) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._footprint -= entry.footprint
 
     def _decode(self, value: bytes | None, headers: Sequence[tuple[str, bytes]]) -> Delivered:
         self.decoded += 1

@@ -2,6 +2,7 @@
 
 import asyncio
 import uuid
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -26,14 +27,7 @@ async def test_appended_events_reach_the_projection_exactly_once(
     topic = f"modelyard.{store.schema}.events"
     relay = Relay(store, stack.database_url, stack.kafka_bootstrap_servers, topic)
     projection = CounterTotals(schema=f"{store.schema}_read")
-    runner = ProjectionRunner(
-        engine,
-        projection,
-        SAMPLE_REGISTRY,
-        [SourceTopic("counters", topic, store, TEST_KEYS)],
-        stack.kafka_bootstrap_servers,
-        group_id=f"g-{uuid.uuid4().hex}",
-    )
+    runner = _runner(stack, engine, store, projection)
     stop = asyncio.Event()
     tasks = [asyncio.create_task(relay.run(stop)), asyncio.create_task(runner.run(stop))]
     try:
@@ -53,18 +47,7 @@ async def test_two_runners_of_one_topic_decode_each_message_once_and_each_apply_
     relay = Relay(store, stack.database_url, stack.kafka_bootstrap_servers, topic)
     decodes = SharedDecodes()
     projections = [CounterTotals(schema=f"{store.schema}_read{n}") for n in (1, 2)]
-    runners = [
-        ProjectionRunner(
-            engine,
-            projection,
-            SAMPLE_REGISTRY,
-            [SourceTopic("counters", topic, store, TEST_KEYS)],
-            stack.kafka_bootstrap_servers,
-            group_id=f"g-{uuid.uuid4().hex}",
-            decodes=decodes,
-        )
-        for projection in projections
-    ]
+    runners = [_runner(stack, engine, store, projection, decodes=decodes) for projection in projections]
     stop = asyncio.Event()
     tasks = [asyncio.create_task(relay.run(stop)), *(asyncio.create_task(r.run(stop)) for r in runners)]
     try:
@@ -82,6 +65,21 @@ async def test_two_runners_of_one_topic_decode_each_message_once_and_each_apply_
     assert decodes.decoded + decodes.shared >= 2 * 105
     assert decodes.decoded < 2 * 105
     assert len(decodes) == 0  # both left: nothing kept
+
+
+def _runner(
+    stack: Infra, engine: AsyncEngine, store: PostgresEventStore, projection: CounterTotals, **options: Any
+) -> ProjectionRunner:
+    """A runner of `projection` over the store's topic, in a consumer group of its own."""
+    return ProjectionRunner(
+        engine,
+        projection,
+        SAMPLE_REGISTRY,
+        [SourceTopic("counters", f"modelyard.{store.schema}.events", store, TEST_KEYS)],
+        stack.kafka_bootstrap_servers,
+        group_id=f"g-{uuid.uuid4().hex}",
+        **options,
+    )
 
 
 async def _joined(decodes: SharedDecodes, topic: str) -> bool:

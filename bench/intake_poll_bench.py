@@ -30,7 +30,7 @@ FASTSTREAM_NAP_MS = 10  # what the intake set before it had its own subscriber
 async def _latencies(bootstrap: str, topic: str, *, nap: bool, interval_s: float, count: int) -> list[float]:
     latencies: list[float] = []
 
-    async def handle(records: list[Any], drained: bool) -> None:
+    async def handle(records: list[Any]) -> None:
         now = time.monotonic()
         latencies.extend((now - struct.unpack("d", record.value)[0]) * 1000 for record in records)
 

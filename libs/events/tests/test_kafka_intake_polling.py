@@ -54,7 +54,7 @@ class _Polled:
 
 
 def _intake() -> KafkaIntake:
-    async def handle(records: list[Any], drained: bool) -> None:
+    async def handle(records: list[Any]) -> None:
         pass
 
     return KafkaIntake(

@@ -112,9 +112,14 @@ def decode_message(value: bytes | None, headers: Sequence[tuple[str, bytes]] = (
         checked_envelope(envelope)  # not the bytes encode_envelope makes: check the content itself
     elif payload := _payload_text(value, at):
         envelope.__dict__["data"] = _stored(envelope.data, payload)
-    claimed = next((v for k, v in headers if k == HEAD_SIGNATURE), None)
+    claimed = claimed_head(headers)
     head = None if claimed is None else SignedHead.from_header(envelope.position, envelope.hash, claimed)
     return Delivered(envelope, head)
+
+
+def claimed_head(headers: Sequence[tuple[str, bytes]]) -> bytes | None:
+    """The `head_signature` header's value a message carries, if any (the first, as decoding reads it)."""
+    return next((v for k, v in headers if k == HEAD_SIGNATURE), None)
 
 
 def hash_field_at(value: bytes, envelope: EventEnvelope) -> int:

@@ -31,8 +31,8 @@ log = logging.getLogger(__name__)
 _FASTSTREAM_LOG = logging.getLogger(f"{__name__}.faststream")
 _FASTSTREAM_LOG.setLevel(logging.WARNING)
 
-BatchHandler = Callable[[list[ConsumerRecord[Any, Any]], bool], Awaitable[None]]
-"""Apply records (and whether the poll that brought them left nothing more to read)."""
+BatchHandler = Callable[[list[ConsumerRecord[Any, Any]]], Awaitable[None]]
+"""Apply a poll's records (whether the partitions are drained is `drained_at_broker`'s to say)."""
 
 _MAX_BACKOFF_S = 5.0
 _END_OFFSETS_TIMEOUT_S = 1.0
@@ -183,7 +183,7 @@ class KafkaIntake:
         records: list[ConsumerRecord[Any, Any]] = list(message.raw_message)
         try:
             async with self._lock:
-                await self._handle(records, self.drained)
+                await self._handle(records)
         except Exception as error:
             await message.nack()
             self._backoff = min(max(self._backoff * 2, 0.1), _MAX_BACKOFF_S)

@@ -163,7 +163,7 @@ class ProjectionRunner:
         self._assigned |= topics
         self._wake.set()
 
-    async def _on_batch(self, records: list[Any], drained: bool) -> None:
+    async def _on_batch(self, records: list[Any]) -> None:
         self._delivering.update(record.topic for record in records)
         try:
             # Whether the poll drained the partitions is known only as of its fetch; the timers,

@@ -23,12 +23,12 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from modelyard_events.wire import HEAD_SIGNATURE, Delivered, decode_message
+from modelyard_events.wire import Delivered, claimed_head, decode_message
 
 # What an entry costs, per byte of its message: a trainer report's 0.9 KB message decodes into
 # 4.4 KB, a 62 KB SamplesAdded into about 370 KB (tracemalloc); the message's bytes are kept as the key.
 FOOTPRINT_PER_BYTE = 7
-BUDGET_BYTES = 32 * 1024 * 1024  # about 4,500 trainer reports: runners lag up to a few thousand apart
+BUDGET_BYTES = 32 * 1024 * 1024  # about 5,300 trainer reports: runners lag up to a few thousand apart
 LARGEST_BYTES = 16 * 1024
 
 _Key = tuple[str, bytes, bytes | None]
@@ -78,8 +78,7 @@ class SharedDecodes:
         others = self._readers.get(topic, 0) - 1
         if others < 1 or value is None or len(value) > self._largest:
             return self._decode(value, headers)
-        claimed = next((v for k, v in headers if k == HEAD_SIGNATURE), None)
-        key = (topic, value, claimed)
+        key = (topic, value, claimed_head(headers))
         entry = self._entries.get(key)
         if entry is not None:
             self.shared += 1

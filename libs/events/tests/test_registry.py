@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import ClassVar
 
 import pytest
 
-from modelyard_events.envelope import stored_payload
+from modelyard_events.envelope import DomainEvent, stored_payload
 from modelyard_events.errors import MalformedEvent, RegistryError, UnknownEventType
 from modelyard_events.registry import EventRegistry
 from modelyard_events.store import InMemoryEventStore
@@ -102,3 +103,30 @@ def test_an_upcaster_that_changes_its_input_in_place_leaves_the_stored_payload_a
         )
     assert shared == {"celsius": 21.5}
     assert shared.json == '{"celsius":21.5}'
+
+
+def test_a_stored_payload_is_validated_once_for_every_registry_of_its_class() -> None:
+    """The runners of a process that take one decoded message share its event (shared_decodes.py)."""
+    payload = stored_payload('{"site":"a","unit":"F","value":1}')
+    first = evolved_registry().decode_payload("TemperatureRecorded", 3, payload)
+    assert evolved_registry().decode_payload("TemperatureRecorded", 3, payload) is first
+
+    class Lookalike(DomainEvent):  # another class of the same name and version: validated as itself
+        type_name: ClassVar[str] = "TemperatureRecorded"
+        schema_version: ClassVar[int] = 3
+        value: float
+        unit: str
+        site: str
+
+    other = EventRegistry([Lookalike]).decode_payload("TemperatureRecorded", 3, payload)
+    assert type(other) is Lookalike
+    assert other.value == 1.0
+    assert evolved_registry().decode_payload("TemperatureRecorded", 3, payload) is not other
+
+
+def test_a_stored_payload_that_does_not_validate_fails_every_time() -> None:
+    payload = stored_payload('{"site":"a","unit":"K","value":1}')
+    for _ in range(2):
+        with pytest.raises(MalformedEvent, match="TemperatureRecorded v3"):
+            evolved_registry().decode_payload("TemperatureRecorded", 3, payload)
+    assert payload.event is None

@@ -85,7 +85,10 @@ class EventRegistry:
         if cls is None or schema_version > cls.schema_version or schema_version < 1:
             raise UnknownEventType(type_name, schema_version)
         if schema_version == cls.schema_version and type(data) is StoredPayload:
-            return self._validate(cls, type_name, schema_version, data.json)
+            known = data.event  # validated once per class (StoredPayload)
+            if known is None or type(known) is not cls:
+                known = data.event = self._validate(cls, type_name, schema_version, data.json)
+            return known
         if schema_version < cls.schema_version:
             # An upcaster gets a copy: the payload it was given may be shared (a stored envelope, or
             # one decoded message that several runners of a process take: consumer/shared_decodes.py).

@@ -159,5 +159,5 @@ def _payload_text(value: bytes, hash_at: int) -> str | None:
 
 def _stored(data: dict[str, object], text: str) -> StoredPayload:
     payload = StoredPayload(data)
-    payload.json = text
+    payload.json, payload.event = text, None
     return payload

@@ -15,7 +15,13 @@ from hypothesis import strategies as st
 from modelyard_events.canonical import canonical_json, canonical_timestamp, parse_timestamp
 from modelyard_events.envelope import EventEnvelope
 from modelyard_events.errors import MalformedEvent
-from modelyard_events.hashing import HalvesTemplate, canonical_envelope_fields, envelope_hash, halves_of
+from modelyard_events.hashing import (
+    HalvesTemplate,
+    actor_canonical_json,
+    canonical_envelope_fields,
+    envelope_hash,
+    halves_of,
+)
 from modelyard_events.testing.strategies import aware_datetimes, envelopes, json_objects, json_values
 from modelyard_events.wire import decode_envelope, encode_envelope
 
@@ -145,3 +151,9 @@ def test_the_per_append_template_gives_the_same_halves(envelope: EventEnvelope) 
         stream_version=envelope.stream_version,
         type_name=envelope.type,
     )
+
+
+@given(envelopes)
+def test_the_cached_actor_text_is_the_actors_canonical_json(envelope: EventEnvelope) -> None:
+    actor = envelope.actor
+    assert actor_canonical_json(actor.subject, actor.roles) == canonical_json(actor.model_dump(mode="json"))

@@ -10,13 +10,21 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import json.encoder
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from modelyard_events.canonical import canonical_json, canonical_timestamp
 from modelyard_events.envelope import EventEnvelope
 
-_dumps = json.JSONEncoder(ensure_ascii=False).encode
+_encode_text: Callable[[str], str] = json.encoder.encode_basestring  # the C function, where CPython has it
+
+
+def _dumps(value: str | None) -> str:
+    """`json.dumps(value, ensure_ascii=False)` of a text field: the encoder's own string function,
+    without the encoder object's per-call setup (a None went through its whole iteration: 5 µs)."""
+    return "null" if value is None else _encode_text(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +114,7 @@ def halves_of(envelope: EventEnvelope, data_json: str | None = None) -> Envelope
     """Halves of a recorded envelope; pass the stored payload text when it is at hand."""
     actor = envelope.actor
     return envelope_halves(
-        actor_json=_actor_json(actor.subject, actor.roles),
+        actor_json=actor_canonical_json(actor.subject, actor.roles),
         causation_id=envelope.causation_id,
         correlation_id=envelope.correlation_id,
         data_json=canonical_json(envelope.data) if data_json is None else data_json,
@@ -183,8 +191,8 @@ def _type_json(type_name: str) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
-def _actor_json(subject: str, roles: tuple[str, ...]) -> str:
-    # The canonical text of Actor(subject, roles).model_dump(mode="json"); a log has few actors.
+def actor_canonical_json(subject: str, roles: tuple[str, ...]) -> str:
+    """The canonical text of Actor(subject, roles).model_dump(mode="json"); a log has few actors."""
     return canonical_json({"roles": list(roles), "subject": subject})
 
 

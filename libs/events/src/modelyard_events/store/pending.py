@@ -13,7 +13,7 @@ import uuid_utils.compat as uuid_compat
 from modelyard_events.canonical import canonical_json, canonical_timestamp
 from modelyard_events.envelope import Actor, CommandContext, DomainEvent, EventEnvelope, trusted_envelope
 from modelyard_events.errors import MalformedEvent
-from modelyard_events.hashing import EnvelopeHalves, HalvesTemplate
+from modelyard_events.hashing import EnvelopeHalves, HalvesTemplate, actor_canonical_json
 
 # Every event fits one Kafka record (1 MiB by default) with room to spare, so none can stop a relay.
 MAX_PAYLOAD_BYTES = 256 * 1024
@@ -95,7 +95,7 @@ def prepare_append(
     occurred_at = now or datetime.now(UTC)
     ids = [new_event_id() for _ in events]
     correlation_id = context.correlation_id or str(ids[0])
-    actor_json = canonical_json(context.actor.model_dump(mode="json"))
+    actor_json = actor_canonical_json(context.actor.subject, context.actor.roles)
     template = HalvesTemplate(
         actor_json=actor_json,
         causation_id=context.causation_id,

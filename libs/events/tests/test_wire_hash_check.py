@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+import uuid
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
 
 from modelyard_events.canonical import canonical_json
-from modelyard_events.envelope import EventEnvelope, StoredPayload, stored_payload
+from modelyard_events.envelope import GENESIS_HASH, Actor, EventEnvelope, StoredPayload, stored_payload
 from modelyard_events.errors import MalformedEvent
 from modelyard_events.hashing import envelope_hash
 from modelyard_events.signing import ForgedEvent
 from modelyard_events.testing.strategies import envelopes
-from modelyard_events.wire import decode_message, encode_envelope, hash_field_at
+from modelyard_events.wire import KEPT_MESSAGE_BYTES, decode_message, encode_envelope, hash_field_at
 
 
 def _hashed(envelope: EventEnvelope) -> EventEnvelope:
@@ -73,4 +75,47 @@ def test_a_message_checked_from_its_bytes_keeps_its_payload_text(envelope: Event
     decoded = decode_message(value).envelope
     assert type(decoded.data) is StoredPayload
     assert decoded.data.json == canonical_json(envelope.data)
+    assert encode_envelope(decoded) == value
+
+
+@given(envelopes)
+def test_a_decoded_message_is_sent_on_as_its_own_bytes(envelope: EventEnvelope) -> None:
+    value = encode_envelope(_hashed(envelope))
+    decoded = decode_message(value).envelope
+    assert encode_envelope(decoded) is value  # not encoded again
+
+
+@given(envelopes)
+def test_a_copy_with_other_fields_is_encoded_from_its_own_fields(envelope: EventEnvelope) -> None:
+    """The copy shares the payload, and the payload the message of the envelope it came with."""
+    decoded = decode_message(encode_envelope(_hashed(envelope))).envelope
+    changed = decoded.model_copy(update={"stream_id": decoded.stream_id + "!"})
+    assert changed.data is decoded.data
+    assert json.loads(encode_envelope(changed))["stream_id"] == decoded.stream_id + "!"
+
+
+def test_a_large_message_does_not_keep_its_bytes() -> None:
+    envelope = _hashed(
+        EventEnvelope(
+            event_id=uuid.uuid4(),
+            stream_type="counter",
+            stream_id="c-1",
+            stream_version=1,
+            position=1,
+            type="CounterIncremented",
+            schema_version=1,
+            occurred_at=datetime.now(UTC),
+            actor=Actor(subject="tester"),
+            org_id=None,
+            correlation_id="c",
+            causation_id=None,
+            data={"note": "x" * KEPT_MESSAGE_BYTES},
+            prev_hash=GENESIS_HASH,
+            hash=GENESIS_HASH,
+        )
+    )
+    value = encode_envelope(envelope)
+    decoded = decode_message(value).envelope
+    assert type(decoded.data) is StoredPayload
+    assert decoded.data.message is None
     assert encode_envelope(decoded) == value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
@@ -42,18 +43,22 @@ class StoredPayload(dict[str, Any]):
     the cost of validating the parsed dict); everything else uses it as the plain dict it is.
     `event` keeps what the text validated into (by the registry, which checks its class): the
     runners of a process that share one decoded message (consumer/shared_decodes.py) validate it
-    once, and an event, a frozen fact, is never changed by what applies it.
+    once, and an event, a frozen fact, is never changed by what applies it. `message` keeps the
+    Kafka message a payload came in when its bytes are exactly what `encode_envelope` makes of that
+    envelope (wire.py), for that envelope object only (a weak reference: a copy made with other
+    fields shares the payload, not the message).
     """
 
-    __slots__ = ("event", "json")
+    __slots__ = ("event", "json", "message")
     json: str
     event: DomainEvent | None
+    message: tuple[weakref.ref[EventEnvelope], bytes] | None
 
 
 def stored_payload(text: str) -> StoredPayload:
     """The payload of a stored JSON text (parsed by pydantic-core: a third of json.loads's time)."""
     payload = StoredPayload(from_json(text))  # dict's own constructor: a Python __init__ costs 0.5 µs
-    payload.json, payload.event = text, None
+    payload.json, payload.event, payload.message = text, None, None
     return payload
 
 

@@ -8,6 +8,7 @@ message, and a consumer applies an event only once a signed head that verifies l
 from __future__ import annotations
 
 import hashlib
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -20,12 +21,19 @@ from modelyard_events.hashing import canonical_envelope_fields, envelope_hash, h
 from modelyard_events.signing import ForgedEvent, SignedHead
 
 HEAD_SIGNATURE = "head_signature"
+# A decoded message up to this size keeps its bytes for encode_envelope (a projection that stores or
+# forwards the envelope: job-svc's timeline, 14 µs a trainer report to encode again); larger ones, whose
+# payload text is spliced in cheaply anyway, are not held twice.
+KEPT_MESSAGE_BYTES = 16 * 1024
 
 
 def encode_envelope(envelope: EventEnvelope) -> bytes:
     """The message value for an envelope (every field, hash included)."""
-    if type(envelope.data) is StoredPayload:  # its text is the hashed one (checked_envelope)
-        return _stored_message(envelope, envelope.data.json).encode()
+    data = envelope.data
+    if type(data) is StoredPayload:  # its text is the hashed one (checked_envelope)
+        if data.message is not None and data.message[0]() is envelope:
+            return data.message[1]  # the message it arrived in (decode_message)
+        return _stored_message(envelope, data.json).encode()
     fields = canonical_envelope_fields(envelope)
     fields["hash"] = envelope.hash
     return canonical_json(fields).encode()
@@ -111,7 +119,11 @@ def decode_message(value: bytes | None, headers: Sequence[tuple[str, bytes]] = (
     if at < 0:
         checked_envelope(envelope)  # not the bytes encode_envelope makes: check the content itself
     elif payload := _payload_text(value, at):
-        envelope.__dict__["data"] = _stored(envelope.data, payload)
+        # The hash field sits where encode_envelope puts it, and the rest hashes to the hash, so the
+        # rest is the source's canonical text: `value` is encode_envelope(envelope) to the byte.
+        stored = envelope.__dict__["data"] = _stored(envelope.data, payload)
+        if len(value) <= KEPT_MESSAGE_BYTES:
+            stored.message = (weakref.ref(envelope), value)
     claimed = claimed_head(headers)
     head = None if claimed is None else SignedHead.from_header(envelope.position, envelope.hash, claimed)
     return Delivered(envelope, head)
@@ -159,5 +171,5 @@ def _payload_text(value: bytes, hash_at: int) -> str | None:
 
 def _stored(data: dict[str, object], text: str) -> StoredPayload:
     payload = StoredPayload(data)
-    payload.json, payload.event = text, None
+    payload.json, payload.event, payload.message = text, None, None
     return payload

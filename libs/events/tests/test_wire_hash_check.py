@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import pickle
 import uuid
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 
 from modelyard_events.canonical import canonical_json
 from modelyard_events.envelope import GENESIS_HASH, Actor, EventEnvelope, StoredPayload, stored_payload
@@ -83,15 +84,31 @@ def test_a_decoded_message_is_sent_on_as_its_own_bytes(envelope: EventEnvelope) 
     value = encode_envelope(_hashed(envelope))
     decoded = decode_message(value).envelope
     assert encode_envelope(decoded) is value  # not encoded again
+    assert encode_envelope(decoded.model_copy()) == value  # what encoding it again gives
 
 
 @given(envelopes)
 def test_a_copy_with_other_fields_is_encoded_from_its_own_fields(envelope: EventEnvelope) -> None:
     """The copy shares the payload, and the payload the message of the envelope it came with."""
-    decoded = decode_message(encode_envelope(_hashed(envelope))).envelope
+    envelope = _hashed(envelope)
+    decoded = decode_message(encode_envelope(envelope)).envelope
     changed = decoded.model_copy(update={"stream_id": decoded.stream_id + "!"})
     assert changed.data is decoded.data
-    assert json.loads(encode_envelope(changed))["stream_id"] == decoded.stream_id + "!"
+    assert encode_envelope(changed) == encode_envelope(
+        envelope.model_copy(update={"stream_id": envelope.stream_id + "!"})
+    )
+
+
+@given(envelopes)
+def test_a_pickled_payload_is_its_text_again(envelope: EventEnvelope) -> None:
+    decoded = decode_message(encode_envelope(_hashed(envelope))).envelope
+    assert isinstance(decoded.data, StoredPayload)
+    assume(decoded.data.message is not None)  # not a message over 16 KB
+    again = pickle.loads(pickle.dumps(decoded.data))
+    assert type(again) is StoredPayload
+    assert again == decoded.data
+    assert again.json == decoded.data.json
+    assert again.message is None
 
 
 def test_a_large_message_does_not_keep_its_bytes() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
@@ -43,16 +44,20 @@ class StoredPayload(dict[str, Any]):
     the cost of validating the parsed dict); everything else uses it as the plain dict it is.
     `event` keeps what the text validated into (by the registry, which checks its class): the
     runners of a process that share one decoded message (consumer/shared_decodes.py) validate it
-    once, and an event, a frozen fact, is never changed by what applies it. `message` keeps the
-    Kafka message a payload came in when its bytes are exactly what `encode_envelope` makes of that
-    envelope (wire.py), for that envelope object only (a weak reference: a copy made with other
-    fields shares the payload, not the message).
+    once, and an event, a frozen fact, is never changed by what applies it (nor are its lists and
+    dicts: frozen is shallow). `message` keeps the Kafka message a payload came in when its bytes
+    are what `encode_envelope` makes of that envelope (wire.py), for that envelope object only (a weak
+    reference: a copy made with other fields shares the payload, not the message). Pickled, a
+    payload is its text again: what it kept is only a cache.
     """
 
     __slots__ = ("event", "json", "message")
     json: str
     event: DomainEvent | None
     message: tuple[weakref.ref[EventEnvelope], bytes] | None
+
+    def __reduce__(self) -> tuple[Callable[[str], StoredPayload], tuple[str]]:
+        return stored_payload, (self.json,)
 
 
 def stored_payload(text: str) -> StoredPayload:

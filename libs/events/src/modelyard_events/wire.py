@@ -119,8 +119,11 @@ def decode_message(value: bytes | None, headers: Sequence[tuple[str, bytes]] = (
     if at < 0:
         checked_envelope(envelope)  # not the bytes encode_envelope makes: check the content itself
     elif payload := _payload_text(value, at):
-        # The hash field sits where encode_envelope puts it, and the rest hashes to the hash, so the
-        # rest is the source's canonical text: `value` is encode_envelope(envelope) to the byte.
+        # The hash field sits where encode_envelope puts it and the rest hashes to the hash: once a
+        # signed head vouches for that hash (every envelope a projection applies), the rest is the
+        # source's canonical text and `value` is encode_envelope(envelope) to the byte. A message
+        # the broker made up with a self-consistent hash is never applied; dead-lettered, it goes
+        # out as the bytes it came as.
         stored = envelope.__dict__["data"] = _stored(envelope.data, payload)
         if len(value) <= KEPT_MESSAGE_BYTES:
             stored.message = (weakref.ref(envelope), value)

@@ -3,12 +3,13 @@
 job-svc runs several projections over the trainers' and the jobs' topics, each in its own consumer
 group, so every message reaches the process once per runner; decoding it (parsing, one sha256) was
 a fifth of the process's time under a metrics load. `decode_message` is a pure function of a
-message's bytes and headers, and what it returns is immutable (frozen envelope, frozen head), so
-the first runner to get a message decodes it and the others take the same result (and the event its
-payload validates into, which the registry keeps on the payload: `StoredPayload.event`). It is keyed by
-the exact bytes, value and claimed head alike: bytes that differ in anything are decoded again,
-and a message that fails to decode is not kept (each runner dead-letters it itself). Each runner
-still checks the head's signature against its own source's pinned keys.
+message's bytes and headers, and what it returns does not change (frozen envelope, frozen head; the
+payload only caches what follows from its text), so the first runner to get a message decodes it
+and the others take the same result (and the event its payload validates into, which the registry
+keeps on the payload: `StoredPayload.event`). It is keyed by the exact bytes, value and claimed
+head alike: bytes that differ in anything are decoded again, and a message that fails to decode is
+not kept (each runner dead-letters it itself). Each runner still checks the head's signature
+against its own source's pinned keys.
 
 An entry is dropped once every other runner of its topic has taken it. Runners that lag far apart,
 one that reads a batch again after a failed transaction, or runners whose consumer groups gave them
@@ -26,12 +27,13 @@ from dataclasses import dataclass
 
 from modelyard_events.wire import Delivered, claimed_head, decode_message
 
-# What an entry costs, per byte of its message: a trainer report's 0.97 KB message decodes into
-# 4.1 KB, and the event its payload validates into (kept on the payload by the registry once a runner
-# applied it) adds 1.7 KB; a 62 KB SamplesAdded decodes into about 370 KB (tracemalloc). The
-# message's bytes are kept as the key.
-FOOTPRINT_PER_BYTE = 7
-BUDGET_BYTES = 32 * 1024 * 1024  # about 5,300 trainer reports: runners lag up to a few thousand apart
+# What an entry costs, per byte of its message (tracemalloc): a trainer report's 0.97 KB message
+# decodes into 4.1 KB and its validated event (kept on the payload by the registry once a runner has
+# applied it) adds 1.7 KB, 6× in all; a 4.3 KB or 12.7 KB SamplesAdded takes 7× decoded and 14× with
+# its event. The larger factor holds for both; the message's bytes are the key (and the ones a
+# decoded payload keeps for encode_envelope: the same object).
+FOOTPRINT_PER_BYTE = 14
+BUDGET_BYTES = 64 * 1024 * 1024  # about 4,900 trainer reports: runners lag up to a few thousand apart
 LARGEST_BYTES = 16 * 1024
 
 _Key = tuple[str, bytes, bytes | None]

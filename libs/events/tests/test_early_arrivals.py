@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from modelyard_events.consumer.arrivals import MAX_WAIT_S, EarlyArrivals
-from modelyard_events.envelope import GENESIS_HASH, EventEnvelope
+from modelyard_events.consumer.arrivals import MAX_WAIT_S, EarlyArrivals, held_footprint
+from modelyard_events.envelope import GENESIS_HASH, EventEnvelope, stored_payload
 from modelyard_events.store import InMemoryEventStore
 from modelyard_events.testing.sample_events import TEST_CONTEXT, CounterIncremented, CounterOpened
 
@@ -159,3 +161,58 @@ def test_the_first_message_at_a_position_stays_until_a_head_names_another(log: l
     assert early.chain("s", [impostor], 1, log[0].hash) == []  # held: the genuine one stays
     early.note_head("s", 2, log[1].hash)
     assert early.chain("s", [], 1, log[0].hash) == [log[1]]
+
+
+def test_held_messages_past_the_runners_byte_budget_are_given_up_at_once(log: list[EventEnvelope]) -> None:
+    """A broker sending large messages cannot make a runner hold them until the count limit."""
+    budget = held_footprint(log[2]) + held_footprint(log[3]) + held_footprint(log[4])
+    early = EarlyArrivals(GAP_WAIT_S, Clock(), max_bytes=budget)
+    for envelope in log:
+        early.note_head("s", envelope.position, envelope.hash)
+        early.note_head("t", envelope.position, envelope.hash)
+    early.chain("s", [log[2], log[3]], 1, log[0].hash)
+    assert early.footprint() == held_footprint(log[2]) + held_footprint(log[3])
+    assert early.overdue("s", drained=False) == {}  # under the budget, fresh: it waits
+
+    early.chain("t", [log[4]], 1, log[0].hash)  # another source's: the budget is the runner's
+    assert sorted(early.overdue("s", drained=False)) == [3, 4]
+    assert early.footprint() == held_footprint(log[4])
+
+
+def test_the_footprint_follows_what_is_held(log: list[EventEnvelope]) -> None:
+    early = signed(log)
+    early.chain("s", [log[2], log[3], log[2]], 1, log[0].hash)  # a duplicate is held once
+    assert early.footprint() == held_footprint(log[2]) + held_footprint(log[3])
+    assert positions(early.chain("s", [log[1]], 1, log[0].hash)) == [2, 3, 4]
+    assert early.footprint() == 0
+
+
+def test_a_held_envelope_is_estimated_from_its_payload_text() -> None:
+    small, large = stored_payload('{"note":"x"}'), stored_payload(json.dumps({"note": "x" * 100_000}))
+    assert held_footprint(_with_data(small)) < 5_000
+    assert held_footprint(_with_data(large)) > 300_000  # its text is parsed into a dict as well
+    assert held_footprint(_with_data({"note": "x" * 100_000})) > 300_000  # a loose message's dict
+
+
+def _with_data(data: dict[str, object]) -> EventEnvelope:
+    envelope = EventEnvelope.model_validate(
+        {
+            "event_id": "00000000-0000-0000-0000-000000000001",
+            "stream_type": "counter",
+            "stream_id": "c",
+            "stream_version": 1,
+            "position": 1,
+            "type": "CounterIncremented",
+            "schema_version": 1,
+            "occurred_at": "2026-12-04T00:00:00Z",
+            "actor": {"subject": "tester"},
+            "org_id": None,
+            "correlation_id": "c",
+            "causation_id": None,
+            "data": {},
+            "prev_hash": GENESIS_HASH,
+            "hash": GENESIS_HASH,
+        }
+    )
+    envelope.__dict__["data"] = data  # as decode_message swaps in a StoredPayload
+    return envelope

@@ -7,7 +7,8 @@ read from the source (lost data, a partition this replica does not own) once it 
 `gap_wait_s` and the consumer has taken everything its partitions hold on the broker (so a
 busy consumer, or one reading a backlog, which the broker hands out a partition's run at a time,
 does not give up on messages still to come), or once it has
-waited `MAX_WAIT_S` or holds `MAX_HELD` messages whatever the polls say. The held messages are a
+waited `MAX_WAIT_S`, or holds `MAX_HELD` messages, or the runner's held messages together take
+about `MAX_HELD_BYTES`, whatever the polls say. The held messages are a
 cache: losing them (a crash) loses nothing, because the source is read whenever a hole is found or
 the runner reconciles.
 
@@ -24,9 +25,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from modelyard_events.consumer.verified_runs import verified_prefix
-from modelyard_events.envelope import EventEnvelope
+from modelyard_events.envelope import EventEnvelope, StoredPayload
 
 MAX_HELD = 20_000  # per source
+# Per runner, all sources together: the count alone let a broker that sends large messages (a bulk
+# SamplesAdded decodes into several hundred KB) fill the process. A held envelope takes about 3.5 KB
+# plus 3 bytes a character of its payload's text (tracemalloc: a trainer report 4.3 KB and its kept
+# message 0.9 KB, a 10 KB payload 33 KB with its message), so this is about 14,000 trainer reports.
+MAX_HELD_BYTES = 64 * 1024 * 1024
 MAX_WAIT_S = 1.0
 
 
@@ -37,13 +43,16 @@ class _Held:
     displaced: list[EventEnvelope] = field(default_factory=list)  # took a place a head gave another
     hole: int = 0  # the missing position the held messages wait for
     since: float = 0.0
+    footprint: int = 0  # estimated bytes of by_position (held_footprint)
 
 
 class EarlyArrivals:
     """Per source: messages beyond the applied position, and since when the chain has had a hole."""
 
-    def __init__(self, gap_wait_s: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._gap_wait_s, self._clock = gap_wait_s, clock
+    def __init__(
+        self, gap_wait_s: float, clock: Callable[[], float] = time.monotonic, max_bytes: int = MAX_HELD_BYTES
+    ) -> None:
+        self._gap_wait_s, self._clock, self._max_bytes = gap_wait_s, clock, max_bytes
         self._held: dict[str, _Held] = {}
 
     def chain(
@@ -63,7 +72,8 @@ class EarlyArrivals:
         if chained:
             position, last_hash = chained[-1].position, chained[-1].hash
         for stale in [p for p in held.by_position if p <= position]:
-            del held.by_position[stale]  # applied now, or by someone else (catch-up, another replica)
+            # applied now, or by someone else (catch-up, another replica)
+            held.footprint -= held_footprint(held.by_position.pop(stale))
         for stale in [p for p in held.heads if p <= position]:
             del held.heads[stale]
         if held.by_position and held.hole != position + 1:
@@ -85,7 +95,8 @@ class EarlyArrivals:
             heads[position] = hash_
 
     def overdue(self, source: str, drained: bool) -> dict[int, EventEnvelope]:
-        """The held messages of `source` if its hole has waited too long (and forget them), else {}.
+        """The held messages of `source` if its hole has waited too long, or it or the runner holds
+        too much (and forget them), else {}.
 
         `drained`: the consumer has taken everything the broker holds of the source's topic.
         """
@@ -97,10 +108,16 @@ class EarlyArrivals:
             (drained and waited >= self._gap_wait_s)
             or waited >= MAX_WAIT_S
             or len(held.by_position) >= MAX_HELD
+            or self.footprint() >= self._max_bytes
         ):
             return {}
         taken, held.by_position, held.hole, held.heads = held.by_position, {}, 0, {}
+        held.footprint = 0
         return taken
+
+    def footprint(self) -> int:
+        """Estimated bytes of every source's held messages."""
+        return sum(held.footprint for held in self._held.values())
 
     def due(self) -> set[str]:
         """The sources whose hole has waited `gap_wait_s`: whether their topics are drained matters now."""
@@ -123,6 +140,15 @@ def _hold(held: _Held, arriving: EventEnvelope) -> None:
     present = held.by_position.get(arriving.position)
     if present is None:
         held.by_position[arriving.position] = arriving
+        held.footprint += held_footprint(arriving)
     elif present.hash != arriving.hash and held.heads.get(arriving.position) == arriving.hash:
         held.displaced.append(present)
         held.by_position[arriving.position] = arriving
+        held.footprint += held_footprint(arriving) - held_footprint(present)
+
+
+def held_footprint(envelope: EventEnvelope) -> int:
+    """About what holding `envelope` costs: its payload's size, times what decoding made of it."""
+    data = envelope.data
+    size = len(data.json) if type(data) is StoredPayload else len(repr(data))  # a loose message's dict
+    return 3_500 + 3 * size

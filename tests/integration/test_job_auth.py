@@ -90,6 +90,33 @@ async def test_a_trainer_may_not_heartbeat_as_another(services: Platform) -> Non
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
+async def test_whose_a_dispatch_is_is_told_to_service_tokens_only(services: Platform) -> None:
+    from modelyard.v1 import jobs_pb2_grpc
+
+    async def get_dispatch(token: str, job_id: str, dispatch_id: str) -> tuple[grpc.StatusCode, str]:
+        async with channel(services.job_target, token) as ch:
+            try:
+                await jobs_pb2_grpc.TrainerServiceStub(ch).GetDispatch(
+                    jobs_pb2.DispatchRef(job_id=job_id, dispatch_id=dispatch_id)
+                )
+            except grpc.aio.AioRpcError as error:
+                return error.code(), error.details() or ""
+        return grpc.StatusCode.OK, ""
+
+    trainer_svc = services.token(("auditor",), subject="trainer-svc")
+    org_admin = services.token(("org_admin",), org_id="acme", subject="acme-admin")
+
+    assert (await get_dispatch(org_admin, "j-1", "d-1"))[0] == grpc.StatusCode.PERMISSION_DENIED
+    assert await get_dispatch(trainer_svc, "j-nope", "d-1") == (
+        grpc.StatusCode.NOT_FOUND,
+        "job j-nope has no dispatch d-1",
+    )
+    code, details = await get_dispatch(trainer_svc, "", "d" * 201)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "job_id" in details
+    assert "dispatch_id" in details
+
+
 async def test_an_org_admin_reads_only_its_own_organization_on_enterprise(services: Platform) -> None:
     from modelyard.v1 import jobs_pb2_grpc
 

@@ -1,4 +1,6 @@
-"""GetJobLogs / FollowJobLogs refusals: forged lines, bad pages, another organization's job.
+"""GetJobLogs / FollowJobLogs refusals: forged lines (refused by trainer-svc, and kept out of the
+job's logs by job-svc when a hostile trainer-svc pod writes them anyway), bad pages, another
+organization's job.
 
 The lines of a real run, paged and followed, are checked in test_training_jobs.py (the digits job).
 """
@@ -17,6 +19,9 @@ from modelyard_devstack.platform import Platform
 from modelyard_devstack.processes import eventually
 from modelyard_events.canonical import canonical_json
 from modelyard_events.db import create_engine
+from modelyard_events.envelope import Actor, CommandContext
+from modelyard_events.schemas.training import RUN_STREAM, TRAINER_EVENTS
+from modelyard_events.store.postgres import PostgresEventStore
 from modelyard_grpc import channel
 from tests.integration.job_client import JobClient
 
@@ -53,19 +58,30 @@ async def test_lines_a_trainer_writes_about_a_job_it_was_not_dispatched_are_not_
         "lines": [line],
         "dropped": 0,
     }
-    # A trainer with a valid token may write its own stream, naming any job: trainer-svc accepts it.
+    forged = trainer_pb2.ReportEvent(type="TrainingLogged", data_json=canonical_json(report))
+    # A trainer with a valid token cannot open a stream for a dispatch job-svc never made: trainer-svc
+    # asks job-svc (GetDispatch) first.
     async with channel(services.trainer_target, services.token(("trainer",), subject="t-mallory")) as ch:
-        answer = await trainer_pb2_grpc.TrainerReportsStub(ch).AppendReports(
-            trainer_pb2.AppendReportsRequest(
-                dispatch_id=dispatch_id,
-                expected_version=0,
-                reports=[trainer_pb2.ReportEvent(type="TrainingLogged", data_json=canonical_json(report))],
-                correlation_id="forged-lines",
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await trainer_pb2_grpc.TrainerReportsStub(ch).AppendReports(
+                trainer_pb2.AppendReportsRequest(
+                    dispatch_id=dispatch_id,
+                    expected_version=0,
+                    reports=[forged],
+                    org_id=fresh_org,
+                    correlation_id="forged-lines",
+                )
             )
-        )
-    assert answer.HasField("appended")
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert f"job-svc made no dispatch {dispatch_id} of job {job.job_id}" in (refused.value.details() or "")
+    # A hostile trainer-svc pod (its store, its signing key) writes the line anyway: job-svc still
+    # keeps it out of the job's logs, since it never dispatched the job to t-mallory.
     engine = create_engine(services.infra.database_url)
+    trainer_log = PostgresEventStore(engine, "trainer", signer=services.signers["trainer"])
     try:
+        logged = TRAINER_EVENTS.class_of("TrainingLogged").model_validate(report)
+        actor = Actor(subject="t-mallory", roles=("trainer",))
+        await trainer_log.append(RUN_STREAM, dispatch_id, 0, [logged], CommandContext(actor=actor))
 
         async def kept() -> bool:  # the views hold the line (so the read below is not just early)
             async with engine.connect() as conn:
@@ -76,6 +92,7 @@ async def test_lines_a_trainer_writes_about_a_job_it_was_not_dispatched_are_not_
 
         await eventually(kept, timeout_s=60, what="the forged line in the views")
     finally:
+        await trainer_log.close()
         await engine.dispose()
 
     page = await jobs.queries.GetJobLogs(jobs_pb2.JobLogsRequest(job_id=job.job_id))

@@ -50,6 +50,7 @@ class TestCoverage:
             {
                 **EVENT_LOG_RULES,
                 "/modelyard.v1.TrainerService/Heartbeat": command(Role.TRAINER, subject_field="trainer_id"),
+                "/modelyard.v1.TrainerService/GetDispatch": read(Role.AUDITOR),
             }
         )
         assert policy.coverage_problems([EVENT_LOG, TRAINERS]) == []
@@ -58,6 +59,7 @@ class TestCoverage:
         policy = AccessPolicy(
             {
                 "/modelyard.v1.TrainerService/Heartbeat": command(Role.TRAINER, subject_field="trainer"),
+                "/modelyard.v1.TrainerService/GetDispatch": read(Role.AUDITOR),
                 "/modelyard.v1.EventLog/ReadEvent": read(Role.AUDITOR),
             }
         )

@@ -21,8 +21,9 @@ from modelyard_events.schemas.training import (
 )
 from modelyard_events.store.memory import InMemoryEventStore
 from modelyard_events.testing.signing import TEST_SIGNER
-from modelyard_grpc import Principal, Role, acting_as
+from modelyard_grpc import DependencyUnavailable, Principal, Role, acting_as
 from modelyard_grpc.policy import roles_refusal
+from modelyard_trainer.dispatches import Dispatch, KnownDispatches
 from modelyard_trainer.grpc_api import SERVICES, TRAINER_POLICY
 from modelyard_trainer.report_service import ReportServicer
 from modelyard_trainer.report_wire import (
@@ -42,10 +43,15 @@ CONTEXT = CommandContext(
 )
 
 
-def started(dispatch_id: str = "dsp-1", trainer_id: str = "trainer-a") -> TrainingStarted:
+DISPATCH_TO_A = Dispatch("job-1", "dsp-1", 1, "trainer-a", "org-1")  # job-svc dispatched job-1 to trainer-a
+
+
+def started(
+    dispatch_id: str = "dsp-1", trainer_id: str = "trainer-a", job_id: str = "job-1", attempt: int = 1
+) -> TrainingStarted:
     return TrainingStarted(
-        job_id="job-1",
-        attempt=1,
+        job_id=job_id,
+        attempt=attempt,
         dispatch_id=dispatch_id,
         trainer_id=trainer_id,
         device="cpu",
@@ -72,16 +78,19 @@ def request_of(
 def raw_request(*reports: tuple[str, str], dispatch_id: str = "dsp-1") -> trainer_pb2.AppendReportsRequest:
     return trainer_pb2.AppendReportsRequest(
         dispatch_id=dispatch_id,
+        org_id="org-1",
         reports=[trainer_pb2.ReportEvent(type=t, data_json=d) for t, d in reports],
     )
 
 
 class Service:
-    """The servicer over an in-memory trainer store that signs, called as a given principal."""
+    """The servicer over an in-memory trainer store that signs, called as a given principal; job-svc
+    made the dispatches `dispatches` knows (DISPATCH_TO_A at first)."""
 
     def __init__(self) -> None:
         self.store = InMemoryEventStore(signer=TEST_SIGNER)
-        self.servicer = ReportServicer(self.store)
+        self.dispatches = KnownDispatches(DISPATCH_TO_A)
+        self.servicer = ReportServicer(self.store, self.dispatches)
 
     async def append(
         self, request: trainer_pb2.AppendReportsRequest, caller: Principal = TRAINER_A
@@ -183,6 +192,7 @@ class TestRefusals:
 
     async def test_a_pool_token_speaks_for_its_members_only(self, service: Service) -> None:
         pool = Principal("trainer-worker", None, frozenset({Role.TRAINER}))
+        service.dispatches.add(Dispatch("job-1", "dsp-1", 1, "trainer-worker/pod-1", "org-1"))
 
         await service.append(request_of([started(trainer_id="trainer-worker/pod-1")]), pool)
         refusals = [
@@ -195,6 +205,7 @@ class TestRefusals:
 
     async def test_another_member_of_a_pool_cannot_add_to_a_members_stream(self, service: Service) -> None:
         pool = Principal("trainer-worker", None, frozenset({Role.TRAINER}))
+        service.dispatches.add(Dispatch("job-1", "dsp-1", 1, "trainer-worker/pod-1", "org-1"))
         await service.append(request_of([started(trainer_id="trainer-worker/pod-1")]), pool)
 
         refusal = await service.refused(
@@ -203,6 +214,79 @@ class TestRefusals:
 
         assert isinstance(refusal, PermissionDenied)
         assert len(await service.store.read_stream("dsp-1")) == 1
+
+    async def test_a_trainer_cannot_open_the_stream_of_a_dispatch_made_to_another(
+        self, service: Service
+    ) -> None:
+        squat = await service.refused(request_of([started(trainer_id="trainer-b")]), TRAINER_B)
+
+        assert isinstance(squat, PermissionDenied)
+        assert squat.message == "dispatch dsp-1 went to trainer trainer-a, not trainer-b"
+        assert await service.store.read_all() == []
+        assert (await service.append(request_of([started()]))).appended.stream_version == 1
+
+    @pytest.mark.parametrize(
+        "report",
+        [started("dsp-9"), started(job_id="job-2")],
+        ids=["a-dispatch-never-made", "another-jobs-dispatch"],
+    )
+    async def test_a_stream_of_a_dispatch_job_svc_never_made_is_not_opened(
+        self, service: Service, report: TrainingStarted
+    ) -> None:
+        refusal = await service.refused(request_of([report], dispatch_id=report.dispatch_id))
+
+        assert isinstance(refusal, PermissionDenied)
+        assert f"job-svc made no dispatch {report.dispatch_id} of job {report.job_id}" in refusal.message
+        assert await service.store.read_all() == []
+
+    async def test_the_first_reports_must_name_the_dispatchs_attempt_and_organization(
+        self, service: Service
+    ) -> None:
+        other_attempt = await service.refused(request_of([started(attempt=2)]))
+        no_org = request_of([started()])
+        no_org.ClearField("org_id")
+        other_org = request_of([started()])
+        other_org.org_id = "org-2"
+
+        assert isinstance(other_attempt, InvalidArgument)
+        assert other_attempt.problems.keys() == {"reports[0].data_json.attempt"}
+        for request in (no_org, other_org):
+            refusal = await service.refused(request)
+            assert isinstance(refusal, InvalidArgument)
+            assert refusal.problems.keys() == {"org_id"}
+            assert "org-1" in refusal.message
+        assert await service.store.read_all() == []
+
+    async def test_one_append_names_one_run(self, service: Service) -> None:
+        refusal = await service.refused(request_of([started(), started(attempt=2)]))
+
+        assert isinstance(refusal, InvalidArgument)
+        assert refusal.problems.keys() == {"reports[1].data_json"}
+
+    async def test_later_reports_keep_the_run_and_organization_the_stream_was_opened_with(
+        self, service: Service
+    ) -> None:
+        await service.append(request_of([started()]))
+        service.dispatches.add(Dispatch("job-2", "dsp-1", 1, "trainer-a", "org-2"))
+        other_job = request_of([started(job_id="job-2")], version=1)
+        other_org = request_of([cancelled()], version=1)
+        other_org.org_id = "org-2"
+
+        refusals = [await service.refused(other_job), await service.refused(other_org)]
+
+        assert all(isinstance(r, InvalidArgument) for r in refusals)
+        assert {k for r in refusals for k in r.problems} == {"reports[0].data_json"}
+        assert len(await service.store.read_stream("dsp-1")) == 1
+
+    async def test_job_svc_not_answering_refuses_the_append_for_a_retry(self, service: Service) -> None:
+        async def unavailable(job_id: str, dispatch_id: str) -> Dispatch | None:
+            raise DependencyUnavailable("job-svc could not confirm dispatch dsp-1 right now")
+
+        service.dispatches.dispatch = unavailable  # type: ignore[method-assign]
+
+        with pytest.raises(DependencyUnavailable):
+            await service.append(request_of([started()]))
+        assert await service.store.read_all() == []
 
     async def test_an_unknown_report_type_is_refused_naming_the_field(self, service: Service) -> None:
         job_event = ("JobCompleted", canonical_json(payload_of(cancelled())))

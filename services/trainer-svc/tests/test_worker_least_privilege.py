@@ -1,4 +1,5 @@
-"""Workers hold no database credentials and no signing key; serve refuses to start without them."""
+"""Workers hold no database credentials and no signing key; serve refuses to start without them (and
+without its own token for job-svc)."""
 
 from __future__ import annotations
 
@@ -39,9 +40,10 @@ def test_no_worker_module_opens_a_database_or_signs() -> None:
     [
         ({"database_url": None}, "DATABASE_URL"),
         ({"event_signing_key": None}, "MODELYARD_EVENT_SIGNING_KEY"),
+        ({"token_file": None}, "MODELYARD_TOKEN_FILE"),
     ],
 )
-def test_serve_refuses_to_start_without_the_store_or_its_key(
+def test_serve_refuses_to_start_without_the_store_its_key_or_its_token(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
     tmp_path: Path,

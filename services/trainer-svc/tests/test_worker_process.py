@@ -25,6 +25,7 @@ from modelyard.v1 import events_pb2_grpc, jobs_pb2, jobs_pb2_grpc
 from modelyard_devstack import Infra
 from modelyard_devstack.processes import eventually, free_port, spawn, stop_pid
 from modelyard_events.db import create_engine
+from modelyard_events.domain_errors import NotFound
 from modelyard_events.envelope import Actor, CommandContext, DomainEvent, EventEnvelope
 from modelyard_events.relay import Relay
 from modelyard_events.schemas.jobs import JOB_STREAM, JobDispatched, JobPauseRequested
@@ -47,6 +48,7 @@ from modelyard_grpc import (
     channel,
     command,
     mint_token,
+    read,
     serving,
     wait_until_serving,
 )
@@ -61,16 +63,21 @@ from modelyard_trainer.worker.spec import path_of_file_uri
 pytestmark = pytest.mark.integration
 
 JOB_SVC_POLICY = AccessPolicy(
-    {"/modelyard.v1.TrainerService/Heartbeat": command(Role.TRAINER, subject_field="trainer_id")}
+    {
+        "/modelyard.v1.TrainerService/Heartbeat": command(Role.TRAINER, subject_field="trainer_id"),
+        "/modelyard.v1.TrainerService/GetDispatch": read(Role.AUDITOR),
+    }
 )
 JOB_SVC = CommandContext(actor=Actor(subject="job-svc", roles=("super_admin",)), org_id="org-1")
 
 
 class RecordingTrainerService(jobs_pb2_grpc.TrainerServiceServicer):
-    """job-svc's TrainerService, reduced to recording heartbeats and asking for one every second."""
+    """job-svc's TrainerService, reduced to recording heartbeats and asking for one every second, and
+    telling trainer-svc whose a dispatch in `job_store` is."""
 
-    def __init__(self) -> None:
+    def __init__(self, job_store: PostgresEventStore) -> None:
         self.heartbeats: list[jobs_pb2.HeartbeatRequest] = []
+        self.job_store = job_store
 
     @override
     async def Heartbeat(
@@ -78,6 +85,19 @@ class RecordingTrainerService(jobs_pb2_grpc.TrainerServiceServicer):
     ) -> jobs_pb2.HeartbeatResponse:
         self.heartbeats.append(request)
         return jobs_pb2.HeartbeatResponse(lease_ttl_s=3.0)
+
+    @override
+    async def GetDispatch(self, request: jobs_pb2.DispatchRef, context: Context) -> jobs_pb2.Dispatch:
+        for envelope in await self.job_store.read_stream(request.job_id):
+            if envelope.type == "JobDispatched" and envelope.data["dispatch_id"] == request.dispatch_id:
+                return jobs_pb2.Dispatch(
+                    job_id=request.job_id,
+                    dispatch_id=request.dispatch_id,
+                    attempt=envelope.data["attempt"],
+                    trainer_id=envelope.data["trainer_id"],
+                    org_id=envelope.org_id,
+                )
+        raise NotFound(f"job {request.job_id} has no dispatch {request.dispatch_id}")
 
     def listed(self, dispatch_id: str) -> bool:
         return any(dispatch_id in beat.running_dispatch_ids for beat in self.heartbeats)
@@ -111,10 +131,11 @@ def assert_stopped_cleanly(process: subprocess.Popen[bytes], log_path: Path, mod
     assert f"{mode} stopped cleanly" in log_path.read_text()
 
 
-def own_token_file(folder: Path, trainer_id: str) -> Path:
-    """What the token issuer writes for a worker: a trainer token for its own id (it holds no key)."""
+def own_token_file(folder: Path, trainer_id: str, role: str = "trainer") -> Path:
+    """What the token issuer writes for a worker (a trainer token for its own id) or for serve (an
+    auditor token for job-svc, subject trainer-svc); neither holds a key."""
     path = folder / f"{trainer_id}.token"
-    path.write_text(mint_token(TEST_ISSUER, trainer_id, None, ["trainer"], ttl_s=3600))
+    path.write_text(mint_token(TEST_ISSUER, trainer_id, None, [role], ttl_s=3600))
     return path
 
 
@@ -142,7 +163,7 @@ class FakeJobSvc:
     ) -> None:
         self.stack, self.job_store, self.trainer_id, self.dataset = stack, job_store, trainer_id, dataset
         self.namespace = namespace
-        self.trainer_service = RecordingTrainerService()
+        self.trainer_service = RecordingTrainerService(job_store)
         self.target = ""  # host:port of its TrainerService, once serving
 
     async def dispatch(self, epochs: int) -> tuple[JobDispatched, EventEnvelope]:
@@ -221,7 +242,11 @@ async def test_a_worker_trains_its_dispatch_reports_it_heartbeats_it_and_stops_o
 ) -> None:
     trainer_log, heartbeats = TrainerLog(trainer_store), job_svc.trainer_service
     api_port = free_port()
-    api_env = base_env(stack, unique_schema) | {"MODELYARD_TRAINER_GRPC_PORT": str(api_port)}
+    api_env = base_env(stack, unique_schema) | {
+        "MODELYARD_TRAINER_GRPC_PORT": str(api_port),
+        "MODELYARD_JOB_SVC_TARGET": job_svc.target,  # whose a dispatch is, before its first report
+        "MODELYARD_TOKEN_FILE": str(own_token_file(tmp_path, "trainer-svc", "auditor")),
+    }
     env = base_env(stack, unique_schema) | {
         "MODELYARD_TRAINER_SVC_TARGET": f"127.0.0.1:{api_port}",  # reports go there
         "MODELYARD_JOB_SVC_TARGET": job_svc.target,
@@ -295,7 +320,10 @@ async def test_the_api_process_serves_the_trainer_log_to_auditors_and_relays_it(
     [recorded] = await store.append(RUN_STREAM, "dsp-1", 0, [report], trainer_context)
     await ensure_topics(stack.kafka_bootstrap_servers, [events_topic("trainer", unique_schema)])
     port = free_port()
-    env = base_env(stack, unique_schema) | {"MODELYARD_TRAINER_GRPC_PORT": str(port)}
+    env = base_env(stack, unique_schema) | {
+        "MODELYARD_TRAINER_GRPC_PORT": str(port),
+        "MODELYARD_TOKEN_FILE": str(own_token_file(tmp_path, "trainer-svc", "auditor")),
+    }
     with trainer_process("serve", tmp_path / "serve.log", env) as api:
         auditor = mint_token(TEST_ISSUER, "job-svc", None, ["auditor"], ttl_s=60)
         trainer = mint_token(TEST_ISSUER, "trainer-a", None, ["trainer"], ttl_s=60)

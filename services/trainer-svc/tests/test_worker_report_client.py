@@ -10,7 +10,7 @@ from typing import Any
 import grpc
 import pytest
 from grpc import aio
-from test_report_service import TRAINER_A, TRAINER_B, cancelled, started
+from test_report_service import DISPATCH_TO_A, TRAINER_A, TRAINER_B, cancelled, started
 
 from modelyard.v1 import trainer_pb2_grpc
 from modelyard_events.envelope import Actor, CommandContext
@@ -20,6 +20,7 @@ from modelyard_events.store.memory import InMemoryEventStore
 from modelyard_events.testing.signing import TEST_SIGNER
 from modelyard_grpc import Principal, acting_as, channel, field_violations, serving
 from modelyard_grpc.method_handlers import Context, Handler, wrap_handler
+from modelyard_trainer.dispatches import KnownDispatches
 from modelyard_trainer.grpc_api import SERVICE_NAMES
 from modelyard_trainer.report_service import ReportServicer
 from modelyard_trainer.report_wire import MAX_REPORTS_PER_APPEND, report_batches
@@ -27,6 +28,7 @@ from modelyard_trainer.worker.report_client import GrpcReportLog, ReportsNotDeli
 from modelyard_trainer.worker.report_writer import append_reports, write_reports
 
 CONTEXT = CommandContext(actor=Actor(subject="trainer-a", roles=("trainer",)), org_id="org-1")
+DISPATCHES = KnownDispatches(DISPATCH_TO_A)
 
 
 class ActingAs(aio.ServerInterceptor):
@@ -53,7 +55,7 @@ async def trainer_svc(
     """trainer-svc's report servicer over `store`, and a worker's client of it."""
     async with (
         serving(
-            [(trainer_pb2_grpc.add_TrainerReportsServicer_to_server, ReportServicer(store))],
+            [(trainer_pb2_grpc.add_TrainerReportsServicer_to_server, ReportServicer(store, DISPATCHES))],
             service_names=SERVICE_NAMES,
             interceptors=[ActingAs(caller)],
             grace_s=0,

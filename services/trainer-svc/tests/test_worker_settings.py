@@ -127,7 +127,7 @@ class TestSettings:
 
         assert (settings.database_url, settings.event_signing_key) == (None, None)
         assert settings.trainer_svc_target == "trainer-svc:50052"
-        assert len(settings.serve_problems()) == 2  # serve needs both
+        assert len(settings.serve_problems()) == 3  # serve needs both, and its own token
 
 
 class TestTrainingSpec:
@@ -193,7 +193,7 @@ def test_a_worker_calls_with_the_token_its_issuer_writes_and_holds_no_key_to_min
     assert (principal.subject, principal.roles) == ("trainer-a", frozenset({Role.TRAINER}))
     assert not any("signing" in name and "token" in name for name in TrainerSettings.model_fields)
     with pytest.raises(ValueError, match="MODELYARD_TOKEN_FILE is not set"):
-        settings_for(tmp_path).own_token()
+        settings_for(tmp_path, token_file=None).own_token()
 
 
 def test_the_access_policy_covers_every_served_rpc() -> None:

@@ -68,5 +68,6 @@ def settings_for(root: Path, **values: Any) -> TrainerSettings:
         "allow_file_datasets": True,  # these tests train on file:// data
         "event_signing_key": TEST_SIGNER.private_text(),
         "event_public_keys": json.dumps({"job": [TEST_SIGNER.public_text()]}),
+        "token_file": root / "own.token",  # serve's own token (never read by these tests)
     }
     return TrainerSettings(**(defaults | values))

@@ -377,6 +377,10 @@ def platform(
             if name == "dataset-svc":  # it reads job-svc's and registry-svc's logs (which versions were used)
                 own = running.token_file("dataset-svc", ("auditor",), ("job-svc", "registry-svc"))
                 env["MODELYARD_TOKEN_FILE"] = str(own)
+            if name == "trainer-svc":  # it asks job-svc whose a dispatch is (a report stream's first append)
+                env["MODELYARD_TOKEN_FILE"] = str(
+                    running.token_file("trainer-svc", ("auditor",), ("job-svc",))
+                )
             if name == "job-svc":  # it calls dataset-svc (GetVersion), trainer-svc, registry-svc, deploy-svc
                 callees = ("dataset-svc", "trainer-svc", "registry-svc", "deploy-svc")
                 env["MODELYARD_TOKEN_FILE"] = str(running.token_file("job-svc", ("auditor",), callees))

@@ -16,6 +16,7 @@ from modelyard_grpc.errors import (
     DependencyFailed,
     DependencyUnavailable,
     ErrorMappingInterceptor,
+    dependency_refusal,
     field_violations,
     status_for,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "channel",
     "command",
     "current_principal",
+    "dependency_refusal",
     "envelope_from_proto",
     "envelope_to_proto",
     "field_violations",

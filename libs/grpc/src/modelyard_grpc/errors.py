@@ -53,6 +53,35 @@ class DependencyFailed(Exception):
     retryable = False
 
 
+_TRANSIENT_CODES = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED}
+)
+_TOKEN_REFUSED = frozenset({grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED})
+
+
+def dependency_refusal(error: grpc.aio.AioRpcError, service: str, what: str, *, caller: str) -> Exception:
+    """DependencyUnavailable (retry) or DependencyFailed (an operator's fix) for `service`'s refusal
+    to return `what` to `caller`, which called it with its own token.
+
+    An unreachable, slow or overloaded service is nobody's fault and worth retrying (UNAVAILABLE); a
+    refused token means the caller's own token (its MODELYARD_TOKEN_FILE) is expired, not for that
+    service, or from an issuer it does not pin, which only an operator can fix (INTERNAL, explained
+    in the server log). The caller's own mistakes (an unknown thing) are each adapter's to translate.
+    """
+    code, details = error.code(), error.details() or ""
+    if code in _TRANSIENT_CODES:
+        return DependencyUnavailable(
+            f"{service} could not confirm {what} right now ({code.name}: {details}); try again shortly"
+        )
+    if code in _TOKEN_REFUSED:
+        return DependencyFailed(
+            f"{service} refused {caller}'s token ({code.name}: {details}): renew {caller}'s "
+            f"MODELYARD_TOKEN_FILE (a token for {service}) from an issuer that {service}'s "
+            "MODELYARD_TOKEN_PUBLIC_KEYS pins"
+        )
+    return DependencyFailed(f"{service} failed to return {what} ({code.name}: {details})")
+
+
 STATUS_OF_ERROR: dict[type[Exception], grpc.StatusCode] = {
     InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
     NotFound: grpc.StatusCode.NOT_FOUND,

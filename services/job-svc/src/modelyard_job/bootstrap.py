@@ -149,7 +149,7 @@ async def running_job_service(settings: JobSettings, stop: asyncio.Event) -> Asy
         ),
         (
             jobs_pb2_grpc.add_TrainerServiceServicer_to_server,
-            TrainerServicer(fleet, settings.lease_ttl, dispatcher.wake.set),
+            TrainerServicer(fleet, settings.lease_ttl, dispatcher.wake.set, store),
         ),
         (events_pb2_grpc.add_EventLogServicer_to_server, EventLogServicer(store)),
         (

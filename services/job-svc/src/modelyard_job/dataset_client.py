@@ -13,9 +13,9 @@ import grpc
 
 from modelyard.v1 import datasets_pb2, datasets_pb2_grpc
 from modelyard_events.domain_errors import IllegalTransition, NotFound
+from modelyard_grpc import dependency_refusal
 from modelyard_grpc.values import LABEL_TASKS
 from modelyard_job.app.dataset_gate import VersionFacts
-from modelyard_job.dependencies import dependency_refusal
 
 
 class GrpcVersionLookup:
@@ -53,4 +53,4 @@ def refusal_of(error: grpc.aio.AioRpcError, uri: str) -> Exception:
         return NotFound(details or f"{uri} does not exist")
     if code == grpc.StatusCode.FAILED_PRECONDITION:
         return IllegalTransition(details or f"{uri} is not published")
-    return dependency_refusal(error, "dataset-svc", uri)
+    return dependency_refusal(error, "dataset-svc", uri, caller="job-svc")

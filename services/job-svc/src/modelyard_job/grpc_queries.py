@@ -1,4 +1,5 @@
-"""QueryService (reads over the views) and TrainerService (heartbeats): protobuf in, protobuf out."""
+"""QueryService (reads over the views) and TrainerService (heartbeats, whose a dispatch is):
+protobuf in, protobuf out."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from typing_extensions import override
 
 from modelyard.v1 import jobs_pb2, jobs_pb2_grpc
 from modelyard_events.domain_errors import InvalidFields
+from modelyard_events.store.ports import EventStore
 from modelyard_grpc import envelope_to_proto
 from modelyard_job.app.dataset_gate import VersionLookup
+from modelyard_job.app.dispatches import recorded_dispatch
 from modelyard_job.app.estimates import estimate
 from modelyard_job.app.trainers import TrainerFleet
 from modelyard_job.convert import epoch_to_proto, estimate_to_proto, trainer_to_proto
@@ -111,10 +114,13 @@ class QueryServicer(jobs_pb2_grpc.QueryServiceServicer):
 
 
 class TrainerServicer(jobs_pb2_grpc.TrainerServiceServicer):
-    """modelyard.v1.TrainerService: liveness and capacity of trainer workers."""
+    """modelyard.v1.TrainerService: liveness and capacity of trainer workers; whose a dispatch is."""
 
-    def __init__(self, fleet: TrainerFleet, lease_ttl: timedelta, on_heartbeat: Callable[[], None]) -> None:
+    def __init__(
+        self, fleet: TrainerFleet, lease_ttl: timedelta, on_heartbeat: Callable[[], None], store: EventStore
+    ) -> None:
         self._fleet, self._ttl, self._on_heartbeat = fleet, lease_ttl, on_heartbeat
+        self._store = store
 
     @override
     async def Heartbeat(
@@ -127,3 +133,14 @@ class TrainerServicer(jobs_pb2_grpc.TrainerServiceServicer):
         await self._fleet.heartbeat(request.trainer_id, request.slots_total, gpus, dispatch_ids)
         self._on_heartbeat()
         return jobs_pb2.HeartbeatResponse(lease_ttl_s=self._ttl.total_seconds())
+
+    @override
+    async def GetDispatch(self, request: jobs_pb2.DispatchRef, context: Context) -> jobs_pb2.Dispatch:
+        found = await recorded_dispatch(self._store, request.job_id, request.dispatch_id)
+        return jobs_pb2.Dispatch(
+            job_id=found.job_id,
+            dispatch_id=found.dispatch_id,
+            attempt=found.attempt,
+            trainer_id=found.trainer_id,
+            org_id=found.org_id,
+        )

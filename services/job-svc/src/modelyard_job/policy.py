@@ -32,6 +32,8 @@ JOB_POLICY = AccessPolicy(
         _QUERIES + "ListTrainers": read(Role.AUDITOR),
         # Trainer workers heartbeat as themselves only.
         "/modelyard.v1.TrainerService/Heartbeat": command(Role.TRAINER, subject_field="trainer_id"),
+        # trainer-svc (its own auditor token) asks whose a dispatch is before its first report is stored.
+        "/modelyard.v1.TrainerService/GetDispatch": read(Role.AUDITOR),
         # The audit view and lineage (reads only; there is no command in AuditService): auditors across
         # organizations, org_admin confined to its own through the request's org_id (an empty one is
         # filled with its own, another is refused with PERMISSION_DENIED).

@@ -11,8 +11,8 @@ import grpc
 
 from modelyard.v1 import registry_pb2, registry_pb2_grpc
 from modelyard_events.domain_errors import InvalidArgument
+from modelyard_grpc import dependency_refusal
 from modelyard_job.app.base_version_gate import ModelVersionFacts
-from modelyard_job.dependencies import dependency_refusal
 
 
 class GrpcModelVersionLookup:
@@ -34,7 +34,9 @@ class GrpcModelVersionLookup:
                 return None
             if error.code() == grpc.StatusCode.INVALID_ARGUMENT:
                 raise InvalidArgument("base_version_id", error.details() or "malformed") from error
-            raise dependency_refusal(error, "registry-svc", f"model version {version_id}") from error
+            raise dependency_refusal(
+                error, "registry-svc", f"model version {version_id}", caller="job-svc"
+            ) from error
         return facts_of(reply)
 
 

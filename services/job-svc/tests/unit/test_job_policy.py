@@ -26,6 +26,14 @@ def test_trainers_may_only_heartbeat_as_themselves() -> None:
     assert JOB_POLICY.rule_for("/modelyard.v1.JobService/GetJob").allowed_roles.isdisjoint({Role.TRAINER})  # type: ignore[union-attr]
 
 
+def test_whose_a_dispatch_is_is_read_by_service_tokens_not_by_trainers() -> None:
+    rule = JOB_POLICY.rule_for("/modelyard.v1.TrainerService/GetDispatch")
+
+    assert rule is not None
+    assert rule.access == "read"
+    assert rule.allowed_roles == {Role.SUPER_ADMIN, Role.AUDITOR}  # trainer-svc's own token: auditor
+
+
 def test_the_audit_views_are_reads_confined_to_the_org_admins_own_organization() -> None:
     for method in ("SearchAudit", "FollowCorrelation", "GetLineage"):
         rule = JOB_POLICY.rule_for(f"/modelyard.v1.AuditService/{method}")

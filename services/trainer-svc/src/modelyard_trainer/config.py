@@ -39,7 +39,7 @@ class TrainerSettings(GrpcSettings, EventTrustSettings):
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "MODELYARD_KAFKA_BOOTSTRAP_SERVERS")
     )
     kafka_security: KafkaSecurity = Field(default_factory=KafkaSecurity)  # MODELYARD_KAFKA_* (SASL/SSL)
-    job_svc_target: str = "127.0.0.1:50051"  # job-svc's gRPC, for heartbeats (work mode)
+    job_svc_target: str = "127.0.0.1:50051"  # job-svc's gRPC: heartbeats (work), whose a dispatch is (serve)
     dataset_svc_target: str = "127.0.0.1:50053"  # dataset-svc's gRPC, to fetch dataset:// versions (work)
     trainer_svc_target: str = "127.0.0.1:50052"  # trainer-svc's gRPC, to append reports (work)
     registry_svc_target: str = "127.0.0.1:50054"  # registry-svc's gRPC, to fetch model versions (work)
@@ -87,12 +87,17 @@ class TrainerSettings(GrpcSettings, EventTrustSettings):
         return keys
 
     def serve_problems(self) -> list[str]:
-        """What `serve` lacks to run: the trainer store's DATABASE_URL and the log's signing key."""
+        """What `serve` lacks to run: the store's DATABASE_URL, the log's signing key, its own token."""
         problems = []
         if self.database_url is None:
             problems.append("DATABASE_URL is required by serve (the trainer store; workers do without it)")
         if self.event_signing_key is None:
             problems.append("MODELYARD_EVENT_SIGNING_KEY is required by serve (it signs the trainer log)")
+        if self.token_file is None:
+            problems.append(
+                "MODELYARD_TOKEN_FILE is required by serve (its own auditor token for job-svc, which "
+                "says whose a dispatch is before the dispatch's first report is stored)"
+            )
         return problems
 
     @property

@@ -1,7 +1,8 @@
 """The `serve` mode's gRPC API: trainer-svc's log through `modelyard.v1.EventLog/ReadEvents`, and
 `modelyard.v1.TrainerReports/AppendReports`, through which workers append their reports.
 
-job-svc reads trainer events it missed on Kafka here, with an auditor token.
+job-svc reads trainer events it missed on Kafka here, with an auditor token. trainer-svc asks
+job-svc, with its own auditor token, whose a dispatch is before it opens the dispatch's stream.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from modelyard_grpc import (
     serving,
 )
 from modelyard_trainer.config import TrainerSettings
+from modelyard_trainer.dispatches import GrpcDispatchLookup
 from modelyard_trainer.report_service import ReportServicer
 
 log = logging.getLogger(__name__)
@@ -46,17 +48,23 @@ SERVICES = [
 @asynccontextmanager
 async def serving_api(settings: TrainerSettings, store: EventStore) -> AsyncIterator[int]:
     """Serve `store` (reads, and workers' reports) on MODELYARD_TRAINER_GRPC_PORT; yield the bound port."""
-    async with serving(
-        [
-            (events_pb2_grpc.add_EventLogServicer_to_server, EventLogServicer(store)),
-            (trainer_pb2_grpc.add_TrainerReportsServicer_to_server, ReportServicer(store)),
-        ],
-        service_names=SERVICE_NAMES,
-        port=settings.trainer_grpc_port,
-        bind=settings.grpc_bind,
-        interceptors=[AuthInterceptor(settings.token_verifier(), TRAINER_POLICY)],
-        credentials=settings.server_credentials(),
-        grace_s=settings.grpc_grace_s,
-    ) as server:
+    async with (
+        settings.grpc_channel(settings.job_svc_target, settings.own_token()) as job_svc,
+        serving(
+            [
+                (events_pb2_grpc.add_EventLogServicer_to_server, EventLogServicer(store)),
+                (
+                    trainer_pb2_grpc.add_TrainerReportsServicer_to_server,
+                    ReportServicer(store, GrpcDispatchLookup(job_svc)),
+                ),
+            ],
+            service_names=SERVICE_NAMES,
+            port=settings.trainer_grpc_port,
+            bind=settings.grpc_bind,
+            interceptors=[AuthInterceptor(settings.token_verifier(), TRAINER_POLICY)],
+            credentials=settings.server_credentials(),
+            grace_s=settings.grpc_grace_s,
+        ) as server,
+    ):
         log.info("trainer-svc serving ReadEvents and AppendReports on %s:%d", settings.grpc_bind, server.port)
         yield server.port

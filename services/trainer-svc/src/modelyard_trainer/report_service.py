@@ -3,8 +3,9 @@
 Workers hold neither the trainer store's database credentials nor the trainer log's signing key
 (issue 11, item 4): this servicer, in the `serve` process, is the only writer of the log. It
 appends only what a trainer may say about itself: reports of `TRAINER_EVENTS` naming the caller's
-own trainer id and the request's dispatch, to a stream no other trainer has written, with the
-caller as the events' actor.
+own trainer id and the request's dispatch, with the caller as the events' actor. A dispatch's
+stream is opened only by the trainer job-svc dispatched it to, for that job, attempt and
+organization (dispatches.py); after that, only its first writer adds to it, for the same run.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from modelyard_events.schemas.training import RUN_STREAM, TRAINER_EVENTS, Traini
 from modelyard_events.store.ports import EventStore
 from modelyard_grpc import Principal, Role, current_principal
 from modelyard_grpc.method_handlers import Context
+from modelyard_trainer.dispatches import DispatchLookup
 from modelyard_trainer.report_wire import MAX_REPORT_BYTES_PER_APPEND, MAX_REPORTS_PER_APPEND
 
 _MAX_VIOLATIONS = 10  # a refusal lists at most this many wrong fields (its size stays bounded)
@@ -33,8 +35,8 @@ _MAX_VIOLATIONS = 10  # a refusal lists at most this many wrong fields (its size
 class ReportServicer(trainer_pb2_grpc.TrainerReportsServicer):
     """Appends a trainer's reports to its dispatch's stream in the trainer store (which signs)."""
 
-    def __init__(self, store: EventStore) -> None:
-        self._store = store
+    def __init__(self, store: EventStore, dispatches: DispatchLookup) -> None:
+        self._store, self._dispatches = store, dispatches
 
     @override
     async def AppendReports(
@@ -43,14 +45,14 @@ class ReportServicer(trainer_pb2_grpc.TrainerReportsServicer):
         """Append, or answer the stream's actual version on a conflict (nothing written then)."""
         principal = current_principal()
         reports = checked_reports(request, principal)
-        await self._refuse_foreign_stream(request, principal, reports[0].trainer_id)
+        acting = report_context(request, principal)
+        if request.expected_version == 0:
+            await self._refuse_unless_dispatched(request.dispatch_id, reports[0], acting.org_id)
+        else:
+            await self._refuse_foreign_stream(request, principal, reports[0], acting.org_id)
         try:
             recorded = await self._store.append(
-                RUN_STREAM,
-                request.dispatch_id,
-                request.expected_version,
-                reports,
-                report_context(request, principal),
+                RUN_STREAM, request.dispatch_id, request.expected_version, reports, acting
             )
         except ConcurrencyConflict as conflict:
             return trainer_pb2.AppendReportsResponse(
@@ -60,21 +62,61 @@ class ReportServicer(trainer_pb2_grpc.TrainerReportsServicer):
             appended=trainer_pb2.ReportsAppended(stream_version=recorded[-1].stream_version)
         )
 
-    async def _refuse_foreign_stream(
-        self, request: trainer_pb2.AppendReportsRequest, principal: Principal, trainer_id: str
+    async def _refuse_unless_dispatched(
+        self, dispatch_id: str, run: TrainingReport, org_id: str | None
     ) -> None:
-        # The event at `expected_version` (one row) says who owns the stream; its first writer is
-        # its only writer, so another trainer knowing the dispatch id cannot add to it.
-        if request.expected_version == 0:
-            return
+        # A new stream: job-svc must have dispatched this job's run to this trainer (a stream that
+        # exists already answers a conflict, and the worker goes on at its actual version).
+        dispatch = await self._dispatches.dispatch(run.job_id, dispatch_id)
+        if dispatch is None:
+            raise PermissionDenied(
+                f"job-svc made no dispatch {dispatch_id} of job {run.job_id}: "
+                "a trainer reports only on the dispatches it was given"
+            )
+        if dispatch.trainer_id != run.trainer_id:
+            raise PermissionDenied(
+                f"dispatch {dispatch_id} went to trainer {dispatch.trainer_id}, not {run.trainer_id}"
+            )
+        if dispatch.attempt != run.attempt:
+            raise InvalidArgument(
+                "reports[0].data_json.attempt",
+                f"dispatch {dispatch_id} is attempt {dispatch.attempt} of job {run.job_id}, "
+                f"not {run.attempt}",
+            )
+        if dispatch.org_id != org_id:
+            raise InvalidArgument(
+                "org_id",
+                f"must be the dispatch's organization ({dispatch.org_id or 'none'}), not {org_id or 'none'}",
+            )
+
+    async def _refuse_foreign_stream(
+        self,
+        request: trainer_pb2.AppendReportsRequest,
+        principal: Principal,
+        run: TrainingReport,
+        org_id: str | None,
+    ) -> None:
+        # The event at `expected_version` (one row) says whose the stream is; its first writer is
+        # its only writer, for the run and organization it opened it with.
         tail = await self._store.read_stream(request.dispatch_id, request.expected_version - 1)
-        if tail and (tail[0].actor.subject, tail[0].data.get("trainer_id")) != (
-            principal.subject,
-            trainer_id,
-        ):
+        if not tail:
+            return  # beyond the stream's end: the append answers a conflict
+        last = tail[0]
+        if (last.actor.subject, last.data.get("trainer_id")) != (principal.subject, run.trainer_id):
             raise PermissionDenied(
                 f"dispatch {request.dispatch_id}'s reports are written by another trainer, "
                 f"not {principal.subject}"
+            )
+        if (last.data.get("job_id"), last.data.get("attempt"), last.org_id) != (
+            run.job_id,
+            run.attempt,
+            org_id,
+        ):
+            raise InvalidArgument(
+                "reports[0].data_json",
+                f"dispatch {request.dispatch_id}'s reports are about attempt {last.data.get('attempt')} of "
+                f"job {last.data.get('job_id')} in organization {last.org_id or 'none'}: every report "
+                "of a dispatch names the same run and organization",
             )
 
 
@@ -97,6 +139,10 @@ def checked_reports(request: trainer_pb2.AppendReportsRequest, principal: Princi
         if report.dispatch_id != request.dispatch_id:
             raise InvalidArgument(
                 f"reports[{index}].data_json.dispatch_id", "must be the request's dispatch_id"
+            )
+        if (report.job_id, report.attempt) != (reports[0].job_id, reports[0].attempt):
+            raise InvalidArgument(
+                f"reports[{index}].data_json", "must name the same job and attempt as reports[0]"
             )
     return reports
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import from_json
+from typing_extensions import override
 
 GENESIS_HASH = "0" * 64
 
@@ -92,6 +93,14 @@ class EventEnvelope(BaseModel):
     data: dict[str, Any]
     prev_hash: str
     hash: str
+
+    @override
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """pydantic's copy. An envelope the store built (`trusted_envelope`) shares one frozenset of
+        the fields set, to which pydantic's copy would add the updated names: it gets a set of its own."""
+        if update and isinstance(self.__pydantic_fields_set__, frozenset):
+            object.__setattr__(self, "__pydantic_fields_set__", set(self.__pydantic_fields_set__))
+        return super().model_copy(update=update, deep=deep)
 
 
 class CommandContext(BaseModel):

@@ -272,6 +272,8 @@ class TestBearerTokens:
         ("name", "subject_note"),
         [
             ("job-svc", "job-svc"),
+            ("trainer-svc", "trainer-svc"),
+            ("dataset-svc", "dataset-svc"),
             ("registry-svc", "registry-svc"),
             ("deploy-svc", "deploy-svc"),
             ("trainer-worker", "pool"),

@@ -24,4 +24,5 @@ async def test_a_stored_envelope_copies_with_changes_and_stays_as_it_was() -> No
     assert (first.org_id, first.data) == ("org-1", {"text": "a"})
     assert (again.position, second.position) == (9, 2)
     assert first.model_fields_set == second.model_fields_set == set(type(first).model_fields)
+    assert isinstance(first.__pydantic_fields_set__, frozenset)  # still the store's shared one
     assert first.model_copy() == first

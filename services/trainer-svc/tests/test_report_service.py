@@ -43,7 +43,8 @@ CONTEXT = CommandContext(
 )
 
 
-DISPATCH_TO_A = Dispatch("job-1", "dsp-1", 1, "trainer-a", "org-1")  # job-svc dispatched job-1 to trainer-a
+# job-svc dispatched job-1 to trainer-a; its JobDispatched is event cause-1 of correlation corr-1
+DISPATCH_TO_A = Dispatch("job-1", "dsp-1", 1, "trainer-a", "org-1", "cause-1", "corr-1")
 
 
 def started(
@@ -79,6 +80,8 @@ def raw_request(*reports: tuple[str, str], dispatch_id: str = "dsp-1") -> traine
     return trainer_pb2.AppendReportsRequest(
         dispatch_id=dispatch_id,
         org_id="org-1",
+        correlation_id="corr-1",
+        causation_id="cause-1",
         reports=[trainer_pb2.ReportEvent(type=t, data_json=d) for t, d in reports],
     )
 
@@ -192,7 +195,9 @@ class TestRefusals:
 
     async def test_a_pool_token_speaks_for_its_members_only(self, service: Service) -> None:
         pool = Principal("trainer-worker", None, frozenset({Role.TRAINER}))
-        service.dispatches.add(Dispatch("job-1", "dsp-1", 1, "trainer-worker/pod-1", "org-1"))
+        service.dispatches.add(
+            Dispatch("job-1", "dsp-1", 1, "trainer-worker/pod-1", "org-1", "cause-1", "corr-1")
+        )
 
         await service.append(request_of([started(trainer_id="trainer-worker/pod-1")]), pool)
         refusals = [
@@ -205,7 +210,9 @@ class TestRefusals:
 
     async def test_another_member_of_a_pool_cannot_add_to_a_members_stream(self, service: Service) -> None:
         pool = Principal("trainer-worker", None, frozenset({Role.TRAINER}))
-        service.dispatches.add(Dispatch("job-1", "dsp-1", 1, "trainer-worker/pod-1", "org-1"))
+        service.dispatches.add(
+            Dispatch("job-1", "dsp-1", 1, "trainer-worker/pod-1", "org-1", "cause-1", "corr-1")
+        )
         await service.append(request_of([started(trainer_id="trainer-worker/pod-1")]), pool)
 
         refusal = await service.refused(
@@ -239,44 +246,138 @@ class TestRefusals:
         assert f"job-svc made no dispatch {report.dispatch_id} of job {report.job_id}" in refusal.message
         assert await service.store.read_all() == []
 
-    async def test_the_first_reports_must_name_the_dispatchs_attempt_and_organization(
-        self, service: Service
+    @pytest.mark.parametrize(
+        ("change", "field"),
+        [
+            ({"attempt": 2}, "reports[0].data_json.attempt"),
+            ({"org_id": None}, "org_id"),
+            ({"org_id": "org-2"}, "org_id"),
+            ({"org_id": ""}, "org_id"),
+            ({"correlation_id": "corr-other"}, "correlation_id"),
+            ({"causation_id": "cause-other"}, "causation_id"),
+            ({"causation_id": None}, "causation_id"),
+        ],
+        ids=["attempt", "no-org", "another-org", "empty-org", "correlation", "cause", "no-cause"],
+    )
+    async def test_the_first_reports_must_be_of_the_dispatchs_run(
+        self, service: Service, change: dict[str, object], field: str
     ) -> None:
-        other_attempt = await service.refused(request_of([started(attempt=2)]))
-        no_org = request_of([started()])
-        no_org.ClearField("org_id")
-        other_org = request_of([started()])
-        other_org.org_id = "org-2"
+        request = request_of([started(attempt=int(change.get("attempt", 1)))])
+        for name, value in change.items():
+            if name == "attempt":
+                continue
+            if value is None:
+                request.ClearField(name)
+            else:
+                setattr(request, name, value)
 
-        assert isinstance(other_attempt, InvalidArgument)
-        assert other_attempt.problems.keys() == {"reports[0].data_json.attempt"}
-        for request in (no_org, other_org):
-            refusal = await service.refused(request)
-            assert isinstance(refusal, InvalidArgument)
-            assert refusal.problems.keys() == {"org_id"}
-            assert "org-1" in refusal.message
+        refusal = await service.refused(request)
+
+        assert isinstance(refusal, InvalidArgument)
+        assert refusal.problems.keys() == {field}
+        assert "dispatch dsp-1's" in refusal.message
         assert await service.store.read_all() == []
 
-    async def test_one_append_names_one_run(self, service: Service) -> None:
-        refusal = await service.refused(request_of([started(), started(attempt=2)]))
+    @pytest.mark.parametrize(
+        "second",
+        [
+            started(trainer_id="trainer-worker/pod-1", attempt=2),
+            started(trainer_id="trainer-worker/pod-1", job_id="job-2"),
+            started(trainer_id="trainer-worker/pod-2"),
+        ],
+        ids=["another-attempt", "another-job", "another-member-of-the-pool"],
+    )
+    async def test_one_append_names_one_run(self, service: Service, second: TrainingStarted) -> None:
+        pool = Principal("trainer-worker", None, frozenset({Role.TRAINER}))
+        service.dispatches.add(
+            Dispatch("job-1", "dsp-1", 1, "trainer-worker/pod-1", "org-1", "cause-1", "corr-1")
+        )
+
+        refusal = await service.refused(
+            request_of([started(trainer_id="trainer-worker/pod-1"), second]), pool
+        )
 
         assert isinstance(refusal, InvalidArgument)
         assert refusal.problems.keys() == {"reports[1].data_json"}
+        assert await service.store.read_all() == []
 
-    async def test_later_reports_keep_the_run_and_organization_the_stream_was_opened_with(
+    @pytest.mark.parametrize(
+        ("field", "value", "problem"),
+        [
+            ("job_id", "", "is required"),
+            ("job_id", "job\x00-1", "contains a NUL character: remove it"),
+            ("trainer_id", "trainer-a/\x00", "contains a NUL character: remove it"),
+        ],
+        ids=["empty-job", "nul-in-job", "nul-in-trainer"],
+    )
+    async def test_a_report_without_a_usable_job_or_trainer_id_is_refused_naming_it(
+        self, service: Service, field: str, value: str, problem: str
+    ) -> None:
+        data = payload_of(started()) | {field: value}
+
+        refusal = await service.refused(raw_request(("TrainingStarted", json.dumps(data))))
+
+        assert isinstance(refusal, InvalidArgument)
+        assert refusal.problems == {f"reports[0].data_json.{field}": problem}
+        assert service.dispatches.asked == 0
+
+    @pytest.mark.parametrize(
+        ("change", "field"),
+        [
+            ({"job_id": "job-2"}, "reports[0].data_json.job_id"),
+            ({"attempt": 2}, "reports[0].data_json.attempt"),
+            ({"org_id": "org-2"}, "org_id"),
+            ({"correlation_id": "corr-other"}, "correlation_id"),
+        ],
+        ids=["another-job", "another-attempt", "another-org", "another-correlation"],
+    )
+    async def test_later_reports_keep_the_run_the_stream_was_opened_with(
+        self, service: Service, change: dict[str, object], field: str
+    ) -> None:
+        await service.append(request_of([started()]))
+        report = started(job_id=str(change.get("job_id", "job-1")), attempt=int(change.get("attempt", 1)))
+        request = request_of([report], version=1)
+        for name in ("org_id", "correlation_id"):
+            if name in change:
+                setattr(request, name, change[name])
+
+        refusal = await service.refused(request)
+
+        assert isinstance(refusal, InvalidArgument)
+        assert refusal.problems.keys() == {field}
+        assert "the stream of dispatch dsp-1's" in refusal.message
+        assert len(await service.store.read_stream("dsp-1")) == 1
+
+    async def test_a_retried_first_append_of_an_existing_stream_answers_a_conflict_without_job_svc(
         self, service: Service
     ) -> None:
         await service.append(request_of([started()]))
-        service.dispatches.add(Dispatch("job-2", "dsp-1", 1, "trainer-a", "org-2"))
-        other_job = request_of([started(job_id="job-2")], version=1)
-        other_org = request_of([cancelled()], version=1)
-        other_org.org_id = "org-2"
+        asked = service.dispatches.asked
 
-        refusals = [await service.refused(other_job), await service.refused(other_org)]
+        response = await service.append(request_of([started()]))
 
-        assert all(isinstance(r, InvalidArgument) for r in refusals)
-        assert {k for r in refusals for k in r.problems} == {"reports[0].data_json"}
+        assert response.conflict.actual_version == 1
+        assert service.dispatches.asked == asked  # job-svc was not asked again
         assert len(await service.store.read_stream("dsp-1")) == 1
+
+    async def test_an_owner_check_reads_one_event_however_long_the_stream(self, service: Service) -> None:
+        await service.append(request_of([started()] + [cancelled()] * 99))
+        reads: list[int] = []
+        read_stream = service.store.read_stream
+
+        async def counted(stream_id: str, after_version: int = 0, *, limit: int | None = None) -> Any:
+            found = await read_stream(stream_id, after_version, limit=limit)
+            reads.append(len(found))
+            return found
+
+        service.store.read_stream = counted  # type: ignore[method-assign]
+
+        stale = await service.append(request_of([cancelled()], version=1), TRAINER_A)
+        squat = await service.refused(request_of([cancelled(trainer_id="trainer-b")], version=1), TRAINER_B)
+
+        assert stale.conflict.actual_version == 100
+        assert isinstance(squat, PermissionDenied)
+        assert reads == [1, 1]
 
     async def test_job_svc_not_answering_refuses_the_append_for_a_retry(self, service: Service) -> None:
         async def unavailable(job_id: str, dispatch_id: str) -> Dispatch | None:

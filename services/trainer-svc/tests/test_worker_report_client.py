@@ -27,7 +27,12 @@ from modelyard_trainer.report_wire import MAX_REPORTS_PER_APPEND, report_batches
 from modelyard_trainer.worker.report_client import GrpcReportLog, ReportsNotDelivered
 from modelyard_trainer.worker.report_writer import append_reports, write_reports
 
-CONTEXT = CommandContext(actor=Actor(subject="trainer-a", roles=("trainer",)), org_id="org-1")
+CONTEXT = CommandContext(
+    actor=Actor(subject="trainer-a", roles=("trainer",)),
+    org_id="org-1",
+    correlation_id=DISPATCH_TO_A.correlation_id,
+    causation_id=DISPATCH_TO_A.event_id,
+)
 DISPATCHES = KnownDispatches(DISPATCH_TO_A)
 
 

@@ -97,10 +97,13 @@ class EventEnvelope(BaseModel):
     @override
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         """pydantic's copy. An envelope the store built (`trusted_envelope`) shares one frozenset of
-        the fields set, to which pydantic's copy would add the updated names: it gets a set of its own."""
-        if update and isinstance(self.__pydantic_fields_set__, frozenset):
-            object.__setattr__(self, "__pydantic_fields_set__", set(self.__pydantic_fields_set__))
-        return super().model_copy(update=update, deep=deep)
+        the fields set, to which pydantic's copy would add the updated names: a copy with changes
+        gets a set of its own first (the envelope copied is left as it was)."""
+        if not update or not isinstance(self.__pydantic_fields_set__, frozenset):
+            return super().model_copy(update=update, deep=deep)
+        copied = super().model_copy(deep=deep)
+        object.__setattr__(copied, "__pydantic_fields_set__", set(self.__pydantic_fields_set__))
+        return BaseModel.model_copy(copied, update=update)
 
 
 class CommandContext(BaseModel):

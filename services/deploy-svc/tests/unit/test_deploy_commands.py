@@ -36,8 +36,10 @@ from modelyard_events.schemas.registry import ModelReleased
 class InterleavingStore(ClockedStore):
     """Every read yields to the loop, so two commands both read before either appends."""
 
-    async def read_stream(self, stream_id: str, after_version: int = 0) -> list[EventEnvelope]:
-        events = await super().read_stream(stream_id, after_version)
+    async def read_stream(
+        self, stream_id: str, after_version: int = 0, *, limit: int | None = None
+    ) -> list[EventEnvelope]:
+        events = await super().read_stream(stream_id, after_version, limit=limit)
         await asyncio.sleep(0)
         return events
 

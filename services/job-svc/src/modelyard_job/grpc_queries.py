@@ -143,4 +143,6 @@ class TrainerServicer(jobs_pb2_grpc.TrainerServiceServicer):
             attempt=found.attempt,
             trainer_id=found.trainer_id,
             org_id=found.org_id,
+            event_id=found.event_id,
+            correlation_id=found.correlation_id,
         )

@@ -34,13 +34,18 @@ async def store_with_two_dispatches() -> InMemoryEventStore:
 
 async def test_each_dispatch_of_the_job_names_its_trainer_attempt_and_organization() -> None:
     store = await store_with_two_dispatches()
+    recorded = {
+        e.data.get("dispatch_id"): e for e in await store.read_stream(JOB) if e.type == "JobDispatched"
+    }
 
     found = [await recorded_dispatch(store, JOB, d) for d in ("d-1", "d-2")]
 
+    ids = {d: (str(e.event_id), e.correlation_id) for d, e in recorded.items()}
     assert found == [
-        RecordedDispatch(JOB, "d-1", 1, "t-1", "org-1"),
-        RecordedDispatch(JOB, "d-2", 1, "t-2", "org-1"),  # a lapsed lease is requeued in its attempt
+        RecordedDispatch(JOB, "d-1", 1, "t-1", "org-1", *ids["d-1"]),
+        RecordedDispatch(JOB, "d-2", 1, "t-2", "org-1", *ids["d-2"]),  # a lapsed lease: same attempt
     ]
+    assert ids["d-1"][0] != ids["d-2"][0]
 
 
 @pytest.mark.parametrize(
@@ -57,10 +62,13 @@ async def test_a_dispatch_the_job_never_had_is_not_found(job_id: str, dispatch_i
         await recorded_dispatch(store, job_id, dispatch_id)
 
 
-async def test_empty_and_oversized_ids_are_refused_each_named() -> None:
+async def test_empty_oversized_and_nul_ids_are_refused_each_named() -> None:
     store = await store_with_two_dispatches()
 
     with pytest.raises(InvalidFields) as refusal:
         await recorded_dispatch(store, "", "d" * 201)
+    with pytest.raises(InvalidFields) as nul:
+        await recorded_dispatch(store, f"{JOB}\x00", "d-1")
 
     assert refusal.value.problems.keys() == {"job_id", "dispatch_id"}
+    assert nul.value.problems == {"job_id": "contains a NUL character: remove it"}

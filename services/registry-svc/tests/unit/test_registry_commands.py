@@ -27,8 +27,10 @@ KEY = Ed25519Key.generate()
 class InterleavingStore(InMemoryEventStore):
     """Every read yields to the loop, so two commands both read before either appends."""
 
-    async def read_stream(self, stream_id: str, after_version: int = 0) -> list[EventEnvelope]:
-        events = await super().read_stream(stream_id, after_version)
+    async def read_stream(
+        self, stream_id: str, after_version: int = 0, *, limit: int | None = None
+    ) -> list[EventEnvelope]:
+        events = await super().read_stream(stream_id, after_version, limit=limit)
         await asyncio.sleep(0)
         return events
 

@@ -4,10 +4,16 @@ A report stream's first writer is its only writer (report_service.py). Without t
 trainer token could open the stream of a dispatch made to another trainer (dispatch ids travel on
 the untrusted broker) and lock the real trainer out of its own run. job-svc answers from the
 job's stream in its store (TrainerService/GetDispatch), to trainer-svc's own auditor token.
+
+Every failure to get an answer is retryable for the worker (UNAVAILABLE): an expired or refused
+token, or a job-svc without GetDispatch (older than this trainer-svc: upgrade job-svc first), is
+an operator's fix, logged here as an error; failing the runs instead would fail every job of the
+fleet as poison once their dispatches lapsed often enough.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -15,18 +21,25 @@ import grpc
 from grpc import aio
 
 from modelyard.v1 import jobs_pb2, jobs_pb2_grpc
-from modelyard_grpc import dependency_refusal
+from modelyard_events.domain_errors import InvalidArgument
+from modelyard_grpc import DependencyFailed, DependencyUnavailable, dependency_refusal
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Dispatch:
-    """One dispatch of a job: its run (attempt), the trainer it went to, the job's organization."""
+    """One dispatch of a job: its run (attempt), the trainer it went to, the job's organization,
+    and the `JobDispatched` event's id and correlation id (its run's reports name the one as their
+    cause and carry the other)."""
 
     job_id: str
     dispatch_id: str
     attempt: int
     trainer_id: str
     org_id: str | None
+    event_id: str
+    correlation_id: str
 
 
 class DispatchLookup(Protocol):
@@ -35,8 +48,7 @@ class DispatchLookup(Protocol):
     async def dispatch(self, job_id: str, dispatch_id: str) -> Dispatch | None:
         """The dispatch, or None when job-svc made no such dispatch of that job.
 
-        DependencyUnavailable when job-svc cannot answer now (the caller may retry),
-        DependencyFailed when it refuses trainer-svc's token."""
+        DependencyUnavailable when job-svc gives no answer (the worker retries)."""
         ...
 
 
@@ -48,17 +60,41 @@ class GrpcDispatchLookup:
         self._timeout_s = timeout_s
 
     async def dispatch(self, job_id: str, dispatch_id: str) -> Dispatch | None:
-        """See DispatchLookup."""
+        """See DispatchLookup; job-svc's INVALID_ARGUMENT is the report's (InvalidArgument)."""
         request = jobs_pb2.DispatchRef(job_id=job_id, dispatch_id=dispatch_id)
         try:
             reply: jobs_pb2.Dispatch = await self._stub.GetDispatch(request, timeout=self._timeout_s)
         except aio.AioRpcError as error:
             if error.code() == grpc.StatusCode.NOT_FOUND:
                 return None
-            what = f"dispatch {dispatch_id} of job {job_id}"
-            raise dependency_refusal(error, "job-svc", what, caller="trainer-svc") from error
+            if error.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                raise InvalidArgument(
+                    "reports[0].data_json", error.details() or "job-svc refused it"
+                ) from None
+            raise _unanswered(error, f"dispatch {dispatch_id} of job {job_id}") from error
         org_id = reply.org_id if reply.HasField("org_id") else None
-        return Dispatch(reply.job_id, reply.dispatch_id, reply.attempt, reply.trainer_id, org_id)
+        return Dispatch(
+            reply.job_id,
+            reply.dispatch_id,
+            reply.attempt,
+            reply.trainer_id,
+            org_id,
+            reply.event_id,
+            reply.correlation_id,
+        )
+
+
+def _unanswered(error: aio.AioRpcError, what: str) -> DependencyUnavailable:
+    refusal = dependency_refusal(error, "job-svc", what, caller="trainer-svc")
+    if error.code() == grpc.StatusCode.UNIMPLEMENTED:
+        refusal = DependencyFailed(
+            f"job-svc has no TrainerService/GetDispatch, so it cannot confirm {what}: "
+            "upgrade job-svc before trainer-svc"
+        )
+    if isinstance(refusal, DependencyFailed):
+        log.error("cannot tell whose a dispatch is, so no new report stream opens: %s", refusal)
+        return DependencyUnavailable(f"job-svc did not say whose {what} is; trainer-svc's operator is told")
+    return refusal if isinstance(refusal, DependencyUnavailable) else DependencyUnavailable(str(refusal))
 
 
 class KnownDispatches:
@@ -66,6 +102,7 @@ class KnownDispatches:
 
     def __init__(self, *dispatches: Dispatch) -> None:
         self._known = {(d.job_id, d.dispatch_id): d for d in dispatches}
+        self.asked = 0  # how many times a dispatch was looked up
 
     def add(self, dispatch: Dispatch) -> None:
         """Know `dispatch` from now on."""
@@ -73,4 +110,5 @@ class KnownDispatches:
 
     async def dispatch(self, job_id: str, dispatch_id: str) -> Dispatch | None:
         """See DispatchLookup."""
+        self.asked += 1
         return self._known.get((job_id, dispatch_id))

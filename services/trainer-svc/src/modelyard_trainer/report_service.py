@@ -4,14 +4,16 @@ Workers hold neither the trainer store's database credentials nor the trainer lo
 (issue 11, item 4): this servicer, in the `serve` process, is the only writer of the log. It
 appends only what a trainer may say about itself: reports of `TRAINER_EVENTS` naming the caller's
 own trainer id and the request's dispatch, with the caller as the events' actor. A dispatch's
-stream is opened only by the trainer job-svc dispatched it to, for that job, attempt and
-organization (dispatches.py); after that, only its first writer adds to it, for the same run.
+stream is opened only by the trainer job-svc dispatched it to (dispatches.py), with the
+dispatch's job, attempt, organization, correlation id and event as cause; after that, only its
+first writer adds to it, for the same run.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
@@ -19,14 +21,14 @@ from typing_extensions import override
 
 from modelyard.v1 import trainer_pb2, trainer_pb2_grpc
 from modelyard_events.domain_errors import InvalidArgument, InvalidFields, PermissionDenied
-from modelyard_events.envelope import CommandContext
+from modelyard_events.envelope import CommandContext, EventEnvelope
 from modelyard_events.errors import ConcurrencyConflict
 from modelyard_events.schemas.bounds import ID_MAX_CHARS
 from modelyard_events.schemas.training import RUN_STREAM, TRAINER_EVENTS, TrainingReport
 from modelyard_events.store.ports import EventStore
 from modelyard_grpc import Principal, Role, current_principal
 from modelyard_grpc.method_handlers import Context
-from modelyard_trainer.dispatches import DispatchLookup
+from modelyard_trainer.dispatches import Dispatch, DispatchLookup
 from modelyard_trainer.report_wire import MAX_REPORT_BYTES_PER_APPEND, MAX_REPORTS_PER_APPEND
 
 _MAX_VIOLATIONS = 10  # a refusal lists at most this many wrong fields (its size stays bounded)
@@ -46,10 +48,11 @@ class ReportServicer(trainer_pb2_grpc.TrainerReportsServicer):
         principal = current_principal()
         reports = checked_reports(request, principal)
         acting = report_context(request, principal)
+        claimed = RunOfReports.claimed(reports[0], acting)
         if request.expected_version == 0:
-            await self._refuse_unless_dispatched(request.dispatch_id, reports[0], acting.org_id)
+            await self._refuse_unless_dispatched(request.dispatch_id, claimed)
         else:
-            await self._refuse_foreign_stream(request, principal, reports[0], acting.org_id)
+            await self._refuse_unless_owned(request, principal, claimed)
         try:
             recorded = await self._store.append(
                 RUN_STREAM, request.dispatch_id, request.expected_version, reports, acting
@@ -62,62 +65,107 @@ class ReportServicer(trainer_pb2_grpc.TrainerReportsServicer):
             appended=trainer_pb2.ReportsAppended(stream_version=recorded[-1].stream_version)
         )
 
-    async def _refuse_unless_dispatched(
-        self, dispatch_id: str, run: TrainingReport, org_id: str | None
-    ) -> None:
-        # A new stream: job-svc must have dispatched this job's run to this trainer (a stream that
-        # exists already answers a conflict, and the worker goes on at its actual version).
-        dispatch = await self._dispatches.dispatch(run.job_id, dispatch_id)
+    async def _refuse_unless_dispatched(self, dispatch_id: str, claimed: RunOfReports) -> None:
+        # A stream that exists already answers a conflict and writes nothing (a worker retrying an
+        # append whose answer it lost goes on at the actual version): only a new one needs job-svc.
+        if await self._store.read_stream(dispatch_id, 0, limit=1):
+            return
+        dispatch = await self._dispatches.dispatch(claimed.job_id, dispatch_id)
         if dispatch is None:
             raise PermissionDenied(
-                f"job-svc made no dispatch {dispatch_id} of job {run.job_id}: "
+                f"job-svc made no dispatch {dispatch_id} of job {claimed.job_id}: "
                 "a trainer reports only on the dispatches it was given"
             )
-        if dispatch.trainer_id != run.trainer_id:
+        if dispatch.trainer_id != claimed.trainer_id:
             raise PermissionDenied(
-                f"dispatch {dispatch_id} went to trainer {dispatch.trainer_id}, not {run.trainer_id}"
+                f"dispatch {dispatch_id} went to trainer {dispatch.trainer_id}, not {claimed.trainer_id}"
             )
-        if dispatch.attempt != run.attempt:
-            raise InvalidArgument(
-                "reports[0].data_json.attempt",
-                f"dispatch {dispatch_id} is attempt {dispatch.attempt} of job {run.job_id}, "
-                f"not {run.attempt}",
-            )
-        if dispatch.org_id != org_id:
-            raise InvalidArgument(
-                "org_id",
-                f"must be the dispatch's organization ({dispatch.org_id or 'none'}), not {org_id or 'none'}",
-            )
+        _refuse_another_run(claimed, RunOfReports.of_dispatch(dispatch), f"dispatch {dispatch_id}'s")
 
-    async def _refuse_foreign_stream(
-        self,
-        request: trainer_pb2.AppendReportsRequest,
-        principal: Principal,
-        run: TrainingReport,
-        org_id: str | None,
+    async def _refuse_unless_owned(
+        self, request: trainer_pb2.AppendReportsRequest, principal: Principal, claimed: RunOfReports
     ) -> None:
-        # The event at `expected_version` (one row) says whose the stream is; its first writer is
-        # its only writer, for the run and organization it opened it with.
-        tail = await self._store.read_stream(request.dispatch_id, request.expected_version - 1)
+        # The stream's event at `expected_version` (one row) says whose it is: its first writer is
+        # its only writer, for the run it opened it with. No row: the append answers a conflict.
+        tail = await self._store.read_stream(request.dispatch_id, request.expected_version - 1, limit=1)
         if not tail:
-            return  # beyond the stream's end: the append answers a conflict
-        last = tail[0]
-        if (last.actor.subject, last.data.get("trainer_id")) != (principal.subject, run.trainer_id):
+            return
+        owned = RunOfReports.of_event(tail[0])
+        if (tail[0].actor.subject, owned.trainer_id) != (principal.subject, claimed.trainer_id):
             raise PermissionDenied(
-                f"dispatch {request.dispatch_id}'s reports are written by another trainer, "
-                f"not {principal.subject}"
+                f"dispatch {request.dispatch_id}'s reports are written by trainer {owned.trainer_id}, "
+                f"not {claimed.trainer_id} of {principal.subject}"
             )
-        if (last.data.get("job_id"), last.data.get("attempt"), last.org_id) != (
-            run.job_id,
-            run.attempt,
-            org_id,
-        ):
-            raise InvalidArgument(
-                "reports[0].data_json",
-                f"dispatch {request.dispatch_id}'s reports are about attempt {last.data.get('attempt')} of "
-                f"job {last.data.get('job_id')} in organization {last.org_id or 'none'}: every report "
-                "of a dispatch names the same run and organization",
-            )
+        _refuse_another_run(claimed, owned, f"the stream of dispatch {request.dispatch_id}'s")
+
+
+@dataclass(frozen=True)
+class RunOfReports:
+    """What every report of one dispatch names or carries: its trainer, job and attempt, and the
+    dispatch's organization, correlation id and event (the reports' cause)."""
+
+    trainer_id: str
+    job_id: str
+    attempt: int
+    org_id: str | None
+    correlation_id: str | None
+    causation_id: str | None
+
+    @classmethod
+    def claimed(cls, report: TrainingReport, acting: CommandContext) -> RunOfReports:
+        """The run a request's reports say they are of."""
+        return cls(
+            report.trainer_id,
+            report.job_id,
+            report.attempt,
+            acting.org_id,
+            acting.correlation_id,
+            acting.causation_id,
+        )
+
+    @classmethod
+    def of_dispatch(cls, dispatch: Dispatch) -> RunOfReports:
+        """The run job-svc recorded."""
+        return cls(
+            dispatch.trainer_id,
+            dispatch.job_id,
+            dispatch.attempt,
+            dispatch.org_id,
+            dispatch.correlation_id,
+            dispatch.event_id,
+        )
+
+    @classmethod
+    def of_event(cls, envelope: EventEnvelope) -> RunOfReports:
+        """The run a stored report is of."""
+        data = envelope.data
+        return cls(
+            data.get("trainer_id", ""),
+            data.get("job_id", ""),
+            data.get("attempt", 0),
+            envelope.org_id,
+            envelope.correlation_id,
+            envelope.causation_id,
+        )
+
+
+_RUN_FIELDS = {
+    "job_id": "reports[0].data_json.job_id",
+    "attempt": "reports[0].data_json.attempt",
+    "org_id": "org_id",
+    "correlation_id": "correlation_id",
+    "causation_id": "causation_id",
+}
+
+
+def _refuse_another_run(claimed: RunOfReports, recorded: RunOfReports, whose: str) -> None:
+    problems = {
+        field: f"must be {whose}: {getattr(recorded, name)!r}, not {getattr(claimed, name)!r}"
+        for name, field in _RUN_FIELDS.items()
+        if getattr(claimed, name) != getattr(recorded, name)
+    }
+    if problems:
+        raise InvalidFields(problems)
 
 
 def checked_reports(request: trainer_pb2.AppendReportsRequest, principal: Principal) -> list[TrainingReport]:
@@ -125,7 +173,8 @@ def checked_reports(request: trainer_pb2.AppendReportsRequest, principal: Princi
 
     PermissionDenied unless the caller is a trainer and every report names it (`speaks_for`); InvalidArgument
     naming the field for a request out of bounds, an unknown type, a payload that is not JSON or
-    not a valid report, or a report naming another dispatch.
+    not a valid report, a report naming another dispatch, no job or trainer id (or one with a NUL),
+    or another trainer, job or attempt than reports[0].
     """
     if Role.TRAINER not in principal.roles:
         raise PermissionDenied(f"only trainer workers append reports, and {principal.subject} is not one")
@@ -140,11 +189,20 @@ def checked_reports(request: trainer_pb2.AppendReportsRequest, principal: Princi
             raise InvalidArgument(
                 f"reports[{index}].data_json.dispatch_id", "must be the request's dispatch_id"
             )
-        if (report.job_id, report.attempt) != (reports[0].job_id, reports[0].attempt):
+        for name in ("job_id", "trainer_id"):
+            value = getattr(report, name)
+            if not value or "\x00" in value:
+                problem = "is required" if not value else "contains a NUL character: remove it"
+                raise InvalidArgument(f"reports[{index}].data_json.{name}", problem)
+        if _run_of(report) != _run_of(reports[0]):
             raise InvalidArgument(
-                f"reports[{index}].data_json", "must name the same job and attempt as reports[0]"
+                f"reports[{index}].data_json", "must name the same trainer, job and attempt as reports[0]"
             )
     return reports
+
+
+def _run_of(report: TrainingReport) -> tuple[str, str, int]:
+    return report.trainer_id, report.job_id, report.attempt
 
 
 def speaks_for(principal: Principal, trainer_id: str) -> bool:
@@ -160,9 +218,9 @@ def report_context(request: trainer_pb2.AppendReportsRequest, principal: Princip
     """The caller acts; organization, correlation and causation as the worker took them from the dispatch."""
     return CommandContext(
         actor=principal.as_actor(),
-        org_id=request.org_id if request.HasField("org_id") else None,
+        org_id=request.org_id or None,
         correlation_id=request.correlation_id or None,
-        causation_id=request.causation_id if request.HasField("causation_id") else None,
+        causation_id=request.causation_id or None,
     )
 
 

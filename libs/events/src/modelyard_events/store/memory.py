@@ -52,9 +52,12 @@ class InMemoryEventStore:
                 self._heads[last] = self._signer.sign(last, prev)
             return recorded
 
-    async def read_stream(self, stream_id: str, after_version: int = 0) -> list[EventEnvelope]:
-        """A stream's events after a version."""
-        return [e for e in self._log if e.stream_id == stream_id and e.stream_version > after_version]
+    async def read_stream(
+        self, stream_id: str, after_version: int = 0, *, limit: int | None = None
+    ) -> list[EventEnvelope]:
+        """A stream's events after a version, at most `limit`."""
+        found = [e for e in self._log if e.stream_id == stream_id and e.stream_version > after_version]
+        return found if limit is None else found[:limit]
 
     async def read_streams(self, stream_ids: Sequence[str]) -> dict[str, list[EventEnvelope]]:
         """Several whole streams."""

@@ -61,8 +61,10 @@ class EventStore(EventSource, Protocol):
         """Append `events` to a stream that must be at `expected_version` (0 = new)."""
         ...
 
-    async def read_stream(self, stream_id: str, after_version: int = 0) -> list[EventEnvelope]:
-        """A stream's events with stream_version > after_version, ascending."""
+    async def read_stream(
+        self, stream_id: str, after_version: int = 0, *, limit: int | None = None
+    ) -> list[EventEnvelope]:
+        """A stream's events with stream_version > after_version, ascending; at most `limit` (None: all)."""
         ...
 
     async def read_streams(self, stream_ids: Sequence[str]) -> dict[str, list[EventEnvelope]]:

@@ -377,14 +377,16 @@ class PostgresEventStore:
                 recovered[index] = [envelope_from_row(r) for r in found]
         return recovered
 
-    async def read_stream(self, stream_id: str, after_version: int = 0) -> list[EventEnvelope]:
-        """A stream's events with stream_version > after_version, ascending."""
+    async def read_stream(
+        self, stream_id: str, after_version: int = 0, *, limit: int | None = None
+    ) -> list[EventEnvelope]:
+        """A stream's events with stream_version > after_version, ascending; at most `limit` (None: all)."""
         sql = text(
             f"SELECT {COLUMNS} FROM {self.schema}.events WHERE stream_id = :s "
-            "AND stream_version > :v ORDER BY stream_version"
+            "AND stream_version > :v ORDER BY stream_version LIMIT :n"
         )
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(sql, {"s": stream_id, "v": after_version})).all()
+            rows = (await conn.execute(sql, {"s": stream_id, "v": after_version, "n": limit})).all()
         return [envelope_from_row(row) for row in rows]
 
     async def read_streams(self, stream_ids: Sequence[str]) -> dict[str, list[EventEnvelope]]:

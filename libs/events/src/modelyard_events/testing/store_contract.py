@@ -92,6 +92,14 @@ class EventStoreContract:
         assert [e.position for e in await store.read_all(after_position=1, limit=1)] == [2]
         assert await store.head_position() == 3
 
+    async def test_read_stream_reads_at_most_its_limit(self, store: EventStore) -> None:
+        events = [CounterOpened(name="a"), *[CounterIncremented(amount=n) for n in range(1, 6)]]
+        await store.append("counter", "a", 0, events, TEST_CONTEXT)
+        assert [e.stream_version for e in await store.read_stream("a", 2, limit=1)] == [3]
+        assert [e.stream_version for e in await store.read_stream("a", limit=2)] == [1, 2]
+        assert [e.stream_version for e in await store.read_stream("a", 4, limit=None)] == [5, 6]
+        assert await store.read_stream("a", 6, limit=1) == []
+
     async def test_envelope_carries_context_and_decodes(self, store: EventStore) -> None:
         [recorded] = await store.append("counter", "c-1", 0, [CounterOpened(name="x")], TEST_CONTEXT)
         [read] = await store.read_stream("c-1")

@@ -18,23 +18,26 @@ from modelyard_events.store.ports import EventStore
 
 @dataclass(frozen=True)
 class RecordedDispatch:
-    """One `JobDispatched` of a job: which run went to which trainer, in which organization."""
+    """One `JobDispatched` of a job: which run went to which trainer, in which organization, and
+    the event's id and correlation id (the run's reports name the one and carry the other)."""
 
     job_id: str
     dispatch_id: str
     attempt: int
     trainer_id: str
     org_id: str | None
+    event_id: str
+    correlation_id: str
 
 
 async def recorded_dispatch(store: EventStore, job_id: str, dispatch_id: str) -> RecordedDispatch:
-    """The job's dispatch `dispatch_id`; InvalidFields for an empty or oversized id, NotFound when
-    the job has no such dispatch (or there is no such job)."""
-    problems = identifier_problems(job_id=job_id, dispatch_id=dispatch_id)
+    """The job's dispatch `dispatch_id`; InvalidFields for an empty or oversized id or one with a
+    NUL, NotFound when the job has no such dispatch (or there is no such job)."""
+    given = {"job_id": job_id, "dispatch_id": dispatch_id}
+    problems = identifier_problems(**given)
+    problems |= {field: "is required" for field, value in given.items() if not value}
     problems |= {
-        field: "is required"
-        for field, value in (("job_id", job_id), ("dispatch_id", dispatch_id))
-        if not value
+        field: "contains a NUL character: remove it" for field, value in given.items() if "\x00" in value
     }
     if problems:
         raise InvalidFields(problems)
@@ -43,5 +46,13 @@ async def recorded_dispatch(store: EventStore, job_id: str, dispatch_id: str) ->
             continue
         event = JOB_EVENTS.decode(envelope)
         if isinstance(event, JobDispatched) and event.dispatch_id == dispatch_id:
-            return RecordedDispatch(job_id, dispatch_id, event.attempt, event.trainer_id, envelope.org_id)
+            return RecordedDispatch(
+                job_id,
+                dispatch_id,
+                event.attempt,
+                event.trainer_id,
+                envelope.org_id,
+                str(envelope.event_id),
+                envelope.correlation_id,
+            )
     raise NotFound(f"job {job_id} has no dispatch {dispatch_id}")

@@ -44,7 +44,7 @@ def job_events_for_report(job: TrainingJob, report: TrainingReport) -> list[Doma
     """The job events `report` implies; [] when it is stale, a duplicate, or progress only.
 
     Only a running job's current dispatch (same dispatch_id and attempt, reported by the trainer it was
-    made for: another trainer may have opened that dispatch's stream first) can change the job;
+    made for: trainer-svc checks that, and this holds against a compromised trainer-svc) can change the job;
     TrainingProgressed and EpochCompleted never do (the read models take them straight from the trainer).
     """
     current = job.current_dispatch

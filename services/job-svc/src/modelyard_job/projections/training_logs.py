@@ -2,9 +2,10 @@
 
 Every line is kept as the trainers' log has it. A line counts for a job only when job-svc dispatched
 that run of that job to that trainer: a `JobDispatched` in the job's timeline names the dispatch, its
-attempt and its trainer. Trainer-svc lets a trainer write only its own streams, but not only about
-jobs it holds; the reads start from the job's dispatches and go by dispatch id, so a trainer can
-neither put lines into another job's logs nor slow its reads with lines it wrote naming that job.
+attempt and its trainer. Trainer-svc lets a trainer open only the stream of a dispatch made to it
+(it asks job-svc first); this check is for what a compromised trainer-svc could write. The reads
+start from the job's dispatches and go by dispatch id, so such lines neither get into another job's
+logs nor slow its reads.
 The check is made when reading, so it holds whichever of the two logs the views apply first.
 
 `cursor` = the event's position in the trainers' log × `CURSOR_SPAN` + the line's index in it: it

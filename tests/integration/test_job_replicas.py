@@ -3,7 +3,8 @@
 They share the views (one schema: each event applied once, whichever replica's runner takes it),
 are both members of each of job-svc's consumer groups (which split their partitions between them),
 take dispatcher passes one at a time (an advisory lock), and when one is killed the other carries
-on: its relay publishes, its runners take the partitions over, its dispatcher dispatches.
+on: its relay publishes, its runners take the partitions over, its dispatcher dispatches, and it
+tells trainer-svc whose its dispatches are.
 """
 
 from __future__ import annotations
@@ -42,6 +43,11 @@ async def test_two_replicas_share_the_work_and_one_carries_on_when_the_other_is_
     second = f"127.0.0.1:{port}"
     second_env = {**env, "MODELYARD_JOB_GRPC_PORT": str(port)}
     await asyncio.to_thread(services.start_service, "job-svc-2", module, args, second, second_env)
+    # trainer-svc asks job-svc whose a dispatch is: through both replicas, as through a Kubernetes
+    # Service (a gRPC target of several addresses goes on to the next when one stops answering).
+    trainer_svc = services.started["trainer-svc"]
+    both = {**trainer_svc[3], "MODELYARD_JOB_SVC_TARGET": f"ipv4:{services.job_target},{second}"}
+    await asyncio.to_thread(_restart_with, services, "trainer-svc", both)
     bootstrap, token = services.infra.kafka_bootstrap_servers, services.token()
     try:
         # The worker heartbeats to the second replica; the first sees it alive too (liveness is shared).
@@ -82,6 +88,13 @@ async def test_two_replicas_share_the_work_and_one_carries_on_when_the_other_is_
         with contextlib.suppress(KeyError):
             services.stop("job-svc-2")
         await asyncio.to_thread(services.restart_service, "job-svc")  # as the other tests expect it
+        await asyncio.to_thread(_restart_with, services, "trainer-svc", trainer_svc[3])
+
+
+def _restart_with(services: Platform, name: str, env: dict[str, str]) -> None:
+    module, args, target, _ = services.started[name]
+    services.stop(name)
+    services.start_service(name, module, args, target, env)
 
 
 async def _members(bootstrap: str) -> dict[str, int]:

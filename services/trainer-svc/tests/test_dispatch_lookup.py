@@ -13,8 +13,9 @@ from grpc import aio
 
 from modelyard.v1 import jobs_pb2, jobs_pb2_grpc
 from modelyard_events.domain_errors import InvalidArgument, InvalidFields, NotFound, PermissionDenied
+from modelyard_events.schemas.jobs import DispatchRecord
 from modelyard_grpc import DependencyUnavailable, channel, serving
-from modelyard_trainer.dispatches import Dispatch, GrpcDispatchLookup
+from modelyard_trainer.dispatches import GrpcDispatchLookup
 
 KNOWN = {
     "dsp-1": jobs_pb2.Dispatch(
@@ -80,8 +81,8 @@ async def test_a_known_dispatch_comes_back_with_or_without_an_organization_and_a
         of_no_org = await lookup.dispatch("job-1", "dsp-2")
         unknown = await lookup.dispatch("job-1", "dsp-3")
 
-    assert known == Dispatch("job-1", "dsp-1", 2, "t-1", "org-1", "ev-1", "corr-1")
-    assert of_no_org == Dispatch("job-1", "dsp-2", 3, "t-2", None, "ev-2", "corr-1")
+    assert known == DispatchRecord("job-1", "dsp-1", 2, "t-1", "org-1", "ev-1", "corr-1")
+    assert of_no_org == DispatchRecord("job-1", "dsp-2", 3, "t-2", None, "ev-2", "corr-1")
     assert unknown is None
 
 

@@ -13,6 +13,7 @@ from modelyard_events.canonical import canonical_json
 from modelyard_events.domain_errors import DomainError, InvalidArgument, PermissionDenied
 from modelyard_events.envelope import Actor, CommandContext, payload_of
 from modelyard_events.schemas.bounds import DETAIL_MAX_CHARS
+from modelyard_events.schemas.jobs import DispatchRecord
 from modelyard_events.schemas.training import (
     RUN_STREAM,
     TrainingCancelled,
@@ -23,7 +24,7 @@ from modelyard_events.store.memory import InMemoryEventStore
 from modelyard_events.testing.signing import TEST_SIGNER
 from modelyard_grpc import DependencyUnavailable, Principal, Role, acting_as
 from modelyard_grpc.policy import roles_refusal
-from modelyard_trainer.dispatches import Dispatch, KnownDispatches
+from modelyard_trainer.dispatches import KnownDispatches
 from modelyard_trainer.grpc_api import SERVICES, TRAINER_POLICY
 from modelyard_trainer.report_service import ReportServicer
 from modelyard_trainer.report_wire import (
@@ -44,7 +45,7 @@ CONTEXT = CommandContext(
 
 
 # job-svc dispatched job-1 to trainer-a; its JobDispatched is event cause-1 of correlation corr-1
-DISPATCH_TO_A = Dispatch("job-1", "dsp-1", 1, "trainer-a", "org-1", "cause-1", "corr-1")
+DISPATCH_TO_A = DispatchRecord("job-1", "dsp-1", 1, "trainer-a", "org-1", "cause-1", "corr-1")
 
 
 def started(
@@ -196,7 +197,7 @@ class TestRefusals:
     async def test_a_pool_token_speaks_for_its_members_only(self, service: Service) -> None:
         pool = Principal("trainer-worker", None, frozenset({Role.TRAINER}))
         service.dispatches.add(
-            Dispatch("job-1", "dsp-1", 1, "trainer-worker/pod-1", "org-1", "cause-1", "corr-1")
+            DispatchRecord("job-1", "dsp-1", 1, "trainer-worker/pod-1", "org-1", "cause-1", "corr-1")
         )
 
         await service.append(request_of([started(trainer_id="trainer-worker/pod-1")]), pool)
@@ -211,7 +212,7 @@ class TestRefusals:
     async def test_another_member_of_a_pool_cannot_add_to_a_members_stream(self, service: Service) -> None:
         pool = Principal("trainer-worker", None, frozenset({Role.TRAINER}))
         service.dispatches.add(
-            Dispatch("job-1", "dsp-1", 1, "trainer-worker/pod-1", "org-1", "cause-1", "corr-1")
+            DispatchRecord("job-1", "dsp-1", 1, "trainer-worker/pod-1", "org-1", "cause-1", "corr-1")
         )
         await service.append(request_of([started(trainer_id="trainer-worker/pod-1")]), pool)
 
@@ -290,7 +291,7 @@ class TestRefusals:
     async def test_one_append_names_one_run(self, service: Service, second: TrainingStarted) -> None:
         pool = Principal("trainer-worker", None, frozenset({Role.TRAINER}))
         service.dispatches.add(
-            Dispatch("job-1", "dsp-1", 1, "trainer-worker/pod-1", "org-1", "cause-1", "corr-1")
+            DispatchRecord("job-1", "dsp-1", 1, "trainer-worker/pod-1", "org-1", "cause-1", "corr-1")
         )
 
         refusal = await service.refused(
@@ -380,7 +381,7 @@ class TestRefusals:
         assert reads == [1, 1]
 
     async def test_job_svc_not_answering_refuses_the_append_for_a_retry(self, service: Service) -> None:
-        async def unavailable(job_id: str, dispatch_id: str) -> Dispatch | None:
+        async def unavailable(job_id: str, dispatch_id: str) -> DispatchRecord | None:
             raise DependencyUnavailable("job-svc could not confirm dispatch dsp-1 right now")
 
         service.dispatches.dispatch = unavailable  # type: ignore[method-assign]

@@ -10,9 +10,9 @@ from job_builders import LEASE_TTL, NOW, create_request, queued_job
 
 from modelyard_events.domain_errors import InvalidFields, NotFound
 from modelyard_events.envelope import Actor, CommandContext
-from modelyard_events.schemas.jobs import JOB_STREAM, TRAINER_STREAM, TrainerRegistered
+from modelyard_events.schemas.jobs import JOB_STREAM, TRAINER_STREAM, DispatchRecord, TrainerRegistered
 from modelyard_events.store.memory import InMemoryEventStore
-from modelyard_job.app.dispatches import RecordedDispatch, recorded_dispatch
+from modelyard_job.app.dispatches import recorded_dispatch
 from modelyard_job.domain import TrainingJob
 
 JOB = create_request()["job_id"]
@@ -42,8 +42,8 @@ async def test_each_dispatch_of_the_job_names_its_trainer_attempt_and_organizati
 
     ids = {d: (str(e.event_id), e.correlation_id) for d, e in recorded.items()}
     assert found == [
-        RecordedDispatch(JOB, "d-1", 1, "t-1", "org-1", *ids["d-1"]),
-        RecordedDispatch(JOB, "d-2", 1, "t-2", "org-1", *ids["d-2"]),  # a lapsed lease: same attempt
+        DispatchRecord(JOB, "d-1", 1, "t-1", "org-1", *ids["d-1"]),
+        DispatchRecord(JOB, "d-2", 1, "t-2", "org-1", *ids["d-2"]),  # a lapsed lease: same attempt
     ]
     assert ids["d-1"][0] != ids["d-2"][0]
 

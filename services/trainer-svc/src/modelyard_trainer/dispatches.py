@@ -14,7 +14,6 @@ fleet as poison once their dispatches lapsed often enough.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Protocol
 
 import grpc
@@ -22,30 +21,16 @@ from grpc import aio
 
 from modelyard.v1 import jobs_pb2, jobs_pb2_grpc
 from modelyard_events.domain_errors import InvalidArgument
+from modelyard_events.schemas.jobs import DispatchRecord
 from modelyard_grpc import DependencyFailed, DependencyUnavailable, dependency_refusal
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Dispatch:
-    """One dispatch of a job: its run (attempt), the trainer it went to, the job's organization,
-    and the `JobDispatched` event's id and correlation id (its run's reports name the one as their
-    cause and carry the other)."""
-
-    job_id: str
-    dispatch_id: str
-    attempt: int
-    trainer_id: str
-    org_id: str | None
-    event_id: str
-    correlation_id: str
-
-
 class DispatchLookup(Protocol):
     """Finds a job's dispatch in job-svc's log."""
 
-    async def dispatch(self, job_id: str, dispatch_id: str) -> Dispatch | None:
+    async def dispatch(self, job_id: str, dispatch_id: str) -> DispatchRecord | None:
         """The dispatch, or None when job-svc made no such dispatch of that job.
 
         DependencyUnavailable when job-svc gives no answer (the worker retries)."""
@@ -59,7 +44,7 @@ class GrpcDispatchLookup:
         self._stub = jobs_pb2_grpc.TrainerServiceStub(channel)
         self._timeout_s = timeout_s
 
-    async def dispatch(self, job_id: str, dispatch_id: str) -> Dispatch | None:
+    async def dispatch(self, job_id: str, dispatch_id: str) -> DispatchRecord | None:
         """See DispatchLookup; job-svc's INVALID_ARGUMENT is the report's (InvalidArgument)."""
         request = jobs_pb2.DispatchRef(job_id=job_id, dispatch_id=dispatch_id)
         try:
@@ -73,7 +58,7 @@ class GrpcDispatchLookup:
                 ) from None
             raise _unanswered(error, f"dispatch {dispatch_id} of job {job_id}") from error
         org_id = reply.org_id if reply.HasField("org_id") else None
-        return Dispatch(
+        return DispatchRecord(
             reply.job_id,
             reply.dispatch_id,
             reply.attempt,
@@ -100,15 +85,15 @@ def _unanswered(error: aio.AioRpcError, what: str) -> DependencyUnavailable:
 class KnownDispatches:
     """A DispatchLookup over dispatches given to it: for tests of trainer-svc without job-svc."""
 
-    def __init__(self, *dispatches: Dispatch) -> None:
+    def __init__(self, *dispatches: DispatchRecord) -> None:
         self._known = {(d.job_id, d.dispatch_id): d for d in dispatches}
         self.asked = 0  # how many times a dispatch was looked up
 
-    def add(self, dispatch: Dispatch) -> None:
+    def add(self, dispatch: DispatchRecord) -> None:
         """Know `dispatch` from now on."""
         self._known[(dispatch.job_id, dispatch.dispatch_id)] = dispatch
 
-    async def dispatch(self, job_id: str, dispatch_id: str) -> Dispatch | None:
+    async def dispatch(self, job_id: str, dispatch_id: str) -> DispatchRecord | None:
         """See DispatchLookup."""
         self.asked += 1
         return self._known.get((job_id, dispatch_id))

@@ -24,11 +24,12 @@ from modelyard_events.domain_errors import InvalidArgument, InvalidFields, Permi
 from modelyard_events.envelope import CommandContext, EventEnvelope
 from modelyard_events.errors import ConcurrencyConflict
 from modelyard_events.schemas.bounds import ID_MAX_CHARS
+from modelyard_events.schemas.jobs import DispatchRecord
 from modelyard_events.schemas.training import RUN_STREAM, TRAINER_EVENTS, TrainingReport
 from modelyard_events.store.ports import EventStore
 from modelyard_grpc import Principal, Role, current_principal
 from modelyard_grpc.method_handlers import Context
-from modelyard_trainer.dispatches import Dispatch, DispatchLookup
+from modelyard_trainer.dispatches import DispatchLookup
 from modelyard_trainer.report_wire import MAX_REPORT_BYTES_PER_APPEND, MAX_REPORTS_PER_APPEND
 
 _MAX_VIOLATIONS = 10  # a refusal lists at most this many wrong fields (its size stays bounded)
@@ -124,7 +125,7 @@ class RunOfReports:
         )
 
     @classmethod
-    def of_dispatch(cls, dispatch: Dispatch) -> RunOfReports:
+    def of_dispatch(cls, dispatch: DispatchRecord) -> RunOfReports:
         """The run job-svc recorded."""
         return cls(
             dispatch.trainer_id,

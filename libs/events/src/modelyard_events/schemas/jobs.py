@@ -8,6 +8,7 @@ consume. Every event carries `attempt`; a retry is a new attempt of the same job
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -98,6 +99,22 @@ class JobDispatched(DomainEvent):
     kind: JobKind = "training"
     model_input: ModelInput | None = None
     evaluation_split: Name | None = None
+
+
+@dataclass(frozen=True)
+class DispatchRecord:
+    """One `JobDispatched` as recorded in job-svc's log: which run (attempt) of which job went to
+    which trainer, the job's organization, and the event's id and correlation id, which the run's
+    reports name as their cause and carry (job-svc's GetDispatch answers it; trainer-svc checks a
+    dispatch's first reports against it)."""
+
+    job_id: str
+    dispatch_id: str
+    attempt: int
+    trainer_id: str
+    org_id: str | None
+    event_id: str
+    correlation_id: str
 
 
 class JobStarted(DomainEvent):

@@ -8,29 +8,13 @@ its first report may come before they have applied it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from modelyard_events.domain_errors import InvalidFields, NotFound
 from modelyard_events.schemas.bounds import identifier_problems
-from modelyard_events.schemas.jobs import JOB_EVENTS, JOB_STREAM, JobDispatched
+from modelyard_events.schemas.jobs import JOB_EVENTS, JOB_STREAM, DispatchRecord, JobDispatched
 from modelyard_events.store.ports import EventStore
 
 
-@dataclass(frozen=True)
-class RecordedDispatch:
-    """One `JobDispatched` of a job: which run went to which trainer, in which organization, and
-    the event's id and correlation id (the run's reports name the one and carry the other)."""
-
-    job_id: str
-    dispatch_id: str
-    attempt: int
-    trainer_id: str
-    org_id: str | None
-    event_id: str
-    correlation_id: str
-
-
-async def recorded_dispatch(store: EventStore, job_id: str, dispatch_id: str) -> RecordedDispatch:
+async def recorded_dispatch(store: EventStore, job_id: str, dispatch_id: str) -> DispatchRecord:
     """The job's dispatch `dispatch_id`; InvalidFields for an empty or oversized id or one with a
     NUL, NotFound when the job has no such dispatch (or there is no such job)."""
     given = {"job_id": job_id, "dispatch_id": dispatch_id}
@@ -46,7 +30,7 @@ async def recorded_dispatch(store: EventStore, job_id: str, dispatch_id: str) ->
             continue
         event = JOB_EVENTS.decode(envelope)
         if isinstance(event, JobDispatched) and event.dispatch_id == dispatch_id:
-            return RecordedDispatch(
+            return DispatchRecord(
                 job_id,
                 dispatch_id,
                 event.attempt,

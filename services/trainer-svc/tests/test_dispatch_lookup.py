@@ -99,7 +99,10 @@ async def test_ids_job_svc_refuses_are_the_reports_invalid_argument() -> None:
     ("job_svc", "fix"),
     [
         (JobSvcAnswers(PermissionDenied("auditors only")), "renew trainer-svc's MODELYARD_TOKEN_FILE"),
-        (OlderJobSvc(), "upgrade job-svc before trainer-svc"),
+        (
+            OlderJobSvc(),
+            "cannot confirm dispatch dsp-1 of job job-1: upgrade job-svc first",
+        ),
     ],
     ids=["token-refused", "job-svc-without-GetDispatch"],
 )

@@ -22,7 +22,7 @@ from grpc import aio
 from modelyard.v1 import jobs_pb2, jobs_pb2_grpc
 from modelyard_events.domain_errors import InvalidArgument
 from modelyard_events.schemas.jobs import DispatchRecord
-from modelyard_grpc import DependencyFailed, DependencyUnavailable, dependency_refusal
+from modelyard_grpc import DependencyUnavailable, dependency_refusal
 
 log = logging.getLogger(__name__)
 
@@ -70,16 +70,15 @@ class GrpcDispatchLookup:
 
 
 def _unanswered(error: aio.AioRpcError, what: str) -> DependencyUnavailable:
-    refusal = dependency_refusal(error, "job-svc", what, caller="trainer-svc")
     if error.code() == grpc.StatusCode.UNIMPLEMENTED:
-        refusal = DependencyFailed(
-            f"job-svc has no TrainerService/GetDispatch, so it cannot confirm {what}: "
-            "upgrade job-svc before trainer-svc"
-        )
-    if isinstance(refusal, DependencyFailed):
-        log.error("cannot tell whose a dispatch is, so no new report stream opens: %s", refusal)
-        return DependencyUnavailable(f"job-svc did not say whose {what} is; trainer-svc's operator is told")
-    return refusal if isinstance(refusal, DependencyUnavailable) else DependencyUnavailable(str(refusal))
+        fix = f"job-svc has no TrainerService/GetDispatch, so it cannot confirm {what}: upgrade job-svc first"
+    else:
+        refusal = dependency_refusal(error, "job-svc", what, caller="trainer-svc")
+        if isinstance(refusal, DependencyUnavailable):
+            return refusal
+        fix = str(refusal)
+    log.error("cannot tell whose a dispatch is, so no new report stream opens: %s", fix)
+    return DependencyUnavailable(f"job-svc did not say whose {what} is; trainer-svc's operator is told")
 
 
 class KnownDispatches:

@@ -96,6 +96,8 @@ class RecordingTrainerService(jobs_pb2_grpc.TrainerServiceServicer):
                     attempt=envelope.data["attempt"],
                     trainer_id=envelope.data["trainer_id"],
                     org_id=envelope.org_id,
+                    event_id=str(envelope.event_id),
+                    correlation_id=envelope.correlation_id,
                 )
         raise NotFound(f"job {request.job_id} has no dispatch {request.dispatch_id}")
 

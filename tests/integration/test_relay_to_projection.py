@@ -56,6 +56,9 @@ async def test_two_runners_of_one_topic_decode_each_message_once_and_each_apply_
         for projection in projections:
             await eventually(lambda p=projection: _equal(engine, p.schema, expected), what=projection.schema)
             assert await application_counts(engine, projection.schema) == (105, 1)
+        # A runner whose partitions came late may have applied the events from the store (its
+        # reconcile) before Kafka brought them: wait until both consumers have taken all 105.
+        await eventually(lambda: _taken(decodes, 2 * 105), what="both consumers taking every message")
     finally:
         stop.set()
         await asyncio.gather(*tasks)
@@ -84,6 +87,10 @@ def _runner(
 
 async def _joined(decodes: SharedDecodes, topic: str) -> bool:
     return decodes.readers(topic) == 2
+
+
+async def _taken(decodes: SharedDecodes, messages: int) -> bool:
+    return decodes.decoded + decodes.shared >= messages
 
 
 async def _equal(engine: AsyncEngine, schema: str, expected: dict[str, int]) -> bool:

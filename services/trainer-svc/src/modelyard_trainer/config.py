@@ -57,6 +57,10 @@ class TrainerSettings(GrpcSettings, EventTrustSettings):
     progress_interval_s: float = Field(default=1.0, gt=0)
     # A dataset download that sends nothing for this long fails its run (it has hung).
     download_stall_timeout_s: float = Field(default=60.0, gt=0)
+    # A training thread that says nothing (no phase, progress, epoch or log line) for this long is
+    # taken as hung: the worker writes why into the run's logs and exits (worker/stalls.py). Above
+    # the longest step or data load a run may take; 0 turns the watch off.
+    training_stall_timeout_s: float = Field(default=1800.0, ge=0)
     # Touched by a worker's loop every few seconds, for an exec liveness probe (worker/liveness.py).
     trainer_liveness_file: Path | None = None
     trainer_grpc_port: int = Field(default=50052, ge=0, le=65535)

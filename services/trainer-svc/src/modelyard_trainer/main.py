@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -26,6 +27,7 @@ from modelyard_grpc.settings import settings_problems
 from modelyard_trainer.config import TrainerSettings
 from modelyard_trainer.grpc_api import serving_api
 from modelyard_trainer.worker import run_worker
+from modelyard_trainer.worker.stalls import EXIT_STALLED, TrainingThreadStalled
 
 Mode = Callable[[TrainerSettings, asyncio.Event], Awaitable[None]]
 LOG_FORMAT = "%(asctime)s trainer %(levelname)s %(message)s"
@@ -71,7 +73,8 @@ async def run_until_signalled(mode: Mode, settings: TrainerSettings) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: parse the mode, read the settings, run; 0 after a clean stop, 2 on bad settings."""
+    """Entry point: parse the mode, read the settings, run; 0 after a clean stop, 2 on bad settings,
+    3 (stalls.EXIT_STALLED) when a worker's training thread hung."""
     parser = argparse.ArgumentParser(prog="python -m modelyard_trainer", description=__doc__.splitlines()[0])
     parser.add_argument("mode", choices=sorted(MODES), help="work: a trainer worker; serve: the API process")
     args = parser.parse_args(argv)
@@ -85,6 +88,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.mode == "serve" and (missing := settings.serve_problems()):
         logging.getLogger(__name__).error("bad settings: %s", "; ".join(missing))
         return 2
-    asyncio.run(run_until_signalled(MODES[args.mode], settings))
+    try:
+        asyncio.run(run_until_signalled(MODES[args.mode], settings))
+    except TrainingThreadStalled as stalled:
+        logging.getLogger(__name__).error("%s; exiting with status %d", stalled, EXIT_STALLED)
+        logging.shutdown()
+        # Not a normal exit: the interpreter would join the hung thread at exit, for ever.
+        os._exit(EXIT_STALLED)
     logging.getLogger(__name__).info("%s stopped cleanly", args.mode)
     return 0

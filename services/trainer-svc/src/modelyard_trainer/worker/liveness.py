@@ -5,7 +5,7 @@ A worker serves nothing to probe, so its event loop touches a file every `BEAT_E
 `--max-age-s`. A worker whose loop has stalled (a deadlock, a native call holding the GIL) already
 stops heartbeating, and job-svc re-queues its jobs when their leases lapse; the probe makes the
 kubelet restart it too, so it does not sit on its GPU. A training thread that hangs while the loop
-goes on is not caught here (its run stops reporting progress; see deploy/k8s/services.yaml).
+goes on is not caught here: the worker finds it itself and exits (stalls.py).
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from modelyard_trainer.worker.job_events import job_events, positioned_consumer
 from modelyard_trainer.worker.model_inputs import ModelInputFetcher
 from modelyard_trainer.worker.report_client import GrpcReportLog
 from modelyard_trainer.worker.runs import Runs
+from modelyard_trainer.worker.stalls import TrainingThreadStalled
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,8 @@ log = logging.getLogger(__name__)
 async def run_worker(settings: TrainerSettings, stop: asyncio.Event) -> None:
     """Work until `stop` is set, then cancel the runs (reporting nothing more) and close everything.
 
-    Raises when the dispatch intake fails (after the same clean stop). Opens no database: reports
+    Raises when the dispatch intake fails, and TrainingThreadStalled when a run's training thread
+    hung (worker/stalls.py), after the same clean stop. Opens no database: reports
     go to trainer-svc (MODELYARD_TRAINER_SVC_TARGET), which appends and signs them.
     """
     # Positioned before the first heartbeat, so no dispatch made for us after we announce
@@ -94,8 +96,9 @@ async def _work(settings: TrainerSettings, consumer: AIOKafkaConsumer, stop: asy
         if not settings.registry_public_keys:
             log.warning("MODELYARD_REGISTRY_PUBLIC_KEYS pins no registry key: fine-tuning runs will fail")
         stopped = asyncio.ensure_future(stop.wait())
+        stalling = asyncio.ensure_future(runs.stall.wait())
         try:
-            await asyncio.wait([taking, stopped], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([taking, stopped, stalling], return_when=asyncio.FIRST_COMPLETED)
             if taking.done():
                 taking.result()  # the intake ended on an error: raise it after the clean stop below
         finally:
@@ -104,8 +107,11 @@ async def _work(settings: TrainerSettings, consumer: AIOKafkaConsumer, stop: asy
             stop.set()
             taking.cancel()
             beating.cancel()  # a heartbeat in flight would only renew leases we are giving up
+            stalling.cancel()
             await runs.shutdown()
-            await asyncio.gather(taking, beating, stopped, *alive, return_exceptions=True)
+            await asyncio.gather(taking, beating, stopped, stalling, *alive, return_exceptions=True)
+        if runs.stalled:
+            raise TrainingThreadStalled(f"the training thread of dispatch(es) {sorted(runs.stalled)} hung")
 
 
 def heartbeat_request(intake: Intake, gpus: list[str]) -> jobs_pb2.HeartbeatRequest:

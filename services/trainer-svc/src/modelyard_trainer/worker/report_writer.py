@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Protocol
@@ -74,9 +75,11 @@ class QueuedReports:
     def __init__(self, run: RunIdentity, loop: asyncio.AbstractEventLoop, queue: ReportQueue) -> None:
         self.run, self._loop, self._queue = run, loop, queue
         self.lines = RunLines(self.put, self.run.fields)
+        self.heard_at = time.monotonic()  # when the run last said anything (worker/stalls.py)
 
     def log_line(self, line: LogLine) -> None:
         """Queue a line the run logged (`TrainingLogged`), within the run's cap of lines."""
+        self.heard_at = time.monotonic()  # a line over the cap is a sign of life too
         self.lines.offer(line)
 
     def phase(self, phase: RunPhase, message: str) -> None:
@@ -98,6 +101,7 @@ class QueuedReports:
     def put(self, reports: Sequence[TrainingReport]) -> None:
         """Queue reports from any thread; returns at once. Before the run's last word (its outcome),
         the count of the lines it did not keep, so the outcome stays the stream's last report."""
+        self.heard_at = time.monotonic()
         if any(isinstance(report, RUN_OUTCOMES) for report in reports):
             reports = [*self.lines.final_reports(datetime.now(UTC)), *reports]
         self._loop.call_soon_threadsafe(self._queue.put_nowait, reports)

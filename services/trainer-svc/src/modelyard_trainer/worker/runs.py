@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from modelyard_trainer.training import (
     run_training,
 )
 from modelyard_trainer.training.device import resolve_device
+from modelyard_trainer.worker import stalls
 from modelyard_trainer.worker.intake import ControlRun, StartRun
 from modelyard_trainer.worker.report_writer import QueuedReports, ReportLog, ReportQueue, write_reports
 from modelyard_trainer.worker.run_logs import install_run_log_capture, logging_for
@@ -46,6 +48,7 @@ ModelArtifact = Callable[[JobDispatched], Awaitable[Path | None]]
 """From a dispatch to its model version's local artifact, if any (`ModelInputFetcher.artifact_for`)."""
 RunWork = Callable[[JobDispatched, TrainerSettings, QueuedReports, TrainingControl, str, Path | None], None]
 DEFAULT_EVALUATION_SPLIT = "val"
+STALL_FLUSH_S = 10.0  # how long a hung run's last line may take to reach trainer-svc at shutdown
 
 
 async def unchanged_uri(dataset_uri: str) -> str:
@@ -92,6 +95,8 @@ class Runs:
         self._training_uri, self._model_artifact = training_uri, model_artifact
         self._executor = ThreadPoolExecutor(settings.trainer_slots, thread_name_prefix="training")
         self._runs: dict[str, _Run] = {}
+        self.stalled: set[str] = set()  # dispatches whose training thread hung (worker/stalls.py)
+        self.stall = asyncio.Event()  # set once one has: the worker must exit
         install_run_log_capture()  # once per process: what runs log becomes their `TrainingLogged`
 
     def start(self, start: StartRun) -> None:
@@ -142,7 +147,8 @@ class Runs:
         work: RunWork = evaluate if dispatch.kind == "evaluation" else train
         loop = asyncio.get_running_loop()
         in_run = contextvars.copy_context()  # the thread logs into the run's reports too
-        await loop.run_in_executor(
+        observer.heard_at = time.monotonic()  # the thread's silence counts from its start
+        thread = loop.run_in_executor(
             self._executor,
             in_run.run,
             work,
@@ -153,6 +159,19 @@ class Runs:
             dataset_uri,
             artifact,
         )
+        timeout_s = self._settings.training_stall_timeout_s
+        if not timeout_s:
+            await thread
+            return
+        silent_s = await stalls.watch(thread, lambda: observer.heard_at, timeout_s)
+        if silent_s is not None:
+            control.request_cancel()  # should the thread wake after all, it stops at its next step
+            # Logged in the run's context: the line is the run's last report (its TrainingLogged).
+            why = stalls.stalled_message(silent_s, timeout_s)
+            log.error("run stalled: dispatch %s: %s", dispatch.dispatch_id, why)
+            self.stalled.add(dispatch.dispatch_id)
+            observer.close()
+            self.stall.set()
 
     def control(self, decision: ControlRun) -> None:
         """Pass a pause or cancel request to a run (no-op when it already ended)."""
@@ -170,14 +189,19 @@ class Runs:
 
         Deliberately silent: the dispatch drops out of the heartbeats, its lease
         lapses, and job-svc queues the job again from its last recorded checkpoint.
+        A run whose thread hung first gets up to STALL_FLUSH_S to write the line saying so, and
+        no hung thread is waited for (the worker exits then; worker/stalls.py).
         """
         runs = list(self._runs.values())
+        hung = [run.writer for run in runs if run.identity.dispatch_id in self.stalled]
+        if hung:
+            await asyncio.wait(hung, timeout=STALL_FLUSH_S)
         for run in runs:
             run.control.request_cancel()
             run.writer.cancel()
             run.thread.cancel()  # stops a dataset fetch; a training thread stops on the control
         await asyncio.gather(*(r.writer for r in runs), *(r.thread for r in runs), return_exceptions=True)
-        self._executor.shutdown(wait=True)
+        self._executor.shutdown(wait=not self.stalled, cancel_futures=True)
 
     def _ended(self, run: _Run) -> None:
         dispatch_id = run.identity.dispatch_id
@@ -190,7 +214,8 @@ class Runs:
         else:
             last = run.writer.result()
             log.info("run ended: dispatch %s, %s", dispatch_id, last.type_name if last else "no report")
-        self._on_finished(dispatch_id)
+        if dispatch_id not in self.stalled:  # a hung thread keeps its slot until the worker exits
+            self._on_finished(dispatch_id)
 
 
 def _fetching_message(dispatch: JobDispatched) -> str:

@@ -195,6 +195,10 @@ class PipelinedStore(PostgresEventStore):
     async def _connect(self) -> Any:
         return FakeConnection(self.log)
 
+    async def _call_append(self, conn: Any, parameters: Any) -> Sequence[Any]:
+        # The real store runs the statement through psycopg itself; the fake is SQLAlchemy-shaped.
+        return (await conn.execute(self._ordered_append, parameters)).all()  # type: ignore[no-any-return]
+
     async def _own_appends(
         self, conn: Any, batch: list[_Queued], rows: Sequence[Any]
     ) -> dict[int, list[EventEnvelope]]:

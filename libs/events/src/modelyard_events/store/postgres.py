@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from modelyard_events.store.postgres_rows import (
     HASH_COLUMN,
     RECORD_SEPARATOR,
     append_parameters,
+    call_driver,
     envelope_from_row,
     fetch_tuples,
 )
@@ -110,6 +112,7 @@ class PostgresEventStore:
         self._ordered_append = text(
             f"SELECT * FROM {self.schema}.append_events({arguments}, CAST(:o_after AS text))"
         )
+        self._ordered_append_sql = re.sub(r":(\w+)", r"%(\1)s", str(self._ordered_append))  # psycopg's
 
     async def create_schema(self) -> None:
         """Create this store's tables and function if they do not exist."""
@@ -323,7 +326,7 @@ class PostgresEventStore:
             if conn is None:
                 conn = await self._connect()
             try:
-                rows = (await conn.execute(self._ordered_append, parameters)).all()
+                rows = await self._call_append(conn, parameters)
                 if rows:  # none: the call returned before writing anything, the signature too
                     self.signatures.committed(signature)
                 return conn, rows, attempt == 2
@@ -337,6 +340,10 @@ class PostgresEventStore:
                 await conn.close()
                 conn = None
         raise AssertionError("unreachable")
+
+    async def _call_append(self, conn: AsyncConnection, parameters: Mapping[str, Any]) -> Sequence[Any]:
+        """One call of the append function, run by psycopg itself (postgres_rows.call_driver)."""
+        return await call_driver(conn, self._ordered_append_sql, parameters)
 
     async def _connect(self) -> AsyncConnection:
         conn = await self.engine.connect()

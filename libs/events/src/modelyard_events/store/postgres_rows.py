@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+from psycopg.rows import namedtuple_row
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from modelyard_events.envelope import Actor, EventEnvelope, stored_payload, trusted_envelope
@@ -31,6 +33,27 @@ async def fetch_tuples(conn: AsyncConnection, sql: str, parameters: Sequence[Any
         await cursor.execute(sql, parameters)
         rows: list[tuple[Any, ...]] = await cursor.fetchall()
         return rows
+
+
+async def call_driver(conn: AsyncConnection, sql: str, parameters: Mapping[str, Any]) -> list[Any]:
+    """The rows (named tuples) of one statement that psycopg itself runs (`%(name)s` placeholders).
+
+    The committer's append call goes this way: SQLAlchemy's statement compilation, parameter
+    processing, result rows and greenlet hand-offs took 30% of the process's CPU a single-event
+    append (1 writer × 1 event: 650–980 µs an append against 530–590 this way). A psycopg error is
+    raised as SQLAlchemy's DBAPIError, as `conn.execute` raises it, `connection_invalidated` when
+    the connection broke (SQLAlchemy's pool is then told to drop it)."""
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert isinstance(driver, psycopg.AsyncConnection)  # the engine's driver (modelyard_events.db)
+    try:
+        async with driver.cursor(row_factory=namedtuple_row) as cursor:
+            await cursor.execute(sql, parameters)
+            return await cursor.fetchall()
+    except psycopg.Error as error:
+        broken = driver.broken or driver.closed
+        if broken:
+            await conn.invalidate(error)
+        raise DBAPIError(sql, None, error, hide_parameters=True, connection_invalidated=broken) from error
 
 
 def envelope_from_row(row: Sequence[Any]) -> EventEnvelope:

@@ -243,23 +243,7 @@ async def test_a_worker_trains_its_dispatch_reports_it_heartbeats_it_and_stops_o
     stack: Infra, trainer_store: PostgresEventStore, unique_schema: str, tmp_path: Path, job_svc: FakeJobSvc
 ) -> None:
     trainer_log, heartbeats = TrainerLog(trainer_store), job_svc.trainer_service
-    api_port = free_port()
-    api_env = base_env(stack, unique_schema) | {
-        "MODELYARD_TRAINER_GRPC_PORT": str(api_port),
-        "MODELYARD_JOB_SVC_TARGET": job_svc.target,  # whose a dispatch is, before its first report
-        "MODELYARD_TOKEN_FILE": str(own_token_file(tmp_path, "trainer-svc", "auditor")),
-    }
-    env = base_env(stack, unique_schema) | {
-        "MODELYARD_TRAINER_SVC_TARGET": f"127.0.0.1:{api_port}",  # reports go there
-        "MODELYARD_JOB_SVC_TARGET": job_svc.target,
-        "MODELYARD_TRAINER_ID": job_svc.trainer_id,
-        "MODELYARD_TRAINER_ROOT": str(tmp_path / "runs"),
-        "MODELYARD_TRAINER_DEVICE": "cpu",
-        "MODELYARD_PROGRESS_INTERVAL_S": "0.2",
-        "MODELYARD_ALLOW_FILE_DATASETS": "true",  # the dispatch names digits as a local file
-        "MODELYARD_TOKEN_FILE": str(own_token_file(tmp_path, job_svc.trainer_id)),
-        "MODELYARD_TRAINER_LIVENESS_FILE": str(tmp_path / "alive" / "worker"),
-    }
+    api_env, env = serve_and_worker_env(stack, unique_schema, tmp_path, job_svc)
     with (
         trainer_process("serve", tmp_path / "serve.log", api_env),
         trainer_process("work", tmp_path / "worker.log", env, unset=WORKER_HOLDS_NEITHER) as worker,
@@ -311,6 +295,78 @@ async def test_a_worker_trains_its_dispatch_reports_it_heartbeats_it_and_stops_o
         assert not {"TrainingCancelled", "TrainingCompleted"} & set(
             await trainer_log.types(running.dispatch_id)
         )
+
+
+async def test_a_worker_whose_training_thread_hangs_says_why_in_the_runs_logs_and_exits_with_3(
+    stack: Infra, trainer_store: PostgresEventStore, unique_schema: str, tmp_path: Path, job_svc: FakeJobSvc
+) -> None:
+    # The real worker process, whose training says one phase and then hangs (sitecustomize.py,
+    # imported at start-up, swaps it in), as on a file system that stopped answering.
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(HANGING_TRAINING)
+    api_env, env = serve_and_worker_env(stack, unique_schema, tmp_path, job_svc)
+    env |= {
+        "MODELYARD_TRAINING_STALL_TIMEOUT_S": "1",
+        "PYTHONPATH": os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")]),
+    }
+    trainer_log = TrainerLog(trainer_store)
+    with (
+        trainer_process("serve", tmp_path / "serve.log", api_env),
+        trainer_process("work", tmp_path / "worker.log", env, unset=WORKER_HOLDS_NEITHER) as worker,
+    ):
+        await eventually(lambda: _heartbeating(job_svc), timeout_s=90, what="the worker's first heartbeat")
+        dispatch, _ = await job_svc.dispatch(epochs=2)
+
+        status = await asyncio.to_thread(worker.wait, 60)
+
+        assert status == 3
+        worker_log = (tmp_path / "worker.log").read_text()
+        assert "hung; exiting with status 3" in worker_log
+        stream = await trainer_log.store.read_stream(dispatch.dispatch_id)
+        lines = [line["message"] for e in stream if e.type == "TrainingLogged" for line in e.data["lines"]]
+        assert any("the training thread has said nothing for" in line for line in lines)
+        assert not {"TrainingFailed", "TrainingCancelled"} & {e.type for e in stream}  # resumed elsewhere
+
+
+HANGING_TRAINING = """
+import threading
+import modelyard_trainer.worker.runs as runs
+
+def hangs(dispatch, settings, observer, *_):
+    observer.phase("loading_data", "reading a file system that has stopped answering")
+    threading.Event().wait()
+
+runs.train = hangs
+"""
+
+
+async def _heartbeating(job_svc: FakeJobSvc) -> bool:
+    return bool(job_svc.trainer_service.heartbeats)
+
+
+def serve_and_worker_env(
+    stack: Infra, schema: str, tmp_path: Path, job_svc: FakeJobSvc
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The environments of trainer-svc's API process and of a worker that reports through it."""
+    api_port = free_port()
+    api_env = base_env(stack, schema) | {
+        "MODELYARD_TRAINER_GRPC_PORT": str(api_port),
+        "MODELYARD_JOB_SVC_TARGET": job_svc.target,  # whose a dispatch is, before its first report
+        "MODELYARD_TOKEN_FILE": str(own_token_file(tmp_path, "trainer-svc", "auditor")),
+    }
+    worker_env = base_env(stack, schema) | {
+        "MODELYARD_TRAINER_SVC_TARGET": f"127.0.0.1:{api_port}",  # reports go there
+        "MODELYARD_JOB_SVC_TARGET": job_svc.target,
+        "MODELYARD_TRAINER_ID": job_svc.trainer_id,
+        "MODELYARD_TRAINER_ROOT": str(tmp_path / "runs"),
+        "MODELYARD_TRAINER_DEVICE": "cpu",
+        "MODELYARD_PROGRESS_INTERVAL_S": "0.2",
+        "MODELYARD_ALLOW_FILE_DATASETS": "true",  # the dispatch names digits as a local file
+        "MODELYARD_TOKEN_FILE": str(own_token_file(tmp_path, job_svc.trainer_id)),
+        "MODELYARD_TRAINER_LIVENESS_FILE": str(tmp_path / "alive" / "worker"),
+    }
+    return api_env, worker_env
 
 
 async def test_the_api_process_serves_the_trainer_log_to_auditors_and_relays_it(

@@ -19,10 +19,12 @@ from modelyard_events.schemas.jobs import JobDispatched
 from modelyard_events.schemas.training import LogLine
 from modelyard_trainer import main as trainer_main
 from modelyard_trainer.config import TrainerSettings
-from modelyard_trainer.reports import RunIdentity
+from modelyard_trainer.reports import RunIdentity, outcome_report
+from modelyard_trainer.training import Cancelled
 from modelyard_trainer.worker import runs as runs_module
 from modelyard_trainer.worker import stalls
 from modelyard_trainer.worker.report_writer import QueuedReports, ReportQueue
+from modelyard_trainer.worker.run_logs import MAX_LINES_PER_ATTEMPT
 
 
 @pytest.fixture
@@ -46,27 +48,53 @@ async def test_a_hung_training_thread_is_found_and_its_run_logs_say_why(
     tmp_path: Path, digits_npz: Path, hanging_training: threading.Event
 ) -> None:
     worker = Worker(tmp_path, training_stall_timeout_s=0.5)
+    append = worker.store.append
+
+    async def slow_append(*args: Any) -> Any:  # a trainer-svc that takes its time
+        await asyncio.sleep(0.3)
+        return await append(*args)
+
+    worker.store.append = slow_append  # type: ignore[method-assign]
     dispatch_id = worker.start(digits_npz)
     try:
         await asyncio.wait_for(worker.runs.stall.wait(), timeout=60)
 
         assert worker.runs.stalled == {dispatch_id}
-
-        async def said_why() -> bool:
-            lines = await _lines(worker, dispatch_id)
-            return any("the training thread has said nothing for" in line for line in lines)
-
-        await eventually(said_why, timeout_s=30, what="the run's line saying its thread hung")
+        assert dispatch_id not in worker.finished  # its slot is not free: the thread still holds it
+        started = time.monotonic()
+        await worker.runs.shutdown()  # lets the run's last line be written, does not wait for the thread
+        assert time.monotonic() - started < 15
         said = [line for line in await _lines(worker, dispatch_id) if "said nothing" in line]
+        assert "the training thread has said nothing for" in said[0]
         assert "MODELYARD_TRAINING_STALL_TIMEOUT_S=0.5" in said[0]
         assert f"exits (status {stalls.EXIT_STALLED})" in said[0]
-        assert dispatch_id not in worker.finished  # its slot is not free: the thread still holds it
         assert "TrainingFailed" not in await worker.types(dispatch_id)  # the job resumes elsewhere
-        started = time.monotonic()
-        await worker.runs.shutdown()  # does not wait for the hung thread
-        assert time.monotonic() - started < 15
     finally:
         await _released(hanging_training)
+
+
+async def test_a_hung_thread_that_wakes_on_the_cancel_reports_nothing_more(
+    tmp_path: Path, digits_npz: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What it would report (TrainingCancelled) would end the job, which must resume elsewhere.
+    def hangs_until_cancelled(
+        dispatch: JobDispatched, settings: TrainerSettings, observer: QueuedReports, control: Any, *_: Any
+    ) -> None:
+        observer.phase("loading_data", "reading a file system that has stopped answering")
+        while not control.cancel_requested:
+            time.sleep(0.01)
+        observer.put([outcome_report(observer.run, Cancelled())])
+        observer.close()
+
+    monkeypatch.setattr(runs_module, "train", hangs_until_cancelled)
+    worker = Worker(tmp_path, training_stall_timeout_s=0.3)
+    dispatch_id = worker.start(digits_npz)
+    await asyncio.wait_for(worker.runs.stall.wait(), timeout=60)
+    await worker.runs.shutdown()
+    await asyncio.to_thread(_join_training_threads)
+
+    assert "TrainingCancelled" not in await worker.types(dispatch_id)
+    assert any("said nothing" in line for line in await _lines(worker, dispatch_id))
 
 
 async def test_no_watch_when_the_timeout_is_zero(
@@ -114,12 +142,18 @@ async def test_a_thread_that_fails_raises_its_error_from_the_watch() -> None:
 async def test_every_report_and_log_line_counts_as_a_sign_of_life() -> None:
     queue: ReportQueue = asyncio.Queue()
     observer = QueuedReports(RunIdentity("job-1", 1, "dsp-1", "trainer-a"), asyncio.get_running_loop(), queue)
+    line = LogLine(at=_now(), level="INFO", logger="t", message="hello")
     observer.heard_at = 0.0
-    observer.log_line(LogLine(at=_now(), level="INFO", logger="t", message="hello"))
+    observer.log_line(line)
     assert observer.heard_at > 0
     observer.heard_at = 0.0
     observer.phase("loading_data", "loading")
     assert observer.heard_at > 0
+    observer.lines.kept = MAX_LINES_PER_ATTEMPT  # a line over the run's cap is not kept, but heard
+    observer.heard_at = 0.0
+    observer.log_line(line)
+    assert observer.heard_at > 0
+    assert observer.lines.dropped == 1
 
 
 def test_the_worker_exits_with_its_own_status_when_a_thread_hung(
@@ -151,9 +185,13 @@ def test_the_stall_timeout_is_a_setting_that_is_never_negative(tmp_path: Path) -
 async def _released(release: threading.Event) -> None:
     """After a stall's shutdown: the executor's threads end once their hung task does."""
     release.set()
+    await asyncio.to_thread(_join_training_threads)
+
+
+def _join_training_threads() -> None:
     for thread in threading.enumerate():
         if thread.name.startswith("training"):
-            await asyncio.to_thread(thread.join, 30)
+            thread.join(30)
 
 
 async def _finished(worker: Worker, dispatch_id: str) -> bool:

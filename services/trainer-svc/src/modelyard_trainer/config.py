@@ -59,7 +59,8 @@ class TrainerSettings(GrpcSettings, EventTrustSettings):
     download_stall_timeout_s: float = Field(default=60.0, gt=0)
     # A training thread that says nothing (no phase, progress, epoch or log line) for this long is
     # taken as hung: the worker writes why into the run's logs and exits (worker/stalls.py). Above
-    # the longest step or data load a run may take; 0 turns the watch off.
+    # the longest silent stretch a healthy run has: loading its data or its checkpoint, one step, an
+    # epoch's validation and checkpoint write, the artifact write, a whole evaluation; 0: no watch.
     training_stall_timeout_s: float = Field(default=1800.0, ge=0)
     # Touched by a worker's loop every few seconds, for an exec liveness probe (worker/liveness.py).
     trainer_liveness_file: Path | None = None

@@ -99,7 +99,7 @@ async def _work(settings: TrainerSettings, consumer: AIOKafkaConsumer, stop: asy
         stalling = asyncio.ensure_future(runs.stall.wait())
         try:
             await asyncio.wait([taking, stopped, stalling], return_when=asyncio.FIRST_COMPLETED)
-            if taking.done():
+            if taking.done() and not runs.stalled:
                 taking.result()  # the intake ended on an error: raise it after the clean stop below
         finally:
             log.info("stopping: no more dispatches; cancelling %d run(s)", len(intake.running_dispatch_ids))
@@ -110,8 +110,11 @@ async def _work(settings: TrainerSettings, consumer: AIOKafkaConsumer, stop: asy
             stalling.cancel()
             await runs.shutdown()
             await asyncio.gather(taking, beating, stopped, stalling, *alive, return_exceptions=True)
-        if runs.stalled:
-            raise TrainingThreadStalled(f"the training thread of dispatch(es) {sorted(runs.stalled)} hung")
+        if runs.stalled:  # before any other error: only an exit that does not join the thread ends it
+            failed = taking.exception() if taking.done() and not taking.cancelled() else None
+            raise TrainingThreadStalled(
+                f"the training thread of dispatch(es) {sorted(runs.stalled)} hung"
+            ) from failed
 
 
 def heartbeat_request(intake: Intake, gpus: list[str]) -> jobs_pb2.HeartbeatRequest:

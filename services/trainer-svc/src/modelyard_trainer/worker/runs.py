@@ -159,18 +159,9 @@ class Runs:
             dataset_uri,
             artifact,
         )
-        timeout_s = self._settings.training_stall_timeout_s
-        if not timeout_s:
-            await thread
-            return
-        silent_s = await stalls.watch(thread, lambda: observer.heard_at, timeout_s)
-        if silent_s is not None:
-            control.request_cancel()  # should the thread wake after all, it stops at its next step
-            # Logged in the run's context: the line is the run's last report (its TrainingLogged).
-            why = stalls.stalled_message(silent_s, timeout_s)
-            log.error("run stalled: dispatch %s: %s", dispatch.dispatch_id, why)
+        if await stalls.hung(thread, observer, self._settings.training_stall_timeout_s):
             self.stalled.add(dispatch.dispatch_id)
-            observer.close()
+            control.request_cancel()  # after its reports ended: should the thread wake, it stops
             self.stall.set()
 
     def control(self, decision: ControlRun) -> None:
@@ -193,13 +184,16 @@ class Runs:
         no hung thread is waited for (the worker exits then; worker/stalls.py).
         """
         runs = list(self._runs.values())
-        hung = [run.writer for run in runs if run.identity.dispatch_id in self.stalled]
-        if hung:
-            await asyncio.wait(hung, timeout=STALL_FLUSH_S)
         for run in runs:
             run.control.request_cancel()
-            run.writer.cancel()
-            run.thread.cancel()  # stops a dataset fetch; a training thread stops on the control
+            run.thread.cancel()  # stops a dataset fetch (or a watch); a training thread stops on the control
+            if run.identity.dispatch_id not in self.stalled:
+                run.writer.cancel()
+        hung = [run.writer for run in runs if run.identity.dispatch_id in self.stalled]
+        if hung:  # their last line says why the worker stops
+            await asyncio.wait(hung, timeout=STALL_FLUSH_S)
+            for writer in hung:
+                writer.cancel()
         await asyncio.gather(*(r.writer for r in runs), *(r.thread for r in runs), return_exceptions=True)
         self._executor.shutdown(wait=not self.stalled, cancel_futures=True)
 

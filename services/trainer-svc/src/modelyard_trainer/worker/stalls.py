@@ -15,8 +15,13 @@ The job is not failed: a hang is as often the machine's as the job's.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
+
+from modelyard_trainer.worker.report_writer import QueuedReports
+
+log = logging.getLogger(__name__)
 
 EXIT_STALLED = 3
 """The worker's exit status after a training thread hung (0: stopped cleanly, 2: bad settings)."""
@@ -25,6 +30,23 @@ _MOST_BETWEEN_CHECKS_S = 30.0
 
 class TrainingThreadStalled(RuntimeError):
     """A run's training thread said nothing for too long: the worker must exit (EXIT_STALLED)."""
+
+
+async def hung(thread: asyncio.Future[None], observer: QueuedReports, timeout_s: float) -> bool:
+    """Await a run's training `thread` (raising what it raised); False once it has ended, True once
+    it has said nothing through `observer` for `timeout_s` (0: no watch). Then the run's reports
+    end with the line saying why (logged in the run's context, its last `TrainingLogged`), and
+    whatever the thread says afterwards is dropped: a pause or cancel it would report must not end
+    the job, which resumes elsewhere."""
+    if not timeout_s:
+        await thread
+        return False
+    silent_s = await watch(thread, lambda: observer.heard_at, timeout_s)
+    if silent_s is None:
+        return False
+    log.error("run stalled: dispatch %s: %s", observer.run.dispatch_id, stalled_message(silent_s, timeout_s))
+    observer.close()
+    return True
 
 
 async def watch(

@@ -4,6 +4,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import sqlalchemy
+from sqlalchemy.exc import DBAPIError
 
 from modelyard_devstack import Infra
 from modelyard_events.db import create_engine
@@ -15,7 +17,7 @@ from modelyard_events.store.chain_guess import NO_GUESS
 from modelyard_events.store.head_signatures import NO_SIGNATURE
 from modelyard_events.store.pending import AppendRequest, prepare_append
 from modelyard_events.store.postgres import PostgresEventStore
-from modelyard_events.store.postgres_rows import append_parameters
+from modelyard_events.store.postgres_rows import append_parameters, call_driver
 from modelyard_events.testing.sample_events import TEST_CONTEXT, CounterOpened
 from modelyard_events.testing.signing import TEST_SIGNER
 from modelyard_events.testing.store_contract import EventStoreContract
@@ -168,3 +170,23 @@ async def test_a_retried_batch_that_cannot_find_its_own_appends_settles_the_writ
     monkeypatch.undo()
     await pg_store.append("counter", "after", 0, [CounterOpened(name="x")], TEST_CONTEXT)
     assert (await verify_chain(pg_store)).ok
+
+
+async def test_the_append_calls_psycopg_errors_are_sqlalchemys_and_say_whether_the_connection_broke(
+    pg_store: PostgresEventStore,
+) -> None:
+    # The committer's retry and the pool read `connection_invalidated` (postgres_rows.call_driver).
+    async with pg_store.engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")  # as the committer's
+        with pytest.raises(DBAPIError) as refused:
+            await call_driver(conn, "SELECT 1 / %(zero)s", {"zero": 0})
+        assert (refused.value.orig.sqlstate, refused.value.connection_invalidated) == ("22012", False)
+        assert [tuple(row) for row in await call_driver(conn, "SELECT %(one)s AS one", {"one": 1})] == [(1,)]
+
+        [row] = await call_driver(conn, "SELECT pg_backend_pid() AS pid", {})
+        async with pg_store.engine.connect() as other:
+            await other.execute(sqlalchemy.text("SELECT pg_terminate_backend(:pid)"), {"pid": row.pid})
+        with pytest.raises(DBAPIError) as lost:
+            await call_driver(conn, "SELECT 1", {})
+        assert lost.value.connection_invalidated
+        assert conn.invalidated

@@ -254,7 +254,8 @@ class ProjectionRunner:
                         )
 
     async def catch_up(self, topics: list[str] | None = None) -> None:
-        """Apply whatever the sources (of `topics`, default all) hold beyond the checkpoints.
+        """Apply what the sources (of `topics`, default all) held beyond the checkpoints when the
+        pass began (their heads then): events appended during the pass are left to the next.
 
         A source whose log does not verify is left where it is; the others are caught up, then
         SourceTampered names the first one that did not verify.
@@ -283,10 +284,11 @@ class ProjectionRunner:
         signed, verified pages by `occurred_at`, never reordering a source's own events.
         """
         tampered: SourceTampered | None = None
+        ends = {s.name: await s.source.head_position() for s in sources}  # this pass's ends, as below
         active = list(sources)
         while active:
             async with self.engine.begin() as conn:
-                cursors = [_Cursor(s, *await self._lock(conn, s)) for s in active]
+                cursors = [_Cursor(s, *await self._lock(conn, s), ends[s.name]) for s in active]
                 applied = 0
                 try:
                     while applied < _CATCH_UP_SPAN:
@@ -329,10 +331,14 @@ class ProjectionRunner:
             raise tampered
 
     async def _catch_up_source(self, source: SourceTopic) -> None:
+        # A pass ends at the head it found: one that chased a head moving faster than it applies
+        # (a busy writer, a projection applying event by event) would never end, and its runner
+        # would never see its stop. What is appended meanwhile comes through Kafka or the next pass.
+        head: int | None = None
         while True:
             async with self.engine.begin() as conn:
                 position, last_hash = await self._lock(conn, source)
-                head = await source.source.head_position()
+                head = await source.source.head_position() if head is None else head
                 if head <= position:
                     break
                 through = min(head, position + _CATCH_UP_SPAN)
@@ -550,8 +556,8 @@ class _Cursor:
     """One source's place in an interleaved catch-up: the verified events read and not yet applied
     (the page after them is read meanwhile, as `_Prefetch` does for one source)."""
 
-    def __init__(self, source: SourceTopic, position: int, last_hash: str) -> None:
-        self.source, self.position, self.last_hash = source, position, last_hash
+    def __init__(self, source: SourceTopic, position: int, last_hash: str, through: int = _NO_END) -> None:
+        self.source, self.position, self.last_hash, self.through = source, position, last_hash, through
         self.buffer: list[EventEnvelope] = []
         self.done = self.halted = self.moved = False
         self._pages: _Prefetch | None = None  # reading starts with the first fill
@@ -559,7 +565,7 @@ class _Cursor:
     async def fill(self) -> None:
         """Take the source's next verified signed page; `done` when it has nothing more signed."""
         if self._pages is None:
-            self._pages = _Prefetch(self.source, self.position, self.last_hash, _NO_END)
+            self._pages = _Prefetch(self.source, self.position, self.last_hash, self.through)
         page = await self._pages.next()
         if not page:
             self.done = True

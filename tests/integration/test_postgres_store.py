@@ -17,7 +17,7 @@ from modelyard_events.store.chain_guess import NO_GUESS
 from modelyard_events.store.head_signatures import NO_SIGNATURE
 from modelyard_events.store.pending import AppendRequest, prepare_append
 from modelyard_events.store.postgres import PostgresEventStore
-from modelyard_events.store.postgres_rows import append_parameters, call_driver
+from modelyard_events.store.postgres_rows import append_parameters, call_driver, driver_of
 from modelyard_events.testing.sample_events import TEST_CONTEXT, CounterOpened
 from modelyard_events.testing.signing import TEST_SIGNER
 from modelyard_events.testing.store_contract import EventStoreContract
@@ -190,3 +190,21 @@ async def test_the_append_calls_psycopg_errors_are_sqlalchemys_and_say_whether_t
             await call_driver(conn, "SELECT 1", {})
         assert lost.value.connection_invalidated
         assert conn.invalidated
+
+
+async def test_the_driver_connection_is_taken_as_held_and_an_invalidated_one_is_replaced(
+    pg_store: PostgresEventStore,
+) -> None:
+    # postgres_rows.driver_of takes the psycopg connection SQLAlchemy holds without its greenlet hop,
+    # and goes through get_raw_connection (which reconnects) once the connection was invalidated.
+    async with pg_store.engine.connect() as conn:
+        held = await driver_of(conn)
+        assert held is (await conn.get_raw_connection()).driver_connection
+        [before] = await call_driver(conn, "SELECT pg_backend_pid() AS pid", {})
+        await conn.invalidate()
+        assert conn.invalidated
+        fresh = await driver_of(conn)
+        assert fresh is not held
+        assert not fresh.closed
+        [after] = await call_driver(conn, "SELECT pg_backend_pid() AS pid", {})
+        assert after.pid != before.pid

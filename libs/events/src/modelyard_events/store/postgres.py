@@ -227,9 +227,23 @@ class PostgresEventStore:
             log.exception("event store %s: guessing a batch's hashes failed", self.schema)
         self._head = guess.end if guess else None
         conn = spare.pop() if spare else None
-        task = asyncio.ensure_future(self._fly(conn, batch, guess, ahead))
-        task.add_done_callback(lambda _: self._wake.set())
+        task = asyncio.ensure_future(self._fly_then_wake(conn, batch, guess, ahead))
+        task.add_done_callback(lambda _: self._wake.set())  # also for a flight cancelled unstarted
         return _Flight(batch, guess, task)
+
+    async def _fly_then_wake(
+        self,
+        conn: AsyncConnection | None,
+        batch: list[_Queued],
+        guess: ChainGuess | None,
+        ahead: _Flight | None,
+    ) -> _Outcome:
+        """`_fly`, waking the committer in the flight's own last step: a done-callback runs a loop
+        turn later, and the callers would be answered a turn later still."""
+        try:
+            return await self._fly(conn, batch, guess, ahead)
+        finally:
+            self._wake.set()
 
     async def _fly(
         self,

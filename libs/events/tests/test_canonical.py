@@ -44,6 +44,19 @@ def test_key_order_does_not_change_the_text(obj: dict[str, Any], rnd: Any) -> No
     assert canonical_json({key: obj[key] for key in keys}) == canonical_json(obj)
 
 
+@given(json_values)
+def test_the_encoder_built_once_writes_what_json_dumps_writes(value: Any) -> None:
+    reference = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    assert canonical_json(value) == reference
+
+
+@pytest.mark.parametrize("bad", [object(), {1, 2}, b"bytes", {"nested": [datetime(2026, 1, 1)]}])
+def test_values_that_are_not_json_are_refused_and_the_next_encodes(bad: Any) -> None:
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        canonical_json({"x": bad})
+    assert canonical_json({"x": [1, {"y": None}]}) == '{"x":[1,{"y":null}]}'
+
+
 def test_canonical_form_is_compact_sorted_and_unescaped() -> None:
     assert canonical_json({"b": [1, 2.5], "a": "é", "É": None}) == '{"a":"é","b":[1,2.5],"É":null}'
 

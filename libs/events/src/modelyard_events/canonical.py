@@ -9,10 +9,28 @@ what lets `verify` recompute a hash from stored rows.
 from __future__ import annotations
 
 import json
+import json.encoder
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 _encoder = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _chunks_encoder() -> Callable[[Any, int], Sequence[str]]:
+    """The C encoder `_encoder.encode` builds anew at every call (a third of the time it takes
+    for a small payload, and every append and hash encodes one), built once. Without the cycle
+    check: JSON values cannot hold a cycle, and one that did would raise RecursionError."""
+    make = getattr(json.encoder, "c_make_encoder", None)  # CPython's, not in the type stubs
+    if make is None:  # an interpreter without the C accelerator
+        return lambda value, _level: [_encoder.encode(value)]
+    encoder: Callable[[Any, int], Sequence[str]] = make(
+        None, _encoder.default, json.encoder.encode_basestring, None, ":", ",", True, False, False
+    )
+    return encoder
+
+
+_encode_chunks = _chunks_encoder()
 
 
 def canonical_json(value: Any) -> str:
@@ -21,7 +39,7 @@ def canonical_json(value: Any) -> str:
     Raises ValueError for NaN or infinite floats and TypeError for values that
     are not JSON types (dict with str keys, list, str, int, float, bool, None).
     """
-    return _encoder.encode(value)
+    return "".join(_encode_chunks(value, 0))
 
 
 def canonical_timestamp(moment: datetime) -> str:

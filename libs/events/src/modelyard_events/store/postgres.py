@@ -428,15 +428,21 @@ class PostgresEventStore:
 
     async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[EventEnvelope]:
         """Events with position > after_position, ascending, at most `limit`."""
-        return [envelope_from_row(row) for row in await self.read_rows(after_position, limit)]
+        sql = f"SELECT {COLUMNS} FROM {self.schema}.events WHERE position > %s ORDER BY position LIMIT %s"
+        async with self.engine.connect() as conn:
+            rows = await fetch_tuples(conn, sql, (after_position, limit))
+        return [envelope_from_row(row) for row in rows]
 
     async def read_rows(self, after_position: int, limit: int) -> Sequence[Any]:
-        """Raw rows in position order (verify uses them without building envelopes)."""
-        sql = text(
-            f"SELECT {COLUMNS} FROM {self.schema}.events WHERE position > :p ORDER BY position LIMIT :n"
+        """Raw rows (named tuples) in position order: verify uses them without building envelopes.
+
+        Both reads go through psycopg itself, as signed pages do: SQLAlchemy's result rows cost
+        about 2 µs an event more."""
+        sql = (
+            f"SELECT {COLUMNS} FROM {self.schema}.events WHERE position > %(p)s ORDER BY position LIMIT %(n)s"
         )
         async with self.engine.connect() as conn:
-            return (await conn.execute(sql, {"p": after_position, "n": limit})).all()
+            return await call_driver(conn, sql, {"p": after_position, "n": limit})
 
     async def head_position(self) -> int:
         """The highest committed position."""

@@ -17,7 +17,7 @@ from modelyard_events.store.chain_guess import NO_GUESS
 from modelyard_events.store.head_signatures import NO_SIGNATURE
 from modelyard_events.store.pending import AppendRequest, prepare_append
 from modelyard_events.store.postgres import PostgresEventStore
-from modelyard_events.store.postgres_rows import append_parameters, call_driver, driver_of
+from modelyard_events.store.postgres_rows import append_parameters, call_driver, driver_of, fetch_tuples
 from modelyard_events.testing.sample_events import TEST_CONTEXT, CounterOpened
 from modelyard_events.testing.signing import TEST_SIGNER
 from modelyard_events.testing.store_contract import EventStoreContract
@@ -190,6 +190,32 @@ async def test_the_append_calls_psycopg_errors_are_sqlalchemys_and_say_whether_t
             await call_driver(conn, "SELECT 1", {})
         assert lost.value.connection_invalidated
         assert conn.invalidated
+
+
+async def test_reads_through_psycopg_raise_the_sqlalchemy_error_classes_conn_execute_did(
+    pg_store: PostgresEventStore,
+) -> None:
+    # read_all, read_rows and signed pages skip SQLAlchemy's execute (postgres_rows): callers, the
+    # pool and db.is_transient still get SQLAlchemy's classes, and a broken connection is dropped.
+    missing = PostgresEventStore(pg_store.engine, "no_such_store_here")
+    with pytest.raises(sqlalchemy.exc.ProgrammingError) as refused:
+        await missing.read_all()
+    assert refused.value.orig.sqlstate == "42P01"
+    with pytest.raises(sqlalchemy.exc.ProgrammingError):
+        await missing.read_rows(0, 10)
+    async with pg_store.engine.connect() as conn:
+        with pytest.raises(sqlalchemy.exc.DataError) as bad:
+            await fetch_tuples(conn, "SELECT 1 / %s", (0,))
+        assert not bad.value.connection_invalidated
+    async with pg_store.engine.connect() as conn:
+        [(pid,)] = await fetch_tuples(conn, "SELECT pg_backend_pid()", ())
+        async with pg_store.engine.connect() as other:
+            await other.execute(sqlalchemy.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        with pytest.raises(sqlalchemy.exc.OperationalError) as lost:
+            await fetch_tuples(conn, "SELECT 1", ())
+        assert lost.value.connection_invalidated
+        assert conn.invalidated
+    assert await pg_store.read_all() == []
 
 
 async def test_the_driver_connection_is_taken_as_held_and_an_invalidated_one_is_replaced(

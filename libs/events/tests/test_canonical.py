@@ -57,6 +57,18 @@ def test_values_that_are_not_json_are_refused_and_the_next_encodes(bad: Any) -> 
     assert canonical_json({"x": [1, {"y": None}]}) == '{"x":[1,{"y":null}]}'
 
 
+def test_a_value_that_holds_itself_or_nests_too_deeply_is_refused_as_not_json() -> None:
+    cyclic: list[Any] = [1]
+    cyclic.append(cyclic)
+    deep: Any = None
+    for _ in range(100_000):
+        deep = [deep]
+    for bad in (cyclic, {"x": deep}):
+        with pytest.raises(ValueError, match="nests too deeply or holds itself"):
+            canonical_json(bad)
+    assert canonical_json([[[1]]]) == "[[[1]]]"
+
+
 def test_canonical_form_is_compact_sorted_and_unescaped() -> None:
     assert canonical_json({"b": [1, 2.5], "a": "é", "É": None}) == '{"a":"é","b":[1,2.5],"É":null}'
 

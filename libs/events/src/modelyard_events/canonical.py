@@ -20,7 +20,7 @@ _encoder = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=
 def _chunks_encoder() -> Callable[[Any, int], Sequence[str]]:
     """The C encoder `_encoder.encode` builds anew at every call (a third of the time it takes
     for a small payload, and every append and hash encodes one), built once. Without the cycle
-    check: JSON values cannot hold a cycle, and one that did would raise RecursionError."""
+    check, whose dict it would share between calls: a cycle ends in RecursionError (below)."""
     make = getattr(json.encoder, "c_make_encoder", None)  # CPython's, not in the type stubs
     if make is None:  # an interpreter without the C accelerator
         return lambda value, _level: [_encoder.encode(value)]
@@ -36,10 +36,14 @@ _encode_chunks = _chunks_encoder()
 def canonical_json(value: Any) -> str:
     """Return the canonical JSON text of a JSON-compatible value.
 
-    Raises ValueError for NaN or infinite floats and TypeError for values that
-    are not JSON types (dict with str keys, list, str, int, float, bool, None).
+    Raises ValueError for NaN or infinite floats and for a value that nests too deeply or holds
+    itself, and TypeError for values that are not JSON types (dict with str keys, list, str,
+    int, float, bool, None).
     """
-    return "".join(_encode_chunks(value, 0))
+    try:
+        return "".join(_encode_chunks(value, 0))
+    except RecursionError:
+        raise ValueError("the value nests too deeply or holds itself: not JSON") from None
 
 
 def canonical_timestamp(moment: datetime) -> str:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-from psycopg.rows import namedtuple_row
+from psycopg.rows import namedtuple_row, tuple_row
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -39,12 +39,10 @@ async def driver_of(conn: AsyncConnection) -> psycopg.AsyncConnection[Any]:
 
 async def fetch_tuples(conn: AsyncConnection, sql: str, parameters: Sequence[Any]) -> list[tuple[Any, ...]]:
     """Rows as plain tuples from psycopg itself (`%s` placeholders): signed pages (every catch-up, a
-    replay, the relay) skip SQLAlchemy's row objects, 2 µs an event."""
-    driver = await driver_of(conn)
-    async with driver.cursor() as cursor:
-        await cursor.execute(sql, parameters)
-        rows: list[tuple[Any, ...]] = await cursor.fetchall()
-        return rows
+    replay, the relay) and `read_all` skip SQLAlchemy's row objects, 2 µs an event. Errors as
+    `call_driver` raises them."""
+    rows: list[tuple[Any, ...]] = await _run(conn, sql, parameters, tuple_row)
+    return rows
 
 
 async def call_driver(conn: AsyncConnection, sql: str, parameters: Mapping[str, Any]) -> list[Any]:
@@ -53,18 +51,32 @@ async def call_driver(conn: AsyncConnection, sql: str, parameters: Mapping[str, 
     The committer's append call goes this way: SQLAlchemy's statement compilation, parameter
     processing, result rows and greenlet hand-offs took 30% of the process's CPU a single-event
     append (1 writer × 1 event: 650–980 µs an append against 530–590 this way). A psycopg error is
-    raised as SQLAlchemy's DBAPIError, as `conn.execute` raises it, `connection_invalidated` when
-    the connection broke (SQLAlchemy's pool is then told to drop it)."""
+    raised as SQLAlchemy's error, the same class `conn.execute` raises (ProgrammingError,
+    OperationalError …, all DBAPIError), `connection_invalidated` when the connection broke
+    (SQLAlchemy's pool is then told to drop it, and `db.is_transient` sees a retryable error)."""
+    return await _run(conn, sql, parameters, namedtuple_row)
+
+
+async def _run(conn: AsyncConnection, sql: str, parameters: Any, row_factory: Any) -> list[Any]:
     driver = await driver_of(conn)
     try:
-        async with driver.cursor(row_factory=namedtuple_row) as cursor:
+        async with driver.cursor(row_factory=row_factory) as cursor:
             await cursor.execute(sql, parameters)
-            return await cursor.fetchall()
+            rows: list[Any] = await cursor.fetchall()
+            return rows
     except psycopg.Error as error:
         broken = driver.broken or driver.closed
         if broken:
             await conn.invalidate(error)
-        raise DBAPIError(sql, None, error, hide_parameters=True, connection_invalidated=broken) from error
+        raise DBAPIError.instance(
+            sql,
+            None,
+            error,
+            psycopg.Error,
+            hide_parameters=True,
+            connection_invalidated=broken,
+            dialect=conn.dialect,
+        ) from error
 
 
 def envelope_from_row(row: Sequence[Any]) -> EventEnvelope:

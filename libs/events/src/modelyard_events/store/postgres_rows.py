@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-from psycopg.rows import namedtuple_row, tuple_row
+from psycopg.rows import BaseRowFactory, namedtuple_row, tuple_row
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -57,7 +57,12 @@ async def call_driver(conn: AsyncConnection, sql: str, parameters: Mapping[str, 
     return await _run(conn, sql, parameters, namedtuple_row)
 
 
-async def _run(conn: AsyncConnection, sql: str, parameters: Any, row_factory: Any) -> list[Any]:
+async def _run(
+    conn: AsyncConnection,
+    sql: str,
+    parameters: Sequence[Any] | Mapping[str, Any],
+    row_factory: BaseRowFactory[Any],
+) -> list[Any]:
     driver = await driver_of(conn)
     try:
         async with driver.cursor(row_factory=row_factory) as cursor:

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from modelyard_events.consumer.runner import ProjectionRunner, SourceTopic
+from modelyard_events.envelope import EventEnvelope
 from modelyard_events.store.ports import SignedPage
 from modelyard_events.store.postgres import PostgresEventStore
 from modelyard_events.testing.sample_events import SAMPLE_REGISTRY, TEST_CONTEXT, CounterIncremented
@@ -43,7 +44,7 @@ class _Growing:
         await self.grow()
         return await self.store.read_signed(after_position, min(limit, 100))
 
-    async def read_all(self, after_position: int = 0, limit: int = 1000) -> list:  # type: ignore[type-arg]
+    async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[EventEnvelope]:
         return await self.store.read_all(after_position, limit)
 
 

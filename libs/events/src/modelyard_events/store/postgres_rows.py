@@ -41,8 +41,7 @@ async def fetch_tuples(conn: AsyncConnection, sql: str, parameters: Sequence[Any
     """Rows as plain tuples from psycopg itself (`%s` placeholders): signed pages (every catch-up, a
     replay, the relay) and `read_all` skip SQLAlchemy's row objects, 2 µs an event. Errors as
     `call_driver` raises them."""
-    rows: list[tuple[Any, ...]] = await _run(conn, sql, parameters, tuple_row)
-    return rows
+    return await _run(conn, sql, parameters, tuple_row)
 
 
 async def call_driver(conn: AsyncConnection, sql: str, parameters: Mapping[str, Any]) -> list[Any]:
@@ -67,8 +66,7 @@ async def _run(
     try:
         async with driver.cursor(row_factory=row_factory) as cursor:
             await cursor.execute(sql, parameters)
-            rows: list[Any] = await cursor.fetchall()
-            return rows
+            return await cursor.fetchall()
     except psycopg.Error as error:
         broken = driver.broken or driver.closed
         if broken:

@@ -16,7 +16,7 @@ from modelyard_job.domain.lost_dispatches import DEFAULT_MAX_LOST_DISPATCHES
 
 
 class JobSettings(GrpcSettings, PlanChoice, EventTrustSettings):
-    """DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS and MODELYARD_* (see docs/jobs.md, "Running job-svc")."""
+    """DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS and MODELYARD_* (see docs/jobs.md, "Running the services")."""
 
     model_config = SettingsConfigDict(env_prefix="MODELYARD_", extra="ignore", populate_by_name=True)
 
